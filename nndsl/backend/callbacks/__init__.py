@@ -1,0 +1,1 @@
+"""Backend callbacks (imports torch)."""

@@ -1,0 +1,1 @@
+"""Backend modules (imports torch)."""

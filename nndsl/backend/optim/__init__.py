@@ -1,0 +1,1 @@
+"""Backend optim (imports torch)."""
