@@ -110,9 +110,9 @@ def _related_people() -> dict[str, dict[str, set[str]]]:
     relations: dict[str, dict[str, set[str]]] = {}
     for person in PEOPLE:
         uncles_and_aunts = set().union(*(in_law_siblings(parent) for parent in parents[person]))
-        sibling_groups = siblings(person) | (siblings(spouse[person]) if person in spouse else set())
-        nephews_and_nieces = set().union(*(children[sibling] for sibling in sibling_groups))
         spouses = {spouse[person]} if person in spouse else set()
+        sibling_groups = siblings(person).union(*(siblings(partner) for partner in spouses))
+        nephews_and_nieces = set().union(*(children[sibling] for sibling in sibling_groups))
         # Each male relation names the kin set; its female partner is the same set's women.
         by_sex = {
             "father": parents[person], "husband": spouses,
