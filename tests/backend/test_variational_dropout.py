@@ -1,4 +1,4 @@
-"""Variational dropout, Gaussian dropout and the KL term against Kingma, Salimans & Welling (2015)."""
+"""Variational and Gaussian dropout and the KL term against Kingma, Salimans & Welling (2015)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ STANDARD_ERRORS = 5.0
 
 
 def reference_kl(alpha: float) -> float:
-    """KL = f(1) − f(α), f(α) = 0.5 log α + c1 α + c2 α² + c3 α³, computed independently in numpy."""
+    """KL = f(1) − f(α), f(α) = 0.5 log α + c1 α + c2 α² + c3 α³, computed apart in numpy."""
 
     def fit(a: float) -> float:
         return 0.5 * np.log(a) + C1 * a + C2 * a**2 + C3 * a**3
@@ -39,10 +39,11 @@ def test_kl_matches_the_formula_for_every_granularity(alpha: float) -> None:
     for granularity, terms in (("weight", 12), ("neuron", 12), ("layer", 12)):
         layer = VariationalDropoutLinear(4, 3, rate_granularity=granularity, initial_rate=rate)
         assert layer.kl_divergence().item() == pytest.approx(terms * expected, rel=1e-5, abs=1e-5)
-    type_a = VariationalDropoutLinear(4, 3, variant="A", rate_granularity="neuron", initial_rate=rate)
+    type_a = VariationalDropoutLinear(4, 3, variant="A", rate_granularity="neuron",
+                                      initial_rate=rate)
     assert type_a.kl_divergence().item() == pytest.approx(4 * expected, rel=1e-5, abs=1e-5)
-    activation_noise = VariationalDropout(5, initial_rate=rate, granularity="layer")
-    assert activation_noise.kl_divergence().item() == pytest.approx(5 * expected, rel=1e-5, abs=1e-5)
+    noise = VariationalDropout(5, initial_rate=rate, granularity="layer")
+    assert noise.kl_divergence().item() == pytest.approx(5 * expected, rel=1e-5, abs=1e-5)
 
 
 def test_kl_is_non_negative_zero_at_the_bound_and_decreasing_in_alpha() -> None:
@@ -157,7 +158,8 @@ def test_activation_noise_variance_follows_alpha_on_the_feature_dimension() -> N
     variance = outputs.transpose(0, 1).reshape(3, -1).var(dim=1)  # per channel
     expected = 4.0 * torch.tensor([0.05, 0.3, 1.0])  # Var(2ξ) = 4α
     samples = 2000 * 20
-    assert ((variance - expected).abs() <= STANDARD_ERRORS * expected * math.sqrt(2 / samples)).all()
+    tolerance = STANDARD_ERRORS * expected * math.sqrt(2 / samples)
+    assert ((variance - expected).abs() <= tolerance).all()
 
 
 def test_gaussian_dropout_has_variance_alpha_and_is_identity_in_eval() -> None:

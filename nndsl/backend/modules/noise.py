@@ -54,7 +54,7 @@ def multiplicative_gaussian_noise(inputs: Tensor, alpha: Tensor | float) -> Tens
 
 
 class _BoundFromAbove(torch.autograd.Function):
-    """min(value, bound) whose gradient still flows where it would move a value back below the bound."""
+    """min(value, bound) whose gradient still flows where it would move the value back down."""
 
     @staticmethod
     def forward(context, value: Tensor, bound: float) -> Tensor:  # type: ignore[override]
