@@ -1,8 +1,8 @@
 """Local winner-take-all blocks (backend stage).
 
 Backend stage, from Srivastava, Masci, Kazerounian, Gomez & Schmidhuber, "Compete to Compute"
-(NIPS 2013). In: activations `(..., blocks * block_size)`; out: the same shape in which, inside every
-block of `block_size` consecutive units, only the largest activation passes and the others are 0.
+(NIPS 2013). In: activations `(..., blocks * block_size)`; out: the same shape in which, inside
+every block of `block_size` consecutive units, only the largest activation passes, the others are 0.
 
 The competition replaces the per-unit nonlinearity (the units are linear, f(x) = x): y_i^j = h_i^j
 if h_i^j ≥ h_i^k for all k in block i, else 0, with ties broken by index precedence (the lower index
@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 
 def local_winner_take_all(inputs: Tensor, block_size: int) -> Tensor:
-    """Keeps the maximum of every block of `block_size` units on the last dimension, zeroes the rest.
+    """Keeps the maximum of each block of `block_size` units on the last dimension, zeroes the rest.
 
     Args:
         inputs: `(..., units)` with `units` divisible by `block_size`.
