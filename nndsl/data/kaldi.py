@@ -1,0 +1,231 @@
+"""Data stage: the `kaldi` source, Kaldi feature archives with character transcripts, for CTC.
+
+In: a Kaldi `feats.scp` (utterance id → `ark` file and offset, as Kaldi or kaldiio's
+`WriteHelper("ark,scp:...")` write it), a Kaldi `text` file (utterance id, then the transcript)
+and optionally the label vocabulary. Out: a `DataSignature` (("T", feature_dim) sequences, labels
+= vocabulary + blank 0) and, on `load`, padded float32 features with frame counts and padded
+int64 label sequences with their lengths; `example_ids` keeps the utterance ids.
+
+Transcripts are split into characters; a space becomes `space_symbol` ("<space>", as in ESPnet).
+A given vocabulary may hold multi-character symbols ("<noise>"), matched longest first. Without
+one, the vocabulary is the sorted set of characters in the transcripts, so label numbers are the
+same on every run. Relative `ark` paths in the scp are looked up next to the scp first, then in
+the spec file's directory. The signature reads only the two text files (and one matrix when
+`feature_dim` is not given); kaldiio and numpy are imported inside functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from nndsl.data.files import existing_file
+from nndsl.data.registry import DataArrays, DataSignature, DataSourceError, data_source
+
+BLANK_NAME = "<blank>"
+
+
+class KaldiParams(BaseModel):
+    """Keys of `data:` for `source: kaldi` (besides the common ones)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    feats: str = Field(description="the feats.scp file, relative to the spec file's directory")
+    text: str = Field(description="the Kaldi text file: utterance id, then the transcript")
+    vocabulary: tuple[str, ...] | None = Field(
+        None, description="label symbols, numbered from 1 (0 is the blank); default: the "
+        "transcripts' sorted characters"
+    )
+    space_symbol: str = Field("<space>", min_length=1, description="the symbol for a space")
+    feature_dim: int | None = Field(
+        None, ge=1, description="features per frame; default: read from the first utterance"
+    )
+
+
+def _read_table(file: Path, field: str) -> dict[str, str]:
+    """Utterance id → rest of the line, for Kaldi's two-column files; ids must be unique."""
+    table: dict[str, str] = {}
+    for line_number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        utterance, _, rest = line.strip().partition(" ")
+        if utterance in table:
+            raise DataSourceError(f"{file}, line {line_number}: utterance {utterance!r} appears "
+                                  "twice", field, "keep one line per utterance")
+        table[utterance] = rest.strip()
+    if not table:
+        raise DataSourceError(f"{file} lists no utterances", field, "check the file")
+    return table
+
+
+def _tokenise(transcript: str, symbols: dict[str, int], space_symbol: str) -> list[str]:
+    """Split a transcript into vocabulary symbols, longest match first; unknown text → error."""
+    longest = max(len(symbol) for symbol in symbols)
+    text = " ".join(transcript.split()).replace(" ", "\0")  # \0: a space, whatever space_symbol
+    tokens: list[str] = []
+    position = 0
+    while position < len(text):
+        if text[position] == "\0":
+            tokens.append(space_symbol)
+            position += 1
+            continue
+        for size in range(min(longest, len(text) - position), 0, -1):
+            if text[position:position + size] in symbols:
+                tokens.append(text[position:position + size])
+                position += size
+                break
+        else:
+            raise KeyError(text[position])
+    return tokens
+
+
+@dataclass(frozen=True)
+class KaldiListing:
+    """The scp and text files read and cross-checked, in the text file's utterance order."""
+
+    scp: Path
+    utterances: tuple[str, ...]
+    specifiers: tuple[str, ...]
+    labels: tuple[tuple[int, ...], ...]
+    class_names: tuple[str, ...]
+
+
+def read_listing(params: KaldiParams, base_directory: Path) -> KaldiListing:
+    """Read and cross-check the scp and text files (no feature is read).
+
+    Raises:
+        DataSourceError: a missing file, utterances in one file but not the other, a duplicate
+            utterance, or a transcript symbol outside the vocabulary.
+    """
+    scp = existing_file(base_directory, params.feats, "feats", "feats.scp")
+    text_file = existing_file(base_directory, params.text, "text", "text file")
+    specifiers = _read_table(scp, "feats")
+    transcripts = _read_table(text_file, "text")
+    missing = [utterance for utterance in specifiers if utterance not in transcripts]
+    extra = [utterance for utterance in transcripts if utterance not in specifiers]
+    if missing or extra:
+        side = f"{len(missing)} utterances of {scp} lack a transcript in {text_file}" if missing \
+            else f"{len(extra)} utterances of {text_file} have no features in {scp}"
+        raise DataSourceError(f"{side} (first: {(missing or extra)[0]!r})",
+                              "text" if missing else "feats",
+                              "both files must list the same utterances (utils/fix_data_dir.sh)")
+    vocabulary = params.vocabulary
+    if vocabulary is None:
+        characters = {char for line in transcripts.values() for char in line if not char.isspace()}
+        has_space = any(" " in " ".join(line.split()) for line in transcripts.values())
+        vocabulary = tuple(sorted(characters)) + ((params.space_symbol,) if has_space else ())
+    symbols = {symbol: index for index, symbol in enumerate(vocabulary, start=1)}
+    labels: list[tuple[int, ...]] = []
+    for utterance, transcript in transcripts.items():
+        try:
+            tokens = _tokenise(transcript, symbols, params.space_symbol)
+            labels.append(tuple(symbols[token] for token in tokens))
+        except KeyError as error:
+            raise DataSourceError(
+                f"{text_file}: utterance {utterance!r} has {error.args[0]!r}, which is not in the "
+                "vocabulary", "vocabulary", "add the symbol to `vocabulary` or clean the text",
+            ) from None
+    return KaldiListing(
+        scp=scp,
+        utterances=tuple(transcripts),
+        specifiers=tuple(specifiers[utterance] for utterance in transcripts),
+        labels=tuple(labels),
+        class_names=(BLANK_NAME, *vocabulary),
+    )
+
+
+def _resolve_specifier(specifier: str, scp: Path, base_directory: Path) -> str:
+    """Make a relative ark path absolute (next to the scp, else in the spec's directory)."""
+    if specifier.endswith("|"):
+        return specifier  # a Kaldi pipe command; kaldiio runs it as written
+    path, colon, offset = specifier.rpartition(":")
+    if not colon or not offset.split("[")[0].isdigit():
+        path, colon, offset = specifier, "", ""
+    for folder in (scp.parent, base_directory):
+        candidate = folder / path
+        if candidate.is_file():
+            return f"{candidate.resolve()}{colon}{offset}"
+    raise DataSourceError(f"{scp}: archive {path!r} not found next to it or in "
+                          f"{base_directory}", "feats", "regenerate feats.scp or fix its paths")
+
+
+def _read_matrix(specifier: str, scp: Path, base_directory: Path, handles: dict) -> Any:
+    import kaldiio
+
+    try:
+        return kaldiio.load_mat(_resolve_specifier(specifier, scp, base_directory),
+                                fd_dict=handles)
+    except DataSourceError:
+        raise
+    except Exception as error:  # kaldiio raises several types for a damaged archive
+        raise DataSourceError(f"{scp}: cannot read {specifier!r} ({error})", "feats",
+                              "check that the ark file is complete and matches the scp") from None
+
+
+@data_source("kaldi")
+class KaldiFeatures:
+    """Kaldi feats.scp + text, character labels with blank 0, for CTC."""
+
+    Params = KaldiParams
+    doc = "Kaldi feats.scp (via kaldiio) + text transcripts as character labels, for CTC"
+
+    def signature(self, params: KaldiParams, base_directory: Path) -> DataSignature:
+        """Reads the scp and text files; one matrix only when `feature_dim` is not given."""
+        return self._signature(params, read_listing(params, base_directory), base_directory)
+
+    def _signature(
+        self, params: KaldiParams, listing: KaldiListing, base_directory: Path
+    ) -> DataSignature:
+        feature_dim = params.feature_dim
+        if feature_dim is None:
+            first = _read_matrix(listing.specifiers[0], listing.scp, base_directory, {})
+            feature_dim = int(first.shape[-1])
+        count = len(listing.utterances)
+        return DataSignature(
+            input_shape=("T", feature_dim),
+            input_kind="sequence",
+            target_kind="label_sequence",
+            num_classes=len(listing.class_names),
+            example_count=count,
+            description=f"Kaldi {listing.scp.name}: {count} utterances, {feature_dim} "
+            f"features, {len(listing.class_names) - 1} symbols + blank",
+            target_shape=("L",),
+        )
+
+    def load(self, params: KaldiParams, base_directory: Path, seed: int) -> DataArrays:
+        """All utterances, padded; checks feature sizes and that CTC can align every one."""
+        import numpy as np
+
+        listing = read_listing(params, base_directory)
+        feature_dim = self._signature(params, listing, base_directory).input_shape[1]
+        handles: dict = {}
+        try:
+            matrices = [_read_matrix(specifier, listing.scp, base_directory, handles)
+                        for specifier in listing.specifiers]
+        finally:
+            for handle in handles.values():
+                handle.close()
+        for utterance, matrix, labels in zip(listing.utterances, matrices, listing.labels):
+            if matrix.ndim != 2 or matrix.shape[1] != feature_dim:
+                raise DataSourceError(f"{listing.scp}: utterance {utterance!r} has shape "
+                                      f"{matrix.shape}, expected (frames, {feature_dim})",
+                                      "feats", "all utterances need the same feature size")
+            # CTC needs a frame per label plus a blank between equal neighbours.
+            needed = len(labels) + sum(a == b for a, b in zip(labels, labels[1:]))
+            if len(matrix) < needed:
+                raise DataSourceError(f"{listing.scp}: utterance {utterance!r} has "
+                                      f"{len(matrix)} frames, CTC needs {needed} for its "
+                                      "transcript", "feats", "drop it or reduce subsampling")
+        input_lengths = np.array([len(matrix) for matrix in matrices], dtype=np.int64)
+        target_lengths = np.array([len(labels) for labels in listing.labels], dtype=np.int64)
+        inputs = np.zeros((len(matrices), input_lengths.max(), feature_dim), dtype=np.float32)
+        targets = np.zeros((len(matrices), max(1, target_lengths.max())), dtype=np.int64)
+        for row, (matrix, labels) in enumerate(zip(matrices, listing.labels)):
+            inputs[row, : len(matrix)] = matrix
+            targets[row, : len(labels)] = labels
+        return DataArrays(inputs=inputs, targets=targets, input_lengths=input_lengths,
+                          target_lengths=target_lengths, class_names=listing.class_names,
+                          example_ids=listing.utterances)

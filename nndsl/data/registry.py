@@ -1,0 +1,345 @@
+"""Data stage: the registry of data sources, and the records a source hands to later stages.
+
+In: a source name and the source-specific keys of a spec's `data:` section (everything except the
+common keys the spec stage validates itself). Out: the source's validated pydantic `Params`, a
+cheap `DataSignature` (shapes and kinds, for the ir and check stages) and, at run time, the
+`DataArrays` the backend turns into tensors.
+
+A source is a record class registered with `@data_source("name")`. Built-in sources live in
+sibling modules that are imported on first lookup; third-party sources are found through the
+`nndsl.data` entry-point group, also on first lookup, so nobody edits nndsl to add one. This module
+imports neither numpy nor torch: `nndsl validate` must stay fast.
+
+How the spec stage uses it::
+
+    source = DATA_SOURCES.get(name)                           # UnknownDataSourceError (a KeyError)
+    params = source.Params.model_validate(remaining_keys)     # pydantic ValidationError
+    signature = source.signature(params, base_directory)      # DataSourceError
+    arrays = source.load(params, base_directory, seed=seed)   # run stage only; DataSourceError
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar
+
+from pydantic import BaseModel
+
+InputKind = Literal["dense", "sequence", "tokens"]
+TargetKind = Literal["class", "multilabel", "label_sequence", "regression", "next_token"]
+
+
+class DataSourceError(Exception):
+    """A user error in a data source's files or parameters (missing file, bad column, ...).
+
+    The spec or check stage turns it into a located `Diagnostic`: `field` names the offending key
+    of the `data:` section (such as "path"), so the diagnostic can point at that key's YAML.
+
+    Attributes:
+        message: what is wrong, naming the file.
+        field: the `data:` key the problem belongs to, or None for the section as a whole.
+        hint: what the user can do about it.
+    """
+
+    def __init__(self, message: str, field: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class DataSignature:
+    """What a source yields, known before any array is loaded.
+
+    Attributes:
+        input_shape: one example's input shape without the batch axis; "T" marks a variable
+            time axis, e.g. (64,), (1, 8, 8), ("T", 40), ("T",) for token sequences.
+        input_kind: "dense" (fixed shape), "sequence" (variable "T" axis) or "tokens" (integers).
+        target_kind: "class", "multilabel", "label_sequence" (CTC), "regression" or "next_token".
+        num_classes: classes, labels (for CTC including the blank at index 0), or None.
+        vocabulary_size: token vocabulary for "tokens" inputs, else None.
+        example_count: examples before splitting, or None when unknown without loading.
+        description: one line for `nndsl show`.
+        target_shape: one example's target shape without the batch axis; () for a class index.
+        entropy_rate: the source's entropy in nats per token where known (a language model's
+            perplexity cannot go below exp(entropy_rate)).
+        fixed_test_count: examples the source itself holds out as the test set (then the spec
+            must leave `test_fraction` at 0), or None.
+    """
+
+    input_shape: tuple[int | str, ...]
+    input_kind: InputKind
+    target_kind: TargetKind
+    num_classes: int | None = None
+    vocabulary_size: int | None = None
+    example_count: int | None = None
+    description: str = ""
+    target_shape: tuple[int | str, ...] = ()
+    entropy_rate: float | None = None
+    fixed_test_count: int | None = None
+
+
+@dataclass(frozen=True)
+class DataArrays:
+    """A loaded data set as numpy arrays, examples on the first axis.
+
+    Variable-length data is padded: `input_lengths` gives each example's valid frames and
+    `target_lengths` each label sequence's valid labels. Names are optional and only descriptive.
+
+    Attributes:
+        inputs: (examples, ...) features or token ids.
+        targets: (examples, ...) class indices, multi-hot rows, padded label sequences, values.
+        input_lengths: (examples,) integers, or None for fixed-size inputs.
+        target_lengths: (examples,) integers, or None.
+        class_names: one name per class or label index (index 0 is the blank for CTC).
+        feature_names: one name per input feature (CSV columns).
+        example_ids: one identifier per example (Kaldi utterance ids).
+        test_indices: rows the source fixes as its test set (family relations), or None.
+    """
+
+    inputs: Any
+    targets: Any
+    input_lengths: Any = None
+    target_lengths: Any = None
+    class_names: tuple[str, ...] | None = None
+    feature_names: tuple[str, ...] | None = None
+    example_ids: tuple[str, ...] | None = None
+    test_indices: Any = None
+
+    def __post_init__(self) -> None:
+        # A mismatch here is a bug in a source's `load`, which must report user errors itself.
+        count = len(self.inputs)
+        for label in ("targets", "input_lengths", "target_lengths", "example_ids"):
+            value = getattr(self, label)
+            if value is not None and len(value) != count:
+                raise ValueError(f"DataArrays: {label} has {len(value)} rows, inputs {count}")
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def subset(self, indices: Any) -> DataArrays:
+        """The examples at `indices` (an integer array), in that order, without `test_indices`."""
+
+        def pick(value: Any) -> Any:
+            return None if value is None else value[indices]
+
+        example_ids = self.example_ids
+        if example_ids is not None:
+            example_ids = tuple(example_ids[int(index)] for index in indices)
+        return DataArrays(
+            inputs=self.inputs[indices],
+            targets=self.targets[indices],
+            input_lengths=pick(self.input_lengths),
+            target_lengths=pick(self.target_lengths),
+            class_names=self.class_names,
+            feature_names=self.feature_names,
+            example_ids=example_ids,
+        )
+
+
+class DataSource:
+    """What a registered record provides; subclassing is optional (the registry duck-types).
+
+    Attributes:
+        name: set by the registry to the registered name.
+        Params: a pydantic model of the source-specific keys, `extra="forbid", frozen=True`.
+        doc: one line for `nndsl ls`.
+    """
+
+    name: str = ""
+    Params: ClassVar[type[BaseModel]]
+    doc: ClassVar[str] = ""
+
+    def signature(self, params: Any, base_directory: Path) -> DataSignature:
+        """Shapes and kinds without loading arrays; may check that files exist.
+
+        Raises:
+            DataSourceError: a user error, such as a missing file.
+        """
+        raise NotImplementedError
+
+    def load(self, params: Any, base_directory: Path, seed: int) -> DataArrays:
+        """The whole data set as numpy arrays (splitting happens later).
+
+        Raises:
+            DataSourceError: a user error found in the files.
+        """
+        raise NotImplementedError
+
+
+__all__ = [
+    "DATA_SOURCES",
+    "DataArrays",
+    "DataSignature",
+    "DataSource",
+    "DataSourceError",
+    "DataSourceRegistry",
+    "UnknownDataSourceError",
+    "data_source",
+]
+
+# Built-in sources register themselves when their module is imported; importing them lazily keeps
+# the registry's own import cheap and lets a broken optional source fail only when it is used.
+BUILTIN_MODULES = (
+    "nndsl.data.digits",
+    "nndsl.data.family_source",
+    "nndsl.data.synthetic_speech",
+    "nndsl.data.markov_text",
+    "nndsl.data.files",
+    "nndsl.data.kaldi",
+)
+
+ENTRY_POINT_GROUP = "nndsl.data"
+
+SourceClass = TypeVar("SourceClass", bound=type)
+
+
+class UnknownDataSourceError(KeyError):
+    """A spec names a data source nobody registered.
+
+    Attributes:
+        name: the name that was asked for.
+        matches: registered names close to it, best first (for "did you mean").
+        known: every registered name, sorted.
+        plugin_failures: entry points that failed to load, as "name: reason" lines.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        matches: tuple[str, ...],
+        known: tuple[str, ...],
+        plugin_failures: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(name)
+        self.name = name
+        self.matches = matches
+        self.known = known
+        self.plugin_failures = plugin_failures
+
+    def __str__(self) -> str:
+        # KeyError's own __str__ shows repr(name); a sentence reads better in diagnostics.
+        message = f"unknown data source {self.name!r}"
+        if self.matches:
+            message += f"; did you mean {' or '.join(repr(match) for match in self.matches)}?"
+        else:
+            message += f"; known sources: {', '.join(self.known)}"
+        for failure in self.plugin_failures:
+            message += f"\n(plugin that failed to load: {failure})"
+        return message
+
+
+class DataSourceRegistry:
+    """Data sources by name: built-ins, decorator registrations and entry-point plugins.
+
+    Args:
+        builtin_modules: modules imported on first lookup; their decorators register sources.
+        entry_point_group: the `importlib.metadata` group searched on first lookup.
+    """
+
+    def __init__(
+        self,
+        builtin_modules: tuple[str, ...] = BUILTIN_MODULES,
+        entry_point_group: str | None = ENTRY_POINT_GROUP,
+    ) -> None:
+        self._sources: dict[str, DataSource] = {}
+        self._builtin_modules = builtin_modules
+        self._entry_point_group = entry_point_group
+        self._discovered = False
+        self._discovering = False
+        self.plugin_failures: list[str] = []
+
+    def register(self, name: str, record_class: type, *, replace: bool = False) -> DataSource:
+        """Register `record_class` (instantiated once, without arguments) under `name`.
+
+        Raises:
+            ValueError: the name is taken (unless `replace`) or the class lacks part of the
+                `DataSource` protocol.
+        """
+        if name in self._sources and not replace:
+            raise ValueError(f"data source {name!r} is already registered")
+        missing = [
+            attribute
+            for attribute in ("Params", "doc", "signature", "load")
+            if not hasattr(record_class, attribute)
+        ]
+        if missing:
+            raise ValueError(f"data source {name!r} lacks {', '.join(missing)}")
+        record = record_class()
+        record.name = name
+        self._sources[name] = record
+        return record
+
+    def data_source(self, name: str) -> Callable[[SourceClass], SourceClass]:
+        """Class decorator: `@registry.data_source("digits")` registers the class below it."""
+
+        def decorate(record_class: SourceClass) -> SourceClass:
+            self.register(name, record_class)
+            return record_class
+
+        return decorate
+
+    def get(self, name: str) -> DataSource:
+        """The source registered under `name`.
+
+        Raises:
+            UnknownDataSourceError: nothing is registered under that name.
+        """
+        self._discover()
+        try:
+            return self._sources[name]
+        except KeyError:
+            known = self.names()
+            matches = tuple(difflib.get_close_matches(name, known, n=3, cutoff=0.6))
+            raise UnknownDataSourceError(
+                name, matches, known, tuple(self.plugin_failures)
+            ) from None
+
+    def names(self) -> tuple[str, ...]:
+        """Every registered name, sorted (what `nndsl ls` and "did you mean" offer)."""
+        self._discover()
+        return tuple(sorted(self._sources))
+
+    def __contains__(self, name: object) -> bool:
+        self._discover()
+        return name in self._sources
+
+    def _discover(self) -> None:
+        """Import the built-in modules and load entry points, once."""
+        # The guard covers re-entry: a built-in module's decorator runs while we import it.
+        if self._discovered or self._discovering:
+            return
+        self._discovering = True
+        try:
+            for module_name in self._builtin_modules:
+                importlib.import_module(module_name)
+            if self._entry_point_group:
+                self._load_entry_points(self._entry_point_group)
+            self._discovered = True
+        finally:
+            self._discovering = False
+
+    def _load_entry_points(self, group: str) -> None:
+        for entry_point in entry_points(group=group):
+            try:
+                loaded: Any = entry_point.load()
+            except Exception as error:  # a broken plugin must not break every other source
+                self.plugin_failures.append(f"{entry_point.name} ({entry_point.value}): {error}")
+                continue
+            # An entry point may name a module whose decorators already registered its sources,
+            # or a record class, which is registered under the entry point's name.
+            if isinstance(loaded, type) and entry_point.name not in self._sources:
+                self.register(entry_point.name, loaded)
+
+
+DATA_SOURCES = DataSourceRegistry()
+"""The process-wide registry the spec stage consults."""
+
+data_source = DATA_SOURCES.data_source
+"""Register a record class in `DATA_SOURCES`: `@data_source("name")`."""
