@@ -185,5 +185,5 @@ def test_total_kl_sums_every_module_once() -> None:
 
 
 def test_type_a_has_no_per_weight_rate() -> None:
-    with pytest.raises(ValueError, match="granularity"):
+    with pytest.raises(ValueError, match="no type .A. with .weight. rates"):
         VariationalDropoutLinear(4, 3, variant="A", rate_granularity="weight")

@@ -1,4 +1,4 @@
-"""Fixed-rate Gaussian dropout (backend stage).
+"""Fixed-rate Gaussian dropout and multiplicative-noise primitives (backend stage).
 
 Backend stage: the builder places a `GaussianDropout(p)` where a spec asks for Gaussian (continuous)
 dropout. In: activations of any shape; out: the same shape, multiplied element-wise by noise

@@ -122,10 +122,8 @@ class VariationalDropoutLinear(_LearnedRate):
         shapes = {("B", "weight"): (out_features, in_features), ("B", "neuron"): (out_features, 1),
                   ("B", "layer"): (1, 1), ("A", "neuron"): (in_features,), ("A", "layer"): (1,)}
         if (variant, rate_granularity) not in shapes:
-            raise ValueError(
-                f"variational dropout has no variant {variant!r} with rate granularity "
-                f"{rate_granularity!r}; the check stage should have rejected it"
-            )
+            message = f"variational dropout has no type {variant!r} with {rate_granularity!r} rates"
+            raise ValueError(message + "; the check stage should have rejected it")
         self._posterior_shape = (out_features, in_features) if variant == "B" else (in_features,)
         self._init_rate(shapes[(variant, rate_granularity)], initial_rate, max_alpha)
         self.reset_parameters()
@@ -193,10 +191,8 @@ class VariationalDropout(_LearnedRate):
     ) -> None:
         super().__init__()
         if granularity not in ("neuron", "layer"):
-            raise ValueError(
-                f"activation variational dropout has no granularity {granularity!r}; "
-                "the check stage should have rejected it"
-            )
+            message = f"activation variational dropout has no granularity {granularity!r}"
+            raise ValueError(message + "; the check stage should have rejected it")
         self.features, self.granularity = features, granularity
         self.feature_dimension = feature_dimension
         self._init_rate((features,) if granularity == "neuron" else (1,), initial_rate, max_alpha)
@@ -226,7 +222,7 @@ def total_kl(module: nn.Module) -> Tensor:
     """Sums `kl_divergence()` over `module` and every submodule that defines one.
 
     A module that defines `kl_divergence()` is taken to account for its own submodules, so a wrapper
-    that delegates to a child is not counted twice; a module shared in several places counts once.
+    that delegates to a child is not counted twice.
 
     Args:
         module: Usually the whole model.
@@ -238,7 +234,7 @@ def total_kl(module: nn.Module) -> Tensor:
     visited: set[int] = set()
 
     def visit(current: nn.Module) -> None:
-        if id(current) in visited:
+        if id(current) in visited:  # a shared module counts once
             return
         visited.add(id(current))
         kl_divergence = getattr(current, "kl_divergence", None)
