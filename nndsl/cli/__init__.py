@@ -1,4 +1,69 @@
-"""Command-line layer."""
-def main():
-    from importlib.resources import files
-    print(sorted(p.name for p in files("nndsl.stdlib").iterdir()))
+"""Command-line layer: parse arguments, call the api, render. No compiler logic lives here.
+
+Exit status: 0 success, 2 a user error (invalid spec, bad arguments, bad data), 130 interrupted.
+User errors never print a traceback; a traceback means a bug in nndsl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.console import Console
+
+from nndsl.diagnostics import SpecError
+
+EXIT_OK, EXIT_USER_ERROR, EXIT_INTERRUPTED = 0, 2, 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nndsl", description="Validate, show and train neural-network "
+                                     "experiments described in YAML.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_overrides(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        command.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                             help="override a value, e.g. --set optimizer.lr=0.5 (repeatable)")
+        return command
+
+    validate = with_overrides(commands.add_parser("validate", help="check specs; print every error at once"))
+    validate.add_argument("specs", nargs="+", metavar="SPEC")
+    validate.add_argument("--format", choices=("text", "json"), default="text")
+    show = with_overrides(commands.add_parser("show", help="the resolved network, cuts, phases, rates, memory plan"))
+    show.add_argument("spec", metavar="SPEC")
+    show.add_argument("--format", choices=("text", "json"), default="text")
+    commands.add_parser("schema", help="print the JSON Schema of the spec language")
+    commands.add_parser("ls", help="list layer types, data sources and stdlib fragments")
+    train = with_overrides(commands.add_parser("train", help="train a spec with PyTorch Lightning"))
+    train.add_argument("spec", metavar="SPEC")
+    train.add_argument("--run-dir", default=None, help="run directory (default: runs/NAME-TIMESTAMP)")
+    train.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue an interrupted run")
+    train.add_argument("--fast-dev-run", action="store_true", help="one batch of each phase, to smoke-test")
+    report = commands.add_parser("report", help="print a finished run's report again")
+    report.add_argument("run_dir", metavar="RUN_DIR")
+    tui = commands.add_parser("tui", help="interactive validation and visualisation")
+    tui.add_argument("spec", metavar="SPEC")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `nndsl` console script."""
+    arguments = build_parser().parse_args(argv)
+    console = Console(highlight=False, soft_wrap=False)
+    errors = Console(stderr=True, highlight=False)
+    try:
+        from nndsl.cli import commands
+
+        return getattr(commands, f"run_{arguments.command}")(arguments, console, errors)
+    except SpecError as error:
+        from nndsl.cli.render import render_diagnostics
+
+        render_diagnostics(errors, error.diagnostics, getattr(error, "sources", {}))
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        errors.print("interrupted")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,1 +1,36 @@
-"""plan stage."""
+"""Plan stage: Graph + Spec -> Plan (cuts, phases, parameter groups with tempered rates,
+memory policy, ensemble members). Pure Python: no torch.
+
+Entry point: `make_plan(spec, graph, locate, diagnostics)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from nndsl.diagnostics import DiagnosticList, Span
+from nndsl.ir import Graph
+from nndsl.plan.phases import plan_phases
+from nndsl.plan.plan import (CutPlan, EnsemblePlan, LayerRate, MemoryPlan, ParameterGroup, PhasePlan, Plan,
+                             RecurrentMemoryPlan, StopPlan, TemperingPlan, TopDownSearch)
+from nndsl.plan.rates import plan_rates
+from nndsl.plan.regions import plan_cuts
+
+__all__ = ["CutPlan", "EnsemblePlan", "LayerRate", "MemoryPlan", "ParameterGroup", "PhasePlan", "Plan",
+           "RecurrentMemoryPlan", "StopPlan", "TemperingPlan", "TopDownSearch", "make_plan"]
+
+Locator = Callable[[tuple[str | int, ...]], Span | None]
+
+_LOSS_TERM_LAYERS = {"variational_dropout": "kl"}
+
+
+def make_plan(spec, graph: Graph, locate: Locator, diagnostics: DiagnosticList) -> Plan:
+    """Decide everything the backend will do."""
+    cuts = plan_cuts(spec, graph, locate, diagnostics)
+    by_name = {cut.name: cut for cut in cuts}
+    phases = plan_phases(spec, graph, cuts, locate, diagnostics)
+    groups, tempering = plan_rates(spec, spec.tempering, graph, by_name, spec.optimizer.lr, locate, diagnostics)
+    loss_terms = tuple(f"{_LOSS_TERM_LAYERS[node.type]}:{node.name}" for node in graph.nodes
+                       if node.type in _LOSS_TERM_LAYERS)
+    return Plan(name=spec.name, seed=spec.seed, cuts=cuts, phases=phases, parameter_groups=groups,
+                loss=spec.loss, loss_terms=loss_terms, tempering=tempering)

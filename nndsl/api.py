@@ -1,0 +1,92 @@
+"""The pipeline on one screen.
+
+    YAML ─ source ─▶ Document ─ resolve ─▶ Resolved ─ spec ─▶ Spec ─ check ─▶ (diagnostics)
+         ─ ir ─▶ Graph ─ plan ─▶ Plan ─ backend ─▶ Lightning objects ─ run ─▶ run directory
+
+`compile_spec` runs source→plan and is all that `validate`, `show`, `schema` and the TUI need: it
+never imports torch or Lightning. `nndsl.run.train` continues from its result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nndsl.check import run_checks
+from nndsl.data.registry import DATA_SOURCES, DataSignature, DataSourceError
+from nndsl.diagnostics import Diagnostic, DiagnosticList, SpecError
+from nndsl.ir import Graph, lower
+from nndsl.plan import Plan, make_plan
+from nndsl.resolve import Resolved, resolve
+from nndsl.source import locate, parse_document, read_text
+from nndsl.spec import Spec, load_spec
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """What the front end produced; later fields are None once a stage could not run."""
+
+    path: str
+    diagnostics: tuple[Diagnostic, ...]
+    sources: dict[str, str] = field(default_factory=dict)
+    resolved: Resolved | None = None
+    spec: Spec | None = None
+    signature: DataSignature | None = None
+    graph: Graph | None = None
+    plan: Plan | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.plan is not None and not any(item.severity == "error" for item in self.diagnostics)
+
+    def raise_for_errors(self) -> Compiled:
+        if not self.ok:
+            raise SpecError(self.diagnostics)
+        return self
+
+
+def compile_spec(path: str | Path, overrides: list[str] | None = None, text: str | None = None) -> Compiled:
+    """Run every front-end stage, collecting all diagnostics.
+
+    Args:
+        path: the spec file (used for relative fragment and data paths, and in diagnostics).
+        overrides: `--set path=value` arguments.
+        text: the spec's text, when already in memory (the TUI); read from `path` otherwise.
+    """
+    diagnostics = DiagnosticList()
+    path = str(path)
+    if text is None:
+        text = read_text(Path(path), "spec", diagnostics)
+    document = parse_document(text, path, diagnostics) if text is not None else None
+    sources = {path: text or ""}
+    if document is None:
+        return Compiled(path, tuple(diagnostics.sorted()), sources)
+    resolved = resolve(document, overrides or [], diagnostics)
+    sources.update(resolved.sources)
+
+    def located(spec_path: tuple[str | int, ...]):
+        return locate(resolved.root, spec_path)
+
+    spec = load_spec(resolved.root, diagnostics)
+    if spec is None or diagnostics.has_errors:
+        return Compiled(path, tuple(diagnostics.sorted()), sources, resolved)
+    signature = data_signature(spec, Path(path).parent, located, diagnostics)
+    run_checks(spec, signature, located, diagnostics)
+    if diagnostics.has_errors:
+        return Compiled(path, tuple(diagnostics.sorted()), sources, resolved, spec, signature)
+    graph = lower(spec, signature.input_shape if signature else None, located, diagnostics)
+    if graph is None or diagnostics.has_errors:
+        return Compiled(path, tuple(diagnostics.sorted()), sources, resolved, spec, signature, graph)
+    plan = make_plan(spec, graph, located, diagnostics)
+    return Compiled(path, tuple(diagnostics.sorted()), sources, resolved, spec, signature, graph, plan)
+
+
+def data_signature(spec: Spec, base_directory: Path, located, diagnostics: DiagnosticList) -> DataSignature | None:
+    """What the data source yields (shapes, target kind), or None with an E412 diagnostic."""
+    source = DATA_SOURCES.get(spec.data.source)
+    try:
+        return source.signature(spec.data.options, base_directory)
+    except DataSourceError as error:
+        spec_path = ("data", error.field) if error.field else ("data", "source")
+        diagnostics.add("E412", error.message, located(spec_path), error.hint)
+        return None

@@ -1,0 +1,182 @@
+"""Backend stage: a Lightning data module over loaded `DataArrays`.
+
+In: the `DataArrays` a data source loaded, the spec's batch size, split fractions, seed and worker
+count. Out: training, validation and test `DataLoader`s whose batches are dicts
+`{"inputs", "targets", "input_lengths"?, "target_lengths"?}` of tensors, with variable-length
+sequences padded with zeros to the longest example in the batch (not the longest in the set).
+
+Determinism: the splits come from `nndsl.data.splits` (seeded), and the training loader shuffles
+with its own seeded `torch.Generator`, so one process gives the same batches for the same seed.
+Under DDP, Lightning replaces the shuffling sampler with a `DistributedSampler` (its default
+sampler injection, kept on purpose); that sampler is seeded from `PL_GLOBAL_SEED`, which
+`lightning.seed_everything` sets, and re-shuffled each epoch by Lightning's `set_epoch` call.
+Validation and test loaders never shuffle.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from lightning.pytorch import LightningDataModule
+from torch.nn.utils.rnn import pad_sequence
+from torch.utils.data import DataLoader, Dataset
+
+from nndsl.data.registry import DataArrays
+from nndsl.data.splits import DataSplits, split_arrays
+
+Batch = dict[str, torch.Tensor]
+
+
+def _tensor(values: Any) -> torch.Tensor:
+    """Floating arrays become float32 (what the layers use), integer arrays int64."""
+    tensor = torch.as_tensor(values)
+    if tensor.is_floating_point():
+        return tensor.float()
+    return tensor.long()
+
+
+class ArrayDataset(Dataset):
+    """Examples of a `DataArrays`, each cut to its own length when lengths are given.
+
+    Args:
+        arrays: the examples; converted to tensors once, here.
+    """
+
+    def __init__(self, arrays: DataArrays) -> None:
+        self.inputs = _tensor(arrays.inputs)
+        self.targets = _tensor(arrays.targets)
+        self.input_lengths = None if arrays.input_lengths is None else _tensor(arrays.input_lengths)
+        self.target_lengths = (
+            None if arrays.target_lengths is None else _tensor(arrays.target_lengths)
+        )
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def __getitem__(self, index: int) -> Batch:
+        example = {"inputs": self.inputs[index], "targets": self.targets[index]}
+        # Cutting the padding here lets the collate pad to the batch's own longest example.
+        if self.input_lengths is not None:
+            length = self.input_lengths[index]
+            example["inputs"] = example["inputs"][: int(length)]
+            example["input_lengths"] = length
+        if self.target_lengths is not None:
+            length = self.target_lengths[index]
+            example["targets"] = example["targets"][: int(length)]
+            example["target_lengths"] = length
+        return example
+
+
+def pad_collate(examples: list[Batch]) -> Batch:
+    """Stack examples into a batch, zero-padding variable-length inputs and targets.
+
+    Args:
+        examples: dicts from `ArrayDataset`; all have the same keys.
+
+    Returns:
+        The batch dict; "inputs" and "targets" are padded along their first (time) axis when
+        the examples carry "input_lengths" / "target_lengths".
+    """
+    batch: Batch = {}
+    for key, lengths_key in (("inputs", "input_lengths"), ("targets", "target_lengths")):
+        values = [example[key] for example in examples]
+        if lengths_key in examples[0]:
+            batch[key] = pad_sequence(values, batch_first=True, padding_value=0)
+            batch[lengths_key] = torch.stack([example[lengths_key] for example in examples])
+        else:
+            batch[key] = torch.stack(values)
+    return batch
+
+
+class ArrayDataModule(LightningDataModule):
+    """Seeded splits and loaders for one data set.
+
+    Args:
+        arrays: the whole data set, as the source loaded it.
+        batch_size: examples per batch (the last batch may be smaller).
+        valid_fraction: share of all examples for validation; 0 for none.
+        test_fraction: share of all examples for testing; 0 for none (or a source's fixed set).
+        seed: seed of the splits and of the training loader's shuffling.
+        num_workers: loader worker processes; 0 loads in the training process.
+
+    Raises:
+        DataSourceError: a requested split would be empty (see `nndsl.data.splits`).
+    """
+
+    def __init__(
+        self,
+        arrays: DataArrays,
+        batch_size: int,
+        valid_fraction: float = 0.0,
+        test_fraction: float = 0.0,
+        seed: int = 0,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        self.batch_size = batch_size
+        self.seed = seed
+        self.num_workers = num_workers
+        self.class_names = arrays.class_names
+        # Splitting here, not in setup(), surfaces an empty split before the Trainer starts.
+        self.splits: DataSplits = split_arrays(arrays, valid_fraction, test_fraction, seed)
+        self._datasets: dict[str, ArrayDataset | None] = {}
+        self._hide_hooks_of_missing_splits()
+
+    def _hide_hooks_of_missing_splits(self) -> None:
+        # Lightning runs a validation or test loop only where the data module overrides the
+        # loader hook. Shadowing a missing split's hook with the base class's own makes this
+        # instance count as not overriding it, so Lightning skips the loop instead of iterating
+        # an empty loader.
+        if self.splits.valid is None:
+            self.val_dataloader = super().val_dataloader  # type: ignore[method-assign]
+        if self.splits.test is None:
+            self.test_dataloader = super().test_dataloader  # type: ignore[method-assign]
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A pickled bound method would come back bound to this class's hook (spawned DDP
+        # processes unpickle the module), so the shadows are dropped and rebuilt instead.
+        state = self.__dict__.copy()
+        state.pop("val_dataloader", None)
+        state.pop("test_dataloader", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._hide_hooks_of_missing_splits()
+
+    def setup(self, stage: str | None = None) -> None:
+        """Build the tensor datasets (once; every stage shares them)."""
+        if not self._datasets:
+            self._datasets = {
+                "train": ArrayDataset(self.splits.train),
+                "valid": ArrayDataset(self.splits.valid) if self.splits.valid is not None else None,
+                "test": ArrayDataset(self.splits.test) if self.splits.test is not None else None,
+            }
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        self.setup()
+        dataset = self._datasets[split]
+        assert dataset is not None, f"no {split} split; the hook is shadowed in __init__"
+        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            generator=generator,
+            collate_fn=pad_collate,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled each epoch by a generator seeded once with `seed`."""
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        """In order. Without a validation split Lightning sees no hook and skips validation."""
+        return self._loader("valid", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        """In order. Without a test split Lightning sees no hook (`trainer.test` refuses)."""
+        return self._loader("test", shuffle=False)

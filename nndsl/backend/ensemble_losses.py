@@ -1,0 +1,156 @@
+"""Backend stage: ensemble training losses (independent, sMCL oracle) and prediction combiners.
+
+In: per-member, per-example losses [M, B] or stacked member logits [M, B, C] with targets [B]
+(or [M, B] for bagged batches). Out: scalar training losses, the winning member per example [B]
+(for the class -> member specialisation report), combined predictions and oracle metrics.
+
+Normalisation, used by every loss here: **sum over the members that receive gradient, mean over
+the examples of the batch**. So each member's gradient from an example it wins is exactly the
+gradient it would get training alone (Lee et al. 2016, eq. 2: the winner's gradient "is the same
+as if training a single model"), whatever M and k, and `oracle_loss(losses, k=M)` equals
+`independent_loss(losses)`, the classical ensemble of independently trained members.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.nn import functional
+
+
+def per_member_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
+    """Cross-entropy of every member on every example, unreduced.
+
+    Args:
+        logits: stacked member logits [M, B, C].
+        targets: class indices [B] (same batch for all members) or [M, B] (one batch per member).
+
+    Returns:
+        Losses [M, B].
+    """
+    members, batch, classes = logits.shape
+    member_targets = targets.expand(members, batch)  # [M, B]
+    losses = functional.cross_entropy(
+        logits.reshape(members * batch, classes), member_targets.reshape(-1), reduction="none"
+    )  # [M * B]
+    return losses.view(members, batch)  # [M, B]
+
+
+def oracle_selection(per_member_losses: Tensor, k: int = 1) -> Tensor:
+    """Marks the k lowest-loss members of every example.
+
+    Ties are broken deterministically towards the lower member index (a stable sort), because
+    `torch.topk` leaves the order of equal values unspecified.
+
+    Args:
+        per_member_losses: losses [M, B]; only their values are used (no gradient flows here).
+        k: how many members per example receive gradient, 1 <= k <= M.
+
+    Returns:
+        Boolean mask [M, B], exactly k True entries per column.
+    """
+    return _select(_ranking(per_member_losses), k)
+
+
+def _ranking(per_member_losses: Tensor) -> Tensor:
+    """Member indices of every example from lowest to highest loss, ties by index [M, B]."""
+    return torch.sort(per_member_losses.detach(), dim=0, stable=True).indices  # [M, B]
+
+
+def _select(ranking: Tensor, k: int) -> Tensor:
+    """Boolean mask [M, B] of the first k members of each example's ranking."""
+    members = ranking.shape[0]
+    if not 1 <= k <= members:  # a caller's bug: the spec checker bounds k by the member count
+        raise ValueError(f"k must lie in [1, {members}], got {k}")
+    selection = torch.zeros_like(ranking, dtype=torch.bool)  # [M, B]
+    return selection.scatter_(0, ranking[:k], True)  # [M, B]
+
+
+def oracle_loss(per_member_losses: Tensor, k: int = 1) -> tuple[Tensor, Tensor]:
+    """sMCL's oracle (winner-takes-gradient) loss, generalised to the k best members.
+
+    k = 1 is stochastic multiple choice learning; k = M is the classical independent ensemble.
+    Members outside an example's k best get exactly zero gradient from that example.
+
+    Args:
+        per_member_losses: losses [M, B] of every member on every example.
+        k: how many lowest-loss members per example receive gradient, 1 <= k <= M.
+
+    Returns:
+        The scalar loss (sum over the k selected members, mean over examples) and the winning
+        (lowest-loss, lowest index on ties) member of every example [B].
+    """
+    ranking = _ranking(per_member_losses)  # [M, B]
+    selection = _select(ranking, k)  # [M, B]
+    # where() rather than multiplying by the mask: a non-selected member's inf or NaN loss must
+    # not leak into the value, and its gradient is exactly zero either way.
+    selected = torch.where(selection, per_member_losses, torch.zeros_like(per_member_losses))
+    return selected.sum(dim=0).mean(), ranking[0]
+
+
+def independent_loss(per_member_losses: Tensor) -> Tensor:
+    """Classical ensemble loss: every member trains on every example (sum over members).
+
+    Args:
+        per_member_losses: losses [M, B].
+
+    Returns:
+        The scalar loss, equal to `oracle_loss(per_member_losses, k=M)[0]`.
+    """
+    return per_member_losses.sum(dim=0).mean()
+
+
+def mean_probabilities(logits: Tensor) -> Tensor:
+    """Combines members by averaging their class probabilities: logits [M, B, C] -> [B, C]."""
+    return logits.softmax(dim=-1).mean(dim=0)  # [B, C]
+
+
+def majority_vote(logits: Tensor) -> Tensor:
+    """Combines members by majority vote of their predicted classes.
+
+    Args:
+        logits: stacked member logits [M, B, C].
+
+    Returns:
+        Voted class per example [B]; a tied vote goes to the lowest class index (argmax returns
+        the first maximum).
+    """
+    classes = logits.shape[-1]
+    votes = functional.one_hot(logits.argmax(dim=-1), classes).sum(dim=0)  # [B, C]
+    return votes.argmax(dim=-1)  # [B]
+
+
+def oracle_accuracy(logits: Tensor, targets: Tensor) -> Tensor:
+    """Fraction of examples that at least one member classifies correctly (the oracle metric).
+
+    Args:
+        logits: stacked member logits [M, B, C].
+        targets: class indices [B].
+
+    Returns:
+        Scalar accuracy in [0, 1].
+    """
+    correct = logits.argmax(dim=-1) == targets  # [M, B]
+    return correct.any(dim=0).float().mean()
+
+
+def oracle_error(logits: Tensor, targets: Tensor) -> Tensor:
+    """Fraction of examples that every member misclassifies: 1 - `oracle_accuracy`."""
+    return 1.0 - oracle_accuracy(logits, targets)
+
+
+def assignment_counts(assignment: Tensor, targets: Tensor, members: int, classes: int) -> Tensor:
+    """Counts how often each member wins the examples of each class (sMCL's specialisation).
+
+    Args:
+        assignment: winning member per example [B] (from `oracle_loss`).
+        targets: class indices [B].
+        members: M.
+        classes: C.
+
+    Returns:
+        Counts [C, M]; row-normalise for the paper's class -> member percentages (Fig. 4c).
+    """
+    flat = targets * members + assignment  # [B], one cell index per (class, member)
+    counts = torch.bincount(flat, minlength=classes * members)  # [C * M]
+    return counts.view(classes, members)  # [C, M]

@@ -1,0 +1,119 @@
+"""Check stage: names and cross-references inside the spec.
+
+Duplicate layer names, `inputs:` that name nothing, cuts that name missing units, phases and
+ensembles that name missing cuts, duplicate phase names, and monitored metrics the run never logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from nndsl.diagnostics import DiagnosticList, Span, did_you_mean
+from nndsl.spec import Spec
+from nndsl.spec.network import GroupSpec, LayerSpec
+from nndsl.spec.schedule import RetrainClassifierPhase, TopDownPhase
+
+Locator = Callable[[tuple[str | int, ...]], Span | None]
+
+
+def layer_entries(spec: Spec) -> Iterator[tuple[tuple[str | int, ...], LayerSpec | GroupSpec]]:
+    """Every layer and group with its spec path, depth first."""
+
+    def walk(items: tuple, path: tuple) -> Iterator[tuple[tuple, LayerSpec | GroupSpec]]:
+        for index, item in enumerate(items):
+            yield (*path, index), item
+            if isinstance(item, GroupSpec):
+                yield from walk(item.layers, (*path, index, "layers"))
+
+    yield from walk(spec.network.layers, ("network", "layers"))
+
+
+def unit_names(spec: Spec) -> list[str]:
+    """Top-level unit names in order (what `cuts: units` separates)."""
+    return [item.group if isinstance(item, GroupSpec) else item.name for item in spec.network.layers]
+
+
+def cut_names(spec: Spec) -> list[str]:
+    if spec.cuts == "units":
+        return [f"C{index}" for index in range(1, len(spec.network.layers))]
+    return list(spec.cuts or {})
+
+
+def check_names(spec: Spec, locate: Locator, diagnostics: DiagnosticList) -> None:
+    seen: dict[str, tuple] = {}
+    for path, item in layer_entries(spec):
+        name = item.group if isinstance(item, GroupSpec) else item.name
+        if name in seen:
+            diagnostics.add("E401", f"the name `{name}` is used twice (first at "
+                            f"{locate(seen[name]) or 'an earlier layer'})", locate(path),
+                            "every layer and group needs its own name")
+        else:
+            seen[name] = path
+    known = set(seen) | {"input"}
+    for path, item in layer_entries(spec):
+        for position, source in enumerate(item.inputs or ()):
+            if source not in known:
+                diagnostics.add("E402", f"input `{source}` names no layer", locate((*path, "inputs", position)),
+                                did_you_mean(source, known) or "`input` is the network input")
+    if spec.network.output and spec.network.output not in known:
+        diagnostics.add("E402", f"output `{spec.network.output}` names no layer",
+                        locate(("network", "output")), did_you_mean(spec.network.output, known))
+
+
+def check_cuts(spec: Spec, locate: Locator, diagnostics: DiagnosticList) -> None:
+    units = unit_names(spec)
+    if spec.cuts == "units" and len(units) < 2:
+        diagnostics.add("E411", "`cuts: units` needs at least two top-level units", locate(("cuts",)),
+                        "a one-unit network has nothing to cut")
+    if isinstance(spec.cuts, dict):
+        for name, cut in spec.cuts.items():
+            if (cut.after is None) == (cut.extractor is None):
+                diagnostics.add("E411", f"cut `{name}` needs exactly one of `after:` or `extractor:`",
+                                locate(("cuts", name)), "for example: {after: enc3}")
+            elif cut.after is not None and cut.after not in units[:-1]:
+                hint = did_you_mean(cut.after, units) or f"top-level units: {', '.join(units)}"
+                if cut.after == units[-1]:
+                    hint = "a cut after the last unit leaves no classifier"
+                diagnostics.add("E411", f"cut `{name}` follows `{cut.after}`, which is not a top-level unit "
+                                "with layers above it", locate(("cuts", name, "after")), hint)
+    cuts = cut_names(spec)
+    for index, phase in enumerate(spec.schedule):
+        references: list[tuple[str, str | None]] = []
+        if isinstance(phase, TopDownPhase):
+            references = [("first_cut", phase.first_cut), ("last_cut", phase.last_cut)]
+        elif isinstance(phase, RetrainClassifierPhase):
+            references = [("cut", phase.cut)]
+        for field, cut in references:
+            if cut is not None and cut not in cuts:
+                _missing_cut(cut, cuts, locate(("schedule", index, field)), diagnostics)
+        if (isinstance(phase, TopDownPhase) or isinstance(phase, RetrainClassifierPhase)) and not cuts:
+            diagnostics.add("E403", f"phase `{phase.phase}` needs cuts, but the spec defines none",
+                            locate(("schedule", index)), "add `cuts: units`")
+        for field in ("train", "freeze", "reinit"):
+            for position, selector in enumerate(getattr(phase, field, ()) or ()):
+                if not isinstance(selector, bool) and selector.kind in ("extractor", "classifier") \
+                        and selector.argument not in cuts:
+                    _missing_cut(selector.argument, cuts, locate(("schedule", index, field, position)), diagnostics)
+    if spec.ensemble and spec.ensemble.share and spec.ensemble.share not in cuts:
+        _missing_cut(spec.ensemble.share, cuts, locate(("ensemble", "share")), diagnostics)
+    for position, multiplier in enumerate(spec.tempering.multipliers):
+        for selector_index, selector in enumerate(multiplier.select):
+            if selector.kind in ("extractor", "classifier") and selector.argument not in cuts:
+                _missing_cut(selector.argument, cuts,
+                             locate(("tempering", "multipliers", position, "select", selector_index)), diagnostics)
+
+
+def _missing_cut(cut: str, cuts: list[str], span: Span | None, diagnostics: DiagnosticList) -> None:
+    diagnostics.add("E403", f"cut `{cut}` does not exist", span,
+                    did_you_mean(cut, cuts) or (f"cuts: {', '.join(cuts)}" if cuts else "define `cuts:`"))
+
+
+def check_phases(spec: Spec, locate: Locator, diagnostics: DiagnosticList) -> None:
+    seen: set[str] = set()
+    for index, phase in enumerate(spec.schedule):
+        if phase.name is None:
+            continue
+        if phase.name in seen:
+            diagnostics.add("E413", f"two phases are named `{phase.name}`", locate(("schedule", index, "name")),
+                            "phase names label the run's phase table; make them unique")
+        seen.add(phase.name)

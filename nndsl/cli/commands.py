@@ -1,0 +1,74 @@
+"""Command-line layer: one function per command, each returning an exit status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich.console import Console
+
+from nndsl.api import compile_spec
+from nndsl.cli.render import diagnostics_json, render_diagnostics
+
+EXIT_OK, EXIT_USER_ERROR = 0, 2
+
+
+def run_validate(arguments: argparse.Namespace, console: Console, errors: Console) -> int:
+    results = [compile_spec(path, arguments.overrides) for path in arguments.specs]
+    if arguments.format == "json":
+        console.print_json(diagnostics_json([(result.path, result.diagnostics) for result in results]))
+    else:
+        for result in results:
+            render_diagnostics(errors, result.diagnostics, result.sources)
+            if result.ok:
+                console.print(f"[green]✓[/green] {result.path}: valid")
+            else:
+                count = sum(item.severity == "error" for item in result.diagnostics)
+                errors.print(f"[red]✗[/red] {result.path}: {count} error{'s' if count != 1 else ''}")
+    return EXIT_OK if all(result.ok for result in results) else EXIT_USER_ERROR
+
+
+def run_show(arguments: argparse.Namespace, console: Console, errors: Console) -> int:
+    result = compile_spec(arguments.spec, arguments.overrides)
+    if not result.ok:
+        render_diagnostics(errors, result.diagnostics, result.sources)
+        return EXIT_USER_ERROR
+    if arguments.format == "json":
+        console.print_json(json.dumps({"graph": result.graph.to_dict(), "plan": result.plan.to_dict()}))
+        return EXIT_OK
+    from nndsl.cli.show import render_show
+
+    render_show(console, result)
+    return EXIT_OK
+
+
+def run_schema(arguments: argparse.Namespace, console: Console, errors: Console) -> int:
+    from nndsl.cli.schema import spec_schema
+
+    print(json.dumps(spec_schema(), indent=2))
+    return EXIT_OK
+
+
+def run_ls(arguments: argparse.Namespace, console: Console, errors: Console) -> int:
+    from nndsl.cli.listing import render_listing
+
+    render_listing(console)
+    return EXIT_OK
+
+
+def run_train(arguments: argparse.Namespace, console: Console, errors: Console) -> int:
+    from nndsl.cli.training import run_training
+
+    return run_training(arguments, console, errors)
+
+
+def run_report(arguments: argparse.Namespace, console: Console, errors: Console) -> int:
+    from nndsl.cli.training import print_report
+
+    return print_report(arguments.run_dir, console, errors)
+
+
+def run_tui(arguments: argparse.Namespace, console: Console, errors: Console) -> int:
+    from nndsl.tui import run_tui as start
+
+    return start(arguments.spec)

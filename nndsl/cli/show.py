@@ -1,0 +1,116 @@
+"""Command-line layer: `nndsl show`, the compiled spec as terminal tables.
+
+Sections appear when the spec uses them: the network (repeated blocks folded as `enc1..enc4 ×4`,
+cuts drawn as rules between units), the data, the phases with trainable / frozen /
+re-initialised parameter counts, the optimiser parameter groups, the tempering table (effective
+rate per layer as a multiple of η, the paper's Figure 1), the memory plan and the ensemble.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from nndsl.api import Compiled
+from nndsl.ir import Graph, Unit
+from nndsl.layers import format_shape
+from nndsl.plan import Plan
+
+
+def render_show(console: Console, compiled: Compiled) -> None:
+    graph, plan, spec = compiled.graph, compiled.plan, compiled.spec
+    assert graph is not None and plan is not None and spec is not None
+    console.print(f"[bold]{spec.name}[/bold]  ({compiled.path})")
+    if compiled.signature is not None:
+        console.print(f"data: [bold]{spec.data.source}[/bold] — {compiled.signature.description}")
+    console.print(network_table(graph, plan))
+    if plan.phases:
+        console.print(phase_table(plan))
+    console.print(group_table(plan))
+    if plan.tempering is not None:
+        console.print(tempering_table(plan))
+    if plan.loss_terms:
+        console.print(f"loss: {spec.loss.type} + " + " + ".join(f"{term} / N" for term in plan.loss_terms))
+
+
+def _folds(units: tuple[Unit, ...], graph: Graph) -> list[list[Unit]]:
+    """Consecutive units from one block with equal layer types and sizes fold into one row group."""
+    def signature(unit: Unit) -> tuple:
+        return (unit.block, tuple((graph.node(node).type, graph.node(node).parameter_count) for node in unit.nodes))
+
+    folds: list[list[Unit]] = []
+    for unit in units:
+        if folds and unit.block is not None and signature(folds[-1][-1]) == signature(unit):
+            folds[-1].append(unit)
+        else:
+            folds.append([unit])
+    return folds
+
+
+def network_table(graph: Graph, plan: Plan) -> Table:
+    table = Table(title=f"network — input {format_shape(graph.input_shape)}", title_justify="left")
+    for column, justify in (("unit", "left"), ("layer", "left"), ("type", "left"), ("output", "left"),
+                            ("params", "right"), ("fan-in", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    cut_after: dict[str, list[str]] = {}
+    for cut in plan.cuts:
+        cut_after.setdefault(cut.extractor[-1], []).append(cut.name)
+    for fold in _folds(graph.units, graph):
+        first, count = fold[0], len(fold)
+        label = first.name if count == 1 else f"{first.name}..{fold[-1].name} ×{count}"
+        for position, node_name in enumerate(first.nodes):
+            node = graph.node(node_name)
+            fan_in = ", ".join(str(shape[-1]) for shape in node.input_shapes)
+            params = f"{node.parameter_count:,}" + (f" ×{count}" if count > 1 and node.parameter_count else "")
+            shown = node_name if count == 1 else node_name.replace(first.name, f"{first.name.rstrip('0123456789')}*", 1)
+            table.add_row(label if position == 0 else "", shown, node.type, format_shape(node.output_shape),
+                          params, fan_in)
+        last_nodes = [unit.nodes[-1] for unit in fold]
+        cuts = [name for node in last_nodes for name in cut_after.get(node, [])]
+        if cuts:
+            table.add_row(f"[cyan]── cut {', '.join(cuts)} ──[/cyan]", "", "", "", "", "", end_section=False)
+    table.add_section()
+    table.add_row("total", "", "", format_shape(graph.node(graph.output).output_shape), f"{graph.parameter_count:,}", "")
+    return table
+
+
+def phase_table(plan: Plan) -> Table:
+    table = Table(title="phases", title_justify="left")
+    for column in ("phase", "cut", "train", "frozen", "re-init", "stops on"):
+        table.add_column(column, justify="right" if column in ("train", "frozen", "re-init") else "left")
+    for phase in plan.phases:
+        cut = phase.cut or ""
+        if phase.search is not None:
+            cut = " → ".join(phase.search.cuts) + f" ({phase.search.search})"
+        arrow = "↑" if phase.stop.mode == "max" else "↓"
+        stop = f"{phase.stop.monitor}{arrow}"
+        stop += f" p{phase.stop.patience}" if phase.stop.patience else ""
+        stop += f" ≤{phase.stop.max_epochs}ep"
+        table.add_row(phase.name, cut, f"{phase.trainable_parameters:,}", f"{phase.frozen_parameters:,}",
+                      f"{phase.reinitialised_parameters:,}", stop)
+    return table
+
+
+def group_table(plan: Plan) -> Table:
+    table = Table(title="optimiser parameter groups", title_justify="left")
+    for column in ("group", "layers", "lr", "weight decay", "params"):
+        table.add_column(column, justify="right" if column in ("lr", "weight decay", "params") else "left")
+    for group in plan.parameter_groups:
+        layers = ", ".join(group.layers[:6]) + (f", … (+{len(group.layers) - 6})" if len(group.layers) > 6 else "")
+        table.add_row(group.name, layers, f"{group.lr:.4g}", f"{group.weight_decay:.3g}", f"{group.parameters:,}")
+    return table
+
+
+def tempering_table(plan: Plan) -> Table:
+    tempering = plan.tempering
+    assert tempering is not None
+    bound = f", bound η* = {tempering.global_lr_bound:.3g}" if tempering.global_lr_bound else ""
+    table = Table(title=f"tempering ({tempering.rule}): η = {tempering.global_lr:.4g}{bound}"
+                        + (", error shunting" if tempering.shunting else ""), title_justify="left")
+    for column in ("layer", "local rate η_j/η", "attenuation α", "effective rate"):
+        table.add_column(column, justify="left" if column == "layer" else "right")
+    for rate in tempering.layers:
+        table.add_row(rate.layer, f"{rate.rate_multiplier:.3f}",
+                      "—" if rate.attenuation is None else f"{rate.attenuation:.3f}",
+                      "undefined" if rate.effective_multiplier is None else f"{rate.effective_multiplier:.3f} η")
+    return table

@@ -1,0 +1,128 @@
+"""Diagnostics: every user-caused problem, as data.
+
+Every stage from source to plan reports problems as `Diagnostic` records (code, message, span,
+hint, origin) instead of raising on the first one; a stage that cannot go on raises `SpecError`
+carrying all diagnostics collected so far. Rendering (code frames, colours) lives in the CLI.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Span:
+    """A place in a source file: 1-based line and column, end exclusive.
+
+    `origin` says where the value came from: "spec" (the file the user named), "std:<name>" (a
+    stdlib fragment), "fragment" (a user fragment file), or "--set" (a command-line override).
+    """
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    origin: str = "spec"
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem found in a spec.
+
+    Args:
+        code: a stable code from `nndsl.codes.CODES` such as "E301".
+        message: what is wrong, naming the thing and the value.
+        span: where it is; None only for problems that have no place (an empty command line).
+        hint: what to do about it ("did you mean `hidden`?").
+        severity: "error" stops the pipeline; "warning" does not.
+    """
+
+    code: str
+    message: str
+    span: Span | None = None
+    hint: str | None = None
+    severity: Severity = "error"
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain data for `--format json`."""
+        span = self.span
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "hint": self.hint,
+            "file": span.file if span else None,
+            "line": span.line if span else None,
+            "column": span.column if span else None,
+            "end_line": span.end_line if span else None,
+            "end_column": span.end_column if span else None,
+            "origin": span.origin if span else None,
+        }
+
+
+@dataclass
+class DiagnosticList:
+    """A collector passed through the stages; stages append and carry on where they can."""
+
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def add(
+        self,
+        code: str,
+        message: str,
+        span: Span | None = None,
+        hint: str | None = None,
+        severity: Severity = "error",
+    ) -> None:
+        self.items.append(Diagnostic(code, message, span, hint, severity))
+
+    def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
+        self.items.extend(diagnostics)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(item.severity == "error" for item in self.items)
+
+    def sorted(self) -> list[Diagnostic]:
+        """Diagnostics ordered by file and position, positionless ones last."""
+
+        def key(item: Diagnostic) -> tuple[int, str, int, int]:
+            if item.span is None:
+                return (1, "", 0, 0)
+            return (0, item.span.file, item.span.line, item.span.column)
+
+        return sorted(self.items, key=key)
+
+
+class SpecError(Exception):
+    """Raised when a stage cannot continue; carries every diagnostic found so far."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]):
+        self.diagnostics = list(diagnostics)
+        first = self.diagnostics[0] if self.diagnostics else None
+        summary = f"{first.code}: {first.message}" if first else "invalid spec"
+        more = len(self.diagnostics) - 1
+        super().__init__(summary + (f" (and {more} more)" if more > 0 else ""))
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """A "did you mean" hint for an unknown name, or None when nothing is close.
+
+    >>> did_you_mean("hiden", ["hidden", "layers"])
+    'did you mean `hidden`?'
+    """
+    matches = difflib.get_close_matches(str(word), sorted(set(choices)), n=3, cutoff=0.6)
+    if not matches:
+        return None
+    if len(matches) == 1:
+        return f"did you mean `{matches[0]}`?"
+    return "did you mean " + ", ".join(f"`{match}`" for match in matches[:-1]) + f" or `{matches[-1]}`?"

@@ -1,0 +1,120 @@
+"""The layer-type registry: one record per layer type, shared by every stage.
+
+A record holds the type's parameter model (pydantic, used by the spec stage), its shape rule and
+parameter count (used by the ir stage) and its builder (used by the backend, which alone imports
+torch: builders import inside the function). Keeping the three together means the configuration
+and the built module cannot drift apart.
+
+Users add types with the `@layer_type("name")` decorator in their own module, made known through
+the `nndsl.layers` entry-point group; a spec never contains executable code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+Dim = int | str  # a size, or a symbolic length such as "T" or "T/4"
+Shape = tuple[Dim, ...]  # one example's shape, without the batch axis
+
+
+class LayerParams(BaseModel):
+    """Base of every layer type's parameter model: strict, immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class ShapeProblem(Exception):
+    """Raised by a shape rule: the input shapes do not suit the layer (an ir-stage diagnostic)."""
+
+    code: str
+    message: str
+    hint: str | None = None
+
+
+class LayerType:
+    """Base class of layer-type records; subclasses override what differs.
+
+    Class attributes: `name` (set by the decorator), `doc` (one line for `nndsl ls`), `Params`,
+    `inputs` (min, max number of inputs; None = unbounded), `recurrent` (executes over time and
+    accepts memory budgets).
+    """
+
+    name: ClassVar[str] = ""
+    doc: ClassVar[str] = ""
+    Params: ClassVar[type[LayerParams]] = LayerParams
+    inputs: ClassVar[tuple[int, int | None]] = (1, 1)
+    recurrent: ClassVar[bool] = False
+
+    def output_shape(self, params: Any, input_shapes: list[Shape]) -> Shape:
+        """The output shape; raise `ShapeProblem` when the inputs do not suit the layer."""
+        return input_shapes[0]
+
+    def parameter_count(self, params: Any, input_shapes: list[Shape]) -> int:
+        """Trainable parameters of the built module."""
+        return 0
+
+    def activation(self, params: Any) -> str:
+        """The nonlinearity applied at the layer's output ("linear" when none); used by tempering."""
+        return str(getattr(params, "activation", "linear"))
+
+    def build(self, params: Any, input_shapes: list[Shape]) -> Any:
+        """The torch module (backend stage only)."""
+        raise NotImplementedError(f"layer type `{self.name}` has no builder")
+
+
+class LayerRegistry:
+    """Layer types by name, with lazy discovery of plugins from entry points."""
+
+    def __init__(self) -> None:
+        self._types: dict[str, LayerType] = {}
+        self._plugins_loaded = False
+
+    def register(self, name: str) -> Callable[[type[LayerType]], type[LayerType]]:
+        """Class decorator registering a `LayerType` subclass under `name`."""
+
+        def decorate(cls: type[LayerType]) -> type[LayerType]:
+            cls.name = name
+            self._types[name] = cls()
+            return cls
+
+        return decorate
+
+    def _load_plugins(self) -> None:
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        for entry_point in entry_points(group="nndsl.layers"):
+            entry_point.load()  # importing the module runs its @layer_type decorators
+
+    def get(self, name: str) -> LayerType | None:
+        if name not in self._types:
+            self._load_plugins()
+        return self._types.get(name)
+
+    def names(self) -> list[str]:
+        self._load_plugins()
+        return sorted(self._types)
+
+    def __iter__(self) -> Iterator[LayerType]:
+        return iter(self._types[name] for name in self.names())
+
+
+LAYERS = LayerRegistry()
+
+
+def layer_type(name: str) -> Callable[[type[LayerType]], type[LayerType]]:
+    """Register a layer type in the default registry.
+
+    Example:
+        >>> from nndsl.layers import LayerType, layer_type
+        >>> @layer_type("identity_example")
+        ... class IdentityExample(LayerType):
+        ...     doc = "passes its input through"
+    """
+    return LAYERS.register(name)

@@ -1,0 +1,100 @@
+"""Plan stage: phases with exact trainable, frozen and re-initialised layer sets.
+
+Checks here need the graph: selectors that match nothing (E404), phases that train nothing
+(E405), layers both trained and frozen (E406).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from nndsl.diagnostics import DiagnosticList, Span
+from nndsl.ir import Graph
+from nndsl.plan.plan import CutPlan, PhasePlan, StopPlan, TopDownSearch
+from nndsl.plan.regions import select
+from nndsl.spec import Spec
+from nndsl.spec.schedule import JointPhase, RetrainClassifierPhase, StopSpec, TopDownPhase, TrainPhase
+
+Locator = Callable[[tuple[str | int, ...]], Span | None]
+
+
+def default_mode(monitor: str) -> str:
+    """Whether higher is better for a metric name."""
+    return "max" if monitor.endswith("accuracy") else "min"
+
+
+def plan_phases(spec: Spec, graph: Graph, cuts: tuple[CutPlan, ...], locate: Locator,
+                diagnostics: DiagnosticList) -> tuple[PhasePlan, ...]:
+    by_name = {cut.name: cut for cut in cuts}
+    # Cuts from the top of the network down: the order in which top-down tries them.
+    top_first = sorted(cuts, key=lambda cut: len(cut.extractor), reverse=True)
+    phases = []
+    for index, phase in enumerate(spec.schedule):
+        name = phase.name or _default_name(phase.phase, index, spec)
+        stop = _stop(phase.stop, spec)
+        optimizer = phase.optimizer or spec.optimizer
+        common = dict(name=name, kind=phase.phase, stop=stop, optimizer=optimizer, keep_best=phase.keep_best)
+        everything = tuple(graph.order)
+        if isinstance(phase, JointPhase):
+            phases.append(_phase(graph, trainable=everything, reinitialised=(), **common))
+        elif isinstance(phase, TrainPhase):
+            picked = {}
+            for field in ("train", "freeze", "reinit"):
+                chosen: set[str] = set()
+                for position, selector in enumerate(getattr(phase, field)):
+                    chosen |= set(select(selector, graph, by_name, locate(("schedule", index, field, position)),
+                                         diagnostics))
+                picked[field] = chosen
+            overlap = sorted(picked["train"] & picked["freeze"])
+            if overlap:
+                diagnostics.add("E406", f"phase `{name}` both trains and freezes {', '.join(overlap[:5])}",
+                                locate(("schedule", index, "freeze")), "a layer is either trained or frozen")
+            trainable = tuple(node for node in graph.order if node in picked["train"] - picked["freeze"])
+            reinit = tuple(node for node in graph.order if node in picked["reinit"])
+            planned = _phase(graph, trainable=trainable, reinitialised=reinit, **common)
+            if planned.trainable_parameters == 0:
+                diagnostics.add("E405", f"phase `{name}` trains no parameters", locate(("schedule", index)),
+                                "select layers with parameters under `train:`")
+            phases.append(planned)
+        elif isinstance(phase, TopDownPhase) and top_first:
+            names = [cut.name for cut in top_first]
+            first = names.index(phase.first_cut) if phase.first_cut in names else 0
+            last = names.index(phase.last_cut) if phase.last_cut in names else len(names) - 1
+            if last < first:
+                diagnostics.add("E411", f"top_down: last_cut `{phase.last_cut}` lies above first_cut "
+                                f"`{phase.first_cut}`", locate(("schedule", index, "last_cut")),
+                                "cuts are tried from the top down")
+                continue
+            order = tuple(names[first:last + 1])
+            monitor_mode = phase.mode or default_mode(phase.monitor)
+            search = TopDownSearch(order, phase.search, phase.monitor, monitor_mode, phase.classifier_from)
+            cut = by_name[order[0]]
+            phases.append(_phase(graph, trainable=cut.extractor, reinitialised=cut.extractor, cut=cut.name,
+                                 search=search, **common))
+        elif isinstance(phase, RetrainClassifierPhase) and top_first:
+            cut = by_name.get(phase.cut or "", top_first[0])
+            phases.append(_phase(graph, trainable=cut.classifier,
+                                 reinitialised=cut.classifier if phase.reinit else (), cut=phase.cut, **common))
+    return tuple(phases)
+
+
+def _stop(stop: StopSpec, spec: Spec) -> StopPlan:
+    return StopPlan(monitor=stop.monitor, mode=stop.mode or default_mode(stop.monitor),  # type: ignore[arg-type]
+                    patience=stop.patience, max_epochs=stop.max_epochs or spec.trainer.max_epochs)
+
+
+def _phase(graph: Graph, trainable: tuple[str, ...], reinitialised: tuple[str, ...], **fields) -> PhasePlan:
+    frozen = tuple(node for node in graph.order if node not in set(trainable))
+
+    def count(names: tuple[str, ...]) -> int:
+        return sum(graph.node(name).parameter_count for name in names)
+
+    return PhasePlan(trainable=trainable, frozen=frozen, reinitialised=reinitialised,
+                     trainable_parameters=count(trainable), frozen_parameters=count(frozen),
+                     reinitialised_parameters=count(reinitialised), **fields)
+
+
+def _default_name(kind: str, index: int, spec: Spec) -> str:
+    """The kind itself, numbered only when the schedule repeats it."""
+    repeats = sum(1 for phase in spec.schedule if phase.phase == kind) > 1
+    return f"{kind}-{index + 1}" if repeats else kind

@@ -1,0 +1,177 @@
+"""Plan stage, output type: `Plan`, every decision the backend will carry out.
+
+Nothing in the backend decides a rate, a trainable set or a checkpoint policy: it reads them
+here. Plans are plain frozen dataclasses that dump to JSON for the run directory, golden tests
+and `nndsl show`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any, Literal
+
+from nndsl.spec.training import LossSpec, OptimizerSpec
+
+
+@dataclass(frozen=True)
+class CutPlan:
+    """A cut: the extractor (b, below) and classifier (t, above) layer sets, in graph order."""
+
+    name: str
+    extractor: tuple[str, ...]
+    classifier: tuple[str, ...]
+    extractor_parameters: int
+    classifier_parameters: int
+
+
+@dataclass(frozen=True)
+class StopPlan:
+    """When a training run inside a phase stops."""
+
+    monitor: str
+    mode: Literal["min", "max"]
+    patience: int | None
+    max_epochs: int
+
+
+@dataclass(frozen=True)
+class TopDownSearch:
+    """Algorithm 1 of the top-down paper: the cuts to try, top first, and how to accept."""
+
+    cuts: tuple[str, ...]
+    search: Literal["greedy", "full"]
+    monitor: str
+    mode: Literal["min", "max"]
+    classifier_from: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PhasePlan:
+    """One phase: exact trainable, frozen and re-initialised layer sets and their parameter counts.
+
+    For a `top_down` phase the sets are those of its first attempt; `search` lists the cuts the
+    attempts move through (each attempt freezes the classifier of its cut and re-initialises
+    and trains the extractor).
+    """
+
+    name: str
+    kind: str
+    trainable: tuple[str, ...]
+    frozen: tuple[str, ...]
+    reinitialised: tuple[str, ...]
+    trainable_parameters: int
+    frozen_parameters: int
+    reinitialised_parameters: int
+    stop: StopPlan
+    optimizer: OptimizerSpec
+    keep_best: bool
+    cut: str | None = None
+    search: TopDownSearch | None = None
+
+
+@dataclass(frozen=True)
+class ParameterGroup:
+    """An optimiser parameter group: layers sharing one learning rate and weight decay."""
+
+    name: str
+    layers: tuple[str, ...]
+    lr: float
+    weight_decay: float
+    rate_multiplier: float
+    parameters: int
+
+
+@dataclass(frozen=True)
+class LayerRate:
+    """Tempering's decisions for one layer (effective multiple of η as in the paper's Figure 1)."""
+
+    layer: str
+    rate_multiplier: float
+    attenuation: float | None
+    effective_multiplier: float | None
+    shunted: bool
+
+
+@dataclass(frozen=True)
+class TemperingPlan:
+    rule: str
+    global_lr: float
+    global_lr_bound: float | None
+    layers: tuple[LayerRate, ...]
+    error_attenuation: bool
+    shunting: bool
+
+
+@dataclass(frozen=True)
+class RecurrentMemoryPlan:
+    """The recompute policy of one recurrent layer under the memory budget."""
+
+    layer: str
+    policy: str
+    sequence_length: int
+    memory_units: int
+    alpha: int
+    predicted_forward_steps: int
+    plain_forward_steps: int
+    predicted_peak_bytes: int
+    plain_peak_bytes: int
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    budget_bytes: int
+    policy: str
+    recurrent: tuple[RecurrentMemoryPlan, ...]
+    checkpoint_segments: tuple[tuple[str, ...], ...] = ()
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class EnsemblePlan:
+    members: int
+    method: str
+    k: int
+    share: str | None
+    shared_layers: tuple[str, ...]
+    member_layers: tuple[str, ...]
+    combine: str
+    seeds: tuple[int, ...]
+    vectorised: bool
+    fallback_reason: str | None
+    memory_multiplier: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the backend needs, decided ahead of training."""
+
+    name: str
+    seed: int
+    cuts: tuple[CutPlan, ...]
+    phases: tuple[PhasePlan, ...]
+    parameter_groups: tuple[ParameterGroup, ...]
+    loss: LossSpec
+    loss_terms: tuple[str, ...]
+    tempering: TemperingPlan | None = None
+    memory: MemoryPlan | None = None
+    ensemble: EnsemblePlan | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def cut(self, name: str) -> CutPlan:
+        return next(cut for cut in self.cuts if cut.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data (pydantic parts dumped as they would be written in a spec)."""
+
+        def convert(value: Any) -> Any:
+            if is_dataclass(value) and not isinstance(value, type):
+                return {item.name: convert(getattr(value, item.name)) for item in fields(value)}
+            if hasattr(value, "model_dump"):
+                return value.model_dump(mode="json")
+            if isinstance(value, dict):
+                return {key: convert(item) for key, item in value.items()}
+            if isinstance(value, (list, tuple)):
+                return [convert(item) for item in value]
+            return value
+
+        return convert(self)

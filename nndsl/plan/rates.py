@@ -1,0 +1,120 @@
+"""Plan stage: per-layer learning rates and the optimiser parameter groups.
+
+The tempering rule decides a rate multiplier per layer (and, for `schraudolph`, the error
+attenuation and shunting); `multipliers` then scale selected layers. Layers with equal rates
+share one parameter group. No rate is decided at run time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from nndsl.diagnostics import DiagnosticList, Span
+from nndsl.ir import INPUT, Graph
+from nndsl.plan.plan import CutPlan, LayerRate, ParameterGroup, TemperingPlan
+from nndsl.plan.regions import select
+from nndsl.plan.tempering import TemperedNode, TemperingError, layerwise_decay, tempering_table, width_scaled
+from nndsl.spec import Spec
+from nndsl.spec.tempering import TemperingSpec
+
+Locator = Callable[[tuple[str | int, ...]], Span | None]
+_PASSTHROUGH = {"activation", "dropout", "gaussian_dropout", "concat", "slice", "flatten"}
+_DENSE = {"linear", "whitened_linear", "lwta", "variational_dropout"}
+
+
+def plan_rates(spec: Spec, tempering: TemperingSpec, graph: Graph, cuts: dict[str, CutPlan], base_lr: float,
+               locate: Locator, diagnostics: DiagnosticList, path: tuple = ("tempering",),
+               ) -> tuple[tuple[ParameterGroup, ...], TemperingPlan | None]:
+    """Parameter groups (and the tempering table when a rule is active) for one optimiser."""
+    layers = [node.name for node in graph.nodes if node.parameter_count > 0]
+    multipliers = {name: 1.0 for name in layers}
+    tempering_plan = None
+    global_lr = base_lr
+    if tempering.global_lr == "auto":
+        global_lr = 1.0 / math.sqrt(spec.data.batch_size)
+    elif tempering.global_lr is not None:
+        global_lr = float(tempering.global_lr)
+    if tempering.rule == "schraudolph":
+        tempering_plan = _schraudolph(spec, tempering, graph, global_lr, locate((*path, "rule")), diagnostics)
+        if tempering_plan is not None:
+            multipliers.update({rate.layer: rate.rate_multiplier for rate in tempering_plan.layers})
+    elif tempering.rule == "layerwise_decay":
+        depth = {node: index for index, unit in enumerate(graph.units) for node in unit.nodes}
+        multipliers.update(layerwise_decay({name: depth[name] for name in layers}, tempering.decay))
+    elif tempering.rule == "width":
+        fan_in = {name: int(graph.node(name).input_shapes[0][-1]) for name in layers
+                  if not isinstance(graph.node(name).input_shapes[0][-1], str)}
+        multipliers.update(width_scaled(fan_in, tempering.base_width))
+    decay = {name: 1.0 for name in layers}
+    for index, multiplier in enumerate(tempering.multipliers):
+        for position, selector in enumerate(multiplier.select):
+            for name in select(selector, graph, cuts, locate((*path, "multipliers", index, "select", position)),
+                               diagnostics):
+                if name in multipliers:
+                    multipliers[name] *= multiplier.lr
+                    decay[name] *= multiplier.weight_decay
+    weight_decay = spec.optimizer.weight_decay
+    groups: dict[tuple[float, float], list[str]] = {}
+    for name in layers:
+        groups.setdefault((round(multipliers[name], 12), round(decay[name], 12)), []).append(name)
+    planned = tuple(
+        ParameterGroup(name=f"rate×{key[0]:.4g}" + (f" decay×{key[1]:.3g}" if key[1] != 1 else ""),
+                       layers=tuple(members), lr=global_lr * key[0], weight_decay=weight_decay * key[1],
+                       rate_multiplier=key[0], parameters=sum(graph.node(name).parameter_count for name in members))
+        for key, members in groups.items())
+    return planned, tempering_plan
+
+
+def _schraudolph(spec: Spec, tempering: TemperingSpec, graph: Graph, global_lr: float, span: Span | None,
+                 diagnostics: DiagnosticList) -> TemperingPlan | None:
+    weighted = [node for node in graph.nodes if node.parameter_count > 0]
+    unsupported = [node for node in graph.nodes if node.type not in _DENSE | _PASSTHROUGH]
+    if unsupported:
+        node = unsupported[0]
+        diagnostics.add("E603", f"tempering (schraudolph) is derived for layered networks of dense units; "
+                        f"layer `{node.name}` is {node.type}", span,
+                        "the per-node rates are undefined across skip connections, convolutions and recurrence; "
+                        "use rule: layerwise_decay or manual")
+        return None
+
+    def anterior(name: str) -> tuple[str, ...]:
+        found: list[str] = []
+        for source in graph.predecessors(name):
+            if source == INPUT or graph.node(source).parameter_count > 0:
+                found.append(source)
+            else:
+                found.extend(anterior(source))
+        return tuple(dict.fromkeys(found))
+
+    posterior: dict[str, list[str]] = {node.name: [] for node in weighted}
+    for node in weighted:
+        for source in anterior(node.name):
+            if source != INPUT:
+                posterior[source].append(node.name)
+    nodes = []
+    for node in weighted:
+        sources = anterior(node.name)
+        if INPUT in sources and tempering.input_power is None:
+            diagnostics.add("E603", f"layer `{node.name}` reads the network input, whose squared input power ε "
+                            "tempering needs", span, "set tempering.input_power (4 for one-hot inputs with bias)")
+            return None
+        nodes.append(TemperedNode(
+            name=node.name, activation=node.activation, fan_in=int(node.input_shapes[0][-1]) + 1,
+            input_power_bound=tempering.input_power if INPUT in sources else None,
+            anterior=tuple(source for source in sources if source != INPUT), posterior=tuple(posterior[node.name]),
+            is_output=node.name == graph.output,
+            one_hot_output=spec.loss.type in ("binary_cross_entropy", "cross_entropy", "nll"),
+            units=int(node.output_shape[-1]),
+            output_loss="quadratic" if spec.loss.type == "mse" else "cross_entropy"))
+    try:
+        table = tempering_table(nodes, batch_size=spec.data.batch_size,
+                                error_attenuation=tempering.error_attenuation, shunting=tempering.shunting)
+    except TemperingError as error:
+        diagnostics.add("E603", f"tempering is undefined on this graph: {error}", span)
+        return None
+    return TemperingPlan(
+        rule="schraudolph", global_lr=global_lr, global_lr_bound=table.global_rate_bound,
+        layers=tuple(LayerRate(rate.name, rate.rate_multiplier, rate.attenuation, rate.effective_multiplier,
+                               rate.shunted) for rate in table.rates),
+        error_attenuation=tempering.error_attenuation, shunting=tempering.shunting)

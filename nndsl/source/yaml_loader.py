@@ -1,0 +1,181 @@
+"""Source stage: YAML text -> located `Node` tree, safely.
+
+Only YAML's plain data types are accepted: any tag that would construct a Python object (or any
+custom tag) is refused, booleans are `true`/`false` only (YAML 1.1's `yes`/`on` stay strings),
+timestamps stay strings, duplicate keys are errors, and alias expansion is bounded so a "billion
+laughs" file fails fast instead of eating memory.
+"""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+from yaml.nodes import MappingNode as YamlMapping
+from yaml.nodes import ScalarNode as YamlScalar
+from yaml.nodes import SequenceNode as YamlSequence
+
+from nndsl.diagnostics import DiagnosticList, Span
+from nndsl.source.document import MappingNode, Node, ScalarNode, SequenceNode
+
+#: Most nodes a document may expand to (aliases counted every time they are used).
+MAX_EXPANDED_NODES = 100_000
+
+_PLAIN_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:map",
+    "tag:yaml.org,2002:seq",
+}
+
+
+class _SpecResolver(yaml.resolver.Resolver):
+    """YAML 1.2-like implicit typing: no timestamps, no yes/no/on/off booleans."""
+
+
+_SpecResolver.yaml_implicit_resolvers = {
+    first: [
+        (tag, regexp)
+        for tag, regexp in resolvers
+        if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool")
+    ]
+    for first, resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.items()
+}
+_SpecResolver.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+class _SpecLoader(
+    yaml.reader.Reader,
+    yaml.scanner.Scanner,
+    yaml.parser.Parser,
+    yaml.composer.Composer,
+    yaml.constructor.SafeConstructor,
+    _SpecResolver,
+):
+    def __init__(self, stream: str):
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        _SpecResolver.__init__(self)
+
+
+def parse_yaml(text: str, file: str, origin: str, diagnostics: DiagnosticList) -> Node | None:
+    """Parse YAML text into a located node tree.
+
+    Args:
+        text: the YAML source.
+        file: the file name used in spans.
+        origin: provenance recorded in every span ("spec", "std:blocks/x", "--set", ...).
+        diagnostics: problems are appended here (E101-E109).
+
+    Returns:
+        The root node, or None when the text is empty or unusable.
+    """
+    loader = _SpecLoader(text)
+    try:
+        documents = []
+        while loader.check_node():
+            documents.append(loader.get_node())
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        span = _span_at(file, origin, mark.line + 1, mark.column + 1) if mark else None
+        problem = error.problem or error.context or "invalid YAML"
+        diagnostics.add("E101", f"YAML syntax error: {problem}", span,
+                        "check indentation, colons and quotes around this place")
+        return None
+    except yaml.YAMLError as error:
+        diagnostics.add("E101", f"YAML syntax error: {error}", _span_at(file, origin, 1, 1))
+        return None
+    finally:
+        loader.dispose()
+    if not documents:
+        diagnostics.add("E104", "the file is empty", _span_at(file, origin, 1, 1),
+                        "a spec starts with `nndsl: 1`; see `nndsl ls` for examples")
+        return None
+    if len(documents) > 1:
+        second = documents[1]
+        diagnostics.add("E108", "the file holds more than one YAML document",
+                        _node_span(second, file, origin), "keep one document per spec file (remove `---`)")
+        return None
+    if _expanded_size(documents[0], {}) > MAX_EXPANDED_NODES:
+        diagnostics.add("E106", f"the document expands to more than {MAX_EXPANDED_NODES} values "
+                        "through aliases", _span_at(file, origin, 1, 1),
+                        "aliases (`*name`) that refer to each other multiply; write the values out")
+        return None
+    return _Converter(loader, file, origin, diagnostics).convert(documents[0])
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many values `node` becomes once aliases are expanded, memoised per shared node.
+
+    Aliases make PyYAML reuse one node object, so the memo keeps this linear in the text size
+    even for a "billion laughs" document whose expansion is exponential.
+    """
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    sizes[id(node)] = MAX_EXPANDED_NODES + 1  # in progress: an alias to itself is infinite
+    if isinstance(node, YamlSequence):
+        size = 1 + sum(_expanded_size(item, sizes) for item in node.value)
+    elif isinstance(node, YamlMapping):
+        size = 1 + sum(_expanded_size(key, sizes) + _expanded_size(value, sizes) for key, value in node.value)
+    else:
+        size = 1
+    sizes[id(node)] = min(size, MAX_EXPANDED_NODES + 1)
+    return sizes[id(node)]
+
+
+class _Converter:
+    """Walks PyYAML's node graph, checking tags, keys and size while building `Node`s."""
+
+    def __init__(self, loader: _SpecLoader, file: str, origin: str, diagnostics: DiagnosticList):
+        self.loader = loader
+        self.file = file
+        self.origin = origin
+        self.diagnostics = diagnostics
+
+    def convert(self, node: yaml.Node) -> Node:
+        span = _node_span(node, self.file, self.origin)
+        if node.tag not in _PLAIN_TAGS:
+            self.diagnostics.add("E105", f"YAML tag `{node.tag}` is not allowed in a spec", span,
+                                 "specs hold plain data only; remove the tag")
+            return ScalarNode(None, span)
+        if isinstance(node, YamlScalar):
+            return ScalarNode(self.loader.construct_object(node, deep=True), span)
+        if isinstance(node, YamlSequence):
+            return SequenceNode(tuple(self.convert(item) for item in node.value), span)
+        assert isinstance(node, YamlMapping)
+        self.loader.flatten_mapping(node)  # applies `<<:` merge keys
+        entries: dict[str, Node] = {}
+        key_spans: dict[str, Span] = {}
+        for key_node, value_node in node.value:
+            key_span = _node_span(key_node, self.file, self.origin)
+            key = self.loader.construct_object(key_node, deep=True) if isinstance(key_node, YamlScalar) else None
+            if not isinstance(key, str):
+                self.diagnostics.add("E109", f"mapping key {key!r} is not a string", key_span,
+                                     "quote the key")
+                continue
+            if key in entries:
+                first = key_spans[key]
+                self.diagnostics.add("E102", f"duplicate key `{key}` (first at line {first.line})",
+                                     key_span, "remove one of the two; YAML would silently keep the last")
+                continue
+            entries[key] = self.convert(value_node)
+            key_spans[key] = key_span
+        return MappingNode(entries, span, key_spans)
+
+
+def _node_span(node: yaml.Node, file: str, origin: str) -> Span:
+    start, end = node.start_mark, node.end_mark
+    return Span(file, start.line + 1, start.column + 1, end.line + 1, end.column + 1, origin)
+
+
+def _span_at(file: str, origin: str, line: int, column: int) -> Span:
+    return Span(file, line, column, line, column + 1, origin)

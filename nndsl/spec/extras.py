@@ -1,0 +1,85 @@
+"""Spec stage: `ensemble:` and `memory:`."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from nndsl.spec.base import SpecModel, spec_error
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_BUDGET = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%|[kmgt]?i?b)?\s*$", re.IGNORECASE)
+MAX_BUDGET_BYTES = 2**50
+
+
+class EnsembleSpec(SpecModel):
+    """M members trained together."""
+
+    members: int = Field(ge=1, le=64, description="number of members M")
+    method: Literal["independent", "bagging", "smcl"] = Field(
+        "independent", description="independent seeds, bootstrap samples, or the sMCL oracle loss")
+    k: int = Field(1, ge=1, description="smcl: members receiving each example's gradient (k = M: classic ensemble)")
+    share: str | None = Field(None, description="a cut: members share the extractor below it (one trunk, M heads)")
+    combine: Literal["mean", "vote", "oracle"] = Field("mean", description="how predictions are reported")
+    vectorise: bool = Field(True, description="run identical members as one vectorised module")
+
+    @model_validator(mode="after")
+    def _k_within_members(self) -> EnsembleSpec:
+        if self.k > self.members:
+            raise spec_error("ensemble_k", "k = {k} exceeds members = {members}", k=self.k, members=self.members)
+        return self
+
+
+class MemorySpec(SpecModel):
+    """A memory budget for activations kept for the backward pass."""
+
+    budget: float | str = Field(description="bytes (`48 MiB`, `2GB`, 50000000) or a share of plain "
+                                            "backpropagation's activation memory (`5%`)")
+    policy: Literal["optimal", "hidden", "internal", "sqrt", "none"] = Field(
+        "optimal", description="optimal = BPTT-MSM; hidden = HSM; internal = ISM; sqrt = √T segments")
+
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _parse_budget(cls, value: object) -> float | str:
+        return parse_budget(value)
+
+    @property
+    def is_fraction(self) -> bool:
+        return isinstance(self.budget, str)
+
+    @property
+    def fraction(self) -> float:
+        return float(str(self.budget).rstrip("%")) / 100
+
+
+def parse_budget(value: object) -> float | str:
+    """Bytes as a float, or a percentage kept as text such as "5%".
+
+    >>> parse_budget("48 MiB")
+    50331648.0
+    >>> parse_budget("5%")
+    '5%'
+    """
+    if isinstance(value, bool):
+        raise spec_error("budget", "budget {value} is neither bytes nor a percentage", value=value)
+    if isinstance(value, (int, float)):
+        number, unit = float(value), ""
+    else:
+        match = _BUDGET.match(str(value))
+        if not match:
+            raise spec_error("budget", "budget `{value}` does not parse: write bytes such as `48 MiB` "
+                             "or a percentage such as `5%`", value=value)
+        number, unit = float(match.group(1)), (match.group(2) or "").lower()
+    if unit == "%":
+        if not 0 < number <= 100:
+            raise spec_error("budget", "a percentage budget lies in (0, 100], not {value}", value=value)
+        return f"{number:g}%"
+    size = number * _UNITS[unit]
+    if size <= 0:
+        raise spec_error("budget", "budget `{value}` must be positive", value=value)
+    if size > MAX_BUDGET_BYTES:
+        raise spec_error("size_too_large", "budget `{value}` is absurdly large", value=value)
+    return size

@@ -1,0 +1,79 @@
+"""Spec stage: `cuts:` and `schedule:` (phases run in order).
+
+A cut splits the network into a bottom *extractor* (b) and a top *classifier* (t). `cuts: units`
+puts a cut after each top-level unit but the last: C1 .. C(n-1), C1 nearest the input, as in
+the top-down training paper. Named cuts give either the unit they follow or the extractor's
+layers by selectors.
+
+Phase kinds:
+    joint               train every layer
+    train               explicit `train:` / `freeze:` / `reinit:` selectors (controls, custom phases)
+    top_down            Algorithm 1: freeze the classifier above a cut, re-initialise and retrain
+                        the extractor, move the cut down while validation improves
+    retrain_classifier  freeze the extractor below a cut, continue (or re-initialise) the top
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from nndsl.spec.base import SpecModel
+from nndsl.spec.selectors import Selector
+from nndsl.spec.tempering import TemperingSpec
+from nndsl.spec.training import OptimizerSpec
+
+
+class CutSpec(SpecModel):
+    """A named cut: after a top-level unit, or the set of extractor layers."""
+
+    after: str | None = Field(None, description="the top-level unit (layer or group) the cut follows")
+    extractor: tuple[Selector, ...] | None = Field(None, min_length=1, description="layers below the cut")
+
+
+class StopSpec(SpecModel):
+    """When a phase (or each retraining in it) stops."""
+
+    monitor: str = Field("valid/loss", description="metric watched, e.g. valid/loss, valid/cer")
+    patience: int | None = Field(None, ge=1, le=10_000, description="epochs without improvement before stopping")
+    mode: Literal["min", "max"] | None = Field(None, description="better is lower or higher (default from the metric)")
+    max_epochs: int | None = Field(None, ge=1, le=100_000, description="cap (default: trainer.max_epochs)")
+
+
+class _Phase(SpecModel):
+    name: str | None = Field(None, description="phase name (default: kind and position)")
+    stop: StopSpec = Field(default_factory=StopSpec, description="when to stop")
+    optimizer: OptimizerSpec | None = Field(None, description="optimiser for this phase (default: the spec's)")
+    tempering: TemperingSpec | None = Field(None, description="tempering rule for this phase")
+    keep_best: bool = Field(True, description="end the phase with its best-validation weights")
+
+
+class JointPhase(_Phase):
+    phase: Literal["joint"]
+
+
+class TrainPhase(_Phase):
+    phase: Literal["train"]
+    train: tuple[Selector, ...] = Field(default_factory=lambda: (Selector("all"),), description="layers that learn")
+    freeze: tuple[Selector, ...] = Field((), description="layers held fixed")
+    reinit: tuple[Selector, ...] = Field((), description="layers re-initialised at the phase start")
+
+
+class TopDownPhase(_Phase):
+    phase: Literal["top_down"]
+    first_cut: str | None = Field(None, description="the highest cut tried (default: the top cut)")
+    last_cut: str | None = Field(None, description="the lowest cut tried (default: the bottom cut)")
+    search: Literal["greedy", "full"] = Field("greedy", description="greedy: the paper's experiments; full: Algorithm 1")
+    monitor: str = Field("valid/loss", description="validation metric deciding acceptance")
+    mode: Literal["min", "max"] | None = Field(None, description="better is lower or higher")
+    classifier_from: tuple[str, ...] = Field((), description="checkpoints whose classifiers guide the extractor")
+
+
+class RetrainClassifierPhase(_Phase):
+    phase: Literal["retrain_classifier"]
+    cut: str | None = Field(None, description="the cut (default: the one top-down accepted last)")
+    reinit: bool = Field(False, description="re-initialise the classifier instead of continuing it")
+
+
+PhaseSpec = Annotated[JointPhase | TrainPhase | TopDownPhase | RetrainClassifierPhase, Field(discriminator="phase")]

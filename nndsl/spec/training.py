@@ -1,0 +1,87 @@
+"""Spec stage: `loss:`, `metrics:`, `optimizer:` (with its learning-rate scheduler) and `trainer:`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from nndsl.spec.base import SpecModel
+
+LossType = Literal["cross_entropy", "nll", "mse", "binary_cross_entropy", "ctc"]
+MetricName = Literal["accuracy", "cer", "wer", "perplexity", "mse", "oracle_accuracy"]
+
+
+class LossSpec(SpecModel):
+    """The training loss."""
+
+    type: LossType = Field(description="cross_entropy, nll, mse, binary_cross_entropy or ctc")
+    blank: int = Field(0, ge=0, description="CTC blank label")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="cross-entropy label smoothing")
+    zero_error_radius: float = Field(0.0, ge=0, lt=0.5,
+                                     description="binary targets: no error within this distance of 0/1 "
+                                                 "(targets shifted to 1-r / r, as in tempering's Table 1)")
+
+
+class _Optimizer(SpecModel):
+    lr: float = Field(gt=0, le=1e3, description="global learning rate η")
+    weight_decay: float = Field(0.0, ge=0, description="L2 weight decay")
+
+
+class SGDSpec(_Optimizer):
+    type: Literal["sgd"]
+    momentum: float = Field(0.0, ge=0, lt=1, description="momentum")
+    nesterov: bool = Field(False, description="Nesterov momentum")
+
+
+class AdadeltaSpec(_Optimizer):
+    type: Literal["adadelta"]
+    lr: float = Field(1.0, gt=0, le=1e3, description="scale of the Adadelta step")
+    rho: float = Field(0.95, gt=0, lt=1, description="decay of the running averages")
+    eps: float = Field(1e-6, gt=0, description="numerical floor")
+
+
+class AdamSpec(_Optimizer):
+    type: Literal["adam", "adamw"]
+    betas: tuple[float, float] = Field((0.9, 0.999), description="moment decay rates")
+    eps: float = Field(1e-8, gt=0, description="numerical floor")
+
+
+class DeltaBarDeltaSpec(_Optimizer):
+    type: Literal["delta_bar_delta"]
+    momentum: float = Field(0.0, ge=0, lt=1, description="momentum")
+    increment: float = Field(0.1, gt=0, description="κ: gain added when gradient signs agree")
+    decrement: float = Field(0.9, gt=0, lt=1, description="φ: gain multiplier when they disagree")
+    theta: float = Field(0.7, ge=0, lt=1, description="θ: averaging of the past gradient δ̄")
+
+
+OptimizerSpec = Annotated[SGDSpec | AdadeltaSpec | AdamSpec | DeltaBarDeltaSpec, Field(discriminator="type")]
+
+
+class SchedulerSpec(SpecModel):
+    """A learning-rate scheduler from torch.optim.lr_scheduler."""
+
+    type: Literal["step", "plateau", "cosine"] = Field(description="step, plateau or cosine")
+    step_size: int = Field(10, ge=1, description="step: epochs between decays")
+    gamma: float = Field(0.1, gt=0, le=1, description="step/plateau: decay factor")
+    patience: int = Field(2, ge=0, description="plateau: epochs without improvement")
+    monitor: str = Field("valid/loss", description="plateau: the metric watched")
+    max_epochs: int | None = Field(None, ge=1, description="cosine: period (default: the phase's epochs)")
+
+
+class TrainerSpec(SpecModel):
+    """Options passed to Lightning's Trainer."""
+
+    max_epochs: int = Field(20, ge=1, le=100_000, description="epochs per phase unless the phase says otherwise")
+    min_epochs: int = Field(1, ge=0, description="epochs before early stopping may stop")
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = Field("auto", description="hardware")
+    devices: int | Literal["auto"] = Field("auto", description="number of devices or processes")
+    strategy: Literal["auto", "ddp", "ddp_spawn", "fsdp"] = Field("auto", description="Lightning strategy")
+    precision: Literal["32", "16-mixed", "bf16-mixed", "64"] = Field("32", description="numeric precision")
+    gradient_clip_val: float | None = Field(None, gt=0, description="clip gradient norm to this")
+    accumulate_grad_batches: int = Field(1, ge=1, description="batches per optimiser step")
+    deterministic: bool = Field(True, description="deterministic algorithms (same metrics on CPU)")
+    log_every_n_steps: int = Field(10, ge=1, description="logging interval in steps")
+    logger: Literal["csv", "tensorboard"] = Field("csv", description="metrics logger")
+    limit_train_batches: float | int | None = Field(None, gt=0, description="use part of the training set")
+    scheduler: SchedulerSpec | None = Field(None, description="learning-rate scheduler")
