@@ -10,7 +10,8 @@ with its own seeded `torch.Generator`, so one process gives the same batches for
 Under DDP, Lightning replaces the shuffling sampler with a `DistributedSampler` (its default
 sampler injection, kept on purpose); that sampler is seeded from `PL_GLOBAL_SEED`, which
 `lightning.seed_everything` sets, and re-shuffled each epoch by Lightning's `set_epoch` call.
-Validation and test loaders never shuffle.
+Validation and test loaders never shuffle; when a split is empty its hook is hidden from
+Lightning, which then skips that loop.
 """
 
 from __future__ import annotations
@@ -150,8 +151,8 @@ class ArrayDataModule(LightningDataModule):
         if not self._datasets:
             self._datasets = {
                 "train": ArrayDataset(self.splits.train),
-                "valid": ArrayDataset(self.splits.valid) if self.splits.valid is not None else None,
-                "test": ArrayDataset(self.splits.test) if self.splits.test is not None else None,
+                "valid": None if self.splits.valid is None else ArrayDataset(self.splits.valid),
+                "test": None if self.splits.test is None else ArrayDataset(self.splits.test),
             }
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
