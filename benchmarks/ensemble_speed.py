@@ -103,7 +103,8 @@ def main() -> None:
     targets = torch.randint(0, CLASSES, (options.batch,), generator=generator)  # [B]
     print(
         f"torch {torch.__version__}, {options.threads} threads, M={options.members}, "
-        f"batch={options.batch}; median of {options.rounds} rounds x {options.steps_per_round} steps"
+        f"batch={options.batch}; median of {options.rounds} rounds "
+        f"x {options.steps_per_round} steps"
     )
 
     flat_inputs = torch.randn(options.batch, FEATURES, generator=generator)  # [B, 64]

@@ -1,4 +1,4 @@
-"""Backend stage: batched-matmul fast path for ensembles of Linear/elementwise `nn.Sequential` members.
+"""Backend stage: batched-matmul fast path for ensembles of Linear/elementwise Sequential members.
 
 In: the stacked member (a copy of member 0 whose parameters carry a leading member dimension
 [M, ...], see `VectorisedMembers`) and inputs [B, ..., F] or [M, B, ..., F]. Out: stacked outputs
@@ -55,7 +55,8 @@ def transposed_storage(stacked_weight: Tensor) -> Tensor:
         stacked_weight: [M, out, in].
 
     Returns:
-        A tensor equal to `stacked_weight`, shape [M, out, in], strides of a transposed [M, in, out].
+        A tensor equal to `stacked_weight`: shape [M, out, in], strides of a transposed
+        [M, in, out].
     """
     return stacked_weight.transpose(1, 2).contiguous().transpose(1, 2)  # [M, out, in]
 

@@ -61,7 +61,8 @@ def vectorisation_obstacle(members: Sequence[nn.Module]) -> str | None:
     first = members[0]
     for name, module in first.named_modules():
         if isinstance(module, UNVECTORISABLE_MODULE_TYPES):
-            return f"module '{name or '<root>'}' ({type(module).__name__}) has no vmap batching rule"
+            kind = type(module).__name__
+            return f"module '{name or '<root>'}' ({kind}) has no vmap batching rule"
     first_structure, first_layout = _structure(first), _tensor_layout(first)
     for index, member in enumerate(members[1:], start=1):
         if _tensor_layout(member) != first_layout:

@@ -15,9 +15,20 @@ from nndsl.backend.ensemble_losses import oracle_loss, per_member_cross_entropy
 MEMBERS = 4
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny matrices gain nothing from threads, which on a busy 2-core box wait on each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def mlp_member(index: int) -> nn.Module:
     torch.manual_seed(100 + index)
-    return nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 3))
+    return nn.Sequential(
+        nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 3)
+    )
 
 
 def conv_member(index: int) -> nn.Module:
