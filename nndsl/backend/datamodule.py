@@ -30,10 +30,10 @@ Batch = dict[str, torch.Tensor]
 
 
 def _tensor(values: Any) -> torch.Tensor:
-    """Floating arrays become float32 (what the layers use), integer arrays int64."""
+    """Floating arrays take torch's default dtype (the one layers are built in), integers int64."""
     tensor = torch.as_tensor(values)
     if tensor.is_floating_point():
-        return tensor.float()
+        return tensor.to(torch.get_default_dtype())
     return tensor.long()
 
 

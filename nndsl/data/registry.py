@@ -30,6 +30,19 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel
 
+__all__ = [
+    "DATA_SOURCES",
+    "DataArrays",
+    "DataSignature",
+    "DataSource",
+    "DataSourceError",
+    "DataSourceRegistry",
+    "InputKind",
+    "TargetKind",
+    "UnknownDataSourceError",
+    "data_source",
+]
+
 InputKind = Literal["dense", "sequence", "tokens"]
 TargetKind = Literal["class", "multilabel", "label_sequence", "regression", "next_token"]
 
@@ -173,19 +186,8 @@ class DataSource:
         raise NotImplementedError
 
 
-__all__ = [
-    "DATA_SOURCES",
-    "DataArrays",
-    "DataSignature",
-    "DataSource",
-    "DataSourceError",
-    "DataSourceRegistry",
-    "UnknownDataSourceError",
-    "data_source",
-]
-
-# Built-in sources register themselves when their module is imported; importing them lazily keeps
-# the registry's own import cheap and lets a broken optional source fail only when it is used.
+# Built-in sources register themselves when their module is imported; importing them on first
+# lookup rather than here keeps this module importable from theirs without a cycle.
 BUILTIN_MODULES = (
     "nndsl.data.digits",
     "nndsl.data.family_source",

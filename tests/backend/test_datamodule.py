@@ -71,7 +71,8 @@ def test_dense_batches_are_stacked_with_dtypes() -> None:
     module = ArrayDataModule(arrays, batch_size=4)
     batch = next(iter(module.train_dataloader()))
     assert set(batch) == {"inputs", "targets"}
-    assert batch["inputs"].dtype == torch.float32 and batch["targets"].dtype == torch.int64
+    assert batch["inputs"].dtype == torch.get_default_dtype()
+    assert batch["targets"].dtype == torch.int64
     # Without validation or test splits the hooks are Lightning's defaults, which it skips.
     for copy in (module, pickle.loads(pickle.dumps(module))):  # spawned processes unpickle it
         assert not is_overridden("val_dataloader", copy)
