@@ -51,11 +51,11 @@ def _read_table(file: Path, field: str) -> dict[str, str]:
     for line_number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
-        utterance, _, rest = line.strip().partition(" ")
+        utterance, *rest = line.split(maxsplit=1)  # Kaldi allows tabs as well as spaces
         if utterance in table:
             raise DataSourceError(f"{file}, line {line_number}: utterance {utterance!r} appears "
                                   "twice", field, "keep one line per utterance")
-        table[utterance] = rest.strip()
+        table[utterance] = rest[0].strip() if rest else ""
     if not table:
         raise DataSourceError(f"{file} lists no utterances", field, "check the file")
     return table
@@ -63,7 +63,7 @@ def _read_table(file: Path, field: str) -> dict[str, str]:
 
 def _tokenise(transcript: str, symbols: dict[str, int], space_symbol: str) -> list[str]:
     """Split a transcript into vocabulary symbols, longest match first; unknown text → error."""
-    longest = max(len(symbol) for symbol in symbols)
+    longest = max((len(symbol) for symbol in symbols), default=1)
     text = " ".join(transcript.split()).replace(" ", "\0")  # \0: a space, whatever space_symbol
     tokens: list[str] = []
     position = 0

@@ -73,11 +73,10 @@ class SyntheticSpeechParams(BaseModel):
 
 
 def symbol_names(symbols: int) -> tuple[str, ...]:
-    """Readable names: the blank, then letters while they last, then "s27", "s28", ..."""
-    letters = string.ascii_lowercase
-    names = [letters[index] if symbols <= len(letters) else f"s{index + 1}" for index in
-             range(symbols)]
-    return (BLANK_NAME, *names)
+    """Readable label names: the blank, then letters (up to 26 symbols) or "s1", "s2", ..."""
+    if symbols <= len(string.ascii_lowercase):
+        return (BLANK_NAME, *string.ascii_lowercase[:symbols])
+    return (BLANK_NAME, *(f"s{index}" for index in range(1, symbols + 1)))
 
 
 @data_source("synthetic_speech")

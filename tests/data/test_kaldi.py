@@ -52,7 +52,7 @@ def test_round_trip_with_a_derived_vocabulary(tmp_path: Path, monkeypatch) -> No
 
 def test_given_vocabulary_with_multi_character_symbols(tmp_path: Path, monkeypatch) -> None:
     _write_data(tmp_path / "data", monkeypatch)
-    (tmp_path / "data" / "text").write_text("utt1 <n>ab\nutt2 b\nutt3 a\n")
+    (tmp_path / "data" / "text").write_text("utt1\t<n>ab\nutt2 b\nutt3 a\n")  # tabs are legal
     source, params = _source(vocabulary=["a", "b", "<n>"], feature_dim=3)
     arrays = source.load(params, tmp_path, seed=0)
     assert arrays.targets[0, :3].tolist() == [3, 1, 2]
