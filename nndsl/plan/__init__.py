@@ -6,6 +6,7 @@ Entry point: `make_plan(spec, graph, locate, diagnostics)`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from nndsl.diagnostics import DiagnosticList, Span
@@ -30,7 +31,21 @@ def make_plan(spec, graph: Graph, locate: Locator, diagnostics: DiagnosticList) 
     by_name = {cut.name: cut for cut in cuts}
     phases = plan_phases(spec, graph, cuts, locate, diagnostics)
     groups, tempering = plan_rates(spec, spec.tempering, graph, by_name, spec.optimizer.lr, locate, diagnostics)
+    phases = tuple(_with_groups(spec, index, phase, graph, by_name, groups, locate, diagnostics)
+                   for index, phase in enumerate(phases))
     loss_terms = tuple(f"{_LOSS_TERM_LAYERS[node.type]}:{node.name}" for node in graph.nodes
                        if node.type in _LOSS_TERM_LAYERS)
     return Plan(name=spec.name, seed=spec.seed, cuts=cuts, phases=phases, parameter_groups=groups,
                 loss=spec.loss, loss_terms=loss_terms, tempering=tempering)
+
+
+def _with_groups(spec, index: int, phase: PhasePlan, graph: Graph, cuts: dict[str, CutPlan],
+                 spec_groups: tuple[ParameterGroup, ...], locate: Locator, diagnostics: DiagnosticList) -> PhasePlan:
+    """The phase with its own parameter groups: its optimiser's rate and its tempering rule."""
+    phase_spec = spec.schedule[index] if index < len(spec.schedule) else None
+    if phase_spec is not None and (phase_spec.optimizer is not None or phase_spec.tempering is not None):
+        groups, _ = plan_rates(spec, phase_spec.tempering or spec.tempering, graph, cuts, phase.optimizer.lr,
+                               locate, diagnostics, path=("schedule", index, "tempering"))
+    else:
+        groups = spec_groups
+    return dataclasses.replace(phase, parameter_groups=groups)

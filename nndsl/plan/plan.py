@@ -67,6 +67,7 @@ class PhasePlan:
     keep_best: bool
     cut: str | None = None
     search: TopDownSearch | None = None
+    parameter_groups: tuple[ParameterGroup, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,72 @@
+"""Backend stage: Graph -> `GraphModule`, an nn.Module that runs the IR's layers in order.
+
+In: the IR graph (layers, edges, shapes). Out: a module mapping a batch `inputs` (and, for
+sequences, `lengths`) to the output layer's tensor and the output's lengths. Layer modules live in
+`self.layers` under their IR names with dots replaced (torch forbids dots in module names).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nndsl.ir import INPUT, Graph
+from nndsl.layers import LAYERS
+
+
+def module_key(layer: str) -> str:
+    """The key of a layer's module in `GraphModule.layers` (torch forbids '.' there)."""
+    return layer.replace(".", "__")
+
+
+class GraphModule(nn.Module):
+    """Runs the network's layers in topological order, carrying sequence lengths alongside."""
+
+    def __init__(self, graph: Graph):
+        super().__init__()
+        self.order = list(graph.order)
+        self.inputs = {name: list(graph.node(name).inputs) for name in self.order}
+        self.output = graph.output
+        self.layers = nn.ModuleDict()
+        for node in graph.nodes:
+            record = LAYERS.get(node.type)
+            assert record is not None
+            self.layers[module_key(node.name)] = record.build(node.params, list(node.input_shapes))
+
+    def layer(self, name: str) -> nn.Module:
+        return self.layers[module_key(name)]
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        values: dict[str, torch.Tensor] = {INPUT: inputs}
+        value_lengths: dict[str, torch.Tensor | None] = {INPUT: lengths}
+        for name in self.order:
+            module = self.layers[module_key(name)]
+            sources = self.inputs[name]
+            arguments = [values[source] for source in sources]
+            source_lengths = value_lengths[sources[0]]
+            if getattr(module, "takes_lengths", False):
+                values[name] = module(*arguments, lengths=source_lengths)
+            else:
+                values[name] = module(*arguments)
+            if source_lengths is not None and hasattr(module, "output_lengths"):
+                source_lengths = module.output_lengths(source_lengths)
+            value_lengths[name] = source_lengths
+        return values[self.output], value_lengths[self.output]
+
+    def reset_layers(self, names: list[str] | tuple[str, ...], generator_seed: int) -> None:
+        """Re-initialise the named layers' parameters (top-down's "re-initialise b"), seeded."""
+        state = torch.random.get_rng_state()
+        torch.manual_seed(generator_seed)
+        try:
+            for name in names:
+                top = self.layer(name)
+                # A layer that knows its own initialisation (a spec's `init:`) resets as a whole;
+                # otherwise each part resets itself with torch's default initialisation.
+                parts = [top] if hasattr(top, "reset_parameters") else list(top.modules())
+                for module in parts:
+                    reset = getattr(module, "reset_parameters", None)
+                    if callable(reset):
+                        reset()
+        finally:
+            torch.random.set_rng_state(state)

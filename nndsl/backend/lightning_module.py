@@ -1,0 +1,84 @@
+"""Backend stage: the LightningModule that trains one run of a phase.
+
+In: the graph module (shared across phases, so weights carry over), the run's trainable layers
+and parameter groups, the compiled loss and the metric names. Out: Lightning hooks that log
+`train/loss`, `valid/loss`, `valid/<metric>` (and `test/...`) and an optimiser over exactly the
+trainable layers. Frozen layers have `requires_grad` off and stay out of the optimiser.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from lightning.pytorch import LightningModule
+
+from nndsl.backend.graph_module import GraphModule
+from nndsl.backend.losses import CompiledLoss
+from nndsl.backend.metrics import build_metrics, update_metrics
+from nndsl.backend.optimizers import build_optimizer, build_scheduler, parameter_groups
+from nndsl.plan import ParameterGroup
+
+
+class NndslModule(LightningModule):
+    """One training run: a phase, or one attempt of a top-down search."""
+
+    def __init__(self, network: GraphModule, loss: CompiledLoss, trainable: tuple[str, ...],
+                 groups: tuple[ParameterGroup, ...], optimizer: Any, scheduler: Any, max_epochs: int,
+                 metric_names: tuple[str, ...], target_kind: str, num_classes: int | None,
+                 space_label: int | None = None):
+        super().__init__()
+        self.network = network
+        self.compiled_loss = loss
+        self.trainable = set(trainable)
+        self.groups = groups
+        self.optimizer_settings = optimizer
+        self.scheduler_settings = scheduler
+        self.max_epochs = max_epochs
+        self.blank = loss.loss.blank
+        self.space_label = space_label
+        self.metrics = torch.nn.ModuleDict({
+            split: build_metrics(metric_names, target_kind, num_classes, self.blank, space_label)
+            for split in ("valid", "test")})
+        self.freeze_layers()
+
+    def freeze_layers(self) -> None:
+        """`requires_grad` on exactly the trainable layers (frozen layers keep their values)."""
+        for name in self.network.order:
+            for parameter in self.network.layer(name).parameters():
+                parameter.requires_grad_(name in self.trainable)
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None):
+        return self.network(inputs, lengths)
+
+    def _step(self, batch: dict[str, torch.Tensor], split: str) -> torch.Tensor:
+        output, lengths = self.network(batch["inputs"], batch.get("input_lengths"))
+        loss, _ = self.compiled_loss(self.network, output, lengths, batch)
+        batch_size = batch["inputs"].shape[0]
+        self.log(f"{split}/loss", loss, on_step=False, on_epoch=True, prog_bar=split != "test",
+                 batch_size=batch_size, sync_dist=True)
+        if split in self.metrics:
+            metrics = self.metrics[split]
+            update_metrics(metrics, output, lengths, batch, self.blank, self.space_label)
+            for name, metric in metrics.items():
+                self.log(f"{split}/{name}", metric, on_step=False, on_epoch=True, prog_bar=True,
+                         batch_size=batch_size)
+        return loss
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
+        loss = self._step(batch, "train")
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"the training loss became {loss.item()} at epoch {self.current_epoch}, "
+                                     f"step {self.global_step}")
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
+        self._step(batch, "valid")
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
+        self._step(batch, "test")
+
+    def configure_optimizers(self) -> Any:
+        optimizer = build_optimizer(self.optimizer_settings, parameter_groups(self.network, self.groups, self.trainable))
+        scheduler = build_scheduler(self.scheduler_settings, optimizer, self.max_epochs)
+        return optimizer if scheduler is None else {"optimizer": optimizer, "lr_scheduler": scheduler}

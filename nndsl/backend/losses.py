@@ -1,0 +1,74 @@
+"""Backend stage: the compiled loss: the spec's loss on the network output, plus layer terms.
+
+In: the plan's loss settings, the data's target kind, the network output (and its lengths), the
+batch. Out: a scalar loss. Layers that add a loss term (variational dropout's KL, listed in the
+plan's `loss_terms`) contribute KL / N, N being the training-set size, as the paper's bound does.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+from nndsl.backend.modules.variational_dropout import total_kl
+from nndsl.spec.training import LossSpec
+
+PROBABILITY_FLOOR = 1e-7
+
+
+class CompiledLoss(nn.Module):
+    """The data term for one target kind, and the KL terms of the model's noisy layers."""
+
+    def __init__(self, loss: LossSpec, target_kind: str, training_examples: int, has_kl: bool):
+        super().__init__()
+        self.loss = loss
+        self.target_kind = target_kind
+        self.training_examples = max(1, training_examples)
+        self.has_kl = has_kl
+
+    def data_term(self, output: torch.Tensor, output_lengths: torch.Tensor | None,
+                  batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        targets = batch["targets"]
+        kind = self.loss.type
+        if kind in ("cross_entropy", "nll"):
+            logits = output.reshape(-1, output.shape[-1])  # [B, C] or [B*T, C] for next-token targets
+            flat_targets = targets.reshape(-1).long()
+            if kind == "nll":
+                return functional.nll_loss(logits, flat_targets)
+            return functional.cross_entropy(logits, flat_targets, label_smoothing=self.loss.label_smoothing)
+        if kind == "mse":
+            return functional.mse_loss(output, targets.to(output.dtype).reshape(output.shape))
+        if kind == "binary_cross_entropy":
+            return binary_cross_entropy_with_radius(output, targets.to(output.dtype), self.loss.zero_error_radius)
+        # CTC over [T, B, C] log-probabilities, lengths after any pooling in the network.
+        log_probabilities = functional.log_softmax(output, dim=-1).transpose(0, 1)
+        lengths = output_lengths if output_lengths is not None else torch.full(
+            (output.shape[0],), output.shape[1], dtype=torch.long)
+        return functional.ctc_loss(log_probabilities, targets.long(), lengths.clamp(min=1).cpu(),
+                                   batch["target_lengths"].cpu(), blank=self.loss.blank, zero_infinity=True)
+
+    def forward(self, model: nn.Module, output: torch.Tensor, output_lengths: torch.Tensor | None,
+                batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(total loss, data term)."""
+        data = self.data_term(output, output_lengths, batch)
+        if not self.has_kl:
+            return data, data
+        return data + total_kl(model) / self.training_examples, data
+
+
+def binary_cross_entropy_with_radius(probabilities: torch.Tensor, targets: torch.Tensor, radius: float) -> torch.Tensor:
+    """Cross-entropy of logistic outputs with a zero-error radius (tempering paper, Table 1).
+
+    Targets move to 1 - r and r; an output already beyond its moved target has no error (a hard
+    cut-off without the shift makes batch training oscillate). The cross-entropy is taken
+    relative to its minimum, so the error is exactly zero at the moved target.
+    """
+    probabilities = probabilities.clamp(PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
+    if radius == 0:
+        return functional.binary_cross_entropy(probabilities, targets)
+    moved = targets * (1 - 2 * radius) + radius
+    error = functional.binary_cross_entropy(probabilities, moved, reduction="none") - \
+        functional.binary_cross_entropy(moved, moved, reduction="none")
+    beyond = ((targets > 0.5) & (probabilities >= moved)) | ((targets <= 0.5) & (probabilities <= moved))
+    return torch.where(beyond, torch.zeros_like(error), error).mean()

@@ -1,0 +1,77 @@
+"""Backend stage: the spec's metrics as torchmetrics objects, fed from the network output.
+
+accuracy (classes, next tokens or multi-label rows), cer / wer (greedy CTC decoding, then
+torchmetrics' character and word error rates over label strings), perplexity (torchmetrics'
+Perplexity on next-token logits).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torchmetrics import Metric
+from torchmetrics.classification import MulticlassAccuracy, MultilabelExactMatch
+from torchmetrics.text import CharErrorRate, Perplexity, WordErrorRate
+
+#: Label i of a CTC output is written as this code point + i, so label strings are strings.
+_LABEL_BASE = 0x4E00
+
+
+def build_metrics(names: tuple[str, ...], target_kind: str, num_classes: int | None, blank: int,
+                  space_label: int | None) -> nn.ModuleDict:
+    metrics: dict[str, Metric] = {}
+    for name in names:
+        if name == "accuracy" and target_kind == "multilabel":
+            metrics[name] = MultilabelExactMatch(num_labels=num_classes or 1)
+        elif name == "accuracy":
+            metrics[name] = MulticlassAccuracy(num_classes=num_classes or 2, average="micro")
+        elif name == "cer":
+            metrics[name] = CharErrorRate()
+        elif name == "wer":
+            metrics[name] = WordErrorRate()
+        elif name == "perplexity":
+            metrics[name] = Perplexity()
+    return nn.ModuleDict(metrics)
+
+
+def update_metrics(metrics: nn.ModuleDict, output: torch.Tensor, output_lengths: torch.Tensor | None,
+                   batch: dict[str, torch.Tensor], blank: int, space_label: int | None) -> None:
+    targets = batch["targets"]
+    for name, metric in metrics.items():
+        if name == "accuracy" and isinstance(metric, MultilabelExactMatch):
+            metric.update(output.detach(), targets.long())
+        elif name == "accuracy":
+            metric.update(output.detach().reshape(-1, output.shape[-1]), targets.reshape(-1).long())
+        elif name == "perplexity":
+            metric.update(output.detach().float(), targets.long())
+        elif name in ("cer", "wer"):
+            hypotheses = greedy_decode(output.detach(), output_lengths, blank)
+            references = [targets[index, : int(length)].tolist()
+                          for index, length in enumerate(batch["target_lengths"])]
+            metric.update([label_string(labels, space_label, words=name == "wer") for labels in hypotheses],
+                          [label_string(labels, space_label, words=name == "wer") for labels in references])
+
+
+def greedy_decode(output: torch.Tensor, lengths: torch.Tensor | None, blank: int) -> list[list[int]]:
+    """Best path decoding: argmax per frame, merge repeats, drop blanks."""
+    best = output.argmax(-1)  # [B, T]
+    decoded = []
+    for index in range(best.shape[0]):
+        frames = best[index, : int(lengths[index])] if lengths is not None else best[index]
+        labels, previous = [], None
+        for label in frames.tolist():
+            if label != previous and label != blank:
+                labels.append(label)
+            previous = label
+        decoded.append(labels)
+    return decoded
+
+
+def label_string(labels: list[int], space_label: int | None, words: bool) -> str:
+    """Labels as a string: one character per label; for words, the space label separates words
+    (without one, each label is a word, so WER equals the label error rate)."""
+    if not words:
+        return "".join(chr(_LABEL_BASE + label) for label in labels)
+    if space_label is None:
+        return " ".join(chr(_LABEL_BASE + label) for label in labels)
+    return "".join(" " if label == space_label else chr(_LABEL_BASE + label) for label in labels)

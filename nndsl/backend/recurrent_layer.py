@@ -1,0 +1,49 @@
+"""Backend stage: recurrent layers (lstm, blstm, gru, rnn) over padded sequences.
+
+In: `[B, T, F]` and per-example lengths. Out: `[B, T, H·directions]` with padded steps zeroed
+(packed sequences, so padding never changes a state), or the last valid step `[B, H·directions]`
+for `output: last`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+_CELLS = {"lstm": nn.LSTM, "blstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+class RecurrentLayer(nn.Module):
+    """torch.nn.LSTM / GRU / RNN with batch-first padded input and lengths."""
+
+    takes_lengths = True
+
+    def __init__(self, kind: str, params: Any, features: int):
+        super().__init__()
+        options: dict[str, Any] = dict(input_size=features, hidden_size=params.hidden, num_layers=params.layers,
+                                       bidirectional=params.bidirectional, batch_first=True,
+                                       dropout=params.dropout if params.layers > 1 else 0.0)
+        if kind in ("lstm", "blstm") and getattr(params, "projection", None):
+            options["proj_size"] = params.projection
+        if kind == "rnn":
+            options["nonlinearity"] = params.nonlinearity
+        self.recurrent = _CELLS[kind](**options)
+        self.output = params.output
+
+    def reset_parameters(self) -> None:
+        self.recurrent.reset_parameters()
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        if lengths is None:
+            outputs, _ = self.recurrent(x)  # [B, T, H*D]
+            return outputs[:, -1] if self.output == "last" else outputs
+        packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
+        outputs, _ = self.recurrent(packed)
+        outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=x.shape[1])  # [B, T, H*D]
+        if self.output == "last":
+            last = (lengths.clamp(min=1) - 1).to(outputs.device)
+            return outputs[torch.arange(outputs.shape[0], device=outputs.device), last]
+        return outputs

@@ -1,0 +1,75 @@
+"""Command-line layer: `nndsl train` and `nndsl report`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+EXIT_OK, EXIT_USER_ERROR, EXIT_INTERRUPTED = 0, 2, 130
+
+
+def run_training(arguments: argparse.Namespace, console: Console, errors: Console) -> int:
+    from nndsl.api import compile_spec
+    from nndsl.cli.render import render_diagnostics
+    from nndsl.run.rundir import RunDirectoryError
+
+    if arguments.resume is None:
+        compiled = compile_spec(arguments.spec, arguments.overrides)
+        if not compiled.ok:
+            render_diagnostics(errors, compiled.diagnostics, compiled.sources)
+            return EXIT_USER_ERROR
+        from nndsl.cli.show import phase_table
+
+        console.print(phase_table(compiled.plan))
+    from nndsl.run import train
+    from nndsl.run.schedule import Interrupted
+
+    def announce(phase, label, cut, attempt) -> None:
+        where = f" — cut {cut}" if cut else ""
+        which = f", attempt {attempt}" if attempt else ""
+        console.print(f"[bold cyan]▶ phase {phase.name}{where}{which}[/bold cyan] "
+                      f"({len(phase.trainable) if not cut else 'extractor'} trainable)")
+
+    try:
+        result = train(arguments.spec, arguments.overrides, arguments.run_dir, arguments.resume,
+                       arguments.fast_dev_run, printer=announce)
+    except RunDirectoryError as error:
+        errors.print(f"[red]error:[/red] {error}")
+        return EXIT_USER_ERROR
+    except (Interrupted, KeyboardInterrupt):
+        errors.print("[yellow]interrupted[/yellow]: the run directory holds a checkpoint; continue with "
+                     "`nndsl train SPEC --resume RUN_DIR`")
+        return EXIT_INTERRUPTED
+    except FloatingPointError as error:
+        errors.print(f"[red]training diverged:[/red] {error}; the last good checkpoint is kept in the run "
+                     "directory — lower the learning rate or clip gradients (trainer.gradient_clip_val)")
+        return EXIT_USER_ERROR
+    render_report(console, result.directory, result.summary)
+    return EXIT_OK
+
+
+def render_report(console: Console, directory: Path, summary: dict) -> None:
+    table = Table(title=f"{summary['name']} — run {directory}", title_justify="left")
+    for column in ("phase", "cut", "attempt", "epochs", "monitor", "best", "accepted"):
+        table.add_column(column)
+    for row in summary["phases"]:
+        best = "—" if row["best"] is None else f"{row['best']:.4f}"
+        accepted = "" if row["attempt"] is None else ("yes" if row["accepted"] else "no")
+        table.add_row(row["phase"], row["cut"] or "", str(row["attempt"] or ""), str(row["epochs"]),
+                      row["monitor"], best, accepted)
+    console.print(table)
+    if summary.get("test"):
+        console.print("test: " + ", ".join(f"{key} = {value:.4f}" for key, value in summary["test"].items()))
+
+
+def print_report(run_dir: str, console: Console, errors: Console) -> int:
+    path = Path(run_dir) / "summary.json"
+    if not path.exists():
+        errors.print(f"[red]error:[/red] `{run_dir}` holds no summary.json (not a finished nndsl run)")
+        return EXIT_USER_ERROR
+    render_report(console, Path(run_dir), json.loads(path.read_text()))
+    return EXIT_OK

@@ -1,0 +1,112 @@
+"""Run stage: one training run (a phase, or one top-down attempt) on Lightning's Trainer.
+
+In: the run context (network, data, loss, spec) and the run's trainable layers, parameter
+groups, optimiser and stopping rule. Out: the best monitored score and the epochs it took; the
+network ends with the run's best weights when the phase keeps the best. Ctrl-C saves `last.ckpt`
+and re-raises, so `--resume` continues the same run from there.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from nndsl.backend.graph_module import GraphModule
+from nndsl.backend.lightning_module import NndslModule
+from nndsl.backend.losses import CompiledLoss
+from nndsl.plan import ParameterGroup, Plan, StopPlan
+
+
+@dataclass
+class RunContext:
+    """Everything a run needs that stays the same across phases."""
+
+    spec: Any
+    plan: Plan
+    network: GraphModule
+    datamodule: Any
+    loss: CompiledLoss
+    directory: Path
+    target_kind: str
+    num_classes: int | None
+    fast_dev_run: bool = False
+    extra_callbacks: list[Any] = field(default_factory=list)
+    printer: Any = None
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    label: str
+    score: float | None
+    epochs: int
+    interrupted: bool
+
+
+def layer_seed(seed: int, label: str) -> int:
+    """A stable seed per run label, for re-initialisation that repeats exactly on resume."""
+    return (seed * 1_000_003 + zlib.crc32(label.encode())) % 2**31
+
+
+def trainer_for(context: RunContext, label: str, stop: StopPlan, callbacks: list[Any]) -> Trainer:
+    spec = context.spec.trainer
+    logger: Any
+    if spec.logger == "tensorboard":
+        logger = TensorBoardLogger(context.directory / "logs", name=label, version="")
+    else:
+        logger = CSVLogger(context.directory / "logs", name=label, version="")
+    return Trainer(
+        max_epochs=stop.max_epochs, min_epochs=min(context.spec.trainer.min_epochs, stop.max_epochs),
+        accelerator=spec.accelerator, devices=spec.devices, strategy=spec.strategy,
+        precision=spec.precision, gradient_clip_val=spec.gradient_clip_val,
+        accumulate_grad_batches=spec.accumulate_grad_batches, deterministic=spec.deterministic,
+        log_every_n_steps=spec.log_every_n_steps, limit_train_batches=spec.limit_train_batches,
+        callbacks=[*callbacks, *context.extra_callbacks, RichProgressBar(leave=False)],
+        logger=logger, enable_model_summary=False, num_sanity_val_steps=0,
+        fast_dev_run=context.fast_dev_run, default_root_dir=context.directory,
+    )
+
+
+def train_run(context: RunContext, label: str, trainable: tuple[str, ...], groups: tuple[ParameterGroup, ...],
+              optimizer: Any, stop: StopPlan, keep_best: bool) -> RunOutcome:
+    """Fit the network with `trainable` layers learning; resumes from `last.ckpt` if present."""
+    directory = context.directory / "checkpoints" / label
+    checkpoint = ModelCheckpoint(dirpath=directory, filename="best", monitor=stop.monitor, mode=stop.mode,
+                                 save_top_k=1, save_last=True, enable_version_counter=False)
+    callbacks: list[Any] = [checkpoint]
+    if stop.patience is not None:
+        callbacks.append(EarlyStopping(monitor=stop.monitor, mode=stop.mode, patience=stop.patience))
+    module = build_module(context, trainable, groups, optimizer, stop.max_epochs)
+    trainer = trainer_for(context, label, stop, callbacks)
+    last = directory / "last.ckpt"
+    trainer.fit(module, datamodule=context.datamodule, ckpt_path=str(last) if last.exists() else None)
+    if trainer.interrupted:
+        trainer.save_checkpoint(last)
+        return RunOutcome(label, None, trainer.current_epoch, interrupted=True)
+    score = checkpoint.best_model_score
+    if keep_best and checkpoint.best_model_path and Path(checkpoint.best_model_path).exists():
+        state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)["state_dict"]
+        module.load_state_dict(state)
+    return RunOutcome(label, None if score is None else float(score), trainer.current_epoch, interrupted=False)
+
+
+def build_module(context: RunContext, trainable: tuple[str, ...], groups: tuple[ParameterGroup, ...],
+                 optimizer: Any, max_epochs: int) -> NndslModule:
+    return NndslModule(context.network, context.loss, trainable, groups, optimizer, context.spec.trainer.scheduler,
+                       max_epochs, context.spec.metrics, context.target_kind, context.num_classes)
+
+
+def validation_score(context: RunContext, monitor: str) -> float | None:
+    """The current network's score on `monitor` (validation set), without training."""
+    module = build_module(context, (), (), context.spec.optimizer, 1)
+    trainer = Trainer(accelerator=context.spec.trainer.accelerator, devices=1, logger=False,
+                      enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
+    results = trainer.validate(module, datamodule=context.datamodule, verbose=False)
+    value = results[0].get(monitor) if results else None
+    return None if value is None else float(value)
