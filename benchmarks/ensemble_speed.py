@@ -58,6 +58,8 @@ def training_step(ensemble: Ensemble, inputs: torch.Tensor, targets: torch.Tenso
         loss, _ = oracle_loss(per_member_cross_entropy(logits, targets), k=1)
         loss.backward()
         optimizer.step()
+        if inputs.is_cuda:  # kernels run asynchronously: time their completion, not their launch
+            torch.cuda.synchronize()
 
     return step
 
@@ -97,21 +99,23 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--steps-per-round", type=int, default=30)
     parser.add_argument("--skip-conv", action="store_true")
+    parser.add_argument("--device", default="cpu", help="e.g. cuda (timings then synchronise)")
     options = parser.parse_args()
     torch.set_num_threads(options.threads)
+    device = torch.device(options.device)
     generator = torch.Generator().manual_seed(0)
-    targets = torch.randint(0, CLASSES, (options.batch,), generator=generator)  # [B]
+    targets = torch.randint(0, CLASSES, (options.batch,), generator=generator).to(device)  # [B]
     print(
-        f"torch {torch.__version__}, {options.threads} threads, M={options.members}, "
+        f"torch {torch.__version__} on {device}, {options.threads} threads, M={options.members}, "
         f"batch={options.batch}; median of {options.rounds} rounds "
         f"x {options.steps_per_round} steps"
     )
 
-    flat_inputs = torch.randn(options.batch, FEATURES, generator=generator)  # [B, 64]
+    flat_inputs = torch.randn(options.batch, FEATURES, generator=generator).to(device)  # [B, 64]
     mlp = {
-        "loop": Ensemble(mlp_member, options.members, vectorise=False),
-        "vmap": Ensemble(mlp_member, options.members, batched_matmul=False),
-        "batched-matmul": Ensemble(mlp_member, options.members),
+        "loop": Ensemble(mlp_member, options.members, vectorise=False).to(device),
+        "vmap": Ensemble(mlp_member, options.members, batched_matmul=False).to(device),
+        "batched-matmul": Ensemble(mlp_member, options.members).to(device),
     }
     assert [ensemble.path for ensemble in mlp.values()] == list(mlp)
     medians = time_side_by_side(
@@ -122,9 +126,10 @@ def main() -> None:
 
     if not options.skip_conv:
         images = torch.randn(options.batch, 1, SIDE, SIDE, generator=generator)  # [B, 1, 8, 8]
+        images = images.to(device)
         conv = {
-            "loop": Ensemble(conv_member, options.members, vectorise=False),
-            "vmap": Ensemble(conv_member, options.members),
+            "loop": Ensemble(conv_member, options.members, vectorise=False).to(device),
+            "vmap": Ensemble(conv_member, options.members).to(device),
         }
         medians = time_side_by_side(
             {name: training_step(ensemble, images, targets) for name, ensemble in conv.items()},

@@ -18,11 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state
 
-from nndsl.backend.ensemble_linear import (
-    linear_chain_obstacle,
-    run_linear_chain,
-    transposed_storage,
-)
+from nndsl.backend.ensemble_linear import linear_chain_obstacle, run_linear_chain
 
 # Module types whose kernels have no vmap batching rule (aten::lstm and friends), so vmapping them
 # fails at the first forward; they are recognised before training instead.
@@ -59,6 +55,9 @@ def vectorisation_obstacle(members: Sequence[nn.Module]) -> str | None:
         A human-readable reason naming the first offending member or module, or None.
     """
     first = members[0]
+    if len(list(first.named_parameters(remove_duplicate=False))) != len(list(first.parameters())):
+        # One stacked tensor per name cannot express two names sharing one parameter.
+        return "member ties one parameter to several names (shared weights)"
     for name, module in first.named_modules():
         if isinstance(module, UNVECTORISABLE_MODULE_TYPES):
             kind = type(module).__name__
@@ -117,10 +116,7 @@ class VectorisedMembers(nn.Module):
         self.stacked = copy.deepcopy(self._template)
         for name, value in parameters.items():
             requires_grad = members[0].get_parameter(name).requires_grad
-            value = value.detach()  # [M, ...]
-            if use_batched_matmul and name.endswith(".weight"):
-                value = transposed_storage(value)  # [M, out, in], strides of [M, in, out]
-            _assign(self.stacked, name, nn.Parameter(value, requires_grad), True)
+            _assign(self.stacked, name, nn.Parameter(value.detach(), requires_grad), True)
         for name, value in buffers.items():
             _assign(self.stacked, name, value, False)
 
@@ -159,14 +155,15 @@ class VectorisedMembers(nn.Module):
 
     def member(self, index: int) -> nn.Module:
         """Returns member `index` as a plain, independent module (a copy, for reporting/export)."""
-        plain = copy.deepcopy(self._template).to_empty(device=self._device())
-        with torch.no_grad():
-            for name, parameter in plain.named_parameters():
-                parameter.copy_(self.stacked.get_parameter(name)[index])
-            for name, buffer in plain.named_buffers():
-                buffer.copy_(self.stacked.get_buffer(name)[index])
-        plain.train(self.training)
-        return plain
+        plain = copy.deepcopy(self._template)
+        # Assigning clones (rather than copying into the template's tensors) carries over the
+        # device and dtype the ensemble was moved to.
+        for name, parameter in self.stacked.named_parameters():
+            value = parameter.detach()[index].clone()
+            _assign(plain, name, nn.Parameter(value, parameter.requires_grad), True)
+        for name, buffer in self.stacked.named_buffers():
+            _assign(plain, name, buffer[index].clone(), False)
+        return plain.train(self.training)
 
     def member_state_dict(self, index: int) -> dict[str, Tensor]:
         """Returns member `index`'s state_dict (keys as a plain member's), detached copies."""
@@ -178,9 +175,3 @@ class VectorisedMembers(nn.Module):
     def parameters_by_member_name(self) -> dict[str, list[nn.Parameter]]:
         """Maps each member-local parameter name to the one stacked parameter that holds it."""
         return {name: [parameter] for name, parameter in self.stacked.named_parameters()}
-
-    def _device(self) -> torch.device:
-        """Device of the stacked state (CPU when the members hold no tensors)."""
-        for tensor in list(self.stacked.parameters()) + list(self.stacked.buffers()):
-            return tensor.device
-        return torch.device("cpu")

@@ -127,6 +127,10 @@ def test_other_fallback_reasons() -> None:
     activations = [nn.ReLU(), nn.Tanh()]
     mixed = Ensemble(lambda index: nn.Sequential(nn.Linear(3, 3), activations[index]), 2)
     assert "different module structure" in mixed.fallback_reason
+    tied = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 3))
+    tied[1].weight = tied[0].weight
+    shared_weights = Ensemble(lambda index: copy.deepcopy(tied), 2)
+    assert "shared weights" in shared_weights.fallback_reason
     disabled = Ensemble(mlp_member, 2, vectorise=False)
     assert "disabled" in disabled.fallback_reason
 
@@ -226,4 +230,7 @@ def test_deepcopy_and_dtype_conversion_keep_working(case: str) -> None:
     assert torch.equal(copied(inputs), ensemble(inputs))
     doubled = copied.double()
     assert doubled(inputs.double()).dtype == torch.float64
+    member_state = doubled.member(1).state_dict().values()
+    floating = [value for value in member_state if value.is_floating_point()]
+    assert floating and all(value.dtype == torch.float64 for value in floating)
     torch.testing.assert_close(doubled(inputs.double()).float(), ensemble(inputs))
