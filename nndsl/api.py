@@ -15,7 +15,7 @@ from pathlib import Path
 from nndsl.check import run_checks
 from nndsl.data.registry import DATA_SOURCES, DataSignature, DataSourceError
 from nndsl.diagnostics import Diagnostic, DiagnosticList, SpecError
-from nndsl.ir import Graph, lower
+from nndsl.ir import Graph, check_output, lower
 from nndsl.plan import Plan, make_plan
 from nndsl.resolve import Resolved, resolve
 from nndsl.source import locate, parse_document, read_text
@@ -75,6 +75,8 @@ def compile_spec(path: str | Path, overrides: list[str] | None = None, text: str
     if diagnostics.has_errors:
         return Compiled(path, tuple(diagnostics.sorted()), sources, resolved, spec, signature)
     graph = lower(spec, signature.input_shape if signature else None, located, diagnostics)
+    if graph is not None and signature is not None:
+        check_output(spec, signature, graph, located, diagnostics)
     if graph is None or diagnostics.has_errors:
         return Compiled(path, tuple(diagnostics.sorted()), sources, resolved, spec, signature, graph)
     plan = make_plan(spec, graph, located, diagnostics)

@@ -6,7 +6,7 @@ Entry point: `run_checks(spec, signature, locate, diagnostics)`.
 from __future__ import annotations
 
 from nndsl.check.references import Locator, check_cuts, check_names, check_phases, cut_names, unit_names
-from nndsl.check.targets import check_targets, logged_metrics
+from nndsl.check.targets import check_input_shape, check_targets, logged_metrics
 from nndsl.data.registry import DataSignature
 from nndsl.diagnostics import DiagnosticList
 from nndsl.spec import Spec
@@ -20,4 +20,5 @@ def run_checks(spec: Spec, signature: DataSignature | None, locate: Locator, dia
     check_cuts(spec, locate, diagnostics)
     check_phases(spec, locate, diagnostics)
     if signature is not None:
+        check_input_shape(spec, signature, locate, diagnostics)
         check_targets(spec, signature, locate, diagnostics)

@@ -44,8 +44,10 @@ def check_names(spec: Spec, locate: Locator, diagnostics: DiagnosticList) -> Non
     for path, item in layer_entries(spec):
         name = item.group if isinstance(item, GroupSpec) else item.name
         if name in seen:
-            diagnostics.add("E401", f"the name `{name}` is used twice (first at "
-                            f"{locate(seen[name]) or 'an earlier layer'})", locate(path),
+            first, span = locate(seen[name]), locate(path)
+            same_file = first is not None and span is not None and first.file == span.file
+            where = f"line {first.line}" if same_file else str(first or "an earlier layer")
+            diagnostics.add("E401", f"the name `{name}` is used twice (first at {where})", span,
                             "every layer and group needs its own name")
         else:
             seen[name] = path

@@ -1,4 +1,4 @@
-"""Check stage: does the loss, the metrics and the monitored values fit the data?"""
+"""Check stage: do the loss, metrics, monitored values and declared input fit the data?"""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from nndsl.data.registry import DataSignature
 from nndsl.diagnostics import DiagnosticList, Span
+from nndsl.layers import format_shape
 from nndsl.spec import Spec
 from nndsl.spec.schedule import TopDownPhase
 
@@ -34,6 +35,26 @@ def logged_metrics(spec: Spec) -> set[str]:
     if spec.ensemble is not None:
         names.add("oracle_accuracy")
     return {f"{split}/{name}" for split in ("train", "valid") for name in names}
+
+
+def check_input_shape(spec: Spec, signature: DataSignature, locate: Locator,
+                      diagnostics: DiagnosticList) -> None:
+    """`network.input.shape`, when written, must be the data's example shape (E502).
+
+    Sizes must be equal; a variable length (any name such as "T") matches only a variable length.
+    """
+    if spec.network.input is None:
+        return
+    declared, actual = tuple(spec.network.input.shape), tuple(signature.input_shape)
+    fits = len(declared) == len(actual) and all(
+        isinstance(mine, str) and isinstance(theirs, str) or mine == theirs
+        for mine, theirs in zip(declared, actual))
+    if not fits:
+        declared_text, actual_text = format_shape(declared), format_shape(actual)
+        diagnostics.add("E502", f"`network.input.shape` is {declared_text}, but "
+                        f"`{spec.data.source}` yields examples of shape {actual_text}",
+                        locate(("network", "input", "shape")),
+                        "remove `network.input` to take the data's shape, or change the data")
 
 
 def check_targets(spec: Spec, signature: DataSignature, locate: Locator, diagnostics: DiagnosticList) -> None:

@@ -1,11 +1,13 @@
 """IR stage: Spec -> Graph (networkx DiGraph: expanded blocks, shapes, parameter counts).
 
-Entry point: `lower(spec, input_shape, locate, diagnostics)`.
+Entry point: `lower(spec, input_shape, locate, diagnostics)`; `check_output` then compares the
+output with the loss and the data (E505).
 """
 
 from __future__ import annotations
 
 from nndsl.ir.graph import INPUT, Graph, GraphNode, Unit
 from nndsl.ir.lower import lower
+from nndsl.ir.output import check_output
 
-__all__ = ["INPUT", "Graph", "GraphNode", "Unit", "lower"]
+__all__ = ["INPUT", "Graph", "GraphNode", "Unit", "check_output", "lower"]

@@ -133,8 +133,11 @@ def _infer(item: _FlatLayer, sources: list[str], shapes: dict[str, Shape], locat
     minimum, maximum = record.inputs
     if len(input_shapes) < minimum or (maximum is not None and len(input_shapes) > maximum):
         wanted = f"{minimum}" if minimum == maximum else f"at least {minimum}"
+        too_many = maximum is not None and len(input_shapes) > maximum
+        hint = "join the inputs first with a `concat` or `add` layer" if too_many \
+            else "list its inputs with `inputs: [a, b]`"
         diagnostics.add("E504", f"`{layer.name}` ({layer.type}) takes {wanted} input(s), got {len(input_shapes)}",
-                        locate(item.path), "list its inputs with `inputs: [a, b]`")
+                        locate(item.path), hint)
         return None
     try:
         output_shape = record.output_shape(layer.params, input_shapes)

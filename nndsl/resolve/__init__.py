@@ -50,5 +50,6 @@ def resolve(document: Document, overrides: list[str], diagnostics: DiagnosticLis
         entries["network"] = network
         root = root.with_entries(entries, dict(root.key_spans))
     sources = {document.path: document.text, **fragments.sources}
-    sources.update({override.file: override.text for override in parsed})
+    # Every argument, parsed or not, so a malformed one (E203, E101) gets its code frame too.
+    sources.update({f"--set #{number}": text for number, text in enumerate(overrides, start=1)})
     return Resolved(document.path, root, sources, fragments.blocks)

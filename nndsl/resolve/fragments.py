@@ -16,7 +16,7 @@ from pathlib import PurePosixPath
 
 from nndsl.diagnostics import DiagnosticList, Span, did_you_mean
 from nndsl.resolve.library import FragmentLocation, locate_fragment, stdlib_names
-from nndsl.source import MappingNode, ScalarNode, SequenceNode, parse_document
+from nndsl.source import MappingNode, ScalarNode, SequenceNode, parse_document, read_text
 
 FRAGMENT_KINDS = ("block", "preset", "schedule")
 _FRAGMENT_KEYS = {"block": {"fragment", "doc", "use", "params", "layers"},
@@ -81,10 +81,12 @@ def _load_uses(root: MappingNode, file: str, fragments: FragmentSet, diagnostics
 
 def _load_one(location: FragmentLocation, used_at: Span, fragments: FragmentSet,
               diagnostics: DiagnosticList, chain: tuple[str, ...]) -> None:
-    text = location.resource.read_text(encoding="utf-8")
+    fragments.used.append(chain[-1])
+    text = read_text(location.resource, location.origin, diagnostics, used_at)  # type: ignore
+    if text is None:
+        return  # E107, placed at the `use:` entry that names the unreadable file
     file = location.display_path
     document = parse_document(text, file, diagnostics, origin=location.origin)
-    fragments.used.append(chain[-1])
     fragments.sources[file] = text
     if document is None:
         return

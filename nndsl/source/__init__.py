@@ -22,10 +22,18 @@ def read_text(path: Path, origin: str, diagnostics: DiagnosticList, used_at: Spa
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         span = used_at or Span(str(path), 1, 1, 1, 2, origin)
-        diagnostics.add("E107", f"cannot read `{path}`: {reason}", span,
-                        "check the path; relative paths are relative to the file that names them")
+        if isinstance(error, UnicodeDecodeError):
+            reason = f"it is not UTF-8 text (byte {error.object[error.start]:#04x})"
+            hint = "save the file as UTF-8"
+            if used_at is None:  # point at the offending byte itself
+                line = error.object.count(b"\n", 0, error.start) + 1
+                column = error.start - error.object.rfind(b"\n", 0, error.start)
+                span = Span(str(path), line, column, line, column + 1, origin)
+        else:
+            reason = error.strerror or str(error)
+            hint = "check the path; relative paths are relative to the file that names them"
+        diagnostics.add("E107", f"cannot read `{path}`: {reason}", span, hint)
         return None
 
 

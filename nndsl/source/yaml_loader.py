@@ -21,6 +21,7 @@ from nndsl.source.document import MappingNode, Node, ScalarNode, SequenceNode
 #: Most nodes a document may expand to (aliases counted every time they are used).
 MAX_EXPANDED_NODES = 100_000
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 _PLAIN_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",
@@ -78,7 +79,15 @@ def parse_yaml(text: str, file: str, origin: str, diagnostics: DiagnosticList) -
     Returns:
         The root node, or None when the text is empty or unusable.
     """
-    loader = _SpecLoader(text)
+    try:
+        # The reader checks every character when it is constructed, so it belongs in the `try`.
+        loader = _SpecLoader(text)
+    except yaml.reader.ReaderError as error:
+        line, column = _line_column(text, error.position)
+        diagnostics.add("E101", f"YAML syntax error: character {error.character:#06x} is not "
+                        "allowed in YAML text", _span_at(file, origin, line, column),
+                        "remove the control character")
+        return None
     try:
         documents = []
         while loader.check_node():
@@ -87,6 +96,11 @@ def parse_yaml(text: str, file: str, origin: str, diagnostics: DiagnosticList) -
         mark = error.problem_mark or error.context_mark
         span = _span_at(file, origin, mark.line + 1, mark.column + 1) if mark else None
         problem = error.problem or error.context or "invalid YAML"
+        context = error.context_mark
+        if error.problem and error.context and context is not None and context is not mark:
+            # PyYAML reports where it gave up; where the broken construct began is often the clue.
+            problem += f" ({error.context} that starts at line {context.line + 1}, " \
+                f"column {context.column + 1})"
         diagnostics.add("E101", f"YAML syntax error: {problem}", span,
                         "check indentation, colons and quotes around this place")
         return None
@@ -94,7 +108,8 @@ def parse_yaml(text: str, file: str, origin: str, diagnostics: DiagnosticList) -
         diagnostics.add("E101", f"YAML syntax error: {error}", _span_at(file, origin, 1, 1))
         return None
     finally:
-        loader.dispose()
+        if "loader" in locals():
+            loader.dispose()
     if not documents:
         diagnostics.add("E104", "the file is empty", _span_at(file, origin, 1, 1),
                         "a spec starts with `nndsl: 1`; see `nndsl ls` for examples")
@@ -144,37 +159,74 @@ class _Converter:
     def convert(self, node: yaml.Node) -> Node:
         span = _node_span(node, self.file, self.origin)
         if node.tag not in _PLAIN_TAGS:
-            self.diagnostics.add("E105", f"YAML tag `{node.tag}` is not allowed in a spec", span,
-                                 "specs hold plain data only; remove the tag")
+            self._refuse_tag(node.tag, span)
             return ScalarNode(None, span)
         if isinstance(node, YamlScalar):
             return ScalarNode(self.loader.construct_object(node, deep=True), span)
         if isinstance(node, YamlSequence):
             return SequenceNode(tuple(self.convert(item) for item in node.value), span)
         assert isinstance(node, YamlMapping)
-        self.loader.flatten_mapping(node)  # applies `<<:` merge keys
+        own_keys = {id(key_node) for key_node, _ in node.value if key_node.tag != _MERGE_TAG}
+        self.loader.flatten_mapping(node)  # applies `<<:` merge keys: merged pairs first, own last
         entries: dict[str, Node] = {}
         key_spans: dict[str, Span] = {}
+        written: set[str] = set()  # keys written in this mapping itself (not merged in)
         for key_node, value_node in node.value:
             key_span = _node_span(key_node, self.file, self.origin)
-            key = self.loader.construct_object(key_node, deep=True) if isinstance(key_node, YamlScalar) else None
-            if not isinstance(key, str):
-                self.diagnostics.add("E109", f"mapping key {key!r} is not a string", key_span,
-                                     "quote the key")
+            key = self._key(key_node, key_span)
+            if key is None:
                 continue
-            if key in entries:
+            own = id(key_node) in own_keys
+            if own and key in written:
                 first = key_spans[key]
                 self.diagnostics.add("E102", f"duplicate key `{key}` (first at line {first.line})",
                                      key_span, "remove one of the two; YAML would silently keep the last")
                 continue
+            # A written key overrides a merged one, and later merged pairs override earlier ones
+            # (flatten_mapping orders them so), as YAML's merge-key rules say.
             entries[key] = self.convert(value_node)
             key_spans[key] = key_span
+            if own:
+                written.add(key)
         return MappingNode(entries, span, key_spans)
+
+    def _refuse_tag(self, tag: str, span: Span) -> None:
+        self.diagnostics.add("E105", f"YAML tag `{_tag_text(tag)}` is not allowed in a spec", span,
+                             "specs hold plain data only; remove the tag")
+
+    def _key(self, key_node: yaml.Node, key_span: Span) -> str | None:
+        """The key as a string, or None with E105 (a refused tag) or E109 (not a string)."""
+        if key_node.tag not in _PLAIN_TAGS:
+            self._refuse_tag(key_node.tag, key_span)
+            return None
+        if not isinstance(key_node, YamlScalar):
+            kind = "a list" if isinstance(key_node, YamlSequence) else "a mapping"
+            self.diagnostics.add("E109", f"a mapping key must be a string, not {kind}", key_span,
+                                 "keys are names such as `units`; quote the key")
+            return None
+        key = self.loader.construct_object(key_node, deep=True)
+        if not isinstance(key, str):
+            self.diagnostics.add("E109", f"mapping key {key!r} is not a string", key_span,
+                                 "quote the key")
+            return None
+        return key
 
 
 def _node_span(node: yaml.Node, file: str, origin: str) -> Span:
     start, end = node.start_mark, node.end_mark
     return Span(file, start.line + 1, start.column + 1, end.line + 1, end.column + 1, origin)
+
+
+def _tag_text(tag: str) -> str:
+    """A tag as written in YAML: `!!python/name:x`, not `tag:yaml.org,2002:python/name:x`."""
+    prefix = "tag:yaml.org,2002:"
+    return "!!" + tag.removeprefix(prefix) if tag.startswith(prefix) else tag
+
+
+def _line_column(text: str, position: int) -> tuple[int, int]:
+    """1-based line and column of a character offset."""
+    before = text[:position]
+    return before.count("\n") + 1, position - (before.rfind("\n") + 1) + 1
 
 
 def _span_at(file: str, origin: str, line: int, column: int) -> Span:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from nndsl.spec.base import SpecModel, spec_error
 
@@ -26,11 +26,15 @@ class EnsembleSpec(SpecModel):
     combine: Literal["mean", "vote", "oracle"] = Field("mean", description="how predictions are reported")
     vectorise: bool = Field(True, description="run identical members as one vectorised module")
 
-    @model_validator(mode="after")
-    def _k_within_members(self) -> EnsembleSpec:
-        if self.k > self.members:
-            raise spec_error("ensemble_k", "k = {k} exceeds members = {members}", k=self.k, members=self.members)
-        return self
+    @field_validator("k")
+    @classmethod
+    def _k_within_members(cls, k: int, info: ValidationInfo) -> int:
+        # A field validator (not a model one) so the diagnostic points at `k:` itself.
+        members = info.data.get("members")
+        if members is not None and k > members:
+            raise spec_error("ensemble_k", "k = {k} exceeds members = {members}",
+                             k=k, members=members)
+        return k
 
 
 class MemorySpec(SpecModel):

@@ -8,6 +8,7 @@ rejected them.
 
 from __future__ import annotations
 
+import difflib
 import types
 import typing
 from typing import Any
@@ -36,9 +37,39 @@ def load_spec(root: MappingNode, diagnostics: DiagnosticList, context: dict[str,
     try:
         return Spec.model_validate(plain, context=context or {})
     except ValidationError as error:
-        for item in error.errors(include_url=False):
-            _report(item, root, plain, diagnostics)
+        items = error.errors(include_url=False)
+        reported = DiagnosticList()
+        for item in items:
+            if not _is_cascade(item, items):
+                _report(item, root, plain, reported)
+        # A value an earlier stage already rejected (a refused tag, an undefined template) fails
+        # validation too; saying so again at the same place would only repeat the first error.
+        earlier = {_start(diagnostic.span) for diagnostic in diagnostics.items
+                   if diagnostic.severity == "error"}
+        diagnostics.extend(item for item in reported.items if _start(item.span) not in earlier)
         return None
+
+
+def _is_cascade(item: Any, items: list[Any]) -> bool:
+    """An error that only follows from another one in `items`.
+
+    A list is reported too short when some of its items failed (pydantic counts valid ones), and
+    a key is reported missing when it was misspelt (the unknown key's hint names it already).
+    """
+    loc = tuple(item["loc"])
+    if item["type"] == "too_short":
+        return any(len(other["loc"]) > len(loc) and tuple(other["loc"][: len(loc)]) == loc
+                   for other in items)
+    if item["type"] == "missing" and loc:
+        misspelt = [str(other["loc"][-1]) for other in items
+                    if other["type"] == "extra_forbidden" and tuple(other["loc"][:-1]) == loc[:-1]]
+        return any(str(loc[-1]) in difflib.get_close_matches(key, [str(loc[-1])], n=1, cutoff=0.6)
+                   for key in misspelt)
+    return False
+
+
+def _start(span: Span | None) -> tuple[str, int, int] | None:
+    return (span.file, span.line, span.column) if span else None
 
 
 def _report(item: Any, root: MappingNode, plain: Any, diagnostics: DiagnosticList) -> None:
@@ -50,7 +81,7 @@ def _report(item: Any, root: MappingNode, plain: Any, diagnostics: DiagnosticLis
     if kind == "extra_forbidden":
         key = str(loc[-1])
         allowed = _allowed_keys(loc[:-1], plain)
-        diagnostics.add(code, f"unknown key `{key}` in {path.rsplit('.', 1)[0] or 'the spec'}",
+        diagnostics.add(code, f"unknown key `{key}` in {_path_text(loc[:-1], root) or 'the spec'}",
                         _locate(root, loc, key=True),
                         did_you_mean(key, allowed) or (f"allowed here: {', '.join(sorted(allowed))}" if allowed else None))
         return
@@ -74,7 +105,8 @@ def _report(item: Any, root: MappingNode, plain: Any, diagnostics: DiagnosticLis
         message, hint = message.split(" (", 1)[0], item.get("ctx", {}).get("hint")
     else:
         message = f"`{path}`: {message[0].lower() + message[1:]}" if path else message
-        if kind.endswith(("_type", "_parsing")):
+        ranged = code == "E304" and kind not in ("too_short", "too_long")
+        if kind.endswith(("_type", "_parsing")) or ranged:
             message += f", got {item.get('input')!r}"
     diagnostics.add(code, message, _locate(root, loc), hint)
 
@@ -91,7 +123,11 @@ def _walk(root: Node, loc: tuple[Any, ...]) -> list[tuple[Any, Node]]:
     """The chain of (loc part, node) that exists in the tree, skipping parts the models add."""
     chain: list[tuple[Any, Node]] = []
     current: Node = root
+    previous: Any = None
     for part in loc:
+        tag, previous = isinstance(previous, int) and part in ("layer", "group"), part
+        if tag:
+            continue  # the network item's union tag, not its `group:` key
         if isinstance(current, MappingNode) and isinstance(part, str) and part in current.entries:
             current = current.entries[part]
         elif isinstance(current, SequenceNode) and isinstance(part, int) and 0 <= part < len(current.items):
