@@ -8,6 +8,7 @@ and re-raises, so `--resume` continues the same run from there.
 
 from __future__ import annotations
 
+import signal
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 import torch
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from nndsl.backend.graph_module import GraphModule
@@ -49,6 +50,23 @@ class RunOutcome:
     interrupted: bool
 
 
+class _CheckpointOnInterrupt(Callback):
+    """Save `last.ckpt` when the user interrupts, before Lightning shuts the run down.
+
+    Lightning answers Ctrl-C by calling `on_exception` and then exiting the process; saving
+    here is what makes `--resume` possible.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.interrupted = False
+
+    def on_exception(self, trainer: Trainer, module: Any, exception: BaseException) -> None:
+        if isinstance(exception, KeyboardInterrupt):
+            self.interrupted = True
+            trainer.save_checkpoint(self.path)
+
+
 def layer_seed(seed: int, label: str) -> int:
     """A stable seed per run label, for re-initialisation that repeats exactly on resume."""
     return (seed * 1_000_003 + zlib.crc32(label.encode())) % 2**31
@@ -79,15 +97,22 @@ def train_run(context: RunContext, label: str, trainable: tuple[str, ...], group
     directory = context.directory / "checkpoints" / label
     checkpoint = ModelCheckpoint(dirpath=directory, filename="best", monitor=stop.monitor, mode=stop.mode,
                                  save_top_k=1, save_last=True, enable_version_counter=False)
-    callbacks: list[Any] = [checkpoint]
+    interrupt = _CheckpointOnInterrupt(directory / "last.ckpt")
+    callbacks: list[Any] = [checkpoint, interrupt]
     if stop.patience is not None:
         callbacks.append(EarlyStopping(monitor=stop.monitor, mode=stop.mode, patience=stop.patience))
     module = build_module(context, trainable, groups, optimizer, stop.max_epochs)
     trainer = trainer_for(context, label, stop, callbacks)
     last = directory / "last.ckpt"
-    trainer.fit(module, datamodule=context.datamodule, ckpt_path=str(last) if last.exists() else None)
-    if trainer.interrupted:
-        trainer.save_checkpoint(last)
+    try:
+        trainer.fit(module, datamodule=context.datamodule, ckpt_path=str(last) if last.exists() else None)
+    except SystemExit:
+        if not interrupt.interrupted:
+            raise
+    finally:
+        # Lightning ignores further Ctrl-C while shutting down; give the user theirs back.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if interrupt.interrupted or trainer.interrupted:
         return RunOutcome(label, None, trainer.current_epoch, interrupted=True)
     score = checkpoint.best_model_score
     if keep_best and checkpoint.best_model_path and Path(checkpoint.best_model_path).exists():

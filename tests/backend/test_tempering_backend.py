@@ -16,7 +16,15 @@ from nndsl.backend.tempering import (
     tempered_parameter_groups,
 )
 
-torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True)
+def _double_precision():
+    """Exact comparisons in float64, restored afterwards so other test modules keep float32."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
 
 
 def make_generator() -> torch.Generator:
