@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from nndsl.diagnostics import DiagnosticList, Span, did_you_mean
 from nndsl.spec import Spec
 from nndsl.spec.network import GroupSpec, LayerSpec
-from nndsl.spec.schedule import RetrainClassifierPhase, TopDownPhase
+from nndsl.spec.schedule import RetrainClassifierPhase, TopDownPhase, TrainPhase
 
 Locator = Callable[[tuple[str | int, ...]], Span | None]
 
@@ -91,10 +91,10 @@ def check_cuts(spec: Spec, locate: Locator, diagnostics: DiagnosticList) -> None
         if (isinstance(phase, TopDownPhase) or isinstance(phase, RetrainClassifierPhase)) and not cuts:
             diagnostics.add("E403", f"phase `{phase.phase}` needs cuts, but the spec defines none",
                             locate(("schedule", index)), "add `cuts: units`")
-        for field in ("train", "freeze", "reinit"):
-            for position, selector in enumerate(getattr(phase, field, ()) or ()):
-                if not isinstance(selector, bool) and selector.kind in ("extractor", "classifier") \
-                        and selector.argument not in cuts:
+        # Only `train` phases hold selector lists (a retrain_classifier phase's `reinit` is a flag).
+        for field in ("train", "freeze", "reinit") if isinstance(phase, TrainPhase) else ():
+            for position, selector in enumerate(getattr(phase, field)):
+                if selector.kind in ("extractor", "classifier") and selector.argument not in cuts:
                     _missing_cut(selector.argument, cuts, locate(("schedule", index, field, position)), diagnostics)
     if spec.ensemble and spec.ensemble.share and spec.ensemble.share not in cuts:
         _missing_cut(spec.ensemble.share, cuts, locate(("ensemble", "share")), diagnostics)

@@ -1,7 +1,8 @@
 """Plan stage: phases with exact trainable, frozen and re-initialised layer sets.
 
 Checks here need the graph: selectors that match nothing (E404), phases that train nothing
-(E405), layers both trained and frozen (E406).
+(E405), layers both trained (by a selector other than `all`) and frozen (E406). A top-down
+search skips cuts whose attempt would re-train no parameters, or the same ones as the cut above.
 """
 
 from __future__ import annotations
@@ -39,20 +40,26 @@ def plan_phases(spec: Spec, graph: Graph, cuts: tuple[CutPlan, ...], locate: Loc
             phases.append(_phase(graph, trainable=everything, reinitialised=(), **common))
         elif isinstance(phase, TrainPhase):
             picked = {}
+            named: set[str] = set()  # trained layers chosen by a selector other than `all`
             for field in ("train", "freeze", "reinit"):
                 chosen: set[str] = set()
                 for position, selector in enumerate(getattr(phase, field)):
-                    chosen |= set(select(selector, graph, by_name, locate(("schedule", index, field, position)),
-                                         diagnostics))
+                    span = locate(("schedule", index, field, position))
+                    matched = set(select(selector, graph, by_name, span, diagnostics))
+                    chosen |= matched
+                    if field == "train" and selector.kind != "all":
+                        named |= matched
                 picked[field] = chosen
-            overlap = sorted(picked["train"] & picked["freeze"])
+            # `train: [all]` (the default) with `freeze:` means "all but these"; a layer is
+            # contradictory only when a train selector picks it out by name, type or cut.
+            overlap = sorted(named & picked["freeze"])
             if overlap:
                 diagnostics.add("E406", f"phase `{name}` both trains and freezes {', '.join(overlap[:5])}",
                                 locate(("schedule", index, "freeze")), "a layer is either trained or frozen")
             trainable = tuple(node for node in graph.order if node in picked["train"] - picked["freeze"])
             reinit = tuple(node for node in graph.order if node in picked["reinit"])
             planned = _phase(graph, trainable=trainable, reinitialised=reinit, **common)
-            if planned.trainable_parameters == 0:
+            if planned.trainable_parameters == 0 and not overlap:  # E406 said why already
                 diagnostics.add("E405", f"phase `{name}` trains no parameters", locate(("schedule", index)),
                                 "select layers with parameters under `train:`")
             phases.append(planned)
@@ -65,7 +72,13 @@ def plan_phases(spec: Spec, graph: Graph, cuts: tuple[CutPlan, ...], locate: Loc
                                 f"`{phase.first_cut}`", locate(("schedule", index, "last_cut")),
                                 "cuts are tried from the top down")
                 continue
-            order = tuple(names[first:last + 1])
+            order = _distinct_attempts(graph, [by_name[name] for name in names[first:last + 1]])
+            if not order:
+                diagnostics.add("E405", f"phase `{name}` trains nothing: every cut from "
+                                f"`{names[first]}` to `{names[last]}` has no parameters below it",
+                                locate(("schedule", index)),
+                                "choose cuts above a layer with parameters")
+                continue
             monitor_mode = phase.mode or default_mode(phase.monitor)
             search = TopDownSearch(order, phase.search, phase.monitor, monitor_mode, phase.classifier_from)
             cut = by_name[order[0]]
@@ -76,6 +89,20 @@ def plan_phases(spec: Spec, graph: Graph, cuts: tuple[CutPlan, ...], locate: Loc
             phases.append(_phase(graph, trainable=cut.classifier,
                                  reinitialised=cut.classifier if phase.reinit else (), cut=phase.cut, **common))
     return tuple(phases)
+
+
+def _distinct_attempts(graph: Graph, cuts: list[CutPlan]) -> tuple[str, ...]:
+    """The cuts worth an attempt, top first: each must re-train some parameters, and other ones
+    than the cut tried just before (a cut beside a parameter-free layer such as `to_sequence`
+    would repeat its neighbour's attempt; one below nothing but `add_channel` trains nothing)."""
+    attempts: list[str] = []
+    previous: set[str] | None = None
+    for cut in cuts:
+        trained = {node for node in cut.extractor if graph.node(node).parameter_count > 0}
+        if trained and trained != previous:
+            attempts.append(cut.name)
+        previous = trained
+    return tuple(attempts)
 
 
 def _stop(stop: StopSpec, spec: Spec) -> StopPlan:

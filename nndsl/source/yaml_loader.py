@@ -48,6 +48,13 @@ _SpecResolver.yaml_implicit_resolvers = {
 _SpecResolver.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
+# YAML 1.1 needs a dot in a float, so `lr: 1e-3` would be the string "1e-3"; YAML 1.2 (and
+# every user) reads it as a number. Added after the default float resolver, so both apply.
+_SpecResolver.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
 
 
 class _SpecLoader(

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from nndsl.diagnostics import DiagnosticList, Span, did_you_mean
 from nndsl.layers import LAYERS
-from nndsl.source import MappingNode, Node, SequenceNode, to_plain
+from nndsl.source import MappingNode, Node, ScalarNode, SequenceNode, to_plain
 from nndsl.spec.root import Spec
 
 _CODES = {
@@ -81,7 +81,8 @@ def _report(item: Any, root: MappingNode, plain: Any, diagnostics: DiagnosticLis
     if kind == "extra_forbidden":
         key = str(loc[-1])
         allowed = _allowed_keys(loc[:-1], plain)
-        diagnostics.add(code, f"unknown key `{key}` in {_path_text(loc[:-1], root) or 'the spec'}",
+        parent = _path_text(loc[:-1], root, missing_key=False) or "the spec"
+        diagnostics.add(code, f"unknown key `{key}` in {parent}",
                         _locate(root, loc, key=True),
                         did_you_mean(key, allowed) or (f"allowed here: {', '.join(sorted(allowed))}" if allowed else None))
         return
@@ -124,10 +125,13 @@ def _walk(root: Node, loc: tuple[Any, ...]) -> list[tuple[Any, Node]]:
     chain: list[tuple[Any, Node]] = []
     current: Node = root
     previous: Any = None
+    tagged: set[int] = set()  # nodes whose union tag the loc already passed
     for part in loc:
-        tag, previous = isinstance(previous, int) and part in ("layer", "group"), part
+        tag = id(current) not in tagged and _is_union_tag(current, part, previous)
+        previous = part
         if tag:
-            continue  # the network item's union tag, not its `group:` key
+            tagged.add(id(current))
+            continue
         if isinstance(current, MappingNode) and isinstance(part, str) and part in current.entries:
             current = current.entries[part]
         elif isinstance(current, SequenceNode) and isinstance(part, int) and 0 <= part < len(current.items):
@@ -136,6 +140,21 @@ def _walk(root: Node, loc: tuple[Any, ...]) -> list[tuple[Any, Node]]:
             continue
         chain.append((part, current))
     return chain
+
+
+def _is_union_tag(node: Node, part: Any, previous: Any) -> bool:
+    """Whether a loc part is the tag pydantic adds for a discriminated union, not a key.
+
+    Tags come first for the node they choose a model for: `layer`/`group` after a network
+    item's index, and the discriminator's value (`train`, `sgd`) for phases and optimisers, which
+    may also be a key of the chosen model (a `train` phase has a `train:` list).
+    """
+    if isinstance(previous, int) and part in ("layer", "group"):
+        return True
+    if not isinstance(node, MappingNode):
+        return False
+    return any(isinstance(value, ScalarNode) and value.value == part
+               for value in (node.entries.get("phase"), node.entries.get("type")))
 
 
 def _locate(root: MappingNode, loc: tuple[Any, ...], key: bool = False) -> Span:
@@ -147,9 +166,13 @@ def _locate(root: MappingNode, loc: tuple[Any, ...], key: bool = False) -> Span:
     return chain[-1][1].span if chain else root.span
 
 
-def _path_text(loc: tuple[Any, ...], root: MappingNode) -> str:
+def _path_text(loc: tuple[Any, ...], root: MappingNode, missing_key: bool = True) -> str:
+    """`network.layers[1].units` for a pydantic loc; `missing_key` adds a last key absent from
+    the tree (a missing or unknown key), which is off for a parent's path, whose last loc part
+    may be a union's tag (`optimizer` -> `adadelta`) rather than a key."""
     parts = [part for part, _ in _walk(root, loc)]
-    if loc and (not parts or parts[-1] != loc[-1]) and isinstance(loc[-1], str) and loc[-1] not in _SKIPPED_LOC_PARTS:
+    if missing_key and loc and (not parts or parts[-1] != loc[-1]) and isinstance(loc[-1], str) \
+            and loc[-1] not in _SKIPPED_LOC_PARTS:
         parts.append(loc[-1])  # a missing or unknown key is not in the tree, but belongs in the path
     text = ""
     for part in parts:
