@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nndsl.api import Compiled
-from nndsl.ir import Graph, Unit
+from nndsl.ir import Graph, GraphNode, Unit
 from nndsl.layers import format_shape
 from nndsl.plan import Plan
 
@@ -34,9 +34,11 @@ def render_show(console: Console, compiled: Compiled) -> None:
 
 
 def _folds(units: tuple[Unit, ...], graph: Graph) -> list[list[Unit]]:
-    """Consecutive units from one block with equal layer types and sizes fold into one row group."""
+    """Consecutive units from one block with equal layer types and output shapes fold into one
+    row group (`enc1..enc4 ×4`), even when the first reads a narrower input than the rest."""
     def signature(unit: Unit) -> tuple:
-        return (unit.block, tuple((graph.node(node).type, graph.node(node).parameter_count) for node in unit.nodes))
+        layers = [graph.node(node) for node in unit.nodes]
+        return (unit.block, tuple((layer.type, layer.output_shape) for layer in layers))
 
     folds: list[list[Unit]] = []
     for unit in units:
@@ -51,7 +53,8 @@ def network_table(graph: Graph, plan: Plan) -> Table:
     table = Table(title=f"network — input {format_shape(graph.input_shape)}", title_justify="left")
     for column, justify in (("unit", "left"), ("layer", "left"), ("type", "left"), ("output", "left"),
                             ("params", "right"), ("fan-in", "right")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        # fold, not crop: a layer name cut to `enc1.projecti…` no longer names the layer
+        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
     cut_after: dict[str, list[str]] = {}
     for cut in plan.cuts:
         cut_after.setdefault(cut.extractor[-1], []).append(cut.name)
@@ -60,18 +63,50 @@ def network_table(graph: Graph, plan: Plan) -> Table:
         label = first.name if count == 1 else f"{first.name}..{fold[-1].name} ×{count}"
         for position, node_name in enumerate(first.nodes):
             node = graph.node(node_name)
-            fan_in = ", ".join(str(shape[-1]) for shape in node.input_shapes)
-            params = f"{node.parameter_count:,}" + (f" ×{count}" if count > 1 and node.parameter_count else "")
+            same = [graph.node(unit.nodes[position]) for unit in fold]
+            fan_in = "/".join(dict.fromkeys(_fan_in(member) for member in same))
+            params = _counted([member.parameter_count for member in same])
             shown = node_name if count == 1 else node_name.replace(first.name, f"{first.name.rstrip('0123456789')}*", 1)
             table.add_row(label if position == 0 else "", shown, node.type, format_shape(node.output_shape),
                           params, fan_in)
-        last_nodes = [unit.nodes[-1] for unit in fold]
-        cuts = [name for node in last_nodes for name in cut_after.get(node, [])]
+        cuts = [name for unit in fold for name in cut_after.get(unit.nodes[-1], [])]
         if cuts:
-            table.add_row(f"[cyan]── cut {', '.join(cuts)} ──[/cyan]", "", "", "", "", "", end_section=False)
+            # one cut after each folded unit: `── C1..C4 ──  cut after each`
+            each = count > 1 and all(len(cut_after.get(unit.nodes[-1], [])) == 1 for unit in fold)
+            rule = f"── {cuts[0]}..{cuts[-1]} ──" if each else f"── cut {', '.join(cuts)} ──"
+            table.add_row(f"[cyan]{rule}[/cyan]", "[dim]cut after each[/dim]" if each else "",
+                          "", "", "", "", end_section=False)
     table.add_section()
     table.add_row("total", "", "", format_shape(graph.node(graph.output).output_shape), f"{graph.parameter_count:,}", "")
     return table
+
+
+def _counted(counts: list[int]) -> str:
+    """Parameter counts of one layer position across a fold: `205,120 ×4`, or
+    `926,720` over `1,643,520 ×3` (two lines) when the first unit reads a different input."""
+    runs: list[list[int]] = []
+    for count in counts:
+        if runs and runs[-1][0] == count:
+            runs[-1][1] += 1
+        else:
+            runs.append([count, 1])
+    if len(runs) == 1 and runs[0][0] == 0:
+        return "0"
+    return "\n".join(f"{count:,}" + (f" ×{times}" if times > 1 else "") for count, times in runs)
+
+
+def _fan_in(node: GraphNode) -> str:
+    """Inputs each unit of a weighted layer sums (a conv kernel's channels × window); blank for
+    layers without weights, whose "fan-in" would mean nothing."""
+    if node.parameter_count == 0 or node.type in ("embedding", "layer_norm", "batch_norm"):
+        return ""
+    if node.type in ("conv1d", "conv2d"):
+        kernel = node.params.kernel
+        window = kernel if isinstance(kernel, int) else kernel[0] * kernel[1]
+        if node.type == "conv2d" and isinstance(kernel, int):
+            window = kernel * kernel
+        return str(int(node.input_shapes[0][0]) * window)
+    return ", ".join(str(shape[-1]) for shape in node.input_shapes)
 
 
 def phase_table(plan: Plan) -> Table:
