@@ -2,8 +2,8 @@
 
 In: the stacked member (a copy of member 0 whose parameters carry a leading member dimension
 [M, ...], see `VectorisedMembers`) and inputs [B, ..., F] or [M, B, ..., F]. Out: stacked outputs
-[M, B, ..., F'] computed layer by layer with `torch.addmm` / `torch.baddbmm`, skipping `torch.vmap`
-and `functional_call` (per-call dispatch overhead, and batched layouts that make the elementwise
+[M, B, ..., F'] computed layer by layer with `torch.baddbmm`, skipping `torch.vmap` and
+`functional_call` (per-call dispatch overhead, and batched layouts that make the elementwise
 backward kernels slow). The generic vmap path stays the reference; both are tested to agree.
 """
 
@@ -67,43 +67,27 @@ def run_linear_chain(stacked: nn.Sequential, inputs: Tensor, per_member: bool) -
     if per_member:
         hidden = inputs.reshape(members, -1, features).transpose(1, 2)  # [M, F, N]
     else:
-        hidden = inputs.reshape(-1, features).t()  # [F, N], one copy for all members
+        # The member dimension is broadcast (stride 0, no copy). Measured: one [M * out, in] @
+        # [in, N] product for the shared first layer was slower than this batched one.
+        hidden = inputs.reshape(-1, features).t().expand(members, features, -1)  # [M, F, N]
     previous_was_linear = False
     for layer in stacked:
         if type(layer) is nn.Linear:
-            hidden = _stacked_linear(layer, hidden, members)  # [M, out, N]
+            weight = layer.weight  # [M, out, in]
+            if layer.bias is None:
+                hidden = weight.bmm(hidden)  # [M, out, N]
+            else:
+                hidden = layer.bias.unsqueeze(2).baddbmm(weight, hidden)  # [M, out, N]
             previous_was_linear = True
             continue
-        if hidden.dim() == 2:
-            # A random layer (dropout) must draw per member: give the shared input its member
-            # dimension (stride 0, no copy) before any elementwise layer.
-            hidden = hidden.expand(members, *hidden.shape)  # [M, F, N]
         if type(layer) is nn.ReLU and previous_was_linear:
             # The matrix products' backward does not read their output, so ReLU may overwrite
             # it: one allocation and one pass over memory fewer per layer.
             hidden = functional.relu_(hidden)
         else:
-            hidden = layer(hidden)
+            hidden = layer(hidden)  # elementwise; dropout draws a mask per member and element
         previous_was_linear = False
     return hidden.transpose(1, 2).reshape(members, *example_shape, -1)  # [M, B, ..., out]
-
-
-def _stacked_linear(layer: nn.Linear, hidden: Tensor, members: int) -> Tensor:
-    """Applies M stacked Linear layers to activations [in, N] (shared) or [M, in, N]."""
-    weight = layer.weight  # [M, out, in]
-    if hidden.dim() == 2:
-        # Shared input: all members' weights form one [M * out, in] matrix (a view), so the
-        # layer is a single large matrix product instead of M small ones.
-        outputs = weight.shape[1]
-        flat_weight = weight.reshape(members * outputs, -1)  # [M * out, in]
-        if layer.bias is None:
-            flat = flat_weight.mm(hidden)  # [M * out, N]
-        else:
-            flat = layer.bias.reshape(-1, 1).addmm(flat_weight, hidden)  # [M * out, N]
-        return flat.view(members, outputs, -1)  # [M, out, N]
-    if layer.bias is None:
-        return weight.bmm(hidden)  # [M, out, N]
-    return layer.bias.unsqueeze(2).baddbmm(weight, hidden)  # [M, out, N]
 
 
 def _member_count(stacked: nn.Sequential) -> int:
