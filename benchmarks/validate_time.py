@@ -43,14 +43,16 @@ def timed(command: list[str], environment: dict[str, str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("specs", nargs="*", type=Path, help="specs (default: specs/*.yaml)")
-    parser.add_argument("--runs", type=int, default=5, help="runs per command; the median is printed")
+    parser.add_argument("--runs", type=int, default=5,
+                        help="runs per command; the median is printed")
     arguments = parser.parse_args()
     specs = [spec.resolve() for spec in arguments.specs] or sorted((ROOT / "specs").glob("*.yaml"))
     script = shutil.which("nndsl") or str(Path(sys.executable).parent / "nndsl")
     commands = {os.path.relpath(spec, ROOT): [script, "validate", str(spec)] for spec in specs}
     torch_command = [sys.executable, "-c", "import torch"]
     with tempfile.TemporaryDirectory(prefix="nndsl-pyc-") as cache:
-        cached = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+        cached = {key: value for key, value in os.environ.items()
+                  if key != "PYTHONDONTWRITEBYTECODE"}
         cached["PYTHONPYCACHEPREFIX"] = cache
         uncached = {**cached, "PYTHONDONTWRITEBYTECODE": "1"}
         uncached.pop("PYTHONPYCACHEPREFIX")
@@ -71,8 +73,8 @@ def main() -> None:
     for name, values in times.items():
         median = statistics.median(values)
         verdict = "ok" if median <= GOAL_SECONDS else "over"
-        print(f"{name:<{width}}  {median:>8.3f}s  {torch_median:>11.3f}s  {median / torch_median:>5.2f}  "
-              f"{verdict:>4}  {statistics.median(cold[name]):>7.3f}s")
+        print(f"{name:<{width}}  {median:>8.3f}s  {torch_median:>11.3f}s  "
+              f"{median / torch_median:>5.2f}  {verdict:>4}  {statistics.median(cold[name]):>7.3f}s")
     print(f"median of {arguments.runs} interleaved runs each; goal <= {GOAL_SECONDS} s per spec; "
           f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
 
