@@ -10,8 +10,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from nndsl.backend.tempering import ShuntedLinear, attenuate_error
 from nndsl.ir import INPUT, Graph
 from nndsl.layers import LAYERS
+from nndsl.plan import TemperingPlan
 
 
 def module_key(layer: str) -> str:
@@ -22,7 +24,7 @@ def module_key(layer: str) -> str:
 class GraphModule(nn.Module):
     """Runs the network's layers in topological order, carrying sequence lengths alongside."""
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, tempering: TemperingPlan | None = None):
         super().__init__()
         self.order = list(graph.order)
         self.inputs = {name: list(graph.node(name).inputs) for name in self.order}
@@ -32,6 +34,14 @@ class GraphModule(nn.Module):
             record = LAYERS.get(node.type)
             assert record is not None
             self.layers[module_key(node.name)] = record.build(node.params, list(node.input_shapes))
+        # Tempering acts on the backward pass only: attenuation scales the error entering each
+        # hidden layer's output; shunting swaps a dense layer's linear map for one whose weights
+        # learn from the centred error and whose bias from the mean error.
+        self.attenuation = {rate.layer: rate.attenuation for rate in (tempering.layers if tempering else ())
+                            if rate.attenuation is not None and rate.attenuation != 1.0}
+        for rate in tempering.layers if tempering else ():
+            if rate.shunted:
+                _shunt(self.layers[module_key(rate.layer)])
 
     def layer(self, name: str) -> nn.Module:
         return self.layers[module_key(name)]
@@ -49,6 +59,8 @@ class GraphModule(nn.Module):
                 values[name] = module(*arguments, lengths=source_lengths)
             else:
                 values[name] = module(*arguments)
+            if name in self.attenuation:
+                values[name] = attenuate_error(values[name], self.attenuation[name])
             if source_lengths is not None and hasattr(module, "output_lengths"):
                 source_lengths = module.output_lengths(source_lengths)
             value_lengths[name] = source_lengths
@@ -70,3 +82,13 @@ class GraphModule(nn.Module):
                         reset()
         finally:
             torch.random.set_rng_state(state)
+
+
+def _shunt(dense: nn.Module) -> None:
+    """Replace the `nn.Linear` inside a dense layer by a `ShuntedLinear` with the same values."""
+    for index, child in enumerate(dense.children()):
+        if type(child) is nn.Linear and child.bias is not None:
+            shunted = ShuntedLinear(child.in_features, child.out_features)
+            shunted.load_state_dict(child.state_dict())
+            dense[index] = shunted  # type: ignore[index]
+            return

@@ -24,11 +24,19 @@ def parameter_groups(network: GraphModule, groups: tuple[ParameterGroup, ...], t
     torch_groups = []
     for group in groups:
         parameters = [parameter for layer in group.layers if layer in trainable
-                      for parameter in network.layer(layer).parameters() if parameter.requires_grad]
+                      for name, parameter in network.layer(layer).named_parameters()
+                      if parameter.requires_grad and _belongs(name, group.parameters_of)]
         if parameters:
             torch_groups.append({"params": parameters, "lr": group.lr, "weight_decay": group.weight_decay,
                                  "name": group.name})
     return torch_groups
+
+
+def _belongs(parameter_name: str, parameters_of: str) -> bool:
+    if parameters_of == "all":
+        return True
+    is_bias = parameter_name.rsplit(".", 1)[-1] == "bias"
+    return is_bias if parameters_of == "biases" else not is_bias
 
 
 def build_optimizer(settings: Any, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:

@@ -107,7 +107,8 @@ def _distinct_attempts(graph: Graph, cuts: list[CutPlan]) -> tuple[str, ...]:
 
 def _stop(stop: StopSpec, spec: Spec) -> StopPlan:
     return StopPlan(monitor=stop.monitor, mode=stop.mode or default_mode(stop.monitor),  # type: ignore[arg-type]
-                    patience=stop.patience, max_epochs=stop.max_epochs or spec.trainer.max_epochs)
+                    patience=stop.patience, max_epochs=stop.max_epochs or spec.trainer.max_epochs,
+                    threshold=stop.threshold)
 
 
 def _phase(graph: Graph, trainable: tuple[str, ...], reinitialised: tuple[str, ...], **fields) -> PhasePlan:

@@ -32,6 +32,7 @@ class StopPlan:
     mode: Literal["min", "max"]
     patience: int | None
     max_epochs: int
+    threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class ParameterGroup:
     weight_decay: float
     rate_multiplier: float
     parameters: int
+    parameters_of: Literal["all", "weights", "biases"] = "all"
 
 
 @dataclass(frozen=True)

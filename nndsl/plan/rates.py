@@ -55,15 +55,32 @@ def plan_rates(spec: Spec, tempering: TemperingSpec, graph: Graph, cuts: dict[st
                     multipliers[name] *= multiplier.lr
                     decay[name] *= multiplier.weight_decay
     weight_decay = spec.optimizer.weight_decay
-    groups: dict[tuple[float, float], list[str]] = {}
+    shunted = {rate.layer for rate in tempering_plan.layers if rate.shunted} if tempering_plan else set()
+    groups: dict[tuple[float, float, str], list[str]] = {}
     for name in layers:
-        groups.setdefault((round(multipliers[name], 12), round(decay[name], 12)), []).append(name)
-    planned = tuple(
-        ParameterGroup(name=f"rate×{key[0]:.4g}" + (f" decay×{key[1]:.3g}" if key[1] != 1 else ""),
-                       layers=tuple(members), lr=global_lr * key[0], weight_decay=weight_decay * key[1],
-                       rate_multiplier=key[0], parameters=sum(graph.node(name).parameter_count for name in members))
-        for key, members in groups.items())
-    return planned, tempering_plan
+        kind = "weights" if name in shunted else "all"
+        groups.setdefault((round(multipliers[name], 12), round(decay[name], 12), kind), []).append(name)
+        if name in shunted:
+            groups.setdefault((round(multipliers[name], 12), round(decay[name], 12), "biases"), []).append(name)
+    planned = []
+    for (multiplier, decay_multiplier, kind), members in groups.items():
+        label = f"rate×{multiplier:.4g}" + (f" decay×{decay_multiplier:.3g}" if decay_multiplier != 1 else "")
+        # A shunted bias learns from the mean error at the d.c. rate η_j/η, whatever the global η
+        # (tempering paper, eq. 21): its rate is the multiplier itself, not η × multiplier.
+        lr = multiplier if kind == "biases" else global_lr * multiplier
+        count = sum(_parameter_share(graph.node(name), kind) for name in members)
+        planned.append(ParameterGroup(name=label + ("" if kind == "all" else f" ({kind})"), layers=tuple(members),
+                                      lr=lr, weight_decay=weight_decay * decay_multiplier, rate_multiplier=multiplier,
+                                      parameters=count, parameters_of=kind))  # type: ignore[arg-type]
+    return tuple(planned), tempering_plan
+
+
+def _parameter_share(node, kind: str) -> int:
+    """Parameters of a dense layer that are weights, biases, or all of them."""
+    if kind == "all":
+        return node.parameter_count
+    biases = int(node.output_shape[-1])
+    return biases if kind == "biases" else node.parameter_count - biases
 
 
 def _schraudolph(spec: Spec, tempering: TemperingSpec, graph: Graph, global_lr: float, span: Span | None,

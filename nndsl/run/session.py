@@ -99,8 +99,12 @@ def train_run(context: RunContext, label: str, trainable: tuple[str, ...], group
                                  save_top_k=1, save_last=True, enable_version_counter=False)
     interrupt = _CheckpointOnInterrupt(directory / "last.ckpt")
     callbacks: list[Any] = [checkpoint, interrupt]
-    if stop.patience is not None:
-        callbacks.append(EarlyStopping(monitor=stop.monitor, mode=stop.mode, patience=stop.patience))
+    if stop.patience is not None or stop.threshold is not None:
+        # Without patience, early stopping still ends the run once the threshold is reached.
+        callbacks.append(EarlyStopping(monitor=stop.monitor, mode=stop.mode,
+                                       patience=stop.patience if stop.patience is not None else stop.max_epochs + 1,
+                                       stopping_threshold=stop.threshold,
+                                       check_on_train_epoch_end=stop.monitor.startswith("train/")))
     module = build_module(context, trainable, groups, optimizer, stop.max_epochs)
     trainer = trainer_for(context, label, stop, callbacks)
     last = directory / "last.ckpt"

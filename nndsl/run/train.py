@@ -15,8 +15,8 @@ from typing import Any
 from nndsl.api import Compiled, compile_spec
 from nndsl.data.registry import DATA_SOURCES, DataSourceError
 from nndsl.diagnostics import Diagnostic, SpecError
-from nndsl.run.rundir import (RunDirectoryError, new_run_directory, package_versions, read_json, write_json,
-                              write_spec)
+from nndsl.run.rundir import (RunDirectoryError, is_primary_process, package_versions, read_json,
+                              shared_run_directory, spec_text, write_json, write_spec)
 from nndsl.source import locate, to_plain
 
 
@@ -24,6 +24,21 @@ from nndsl.source import locate, to_plain
 class RunResult:
     directory: Path
     summary: dict[str, Any]
+
+
+class TrainingDiverged(FloatingPointError):
+    """The training loss became NaN or infinite; the run directory keeps the last good checkpoint.
+
+    Attributes:
+        directory: the run directory.
+        checkpoint: the newest `last.ckpt` saved before the divergence, or None when it happened
+            before the first epoch ended.
+    """
+
+    def __init__(self, message: str, directory: Path, checkpoint: Path | None):
+        super().__init__(message)
+        self.directory = directory
+        self.checkpoint = checkpoint
 
 
 def prepare(spec_path: str | None, overrides: list[str], run_dir: str | None, resume: str | None
@@ -35,22 +50,44 @@ def prepare(spec_path: str | None, overrides: list[str], run_dir: str | None, re
             raise RunDirectoryError(f"`{directory}` is not an nndsl run directory (no run.json)")
         record = read_json(directory / "run.json")
         compiled = compile_spec(record["spec_path"], record["overrides"]).raise_for_errors()
-        digest = write_spec(directory / "check", to_plain(compiled.resolved.root))  # type: ignore[union-attr]
-        (directory / "check" / "spec.yaml").unlink()
-        (directory / "check").rmdir()
+        _, digest = spec_text(to_plain(compiled.resolved.root))  # type: ignore[union-attr]
         if digest != record["spec_hash"]:
             raise RunDirectoryError(f"`{record['spec_path']}` changed since this run started; resuming would mix "
                                     "two experiments — start a new run instead")
         return compiled, directory, True
     assert spec_path is not None
     compiled = compile_spec(spec_path, overrides).raise_for_errors()
-    directory = new_run_directory(compiled.spec.name, run_dir)  # type: ignore[union-attr]
+    directory = _run_directory(compiled.spec.name, run_dir)  # type: ignore[union-attr]
     digest = write_spec(directory, to_plain(compiled.resolved.root))  # type: ignore[union-attr]
     write_json(directory / "run.json", {"spec_path": str(spec_path), "overrides": overrides, "spec_hash": digest})
     write_json(directory / "plan.json", compiled.plan.to_dict())  # type: ignore[union-attr]
     write_json(directory / "graph.json", compiled.graph.to_dict())  # type: ignore[union-attr]
     write_json(directory / "versions.json", package_versions())
     return compiled, directory, False
+
+
+def _run_directory(name: str, requested: str | None) -> Path:
+    """The run directory, agreed by every process of a distributed run.
+
+    Before Lightning has launched anything, rank 0 chooses and the children it launches inherit
+    the choice (`shared_run_directory`). When the processes already form a process group (a
+    program that trains a second spec after a ddp run), rank 0 broadcasts its choice instead,
+    since the children's inherited variable names the first run's directory.
+    """
+    import torch.distributed as distributed
+
+    if not (distributed.is_available() and distributed.is_initialized() and distributed.get_world_size() > 1):
+        return shared_run_directory(name, requested)
+    choice: list[Any] = [None]
+    if distributed.get_rank() == 0:
+        try:
+            choice[0] = str(shared_run_directory(name, requested).resolve())
+        except RunDirectoryError as error:
+            choice[0] = error  # every rank raises it, rather than the others waiting forever
+    distributed.broadcast_object_list(choice, src=0)
+    if isinstance(choice[0], RunDirectoryError):
+        raise choice[0]
+    return Path(choice[0])
 
 
 def load_data(compiled: Compiled) -> Any:
@@ -88,11 +125,14 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
     seed_everything(spec.seed, workers=True, verbose=False)
     datamodule = load_data(compiled)
     torch.manual_seed(spec.seed)
-    network = GraphModule(compiled.graph)
+    network = GraphModule(compiled.graph, plan.tempering)
     loss = CompiledLoss(spec.loss, signature.target_kind, len(datamodule.splits.train), bool(plan.loss_terms))
     context = RunContext(spec, plan, network, datamodule, loss, directory, signature.target_kind,
                          signature.num_classes, fast_dev_run, printer=printer)
-    rows = run_schedule(context)
+    try:
+        rows = run_schedule(context)
+    except FloatingPointError as error:
+        raise TrainingDiverged(str(error), directory, _newest_checkpoint(directory)) from None
     test_metrics: dict[str, float] = {}
     if datamodule.splits.test is not None and not fast_dev_run:
         from nndsl.plan import StopPlan
@@ -104,8 +144,14 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
     summary = {"name": spec.name, "seed": spec.seed, "resumed": resuming, "phases": rows, "test": test_metrics,
                "parameters": compiled.graph.parameter_count}
     write_json(directory / "summary.json", summary)
-    torch.save(network.state_dict(), directory / "final_weights.pt")
+    if is_primary_process():
+        torch.save(network.state_dict(), directory / "final_weights.pt")
     return RunResult(directory, summary)
+
+
+def _newest_checkpoint(directory: Path) -> Path | None:
+    saved = sorted((directory / "checkpoints").glob("**/last.ckpt"), key=lambda path: path.stat().st_mtime)
+    return saved[-1] if saved else None
 
 
 def _quiet_lightning() -> None:

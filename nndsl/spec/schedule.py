@@ -39,6 +39,8 @@ class StopSpec(SpecModel):
     patience: int | None = Field(None, ge=1, le=10_000, description="epochs without improvement before stopping")
     mode: Literal["min", "max"] | None = Field(None, description="better is lower or higher (default from the metric)")
     max_epochs: int | None = Field(None, ge=1, le=100_000, description="cap (default: trainer.max_epochs)")
+    threshold: float | None = Field(None, description="stop as soon as the metric reaches this value "
+                                                      "(at or below it for min, at or above for max)")
 
 
 class _Phase(SpecModel):

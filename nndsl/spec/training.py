@@ -18,6 +18,8 @@ class LossSpec(SpecModel):
     type: LossType = Field(description="cross_entropy, nll, mse, binary_cross_entropy or ctc")
     blank: int = Field(0, ge=0, description="CTC blank label")
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="cross-entropy label smoothing")
+    reduction: Literal["mean", "sum"] = Field("mean", description="average or sum the loss over the batch "
+                                                                  "(tempering's batch updates sum)")
     zero_error_radius: float = Field(0.0, ge=0, lt=0.5,
                                      description="binary targets: no error within this distance of 0/1 "
                                                  "(targets shifted to 1-r / r, as in tempering's Table 1)")
