@@ -1,4 +1,8 @@
-"""Command-line layer: `nndsl train` and `nndsl report`."""
+"""Command-line layer: `nndsl train` and `nndsl report`.
+
+Under Lightning's `ddp` strategy this command also runs in the child processes Lightning starts;
+only the primary process (rank 0) prints the plan, progress and results.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import json
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 EXIT_OK, EXIT_USER_ERROR, EXIT_INTERRUPTED = 0, 2, 130
@@ -15,8 +20,10 @@ EXIT_OK, EXIT_USER_ERROR, EXIT_INTERRUPTED = 0, 2, 130
 def run_training(arguments: argparse.Namespace, console: Console, errors: Console) -> int:
     from nndsl.api import compile_spec
     from nndsl.cli.render import render_diagnostics
-    from nndsl.run.rundir import RunDirectoryError
+    from nndsl.run.rundir import RunDirectoryError, is_primary_process
 
+    if not is_primary_process():
+        console = Console(quiet=True)
     if arguments.resume is None:
         compiled = compile_spec(arguments.spec, arguments.overrides)
         if not compiled.ok:
@@ -27,6 +34,7 @@ def run_training(arguments: argparse.Namespace, console: Console, errors: Consol
         console.print(phase_table(compiled.plan))
     from nndsl.run import train
     from nndsl.run.schedule import Interrupted
+    from nndsl.run.train import TrainingDiverged
 
     def announce(phase, label, cut, attempt) -> None:
         where = f" — cut {cut}" if cut else ""
@@ -38,15 +46,17 @@ def run_training(arguments: argparse.Namespace, console: Console, errors: Consol
         result = train(arguments.spec, arguments.overrides, arguments.run_dir, arguments.resume,
                        arguments.fast_dev_run, printer=announce)
     except RunDirectoryError as error:
-        errors.print(f"[red]error:[/red] {error}")
+        errors.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
         return EXIT_USER_ERROR
     except (Interrupted, KeyboardInterrupt):
         errors.print("[yellow]interrupted[/yellow]: the run directory holds a checkpoint; continue with "
-                     "`nndsl train SPEC --resume RUN_DIR`")
+                     "`nndsl train SPEC --resume RUN_DIR`", soft_wrap=True)
         return EXIT_INTERRUPTED
-    except FloatingPointError as error:
-        errors.print(f"[red]training diverged:[/red] {error}; the last good checkpoint is kept in the run "
-                     "directory — lower the learning rate or clip gradients (trainer.gradient_clip_val)")
+    except TrainingDiverged as error:
+        kept = (f"the last good checkpoint is {error.checkpoint}" if error.checkpoint is not None
+                else f"it diverged before the first checkpoint, so {error.directory} holds none")
+        errors.print(f"[red]training diverged:[/red] {escape(str(error))}; {escape(kept)} — lower the learning "
+                     "rate or clip gradients (trainer.gradient_clip_val)", soft_wrap=True)
         return EXIT_USER_ERROR
     render_report(console, result.directory, result.summary)
     return EXIT_OK
@@ -69,7 +79,8 @@ def render_report(console: Console, directory: Path, summary: dict) -> None:
 def print_report(run_dir: str, console: Console, errors: Console) -> int:
     path = Path(run_dir) / "summary.json"
     if not path.exists():
-        errors.print(f"[red]error:[/red] `{run_dir}` holds no summary.json (not a finished nndsl run)")
+        errors.print(f"[red]error:[/red] `{escape(run_dir)}` holds no summary.json (not a finished nndsl run)",
+                     soft_wrap=True)
         return EXIT_USER_ERROR
     render_report(console, Path(run_dir), json.loads(path.read_text()))
     return EXIT_OK

@@ -8,6 +8,12 @@
       checkpoints/       per phase and attempt: best.ckpt, last.ckpt
       summary.json       the results: phase table, test metrics
 Every file is written to a temporary name and renamed, so a crash never leaves half a file.
+
+Distributed runs: Lightning's `ddp` launcher re-runs the command in child processes (`LOCAL_RANK`
+set). Only the primary process (rank 0) chooses and creates the directory, and it passes the
+choice to the children through `NNDSL_RUN_DIR`, set before Lightning launches them; the children
+reuse it. Only the primary process writes files here (`write_atomic` does nothing elsewhere), so
+summaries and progress are written once.
 """
 
 from __future__ import annotations
@@ -24,12 +30,41 @@ from typing import Any
 import yaml
 
 
+#: The environment variable through which rank 0 hands its run directory to the other ranks.
+RUN_DIRECTORY_VARIABLE = "NNDSL_RUN_DIR"
+_RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK")
+
+
 class RunDirectoryError(Exception):
     """A user error about the run directory (it exists, or is not a run)."""
 
 
+def process_rank() -> int:
+    """This process's rank in a distributed run (0 outside one), from the launcher's variables.
+
+    Lightning's launcher sets `LOCAL_RANK` and `NODE_RANK` in the processes it starts; torchrun
+    and cluster launchers set `RANK`. Any nonzero one means this is not the primary process.
+    """
+    for name in _RANK_VARIABLES:
+        value = os.environ.get(name, "0")
+        if value.strip().isdigit() and int(value) != 0:
+            return int(value)
+    return 0
+
+
+def is_primary_process() -> bool:
+    """True in the process that writes the run directory (rank 0, or the only process)."""
+    return process_rank() == 0
+
+
 def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same folder and a rename."""
+    """Write `text` to `path` through a temporary file in the same folder and a rename.
+
+    Only the primary process writes; elsewhere (ranks above 0) this does nothing, since every rank
+    computes the same file and one copy is wanted.
+    """
+    if not is_primary_process():
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -67,10 +102,40 @@ def new_run_directory(name: str, requested: str | None) -> Path:
     return path
 
 
+def shared_run_directory(name: str, requested: str | None) -> Path:
+    """The run directory of this run, the same in every process of a distributed run.
+
+    The primary process makes a fresh directory (`new_run_directory`) and records its absolute
+    path in `NNDSL_RUN_DIR`; processes a launcher starts later inherit the variable and reuse
+    the directory, without checking that it is empty (rank 0 has just filled it).
+
+    Raises:
+        RunDirectoryError: the directory exists (primary process), or a process of rank > 0 was
+            started without the variable and without `--run-dir` (an external launcher such as
+            torchrun starts all ranks at once: name the directory).
+    """
+    if is_primary_process():
+        path = new_run_directory(name, requested)
+        os.environ[RUN_DIRECTORY_VARIABLE] = str(path.resolve())
+        return path
+    inherited = os.environ.get(RUN_DIRECTORY_VARIABLE)
+    if inherited:
+        return Path(inherited)
+    if requested is not None:
+        return Path(requested)
+    raise RunDirectoryError(f"process of rank {process_rank()} does not know the run directory rank 0 chose; "
+                            "with a launcher that starts every rank itself, give --run-dir")
+
+
+def spec_text(resolved_value: Any) -> tuple[str, str]:
+    """The resolved spec as YAML and its hash (what `write_spec` saves and resuming compares)."""
+    text = yaml.safe_dump(resolved_value, sort_keys=False)
+    return text, hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def write_spec(path: Path, resolved_value: Any) -> str:
     """Save the resolved spec with its hash; returns the hash."""
-    text = yaml.safe_dump(resolved_value, sort_keys=False)
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    text, digest = spec_text(resolved_value)
     write_atomic(path / "spec.yaml", f"# nndsl resolved spec, sha256 {digest}\n{text}")
     return digest
 
