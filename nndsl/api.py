@@ -79,7 +79,7 @@ def compile_spec(path: str | Path, overrides: list[str] | None = None, text: str
         check_output(spec, signature, graph, located, diagnostics)
     if graph is None or diagnostics.has_errors:
         return Compiled(path, tuple(diagnostics.sorted()), sources, resolved, spec, signature, graph)
-    plan = make_plan(spec, graph, located, diagnostics)
+    plan = make_plan(spec, graph, located, diagnostics, signature.input_kind if signature else None)
     return Compiled(path, tuple(diagnostics.sorted()), sources, resolved, spec, signature, graph, plan)
 
 

@@ -24,13 +24,26 @@ def module_key(layer: str) -> str:
 class GraphModule(nn.Module):
     """Runs the network's layers in topological order, carrying sequence lengths alongside."""
 
-    def __init__(self, graph: Graph, tempering: TemperingPlan | None = None):
+    def __init__(self, graph: Graph, tempering: TemperingPlan | None = None,
+                 layers: tuple[str, ...] | None = None, source: str = INPUT, output: str | None = None,
+                 tensor_only: bool = False):
+        """Args:
+            graph: the IR graph.
+            tempering: the plan's tempering decisions (attenuation, shunting), if any.
+            layers: run only these layers (a part of the graph: an ensemble's trunk or heads).
+            source: the layer whose output the forward input stands for (default: the network input).
+            output: the layer whose output is returned (default: the graph's output).
+            tensor_only: return only the output tensor (for vectorised ensemble members).
+        """
         super().__init__()
-        self.order = list(graph.order)
+        chosen = set(layers) if layers is not None else set(graph.order)
+        self.order = [name for name in graph.order if name in chosen]
         self.inputs = {name: list(graph.node(name).inputs) for name in self.order}
-        self.output = graph.output
+        self.source = source
+        self.output = output or graph.output
+        self.tensor_only = tensor_only
         self.layers = nn.ModuleDict()
-        for node in graph.nodes:
+        for node in (graph.node(name) for name in self.order):
             record = LAYERS.get(node.type)
             assert record is not None
             self.layers[module_key(node.name)] = record.build(node.params, list(node.input_shapes))
@@ -46,10 +59,14 @@ class GraphModule(nn.Module):
     def layer(self, name: str) -> nn.Module:
         return self.layers[module_key(name)]
 
+    def layer_parameters(self, name: str) -> list[tuple[str, nn.Parameter]]:
+        """A layer's parameters with their names inside the layer (weight, 0.bias, ...)."""
+        return list(self.layer(name).named_parameters())
+
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        values: dict[str, torch.Tensor] = {INPUT: inputs}
-        value_lengths: dict[str, torch.Tensor | None] = {INPUT: lengths}
+                ) -> tuple[torch.Tensor, torch.Tensor | None] | torch.Tensor:
+        values: dict[str, torch.Tensor] = {self.source: inputs}
+        value_lengths: dict[str, torch.Tensor | None] = {self.source: lengths}
         for name in self.order:
             module = self.layers[module_key(name)]
             sources = self.inputs[name]
@@ -64,6 +81,8 @@ class GraphModule(nn.Module):
             if source_lengths is not None and hasattr(module, "output_lengths"):
                 source_lengths = module.output_lengths(source_lengths)
             value_lengths[name] = source_lengths
+        if self.tensor_only:
+            return values[self.output]
         return values[self.output], value_lengths[self.output]
 
     def reset_layers(self, names: list[str] | tuple[str, ...], generator_seed: int) -> None:

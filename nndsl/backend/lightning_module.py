@@ -45,7 +45,7 @@ class NndslModule(LightningModule):
     def freeze_layers(self) -> None:
         """`requires_grad` on exactly the trainable layers (frozen layers keep their values)."""
         for name in self.network.order:
-            for parameter in self.network.layer(name).parameters():
+            for _, parameter in self.network.layer_parameters(name):
                 parameter.requires_grad_(name in self.trainable)
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None):

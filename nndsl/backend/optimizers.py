@@ -18,13 +18,13 @@ from nndsl.plan import ParameterGroup
 from nndsl.spec.training import SchedulerSpec
 
 
-def parameter_groups(network: GraphModule, groups: tuple[ParameterGroup, ...], trainable: set[str]
+def parameter_groups(network: Any, groups: tuple[ParameterGroup, ...], trainable: set[str]
                      ) -> list[dict[str, Any]]:
     """torch parameter-group dicts restricted to `trainable` layers (empty groups dropped)."""
     torch_groups = []
     for group in groups:
         parameters = [parameter for layer in group.layers if layer in trainable
-                      for name, parameter in network.layer(layer).named_parameters()
+                      for name, parameter in network.layer_parameters(layer)
                       if parameter.requires_grad and _belongs(name, group.parameters_of)]
         if parameters:
             torch_groups.append({"params": parameters, "lr": group.lr, "weight_decay": group.weight_decay,

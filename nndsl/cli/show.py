@@ -29,6 +29,8 @@ def render_show(console: Console, compiled: Compiled) -> None:
     console.print(group_table(plan))
     if plan.tempering is not None:
         console.print(tempering_table(plan))
+    if plan.ensemble is not None:
+        console.print(ensemble_text(plan))
     if plan.loss_terms:
         console.print(f"loss: {spec.loss.type} + " + " + ".join(f"{term} / N" for term in plan.loss_terms))
 
@@ -149,3 +151,19 @@ def tempering_table(plan: Plan) -> Table:
                       "—" if rate.attenuation is None else f"{rate.attenuation:.3f}",
                       "undefined" if rate.effective_multiplier is None else f"{rate.effective_multiplier:.3f} η")
     return table
+
+
+def ensemble_text(plan: Plan) -> str:
+    """The ensemble in a few lines: members, method, sharing, execution and memory multiplier."""
+    ensemble = plan.ensemble
+    assert ensemble is not None
+    method = {"smcl": f"sMCL oracle loss, gradient to the best {ensemble.k} member(s) per example",
+              "bagging": "bagging: each member trains on its own bootstrap sample",
+              "independent": "independent members (different seeds)"}[ensemble.method]
+    sharing = (f"members share the extractor below {ensemble.share} ({len(ensemble.shared_layers)} layers); "
+               f"{len(ensemble.member_layers)} layers per member") if ensemble.share else "no shared layers"
+    execution = "vectorised (torch.func)" if ensemble.vectorised else f"looped: {ensemble.fallback_reason}"
+    return (f"[bold]ensemble[/bold]: {ensemble.members} members — {method}\n"
+            f"  {sharing}; predictions combined by {ensemble.combine}; {execution}\n"
+            f"  parameters ×{ensemble.memory_multiplier:.2f} of one network; member seeds "
+            + ", ".join(str(seed) for seed in ensemble.seeds))

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from nndsl.diagnostics import DiagnosticList, Span
 from nndsl.ir import Graph
+from nndsl.plan.ensemble import plan_ensemble
 from nndsl.plan.phases import plan_phases
 from nndsl.plan.plan import (CutPlan, EnsemblePlan, LayerRate, MemoryPlan, ParameterGroup, PhasePlan, Plan,
                              RecurrentMemoryPlan, StopPlan, TemperingPlan, TopDownSearch)
@@ -25,7 +26,7 @@ Locator = Callable[[tuple[str | int, ...]], Span | None]
 _LOSS_TERM_LAYERS = {"variational_dropout": "kl"}
 
 
-def make_plan(spec, graph: Graph, locate: Locator, diagnostics: DiagnosticList) -> Plan:
+def make_plan(spec, graph: Graph, locate: Locator, diagnostics: DiagnosticList, input_kind: str | None = None) -> Plan:
     """Decide everything the backend will do."""
     cuts = plan_cuts(spec, graph, locate, diagnostics)
     by_name = {cut.name: cut for cut in cuts}
@@ -35,8 +36,9 @@ def make_plan(spec, graph: Graph, locate: Locator, diagnostics: DiagnosticList) 
                    for index, phase in enumerate(phases))
     loss_terms = tuple(f"{_LOSS_TERM_LAYERS[node.type]}:{node.name}" for node in graph.nodes
                        if node.type in _LOSS_TERM_LAYERS)
+    ensemble = plan_ensemble(spec, graph, by_name, phases, locate, diagnostics, input_kind)
     return Plan(name=spec.name, seed=spec.seed, cuts=cuts, phases=phases, parameter_groups=groups,
-                loss=spec.loss, loss_terms=loss_terms, tempering=tempering)
+                loss=spec.loss, loss_terms=loss_terms, tempering=tempering, ensemble=ensemble)
 
 
 def _with_groups(spec, index: int, phase: PhasePlan, graph: Graph, cuts: dict[str, CutPlan],

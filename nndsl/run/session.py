@@ -125,8 +125,40 @@ def train_run(context: RunContext, label: str, trainable: tuple[str, ...], group
     return RunOutcome(label, None if score is None else float(score), trainer.current_epoch, interrupted=False)
 
 
+def build_network(compiled: Any, datamodule: Any) -> Any:
+    """The network the plan describes: one graph module, or an ensemble of them (seeded)."""
+    plan = compiled.plan
+    if plan.ensemble is None:
+        return GraphModule(compiled.graph, plan.tempering)
+    from nndsl.backend.ensemble_data import use_bootstrap_samples
+    from nndsl.backend.ensemble_network import EnsembleNetwork
+
+    if plan.ensemble.method == "bagging":
+        use_bootstrap_samples(datamodule, plan.ensemble.members, plan.seed)
+    return EnsembleNetwork(compiled.graph, plan.ensemble, plan.tempering)
+
+
+def test_report(context: RunContext, module: Any) -> dict[str, Any]:
+    """Extra test-time results: for ensembles, the class -> member assignment counts (sMCL)."""
+    assignments = getattr(module, "test_assignments", None)
+    ensemble = context.plan.ensemble
+    if ensemble is None:
+        return {}
+    report: dict[str, Any] = {"ensemble": {"members": ensemble.members, "method": ensemble.method,
+                                           "seeds": list(ensemble.seeds), "vectorised": module.network.members.vectorised,
+                                           "path": module.network.members.path}}
+    if assignments is not None:
+        report["ensemble"]["assignments"] = assignments.tolist()  # [classes, members]
+    return report
+
+
 def build_module(context: RunContext, trainable: tuple[str, ...], groups: tuple[ParameterGroup, ...],
-                 optimizer: Any, max_epochs: int) -> NndslModule:
+                 optimizer: Any, max_epochs: int) -> Any:
+    if context.plan.ensemble is not None:
+        from nndsl.backend.ensemble_module import EnsembleModule
+
+        return EnsembleModule(context.network, context.plan.ensemble, context.spec.loss, trainable, groups, optimizer,
+                              context.spec.trainer.scheduler, max_epochs, context.num_classes, context.target_kind)
     return NndslModule(context.network, context.loss, trainable, groups, optimizer, context.spec.trainer.scheduler,
                        max_epochs, context.spec.metrics, context.target_kind, context.num_classes)
 

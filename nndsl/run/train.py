@@ -113,10 +113,9 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
     import torch
     from lightning.pytorch import seed_everything
 
-    from nndsl.backend.graph_module import GraphModule
     from nndsl.backend.losses import CompiledLoss
     from nndsl.run.schedule import run_schedule
-    from nndsl.run.session import RunContext, build_module, trainer_for
+    from nndsl.run.session import RunContext, build_module, build_network, test_report, trainer_for
 
     _quiet_lightning()
     compiled, directory, resuming = prepare(spec_path, overrides or [], run_dir, resume)
@@ -125,7 +124,7 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
     seed_everything(spec.seed, workers=True, verbose=False)
     datamodule = load_data(compiled)
     torch.manual_seed(spec.seed)
-    network = GraphModule(compiled.graph, plan.tempering)
+    network = build_network(compiled, datamodule)
     loss = CompiledLoss(spec.loss, signature.target_kind, len(datamodule.splits.train), bool(plan.loss_terms))
     context = RunContext(spec, plan, network, datamodule, loss, directory, signature.target_kind,
                          signature.num_classes, fast_dev_run, printer=printer)
@@ -143,6 +142,8 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
         test_metrics = {key: float(value) for key, value in (results[0] if results else {}).items()}
     summary = {"name": spec.name, "seed": spec.seed, "resumed": resuming, "phases": rows, "test": test_metrics,
                "parameters": compiled.graph.parameter_count}
+    if datamodule.splits.test is not None and not fast_dev_run:
+        summary.update(test_report(context, module))
     write_json(directory / "summary.json", summary)
     if is_primary_process():
         torch.save(network.state_dict(), directory / "final_weights.pt")

@@ -1,0 +1,48 @@
+"""Backend stage: bagging's training data — each member draws its own bootstrap sample.
+
+In: an `ArrayDataModule` and the ensemble's size and seed. Out: the same data module whose
+training loader yields member-major batches `{"inputs": [M, B, ...], "targets": [M, B, ...]}`:
+position i of a batch holds, for every member, the i-th draw of that member's bootstrap sample
+(reproducible from the seed), so all members train in the same step on their own samples.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from nndsl.backend.bagging import bootstrap_indices
+
+
+class _BootstrapSamples(Dataset):
+    def __init__(self, dataset: Dataset, indices: torch.Tensor):
+        self.dataset = dataset
+        self.indices = indices  # [M, N]
+
+    def __len__(self) -> int:
+        return self.indices.shape[1]
+
+    def __getitem__(self, position: int) -> dict[str, torch.Tensor]:
+        examples = [self.dataset[int(index)] for index in self.indices[:, position]]
+        return {key: torch.stack([torch.as_tensor(example[key]) for example in examples]) for key in examples[0]}
+
+
+def _member_major(batch: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    return {key: torch.stack([item[key] for item in batch]).transpose(0, 1) for key in batch[0]}  # [M, B, ...]
+
+
+def use_bootstrap_samples(datamodule: Any, members: int, seed: int) -> None:
+    """Make `datamodule`'s training loader yield per-member bootstrap batches."""
+    datamodule.setup()
+    train_set = datamodule._datasets["train"]
+    samples = _BootstrapSamples(train_set, bootstrap_indices(len(train_set), members, seed))
+
+    def train_dataloader() -> DataLoader:
+        generator = torch.Generator().manual_seed(seed)
+        return DataLoader(samples, batch_size=datamodule.batch_size, shuffle=True, generator=generator,
+                          collate_fn=_member_major, num_workers=datamodule.num_workers)
+
+    datamodule.train_dataloader = train_dataloader
+    datamodule.bootstrap_indices = samples.indices
