@@ -58,7 +58,9 @@ def golden_dump(name: str) -> dict[str, Any]:
         "parameter_groups": [{"name": group.name, "layers": list(group.layers), "lr": group.lr,
                               "weight_decay": group.weight_decay,
                               "rate_multiplier": group.rate_multiplier,
-                              "parameters": group.parameters} for group in plan.parameter_groups],
+                              "parameters": group.parameters,
+                              "parameters_of": getattr(group, "parameters_of", None)}
+                             for group in plan.parameter_groups],
     })
 
 
@@ -137,6 +139,7 @@ def test_family_relations_counts():
                 "central": linear(12, 12), "out_code": linear(12, 6), "out": linear(6, 24)}
     assert {name: by_name[name]["parameters"] for name in expected} == expected
     assert dump["graph"]["parameters"] == sum(expected.values()) == 630
+    assert sum(group["parameters"] for group in dump["parameter_groups"]) == 630
     assert by_name["codes"]["output_shape"] == [12]
 
 
