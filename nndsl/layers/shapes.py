@@ -27,12 +27,19 @@ def window_output(dim: Dim, kernel: int, stride: int, padding: int, what: str) -
     6
     >>> window_output("T", 2, 2, 0, "pool")
     'T/2'
+    >>> window_output("T", 3, 2, 1, "conv")
+    '(T-1)/2+1'
     """
     if is_symbolic(dim):
         if stride == 1 and kernel == 2 * padding + 1:
             return dim
-        if 2 * padding - kernel + stride in range(stride):  # equals floor(T / stride)
+        # floor((T + 2p - k) / s) + 1 = floor((T + 2p - k + s) / s): floor(T / s) exactly when
+        # 2p - k + s = 0 (any other offset rounds differently for some T).
+        if 2 * padding - kernel + stride == 0:
             return _divide_symbol(str(dim), stride)
+        if stride == 1:
+            base = str(dim) if str(dim).replace("/", "").isalnum() else f"({dim})"
+            return f"{base}{2 * padding - kernel + 1:+d}"
         return f"({dim}{2 * padding - kernel:+d})/{stride}+1"
     size = (int(dim) + 2 * padding - kernel) // stride + 1
     if size < 1:
@@ -43,10 +50,11 @@ def window_output(dim: Dim, kernel: int, stride: int, padding: int, what: str) -
 
 
 def _divide_symbol(symbol: str, factor: int) -> str:
-    if "/" in symbol and symbol.rsplit("/", 1)[1].isdigit():
-        base, divisor = symbol.rsplit("/", 1)
-        return f"{base}/{int(divisor) * factor}"
-    return f"{symbol}/{factor}"
+    """`symbol` / `factor` rounded down: "T/2" halved is "T/4" (floor(floor(T/2)/2) = floor(T/4))."""
+    base, _, divisor = symbol.partition("/")
+    if base.isidentifier() and (divisor.isdigit() or not divisor):
+        return f"{base}/{int(divisor or 1) * factor}"
+    return f"({symbol})/{factor}"  # a compound length such as (T-1)/2+1
 
 
 def element_count(shape: Shape) -> int | None:
