@@ -40,6 +40,13 @@ def locate_fragment(reference: str, using_file: str) -> FragmentLocation | None:
         reference: `std:<folder>/<name>` (".yaml" optional) or a path.
         using_file: the file holding the `use:` entry; relative paths start from its folder.
     """
+    try:
+        return _locate(reference, using_file)
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte, ...
+        return None
+
+
+def _locate(reference: str, using_file: str) -> FragmentLocation | None:
     if reference.startswith(STD_PREFIX):
         relative = reference[len(STD_PREFIX):].strip("/")
         if not relative.endswith(".yaml"):

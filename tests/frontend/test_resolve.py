@@ -148,3 +148,14 @@ def test_a_fragment_used_twice_is_loaded_once():
     text = BASE.replace("name: t\n", "name: t\nuse: [std:blocks/dense, std:blocks/dense]\n")
     result, diagnostics = resolved(text)
     assert not diagnostics.items and list(result.blocks) == ["dense"]
+
+
+def test_paths_the_system_refuses_are_user_errors_not_crashes():
+    long_name = "x" * 5000  # longer than any file system allows (ENAMETOOLONG)
+    for use in (long_name, f"std:blocks/{long_name}", "a\\0b"):
+        text = BASE.replace("name: t\n", f'name: t\nuse: ["{use}"]\n')
+        compiled = compile_spec("spec.yaml", text=text)
+        assert [item.code for item in compiled.diagnostics] == ["E201"]
+    text = BASE.replace("source: digits", f"source: npz, path: {long_name}")
+    compiled = compile_spec("spec.yaml", text=text)
+    assert [item.code for item in compiled.diagnostics] == ["E412"]
