@@ -22,6 +22,7 @@ from nndsl.source.document import MappingNode, Node, ScalarNode, SequenceNode
 MAX_EXPANDED_NODES = 100_000
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_INVALID = object()  # a scalar whose explicit tag does not fit its text
 _PLAIN_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",
@@ -169,12 +170,20 @@ class _Converter:
             self._refuse_tag(node.tag, span)
             return ScalarNode(None, span)
         if isinstance(node, YamlScalar):
-            return ScalarNode(self.loader.construct_object(node, deep=True), span)
+            value = self._construct(node, span)
+            return ScalarNode(None if value is _INVALID else value, span)
         if isinstance(node, YamlSequence):
             return SequenceNode(tuple(self.convert(item) for item in node.value), span)
         assert isinstance(node, YamlMapping)
         own_keys = {id(key_node) for key_node, _ in node.value if key_node.tag != _MERGE_TAG}
-        self.loader.flatten_mapping(node)  # applies `<<:` merge keys: merged pairs first, own last
+        try:
+            self.loader.flatten_mapping(node)  # applies `<<:` merge keys: merged pairs first, own last
+        except yaml.constructor.ConstructorError as error:  # `<<: 3`: nothing to merge
+            mark = error.problem_mark
+            where = _span_at(self.file, self.origin, mark.line + 1, mark.column + 1) if mark else span
+            self.diagnostics.add("E303", "a merge key `<<` takes a mapping or a list of mappings "
+                                 "(`<<: *anchor`)", where, "refer to an anchored mapping")
+            node.value = [(key, value) for key, value in node.value if key.tag != _MERGE_TAG]
         entries: dict[str, Node] = {}
         key_spans: dict[str, Span] = {}
         written: set[str] = set()  # keys written in this mapping itself (not merged in)
@@ -197,6 +206,16 @@ class _Converter:
                 written.add(key)
         return MappingNode(entries, span, key_spans)
 
+    def _construct(self, node: YamlScalar, span: Span) -> object:
+        """The scalar's value; `_INVALID` with E303 when an explicit tag does not fit it
+        (`!!int sgd`)."""
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (ValueError, KeyError, IndexError, TypeError, yaml.YAMLError):
+            self.diagnostics.add("E303", f"`{node.value}` is not a valid `{_tag_text(node.tag)}`", span,
+                                 "remove the tag, or write a value of that type")
+            return _INVALID
+
     def _refuse_tag(self, tag: str, span: Span) -> None:
         self.diagnostics.add("E105", f"YAML tag `{_tag_text(tag)}` is not allowed in a spec", span,
                              "specs hold plain data only; remove the tag")
@@ -211,7 +230,9 @@ class _Converter:
             self.diagnostics.add("E109", f"a mapping key must be a string, not {kind}", key_span,
                                  "keys are names such as `units`; quote the key")
             return None
-        key = self.loader.construct_object(key_node, deep=True)
+        key = self._construct(key_node, key_span)
+        if key is _INVALID:
+            return None
         if not isinstance(key, str):
             self.diagnostics.add("E109", f"mapping key {key!r} is not a string", key_span,
                                  "quote the key")

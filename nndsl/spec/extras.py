@@ -11,7 +11,7 @@ from nndsl.spec.base import SpecModel, spec_error
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-_BUDGET = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%|[kmgt]?i?b)?\s*$", re.IGNORECASE)
+_BUDGET = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%|b|[kmgt]i?b)?\s*$", re.IGNORECASE)
 MAX_BUDGET_BYTES = 2**50
 
 

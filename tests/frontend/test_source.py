@@ -128,3 +128,18 @@ def test_nodes_are_typed_scalars_sequences_and_mappings():
     assert isinstance(sequence, SequenceNode)
     assert [type(item.value) for item in sequence.items if isinstance(item, ScalarNode)] == \
         [int, str, float, type(None)]
+
+
+def test_explicit_plain_tags_that_do_not_fit_are_type_errors():
+    root, diagnostics = parse("a: !!int sgd\n!!int b: 1\nc: !!bool maybe\nd: !!str 12\ne: !!float 1\n"
+                              "f: !!int\n")
+    assert [(item.code, item.span.line, item.span.column) for item in diagnostics.items] == [
+        ("E303", 1, 4), ("E303", 2, 1), ("E303", 3, 4), ("E303", 6, 4)]
+    assert diagnostics.items[0].message == "`sgd` is not a valid `!!int`"
+    assert to_plain(root) == {"a": None, "c": None, "d": "12", "e": 1.0, "f": None}
+
+
+def test_a_merge_key_without_a_mapping_is_a_type_error():
+    root, diagnostics = parse("a: {<<: 3, b: 1}\n")
+    assert [item.code for item in diagnostics.items] == ["E303"]
+    assert to_plain(root) == {"a": {"b": 1}}
