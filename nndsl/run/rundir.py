@@ -84,13 +84,18 @@ def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def refuse_existing(path: Path) -> None:
+    """Raise `RunDirectoryError` if `path` exists and is not empty (it is never overwritten)."""
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise RunDirectoryError(f"run directory `{path}` already exists and is not empty; "
+                                "choose another --run-dir, or continue it with --resume")
+
+
 def new_run_directory(name: str, requested: str | None) -> Path:
     """A fresh run directory; an existing non-empty one is never overwritten."""
     if requested is not None:
         path = Path(requested)
-        if path.exists() and any(path.iterdir()):
-            raise RunDirectoryError(f"run directory `{path}` already exists and is not empty; "
-                                    "choose another --run-dir, or continue it with --resume")
+        refuse_existing(path)
     else:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = Path("runs") / f"{name}-{stamp}"

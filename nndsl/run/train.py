@@ -1,4 +1,4 @@
-"""Run stage: compile, prepare the run directory, load data, build, run the schedule, test.
+"""Run stage: compile, load data, make (or reopen) the run directory, build, run the schedule, test.
 
 In: a spec path with overrides (or a run directory to resume). Out: a `RunResult` with the run
 directory and its summary; files as described in `nndsl.run.rundir`.
@@ -16,7 +16,7 @@ from nndsl.api import Compiled, compile_spec
 from nndsl.data.registry import DATA_SOURCES, DataSourceError
 from nndsl.diagnostics import Diagnostic, SpecError
 from nndsl.run.rundir import (RunDirectoryError, is_primary_process, package_versions, read_json,
-                              shared_run_directory, spec_text, write_json, write_spec)
+                              refuse_existing, shared_run_directory, spec_text, write_json, write_spec)
 from nndsl.source import locate, to_plain
 
 
@@ -41,9 +41,12 @@ class TrainingDiverged(FloatingPointError):
         self.checkpoint = checkpoint
 
 
-def prepare(spec_path: str | None, overrides: list[str], run_dir: str | None, resume: str | None
-            ) -> tuple[Compiled, Path, bool]:
-    """Compile the spec and make (or reopen) the run directory."""
+def compile_run(spec_path: str | None, overrides: list[str], resume: str | None) -> tuple[Compiled, Path | None]:
+    """Compile the spec, or the spec of the run directory being resumed (whose hash must match).
+
+    Returns:
+        The compiled spec, and the directory to resume (None for a new run).
+    """
     if resume is not None:
         directory = Path(resume)
         if not (directory / "run.json").exists():
@@ -54,16 +57,20 @@ def prepare(spec_path: str | None, overrides: list[str], run_dir: str | None, re
         if digest != record["spec_hash"]:
             raise RunDirectoryError(f"`{record['spec_path']}` changed since this run started; resuming would mix "
                                     "two experiments — start a new run instead")
-        return compiled, directory, True
+        return compiled, directory
     assert spec_path is not None
-    compiled = compile_spec(spec_path, overrides).raise_for_errors()
+    return compile_spec(spec_path, overrides).raise_for_errors(), None
+
+
+def open_run_directory(compiled: Compiled, spec_path: str, overrides: list[str], run_dir: str | None) -> Path:
+    """Make the new run's directory and write what describes it (spec, plan, graph, versions)."""
     directory = _run_directory(compiled.spec.name, run_dir)  # type: ignore[union-attr]
     digest = write_spec(directory, to_plain(compiled.resolved.root))  # type: ignore[union-attr]
     write_json(directory / "run.json", {"spec_path": str(spec_path), "overrides": overrides, "spec_hash": digest})
     write_json(directory / "plan.json", compiled.plan.to_dict())  # type: ignore[union-attr]
     write_json(directory / "graph.json", compiled.graph.to_dict())  # type: ignore[union-attr]
     write_json(directory / "versions.json", package_versions())
-    return compiled, directory, False
+    return directory
 
 
 def _run_directory(name: str, requested: str | None) -> Path:
@@ -118,11 +125,18 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
     from nndsl.run.session import RunContext, build_module, build_network, test_report, trainer_for
 
     _quiet_lightning()
-    compiled, directory, resuming = prepare(spec_path, overrides or [], run_dir, resume)
+    compiled, directory = compile_run(spec_path, overrides or [], resume)
+    resuming = directory is not None
     spec, plan, signature = compiled.spec, compiled.plan, compiled.signature
     assert spec is not None and plan is not None and signature is not None and compiled.graph is not None
+    if directory is None and run_dir is not None and is_primary_process():
+        refuse_existing(Path(run_dir))  # before loading data, which may take a while
     seed_everything(spec.seed, workers=True, verbose=False)
     datamodule = load_data(compiled)
+    if directory is None:
+        # Only now: a data problem (exit 2) leaves no half-made run directory behind, so the same
+        # --run-dir can be used again once the data is fixed.
+        directory = open_run_directory(compiled, str(spec_path), overrides or [], run_dir)
     torch.manual_seed(spec.seed)
     network = build_network(compiled, datamodule)
     loss = CompiledLoss(spec.loss, signature.target_kind, len(datamodule.splits.train), bool(plan.loss_terms))
