@@ -8,7 +8,7 @@ image with `add_channel` ([1, T, F]) and a sequence again with `to_sequence` ([C
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -16,7 +16,11 @@ from nndsl.layers.dense import Activation
 from nndsl.layers.registry import LayerParams, LayerType, Shape, ShapeProblem, layer_type
 from nndsl.layers.shapes import element_count, format_shape, is_symbolic, require_rank, window_output
 
-Pair = int | tuple[int, int]
+# Window sizes and steps are positive (a zero stride divides by zero), paddings non-negative.
+Size = Annotated[int, Field(gt=0, le=10_000)]
+Pair = Size | tuple[Size, Size]
+Padding = Annotated[int, Field(ge=0, le=10_000)]
+PaddingPair = Padding | tuple[Padding, Padding]
 
 
 def _pair(value: Pair) -> tuple[int, int]:
@@ -62,7 +66,8 @@ class Conv2dParams(LayerParams):
     channels: int = Field(gt=0, le=100_000, description="output channels")
     kernel: Pair = Field(description="window size, one number or [height, width]")
     stride: Pair = Field(1, description="step between windows")
-    padding: Pair | Literal["same"] = Field(0, description="zeros added at each border, or `same`")
+    padding: PaddingPair | Literal["same"] = Field(0, description="zeros added at each border, "
+                                                              "or `same`")
     activation: Activation = Field("linear", description="nonlinearity applied to the output")
 
 

@@ -19,6 +19,7 @@ from nndsl.diagnostics import DiagnosticList, Span, did_you_mean
 from nndsl.layers import LAYERS
 from nndsl.source import MappingNode, Node, ScalarNode, SequenceNode, to_plain
 from nndsl.spec.root import Spec
+from nndsl.spec.unions import collapse_unions
 
 _CODES = {
     "extra_forbidden": "E301", "missing": "E302",
@@ -37,7 +38,7 @@ def load_spec(root: MappingNode, diagnostics: DiagnosticList, context: dict[str,
     try:
         return Spec.model_validate(plain, context=context or {})
     except ValidationError as error:
-        items = error.errors(include_url=False)
+        items = collapse_unions(error.errors(include_url=False))
         reported = DiagnosticList()
         for item in items:
             if not _is_cascade(item, items):
@@ -85,6 +86,12 @@ def _report(item: Any, root: MappingNode, plain: Any, diagnostics: DiagnosticLis
         diagnostics.add(code, f"unknown key `{key}` in {parent}",
                         _locate(root, loc, key=True),
                         did_you_mean(key, allowed) or (f"allowed here: {', '.join(sorted(allowed))}" if allowed else None))
+        return
+    if kind == "union_mismatch":
+        choices = item["ctx"]["choices"]
+        hint = did_you_mean(str(item["input"]), choices) if isinstance(item["input"], str) else None
+        diagnostics.add("E305" if hint else "E303", f"`{path}`: {item['msg']}", _locate(root, loc),
+                        hint)
         return
     if kind == "missing":
         diagnostics.add(code, f"`{path}` is required", _locate(root, loc[:-1], key=False),

@@ -138,3 +138,26 @@ def test_version_and_required_sections():
 def test_a_value_refused_by_the_source_stage_is_not_reported_again():
     problems = found(BASE.replace("name: t", "name: !!python/name:os.system ''"))
     assert [code for code, *_ in problems] == ["E105"]
+
+
+def test_a_union_typed_value_gets_one_diagnostic_without_alternative_names():
+    conv = ("nndsl: 1\nname: t\ndata: {source: digits, layout: image}\nnetwork:\n  layers:\n"
+            "    - {name: conv, type: conv2d, channels: 4, kernel: KERNEL}\n"
+            "    - {name: flat, type: flatten}\n"
+            "    - {name: out, type: linear, units: 10}\nloss: {type: cross_entropy}\n"
+            "optimizer: {type: sgd, lr: 0.1}\n")
+    cases = {
+        "0": ("E304", "`network.layers[0].kernel`: input should be greater than 0, got 0"),
+        "[3, -1]": ("E304",
+                    "`network.layers[0].kernel[1]`: input should be greater than 0, got -1"),
+        "x": ("E303", "`network.layers[0].kernel`: expected a whole number or a list, got 'x'"),
+    }
+    for kernel, expected in cases.items():
+        assert [item[0] for item in found(conv.replace("KERNEL", kernel))] == [expected[0]]
+        assert found(conv.replace("KERNEL", kernel))[0][3] == expected[1]
+    (item,) = found(BASE + "cuts: unit\n")
+    assert item[0] == "E305" and item[3] == "`cuts`: expected `units` or a mapping, got 'unit'"
+    assert item[4] == "did you mean `units`?"
+    (item,) = found(BASE, ["trainer.devices=many"])
+    assert item[:2] == ("E303", 1)
+    assert item[3] == "`trainer.devices`: expected a whole number or `auto`, got 'many'"
