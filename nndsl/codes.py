@@ -54,6 +54,7 @@ CODES: dict[str, str] = {
     "E411": "invalid cut definition",
     "E412": "data source problem",
     "E413": "duplicate phase name",
+    "E414": "checkpoint does not fit",
     # ir: graph and shapes
     "E501": "graph has a cycle",
     "E502": "input shapes do not match",

@@ -63,15 +63,24 @@ def run_training(arguments: argparse.Namespace, console: Console, errors: Consol
 
 
 def render_report(console: Console, directory: Path, summary: dict) -> None:
+    from nndsl.run.report import change_table, read_graph
+
     table = Table(title=f"{summary['name']} — run {directory}", title_justify="left")
     for column in ("phase", "cut", "attempt", "epochs", "monitor", "best", "accepted"):
         table.add_column(column)
     for row in summary["phases"]:
         best = "—" if row["best"] is None else f"{row['best']:.4f}"
-        accepted = "" if row["attempt"] is None else ("yes" if row["accepted"] else "no")
+        # Trials (top-down attempts, classifier retraining) are kept only when they beat the baseline.
+        trial = row["attempt"] is not None or row.get("baseline") is not None
+        accepted = "" if not trial else ("yes" if row["accepted"] else "no")
         table.add_row(row["phase"], row["cut"] or "", str(row["attempt"] or ""), str(row["epochs"]),
                       row["monitor"], best, accepted)
     console.print(table)
+    changes = change_table(summary, read_graph(directory))
+    if changes is not None:
+        console.print(changes)
+    if (directory / "curves.png").exists():
+        console.print(f"validation curves: {directory / 'curves.png'}")
     if summary.get("test"):
         console.print("test: " + ", ".join(f"{key} = {value:.4f}" for key, value in summary["test"].items()))
 
@@ -82,5 +91,10 @@ def print_report(run_dir: str, console: Console, errors: Console) -> int:
         errors.print(f"[red]error:[/red] `{escape(run_dir)}` holds no summary.json (not a finished nndsl run)",
                      soft_wrap=True)
         return EXIT_USER_ERROR
-    render_report(console, Path(run_dir), json.loads(path.read_text()))
+    summary = json.loads(path.read_text())
+    if not (Path(run_dir) / "curves.png").exists():
+        from nndsl.run.report import write_curves
+
+        write_curves(Path(run_dir), summary["phases"], summary["name"])
+    render_report(console, Path(run_dir), summary)
     return EXIT_OK

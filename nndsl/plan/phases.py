@@ -1,13 +1,21 @@
 """Plan stage: phases with exact trainable, frozen and re-initialised layer sets.
 
 Checks here need the graph: selectors that match nothing (E404), phases that train nothing
-(E405), layers both trained (by a selector other than `all`) and frozen (E406). A top-down
-search skips cuts whose attempt would re-train no parameters, or the same ones as the cut above.
+(E405), layers both trained (by a selector other than `all`) and frozen (E406), a
+`retrain_classifier` phase with no cut to work on (E411), and `classifier_from` checkpoints whose
+classifier layers do not fit the graph (E414; read without torch, from the zip's pickle). A
+top-down search skips cuts whose attempt would re-train no parameters, or the same ones as the
+cut above.
 """
 
 from __future__ import annotations
 
+import pickle
+import zipfile
+from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from nndsl.diagnostics import DiagnosticList, Span
 from nndsl.ir import Graph
@@ -80,15 +88,135 @@ def plan_phases(spec: Spec, graph: Graph, cuts: tuple[CutPlan, ...], locate: Loc
                                 "choose cuts above a layer with parameters")
                 continue
             monitor_mode = phase.mode or default_mode(phase.monitor)
-            search = TopDownSearch(order, phase.search, phase.monitor, monitor_mode, phase.classifier_from)
             cut = by_name[order[0]]
+            checkpoints = tuple(_check_checkpoint(path, graph, cut, locate(()),
+                                                  locate(("schedule", index, "classifier_from", position)),
+                                                  diagnostics)
+                                for position, path in enumerate(phase.classifier_from))
+            search = TopDownSearch(order, phase.search, phase.monitor, monitor_mode, checkpoints)
             phases.append(_phase(graph, trainable=cut.extractor, reinitialised=cut.extractor, cut=cut.name,
                                  search=search, **common))
         elif isinstance(phase, RetrainClassifierPhase) and top_first:
-            cut = by_name.get(phase.cut or "", top_first[0])
-            phases.append(_phase(graph, trainable=cut.classifier,
-                                 reinitialised=cut.classifier if phase.reinit else (), cut=phase.cut, **common))
+            # Without `cut:` the cut is the one top-down accepted last, known only at run time;
+            # the plan shows the first cut the preceding search tries, its fallback.
+            searches = [earlier for earlier in phases if earlier.search is not None]
+            if phase.cut is None and not searches:
+                diagnostics.add("E411", f"phase `{name}` has no cut: no top_down phase comes before it",
+                                locate(("schedule", index)), "name the cut, e.g. `cut: C3`, or put a top_down "
+                                "phase before it")
+                continue
+            cut = by_name[phase.cut] if phase.cut in by_name else by_name[searches[-1].search.cuts[0]]
+            planned = _phase(graph, trainable=cut.classifier, reinitialised=cut.classifier if phase.reinit else (),
+                             cut=phase.cut, **common)
+            if planned.trainable_parameters == 0:
+                diagnostics.add("E405", f"phase `{name}` trains no parameters: the classifier above `{cut.name}` "
+                                "has none", locate(("schedule", index)), "choose a lower cut")
+            phases.append(planned)
     return tuple(phases)
+
+
+# Buffers, not parameters: a checkpoint holds them but the graph's parameter counts do not.
+_BUFFER_NAMES = {"running_mean", "running_var", "num_batches_tracked", "whitening", "mean", "attenuation"}
+
+
+def _check_checkpoint(path: str, graph: Graph, cut: CutPlan, spec_span: Span | None, span: Span | None,
+                      diagnostics: DiagnosticList) -> str:
+    """The checkpoint's path resolved against the spec's folder; E414 when its classifier layers
+    (those above `cut`) are missing or hold another number of values than the graph's layers.
+    A file that does not exist yet (a run still to come) is a warning: training checks it again."""
+    folder = Path(spec_span.file).parent if spec_span is not None and Path(spec_span.file).is_file() else Path()
+    resolved = (folder / Path(path).expanduser()).resolve()
+    if not resolved.is_file():
+        diagnostics.add("E414", f"checkpoint `{path}` does not exist (yet)", span,
+                        "train the run it comes from first; its RUN_DIR/final_weights.pt holds the weights",
+                        severity="warning")
+        return str(resolved)
+    shapes = checkpoint_shapes(resolved)
+    if shapes is None:
+        diagnostics.add("E414", f"checkpoint `{path}` is not a state dict nndsl can read", span,
+                        "use a run's final_weights.pt or a checkpoints/<run>/state.pt")
+        return str(resolved)
+    for layer in cut.classifier:
+        expected = graph.node(layer).parameter_count
+        if expected == 0:
+            continue
+        prefix = f"layers.{layer.replace('.', '__')}."
+        held = {key: _count(shape) for key, shape in shapes.items() if key.startswith(prefix)}
+        parameters = sum(count for key, count in held.items() if key.rsplit(".", 1)[-1] not in _BUFFER_NAMES)
+        if not held:
+            diagnostics.add("E414", f"checkpoint `{path}` does not fit: it has no layer `{layer}`, which lies "
+                            f"above cut `{cut.name}`", span,
+                            "the checkpoint must come from a network with the same layer names above the cut")
+            break
+        if expected not in (parameters, sum(held.values())):
+            diagnostics.add("E414", f"checkpoint `{path}` does not fit: its layer `{layer}` holds {parameters:,} "
+                            f"parameters, this network's holds {expected:,}", span,
+                            "the layers above the cut must have the same sizes as in the run it comes from")
+            break
+    return str(resolved)
+
+
+def _count(shape: tuple[int, ...]) -> int:
+    total = 1
+    for size in shape:
+        total *= size
+    return total
+
+
+class _Tensor(tuple):
+    """A tensor's shape, standing in for the tensor."""
+
+
+class _Opaque:
+    """Anything else in the pickle: never called, never imported."""
+
+    def __init__(self, *arguments: Any, **keywords: Any) -> None:
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        pass
+
+
+def _rebuild_tensor(storage: Any, offset: int, size: tuple[int, ...], *rest: Any) -> _Tensor:
+    return _Tensor(size)
+
+
+def _rebuild_parameter(data: Any, *rest: Any) -> Any:
+    return data
+
+
+class _ShapeUnpickler(pickle.Unpickler):
+    # Only dictionaries and tensor rebuilders are recognised; every other global becomes an inert
+    # placeholder, so reading a checkpoint runs no code from it.
+    _KNOWN = {("collections", "OrderedDict"): OrderedDict, ("builtins", "dict"): dict,
+              ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+              ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
+              ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+              ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter}
+
+    def find_class(self, module: str, name: str) -> Any:
+        return self._KNOWN.get((module, name), _Opaque)
+
+    def persistent_load(self, pid: Any) -> None:
+        return None
+
+
+def checkpoint_shapes(path: Path) -> dict[str, tuple[int, ...]] | None:
+    """Tensor shapes by state-dict key in a `torch.save` file (zip format), without torch; a
+    Lightning checkpoint's `state_dict` counts, its `network.` prefix dropped. None if unreadable."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = next((item for item in archive.namelist() if item.endswith("/data.pkl")), None)
+            if name is None:
+                return None
+            value = _ShapeUnpickler(archive.open(name)).load()
+    except Exception:  # noqa: BLE001 - any unreadable file is the same user error
+        return None
+    if isinstance(value, dict) and isinstance(value.get("state_dict"), dict):
+        value = {key.removeprefix("network."): item for key, item in value["state_dict"].items()}
+    if not isinstance(value, dict):
+        return None
+    return {str(key): tuple(item) for key, item in value.items() if isinstance(item, _Tensor)}
 
 
 def _distinct_attempts(graph: Graph, cuts: list[CutPlan]) -> tuple[str, ...]:

@@ -1,27 +1,42 @@
 """Run stage: the schedule, phase by phase, with progress recorded for resuming.
 
-Each finished run (a phase, or one top-down attempt) is written to `progress.json` with its
-score and the network state after it, so `--resume` replays every decision from the record and
-continues the unfinished run from its `last.ckpt` — with the same frozen sets, since those come
-from the plan, not from the interrupted process.
+In: the run context (network, data, plan). Out: the phase table rows, one per run (a phase, or
+one top-down attempt), each with its score, whether it was accepted and Σ|Δθ| per layer from
+epoch 1 to its best epoch; `progress.json` after every run; `curves.png` at the end.
+
+Each finished run is written to `progress.json` with its score and the network state after it, so
+`--resume` replays every decision from the record and continues the unfinished run from its
+`last.ckpt` — with the same frozen sets, since those come from the plan, not from the interrupted
+process. A run's randomness depends only on its label (its re-initialisation and its torch seed),
+and its checkpoint carries torch's random state and the shuffling generator's, so a resumed run
+computes what the uninterrupted one would have.
 
 Top-down (Algorithm 1 of the top-down training paper): starting from the current network A with
 validation score s, an attempt at cut C copies A, keeps C's classifier frozen, re-initialises
 C's extractor and retrains it; it is accepted when its score beats s. `greedy` (the paper's
 experiments) tries cuts from the top until one helps, then only the next lower cut each time;
-`full` tries every lower cut again after each acceptance.
+`full` tries every lower cut again after each acceptance. With `classifier_from`, the first
+attempt's classifier comes from other runs' checkpoints (several: the extractor learns against
+all of them, see `ClassifierSet`). `retrain_classifier` then freezes the extractor of the cut
+accepted last and trains the classifier; like an attempt, it is kept only if validation improves.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from lightning.pytorch import Callback
+from torch import nn
+from torch.func import functional_call
 
-from nndsl.plan import PhasePlan
-from nndsl.run.rundir import read_json, write_json
+from nndsl.backend.callbacks.parameter_change import ParameterChange
+from nndsl.backend.graph_module import module_key
+from nndsl.plan import CutPlan, PhasePlan
+from nndsl.run.rundir import is_primary_process, read_json, write_json
 from nndsl.run.session import RunContext, RunOutcome, layer_seed, train_run, validation_score
 
 
@@ -55,62 +70,119 @@ def better(score: float | None, reference: float | None, mode: str) -> bool:
 
 def run_schedule(context: RunContext) -> list[dict[str, Any]]:
     """Run every phase; returns the phase table rows (one per run)."""
+    _check_checkpoints_exist(context)
     progress = Progress.load(context.directory)
     rows: list[dict[str, Any]] = []
-    for phase in context.plan.phases:
-        if phase.search is None:
+    for index, phase in enumerate(context.plan.phases):
+        if phase.search is not None:
+            rows.extend(_top_down(context, progress, phase))
+        elif phase.kind == "retrain_classifier":
+            rows.append(_retrain_classifier(context, progress, phase, index))
+        else:
             rows.append(_step(context, progress, phase.name, phase, phase.trainable, phase.reinitialised,
                               cut=phase.cut))
-        else:
-            rows.extend(_top_down(context, progress, phase))
+    if not context.fast_dev_run and is_primary_process():
+        from nndsl.run.report import write_curves
+
+        write_curves(context.directory, rows, context.spec.name)
     return rows
 
 
 def _step(context: RunContext, progress: Progress, label: str, phase: PhasePlan, trainable: tuple[str, ...],
           reinitialise: tuple[str, ...], cut: str | None, baseline: float | None = None,
-          attempt: int | None = None) -> dict[str, Any]:
-    """One run; skipped (its state reloaded) when the progress record already has it."""
+          attempt: int | None = None, accept: tuple[str, str] | None = None,
+          classifiers: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One run; skipped (its state reloaded) when the progress record already has it.
+
+    `accept` (monitor, mode) makes the run a trial: kept only when it beats `baseline`, else the
+    network returns to its state before the run. `classifiers` are checkpoints whose layers above
+    `cut` replace the network's before training.
+    """
     record = progress.runs.get(label)
     if record is not None:
         if record.get("accepted", True):
             _load_state(context, Path(record["state"]))
         return record["row"]
     start_state = {key: value.clone() for key, value in context.network.state_dict().items()}
+    sets = _classifier_states(context, context.plan.cut(cut), classifiers) if classifiers else []
+    if sets:
+        context.network.load_state_dict(sets[0], strict=False)
     if reinitialise:
         context.network.reset_layers(reinitialise, layer_seed(context.spec.seed, label))
+    _keep_earlier_metrics(context, label)
     if context.printer:
         context.printer(phase, label, cut, attempt)
-    outcome: RunOutcome = train_run(context, label, trainable, phase.parameter_groups, phase.optimizer,
+    # Dropout and anything else drawing from torch's generator depend on the run alone, so a
+    # resumed schedule (which skips finished runs) draws what an uninterrupted one does.
+    torch.manual_seed(layer_seed(context.spec.seed, f"{label}/train"))
+    change = ParameterChange(phase.stop.monitor, phase.stop.mode)
+    callbacks: list[Any] = [*context.extra_callbacks, change, RandomState()]
+    network: nn.Module = context.network
+    if len(sets) > 1:
+        network = ClassifierSet(context.network, sets[1:])
+        callbacks.append(RepeatTargets(len(sets)))
+    run_context = dataclasses.replace(context, network=network, extra_callbacks=callbacks)
+    outcome: RunOutcome = train_run(run_context, label, trainable, phase.parameter_groups, phase.optimizer,
                                     phase.stop, phase.keep_best)
     if outcome.interrupted:
         raise Interrupted(label)
-    monitor = phase.search.monitor if phase.search else phase.stop.monitor
-    mode = phase.search.mode if phase.search else phase.stop.mode
-    score = outcome.score if monitor == phase.stop.monitor else validation_score(context, monitor)
-    accepted = True if phase.search is None else better(score, baseline, mode)
+    monitor, mode = accept if accept else (phase.stop.monitor, phase.stop.mode)
+    extra: dict[str, Any] = {"classifier_from": list(classifiers)} if classifiers else {}
+    if len(sets) > 1:
+        # The run ends with one network: the extractor and the classifier that fits it best.
+        scores = []
+        for state in sets:
+            context.network.load_state_dict(state, strict=False)
+            scores.append(validation_score(context, monitor))
+        ranked = [k for k in range(len(sets)) if scores[k] is not None]
+        chosen = (min if mode == "min" else max)(ranked, key=lambda k: scores[k]) if ranked else 0
+        context.network.load_state_dict(sets[chosen], strict=False)
+        score = scores[chosen]
+        extra.update(classifier_scores=scores, classifier=chosen, set_score=outcome.score)
+    elif monitor == phase.stop.monitor and phase.keep_best:
+        score = outcome.score
+    else:
+        score = validation_score(context, monitor)
+    accepted = True if accept is None else better(score, baseline, mode)
     state_path = context.directory / "checkpoints" / label / "state.pt"
     state_path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(context.network.state_dict(), state_path)
     if not accepted:
         context.network.load_state_dict(start_state)
     row = {"phase": phase.name, "run": label, "cut": cut, "attempt": attempt, "epochs": outcome.epochs,
-           "monitor": monitor, "best": score, "baseline": baseline, "accepted": accepted}
+           "monitor": monitor, "best": score, "baseline": baseline, "accepted": accepted,
+           **change.summary(), **extra}
     progress.runs[label] = {"row": row, "accepted": accepted, "state": str(state_path)}
     progress.save()
     return row
+
+
+def _check_checkpoints_exist(context: RunContext) -> None:
+    """`classifier_from` files may be missing at validation (a warning); training needs them."""
+    from nndsl.diagnostics import Diagnostic, SpecError
+
+    missing = [path for phase in context.plan.phases if phase.search is not None
+               for path in phase.search.classifier_from if not Path(path).is_file()]
+    if missing:
+        raise SpecError([Diagnostic("E414", f"checkpoint `{path}` does not exist", None,
+                                    "train the run it comes from first (its RUN_DIR/final_weights.pt)")
+                         for path in missing])
+
+
+def _baseline(context: RunContext, progress: Progress, phase: PhasePlan, monitor: str) -> float | None:
+    """The network's validation score before a phase of trials, recorded once."""
+    key = f"{phase.name}/baseline"
+    if key not in progress.runs:
+        progress.runs[key] = {"score": validation_score(context, monitor), "row": None, "accepted": False}
+        progress.save()
+    return progress.runs[key]["score"]
 
 
 def _top_down(context: RunContext, progress: Progress, phase: PhasePlan) -> list[dict[str, Any]]:
     search = phase.search
     assert search is not None
     cuts = {cut.name: cut for cut in context.plan.cuts}
-    baseline_key = f"{phase.name}/baseline"
-    if baseline_key in progress.runs:
-        baseline = progress.runs[baseline_key]["score"]
-    else:
-        baseline = validation_score(context, search.monitor)
-        progress.runs[baseline_key] = {"score": baseline, "row": None, "accepted": False}
-        progress.save()
+    baseline = _baseline(context, progress, phase, search.monitor)
     rows: list[dict[str, Any]] = []
     candidates = list(search.cuts)
     attempt = 0
@@ -120,7 +192,8 @@ def _top_down(context: RunContext, progress: Progress, phase: PhasePlan) -> list
         cut = cuts[candidates[position]]
         attempt += 1
         row = _step(context, progress, f"{phase.name}/{attempt}-{cut.name}", phase, cut.extractor, cut.extractor,
-                    cut=cut.name, baseline=baseline, attempt=attempt)
+                    cut=cut.name, baseline=baseline, attempt=attempt, accept=(search.monitor, search.mode),
+                    classifiers=search.classifier_from if attempt == 1 else ())
         rows.append(row)
         if row["accepted"]:
             baseline = row["best"]
@@ -133,5 +206,169 @@ def _top_down(context: RunContext, progress: Progress, phase: PhasePlan) -> list
     return rows
 
 
+def _retrain_classifier(context: RunContext, progress: Progress, phase: PhasePlan, index: int) -> dict[str, Any]:
+    """Freeze the extractor of the cut top-down accepted last (or the named cut); train the top."""
+    cut = context.plan.cut(phase.cut or _last_accepted_cut(context, progress, index))
+    baseline = _baseline(context, progress, phase, phase.stop.monitor)
+    reinitialise = cut.classifier if phase.reinitialised else ()
+    return _step(context, progress, phase.name, phase, cut.classifier, reinitialise, cut=cut.name,
+                 baseline=baseline, accept=(phase.stop.monitor, phase.stop.mode))
+
+
+def _last_accepted_cut(context: RunContext, progress: Progress, index: int) -> str:
+    searches = [phase for phase in context.plan.phases[:index] if phase.search is not None]
+    names = {phase.name for phase in searches}
+    accepted = [record["row"]["cut"] for record in progress.runs.values()
+                if record.get("row") and record["row"]["phase"] in names and record["row"]["attempt"]
+                and record["accepted"]]
+    assert searches and searches[-1].search is not None  # the plan stage demands a cut otherwise
+    return accepted[-1] if accepted else searches[-1].search.cuts[0]
+
+
+def _keep_earlier_metrics(context: RunContext, label: str) -> None:
+    """Lightning's CSV logger empties a run's log folder when the run resumes: keep what the
+    interrupted process logged as metrics.<n>.csv (the report merges them by epoch)."""
+    folder = context.directory / "logs" / label
+    current = folder / "metrics.csv"
+    if current.exists() and (context.directory / "checkpoints" / label / "last.ckpt").exists():
+        part = 1
+        while (folder / f"metrics.{part}.csv").exists():
+            part += 1
+        current.rename(folder / f"metrics.{part}.csv")
+
+
 def _load_state(context: RunContext, path: Path) -> None:
     context.network.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+
+
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state dict from a run's final_weights.pt or state.pt (or a Lightning checkpoint's)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state.get("state_dict"), dict):
+        state = {key.removeprefix("network."): value for key, value in state["state_dict"].items()}
+    return state
+
+
+def _classifier_states(context: RunContext, cut: CutPlan, paths: tuple[str, ...]) -> list[dict[str, torch.Tensor]]:
+    """The entries above `cut` of each checkpoint (the plan stage checked that they fit)."""
+    own = context.network.state_dict()
+    prefixes = tuple(f"layers.{module_key(layer)}." for layer in cut.classifier)
+    keys = [key for key in own if key.startswith(prefixes)]
+    states = []
+    for path in paths:
+        loaded = read_weights(path)
+        unfit = [key for key in keys if key not in loaded or loaded[key].shape != own[key].shape]
+        if unfit:
+            raise RuntimeError(f"checkpoint `{path}` changed since the spec was checked: `{unfit[0]}` "
+                               "does not fit this network")
+        states.append({key: loaded[key].to(own[key].dtype) for key in keys})
+    return states
+
+
+class ClassifierSet(nn.Module):
+    """The network with several frozen classifiers above one extractor (the paper's suggestion
+    for a stable good classifier: classifiers of differently seeded runs, multi-task style).
+
+    The network's own classifier is the first; `alternatives` hold the others' values. The output
+    stacks every classifier's output along the batch; with `RepeatTargets` repeating the targets
+    to match, the loss is the mean over the classifiers and the metrics pool them. The extractor
+    runs once per classifier (a functional call), which costs time, not correctness.
+    """
+
+    def __init__(self, network: nn.Module, alternatives: list[dict[str, torch.Tensor]]) -> None:
+        super().__init__()
+        self.base = network
+        self.order = network.order
+        self.names: list[dict[str, str]] = []
+        for index, state in enumerate(alternatives):
+            names = {}
+            for position, (key, value) in enumerate(state.items()):
+                names[key] = f"alternative{index}_{position}"
+                self.register_buffer(names[key], value.clone(), persistent=False)
+            self.names.append(names)
+
+    def layer(self, name: str) -> nn.Module:
+        return self.base.layer(name)
+
+    def layer_parameters(self, name: str) -> list[tuple[str, nn.Parameter]]:
+        return self.base.layer_parameters(name)
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None):
+        results = [self.base(inputs, lengths)]
+        for names in self.names:
+            values = {key: getattr(self, buffer) for key, buffer in names.items()}
+            results.append(functional_call(self.base, values, (inputs, lengths), strict=False))
+        outputs = torch.cat([output for output, _ in results])
+        output_lengths = None if results[0][1] is None else torch.cat([length for _, length in results])
+        return outputs, output_lengths
+
+
+class RepeatTargets(Callback):
+    """Repeats a batch's targets once per classifier of a `ClassifierSet`, in place, before the
+    step that computes the loss and the metrics on the stacked outputs."""
+
+    def __init__(self, copies: int) -> None:
+        self.copies = copies
+
+    def _repeat(self, batch: dict[str, torch.Tensor]) -> None:
+        for key in ("targets", "target_lengths"):
+            if key in batch:
+                batch[key] = torch.cat([batch[key]] * self.copies)
+
+    def on_train_batch_start(self, trainer: Any, module: Any, batch: Any, batch_index: int) -> None:
+        self._repeat(batch)
+
+    def on_validation_batch_start(self, trainer: Any, module: Any, batch: Any, batch_index: int,
+                                  dataloader_index: int = 0) -> None:
+        self._repeat(batch)
+
+
+class RandomState(Callback):
+    """Carries torch's random state and the training loader's shuffling generator through a
+    run's checkpoint, so a run resumed from `last.ckpt` draws the dropout masks and the batch
+    order the uninterrupted run would have.
+
+    Lightning builds the training loader (whose generator the data module seeds afresh) and its
+    first iterator before any hook that could reach the loader, so the generator's state goes in
+    through the data module's `train_dataloader` for that one call, set at `on_fit_start`.
+    """
+
+    def __init__(self) -> None:
+        self.trainer: Any = None
+        self.pending: dict[str, Any] | None = None
+
+    def setup(self, trainer: Any, module: Any, stage: str) -> None:
+        self.trainer = trainer
+
+    def state_dict(self) -> dict[str, Any]:
+        loader = getattr(self.trainer, "train_dataloader", None) if self.trainer is not None else None
+        generator = getattr(loader, "generator", None)
+        return {"torch": torch.get_rng_state(), "shuffle": None if generator is None else generator.get_state()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.pending = state_dict
+
+    def on_fit_start(self, trainer: Any, module: Any) -> None:
+        datamodule = trainer.datamodule
+        shuffle = None if self.pending is None else self.pending.get("shuffle")
+        if shuffle is None or datamodule is None:
+            return
+        shadowed = vars(datamodule).get("train_dataloader")
+        build = datamodule.train_dataloader
+
+        def resumed_loader() -> Any:
+            if shadowed is None:
+                del datamodule.train_dataloader
+            else:
+                datamodule.train_dataloader = shadowed
+            loader = build()
+            if getattr(loader, "generator", None) is not None:
+                loader.generator.set_state(shuffle)
+            return loader
+
+        datamodule.train_dataloader = resumed_loader
+
+    def on_train_start(self, trainer: Any, module: Any) -> None:
+        if self.pending is not None:
+            torch.set_rng_state(self.pending["torch"])
+        self.pending = None

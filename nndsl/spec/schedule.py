@@ -10,7 +10,14 @@ Phase kinds:
     train               explicit `train:` / `freeze:` / `reinit:` selectors (controls, custom phases)
     top_down            Algorithm 1: freeze the classifier above a cut, re-initialise and retrain
                         the extractor, move the cut down while validation improves
-    retrain_classifier  freeze the extractor below a cut, continue (or re-initialise) the top
+    retrain_classifier  freeze the extractor below a cut, continue (or re-initialise) the top;
+                        kept only when validation improves
+
+The paper's control "freeze the bottom layer, retrain the top" is a `train` phase:
+`{phase: train, freeze: [extractor:C1], reinit: [classifier:C1]}`.
+`classifier_from` (the paper's Table 1 "frozen classifier from another run", and its suggested
+set of classifiers from differently seeded runs) belongs to a `top_down` phase: its first
+attempt takes the classifier above its cut from the checkpoints instead of the current network.
 """
 
 from __future__ import annotations
@@ -69,12 +76,16 @@ class TopDownPhase(_Phase):
     search: Literal["greedy", "full"] = Field("greedy", description="greedy: the paper's experiments; full: Algorithm 1")
     monitor: str = Field("valid/loss", description="validation metric deciding acceptance")
     mode: Literal["min", "max"] | None = Field(None, description="better is lower or higher")
-    classifier_from: tuple[str, ...] = Field((), description="checkpoints whose classifiers guide the extractor")
+    classifier_from: tuple[str, ...] = Field(
+        (), description="checkpoints (a run's final_weights.pt or a state.pt, relative to the spec file) whose "
+        "layers above the first cut replace the classifier of the first attempt; with several, the extractor "
+        "trains against all of them (mean loss) and the one scoring best on validation is kept")
 
 
 class RetrainClassifierPhase(_Phase):
     phase: Literal["retrain_classifier"]
-    cut: str | None = Field(None, description="the cut (default: the one top-down accepted last)")
+    cut: str | None = Field(None, description="the cut (default: the one an earlier top_down phase accepted "
+                            "last, decided at run time; its first cut when it accepted none)")
     reinit: bool = Field(False, description="re-initialise the classifier instead of continuing it")
 
 
