@@ -13,7 +13,12 @@ to one where none did). The network is built in torch from nndsl's tempering mod
 the backward pass, `tempered_parameter_groups` sets the per-layer rates, delta-bar-delta is
 `DeltaBarDelta` (momentum 0.9 too, as Table 1 holds it invariant). All rates and
 restarts of a condition train side by side as stacked replicas (a leading replica dimension on
-every tensor; separate parameters and optimiser groups per rate), float64, one thread.
+every tensor; separate parameters and optimiser groups per rate), float64, one thread; a rate
+is abandoned once its mean epochs provably exceed a finished rate's mean + s.d.
+
+Measured (full run, ~8 min on 2 shared cores): momentum 3826±1323 / 525±101 / 161±21 epochs
+(ratios 7.3 and 23.7; paper 7.2 and 17.2); delta-bar-delta 1059±322 / 294±46 / 173±24 (ratios 3.6
+and 6.1; paper 7.8 and 11.3; ours diverges at the paper's tempered delta-bar-delta rates).
 """
 
 from __future__ import annotations
