@@ -17,7 +17,6 @@ from nndsl.backend.tempering import (
 )
 
 
-
 @pytest.fixture(autouse=True)
 def _double_precision():
     """Exact comparisons in float64, restored afterwards so other test modules keep float32."""
