@@ -13,7 +13,7 @@ from torch import nn
 from nndsl.backend.tempering import ShuntedLinear, attenuate_error
 from nndsl.ir import INPUT, Graph
 from nndsl.layers import LAYERS
-from nndsl.plan import TemperingPlan
+from nndsl.plan import MemoryPlan, TemperingPlan
 
 
 def module_key(layer: str) -> str:
@@ -26,7 +26,7 @@ class GraphModule(nn.Module):
 
     def __init__(self, graph: Graph, tempering: TemperingPlan | None = None,
                  layers: tuple[str, ...] | None = None, source: str = INPUT, output: str | None = None,
-                 tensor_only: bool = False):
+                 tensor_only: bool = False, memory: MemoryPlan | None = None):
         """Args:
             graph: the IR graph.
             tempering: the plan's tempering decisions (attenuation, shunting), if any.
@@ -34,6 +34,7 @@ class GraphModule(nn.Module):
             source: the layer whose output the forward input stands for (default: the network input).
             output: the layer whose output is returned (default: the graph's output).
             tensor_only: return only the output tensor (for vectorised ensemble members).
+            memory: the plan's recompute policies; their recurrent layers run under them.
         """
         super().__init__()
         chosen = set(layers) if layers is not None else set(graph.order)
@@ -55,6 +56,12 @@ class GraphModule(nn.Module):
         for rate in tempering.layers if tempering else ():
             if rate.shunted:
                 _shunt(self.layers[module_key(rate.layer)])
+        for planned in memory.recurrent if memory else ():
+            if planned.layer in chosen:
+                from nndsl.plan.recompute import plan_recompute
+
+                schedule = plan_recompute(planned.sequence_length, planned.memory_units, planned.policy, planned.alpha)
+                self.layers[module_key(planned.layer)].use_recompute(schedule)
 
     def layer(self, name: str) -> nn.Module:
         return self.layers[module_key(name)]

@@ -32,11 +32,33 @@ class RecurrentLayer(nn.Module):
             options["nonlinearity"] = params.nonlinearity
         self.recurrent = _CELLS[kind](**options)
         self.output = params.output
+        self.kind, self.features, self.params = kind, features, params
+        self.recomputed = False
+
+    def use_recompute(self, schedule: Any) -> None:
+        """Run under a planned recompute schedule (memory budget) instead of cuDNN-style BPTT.
+
+        The executor's cells hold the same parameters as the single-layer torch module it
+        replaces (weight_ih, weight_hh, bias_ih, bias_hh per direction).
+        """
+        from nndsl.backend.recompute import RecomputedRecurrent
+
+        cell = "lstm" if self.kind in ("lstm", "blstm") else self.kind
+        self.recurrent = RecomputedRecurrent(cell, self.features, self.params.hidden, schedule,
+                                             bidirectional=self.params.bidirectional)
+        self.recomputed = True
 
     def reset_parameters(self) -> None:
         self.recurrent.reset_parameters()
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        if self.recomputed:
+            outputs, _ = self.recurrent(x, lengths)  # [B, T, H*D], padded steps zero
+            if self.output == "last":
+                last = (lengths.clamp(min=1) - 1) if lengths is not None else torch.full(
+                    (x.shape[0],), x.shape[1] - 1, device=x.device)
+                return outputs[torch.arange(outputs.shape[0], device=outputs.device), last.to(outputs.device)]
+            return outputs
         if lengths is None:
             outputs, _ = self.recurrent(x)  # [B, T, H*D]
             return outputs[:, -1] if self.output == "last" else outputs

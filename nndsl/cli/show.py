@@ -31,6 +31,8 @@ def render_show(console: Console, compiled: Compiled) -> None:
         console.print(tempering_table(plan))
     if plan.ensemble is not None:
         console.print(ensemble_text(plan))
+    if plan.memory is not None:
+        console.print(memory_table(plan))
     if plan.loss_terms:
         console.print(f"loss: {spec.loss.type} + " + " + ".join(f"{term} / N" for term in plan.loss_terms))
 
@@ -167,3 +169,19 @@ def ensemble_text(plan: Plan) -> str:
             f"  {sharing}; predictions combined by {ensemble.combine}; {execution}\n"
             f"  parameters ×{ensemble.memory_multiplier:.2f} of one network; member seeds "
             + ", ".join(str(seed) for seed in ensemble.seeds))
+
+
+def memory_table(plan: Plan) -> Table:
+    """Per recurrent layer: the recompute policy next to plain backpropagation through time."""
+    memory = plan.memory
+    assert memory is not None
+    table = Table(title=f"memory: budget {memory.budget_bytes / 2**20:.2f} MiB, policy {memory.policy} "
+                        f"({memory.note})", title_justify="left")
+    for column in ("layer", "T", "units", "α", "forward steps", "plain", "peak MiB", "plain MiB"):
+        table.add_column(column, justify="left" if column == "layer" else "right")
+    for layer in memory.recurrent:
+        table.add_row(layer.layer + (" (×2 dir)" if layer.directions == 2 else ""), str(layer.sequence_length),
+                      str(layer.memory_units), str(layer.alpha), f"{layer.predicted_forward_steps:,}",
+                      f"{layer.plain_forward_steps:,}", f"{layer.predicted_peak_bytes / 2**20:.2f}",
+                      f"{layer.plain_peak_bytes / 2**20:.2f}")
+    return table

@@ -110,10 +110,14 @@ class RecurrentMemoryPlan:
     """The recompute policy of one recurrent layer under the memory budget."""
 
     layer: str
+    cell: str
+    directions: int
     policy: str
     sequence_length: int
     memory_units: int
     alpha: int
+    hidden_state_bytes: int
+    internal_state_bytes: int
     predicted_forward_steps: int
     plain_forward_steps: int
     predicted_peak_bytes: int

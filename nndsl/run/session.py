@@ -129,7 +129,7 @@ def build_network(compiled: Any, datamodule: Any) -> Any:
     """The network the plan describes: one graph module, or an ensemble of them (seeded)."""
     plan = compiled.plan
     if plan.ensemble is None:
-        return GraphModule(compiled.graph, plan.tempering)
+        return GraphModule(compiled.graph, plan.tempering, memory=plan.memory)
     from nndsl.backend.ensemble_data import use_bootstrap_samples
     from nndsl.backend.ensemble_network import EnsembleNetwork
 

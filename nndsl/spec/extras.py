@@ -44,6 +44,9 @@ class MemorySpec(SpecModel):
                                             "backpropagation's activation memory (`5%`)")
     policy: Literal["optimal", "hidden", "internal", "sqrt", "none"] = Field(
         "optimal", description="optimal = BPTT-MSM; hidden = HSM; internal = ISM; sqrt = √T segments")
+    sequence_length: int | None = Field(None, ge=1, le=1_000_000,
+                                        description="the length T to plan for when the input length varies "
+                                                    "(batches of other lengths are re-planned with the same memory)")
 
     @field_validator("budget", mode="before")
     @classmethod
