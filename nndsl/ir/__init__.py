@@ -1,4 +1,5 @@
-"""IR stage: Spec -> Graph (networkx DiGraph: expanded blocks, shapes, parameter counts).
+"""IR stage: Spec -> Graph (expanded blocks, shapes, parameter counts; `Graph.digraph` is its
+networkx view).
 
 Entry point: `lower(spec, input_shape, locate, diagnostics)`; `check_output` then compares the
 output with the loss and the data (E505).

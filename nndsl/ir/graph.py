@@ -1,17 +1,18 @@
-"""IR stage, output type: `Graph`, the expanded network as a networkx DiGraph with shapes and sizes.
+"""IR stage, output type: `Graph`, the expanded network with shapes and sizes.
 
-Nodes are layer names (plus "input"); each carries a frozen `GraphNode` under the "node"
-attribute; edges carry the input slot. `units` lists the top-level units (single layers or
+`Graph.digraph` is the networkx DiGraph view (nodes are layer names plus "input", each carrying
+its frozen `GraphNode` under the "node" attribute; edges carry the input slot). It is built on
+first use: the compiler's own passes walk the adjacency lists here, because importing networkx
+costs about a third of `nndsl validate`'s time. `units` lists the top-level units (single layers or
 groups from blocks) in order: the boundaries `cuts: units` uses and the folding `nndsl show` does.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
-
-import networkx as nx
 
 from nndsl.diagnostics import Span
 from nndsl.layers import Shape
@@ -50,14 +51,33 @@ class Unit:
 class Graph:
     """The network graph: layers in topological order, units, input and output."""
 
-    digraph: nx.DiGraph
+    layers: dict[str, GraphNode]
+    edges: tuple[tuple[str, str, int], ...]  # (source, target, input slot)
     order: tuple[str, ...]
     units: tuple[Unit, ...]
     input_shape: Shape
     output: str
+    _successors: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for source, target, _ in self.edges:
+            self._successors.setdefault(source, []).append(target)
+
+    @cached_property
+    def digraph(self) -> Any:
+        """The graph as a networkx DiGraph (imported on first use)."""
+        import networkx
+
+        digraph = networkx.DiGraph()
+        digraph.add_node(INPUT)
+        for name, node in self.layers.items():
+            digraph.add_node(name, node=node)
+        for source, target, slot in self.edges:
+            digraph.add_edge(source, target, slot=slot)
+        return digraph
 
     def node(self, name: str) -> GraphNode:
-        return self.digraph.nodes[name]["node"]
+        return self.layers[name]
 
     @property
     def nodes(self) -> list[GraphNode]:
@@ -69,10 +89,10 @@ class Graph:
         return sum(node.parameter_count for node in self.nodes)
 
     def successors(self, name: str) -> list[str]:
-        return list(self.digraph.successors(name))
+        return list(self._successors.get(name, []))
 
     def predecessors(self, name: str) -> list[str]:
-        return [source for source in self.digraph.predecessors(name)]
+        return list(dict.fromkeys(self.layers[name].inputs)) if name in self.layers else []
 
     def match_names(self, pattern: str) -> list[str]:
         """Layers whose name, or whose unit's name, matches a glob (a unit selects its layers)."""

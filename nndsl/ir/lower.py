@@ -1,7 +1,7 @@
 """IR stage: Spec -> Graph.
 
 Flattens groups into layers, wires default inputs (each layer reads the previous one), builds the
-networkx graph, rejects cycles and layers that do not lead to the output, and infers every shape
+graph (layers and edges), rejects cycles and layers that do not lead to the output, and infers every shape
 in topological order through the layer registry. Shape problems become diagnostics at the layer's
 line in the YAML (the spec, the fragment or the override that wrote it).
 """
@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import networkx as nx
 
 from nndsl.diagnostics import DiagnosticList, Span
 from nndsl.ir.graph import INPUT, Graph, GraphNode, Unit
@@ -49,40 +47,39 @@ def lower(spec: Spec, input_shape: Shape | None, locate: Locator, diagnostics: D
     flat, units = _flatten(spec)
     names = {item.layer.name for item in flat}
     groups = {unit.name: unit.nodes[-1] for unit in units if unit.block is not None or len(unit.nodes) > 1}
-    digraph = nx.DiGraph()
-    digraph.add_node(INPUT)
-    for item in flat:
-        digraph.add_node(item.layer.name)
+    position = {item.layer.name: index for index, item in enumerate(flat)}
+    edges: list[tuple[str, str, int]] = []
     for item in flat:
         for slot, source in enumerate(item.inputs):
             source = groups.get(source, source)
             if source in names or source == INPUT:
-                digraph.add_edge(source, item.layer.name, slot=slot)
-    cycle = _find_cycle(digraph)
+                edges.append((source, item.layer.name, slot))
+    cycle = _find_cycle(names, edges)
     if cycle:
         first = next(item for item in flat if item.layer.name == cycle[0])
         diagnostics.add("E501", "the layers form a cycle: " + " -> ".join([*cycle, cycle[0]]),
                         locate(first.path), "a layer's inputs must come before it")
         return None
     output = groups.get(spec.network.output, spec.network.output) if spec.network.output else flat[-1].layer.name
-    disconnected = [item for item in flat if item.layer.name != output
-                    and not nx.has_path(digraph, item.layer.name, output)]
+    feeding_output = _ancestors(output, edges) | {output}
+    disconnected = [item for item in flat if item.layer.name not in feeding_output]
     for item in disconnected:
         diagnostics.add("E506", f"layer `{item.layer.name}` does not lead to the output `{output}`",
                         locate(item.path), "connect it with `inputs:` or remove it")
     if disconnected:
         return None
-    order = tuple(name for name in nx.lexicographical_topological_sort(digraph, key=_position(flat)) if name != INPUT)
+    order = _topological_order(names, edges, position)
     by_name = {item.layer.name: item for item in flat}
     shapes: dict[str, Shape] = {INPUT: tuple(shape)}
+    layers: dict[str, GraphNode] = {}
     for name in order:
         item = by_name[name]
         node = _infer(item, [groups.get(source, source) for source in item.inputs], shapes, locate, diagnostics)
         if node is None:
             return None
         shapes[name] = node.output_shape
-        digraph.nodes[name]["node"] = node
-    return Graph(digraph, order, units, tuple(shape), output)
+        layers[name] = node
+    return Graph(layers, tuple(edges), order, units, tuple(shape), output)
 
 
 def _flatten(spec: Spec) -> tuple[list[_FlatLayer], tuple[Unit, ...]]:
@@ -111,17 +108,67 @@ def _flatten(spec: Spec) -> tuple[list[_FlatLayer], tuple[Unit, ...]]:
     return flat, tuple(units)
 
 
-def _position(flat: list[_FlatLayer]) -> Callable[[str], str]:
-    positions = {item.layer.name: f"{index:08d}" for index, item in enumerate(flat)}
-    return lambda name: positions.get(name, "")
+def _find_cycle(names: set[str], edges: list[tuple[str, str, int]]) -> list[str] | None:
+    """One cycle among the layers (in edge order), or None; iterative depth-first search."""
+    successors: dict[str, list[str]] = {}
+    for source, target, _ in edges:
+        successors.setdefault(source, []).append(target)
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = finished
+    for root in sorted(names):
+        if state.get(root):
+            continue
+        path, stack = [root], [iter(successors.get(root, []))]
+        state[root] = 1
+        while stack:
+            following = next(stack[-1], None)
+            if following is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif state.get(following) == 1:
+                return path[path.index(following):]
+            elif not state.get(following):
+                state[following] = 1
+                path.append(following)
+                stack.append(iter(successors.get(following, [])))
+    return None
 
 
-def _find_cycle(digraph: nx.DiGraph) -> list[str] | None:
-    try:
-        edges = nx.find_cycle(digraph)
-    except nx.NetworkXNoCycle:
-        return None
-    return [source for source, _ in edges]
+def _ancestors(target: str, edges: list[tuple[str, str, int]]) -> set[str]:
+    """Every layer with a path to `target`."""
+    predecessors: dict[str, list[str]] = {}
+    for source, destination, _ in edges:
+        predecessors.setdefault(destination, []).append(source)
+    seen: set[str] = set()
+    pending = [target]
+    while pending:
+        for source in predecessors.get(pending.pop(), []):
+            if source not in seen:
+                seen.add(source)
+                pending.append(source)
+    return seen
+
+
+def _topological_order(names: set[str], edges: list[tuple[str, str, int]], position: dict[str, int]) -> tuple[str, ...]:
+    """Layers in dependency order, ties broken by their order in the spec (stable dumps)."""
+    import heapq
+
+    waiting = {name: 0 for name in names}
+    successors: dict[str, list[str]] = {}
+    for source, target, _ in edges:
+        if source != INPUT:
+            waiting[target] += 1
+            successors.setdefault(source, []).append(target)
+    ready = [(position[name], name) for name, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        _, name = heapq.heappop(ready)
+        order.append(name)
+        for target in successors.get(name, []):
+            waiting[target] -= 1
+            if waiting[target] == 0:
+                heapq.heappush(ready, (position[target], target))
+    return tuple(order)
 
 
 def _infer(item: _FlatLayer, sources: list[str], shapes: dict[str, Shape], locate: Locator,

@@ -40,7 +40,7 @@ def plan_cuts(spec: Spec, graph: Graph, locate: Locator, diagnostics: Diagnostic
     plans = []
     for name, extractor in extractors.items():
         classifier = [node for node in graph.order if node not in extractor]
-        crossing = [(source, target) for source, target in graph.digraph.edges
+        crossing = [(source, target) for source, target, _ in graph.edges
                     if source in classifier and target in extractor]
         span = locate(("cuts", name)) or locate(("cuts",))
         if crossing:
