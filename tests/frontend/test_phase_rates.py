@@ -1,0 +1,45 @@
+"""Rates are decided per phase by the plan: a phase may change the tempering rule or the rate,
+and the optimiser of every phase (and resumed phase) is rebuilt from these groups."""
+
+from __future__ import annotations
+
+import pytest
+
+from nndsl.api import compile_spec
+
+SPEC = """
+nndsl: 1
+name: rates
+data: {source: digits}
+network:
+  layers:
+    - {name: h1, type: linear, units: 16, activation: tanh}
+    - {name: h2, type: linear, units: 16, activation: tanh}
+    - {name: out, type: linear, units: 10}
+loss: {type: cross_entropy}
+optimizer: {type: sgd, lr: 0.1}
+cuts: units
+tempering: {rule: layerwise_decay, decay: 0.5}
+schedule:
+  - {phase: joint}
+  - {phase: train, name: slow-top, optimizer: {type: sgd, lr: 0.01},
+     tempering: {rule: manual, multipliers: [{select: [out], lr: 0.1}]}}
+"""
+
+
+def test_each_phase_has_its_own_planned_rates(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text(SPEC)
+    plan = compile_spec(path).plan
+    first = {layer: group.lr for group in plan.phases[0].parameter_groups for layer in group.layers}
+    second = {layer: group.lr for group in plan.phases[1].parameter_groups for layer in group.layers}
+    assert first == pytest.approx({"h1": 0.1 * 0.25, "h2": 0.1 * 0.5, "out": 0.1})
+    assert second == pytest.approx({"h1": 0.01, "h2": 0.01, "out": 0.001})
+
+
+def test_multiplier_selecting_nothing_is_located(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text(SPEC.replace("select: [out]", "select: [outt]"))
+    diagnostics = compile_spec(path).diagnostics
+    assert [item.code for item in diagnostics] == ["E404"]
+    assert diagnostics[0].hint == "did you mean `out`?"
