@@ -24,7 +24,7 @@ def oracle_error(method: str, members: int, seed: int, epochs: int, directory: P
 
     overrides = [f"ensemble.method={method}", f"ensemble.members={members}", f"seed={seed}",
                  f"schedule.0.stop.max_epochs={epochs}", "trainer.logger=csv"]
-    result = train(str(SPEC), overrides, run_dir=str(directory / f"{method}-{members}-{seed}"))
+    result = train(str(SPEC), overrides, run_dir=str(directory / f"{method}-{members}-{seed}"), progress_bar=False)
     return 1.0 - result.summary["test"]["test/oracle_accuracy"]
 
 

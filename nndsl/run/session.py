@@ -40,6 +40,7 @@ class RunContext:
     fast_dev_run: bool = False
     extra_callbacks: list[Any] = field(default_factory=list)
     printer: Any = None
+    progress_bar: bool = True
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,8 @@ def trainer_for(context: RunContext, label: str, stop: StopPlan, callbacks: list
         precision=spec.precision, gradient_clip_val=spec.gradient_clip_val,
         accumulate_grad_batches=spec.accumulate_grad_batches, deterministic=spec.deterministic,
         log_every_n_steps=spec.log_every_n_steps, limit_train_batches=spec.limit_train_batches,
-        callbacks=[*callbacks, *context.extra_callbacks, RichProgressBar(leave=False)],
+        callbacks=[*callbacks, *context.extra_callbacks, *([RichProgressBar(leave=False)] if context.progress_bar else [])],
+        enable_progress_bar=context.progress_bar,
         logger=logger, enable_model_summary=False, num_sanity_val_steps=0,
         fast_dev_run=context.fast_dev_run, default_root_dir=context.directory,
     )

@@ -115,7 +115,8 @@ def load_data(compiled: Compiled) -> Any:
 
 
 def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: str | None = None,
-          resume: str | None = None, fast_dev_run: bool = False, printer: Any = None) -> RunResult:
+          resume: str | None = None, fast_dev_run: bool = False, printer: Any = None,
+          progress_bar: bool = True) -> RunResult:
     """Train a spec (or resume a run directory) and return its summary."""
     import torch
     from lightning.pytorch import seed_everything
@@ -141,7 +142,7 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
     network = build_network(compiled, datamodule)
     loss = CompiledLoss(spec.loss, signature.target_kind, len(datamodule.splits.train), bool(plan.loss_terms))
     context = RunContext(spec, plan, network, datamodule, loss, directory, signature.target_kind,
-                         signature.num_classes, fast_dev_run, printer=printer)
+                         signature.num_classes, fast_dev_run, printer=printer, progress_bar=progress_bar)
     try:
         rows = run_schedule(context)
     except FloatingPointError as error:
