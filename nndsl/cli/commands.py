@@ -21,10 +21,10 @@ def run_validate(arguments: argparse.Namespace, console: Console, errors: Consol
         for result in results:
             render_diagnostics(errors, result.diagnostics, result.sources)
             if result.ok:
-                console.print(f"[green]✓[/green] {result.path}: valid")
+                console.print(f"[green]✓[/green] {result.path}: valid", soft_wrap=True)
             else:
                 count = sum(item.severity == "error" for item in result.diagnostics)
-                errors.print(f"[red]✗[/red] {result.path}: {count} error{'s' if count != 1 else ''}")
+                errors.print(f"[red]✗[/red] {result.path}: {count} error{'s' if count != 1 else ''}", soft_wrap=True)
     return EXIT_OK if all(result.ok for result in results) else EXIT_USER_ERROR
 
 

@@ -65,7 +65,8 @@ def run_training(arguments: argparse.Namespace, console: Console, errors: Consol
 def render_report(console: Console, directory: Path, summary: dict) -> None:
     from nndsl.run.report import change_table, read_graph
 
-    table = Table(title=f"{summary['name']} — run {directory}", title_justify="left")
+    console.print(f"[bold]{summary['name']}[/bold] — run {directory}", soft_wrap=True)
+    table = Table(title="phases", title_justify="left")
     for column in ("phase", "cut", "attempt", "epochs", "monitor", "best", "accepted"):
         table.add_column(column)
     for row in summary["phases"]:
@@ -80,9 +81,10 @@ def render_report(console: Console, directory: Path, summary: dict) -> None:
     if changes is not None:
         console.print(changes)
     if (directory / "curves.png").exists():
-        console.print(f"validation curves: {directory / 'curves.png'}")
+        console.print(f"validation curves: {directory / 'curves.png'}", soft_wrap=True)
     if summary.get("test"):
-        console.print("test: " + ", ".join(f"{key} = {value:.4f}" for key, value in summary["test"].items()))
+        console.print("test: " + ", ".join(f"{key} = {value:.4f}" for key, value in summary["test"].items()),
+                      soft_wrap=True)
 
 
 def print_report(run_dir: str, console: Console, errors: Console) -> int:
