@@ -28,7 +28,7 @@ MAXIMUM_PIXEL = 16.0
 class DigitsParams(BaseModel):
     """Keys of `data:` for `source: digits` (besides the common ones)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     layout: Literal["flat", "image"] = Field(
         "flat",

@@ -28,7 +28,7 @@ PATTERN_COUNT = 104
 class FamilyRelationsParams(BaseModel):
     """Keys of `data:` for `source: family_relations` (besides the common ones)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     test_count: int = Field(
         4, ge=0, le=PATTERN_COUNT - 1,

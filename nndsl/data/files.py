@@ -104,7 +104,7 @@ def read_npz_headers(file: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
 class NpzParams(BaseModel):
     """Keys of `data:` for `source: npz` (besides the common ones)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     path: str = Field(description="the .npz file, relative to the spec file's directory")
     inputs_key: str = Field("inputs", description="array holding the inputs")
@@ -270,7 +270,7 @@ class NpzFile:
 class CsvParams(BaseModel):
     """Keys of `data:` for `source: csv` (besides the common ones)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     path: str = Field(description="the CSV file (header row first), relative to the spec")
     target: str = Field("target", description="the column holding the targets")

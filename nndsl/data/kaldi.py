@@ -31,7 +31,7 @@ BLANK_NAME = "<blank>"
 class KaldiParams(BaseModel):
     """Keys of `data:` for `source: kaldi` (besides the common ones)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     feats: str = Field(description="the feats.scp file, relative to the spec file's directory")
     text: str = Field(description="the Kaldi text file: utterance id, then the transcript")

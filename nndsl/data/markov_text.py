@@ -34,7 +34,7 @@ MAXIMUM_TABLE_ENTRIES = 20_000_000
 class MarkovTextParams(BaseModel):
     """Keys of `data:` for `source: markov_text` (besides the common ones)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     vocabulary_size: int = Field(50, ge=2, le=100_000, description="distinct tokens")
     order: int = Field(1, ge=1, le=4, description="previous tokens the next one depends on")

@@ -39,7 +39,7 @@ BLANK_NAME = "<blank>"
 class SyntheticSpeechParams(BaseModel):
     """Keys of `data:` for `source: synthetic_speech` (besides the common ones)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     examples: int = Field(2000, ge=1, le=1_000_000, description="utterances to generate")
     symbols: int = Field(

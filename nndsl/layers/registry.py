@@ -25,7 +25,7 @@ Shape = tuple[Dim, ...]  # one example's shape, without the batch axis
 class LayerParams(BaseModel):
     """Base of every layer type's parameter model: strict, immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 @dataclass(frozen=True)
