@@ -54,6 +54,10 @@ class RecomputeStatistics:
         self._items[key] = tuple(pointers)
         self.peak_stored_bytes = max(self.peak_stored_bytes, self.stored_bytes)
 
+    def exclude(self, tensors) -> None:
+        """Never counts these storages (parameters, inputs and masks derived from them)."""
+        self._excluded.update(tensor.untyped_storage().data_ptr() for tensor in tensors)
+
     def release_owner(self, owner: int) -> None:
         """Releases what a run still holds (its backward never ran, e.g. no loss was taken)."""
         for key in [key for key in self._items if key[0] == owner]:  # type: ignore[index]
@@ -150,7 +154,8 @@ class _DirectionRun:
             self.backward_step(action.stop)
         elif action.kind == "save_hidden":
             self.hidden[action.start] = self.state_at(action.start)
-            self.statistics.hold((self.key, "hidden", action.start), list(self.hidden[action.start]))
+            self.statistics.hold((self.key, "hidden", action.start),
+                                 list(self.hidden[action.start]))
         else:
             self.statistics.release((self.key, "hidden", action.start))
             del self.hidden[action.start]
@@ -312,8 +317,7 @@ class RecomputedRecurrent(nn.Module):
         cell = self.cells[0]
         probe_inputs = cell.weight_ih.new_zeros(batch_size, 1, cell.input_size)
         statistics = RecomputeStatistics()
-        statistics._excluded.update(p.untyped_storage().data_ptr() for p in self.parameters())
-        statistics._excluded.add(probe_inputs.untyped_storage().data_ptr())
+        statistics.exclude([*self.parameters(), probe_inputs])
         seed = 0 if self.training and self.dropout > 0 else None
         state_size = 2 if self.cell_type == "lstm" else 1
         state = tuple(probe_inputs.new_zeros(batch_size, self.hidden_size)
@@ -322,7 +326,7 @@ class RecomputedRecurrent(nn.Module):
         if with_lengths:
             mask = torch.ones(1, batch_size, 1, dtype=torch.bool, device=probe_inputs.device)
             valid = (mask, mask.to(probe_inputs.dtype))
-            statistics._excluded.update(part.untyped_storage().data_ptr() for part in valid)
+            statistics.exclude(valid)
         run = _DirectionRun(self, 0, self.schedule, probe_inputs, valid, seed, statistics)
         run.prepare(state, [cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh])
         run.keep(1, None)
@@ -382,11 +386,9 @@ class RecomputedRecurrent(nn.Module):
             seed = int(torch.randint(0, 1 << 62, (1,)).item())  # follows torch.manual_seed
         self.last_dropout_seed = seed
         schedule = self.schedule_for(length)
-        excluded = self.statistics._excluded
-        excluded.update(p.untyped_storage().data_ptr() for p in self.parameters())
-        excluded.add(inputs.untyped_storage().data_ptr())
+        self.statistics.exclude([*self.parameters(), inputs])
         if valid is not None:  # masks are derived from the inputs, kept like them
-            excluded.update(mask.untyped_storage().data_ptr() for mask in valid)
+            self.statistics.exclude(valid)
         needs_graph = torch.is_grad_enabled() and (
             inputs.requires_grad or any(p.requires_grad for p in self.parameters())
             or any(part.requires_grad for part in initial))
