@@ -35,7 +35,8 @@ def parameter_groups(network: Any, groups: tuple[ParameterGroup, ...], trainable
 def _belongs(parameter_name: str, parameters_of: str) -> bool:
     if parameters_of == "all":
         return True
-    is_bias = parameter_name.rsplit(".", 1)[-1] == "bias"
+    # torch names biases `bias`, or `bias_ih_l0` / `bias_hh` in recurrent modules.
+    is_bias = parameter_name.rsplit(".", 1)[-1].startswith("bias")
     return is_bias if parameters_of == "biases" else not is_bias
 
 

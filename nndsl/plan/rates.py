@@ -21,6 +21,7 @@ from nndsl.spec.tempering import TemperingSpec
 Locator = Callable[[tuple[str | int, ...]], Span | None]
 _PASSTHROUGH = {"activation", "dropout", "gaussian_dropout", "concat", "slice", "flatten"}
 _DENSE = {"linear", "whitened_linear", "lwta", "variational_dropout"}
+_NORMS = {"layer_norm", "batch_norm"}
 
 
 def plan_rates(spec: Spec, tempering: TemperingSpec, graph: Graph, cuts: dict[str, CutPlan], base_lr: float,
@@ -56,18 +57,23 @@ def plan_rates(spec: Spec, tempering: TemperingSpec, graph: Graph, cuts: dict[st
                     decay[name] *= multiplier.weight_decay
     weight_decay = spec.optimizer.weight_decay
     shunted = {rate.layer for rate in tempering_plan.layers if rate.shunted} if tempering_plan else set()
-    groups: dict[tuple[float, float, str], list[str]] = {}
     for name in layers:
-        kind = "weights" if name in shunted else "all"
-        groups.setdefault((round(multipliers[name], 12), round(decay[name], 12), kind), []).append(name)
-        if name in shunted:
-            groups.setdefault((round(multipliers[name], 12), round(decay[name], 12), "biases"), []).append(name)
+        if "norm" in tempering.no_decay and graph.node(name).type in _NORMS:
+            decay[name] = 0.0
+    groups: dict[tuple[float, float, str, bool], list[str]] = {}
+    for name in layers:
+        multiplier, layer_decay = round(multipliers[name], 12), round(decay[name], 12)
+        split = name in shunted or ("bias" in tempering.no_decay and _bias_count(graph.node(name)) > 0)
+        groups.setdefault((multiplier, layer_decay, "weights" if split else "all", False), []).append(name)
+        if split:
+            bias_decay = 0.0 if "bias" in tempering.no_decay else layer_decay
+            groups.setdefault((multiplier, bias_decay, "biases", name in shunted), []).append(name)
     planned = []
-    for (multiplier, decay_multiplier, kind), members in groups.items():
+    for (multiplier, decay_multiplier, kind, shunted_biases), members in groups.items():
         label = f"rate×{multiplier:.4g}" + (f" decay×{decay_multiplier:.3g}" if decay_multiplier != 1 else "")
         # A shunted bias learns from the mean error at the d.c. rate η_j/η, whatever the global η
         # (tempering paper, eq. 21): its rate is the multiplier itself, not η × multiplier.
-        lr = multiplier if kind == "biases" else global_lr * multiplier
+        lr = multiplier if shunted_biases else global_lr * multiplier
         count = sum(_parameter_share(graph.node(name), kind) for name in members)
         planned.append(ParameterGroup(name=label + ("" if kind == "all" else f" ({kind})"), layers=tuple(members),
                                       lr=lr, weight_decay=weight_decay * decay_multiplier, rate_multiplier=multiplier,
@@ -76,11 +82,28 @@ def plan_rates(spec: Spec, tempering: TemperingSpec, graph: Graph, cuts: dict[st
 
 
 def _parameter_share(node, kind: str) -> int:
-    """Parameters of a dense layer that are weights, biases, or all of them."""
+    """Parameters of a layer that are weights, biases, or all of them."""
     if kind == "all":
         return node.parameter_count
-    biases = int(node.output_shape[-1])
+    biases = _bias_count(node)
     return biases if kind == "biases" else node.parameter_count - biases
+
+
+def _bias_count(node) -> int:
+    """Bias parameters of a layer (shifts of norm layers count as biases), as torch builds them."""
+    params = node.params
+    if node.type in ("linear",):
+        return int(node.output_shape[-1]) if params.bias else 0
+    if node.type in ("lwta", "whitened_linear") or (node.type == "variational_dropout" and params.units):
+        return int(node.output_shape[-1])
+    if node.type in ("conv1d", "conv2d"):
+        return params.channels
+    if node.recurrent:
+        gates = {"lstm": 4, "blstm": 4, "gru": 3, "rnn": 1}[node.type]
+        return 2 * gates * params.hidden * (2 if params.bidirectional else 1) * params.layers
+    if node.type in _NORMS:
+        return node.parameter_count // 2
+    return 0
 
 
 def _schraudolph(spec: Spec, tempering: TemperingSpec, graph: Graph, global_lr: float, span: Span | None,
