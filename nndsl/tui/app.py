@@ -57,7 +57,7 @@ class NndslApp(App[int]):
     BINDINGS = [
         Binding("q", "quit_app", "quit"),
         Binding("question_mark", "help", "help", key_display="?"),
-        Binding("1", "pane('source')", "panes", key_display="1-4"),
+        Binding("1", "spec_source", "panes", key_display="1-4"),
         Binding("2", "pane('diagnostics')", "diagnostics", show=False),
         Binding("3", "pane('graph')", "graph", show=False),
         Binding("4", "pane('plan')", "plan", show=False),
@@ -176,6 +176,15 @@ class NndslApp(App[int]):
         tab, selector = PANES[name]
         self.query_one(TabbedContent).active = tab
         self.query_one(selector).focus()
+
+    def action_spec_source(self) -> None:
+        """Key 1: the spec's own YAML (back from a fragment a diagnostic pointed into)."""
+        source, compiled = self.query_one(SourceView), self.compiled
+        if compiled is not None and source.file != compiled.path:
+            source.set_source(
+                compiled.path, compiled.sources.get(compiled.path, ""), list(compiled.diagnostics)
+            )
+        self.action_pane("source")
 
     def action_step(self, delta: int) -> None:
         if not self.steps:

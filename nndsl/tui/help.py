@@ -21,7 +21,7 @@ KEYS = (
     (
         "everywhere",
         (
-            ("1 2 3 4", "spec YAML · diagnostics · graph · plan"),
+            ("1 2 3 4", "spec YAML · diagnostics · graph · plan (1 also leaves a fragment file)"),
             ("tab / shift+tab", "next / previous pane"),
             ("n / p", "next / previous phase (a top-down search steps through its cuts)"),
             ("e / E", "jump to the next / previous error or warning"),
@@ -35,6 +35,7 @@ KEYS = (
         (
             ("↑ ↓ j k", "move the cursor line"),
             ("pgup pgdn home end", "page, first and last line"),
+            ("← → h l", "scroll long lines sideways"),
         ),
     ),
     (

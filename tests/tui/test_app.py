@@ -242,3 +242,33 @@ def test_ensemble_pane():
         assert "ensemble: 4 members — sMCL oracle loss" in screen_text(app)
 
     run(SPECS / "ensemble_smcl_digits.yaml", scenario)
+
+
+def test_errors_in_a_fragment_file_show_that_file_and_it_is_watched(tmp_path):
+    block = tmp_path / "block.yaml"
+    block.write_text(
+        "fragment: block\ndoc: a linear layer\nparams: {units: 64}\nlayers:\n"
+        '  - {name: linear, type: linear, units: "${units}", activashun: tanh}\n'
+    )
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        (SPECS / "quickstart.yaml")
+        .read_text()
+        .replace("use: [std:blocks/dense]", "use: [./block.yaml]")
+        .replace("block: dense", "block: block")
+        .replace(", activation: tanh", "")
+    )
+
+    async def scenario(app, pilot):
+        source = app.query_one(SourceView)
+        assert "✗ E301 5:53 in" in screen_text(app)
+        await pilot.press("e")
+        await pilot.pause()
+        assert Path(source.file).name == "block.yaml" and source.cursor_line == 5
+        assert "activashun" in screen_text(app)
+        block.write_text(block.read_text().replace("activashun", "activation"))
+        await wait_for(pilot, lambda: "✓ valid" in screen_text(app), timeout=3)
+        await pilot.press("1")
+        assert source.file == str(spec)
+
+    run(spec, scenario)
