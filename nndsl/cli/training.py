@@ -80,6 +80,12 @@ def render_report(console: Console, directory: Path, summary: dict) -> None:
     changes = change_table(summary, read_graph(directory))
     if changes is not None:
         console.print(changes)
+    from nndsl.run.ensemble_report import assignment_table
+
+    assignments = assignment_table(summary)
+    if assignments is not None:
+        console.print(assignments)
+        console.print(f"assignment picture: {directory / 'assignments.png'}", soft_wrap=True)
     if (directory / "curves.png").exists():
         console.print(f"validation curves: {directory / 'curves.png'}", soft_wrap=True)
     if summary.get("test"):

@@ -150,7 +150,11 @@ def test_report(context: RunContext, module: Any) -> dict[str, Any]:
                                            "seeds": list(ensemble.seeds), "vectorised": module.network.members.vectorised,
                                            "path": module.network.members.path}}
     if assignments is not None:
+        from nndsl.run.ensemble_report import write_assignment_picture
+
         report["ensemble"]["assignments"] = assignments.tolist()  # [classes, members]
+        write_assignment_picture(report["ensemble"]["assignments"], context.directory / "assignments.png",
+                                 f"{context.spec.name}: class → member ({ensemble.method}, M = {ensemble.members})")
     return report
 
 

@@ -48,6 +48,7 @@ def test_smcl_members_specialise_and_the_oracle_beats_every_member(tmp_path):
     purity = (assignments.max(1).values / assignments.sum(1).clamp(min=1)).mean()
     assert purity > 0.8  # each class goes (almost) entirely to one member, as in the paper's Figure 4c
     assert result.summary["ensemble"]["seeds"] == [1001, 2001, 3001, 4001]
+    assert (result.directory / "assignments.png").stat().st_size > 1000
 
 
 @pytest.mark.slow
