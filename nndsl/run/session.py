@@ -98,9 +98,13 @@ def train_run(context: RunContext, label: str, trainable: tuple[str, ...], group
     """Fit the network with `trainable` layers learning; resumes from `last.ckpt` if present."""
     directory = context.directory / "checkpoints" / label
     checkpoint = ModelCheckpoint(dirpath=directory, filename="best", monitor=stop.monitor, mode=stop.mode,
-                                 save_top_k=1, save_last=True, enable_version_counter=False)
+                                 save_top_k=1, enable_version_counter=False)
+    # A second, unmonitored checkpoint keeps the latest epoch: Lightning's save_last only
+    # refreshes when the monitored value improves, and resuming must continue from the last epoch.
+    latest = ModelCheckpoint(dirpath=directory, filename="last", monitor=None, save_top_k=1,
+                             enable_version_counter=False)
     interrupt = _CheckpointOnInterrupt(directory / "last.ckpt")
-    callbacks: list[Any] = [checkpoint, interrupt]
+    callbacks: list[Any] = [checkpoint, latest, interrupt]
     if stop.patience is not None or stop.threshold is not None:
         # Without patience, early stopping still ends the run once the threshold is reached.
         callbacks.append(EarlyStopping(monitor=stop.monitor, mode=stop.mode,

@@ -82,7 +82,9 @@ class TrainerSpec(SpecModel):
     precision: Literal["32", "16-mixed", "bf16-mixed", "64"] = Field("32", description="numeric precision")
     gradient_clip_val: float | None = Field(None, gt=0, description="clip gradient norm to this")
     accumulate_grad_batches: int = Field(1, ge=1, description="batches per optimiser step")
-    deterministic: bool = Field(True, description="deterministic algorithms (same metrics on CPU)")
+    deterministic: bool | Literal["warn"] = Field(
+        "warn", description="deterministic algorithms; `warn` (default) uses them where they exist and warns "
+                            "where not (CTC's CUDA backward has none), so CPU runs repeat exactly")
     log_every_n_steps: int = Field(10, ge=1, description="logging interval in steps")
     logger: Literal["csv", "tensorboard"] = Field("csv", description="metrics logger")
     limit_train_batches: float | int | None = Field(None, gt=0, description="use part of the training set")
