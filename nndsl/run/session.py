@@ -41,6 +41,7 @@ class RunContext:
     extra_callbacks: list[Any] = field(default_factory=list)
     printer: Any = None
     progress_bar: bool = True
+    plan_graph: Any = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,25 @@ class _CheckpointOnInterrupt(Callback):
 def layer_seed(seed: int, label: str) -> int:
     """A stable seed per run label, for re-initialisation that repeats exactly on resume."""
     return (seed * 1_000_003 + zlib.crc32(label.encode())) % 2**31
+
+
+def _run_inputs(module: Any, batch: dict[str, torch.Tensor]) -> Any:
+    """Run the network on a batch dict (for callbacks that collect layer inputs)."""
+    return module(batch["inputs"], batch.get("input_lengths"))
+
+
+def layer_callbacks(context: RunContext) -> list[Any]:
+    """Callbacks the network's layers need: re-whitening for whitened_linear layers (PRONG)."""
+    whitened = [node.params for node in context.plan_graph.nodes if node.type == "whitened_linear"] \
+        if context.plan_graph is not None else []
+    if not whitened:
+        return []
+    from nndsl.backend.callbacks.rewhitening import Rewhitening
+
+    # One re-whitening schedule for all layers: the paper re-parametrises every layer together.
+    return [Rewhitening(every_n_updates=min(params.every for params in whitened),
+                        samples=max(params.samples for params in whitened), run_batch=_run_inputs,
+                        seed=context.spec.seed)]
 
 
 def trainer_for(context: RunContext, label: str, stop: StopPlan, callbacks: list[Any]) -> Trainer:
@@ -104,7 +124,7 @@ def train_run(context: RunContext, label: str, trainable: tuple[str, ...], group
     latest = ModelCheckpoint(dirpath=directory, filename="last", monitor=None, save_top_k=1,
                              enable_version_counter=False)
     interrupt = _CheckpointOnInterrupt(directory / "last.ckpt")
-    callbacks: list[Any] = [checkpoint, latest, interrupt]
+    callbacks: list[Any] = [checkpoint, latest, interrupt, *layer_callbacks(context)]
     if stop.patience is not None or stop.threshold is not None:
         # Without patience, early stopping still ends the run once the threshold is reached.
         callbacks.append(EarlyStopping(monitor=stop.monitor, mode=stop.mode,

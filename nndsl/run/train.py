@@ -142,7 +142,8 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
     network = build_network(compiled, datamodule)
     loss = CompiledLoss(spec.loss, signature.target_kind, len(datamodule.splits.train), bool(plan.loss_terms))
     context = RunContext(spec, plan, network, datamodule, loss, directory, signature.target_kind,
-                         signature.num_classes, fast_dev_run, printer=printer, progress_bar=progress_bar)
+                         signature.num_classes, fast_dev_run, printer=printer, progress_bar=progress_bar,
+                         plan_graph=compiled.graph)
     try:
         rows = run_schedule(context)
     except FloatingPointError as error:
