@@ -28,6 +28,19 @@ def layer_registry(info: ValidationInfo) -> LayerRegistry:
     return context.get("layers", LAYERS)
 
 
+def gather_flat_keys(value: Any, known: set[str], into: str) -> Any:
+    """Move every key of a YAML mapping that is not in `known` under `into`.
+
+    Layer parameters sit beside `type:` and source options beside `source:` in the YAML; the
+    models keep them apart so the registry's own parameter model can type them.
+    """
+    if not isinstance(value, dict) or into in value:
+        return value
+    value = dict(value)
+    value[into] = {key: value.pop(key) for key in list(value) if key not in known}
+    return value
+
+
 def spec_error(kind: str, message: str, **context: Any) -> PydanticCustomError:
     """A validation error whose `kind` maps to a diagnostic code in `spec/load.py`."""
     return PydanticCustomError(kind, message, context or None)

@@ -13,7 +13,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic import BaseModel
 
 from nndsl.diagnostics import did_you_mean
-from nndsl.spec.base import SpecModel, spec_error
+from nndsl.spec.base import SpecModel, gather_flat_keys, spec_error
 
 _COMMON_KEYS = {"source", "batch_size", "valid_fraction", "test_fraction", "seed", "num_workers", "options"}
 
@@ -33,11 +33,7 @@ class DataSpec(SpecModel):
     @model_validator(mode="before")
     @classmethod
     def _gather_options(cls, value: Any) -> Any:
-        if not isinstance(value, dict) or "options" in value:
-            return value
-        value = dict(value)
-        value["options"] = {key: value.pop(key) for key in list(value) if key not in _COMMON_KEYS}
-        return value
+        return gather_flat_keys(value, _COMMON_KEYS, "options")
 
     @field_validator("source")
     @classmethod

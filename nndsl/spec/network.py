@@ -14,7 +14,7 @@ from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator,
 
 from nndsl.diagnostics import did_you_mean
 from nndsl.layers import LayerParams
-from nndsl.spec.base import SpecModel, layer_registry, spec_error
+from nndsl.spec.base import SpecModel, gather_flat_keys, layer_registry, spec_error
 
 NETWORK_INPUT = "input"
 _LAYER_KEYS = {"name", "type", "inputs", "params"}
@@ -31,13 +31,7 @@ class LayerSpec(SpecModel):
     @model_validator(mode="before")
     @classmethod
     def _gather_params(cls, value: Any) -> Any:
-        # The YAML writes parameters beside `type:`; the model keeps them apart, typed by the
-        # layer's own parameter model.
-        if not isinstance(value, dict) or "params" in value:
-            return value
-        value = dict(value)
-        value["params"] = {key: value.pop(key) for key in list(value) if key not in _LAYER_KEYS}
-        return value
+        return gather_flat_keys(value, _LAYER_KEYS, "params")
 
     @field_validator("inputs", mode="before")
     @classmethod
