@@ -72,3 +72,26 @@ def test_plan_records_sharing_memory_and_rejections(tmp_path):
     assert "E410" in {item.code for item in compile_spec(bad).diagnostics}
     bad = write(tmp_path, "{members: 2, share: C9}")
     assert "E403" in {item.code for item in compile_spec(bad).diagnostics}
+
+
+@pytest.mark.slow
+def test_interrupted_ensemble_resumes_to_the_same_result(tmp_path, monkeypatch):
+    from lightning.pytorch.callbacks import Callback
+
+    from nndsl.run import session
+    from nndsl.run.schedule import Interrupted
+
+    class InterruptAfterOneEpoch(Callback):
+        def on_train_epoch_end(self, trainer, module):
+            raise KeyboardInterrupt
+
+    spec = write(tmp_path, "{members: 3, method: smcl}", epochs=3)
+    reference = train(str(spec), run_dir=str(tmp_path / "reference"), progress_bar=False)
+    original = session.trainer_for
+    monkeypatch.setattr(session, "trainer_for", lambda context, label, stop, callbacks: original(
+        context, label, stop, [*callbacks, InterruptAfterOneEpoch()]))
+    with pytest.raises(Interrupted):
+        train(str(spec), run_dir=str(tmp_path / "interrupted"), progress_bar=False)
+    monkeypatch.setattr(session, "trainer_for", original)
+    resumed = train(None, resume=str(tmp_path / "interrupted"), progress_bar=False)
+    assert resumed.summary["test"] == pytest.approx(reference.summary["test"])
