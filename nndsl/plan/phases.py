@@ -121,10 +121,12 @@ _BUFFER_NAMES = {"running_mean", "running_var", "num_batches_tracked", "whitenin
 
 def _check_checkpoint(path: str, graph: Graph, cut: CutPlan, spec_span: Span | None, span: Span | None,
                       diagnostics: DiagnosticList) -> str:
-    """The checkpoint's path resolved against the spec's folder; E414 when its classifier layers
-    (those above `cut`) are missing or hold another number of values than the graph's layers.
-    A file that does not exist yet (a run still to come) is a warning: training checks it again."""
-    folder = Path(spec_span.file).parent if spec_span is not None and Path(spec_span.file).is_file() else Path()
+    """The checkpoint's path resolved against the spec's folder (the working directory for a
+    `--set` value); E414 when its classifier layers (those above `cut`) are missing or hold another
+    number of values than the graph's layers. A file that does not exist yet (a run still to come)
+    is a warning: training checks it again."""
+    in_spec = spec_span is not None and Path(spec_span.file).is_file() and (span is None or span.origin != "--set")
+    folder = Path(spec_span.file).parent if in_spec and spec_span is not None else Path()
     resolved = (folder / Path(path).expanduser()).resolve()
     if not resolved.is_file():
         diagnostics.add("E414", f"checkpoint `{path}` does not exist (yet)", span,

@@ -235,3 +235,13 @@ def test_the_control_and_retrain_classifier_plans(tmp_path):
     assert retrain.cut is None and retrain.trainable == ("out",) and retrain.reinitialised == ()
     assert control.frozen == ("h1.linear", "h1.dropout")
     assert control.reinitialised == control.trainable == ("h2.linear", "h2.dropout", "h3.linear", "h3.dropout", "out")
+
+
+def test_a_classifier_checkpoint_given_by_set_is_relative_to_the_working_directory(tmp_path, monkeypatch):
+    (tmp_path / "specs").mkdir()
+    spec = _spec(tmp_path / "specs", "  - {phase: joint}\n  - {phase: top_down, first_cut: C3}\n")
+    teacher = _checkpoint(tmp_path, "teacher.pt", seed=5)
+    monkeypatch.chdir(tmp_path)
+    compiled = compile_spec(spec, ["schedule.1.classifier_from=[teacher.pt]"])
+    assert compiled.ok and compiled.diagnostics == ()
+    assert compiled.plan.phases[1].search.classifier_from == (str(teacher.resolve()),)

@@ -1,0 +1,186 @@
+"""Reproduce the top-down training paper's comparisons on data available here, over seeds.
+
+Conditions (Table 2 of the paper, and its "fix the bottom layer, retrain the top" control):
+joint, top-down, dropout, dropout + top-down, fix bottom + retrain top. Tasks:
+  digits  specs/topdown_digits.yaml (+ _fix_bottom): 6-block tanh MLP on scikit-learn's digits
+  speech  specs/topdown_speech_small.yaml (+ _fix_bottom): 3 x BLSTMP 64 CTC on synthetic speech
+Per seed, three runs through `nndsl.run.train` with `--set` overrides: the top-down spec (its
+joint phase's weights give "joint", the final network "top-down"), the same with dropout, and the
+control. Each network is scored on the test split (error: 1 - accuracy for digits, CER for speech).
+Printed: mean ± std of the test error per condition, its relative change against joint next to
+the paper's (eval92 CER, Table 2), and the bottom unit's Σ|Δθ| under joint training vs the first
+top-down attempt (Table 1's diagnostic: larger when the extractor trains below a frozen classifier).
+
+    python benchmarks/topdown_reproduction.py               # both tasks, seeds 1 2 3
+    python benchmarks/topdown_reproduction.py --quick       # shorter runs (capped epochs, patience 3)
+    python benchmarks/topdown_reproduction.py --tasks digits --seeds 1 2 3 --keep runs/reproduction
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TASKS = {
+    "digits": {"spec": "specs/topdown_digits.yaml", "control": "specs/topdown_digits_fix_bottom.yaml",
+               "metric": "test/accuracy", "error": lambda value: 1 - value, "unit": "error", "dropout": 0.1,
+               "quick": ["trainer.max_epochs=40", "schedule.0.stop.patience=3", "schedule.1.stop.patience=3"]},
+    "speech": {"spec": "specs/topdown_speech_small.yaml", "control": "specs/topdown_speech_small_fix_bottom.yaml",
+               "metric": "test/cer", "error": lambda value: value, "unit": "CER", "dropout": 0.2,
+               "quick": ["trainer.max_epochs=30", "trainer.min_epochs=10", "schedule.0.stop.patience=3",
+                         "schedule.1.stop.patience=3"]},
+}
+
+# The paper's relative change of eval92 CER (Table 2; baselines 9.7, 10.4, 10.2; dropout 0.5 on
+# baseline 3's initialisation 7.6; dropout 0.5 + top-down 6.3; baseline 1 + fix bottom 10.5).
+PAPER = {
+    "joint": "baselines 1-3: 9.7 / 10.4 / 10.2 % CER",
+    "top-down": "-15% / -18% / -13% (vs each baseline)",
+    "dropout": "-25% (dropout 0.5 vs baseline 3)",
+    "dropout + top-down": "-38% vs baseline 3, -17% vs dropout",
+    "fix bottom, retrain top": "+8% (worse; vs baseline 1)",
+}
+CONDITIONS = list(PAPER)
+
+
+def run(spec: str, overrides: list[str], directory: Path) -> dict:
+    from nndsl.run import train
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return train(str(ROOT / spec), overrides, run_dir=str(directory)).summary
+
+
+def test_metrics(spec: str, overrides: list[str], state: Path) -> dict[str, float]:
+    """Test-split metrics of the weights in `state` (a run's checkpoints/<run>/state.pt)."""
+    import torch
+    from lightning.pytorch import Trainer
+
+    from nndsl.api import compile_spec
+    from nndsl.backend.graph_module import GraphModule
+    from nndsl.backend.losses import CompiledLoss
+    from nndsl.run.session import RunContext, build_module
+    from nndsl.run.train import load_data
+
+    compiled = compile_spec(ROOT / spec, overrides).raise_for_errors()
+    datamodule = load_data(compiled)
+    network = GraphModule(compiled.graph, compiled.plan.tempering)
+    network.load_state_dict(torch.load(state, map_location="cpu", weights_only=True))
+    signature = compiled.signature
+    loss = CompiledLoss(compiled.spec.loss, signature.target_kind, len(datamodule.splits.train),
+                        bool(compiled.plan.loss_terms))
+    context = RunContext(compiled.spec, compiled.plan, network, datamodule, loss, state.parent,
+                         signature.target_kind, signature.num_classes)
+    module = build_module(context, (), (), compiled.spec.optimizer, 1)
+    trainer = Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                      enable_model_summary=False, enable_checkpointing=False)
+    with contextlib.redirect_stdout(io.StringIO()):
+        results = trainer.test(module, datamodule=datamodule, verbose=False)
+    return {key: float(value) for key, value in results[0].items()}
+
+
+def bottom_change(summary: dict) -> tuple[float | None, float | None]:
+    """Σ|Δθ| of the bottom unit's first layer with parameters: joint run, first top-down attempt."""
+    rows = summary["phases"]
+    joint = rows[0]["parameter_change"]
+    attempt = next((row for row in rows if row["attempt"] == 1), None)
+    bottom = next(iter(joint), None)
+    if bottom is None or attempt is None:
+        return None, None
+    return joint[bottom], attempt["parameter_change"].get(bottom)
+
+
+def seed_runs(task: str, seed: int, quick: bool, root: Path) -> dict[str, float]:
+    settings = TASKS[task]
+    base = [f"seed={seed}", *(settings["quick"] if quick else [])]
+    dropout = [*base, f"network.layers.0.with.dropout={settings['dropout']}"]
+    errors: dict[str, float] = {}
+    notes: dict[str, float] = {}
+
+    def score(spec: str, overrides: list[str], state: Path) -> float:
+        return settings["error"](test_metrics(spec, overrides, state)[settings["metric"]])
+
+    for name, overrides, plain, combined in (("plain", base, "joint", "top-down"),
+                                             ("dropout", dropout, "dropout", "dropout + top-down")):
+        directory = root / f"{task}-{name}-seed{seed}"
+        summary = run(settings["spec"], overrides, directory)
+        errors[plain] = score(settings["spec"], overrides, directory / "checkpoints/joint/state.pt")
+        errors[combined] = settings["error"](summary["test"][settings["metric"]])
+        accepted = [row["cut"] for row in summary["phases"] if row["attempt"] and row["accepted"]]
+        print(f"  {task} seed {seed} {name}: accepted cuts {accepted or 'none'}; "
+              f"{plain} {errors[plain]:.4f}, {combined} {errors[combined]:.4f}", flush=True)
+        if name == "plain":
+            notes["joint Σ|Δθ| bottom"], notes["top-down Σ|Δθ| bottom"] = bottom_change(summary)
+    directory = root / f"{task}-control-seed{seed}"
+    summary = run(settings["control"], base, directory)
+    errors["fix bottom, retrain top"] = settings["error"](summary["test"][settings["metric"]])
+    print(f"  {task} seed {seed} control: fix bottom, retrain top {errors['fix bottom, retrain top']:.4f}",
+          flush=True)
+    return {**errors, **notes}
+
+
+def describe(values: list[float], percent: bool = True) -> str:
+    scale = 100 if percent else 1
+    mean = statistics.mean(values) * scale
+    spread = statistics.stdev(values) * scale if len(values) > 1 else 0.0
+    return f"{mean:.2f} ± {spread:.2f}" + (" %" if percent else "")
+
+
+def report(task: str, results: list[dict[str, float]]) -> None:
+    unit = TASKS[task]["unit"]
+    print(f"\n{task}: test {unit} over {len(results)} seed(s) (mean ± std), relative change of the mean")
+    print(f"  {'condition':<26}{'measured':>18}{'vs joint':>11}{'vs dropout':>12}   paper (WSJ eval92, Table 2)")
+    joint = statistics.mean(result["joint"] for result in results)
+    dropout = statistics.mean(result["dropout"] for result in results)
+    for condition in CONDITIONS:
+        values = [result[condition] for result in results]
+        mean = statistics.mean(values)
+        against_joint = "" if condition == "joint" else f"{(mean - joint) / joint * 100:+.0f}%"
+        against_dropout = f"{(mean - dropout) / dropout * 100:+.0f}%" if condition == "dropout + top-down" else ""
+        print(f"  {condition:<26}{describe(values):>18}{against_joint:>11}{against_dropout:>12}   {PAPER[condition]}")
+    wins = sum(result["top-down"] < result["joint"] for result in results)
+    print(f"  top-down below joint in {wins}/{len(results)} seeds")
+    changes = [(result["joint Σ|Δθ| bottom"], result["top-down Σ|Δθ| bottom"]) for result in results
+               if result.get("top-down Σ|Δθ| bottom") is not None]
+    if changes:
+        print(f"  bottom layer Σ|Δθ| (epoch 1 -> best): joint {describe([a for a, _ in changes], False)}, "
+              f"first top-down attempt {describe([b for _, b in changes], False)} "
+              "(paper, Table 1: larger below a frozen classifier)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=["digits", "speech"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    parser.add_argument("--quick", action="store_true", help="capped epochs, patience 3")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (small models run best on one)")
+    parser.add_argument("--keep", help="keep the run directories here (default: a temporary folder)")
+    arguments = parser.parse_args()
+    import torch
+
+    from nndsl.run.train import _quiet_lightning
+
+    torch.set_num_threads(arguments.threads)
+    _quiet_lightning()
+    started = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        root = Path(arguments.keep) if arguments.keep else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        root.mkdir(parents=True, exist_ok=True)
+        print(f"top-down reproduction: tasks {arguments.tasks}, seeds {arguments.seeds}, "
+              f"{'quick' if arguments.quick else 'full'} mode, {arguments.threads} torch thread(s)", flush=True)
+        for task in arguments.tasks:
+            results = [seed_runs(task, seed, arguments.quick, root) for seed in arguments.seeds]
+            report(task, results)
+    print(f"\n{time.perf_counter() - started:.0f} s in all", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
