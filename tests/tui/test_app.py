@@ -39,6 +39,7 @@ def layer_label(app: NndslApp, layer: str) -> str:
 
 def test_valid_spec_shows_yaml_graph_and_plan():
     async def scenario(app, pilot):
+        await pilot.pause()  # let the footer render before reading the screen (slow under load)
         text = screen_text(app)
         assert "✓ valid" in text and "8,970 parameters" in text
         assert " 6  │ nndsl: 1" in text and "✓ no problems found" in text
