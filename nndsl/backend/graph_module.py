@@ -1,14 +1,18 @@
 """Backend stage: Graph -> `GraphModule`, an nn.Module that runs the IR's layers in order.
 
-In: the IR graph (layers, edges, shapes). Out: a module mapping a batch `inputs` (and, for
-sequences, `lengths`) to the output layer's tensor and the output's lengths. Layer modules live in
-`self.layers` under their IR names with dots replaced (torch forbids dots in module names).
+In: the IR graph (layers, edges, shapes) and the plan's tempering and memory decisions. Out: a
+module mapping a batch `inputs` (and, for sequences, `lengths`) to the output layer's tensor and
+the output's lengths. Layer modules live in `self.layers` under their IR names with dots replaced
+(torch forbids dots in module names). Under a memory plan, recurrent layers run their recompute
+policies and each planned checkpoint segment of a feed-forward chain runs under
+`torch.utils.checkpoint` (non-reentrant, random state replayed so dropout masks match).
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint, noop_context_fn
 
 from nndsl.backend.tempering import ShuntedLinear, attenuate_error
 from nndsl.ir import INPUT, Graph
@@ -62,6 +66,18 @@ class GraphModule(nn.Module):
 
                 schedule = plan_recompute(planned.sequence_length, planned.memory_units, planned.policy, planned.alpha)
                 self.layers[module_key(planned.layer)].use_recompute(schedule)
+        # Checkpoint segments by their first layer. A segment only partly in this module, or
+        # whose inner layer is the module's output, runs plainly (its inner values are needed).
+        self.segments: dict[str, tuple[str, ...]] = {
+            segment[0]: segment for segment in (memory.checkpoint_segments if memory else ())
+            if chosen.issuperset(segment) and self.output not in segment[:-1]}
+        self.steps: list[tuple[str, ...]] = []  # single layers, and segments as one step
+        for name in self.order:
+            if self.steps and self.steps[-1][0] in self.segments and name in self.segments[self.steps[-1][0]]:
+                continue
+            self.steps.append(self.segments.get(name, (name,)))
+        # `checkpoint(..., context_fn=...)`: measuring tools count what recomputation saves.
+        self.checkpoint_context = noop_context_fn
 
     def layer(self, name: str) -> nn.Module:
         return self.layers[module_key(name)]
@@ -74,9 +90,23 @@ class GraphModule(nn.Module):
                 ) -> tuple[torch.Tensor, torch.Tensor | None] | torch.Tensor:
         values: dict[str, torch.Tensor] = {self.source: inputs}
         value_lengths: dict[str, torch.Tensor | None] = {self.source: lengths}
-        for name in self.order:
+        # Checkpoints pay off only when a backward pass follows (not in evaluation or no_grad).
+        checkpointing = self.training and torch.is_grad_enabled()
+        for step in self.steps:
+            name = step[0]
             module = self.layers[module_key(name)]
             sources = self.inputs[name]
+            if name in self.segments:
+                if checkpointing:
+                    values[step[-1]] = checkpoint(self._run_segment, step, values[sources[0]], use_reentrant=False,
+                                                  preserve_rng_state=True, context_fn=self.checkpoint_context)
+                else:
+                    values[step[-1]] = self._run_segment(step, values[sources[0]])
+                segment_lengths = value_lengths[sources[0]]
+                for inner in step:
+                    segment_lengths = _map_lengths(self.layers[module_key(inner)], segment_lengths)
+                value_lengths[step[-1]] = segment_lengths
+                continue
             arguments = [values[source] for source in sources]
             source_lengths = value_lengths[sources[0]]
             if getattr(module, "takes_lengths", False):
@@ -85,12 +115,18 @@ class GraphModule(nn.Module):
                 values[name] = module(*arguments)
             if name in self.attenuation:
                 values[name] = attenuate_error(values[name], self.attenuation[name])
-            if source_lengths is not None and hasattr(module, "output_lengths"):
-                source_lengths = module.output_lengths(source_lengths)
-            value_lengths[name] = source_lengths
+            value_lengths[name] = _map_lengths(module, source_lengths)
         if self.tensor_only:
             return values[self.output]
         return values[self.output], value_lengths[self.output]
+
+    def _run_segment(self, segment: tuple[str, ...], value: torch.Tensor) -> torch.Tensor:
+        """A chain segment's layers in order (run again during backward by the checkpoint)."""
+        for name in segment:
+            value = self.layers[module_key(name)](value)
+            if name in self.attenuation:
+                value = attenuate_error(value, self.attenuation[name])
+        return value
 
     def reset_layers(self, names: list[str] | tuple[str, ...], generator_seed: int) -> None:
         """Re-initialise the named layers' parameters (top-down's "re-initialise b"), seeded."""
@@ -108,6 +144,13 @@ class GraphModule(nn.Module):
                         reset()
         finally:
             torch.random.set_rng_state(state)
+
+
+def _map_lengths(module: nn.Module, lengths: torch.Tensor | None) -> torch.Tensor | None:
+    """Sequence lengths after a layer (windows over time shorten them)."""
+    if lengths is not None and hasattr(module, "output_lengths"):
+        return module.output_lengths(lengths)
+    return lengths
 
 
 def _shunt(dense: nn.Module) -> None:

@@ -8,13 +8,14 @@ rate per layer as a multiple of η, the paper's Figure 1), the memory plan and t
 
 from __future__ import annotations
 
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 
 from nndsl.api import Compiled
 from nndsl.ir import Graph, GraphNode, Unit
 from nndsl.layers import format_shape
 from nndsl.plan import Plan
+from nndsl.plan.plan import ChainMemoryPlan
 
 
 def render_show(console: Console, compiled: Compiled) -> None:
@@ -171,17 +172,47 @@ def ensemble_text(plan: Plan) -> str:
             + ", ".join(str(seed) for seed in ensemble.seeds))
 
 
-def memory_table(plan: Plan) -> Table:
-    """Per recurrent layer: the recompute policy next to plain backpropagation through time."""
+def memory_table(plan: Plan) -> RenderableType:
+    """The memory plan: per recurrent layer the recompute policy next to plain backpropagation
+    through time; per feed-forward chain its checkpoint segments next to plain backprop."""
     memory = plan.memory
     assert memory is not None
-    table = Table(title=f"memory: budget {memory.budget_bytes / 2**20:.2f} MiB, policy {memory.policy} "
-                        f"({memory.note})", title_justify="left")
-    for column in ("layer", "T", "units", "α", "forward steps", "plain", "peak MiB", "plain MiB"):
-        table.add_column(column, justify="left" if column == "layer" else "right")
-    for layer in memory.recurrent:
-        table.add_row(layer.layer + (" (×2 dir)" if layer.directions == 2 else ""), str(layer.sequence_length),
-                      str(layer.memory_units), str(layer.alpha), f"{layer.predicted_forward_steps:,}",
-                      f"{layer.plain_forward_steps:,}", f"{layer.predicted_peak_bytes / 2**20:.2f}",
-                      f"{layer.plain_peak_bytes / 2**20:.2f}")
+    title = (f"memory: budget {memory.budget_bytes / 2**20:.2f} MiB, policy {memory.policy} "
+             f"({memory.note})")
+    parts: list[RenderableType] = []
+    if memory.recurrent:
+        table = Table(title=title, title_justify="left")
+        for column in ("layer", "T", "units", "α", "forward steps", "plain", "peak MiB", "plain MiB"):
+            table.add_column(column, justify="left" if column == "layer" else "right")
+        for layer in memory.recurrent:
+            table.add_row(layer.layer + (" (×2 dir)" if layer.directions == 2 else ""), str(layer.sequence_length),
+                          str(layer.memory_units), str(layer.alpha), f"{layer.predicted_forward_steps:,}",
+                          f"{layer.plain_forward_steps:,}", f"{layer.predicted_peak_bytes / 2**20:.2f}",
+                          f"{layer.plain_peak_bytes / 2**20:.2f}")
+        parts.append(table)
+    if memory.chains:
+        parts.append(chain_table(memory.chains, title if not memory.recurrent else None))
+    return Group(*parts)
+
+
+def chain_table(chains: tuple[ChainMemoryPlan, ...], title: str | None) -> Table:
+    """Checkpoint segments per chain: what each keeps from forward to backward, what it holds
+    while recomputed and the recomputation's cost; a closing row per chain with its peak."""
+    table = Table(title=title, title_justify="left", caption="checkpointed segments keep only their input and "
+                  "run again during backward; peak vs plain backprop, step time predicted", caption_justify="left")
+    for column in ("chain / segment", "run", "kept MiB", "recomputed MiB", "recompute MFLOP"):
+        table.add_column(column, justify="left" if column in ("chain / segment", "run") else "right")
+    for chain in chains:
+        for segment in chain.segments:
+            table.add_row(_layer_span(segment.layers), "checkpoint" if segment.checkpointed else "plain",
+                          f"{segment.stored_bytes / 2**20:.2f}", f"{segment.recompute_bytes / 2**20:.2f}",
+                          f"{segment.recompute_flops / 1e6:.1f}")
+        table.add_row(f"[bold]chain {_layer_span(chain.layers)}[/bold]", chain.policy,
+                      f"peak {chain.predicted_peak_bytes / 2**20:.2f}", f"plain {chain.plain_peak_bytes / 2**20:.2f}",
+                      f"time ×{chain.predicted_time_ratio:.2f}", end_section=True)
     return table
+
+
+def _layer_span(layers: tuple[str, ...]) -> str:
+    """A segment's layers: all of them when few, else first … last."""
+    return ", ".join(layers) if len(layers) <= 3 else f"{layers[0]} … {layers[-1]} ({len(layers)})"

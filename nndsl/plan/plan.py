@@ -125,12 +125,46 @@ class RecurrentMemoryPlan:
 
 
 @dataclass(frozen=True)
+class SegmentPlan:
+    """A run of a feed-forward chain: plain, or checkpointed (only its input kept, recomputed)."""
+
+    layers: tuple[str, ...]
+    checkpointed: bool
+    stored_bytes: int  # kept from forward to backward: the input if checkpointed, else all it saves
+    recompute_bytes: int  # held while it is recomputed during backward (0 when plain)
+    recompute_flops: float
+
+
+@dataclass(frozen=True)
+class ChainMemoryPlan:
+    """The checkpoint segments of one feed-forward chain under its share of the budget."""
+
+    layers: tuple[str, ...]
+    policy: str  # the segmentation used: optimal, sqrt or none
+    budget_bytes: int
+    segments: tuple[SegmentPlan, ...]
+    predicted_peak_bytes: int
+    plain_peak_bytes: int
+    smallest_peak_bytes: int
+    forward_flops: float
+    recompute_flops: float
+    predicted_time_ratio: float  # a training step's time vs plain backprop (backward ≈ 2 forwards)
+
+
+@dataclass(frozen=True)
 class MemoryPlan:
+    """The budget's decisions: recompute policies of recurrent layers, checkpoint segments of chains.
+
+    `checkpoint_segments` lists the layers of each checkpointed segment (what the backend wraps
+    in `torch.utils.checkpoint`); `chains` has the details per chain.
+    """
+
     budget_bytes: int
     policy: str
     recurrent: tuple[RecurrentMemoryPlan, ...]
     checkpoint_segments: tuple[tuple[str, ...], ...] = ()
     note: str = ""
+    chains: tuple[ChainMemoryPlan, ...] = ()
 
 
 @dataclass(frozen=True)

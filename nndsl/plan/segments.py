@@ -1,0 +1,225 @@
+"""Plan stage: checkpoint segments for a feed-forward layer chain under a memory budget.
+
+In: a chain of `ChainLayer` records (bytes each layer saves for backward, its forward cost;
+estimated by `nndsl.plan.chains`) and a byte budget. Out: a segmentation — consecutive segments,
+each either run plainly or under `torch.utils.checkpoint` — with its predicted peak and
+recompute cost. Pure Python.
+
+The memory model (all sizes for the planned batch):
+
+* Every saved tensor has one owner, so a plain run counts each storage once: a layer owns the
+  input it saves, the private tensors it saves (masks, statistics, pre-activations) and the
+  output it saves unless the next layer saves that same tensor as its input.
+* A plain segment stores what its layers own until their backward has run.
+* A checkpointed segment stores only its input (the boundary; none for the network's own input,
+  which the caller holds anyway). During the backward pass it is recomputed, and then holds its
+  internal saved tensors: what its layers own, less the boundary (the recomputation saves that
+  same storage), plus its last layer's output when that layer saves it (recomputation makes a
+  fresh copy the next layer's saved input does not share).
+* The backward pass walks the segments last to first, freeing each one's tensors when done. So
+  with stored(k) the bytes segment k stores and internal(k) those it holds while recomputed
+  (0 for a plain one), the peak is  max over k of  stored(1) + … + stored(k) + internal(k),
+  which includes the moment forward ends (k = last).
+* The recompute cost of a segmentation is the forward cost of its checkpointed segments.
+
+`optimal_segments` minimises the recompute cost subject to peak ≤ budget by dynamic programming
+over the chain: the state after the first i layers is the bytes stored so far; for each i only
+the states on the Pareto front (fewer stored bytes or less cost) are kept, which is exact — a
+state with more stored bytes and no lower cost can never lead to a cheaper feasible plan. The
+front is thinned (keeping feasibility, not necessarily optimality) beyond `MAX_FRONT` states.
+Layers that cannot be recomputed (batch norm updates running statistics) always run plainly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+MAX_FRONT = 2048
+
+
+@dataclass(frozen=True)
+class ChainLayer:
+    """What the planner knows of one layer of a chain (bytes and cost for the planned batch)."""
+
+    name: str
+    input_bytes: int  # the input tensor (0 for the network's input, held by the caller)
+    output_bytes: int
+    saves_input: bool
+    saves_output: bool
+    private_bytes: int  # other tensors saved for backward
+    forward_cost: float  # floating-point operations
+    checkpointable: bool = True
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Layers [start, stop) of the chain, run plainly or under a checkpoint."""
+
+    start: int
+    stop: int
+    checkpointed: bool
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A segmentation under the memory model: peak bytes, bytes stored after forward, recompute."""
+
+    peak_bytes: int
+    stored_bytes: int
+    recompute_cost: float
+
+
+def owned_bytes(layers: Sequence[ChainLayer], index: int) -> int:
+    """Bytes layer `index` saves and owns in a plain run (each storage counted once)."""
+    layer = layers[index]
+    next_saves_input = index + 1 < len(layers) and layers[index + 1].saves_input
+    return (layer.input_bytes * layer.saves_input + layer.private_bytes
+            + layer.output_bytes * (layer.saves_output and not next_saves_input))
+
+
+def segment_bytes(layers: Sequence[ChainLayer], segment: Segment) -> tuple[int, int]:
+    """(stored, internal) bytes of one segment: see the module docstring."""
+    owned = sum(owned_bytes(layers, index) for index in range(segment.start, segment.stop))
+    if not segment.checkpointed:
+        return owned, 0
+    first, last = layers[segment.start], layers[segment.stop - 1]
+    internal = owned - first.input_bytes * first.saves_input
+    if segment.stop < len(layers) and last.saves_output and layers[segment.stop].saves_input:
+        internal += last.output_bytes
+    return first.input_bytes, internal
+
+
+def evaluate(layers: Sequence[ChainLayer], segments: Sequence[Segment]) -> Evaluation:
+    """Peak, stored bytes and recompute cost of a segmentation covering the chain."""
+    stored, peak, cost = 0, 0, 0.0
+    for segment in segments:
+        segment_stored, internal = segment_bytes(layers, segment)
+        stored += segment_stored
+        peak = max(peak, stored + internal)
+        if segment.checkpointed:
+            cost += sum(layer.forward_cost for layer in layers[segment.start:segment.stop])
+    return Evaluation(peak_bytes=peak, stored_bytes=stored, recompute_cost=cost)
+
+
+def plain_segments(layers: Sequence[ChainLayer]) -> tuple[Segment, ...]:
+    """No checkpointing: the whole chain as one plain segment."""
+    return (Segment(0, len(layers), False),) if layers else ()
+
+
+def optimal_segments(layers: Sequence[ChainLayer], budget_bytes: float) -> tuple[Segment, ...] | None:
+    """The segmentation of least recompute cost whose peak fits `budget_bytes` (None if none does)."""
+    return _search(layers, budget_bytes, minimise_peak=False)
+
+
+def smallest_peak(layers: Sequence[ChainLayer]) -> int:
+    """The lowest peak any segmentation reaches: the smallest feasible budget for the chain."""
+    segments = _search(layers, math.inf, minimise_peak=True)
+    assert segments is not None
+    return evaluate(layers, segments).peak_bytes
+
+
+def equal_segments(layers: Sequence[ChainLayer], count: int) -> tuple[Segment, ...]:
+    """`count` segments of (nearly) equal layer counts: the baseline that ignores layer sizes.
+
+    All but the last are checkpointed (recomputing the last one would save nothing: it is
+    recomputed as soon as the backward pass starts). Layers that cannot be recomputed split
+    their segment and run plainly.
+    """
+    count = max(1, min(count, len(layers)))
+    edges = [round(index * len(layers) / count) for index in range(count + 1)]
+    segments: list[Segment] = []
+    for number, (start, stop) in enumerate(zip(edges, edges[1:])):
+        checkpointed = number < count - 1
+        run_start = start
+        for index in range(start, stop + 1):
+            if index == stop or (checkpointed and not layers[index].checkpointable):
+                if run_start < index:
+                    segments.append(Segment(run_start, index, checkpointed))
+                if index < stop:
+                    segments.append(Segment(index, index + 1, False))
+                run_start = index + 1
+    return tuple(segments)
+
+
+def sqrt_segments(layers: Sequence[ChainLayer]) -> tuple[Segment, ...]:
+    """Chen et al.'s baseline: ⌈√n⌉ equal-count segments of an n-layer chain."""
+    return equal_segments(layers, math.ceil(math.sqrt(len(layers)))) if layers else ()
+
+
+def merge_plain(segments: Sequence[Segment]) -> tuple[Segment, ...]:
+    """Neighbouring plain segments joined (the same run, fewer rows to show)."""
+    merged: list[Segment] = []
+    for segment in segments:
+        if merged and not segment.checkpointed and not merged[-1].checkpointed:
+            merged[-1] = Segment(merged[-1].start, segment.stop, False)
+        else:
+            merged.append(segment)
+    return tuple(merged)
+
+
+@dataclass(frozen=True)
+class _State:
+    stored: int
+    score: float  # recompute cost, or the peak so far when minimising the peak
+    parent: _State | None
+    segment: Segment | None
+
+
+def _search(layers: Sequence[ChainLayer], budget: float, minimise_peak: bool) -> tuple[Segment, ...] | None:
+    """Pareto dynamic programme over chain positions (see the module docstring).
+
+    With `minimise_peak` the score is the peak so far instead of the recompute cost, which finds
+    the smallest feasible budget with the same transitions.
+    """
+    count = len(layers)
+    owned = [owned_bytes(layers, index) for index in range(count)]
+    fronts: list[list[_State]] = [[] for _ in range(count + 1)]
+    fronts[0] = [_State(0, 0.0, None, None)]
+    incoming: list[list[_State]] = [[] for _ in range(count + 1)]
+    for start in range(count):
+        fronts[start] = _pareto(incoming[start]) if start else fronts[0]
+        for state in fronts[start]:
+            # This layer alone, run plainly.
+            stored = state.stored + owned[start]
+            if stored <= budget:
+                score = max(state.score, stored) if minimise_peak else state.score
+                incoming[start + 1].append(_State(stored, score, state, Segment(start, start + 1, False)))
+            if not layers[start].checkpointable:
+                continue
+            # A checkpointed segment [start, stop): its internal bytes only grow with `stop`.
+            boundary = layers[start].input_bytes
+            cost = 0.0
+            for stop in range(start + 1, count + 1):
+                if not layers[stop - 1].checkpointable:
+                    break
+                cost += layers[stop - 1].forward_cost
+                _, internal = segment_bytes(layers, Segment(start, stop, True))
+                peak = state.stored + boundary + internal
+                if peak > budget:
+                    break
+                score = max(state.score, peak) if minimise_peak else state.score + cost
+                incoming[stop].append(_State(state.stored + boundary, score, state, Segment(start, stop, True)))
+    finals = _pareto(incoming[count]) if count else fronts[0]
+    if not finals:
+        return None
+    best = min(finals, key=lambda state: (state.score, state.stored))
+    segments: list[Segment] = []
+    node: _State | None = best
+    while node is not None and node.segment is not None:
+        segments.append(node.segment)
+        node = node.parent
+    return merge_plain(segments[::-1])
+
+
+def _pareto(states: list[_State]) -> list[_State]:
+    """States not dominated in (stored, score); thinned evenly beyond MAX_FRONT."""
+    front: list[_State] = []
+    for state in sorted(states, key=lambda state: (state.stored, state.score)):
+        if not front or state.score < front[-1].score:
+            front.append(state)
+    if len(front) > MAX_FRONT:
+        step = len(front) / MAX_FRONT
+        front = [front[int(index * step)] for index in range(MAX_FRONT)]
+    return front
