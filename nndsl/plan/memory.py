@@ -29,6 +29,7 @@ output states and what autograd keeps for the gates.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -90,8 +91,8 @@ def plan_memory(spec: Spec, graph: Graph, locate: Locator, diagnostics: Diagnost
     budget_location = locate(("memory", "budget"))
 
     def smallest_budget_text(needed: float, part_plain: float) -> str:
-        if memory.is_fraction:
-            return f"{100 * needed / part_plain:.2f}%"
+        if memory.is_fraction:  # rounded up, so that the budget shown is feasible
+            return f"{math.ceil(10_000 * needed / part_plain) / 100:.2f}%"
         return f"{int(-(-needed * total_plain // part_plain)):,} bytes"
 
     chain_plans: list[ChainMemoryPlan] = []
