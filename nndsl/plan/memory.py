@@ -179,14 +179,15 @@ def _plan_chain(layers: list[ChainLayer], budget: float, policy: str) -> ChainMe
     forward = sum(layer.forward_cost for layer in layers)
     return ChainMemoryPlan(
         layers=tuple(layer.name for layer in layers), policy=chosen, budget_bytes=int(budget),
-        segments=tuple(_segment_plan(layers, segment) for segment in segments),
+        segments=tuple(_segment_plan(layers, segment, index > 0 and not segments[index - 1].checkpointed)
+                       for index, segment in enumerate(segments)),
         predicted_peak_bytes=result.peak_bytes, plain_peak_bytes=evaluate(layers, plain_segments(layers)).peak_bytes,
         smallest_peak_bytes=smallest_peak(layers), forward_flops=forward, recompute_flops=result.recompute_cost,
         predicted_time_ratio=1.0 + result.recompute_cost / (3.0 * forward) if forward else 1.0)
 
 
-def _segment_plan(layers: list[ChainLayer], segment: Segment) -> SegmentPlan:
-    stored, internal = segment_bytes(layers, segment)
+def _segment_plan(layers: list[ChainLayer], segment: Segment, after_plain: bool) -> SegmentPlan:
+    stored, internal = segment_bytes(layers, segment, after_plain)
     flops = sum(layer.forward_cost for layer in layers[segment.start:segment.stop]) if segment.checkpointed else 0.0
     return SegmentPlan(layers=tuple(layer.name for layer in layers[segment.start:segment.stop]),
                        checkpointed=segment.checkpointed, stored_bytes=stored, recompute_bytes=internal,

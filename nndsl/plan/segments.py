@@ -12,7 +12,8 @@ The memory model (all sizes for the planned batch):
   output it saves unless the next layer saves that same tensor as its input.
 * A plain segment stores what its layers own until their backward has run.
 * A checkpointed segment stores only its input (the boundary; none for the network's own input,
-  which the caller holds anyway). During the backward pass it is recomputed, and then holds its
+  which the caller holds anyway, nor when a plain layer before it already keeps that tensor as
+  its saved output). During the backward pass it is recomputed, and then holds its
   internal saved tensors: what its layers own, less the boundary (the recomputation saves that
   same storage), plus its last layer's output when that layer saves it (recomputation makes a
   fresh copy the next layer's saved input does not share).
@@ -23,8 +24,9 @@ The memory model (all sizes for the planned batch):
 * The recompute cost of a segmentation is the forward cost of its checkpointed segments.
 
 `optimal_segments` minimises the recompute cost subject to peak ≤ budget by dynamic programming
-over the chain: the state after the first i layers is the bytes stored so far; for each i only
-the states on the Pareto front (fewer stored bytes or less cost) are kept, which is exact — a
+over the chain: the state after the first i layers is the bytes stored so far (and whether the
+last segment ran plainly); for each i only the states on the Pareto front (fewer stored bytes or
+less cost) are kept, which is exact — a
 state with more stored bytes and no lower cost can never lead to a cheaper feasible plan. The
 front is thinned (keeping feasibility, not necessarily optimality) beyond `MAX_FRONT` states.
 Layers that cannot be recomputed (batch norm updates running statistics) always run plainly.
@@ -79,8 +81,18 @@ def owned_bytes(layers: Sequence[ChainLayer], index: int) -> int:
             + layer.output_bytes * (layer.saves_output and not next_saves_input))
 
 
-def segment_bytes(layers: Sequence[ChainLayer], segment: Segment) -> tuple[int, int]:
-    """(stored, internal) bytes of one segment: see the module docstring."""
+def shares_boundary(layers: Sequence[ChainLayer], start: int) -> bool:
+    """Whether a plain layer before `start` already keeps the tensor a checkpoint at `start` keeps.
+
+    That is the case when layer start-1 saves its output and layer `start` does not save its
+    input (so the output is counted with layer start-1): one storage, counted once.
+    """
+    return 0 < start < len(layers) and layers[start - 1].saves_output and not layers[start].saves_input
+
+
+def segment_bytes(layers: Sequence[ChainLayer], segment: Segment, after_plain: bool = False) -> tuple[int, int]:
+    """(stored, internal) bytes of one segment (see the module docstring); `after_plain`: the
+    segment before it runs plainly (its kept output may be this segment's boundary)."""
     owned = sum(owned_bytes(layers, index) for index in range(segment.start, segment.stop))
     if not segment.checkpointed:
         return owned, 0
@@ -88,18 +100,21 @@ def segment_bytes(layers: Sequence[ChainLayer], segment: Segment) -> tuple[int, 
     internal = owned - first.input_bytes * first.saves_input
     if segment.stop < len(layers) and last.saves_output and layers[segment.stop].saves_input:
         internal += last.output_bytes
-    return first.input_bytes, internal
+    stored = 0 if after_plain and shares_boundary(layers, segment.start) else first.input_bytes
+    return stored, internal
 
 
 def evaluate(layers: Sequence[ChainLayer], segments: Sequence[Segment]) -> Evaluation:
     """Peak, stored bytes and recompute cost of a segmentation covering the chain."""
     stored, peak, cost = 0, 0, 0.0
+    after_plain = False
     for segment in segments:
-        segment_stored, internal = segment_bytes(layers, segment)
+        segment_stored, internal = segment_bytes(layers, segment, after_plain)
         stored += segment_stored
         peak = max(peak, stored + internal)
         if segment.checkpointed:
             cost += sum(layer.forward_cost for layer in layers[segment.start:segment.stop])
+        after_plain = not segment.checkpointed
     return Evaluation(peak_bytes=peak, stored_bytes=stored, recompute_cost=cost)
 
 
@@ -175,12 +190,12 @@ def _search(layers: Sequence[ChainLayer], budget: float, minimise_peak: bool) ->
     """
     count = len(layers)
     owned = [owned_bytes(layers, index) for index in range(count)]
-    fronts: list[list[_State]] = [[] for _ in range(count + 1)]
-    fronts[0] = [_State(0, 0.0, None, None)]
+    # Fronts per position and per whether the last segment ran plainly (which can make the next
+    # checkpoint's boundary free): states differing there are not comparable.
     incoming: list[list[_State]] = [[] for _ in range(count + 1)]
+    incoming[0] = [_State(0, 0.0, None, None)]
     for start in range(count):
-        fronts[start] = _pareto(incoming[start]) if start else fronts[0]
-        for state in fronts[start]:
+        for state in _pareto(incoming[start]):
             # This layer alone, run plainly.
             stored = state.stored + owned[start]
             if stored <= budget:
@@ -189,19 +204,19 @@ def _search(layers: Sequence[ChainLayer], budget: float, minimise_peak: bool) ->
             if not layers[start].checkpointable:
                 continue
             # A checkpointed segment [start, stop): its internal bytes only grow with `stop`.
-            boundary = layers[start].input_bytes
+            after_plain = state.segment is not None and not state.segment.checkpointed
             cost = 0.0
             for stop in range(start + 1, count + 1):
                 if not layers[stop - 1].checkpointable:
                     break
                 cost += layers[stop - 1].forward_cost
-                _, internal = segment_bytes(layers, Segment(start, stop, True))
+                boundary, internal = segment_bytes(layers, Segment(start, stop, True), after_plain)
                 peak = state.stored + boundary + internal
                 if peak > budget:
                     break
                 score = max(state.score, peak) if minimise_peak else state.score + cost
                 incoming[stop].append(_State(state.stored + boundary, score, state, Segment(start, stop, True)))
-    finals = _pareto(incoming[count]) if count else fronts[0]
+    finals = _pareto(incoming[count])
     if not finals:
         return None
     best = min(finals, key=lambda state: (state.score, state.stored))
@@ -214,12 +229,18 @@ def _search(layers: Sequence[ChainLayer], budget: float, minimise_peak: bool) ->
 
 
 def _pareto(states: list[_State]) -> list[_State]:
-    """States not dominated in (stored, score); thinned evenly beyond MAX_FRONT."""
-    front: list[_State] = []
-    for state in sorted(states, key=lambda state: (state.stored, state.score)):
-        if not front or state.score < front[-1].score:
-            front.append(state)
-    if len(front) > MAX_FRONT:
-        step = len(front) / MAX_FRONT
-        front = [front[int(index * step)] for index in range(MAX_FRONT)]
-    return front
+    """States not dominated in (stored, score), kept apart by whether their last segment is
+    plain; each part thinned evenly beyond MAX_FRONT."""
+    fronts: list[_State] = []
+    for plain_last in (False, True):
+        front: list[_State] = []
+        group = [state for state in states
+                 if (state.segment is not None and not state.segment.checkpointed) == plain_last]
+        for state in sorted(group, key=lambda state: (state.stored, state.score)):
+            if not front or state.score < front[-1].score:
+                front.append(state)
+        if len(front) > MAX_FRONT:
+            step = len(front) / MAX_FRONT
+            front = [front[int(index * step)] for index in range(MAX_FRONT)]
+        fronts.extend(front)
+    return fronts

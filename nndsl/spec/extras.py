@@ -38,12 +38,15 @@ class EnsembleSpec(SpecModel):
 
 
 class MemorySpec(SpecModel):
-    """A memory budget for activations kept for the backward pass."""
+    """A memory budget for activations kept for the backward pass: recompute policies for
+    recurrent layers, checkpoint segments for feed-forward layer chains."""
 
     budget: float | str = Field(description="bytes (`48 MiB`, `2GB`, 50000000) or a share of plain "
                                             "backpropagation's activation memory (`5%`)")
     policy: Literal["optimal", "hidden", "internal", "sqrt", "none"] = Field(
-        "optimal", description="optimal = BPTT-MSM; hidden = HSM; internal = ISM; sqrt = √T segments")
+        "optimal", description="optimal = BPTT-MSM for recurrent layers, size-aware checkpoint segments for "
+                               "chains; hidden = HSM; internal = ISM (chains: as optimal); sqrt = √T / √n "
+                               "equal segments; none = keep everything")
     sequence_length: int | None = Field(None, ge=1, le=1_000_000,
                                         description="the length T to plan for when the input length varies "
                                                     "(batches of other lengths are re-planned with the same memory)")

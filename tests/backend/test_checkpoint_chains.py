@@ -138,10 +138,10 @@ def test_evaluation_and_no_grad_run_without_checkpoints(tmp_path):
 
 def test_a_segment_whose_inner_layer_is_the_output_runs_plainly(tmp_path):
     memory, _, _ = networks(tmp_path, "45%")
-    assert memory.checkpoint_segments == (("h1", "d1", "h2"), ("h3", "d3"))
+    inner = next(segment for segment in memory.checkpoint_segments if len(segment) > 1)
     graph = compile_spec(tmp_path / "spec.yaml").graph
-    upper = GraphModule(graph, memory=memory, output="d1")  # a trunk ending inside the first segment
-    assert list(upper.segments) == ["h3"]
+    upper = GraphModule(graph, memory=memory, output=inner[0])  # a trunk ending inside a segment
+    assert set(upper.segments) == {segment[0] for segment in memory.checkpoint_segments} - {inner[0]}
     output, _ = upper.train()(torch.randn(4, 64))
-    assert output.shape == (4, 256)
+    assert output.shape == (4, graph.node(inner[0]).output_shape[0])
     output.sum().backward()
