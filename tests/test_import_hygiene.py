@@ -25,12 +25,37 @@ def test_front_end_commands_do_not_import_torch_or_lightning():
     assert "HEAVY []" in result.stdout
 
 
-def test_validate_does_not_import_networkx():
-    """networkx costs a third of validate's time; the graph builds its networkx view on demand."""
+def test_validate_of_a_valid_spec_imports_only_what_it_needs():
+    """Start-up time: networkx (the graph's view is built on demand), rich (only diagnostics are
+    rendered with it), the planners and data sources a spec does not use stay unimported."""
     probe = ("import sys\nfrom nndsl.cli import main\nassert main(['validate', 'specs/quickstart.yaml']) == 0\n"
-             "print('NETWORKX', 'networkx' in sys.modules)")
+             "print('LOADED', sorted(name for name in sys.modules if name.split('.')[0] in ('networkx', 'rich')\n"
+             "      or name in ('nndsl.plan.memory', 'nndsl.plan.ensemble', 'nndsl.data.files', 'nndsl.data.kaldi')))")
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert "NETWORKX False" in result.stdout, result.stderr
+    assert "LOADED []" in result.stdout, result.stdout + result.stderr
+
+
+def test_validate_status_lines_follow_the_colour_conventions(tmp_path):
+    """Without rich, the status line still honours NO_COLOR / FORCE_COLOR; errors still render."""
+    import os
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((ROOT / "specs/quickstart.yaml").read_text().replace("metrics:", "metricz:"))
+    command = [sys.executable, "-c", "import sys; from nndsl.cli import main; sys.exit(main(sys.argv[1:]))",
+               "validate", str(ROOT / "specs/quickstart.yaml")]
+    environment = {key: value for key, value in os.environ.items() if key not in ("NO_COLOR", "FORCE_COLOR")}
+    plain = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=environment, timeout=120)
+    forced = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env={**environment, "FORCE_COLOR": "1"})
+    refused = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120,
+                             env={**environment, "FORCE_COLOR": "1", "NO_COLOR": "1"})
+    assert plain.stdout == "✓ specs/quickstart.yaml: valid\n".replace("specs/", str(ROOT / "specs") + "/")
+    assert forced.stdout.startswith("\x1b[32m✓\x1b[0m ")
+    assert refused.stdout == plain.stdout
+    failed = subprocess.run([*command[:-1], str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env=environment)
+    assert failed.returncode == 2
+    assert "metricz" in failed.stderr and f"✗ {bad}: 1 error" in failed.stderr
 
 
 def test_graph_offers_a_networkx_view():

@@ -7,13 +7,15 @@ User errors never print a traceback; a traceback means a bug in nndsl.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
+from typing import Any
 
-from rich.console import Console
-
+from nndsl.cli.consoles import LazyConsole
 from nndsl.diagnostics import SpecError
 
 EXIT_OK, EXIT_USER_ERROR, EXIT_INTERRUPTED = 0, 2, 130
+_SHORT_COMMANDS = {"validate", "show", "schema", "ls"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,8 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `nndsl` console script."""
     arguments = build_parser().parse_args(argv)
-    console = Console(highlight=False, soft_wrap=False)
-    errors = Console(stderr=True, highlight=False)
+    console: Any = LazyConsole(highlight=False, soft_wrap=False)
+    errors: Any = LazyConsole(stderr=True, highlight=False)
+    if arguments.command != "validate":
+        # Only `validate` keeps the stand-ins, so that a valid spec never imports rich (start-up
+        # time); the other commands hand their consoles to rich objects (tables, live progress).
+        console, errors = console.rich, errors.rich
+    # The front-end commands are short: they import and build many long-lived objects (modules,
+    # pydantic schemas) and no garbage worth a collection pass, which cost validate start-up time.
+    pause_collection = arguments.command in _SHORT_COMMANDS and gc.isenabled()
+    if pause_collection:
+        gc.disable()
     try:
         from nndsl.cli import commands
 
@@ -63,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         errors.print("interrupted")
         return EXIT_INTERRUPTED
+    finally:
+        if pause_collection:
+            gc.enable()
 
 
 if __name__ == "__main__":

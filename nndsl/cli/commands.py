@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from nndsl.api import compile_spec
-from nndsl.cli.render import diagnostics_json, render_diagnostics
+
+if TYPE_CHECKING:  # the consoles are `LazyConsole`s standing in for rich's (start-up time)
+    from rich.console import Console
 
 EXIT_OK, EXIT_USER_ERROR = 0, 2
 
@@ -16,19 +18,26 @@ EXIT_OK, EXIT_USER_ERROR = 0, 2
 def run_validate(arguments: argparse.Namespace, console: Console, errors: Console) -> int:
     results = [compile_spec(path, arguments.overrides) for path in arguments.specs]
     if arguments.format == "json":
+        from nndsl.cli.render import diagnostics_json
+
         console.print_json(diagnostics_json([(result.path, result.diagnostics) for result in results]))
     else:
         for result in results:
-            render_diagnostics(errors, result.diagnostics, result.sources)
+            if result.diagnostics:  # rich is imported only to render them (start-up time)
+                from nndsl.cli.render import render_diagnostics
+
+                render_diagnostics(errors, result.diagnostics, result.sources)
             if result.ok:
-                console.print(f"[green]✓[/green] {result.path}: valid", soft_wrap=True)
+                console.status_line("✓", "green", f"{result.path}: valid")
             else:
                 count = sum(item.severity == "error" for item in result.diagnostics)
-                errors.print(f"[red]✗[/red] {result.path}: {count} error{'s' if count != 1 else ''}", soft_wrap=True)
+                errors.status_line("✗", "red", f"{result.path}: {count} error{'s' if count != 1 else ''}")
     return EXIT_OK if all(result.ok for result in results) else EXIT_USER_ERROR
 
 
 def run_show(arguments: argparse.Namespace, console: Console, errors: Console) -> int:
+    from nndsl.cli.render import render_diagnostics
+
     result = compile_spec(arguments.spec, arguments.overrides)
     if not result.ok:
         render_diagnostics(errors, result.diagnostics, result.sources)

@@ -24,7 +24,6 @@ import difflib
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -188,14 +187,18 @@ class DataSource:
 
 # Built-in sources register themselves when their module is imported; importing them on first
 # lookup rather than here keeps this module importable from theirs without a cycle.
-BUILTIN_MODULES = (
-    "nndsl.data.digits",
-    "nndsl.data.family_source",
-    "nndsl.data.synthetic_speech",
-    "nndsl.data.markov_text",
-    "nndsl.data.files",
-    "nndsl.data.kaldi",
-)
+# Built-in sources by name and the module that registers each: a lookup imports only that
+# module, so validating a spec pays for the one source it uses (`nndsl validate` start-up time).
+BUILTIN_SOURCES = {
+    "digits": "nndsl.data.digits",
+    "family_relations": "nndsl.data.family_source",
+    "synthetic_speech": "nndsl.data.synthetic_speech",
+    "markov_text": "nndsl.data.markov_text",
+    "npz": "nndsl.data.files",
+    "csv": "nndsl.data.files",
+    "kaldi": "nndsl.data.kaldi",
+}
+BUILTIN_MODULES = tuple(dict.fromkeys(BUILTIN_SOURCES.values()))
 
 ENTRY_POINT_GROUP = "nndsl.data"
 
@@ -293,7 +296,7 @@ class DataSourceRegistry:
         Raises:
             UnknownDataSourceError: nothing is registered under that name.
         """
-        self._discover()
+        self._find(name)
         try:
             return self._sources[name]
         except KeyError:
@@ -309,8 +312,20 @@ class DataSourceRegistry:
         return tuple(sorted(self._sources))
 
     def __contains__(self, name: object) -> bool:
-        self._discover()
+        if isinstance(name, str):
+            self._find(name)
         return name in self._sources
+
+    def _find(self, name: str) -> None:
+        """Make `name` registered if any module can register it: its built-in module alone when
+        it is a built-in name, else every built-in module and the entry points."""
+        if name in self._sources:
+            return
+        module_name = BUILTIN_SOURCES.get(name)
+        if module_name in self._builtin_modules:
+            importlib.import_module(module_name)
+        if name not in self._sources:
+            self._discover()
 
     def _discover(self) -> None:
         """Import the built-in modules and load entry points, once."""
@@ -328,6 +343,9 @@ class DataSourceRegistry:
             self._discovering = False
 
     def _load_entry_points(self, group: str) -> None:
+        # Imported here: importlib.metadata costs tens of milliseconds at start-up.
+        from importlib.metadata import entry_points
+
         for entry_point in entry_points(group=group):
             try:
                 loaded: Any = entry_point.load()

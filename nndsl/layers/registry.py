@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -89,6 +88,10 @@ class LayerRegistry:
         if self._plugins_loaded:
             return
         self._plugins_loaded = True
+        # Imported here: importlib.metadata costs tens of milliseconds, and specs that use only
+        # built-in types never need it (`nndsl validate` start-up time).
+        from importlib.metadata import entry_points
+
         for entry_point in entry_points(group="nndsl.layers"):
             entry_point.load()  # importing the module runs its @layer_type decorators
 

@@ -11,8 +11,6 @@ from collections.abc import Callable
 
 from nndsl.diagnostics import DiagnosticList, Span
 from nndsl.ir import Graph
-from nndsl.plan.ensemble import plan_ensemble
-from nndsl.plan.memory import plan_memory
 from nndsl.plan.phases import plan_phases
 from nndsl.plan.plan import (CutPlan, EnsemblePlan, LayerRate, MemoryPlan, ParameterGroup, PhasePlan, Plan,
                              RecurrentMemoryPlan, StopPlan, TemperingPlan, TopDownSearch)
@@ -37,8 +35,17 @@ def make_plan(spec, graph: Graph, locate: Locator, diagnostics: DiagnosticList, 
                    for index, phase in enumerate(phases))
     loss_terms = tuple(f"{_LOSS_TERM_LAYERS[node.type]}:{node.name}" for node in graph.nodes
                        if node.type in _LOSS_TERM_LAYERS)
-    ensemble = plan_ensemble(spec, graph, by_name, phases, locate, diagnostics, input_kind)
-    memory = plan_memory(spec, graph, locate, diagnostics)
+    ensemble = memory = None
+    # The ensemble and memory planners are imported only by specs that use them (validate's
+    # start-up time; the recompute planner is the larger part).
+    if spec.ensemble is not None:
+        from nndsl.plan.ensemble import plan_ensemble
+
+        ensemble = plan_ensemble(spec, graph, by_name, phases, locate, diagnostics, input_kind)
+    if spec.memory is not None:
+        from nndsl.plan.memory import plan_memory
+
+        memory = plan_memory(spec, graph, locate, diagnostics)
     return Plan(name=spec.name, seed=spec.seed, cuts=cuts, phases=phases, parameter_groups=groups,
                 loss=spec.loss, loss_terms=loss_terms, tempering=tempering, ensemble=ensemble, memory=memory)
 
