@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from nndsl.plan.recompute_costs import ConvexCosts, MixedCosts
+from nndsl.plan.recompute_costs import ConvexCosts
+from nndsl.plan.recompute_mixed import MixedCosts
 
 RecomputePolicy = Literal["optimal", "hidden", "internal", "sqrt", "none"]
 ActionKind = Literal["forward", "keep", "backward", "save_hidden", "free_hidden"]

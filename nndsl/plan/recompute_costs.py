@@ -21,13 +21,13 @@ Solvers. HSM and ISM costs are convex in t, so they have a closed form: if N_m(c
 steps that can be back-propagated when no step runs more than c times, C(t, m) is the sum over c
 of max(0, t - N_m(c)) (the tests check this against the recurrences). MSM costs are not convex in
 t, so the same sum is only a lower bound there; when HSM or pure-internal policies reach it they
-are optimal and no table is needed, otherwise the exact dynamic programme runs, O(t^2 m).
+are optimal and no table is needed, otherwise the exact dynamic programme of
+``nndsl.plan.recompute_mixed`` runs.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from operator import add
 from typing import Callable, Literal
 
 INFEASIBLE = 1 << 62
@@ -141,102 +141,3 @@ class ConvexCosts:
             return length  # a single slot only ever holds the last core
         return _leftmost_minimum(
             lambda y: y + cost(y - 1, memory) + cost(length - y, memory - 1), 1, length)
-
-
-class MixedCosts:
-    """Exact costs and pushes of BPTT-MSM for one top-level problem (length, memory units).
-
-    ``certified`` is ``"hidden"`` or ``"internal"`` when that pure policy reaches the lower bound
-    (then it is optimal and no table is built), else ``None`` and ``first_push`` reads the table.
-    """
-
-    def __init__(self, sequence_length: int, memory: int, alpha: int, beta: int) -> None:
-        self.sequence_length, self.memory = sequence_length, memory
-        self.alpha, self.beta = alpha, beta
-        self.certified: Literal["hidden", "internal"] | None = None
-        self.hidden = ConvexCosts("hidden", sequence_length, memory)
-        # Pure internal pushes with m units equal ISM with ceil(m / alpha) slots when beta ==
-        # alpha: the remainder after a push needs >= 1 unit, and the last core is free.
-        self.internal_slots = -(-memory // alpha)
-        self.internal = ConvexCosts("internal", sequence_length, self.internal_slots)
-        self._rows: dict[int, list[int]] = {}
-        self._pushes: dict[int, list[int]] = {}
-        if self._stores_everything(sequence_length, memory):
-            self.top_cost = sequence_length
-            return
-        lower = CapacityTable(sequence_length, memory, mixed_rule(alpha, beta)).bound(
-            sequence_length, memory)
-        hidden_cost = self.hidden.cost(sequence_length, memory)
-        internal_cost = (self.internal.cost(sequence_length, self.internal_slots)
-                         if beta == alpha else INFEASIBLE)
-        if min(hidden_cost, internal_cost) == lower:
-            self.certified = "hidden" if hidden_cost == lower else "internal"
-            self.top_cost = lower
-        else:
-            self._solve()
-            self.top_cost = self._rows[memory][sequence_length]
-
-    def _stores_everything(self, length: int, memory: int) -> bool:
-        # Internal pushes at y = 1 all the way cost beta each, the last core free: C = t.
-        return memory >= self.beta * (length - 1) + 1
-
-    def cost(self, length: int, memory: int) -> int:
-        """C(length, memory) for the subproblems the policy visits."""
-        if length == 0:
-            return 0
-        if memory <= 0:
-            return INFEASIBLE
-        if self._stores_everything(length, memory):
-            return length
-        return self._rows[memory][length]
-
-    def first_push(self, length: int, memory: int) -> tuple[Literal["hidden", "internal"], int]:
-        """(kind, y) of an optimal first push for a table subproblem (length >= 1)."""
-        if self._stores_everything(length, memory):
-            return ("internal", 1)
-        push = self._pushes[memory][length]
-        return ("hidden", push) if push > 0 else ("internal", -push)
-
-    def _solve(self) -> None:
-        """Bottom-up over m, then t; only subproblems reachable from the top are tabulated."""
-        length, memory, alpha, beta = self.sequence_length, self.memory, self.alpha, self.beta
-        rows, pushes = self._rows, self._pushes
-        for current in range(1, memory + 1):
-            # A right-hand descent consumes >= 1 step per <= alpha units, so from (T, M) only
-            # lengths t <= T - ceil((M - m) / alpha) are ever reached with m units.
-            reachable = length - (memory - current + alpha - 1) // alpha
-            row, push = [0] * (max(reachable, 0) + 1), [0] * (max(reachable, 0) + 1)
-            rows[current], pushes[current] = row, push
-            left_hidden = [0] * len(row)    # y + C(y, m): the left part after a hidden push
-            left_internal = [0] * len(row)  # y + C(y-1, m): the left part after an internal push
-            right_hidden = rows.get(current - 1)
-            right_internal = rows.get(current - alpha)
-            right_first = rows.get(current - beta)
-            hidden_reversed = right_hidden[::-1] if right_hidden else None
-            internal_reversed = right_internal[::-1] if right_internal else None
-            for t in range(1, reachable + 1):
-                left_internal[t] = t + row[t - 1]
-                if self._stores_everything(t, current):
-                    row[t], push[t], left_hidden[t] = t, -1, 2 * t
-                    continue
-                best, choice = left_internal[t], -t  # internal push of the last core
-                if right_first is not None and t >= 2 and 1 + right_first[t - 1] < best:
-                    best, choice = 1 + right_first[t - 1], -1
-                # Q1 >= t + y (every step runs at least once, the left part twice): stop there.
-                last = min(t - 1, best - t - 1)
-                if hidden_reversed is not None and last >= 1:
-                    offset = len(hidden_reversed) - t
-                    values = list(map(add, left_hidden[1:last + 1],
-                                      hidden_reversed[offset:offset + last]))
-                    value = min(values)
-                    if value < best:
-                        best, choice = value, 1 + values.index(value)
-                last = min(t - 1, best - t)  # Q2 >= t + y - 1
-                if internal_reversed is not None and last >= 2:
-                    offset = len(internal_reversed) - t
-                    values = list(map(add, left_internal[2:last + 1],
-                                      internal_reversed[offset + 1:offset + last]))
-                    value = min(values)
-                    if value < best:
-                        best, choice = value, -(2 + values.index(value))
-                row[t], push[t], left_hidden[t] = best, choice, t + best

@@ -7,7 +7,8 @@ import heapq
 import pytest
 
 from nndsl.plan.recompute import plan_recompute
-from nndsl.plan.recompute_costs import INFEASIBLE, ConvexCosts, MixedCosts
+from nndsl.plan.recompute_costs import INFEASIBLE, ConvexCosts
+from nndsl.plan.recompute_mixed import MixedCosts
 
 # -- the paper's recurrences, written out plainly (the digest's boundary conditions) ---------
 

@@ -1,0 +1,243 @@
+"""Plan stage: the BPTT-MSM dynamic programme (Gruslys et al. 2016, eq. 6-10), fast and exact.
+
+In: a sequence length, a memory allowance in hidden-state units, alpha (units of an internal
+state) and beta (eq. 10: alpha - 1 when the pushed core's input state is already held, else
+alpha). Out: ``MixedCosts``, holding C(t, m) and the first push D(t, m) of an optimal policy for
+the subproblems a schedule visits. Pure Python (no torch, no numpy).
+
+The recurrences and boundary conditions are those of ``nndsl.plan.recompute_costs``:
+C(t, m) = min(Q1, Q2) with Q1(y) = y + C(y, m) + C(t-y, m-1) (hidden push, 1 <= y < t) and
+Q2(y) = y + C(y-1, m) + C(t-y, m - (beta if y == 1 else alpha)) (internal push, 1 <= y <= t).
+
+How it is fast. For a fixed (t, m) both Q1 and Q2 are a row of this table plus a reversed row,
+and every row is piecewise linear with few pieces (tens for t = 1000). A sum of two such rows
+has its smallest minimum either at an end of the range of y or at a convex kink (a positive
+second difference) of one of the two rows, so only those few y are evaluated, not all t of
+them. Rows are computed bottom-up over m, then t, in a module-level table per (alpha, beta)
+that grows as longer sequences or larger budgets are asked for, so planning several budgets or
+layers reuses it. Costs do not depend on which argmin is taken; the push an optimal policy
+makes first is then computed, only for the subproblems the schedule visits, with the full scan
+and the tie-breaking of ``nndsl.plan.recompute_reference`` (the straightforward programme the
+tests compare this one with).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import OrderedDict
+from operator import add
+from typing import Literal
+
+from nndsl.plan.recompute_costs import INFEASIBLE, CapacityTable, ConvexCosts, mixed_rule
+
+_CACHED_TABLES = 4
+"""How many (alpha, beta) tables stay cached between calls."""
+
+_CACHED_CELLS = 2_000_000
+"""Tables with more cells than this are used once and not kept."""
+
+
+class MixedTable:
+    """C(t, m) of BPTT-MSM for one (alpha, beta); rows grow on demand and are never truncated
+    below what an earlier call computed.
+
+    ``rows[m][t]`` is C(t, m) for m >= 1 (``rows[0]`` is a placeholder: no memory is
+    infeasible); ``left[m][t] = t + C(t, m)`` (the left part of a hidden push);
+    ``kinks[m]`` lists, increasing, the t >= 2 where row m has a positive second difference.
+    """
+
+    def __init__(self, alpha: int, beta: int) -> None:
+        self.alpha, self.beta = alpha, beta
+        self.rows: list[list[int]] = [[0]]
+        self.left: list[list[int]] = [[0]]
+        self.kinks: list[list[int]] = [[]]
+
+    @property
+    def cells(self) -> int:
+        return sum(len(row) for row in self.rows)
+
+    def ensure(self, length: int, memory: int) -> None:
+        """Makes C(t, m) available for every subproblem reachable from (length, memory).
+
+        A right-hand descent consumes >= 1 step per <= alpha units, so from (T, M) only lengths
+        t <= T - ceil((M - m) / alpha) are ever reached with m units.
+        """
+        alpha = self.alpha
+        for current in range(1, memory + 1):
+            if current == len(self.rows):
+                self.rows.append([0])
+                self.left.append([0])
+                self.kinks.append([])
+            needed = length - (memory - current + alpha - 1) // alpha
+            if needed >= len(self.rows[current]):
+                self._extend(current, needed)
+
+    def _extend(self, current: int, needed: int) -> None:
+        """Computes row ``current`` for t = len(row)..needed (lower rows already long enough)."""
+        alpha, beta = self.alpha, self.beta
+        row, left, kinks = self.rows[current], self.left[current], self.kinks[current]
+        start = len(row)
+        row.extend([0] * (needed + 1 - start))
+        left.extend([0] * (needed + 1 - start))
+        right_hidden = self.rows[current - 1] if current >= 2 else None
+        hidden_kinks = self.kinks[current - 1] if current >= 2 else []
+        right_internal = self.rows[current - alpha] if current > alpha else None
+        internal_kinks = self.kinks[current - alpha] if current > alpha else []
+        right_first = self.rows[current - beta] if current > beta else None
+        # Row 1 (t(t+1)/2) has a kink at every t: rows reading it scan every y instead.
+        dense_hidden, dense_internal = current == 2, current - alpha == 1
+        everything = (current - 1) // beta + 1  # C(t, m) = t: internal pushes at y = 1 all along
+        for t in range(start, needed + 1):
+            if t <= everything:
+                best = t
+            else:
+                best = t + row[t - 1]  # an internal push of the last core
+                if right_first is not None and 1 + right_first[t - 1] < best:
+                    best = 1 + right_first[t - 1]
+                # Q1 >= t + y: only y <= best - t - 1 can do better.
+                last = min(t - 1, best - t - 1)
+                if right_hidden is not None and last >= 1:
+                    if dense_hidden:
+                        value = min(map(add, left[1:last + 1], right_hidden[t - 1:t - last - 1:-1]))
+                    else:
+                        value = left[1] + right_hidden[t - 1]
+                        if last > 1:
+                            value = min(value, left[last] + right_hidden[t - last])
+                            ys = kinks[:bisect_left(kinks, last)]
+                            if ys:
+                                value = min(value, min(map(add, map(left.__getitem__, ys), map(
+                                    right_hidden.__getitem__, map(t.__sub__, ys)))))
+                            low = bisect_left(hidden_kinks, t - last + 1)
+                            high = bisect_left(hidden_kinks, t - 1)
+                            if high > low:
+                                ss = hidden_kinks[low:high]
+                                value = min(value, min(map(add, map(left.__getitem__, map(
+                                    t.__sub__, ss)), map(right_hidden.__getitem__, ss))))
+                    if value < best:
+                        best = value
+                # Q2 >= t + y - 1: only y <= best - t can do better.
+                last = min(t - 1, best - t)
+                if right_internal is not None and last >= 2:
+                    # Q2(y) = left[y - 1] + 1 + C(t - y, m - alpha).
+                    if dense_internal:
+                        value = 1 + min(map(add, left[1:last], right_internal[t - 2:t - last - 1:-1]))
+                    else:
+                        value = 1 + left[1] + right_internal[t - 2]
+                        if last > 2:
+                            value = min(value, 1 + left[last - 1] + right_internal[t - last])
+                            ys = kinks[:bisect_left(kinks, last - 1)]  # y - 1 at a kink
+                            if ys:
+                                value = min(value, 1 + min(map(add, map(left.__getitem__, ys), map(
+                                    right_internal.__getitem__, map((t - 1).__sub__, ys)))))
+                            low = bisect_left(internal_kinks, t - last + 1)
+                            high = bisect_left(internal_kinks, t - 2)
+                            if high > low:
+                                ss = internal_kinks[low:high]
+                                value = min(value, 1 + min(map(add, map(left.__getitem__, map(
+                                    (t - 1).__sub__, ss)), map(right_internal.__getitem__, ss))))
+                    if value < best:
+                        best = value
+            row[t], left[t] = best, t + best
+            if t >= 3 and best - 2 * row[t - 1] + row[t - 2] > 0:
+                kinks.append(t - 1)
+
+
+_tables: OrderedDict[tuple[int, int], MixedTable] = OrderedDict()
+
+
+def mixed_table(length: int, memory: int, alpha: int, beta: int) -> MixedTable:
+    """The shared table for (alpha, beta), grown to cover (length, memory)."""
+    key = (alpha, beta)
+    table = _tables.pop(key, None) or MixedTable(alpha, beta)
+    table.ensure(length, memory)
+    if table.cells <= _CACHED_CELLS:
+        _tables[key] = table
+        while len(_tables) > _CACHED_TABLES:
+            _tables.popitem(last=False)
+    return table
+
+
+def clear_mixed_tables() -> None:
+    """Forgets the shared tables (benchmarks time cold starts with it)."""
+    _tables.clear()
+
+
+class MixedCosts:
+    """Exact costs and pushes of BPTT-MSM for one top-level problem (length, memory units).
+
+    ``certified`` is ``"hidden"`` or ``"internal"`` when that pure policy reaches the lower bound
+    (then it is optimal and no table is built), else ``None`` and ``first_push`` reads the table.
+    """
+
+    def __init__(self, sequence_length: int, memory: int, alpha: int, beta: int) -> None:
+        self.sequence_length, self.memory = sequence_length, memory
+        self.alpha, self.beta = alpha, beta
+        self.certified: Literal["hidden", "internal"] | None = None
+        self.hidden = ConvexCosts("hidden", sequence_length, memory)
+        # Pure internal pushes with m units equal ISM with ceil(m / alpha) slots when beta ==
+        # alpha: the remainder after a push needs >= 1 unit, and the last core is free.
+        self.internal_slots = -(-memory // alpha)
+        self.internal = ConvexCosts("internal", sequence_length, self.internal_slots)
+        self._table: MixedTable | None = None
+        if self._stores_everything(sequence_length, memory):
+            self.top_cost = sequence_length
+            return
+        lower = CapacityTable(sequence_length, memory, mixed_rule(alpha, beta)).bound(
+            sequence_length, memory)
+        hidden_cost = self.hidden.cost(sequence_length, memory)
+        internal_cost = (self.internal.cost(sequence_length, self.internal_slots)
+                         if beta == alpha else INFEASIBLE)
+        if min(hidden_cost, internal_cost) == lower:
+            self.certified = "hidden" if hidden_cost == lower else "internal"
+            self.top_cost = lower
+        else:
+            self._table = mixed_table(sequence_length, memory, alpha, beta)
+            self.top_cost = self._table.rows[memory][sequence_length]
+
+    def _stores_everything(self, length: int, memory: int) -> bool:
+        # Internal pushes at y = 1 all the way cost beta each, the last core free: C = t.
+        return memory >= self.beta * (length - 1) + 1
+
+    def cost(self, length: int, memory: int) -> int:
+        """C(length, memory) for the subproblems the policy visits."""
+        if length == 0:
+            return 0
+        if memory <= 0:
+            return INFEASIBLE
+        if self._stores_everything(length, memory):
+            return length
+        assert self._table is not None
+        return self._table.rows[memory][length]
+
+    def first_push(self, length: int, memory: int) -> tuple[Literal["hidden", "internal"], int]:
+        """(kind, y) of an optimal first push for a table subproblem (length >= 1).
+
+        Among optimal pushes: the internal push of the last core, else the internal push at
+        y = 1, else the leftmost hidden push, else the leftmost internal push (y >= 2).
+        """
+        if self._stores_everything(length, memory):
+            return ("internal", 1)
+        assert self._table is not None
+        table, t = self._table, length
+        row = table.rows[memory]
+        right_hidden = table.rows[memory - 1] if memory >= 2 else None
+        right_internal = table.rows[memory - self.alpha] if memory > self.alpha else None
+        right_first = table.rows[memory - self.beta] if memory > self.beta else None
+        best, choice = t + row[t - 1], ("internal", t)
+        if right_first is not None and t >= 2 and 1 + right_first[t - 1] < best:
+            best, choice = 1 + right_first[t - 1], ("internal", 1)
+        last = min(t - 1, best - t - 1)
+        if right_hidden is not None and last >= 1:
+            values = list(map(add, table.left[memory][1:last + 1],
+                              right_hidden[t - 1:t - last - 1:-1]))
+            value = min(values)
+            if value < best:
+                best, choice = value, ("hidden", 1 + values.index(value))
+        last = min(t - 1, best - t)
+        if right_internal is not None and last >= 2:
+            values = list(map(add, table.left[memory][1:last],
+                              right_internal[t - 2:t - last - 1:-1]))
+            value = 1 + min(values)
+            if value < best:
+                choice = ("internal", 2 + values.index(value - 1))
+        return choice
