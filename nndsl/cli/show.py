@@ -8,6 +8,8 @@ rate per layer as a multiple of η, the paper's Figure 1), the memory plan and t
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 
@@ -18,12 +20,23 @@ from nndsl.plan import Plan
 from nndsl.plan.plan import ChainMemoryPlan
 
 
+def data_description(compiled: Compiled) -> str:
+    """The data source's own description (`describe`, which may compute more than the signature)."""
+    from nndsl.data.registry import DATA_SOURCES
+
+    source = DATA_SOURCES.get(compiled.spec.data.source)
+    describe = getattr(source, "describe", None)
+    if describe is None:  # duck-typed plugin sources need not subclass DataSource
+        return compiled.signature.description
+    return describe(compiled.spec.data.options, Path(compiled.path).parent)
+
+
 def render_show(console: Console, compiled: Compiled) -> None:
     graph, plan, spec = compiled.graph, compiled.plan, compiled.spec
     assert graph is not None and plan is not None and spec is not None
     console.print(f"[bold]{spec.name}[/bold]  ({compiled.path})")
     if compiled.signature is not None:
-        console.print(f"data: [bold]{spec.data.source}[/bold] — {compiled.signature.description}")
+        console.print(f"data: [bold]{spec.data.source}[/bold] — {data_description(compiled)}")
     console.print(network_table(graph, plan))
     if plan.phases:
         console.print(phase_table(plan))

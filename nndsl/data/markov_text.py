@@ -2,18 +2,19 @@
 
 In: vocabulary size, Markov order, sequence length, example count, the Dirichlet concentration of
 the next-token distributions and `source_seed` (named apart from the split seed `data.seed`).
-Out: a `DataSignature` that records the source's entropy rate (so a language model's perplexity
-floor, exp(entropy rate), is known before training) and, on `load`, int64 token sequences as
-inputs with the same sequences shifted by one as targets.
+Out: a `DataSignature` (shapes and kinds), `describe` with the source's entropy rate (so a
+language model's perplexity floor, exp(entropy rate), is known before training; `nndsl show`
+prints it) and, on `load`, int64 token sequences as inputs with the same sequences shifted by one
+as targets.
 
 The substitute for the top-down paper's language-model experiment (DIGEST 1(e)): unlike real text,
 the best achievable perplexity is known exactly, so "how far from the floor" is measurable.
 
 The source: for every context of `order` previous tokens, a next-token distribution drawn from a
 symmetric Dirichlet (small concentration → peaked distributions → low entropy). Sequences start
-in the chain's stationary distribution, so every position has the same statistics. The
-signature computes the table and its stationary distribution, which imports numpy (unavoidable:
-the floor is part of what `nndsl show` reports); the work is cached per parameter set.
+in the chain's stationary distribution, so every position has the same statistics. The entropy
+rate needs the table and its stationary distribution, which imports numpy, so the signature
+(which `nndsl validate` computes) leaves it out; the work is cached per parameter set.
 """
 
 from __future__ import annotations
@@ -106,15 +107,7 @@ class MarkovText:
     doc = "token sequences from a random Markov source; perplexity floor known exactly"
 
     def signature(self, params: MarkovTextParams, base_directory: Path) -> DataSignature:
-        """Token inputs of `sequence_length`, next-token targets, and the entropy rate."""
-        _, _, entropy_rate = markov_source(
-            params.vocabulary_size, params.order, params.concentration, params.source_seed
-        )
-        description = (
-            f"Markov text: {params.examples} sequences of {params.sequence_length} tokens, "
-            f"vocabulary {params.vocabulary_size}, order {params.order}; entropy "
-            f"{entropy_rate:.4f} nats/token, perplexity floor {math.exp(entropy_rate):.3f}"
-        )
+        """Token inputs of `sequence_length` and next-token targets (no numpy: validate runs it)."""
         return DataSignature(
             input_shape=(params.sequence_length,),
             input_kind="tokens",
@@ -122,10 +115,20 @@ class MarkovText:
             num_classes=params.vocabulary_size,
             vocabulary_size=params.vocabulary_size,
             example_count=params.examples,
-            description=description,
+            description=(f"Markov text: {params.examples} sequences of {params.sequence_length} tokens, "
+                         f"vocabulary {params.vocabulary_size}, order {params.order}"),
             target_shape=(params.sequence_length,),
-            entropy_rate=entropy_rate,
         )
+
+    def entropy_rate(self, params: MarkovTextParams) -> float:
+        """The source's entropy rate in nats per token (perplexity floor: its exponential)."""
+        return markov_source(params.vocabulary_size, params.order, params.concentration, params.source_seed)[2]
+
+    def describe(self, params: MarkovTextParams, base_directory: Path) -> str:
+        """The signature's description with the entropy rate and the perplexity floor."""
+        entropy_rate = self.entropy_rate(params)
+        return (f"{self.signature(params, base_directory).description}; entropy {entropy_rate:.4f} "
+                f"nats/token, perplexity floor {math.exp(entropy_rate):.3f}")
 
     def load(self, params: MarkovTextParams, base_directory: Path, seed: int) -> DataArrays:
         """Draw the sequences; `seed` is not used (the source has `source_seed`)."""

@@ -77,10 +77,10 @@ class DataSignature:
         num_classes: classes, labels (for CTC including the blank at index 0), or None.
         vocabulary_size: token vocabulary for "tokens" inputs, else None.
         example_count: examples before splitting, or None when unknown without loading.
-        description: one line for `nndsl show`.
+        description: one line for `nndsl show` (a source's `describe` may say more).
         target_shape: one example's target shape without the batch axis; () for a class index.
-        entropy_rate: the source's entropy in nats per token where known (a language model's
-            perplexity cannot go below exp(entropy_rate)).
+        entropy_rate: the source's entropy in nats per token where known without computation
+            (a language model's perplexity cannot go below exp(entropy_rate)).
         fixed_test_count: examples the source itself holds out as the test set (then the spec
             must leave `test_fraction` at 0), or None.
     """
@@ -183,6 +183,11 @@ class DataSource:
             DataSourceError: a user error found in the files.
         """
         raise NotImplementedError
+
+    def describe(self, params: Any, base_directory: Path) -> str:
+        """The line `nndsl show` prints for the data; optional, and may compute what the cheap
+        signature leaves out (such as a source's entropy rate). Defaults to the description."""
+        return self.signature(params, base_directory).description
 
 
 # Built-in sources register themselves when their module is imported; importing them on first

@@ -143,3 +143,39 @@ def test_a_merge_key_without_a_mapping_is_a_type_error():
     root, diagnostics = parse("a: {<<: 3, b: 1}\n")
     assert [item.code for item in diagnostics.items] == ["E303"]
     assert to_plain(root) == {"a": {"b": 1}}
+
+
+def _parse_with(loader: type, text: str) -> tuple[object, list[tuple]]:
+    from nndsl.source import yaml_loader
+
+    original = yaml_loader._SpecLoader
+    yaml_loader._SpecLoader = loader
+    try:
+        diagnostics = DiagnosticList()
+        root = parse_yaml(text, "f.yaml", "spec", diagnostics)
+    finally:
+        yaml_loader._SpecLoader = original
+    return root, [(item.code, item.span) for item in diagnostics.items]
+
+
+def test_libyaml_and_pyyaml_give_the_same_located_nodes():
+    """libyaml parses when PyYAML has it (speed); both must give the same values and places."""
+    from pathlib import Path
+
+    import pytest
+
+    from nndsl.source import yaml_loader
+
+    if yaml_loader._SpecLoader is yaml_loader._PureSpecLoader:
+        pytest.skip("PyYAML was built without libyaml")
+    root = Path(__file__).resolve().parents[2]
+    texts = [path.read_text(errors="replace") for folder in ("specs", "stdlib", "tests/errors/cases")
+             for path in sorted((root / folder).rglob("*.yaml"))]
+    texts += [
+        "base: &b {units: 10, activation: tanh}\nlayer: {<<: *b, units: 20}\nlist: [*b, *b]\n",
+        "text: |\n  two\n  lines\nfolded: >\n  one\n  line\nquoted: 'it''s'\nunicode: \"\\u00e9t\\u00e9\"\n",
+        "a: 1\na: 2\n", "lr: 1e-3\nflag: yes\nwhen: 2024-01-01\n", "- [1, 2\n", "a: b: c\n", "",
+    ]
+    assert len(texts) > 80
+    for text in texts:
+        assert _parse_with(yaml_loader._SpecLoader, text) == _parse_with(yaml_loader._PureSpecLoader, text), text
