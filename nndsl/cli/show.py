@@ -212,8 +212,9 @@ def chain_table(chains: tuple[ChainMemoryPlan, ...], title: str | None) -> Table
     """Checkpoint segments per chain: what each keeps from forward to backward, what it holds
     while recomputed and the recomputation's cost; a closing row per chain with its peak."""
     table = Table(title=title, title_justify="left", caption="checkpointed segments keep only their input and "
-                  "run again during backward; peak vs plain backprop, step time predicted", caption_justify="left")
-    for column in ("chain / segment", "run", "kept MiB", "recomputed MiB", "recompute MFLOP"):
+                  "run again during backward; peak vs plain backprop; step time predicted from FLOP-equivalents",
+                  caption_justify="left")
+    for column in ("chain / segment", "run", "kept MiB", "recomputed MiB", "recompute MFLOP-eq"):
         table.add_column(column, justify="left" if column in ("chain / segment", "run") else "right")
     for chain in chains:
         for segment in chain.segments:

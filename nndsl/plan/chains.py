@@ -27,8 +27,11 @@ keeps for backward in the backend's modules (parameters are not counted; they ex
 * any other (plugin) type: its input, its output and one more output-sized tensor, a deliberately
   generous guess.
 
-Forward costs are floating-point operations: 2 × weights × output positions for the weighted
-layers (a multiply and an add per weight and position), a few per element for the others.
+Forward costs are FLOP-equivalents: 2 × weights × output positions for the weighted layers (a
+multiply and an add per weight and position) plus elementwise work weighted by its measured cost
+(`_ELEMENT_COSTS`: a dropout mask's random numbers cost ~60 times a ReLU per element on a CPU).
+Backward costs (for the predicted step time only): twice the matrix products, and a cheap
+elementwise product per output element.
 Tests compare the byte estimates with autograd's saved tensors counted per storage.
 """
 
@@ -47,6 +50,14 @@ _SAVES_RESULT = {"relu", "tanh", "logistic", "elu", "softmax"}
 _SAVES_ARGUMENT = {"softplus", "gelu", "leaky_relu"}
 _WEIGHTED = {"linear", "lwta", "whitened_linear", "variational_dropout", "conv1d", "conv2d", "embedding"}
 _RESHAPES = {"flatten", "add_channel", "to_sequence", "slice"}
+# Cost per element of elementwise work, in FLOP-equivalents: time per element relative to a
+# matrix product's time per FLOP, measured with one CPU thread (torch 2.x, x86): random numbers
+# and transcendental functions cost far more than their arithmetic suggests, which decides
+# whether recomputing a dropout or tanh layer is cheap. A GPU's ratios differ.
+_ELEMENT_COSTS = {"linear": 1.0, "relu": 8.0, "leaky_relu": 8.0, "logistic": 30.0, "softmax": 50.0,
+                  "gelu": 50.0, "elu": 150.0, "softplus": 150.0, "tanh": 150.0,
+                  "dropout": 500.0, "gaussian_dropout": 150.0, "noise": 150.0, "layer_norm": 30.0,
+                  "batch_norm": 30.0, "maxpool": 10.0, "lwta": 20.0}
 # Layers whose forward changes state must not run twice: batch norm would update its running
 # statistics again while recomputed. A plugin type opts out with `checkpointable = False`.
 _STATEFUL = {"batch_norm"}
@@ -94,7 +105,8 @@ def _estimate(node: GraphNode, batch: int, length: int | None) -> ChainLayer:
         name=node.name, input_bytes=input_bytes, output_bytes=outputs * FLOAT_BYTES,
         saves_input=saves_input, saves_output=saves_output, private_bytes=private,
         forward_cost=_cost(node, kind, inputs, outputs),
-        checkpointable=kind not in _STATEFUL and bool(getattr(record, "checkpointable", True)))
+        checkpointable=kind not in _STATEFUL and bool(getattr(record, "checkpointable", True)),
+        backward_cost=_backward_cost(node, kind, outputs))
 
 
 def _saved(kind: str, params, activation: str, inputs: int, outputs: int,
@@ -145,14 +157,27 @@ def _variational(params, inputs: int, outputs: int, node: GraphNode, saves_outpu
 
 
 def _cost(node: GraphNode, kind: str, inputs: int, outputs: int) -> float:
-    """Floating-point operations of one forward pass for the planned batch."""
+    """Forward cost for the planned batch in FLOP-equivalents (see `_ELEMENT_COSTS`)."""
+    activation = _ELEMENT_COSTS.get(str(getattr(node.params, "activation", "linear")), 8.0) * outputs
     if kind in _WEIGHTED and kind != "embedding":
         channels = int(node.output_shape[0]) if kind.startswith("conv") else _last(node.output_shape)
         positions = outputs // max(1, channels)
-        return 2.0 * node.parameter_count * positions + outputs
+        noise = _ELEMENT_COSTS["noise"] * outputs if kind == "variational_dropout" else 0.0
+        return 2.0 * node.parameter_count * positions + outputs + activation + noise
+    if kind == "activation":
+        return _ELEMENT_COSTS.get(node.params.function, 8.0) * outputs
     if kind in _RESHAPES or kind == "embedding":
         return float(outputs)
-    return 4.0 * max(inputs, outputs)
+    return _ELEMENT_COSTS.get(kind, 8.0) * max(inputs, outputs)
+
+
+def _backward_cost(node: GraphNode, kind: str, outputs: int) -> float:
+    """Backward cost in FLOP-equivalents: two matrix products per weighted layer (the input's and
+    the weights' gradients) and a cheap elementwise product (with a saved mask or derivative)."""
+    if kind in _WEIGHTED and kind != "embedding":
+        channels = int(node.output_shape[0]) if kind.startswith("conv") else _last(node.output_shape)
+        return 4.0 * node.parameter_count * (outputs // max(1, channels)) + 8.0 * outputs
+    return 8.0 * outputs
 
 
 def _last(shape: tuple[Dim, ...]) -> int:

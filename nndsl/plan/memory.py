@@ -39,7 +39,7 @@ from nndsl.plan.chains import chain_layers, find_chains
 from nndsl.plan.plan import ChainMemoryPlan, MemoryPlan, RecurrentMemoryPlan, SegmentPlan
 from nndsl.plan.recompute import plain_bptt_bytes, plan_recompute, smallest_feasible_units, units_for_budget
 from nndsl.plan.segments import (ChainLayer, Segment, evaluate, optimal_segments, plain_segments, segment_bytes,
-                                 smallest_peak, sqrt_segments)
+                                 smallest_peak, sqrt_segments, step_cost)
 from nndsl.spec import Spec
 
 Locator = Callable[[tuple[str | int, ...]], Span | None]
@@ -60,6 +60,7 @@ class _Recurrent:
 
 
 def plan_memory(spec: Spec, graph: Graph, locate: Locator, diagnostics: DiagnosticList) -> MemoryPlan | None:
+    """The plan for the spec's `memory:` (None without one, or after E602/E604 in `diagnostics`)."""
     memory = spec.memory
     if memory is None:
         return None
@@ -177,13 +178,14 @@ def _plan_chain(layers: list[ChainLayer], budget: float, policy: str) -> ChainMe
             return peak
     result = evaluate(layers, segments)
     forward = sum(layer.forward_cost for layer in layers)
+    step = step_cost(layers)
     return ChainMemoryPlan(
         layers=tuple(layer.name for layer in layers), policy=chosen, budget_bytes=int(budget),
         segments=tuple(_segment_plan(layers, segment, index > 0 and not segments[index - 1].checkpointed)
                        for index, segment in enumerate(segments)),
         predicted_peak_bytes=result.peak_bytes, plain_peak_bytes=evaluate(layers, plain_segments(layers)).peak_bytes,
         smallest_peak_bytes=smallest_peak(layers), forward_flops=forward, recompute_flops=result.recompute_cost,
-        predicted_time_ratio=1.0 + result.recompute_cost / (3.0 * forward) if forward else 1.0)
+        predicted_time_ratio=1.0 + result.recompute_cost / step if step else 1.0)
 
 
 def _segment_plan(layers: list[ChainLayer], segment: Segment, after_plain: bool) -> SegmentPlan:

@@ -132,7 +132,7 @@ class SegmentPlan:
     checkpointed: bool
     stored_bytes: int  # kept from forward to backward: the input if checkpointed, else all it saves
     recompute_bytes: int  # held while it is recomputed during backward (0 when plain)
-    recompute_flops: float
+    recompute_flops: float  # FLOP-equivalents (elementwise work weighted by its cost, nndsl.plan.chains)
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ class ChainMemoryPlan:
     smallest_peak_bytes: int
     forward_flops: float
     recompute_flops: float
-    predicted_time_ratio: float  # a training step's time vs plain backprop (backward ≈ 2 forwards)
+    predicted_time_ratio: float  # a training step's time vs plain backprop: 1 + recompute / (forward + backward)
 
 
 @dataclass(frozen=True)

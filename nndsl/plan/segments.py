@@ -51,8 +51,9 @@ class ChainLayer:
     saves_input: bool
     saves_output: bool
     private_bytes: int  # other tensors saved for backward
-    forward_cost: float  # floating-point operations
+    forward_cost: float  # FLOP-equivalents (nndsl.plan.chains)
     checkpointable: bool = True
+    backward_cost: float | None = None  # FLOP-equivalents; None: twice the forward cost
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,12 @@ def evaluate(layers: Sequence[ChainLayer], segments: Sequence[Segment]) -> Evalu
             cost += sum(layer.forward_cost for layer in layers[segment.start:segment.stop])
         after_plain = not segment.checkpointed
     return Evaluation(peak_bytes=peak, stored_bytes=stored, recompute_cost=cost)
+
+
+def step_cost(layers: Sequence[ChainLayer]) -> float:
+    """A plain training step's cost: forward plus backward (twice the forward where unknown)."""
+    return sum(layer.forward_cost + (2 * layer.forward_cost if layer.backward_cost is None else layer.backward_cost)
+               for layer in layers)
 
 
 def plain_segments(layers: Sequence[ChainLayer]) -> tuple[Segment, ...]:

@@ -16,9 +16,9 @@ def test_show_prints_checkpoint_segments_peak_and_time(capsys, monkeypatch):
     out = capsys.readouterr().out
     memory = out.split("memory: budget")[1]
     assert "policy optimal" in memory and "chain / segment" in memory and "recomputed MiB" in memory
-    assert "│ drop1, narrow1 " in memory and "checkpoint" in memory and "plain" in memory
+    assert "│ wide1, drop1, narrow1 " in memory and "checkpoint" in memory and "plain" in memory
     assert "chain wide1 … out (9)" in memory and "peak 1.52" in memory and "plain 3.30" in memory
-    assert "time ×1.12" in memory
+    assert "time ×1.35" in memory
 
 
 def test_show_json_carries_the_segments(capsys):
