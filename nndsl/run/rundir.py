@@ -24,8 +24,9 @@ import os
 import tempfile
 import time
 from importlib.metadata import PackageNotFoundError, version
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import yaml
 
@@ -63,13 +64,25 @@ def write_atomic(path: Path, text: str) -> None:
     Only the primary process writes; elsewhere (ranks above 0) this does nothing, since every rank
     computes the same file and one copy is wanted.
     """
+    _replace_atomically(path, lambda stream: stream.write(text.encode("utf-8")))
+
+
+def save_state(path: Path, state: Any) -> None:
+    """`torch.save(state)` to `path` atomically, by the primary process only (as `write_atomic`):
+    an interrupted save leaves the previous file, never half of one for a resume to read."""
+    import torch
+
+    _replace_atomically(path, lambda stream: torch.save(state, stream))
+
+
+def _replace_atomically(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
     if not is_primary_process():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -36,7 +36,7 @@ from torch.func import functional_call
 from nndsl.backend.callbacks.parameter_change import ParameterChange
 from nndsl.backend.graph_module import module_key
 from nndsl.plan import CutPlan, PhasePlan
-from nndsl.run.rundir import is_primary_process, read_json, write_json
+from nndsl.run.rundir import is_primary_process, read_json, save_state, write_json
 from nndsl.run.session import RunContext, RunOutcome, layer_seed, train_run, validation_score
 
 
@@ -145,8 +145,7 @@ def _step(context: RunContext, progress: Progress, label: str, phase: PhasePlan,
         score = validation_score(context, monitor)
     accepted = True if accept is None else better(score, baseline, mode)
     state_path = context.directory / "checkpoints" / label / "state.pt"
-    state_path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(context.network.state_dict(), state_path)
+    save_state(state_path, context.network.state_dict())  # rank 0 writes; every rank keeps its copy
     if not accepted:
         context.network.load_state_dict(start_state)
     row = {"phase": phase.name, "run": label, "cut": cut, "attempt": attempt, "epochs": outcome.epochs,

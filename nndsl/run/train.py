@@ -16,7 +16,7 @@ from nndsl.api import Compiled, compile_spec
 from nndsl.data.registry import DATA_SOURCES, DataSourceError
 from nndsl.diagnostics import Diagnostic, SpecError
 from nndsl.run.rundir import (RunDirectoryError, is_primary_process, package_versions, read_json,
-                              refuse_existing, shared_run_directory, spec_text, write_json, write_spec)
+                              refuse_existing, save_state, shared_run_directory, spec_text, write_json, write_spec)
 from nndsl.source import locate, to_plain
 
 
@@ -161,8 +161,7 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
     if datamodule.splits.test is not None and not fast_dev_run:
         summary.update(test_report(context, module))
     write_json(directory / "summary.json", summary)
-    if is_primary_process():
-        torch.save(network.state_dict(), directory / "final_weights.pt")
+    save_state(directory / "final_weights.pt", network.state_dict())
     return RunResult(directory, summary)
 
 
