@@ -1,12 +1,14 @@
 """Reproduce the top-down training paper's comparisons on data available here, over seeds.
 
 Conditions (Table 2 of the paper, and its "fix the bottom layer, retrain the top" control):
-joint, top-down, dropout, dropout + top-down, fix bottom + retrain top. Tasks:
+joint, top-down, dropout, dropout + top-down, fix bottom + retrain top; and, not in the paper,
+joint training with 3x the patience, since top-down trains for several runs' worth of epochs.
+Tasks:
   digits  specs/topdown_digits.yaml (+ _fix_bottom): 6-block tanh MLP on scikit-learn's digits
   speech  specs/topdown_speech_small.yaml (+ _fix_bottom): 3 x BLSTMP 64 CTC on synthetic speech
-Per seed, three runs through `nndsl.run.train` with `--set` overrides: the top-down spec (its
-joint phase's weights give "joint", the final network "top-down"), the same with dropout, and the
-control. Each network is scored on the test split (error: 1 - accuracy for digits, CER for speech).
+Per seed, four runs through `nndsl.run.train` with `--set` overrides (`--runs` picks): the
+top-down spec (its joint phase's weights give "joint", the final network "top-down"), the same
+with dropout, the control, and the longer joint run. Each network is scored on the test split (error: 1 - accuracy for digits, CER for speech).
 Printed: mean ± std of the test error per condition, its relative change against joint next to
 the paper's (eval92 CER, Table 2), and the bottom unit's Σ|Δθ| under joint training vs the first
 top-down attempt (Table 1's diagnostic: larger when the extractor trains below a frozen classifier).
@@ -32,9 +34,11 @@ ROOT = Path(__file__).resolve().parents[1]
 TASKS = {
     "digits": {"spec": "specs/topdown_digits.yaml", "control": "specs/topdown_digits_fix_bottom.yaml",
                "metric": "test/accuracy", "error": lambda value: 1 - value, "unit": "error", "dropout": 0.1,
+               "patience": 5, "max_epochs": 100,
                "quick": ["trainer.max_epochs=40", "schedule.0.stop.patience=3", "schedule.1.stop.patience=3"]},
     "speech": {"spec": "specs/topdown_speech_small.yaml", "control": "specs/topdown_speech_small_fix_bottom.yaml",
                "metric": "test/cer", "error": lambda value: value, "unit": "CER", "dropout": 0.2,
+               "patience": 4, "max_epochs": 40,
                "quick": ["trainer.max_epochs=30", "trainer.min_epochs=10", "schedule.0.stop.patience=3",
                          "schedule.1.stop.patience=3"]},
 }
@@ -47,6 +51,7 @@ PAPER = {
     "dropout": "-25% (dropout 0.5 vs baseline 3)",
     "dropout + top-down": "-38% vs baseline 3, -17% vs dropout",
     "fix bottom, retrain top": "+8% (worse; vs baseline 1)",
+    "joint, 3x patience": "(not in the paper; Figure 1: longer joint training does not help)",
 }
 CONDITIONS = list(PAPER)
 
@@ -97,33 +102,51 @@ def bottom_change(summary: dict) -> tuple[float | None, float | None]:
     return joint[bottom], attempt["parameter_change"].get(bottom)
 
 
-def seed_runs(task: str, seed: int, quick: bool, root: Path) -> dict[str, float]:
+RUNS = ("top-down", "dropout", "control", "longer")
+
+
+def seed_runs(task: str, seed: int, quick: bool, root: Path, runs: tuple[str, ...] = RUNS) -> dict[str, float]:
+    """The chosen runs for one seed: top-down (gives joint and top-down), dropout (dropout and
+    dropout + top-down), control (fix bottom, retrain top), longer (joint with 3x the patience)."""
     settings = TASKS[task]
     base = [f"seed={seed}", *(settings["quick"] if quick else [])]
     dropout = [*base, f"network.layers.0.with.dropout={settings['dropout']}"]
-    errors: dict[str, float] = {}
-    notes: dict[str, float] = {}
+    results: dict[str, float] = {}
 
-    def score(spec: str, overrides: list[str], state: Path) -> float:
-        return settings["error"](test_metrics(spec, overrides, state)[settings["metric"]])
+    def error(summary: dict) -> float:
+        return settings["error"](summary["test"][settings["metric"]])
 
-    for name, overrides, plain, combined in (("plain", base, "joint", "top-down"),
+    for name, overrides, plain, combined in (("top-down", base, "joint", "top-down"),
                                              ("dropout", dropout, "dropout", "dropout + top-down")):
+        if name not in runs:
+            continue
         directory = root / f"{task}-{name}-seed{seed}"
         summary = run(settings["spec"], overrides, directory)
-        errors[plain] = score(settings["spec"], overrides, directory / "checkpoints/joint/state.pt")
-        errors[combined] = settings["error"](summary["test"][settings["metric"]])
+        joint_state = directory / "checkpoints/joint/state.pt"
+        results[plain] = settings["error"](test_metrics(settings["spec"], overrides, joint_state)[settings["metric"]])
+        results[combined] = error(summary)
         accepted = [row["cut"] for row in summary["phases"] if row["attempt"] and row["accepted"]]
-        print(f"  {task} seed {seed} {name}: accepted cuts {accepted or 'none'}; "
-              f"{plain} {errors[plain]:.4f}, {combined} {errors[combined]:.4f}", flush=True)
-        if name == "plain":
-            notes["joint Σ|Δθ| bottom"], notes["top-down Σ|Δθ| bottom"] = bottom_change(summary)
-    directory = root / f"{task}-control-seed{seed}"
-    summary = run(settings["control"], base, directory)
-    errors["fix bottom, retrain top"] = settings["error"](summary["test"][settings["metric"]])
-    print(f"  {task} seed {seed} control: fix bottom, retrain top {errors['fix bottom, retrain top']:.4f}",
-          flush=True)
-    return {**errors, **notes}
+        epochs = sum(row["epochs"] for row in summary["phases"])
+        print(f"  {task} seed {seed} {name}: accepted cuts {accepted or 'none'} ({epochs} epochs in all); "
+              f"{plain} {results[plain]:.4f}, {combined} {results[combined]:.4f}", flush=True)
+        if name == "top-down":
+            results["joint Σ|Δθ| bottom"], results["top-down Σ|Δθ| bottom"] = bottom_change(summary)
+    if "control" in runs:
+        summary = run(settings["control"], base, root / f"{task}-control-seed{seed}")
+        results["fix bottom, retrain top"] = error(summary)
+        print(f"  {task} seed {seed} control: fix bottom, retrain top {results['fix bottom, retrain top']:.4f}",
+              flush=True)
+    if "longer" in runs:
+        # Top-down trains for several runs' worth of epochs; joint training given 3x the patience
+        # separates the method from the extra training.
+        patience = 3 * (3 if quick else settings["patience"])
+        overrides = [*base, f"schedule=[{{phase: joint, stop: {{monitor: valid/loss, patience: {patience}}}}}]",
+                     f"trainer.max_epochs={3 * settings['max_epochs']}"]
+        summary = run(settings["spec"], overrides, root / f"{task}-longer-seed{seed}")
+        results["joint, 3x patience"] = error(summary)
+        print(f"  {task} seed {seed} longer: joint with patience {patience}, {summary['phases'][0]['epochs']} "
+              f"epochs: {results['joint, 3x patience']:.4f}", flush=True)
+    return results
 
 
 def describe(values: list[float], percent: bool = True) -> str:
@@ -137,16 +160,23 @@ def report(task: str, results: list[dict[str, float]]) -> None:
     unit = TASKS[task]["unit"]
     print(f"\n{task}: test {unit} over {len(results)} seed(s) (mean ± std), relative change of the mean")
     print(f"  {'condition':<26}{'measured':>18}{'vs joint':>11}{'vs dropout':>12}   paper (WSJ eval92, Table 2)")
-    joint = statistics.mean(result["joint"] for result in results)
-    dropout = statistics.mean(result["dropout"] for result in results)
+    joint = statistics.mean(result["joint"] for result in results) if "joint" in results[0] else None
+    dropout = statistics.mean(result["dropout"] for result in results) if "dropout" in results[0] else None
     for condition in CONDITIONS:
+        if condition not in results[0]:
+            continue
         values = [result[condition] for result in results]
         mean = statistics.mean(values)
-        against_joint = "" if condition == "joint" else f"{(mean - joint) / joint * 100:+.0f}%"
-        against_dropout = f"{(mean - dropout) / dropout * 100:+.0f}%" if condition == "dropout + top-down" else ""
+        against_joint = "" if condition == "joint" or not joint else f"{(mean - joint) / joint * 100:+.0f}%"
+        against_dropout = (f"{(mean - dropout) / dropout * 100:+.0f}%"
+                           if condition == "dropout + top-down" and dropout else "")
         print(f"  {condition:<26}{describe(values):>18}{against_joint:>11}{against_dropout:>12}   {PAPER[condition]}")
-    wins = sum(result["top-down"] < result["joint"] for result in results)
-    print(f"  top-down below joint in {wins}/{len(results)} seeds")
+    for better, worse in (("top-down", "joint"), ("dropout + top-down", "dropout"),
+                          ("top-down", "joint, 3x patience")):
+        if better in results[0] and worse in results[0]:
+            wins = sum(result[better] < result[worse] for result in results)
+            ties = sum(result[better] == result[worse] for result in results)
+            print(f"  {better} below {worse} in {wins}/{len(results)} seeds ({ties} equal)")
     changes = [(result["joint Σ|Δθ| bottom"], result["top-down Σ|Δθ| bottom"]) for result in results
                if result.get("top-down Σ|Δθ| bottom") is not None]
     if changes:
@@ -160,6 +190,8 @@ def main() -> int:
     parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=["digits", "speech"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--quick", action="store_true", help="capped epochs, patience 3")
+    parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS),
+                        help="which runs per seed (default: all)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (small models run best on one)")
     parser.add_argument("--keep", help="keep the run directories here (default: a temporary folder)")
     arguments = parser.parse_args()
@@ -176,7 +208,8 @@ def main() -> int:
         print(f"top-down reproduction: tasks {arguments.tasks}, seeds {arguments.seeds}, "
               f"{'quick' if arguments.quick else 'full'} mode, {arguments.threads} torch thread(s)", flush=True)
         for task in arguments.tasks:
-            results = [seed_runs(task, seed, arguments.quick, root) for seed in arguments.seeds]
+            results = [seed_runs(task, seed, arguments.quick, root, tuple(arguments.runs))
+                       for seed in arguments.seeds]
             report(task, results)
     print(f"\n{time.perf_counter() - started:.0f} s in all", flush=True)
     return 0
