@@ -16,6 +16,7 @@ How the spec stage uses it::
     params = source.Params.model_validate(remaining_keys)     # pydantic ValidationError
     signature = source.signature(params, base_directory)      # DataSourceError
     arrays = source.load(params, base_directory, seed=seed)   # run stage only; DataSourceError
+    line = source.describe(params, base_directory)            # `nndsl show` only; optional
 """
 
 from __future__ import annotations
