@@ -42,9 +42,12 @@ MLP = [layer for block in range(16) for layer in (
     ("linear", (1024, 2048, 512, 1536)[block % 4], "relu"),
     *((("dropout", 0.1, None),) if block % 2 == 0 else ()),
     ("linear", (32, 64, 128)[block % 3], "tanh"))] + [("linear", 10, "linear")]
-CONV = [("conv2d", 32, "relu"), ("conv2d", 8, "relu"), ("conv2d", 64, "relu"), ("maxpool", 2, None),
-        ("conv2d", 8, "relu"), ("conv2d", 64, "relu"), ("dropout", 0.1, None), ("conv2d", 16, "relu"),
-        ("maxpool", 2, None), ("flatten", None, None), ("linear", 256, "relu"), ("linear", 10, "linear")]
+# 6 blocks at 32x32: a wide 3x3 ReLU convolution (16, 32 or 48 channels) and a narrow one (4),
+# dropout after every other block, then pooling and a classifier.
+CONV = [layer for block in range(6) for layer in (
+    ("conv2d", (16, 32, 48)[block % 3], "relu"), ("conv2d", 4, "relu"),
+    *((("dropout", 0.1, None),) if block % 2 == 1 else ()))] + [
+    ("maxpool", 4, None), ("flatten", None, None), ("linear", 10, "linear")]
 
 
 def spec_text(network: str, batch: int, budget: str, data: Path) -> str:

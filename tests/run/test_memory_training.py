@@ -66,3 +66,21 @@ def test_plan_predicts_fewer_bytes_more_steps_and_rejects_infeasible_budgets(tmp
     bad = compiled(tmp_path, "lstm", "0.5%")
     codes = {item.code: item for item in bad.diagnostics}
     assert "E602" in codes and "smallest feasible budget" in codes["E602"].hint
+
+
+@pytest.mark.slow
+def test_checkpointed_chain_trains_to_the_same_metrics_as_plain_backprop(tmp_path):
+    """The shipped checkpointing spec through Lightning: recomputation replays dropout's random
+    state and leaves the global stream alone, so the run equals one without checkpoints."""
+    from pathlib import Path
+
+    from nndsl.run import train
+
+    spec = Path(__file__).resolve().parents[2] / "specs" / "memory_mlp_digits.yaml"
+    short = ["trainer.max_epochs=2"]
+    budgeted = train(str(spec), short, run_dir=str(tmp_path / "budgeted"), progress_bar=False)
+    plain = train(str(spec), short + ["memory.budget=100%", "memory.policy=none"], run_dir=str(tmp_path / "plain"),
+                  progress_bar=False)
+    assert budgeted.summary["test"] and budgeted.summary["test"] == plain.summary["test"]
+    plan = (tmp_path / "budgeted" / "plan.json").read_text()
+    assert '"checkpointed": true' in plan
