@@ -21,6 +21,7 @@ from torch.nn import functional
 from nndsl.backend.ensemble_losses import (assignment_counts, independent_loss, majority_vote, mean_probabilities,
                                            oracle_accuracy, oracle_loss, per_member_cross_entropy)
 from nndsl.backend.ensemble_network import EnsembleNetwork
+from nndsl.backend.lightning_module import stop_unless_finite
 from nndsl.backend.optimizers import build_optimizer, build_scheduler, parameter_groups
 from nndsl.plan import EnsemblePlan, ParameterGroup
 from nndsl.spec.training import LossSpec
@@ -75,6 +76,7 @@ class EnsembleModule(LightningModule):
         outputs = self.network(batch["inputs"], per_member=bagged)
         loss, _ = self._loss(outputs, batch["targets"])
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=outputs.shape[1])
+        stop_unless_finite(self, loss)
         return loss
 
     def _evaluate(self, batch: dict[str, torch.Tensor], split: str) -> None:

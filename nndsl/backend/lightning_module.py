@@ -20,6 +20,21 @@ from nndsl.backend.optimizers import build_optimizer, build_scheduler, parameter
 from nndsl.plan import ParameterGroup
 
 
+
+def stop_unless_finite(module: LightningModule, loss: torch.Tensor) -> None:
+    """Raise FloatingPointError (the run stage reports it, exit 2) when the training loss is not
+    finite on any process. Every rank takes the decision together, so under ddp a NaN on one
+    rank stops all of them instead of leaving the others waiting in the next all-reduce."""
+    here = bool(torch.isfinite(loss).all())
+    everywhere = here
+    trainer = module._trainer  # None when the module is stepped outside a Trainer (tests)
+    if trainer is not None:
+        everywhere = trainer.strategy.reduce_boolean_decision(here, all=True)
+    if not everywhere:
+        value = loss.item() if not here else "non-finite on another process"
+        raise FloatingPointError(f"the training loss became {value} at epoch {module.current_epoch}, "
+                                 f"step {module.global_step}")
+
 class NndslModule(LightningModule):
     """One training run: a phase, or one attempt of a top-down search."""
 
@@ -67,9 +82,7 @@ class NndslModule(LightningModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
         loss = self._step(batch, "train")
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"the training loss became {loss.item()} at epoch {self.current_epoch}, "
-                                     f"step {self.global_step}")
+        stop_unless_finite(self, loss)
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -100,3 +101,37 @@ def test_rank_one_reuses_the_directory_rank_zero_chose(tmp_path, monkeypatch):
     assert shared_run_directory("name", "explicit") == (tmp_path / "explicit").resolve()  # no "already exists"
     write_json(chosen / "summary.json", {"rank": 1})  # ranks above 0 write nothing
     assert json.loads((chosen / "summary.json").read_text()) == {"rank": 0}
+
+
+NAN_SPEC = """
+nndsl: 1
+name: nan-ddp
+seed: 1
+data: {source: npz, path: data.npz, batch_size: 1, valid_fraction: 0.2, test_fraction: 0.0}
+network:
+  layers:
+    - {name: out, type: linear, units: 1}
+loss: {type: mse}
+optimizer: {type: sgd, lr: 0.01}
+schedule:
+  - {phase: joint, stop: {max_epochs: 1}}
+trainer: {max_epochs: 1, strategy: ddp, accelerator: cpu, devices: 2}
+"""
+
+
+@pytest.mark.slow
+def test_ddp_a_non_finite_loss_on_one_process_stops_both(tmp_path):
+    """Some examples (batch size 1) have a huge input whose squared error overflows float32, so a
+    step where one rank alone sees an infinite loss comes early; both must stop with the
+    diagnosis (exit 2) instead of one waiting for the other in the gradient all-reduce."""
+    import numpy as np
+
+    inputs = np.ones((40, 1), np.float32)
+    inputs[::5] = 1e30
+    np.savez(tmp_path / "data.npz", inputs=inputs, targets=np.zeros((40, 1), np.float32))
+    (tmp_path / "spec.yaml").write_text(NAN_SPEC)
+    result = _nndsl(["train", "spec.yaml", "--run-dir", "run"], tmp_path)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert re.search(r"the training loss became (inf|nan|non-finite on another process) at epoch 0",
+                     result.stdout + result.stderr)
