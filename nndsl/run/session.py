@@ -193,11 +193,17 @@ def build_module(context: RunContext, trainable: tuple[str, ...], groups: tuple[
                        max_epochs, context.spec.metrics, context.target_kind, context.num_classes)
 
 
+def evaluation_trainer(context: RunContext) -> Trainer:
+    """A one-device Trainer for scoring the current network. Under ddp every process scores the
+    whole split itself: a distributed sampler would pad the split with repeated examples so the
+    ranks get equal shares, which changes the metrics (Lightning's own advice for testing)."""
+    return Trainer(accelerator=context.spec.trainer.accelerator, devices=1, logger=False,
+                   enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
+
+
 def validation_score(context: RunContext, monitor: str) -> float | None:
     """The current network's score on `monitor` (validation set), without training."""
     module = build_module(context, (), (), context.spec.optimizer, 1)
-    trainer = Trainer(accelerator=context.spec.trainer.accelerator, devices=1, logger=False,
-                      enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
-    results = trainer.validate(module, datamodule=context.datamodule, verbose=False)
+    results = evaluation_trainer(context).validate(module, datamodule=context.datamodule, verbose=False)
     value = results[0].get(monitor) if results else None
     return None if value is None else float(value)

@@ -123,7 +123,7 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
 
     from nndsl.backend.losses import CompiledLoss
     from nndsl.run.schedule import run_schedule
-    from nndsl.run.session import RunContext, build_module, build_network, test_report, trainer_for
+    from nndsl.run.session import RunContext, build_module, build_network, evaluation_trainer, test_report
 
     _quiet_lightning()
     compiled, directory = compile_run(spec_path, overrides or [], resume)
@@ -150,11 +150,8 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
         raise TrainingDiverged(str(error), directory, _newest_checkpoint(directory)) from None
     test_metrics: dict[str, float] = {}
     if datamodule.splits.test is not None and not fast_dev_run:
-        from nndsl.plan import StopPlan
-
         module = build_module(context, (), (), spec.optimizer, 1)
-        tester = trainer_for(context, "test", StopPlan("valid/loss", "min", None, 1), [])
-        results = tester.test(module, datamodule=datamodule, verbose=False)
+        results = evaluation_trainer(context).test(module, datamodule=datamodule, verbose=False)
         test_metrics = {key: float(value) for key, value in (results[0] if results else {}).items()}
     summary = {"name": spec.name, "seed": spec.seed, "resumed": resuming, "phases": rows, "test": test_metrics,
                "parameters": compiled.graph.parameter_count}

@@ -69,6 +69,41 @@ def _check_run(directory: Path, result: subprocess.CompletedProcess) -> None:
     assert result.stdout.count("test: test/loss") == 1
     # Both processes trained: Lightning reports two members of the process group.
     assert "MEMBER: 2/2" in result.stdout + result.stderr
+    # The test split (359 examples, odd) is scored whole, as one process scores it: a distributed
+    # sampler would have repeated an example to give both ranks 180.
+    expected = _one_process_test_metrics(directory)
+    assert summary["test"]["test/accuracy"] == pytest.approx(expected["test/accuracy"], abs=1e-6)
+    assert summary["test"]["test/loss"] == pytest.approx(expected["test/loss"], rel=1e-5)
+
+
+def _one_process_test_metrics(directory: Path) -> dict[str, float]:
+    import contextlib
+    import io
+
+    import torch
+    from lightning.pytorch import Trainer
+
+    from nndsl.api import compile_spec
+    from nndsl.backend.graph_module import GraphModule
+    from nndsl.backend.losses import CompiledLoss
+    from nndsl.run.session import RunContext, build_module
+    from nndsl.run.train import load_data
+
+    compiled = compile_spec(directory / "spec.yaml").raise_for_errors()
+    datamodule = load_data(compiled)
+    assert len(datamodule.splits.test) == 359
+    network = GraphModule(compiled.graph, compiled.plan.tempering)
+    network.load_state_dict(torch.load(directory / "final_weights.pt", map_location="cpu", weights_only=True))
+    signature = compiled.signature
+    loss = CompiledLoss(compiled.spec.loss, signature.target_kind, len(datamodule.splits.train), False)
+    context = RunContext(compiled.spec, compiled.plan, network, datamodule, loss, directory,
+                         signature.target_kind, signature.num_classes)
+    trainer = Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                      enable_model_summary=False, enable_checkpointing=False)
+    with contextlib.redirect_stdout(io.StringIO()):
+        results = trainer.test(build_module(context, (), (), compiled.spec.optimizer, 1), datamodule=datamodule,
+                               verbose=False)
+    return {key: float(value) for key, value in results[0].items()}
 
 
 @pytest.mark.slow
