@@ -201,7 +201,7 @@ BUILTIN_SOURCES = {
     "synthetic_speech": "nndsl.data.synthetic_speech",
     "markov_text": "nndsl.data.markov_text",
     "npz": "nndsl.data.files",
-    "csv": "nndsl.data.files",
+    "csv": "nndsl.data.csv_table",
     "kaldi": "nndsl.data.kaldi",
 }
 BUILTIN_MODULES = tuple(dict.fromkeys(BUILTIN_SOURCES.values()))
