@@ -23,12 +23,12 @@ tests compare this one with).
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections import OrderedDict
 from operator import add
 from typing import Literal
 
 from nndsl.plan.recompute_costs import INFEASIBLE, CapacityTable, ConvexCosts, mixed_rule
+from nndsl.plan.recompute_rows import RowShape, build_row
 
 _CACHED_TABLES = 4
 """How many (alpha, beta) tables stay cached between calls."""
@@ -51,6 +51,7 @@ class MixedTable:
         self.rows: list[list[int]] = [[0]]
         self.left: list[list[int]] = [[0]]
         self.kinks: list[list[int]] = [[]]
+        self.shapes: list[RowShape | None] = [None]
 
     @property
     def cells(self) -> int:
@@ -68,78 +69,24 @@ class MixedTable:
                 self.rows.append([0])
                 self.left.append([0])
                 self.kinks.append([])
+                self.shapes.append(None)
             needed = length - (memory - current + alpha - 1) // alpha
             if needed >= len(self.rows[current]):
                 self._extend(current, needed)
 
     def _extend(self, current: int, needed: int) -> None:
-        """Computes row ``current`` for t = len(row)..needed (lower rows already long enough)."""
-        alpha, beta = self.alpha, self.beta
-        row, left, kinks = self.rows[current], self.left[current], self.kinks[current]
-        start = len(row)
-        row.extend([0] * (needed + 1 - start))
-        left.extend([0] * (needed + 1 - start))
-        right_hidden = self.rows[current - 1] if current >= 2 else None
-        hidden_kinks = self.kinks[current - 1] if current >= 2 else []
-        right_internal = self.rows[current - alpha] if current > alpha else None
-        internal_kinks = self.kinks[current - alpha] if current > alpha else []
-        right_first = self.rows[current - beta] if current > beta else None
-        # Row 1 (t(t+1)/2) has a kink at every t: rows reading it scan every y instead.
-        dense_hidden, dense_internal = current == 2, current - alpha == 1
-        everything = (current - 1) // beta + 1  # C(t, m) = t: internal pushes at y = 1 all along
-        for t in range(start, needed + 1):
-            if t <= everything:
-                best = t
-            else:
-                best = t + row[t - 1]  # an internal push of the last core
-                if right_first is not None and 1 + right_first[t - 1] < best:
-                    best = 1 + right_first[t - 1]
-                # Q1 >= t + y: only y <= best - t - 1 can do better.
-                last = min(t - 1, best - t - 1)
-                if right_hidden is not None and last >= 1:
-                    if dense_hidden:
-                        value = min(map(add, left[1:last + 1], right_hidden[t - 1:t - last - 1:-1]))
-                    else:
-                        value = left[1] + right_hidden[t - 1]
-                        if last > 1:
-                            value = min(value, left[last] + right_hidden[t - last])
-                            ys = kinks[:bisect_left(kinks, last)]
-                            if ys:
-                                value = min(value, min(map(add, map(left.__getitem__, ys), map(
-                                    right_hidden.__getitem__, map(t.__sub__, ys)))))
-                            low = bisect_left(hidden_kinks, t - last + 1)
-                            high = bisect_left(hidden_kinks, t - 1)
-                            if high > low:
-                                ss = hidden_kinks[low:high]
-                                value = min(value, min(map(add, map(left.__getitem__, map(
-                                    t.__sub__, ss)), map(right_hidden.__getitem__, ss))))
-                    if value < best:
-                        best = value
-                # Q2 >= t + y - 1: only y <= best - t can do better.
-                last = min(t - 1, best - t)
-                if right_internal is not None and last >= 2:
-                    # Q2(y) = left[y - 1] + 1 + C(t - y, m - alpha).
-                    if dense_internal:
-                        value = 1 + min(map(add, left[1:last], right_internal[t - 2:t - last - 1:-1]))
-                    else:
-                        value = 1 + left[1] + right_internal[t - 2]
-                        if last > 2:
-                            value = min(value, 1 + left[last - 1] + right_internal[t - last])
-                            ys = kinks[:bisect_left(kinks, last - 1)]  # y - 1 at a kink
-                            if ys:
-                                value = min(value, 1 + min(map(add, map(left.__getitem__, ys), map(
-                                    right_internal.__getitem__, map((t - 1).__sub__, ys)))))
-                            low = bisect_left(internal_kinks, t - last + 1)
-                            high = bisect_left(internal_kinks, t - 2)
-                            if high > low:
-                                ss = internal_kinks[low:high]
-                                value = min(value, 1 + min(map(add, map(left.__getitem__, map(
-                                    (t - 1).__sub__, ss)), map(right_internal.__getitem__, ss))))
-                    if value < best:
-                        best = value
-            row[t], left[t] = best, t + best
-            if t >= 3 and best - 2 * row[t - 1] + row[t - 2] > 0:
-                kinks.append(t - 1)
+        """Builds row ``current`` for t = 0..needed (lower rows already long enough).
+
+        A longer row is rebuilt from t = 0: its candidates for cells past the old end were
+        never written, and the values below it come out the same (they are exact).
+        """
+        shapes = self.shapes
+        for lower in (current - 1, current - self.alpha, current - self.beta):
+            if lower >= 1 and shapes[lower] is None:
+                shapes[lower] = RowShape(self.rows[lower], self.kinks[lower])
+        row, left, kinks = build_row(current, needed, self.rows, shapes, self.alpha, self.beta)
+        self.rows[current], self.left[current], self.kinks[current] = row, left, kinks
+        shapes[current] = None  # its slopes changed: described again when a row above asks
 
 
 _tables: OrderedDict[tuple[int, int], MixedTable] = OrderedDict()
