@@ -108,54 +108,74 @@ def build_row(memory: int, length: int, rows: list[list[int]], shapes: list[RowS
     row = [0] * (end + 1)
     left = [0] * (end + 1)
     kinks: list[int] = []
+    if end >= 1:
+        row[1], left[1] = 1, 2
     everything = (memory - 1) // beta + 1  # C(t, m) = t: internal pushes at y = 1 all along
-    previous_slope = 0
-    for t in range(1, end + 1):
+    # The kinks of R and R' that position y meets, as (target - y, value - L(y)) by target;
+    # they depend on (dL(y + 1), dL(y)) only, and those repeat along linear stretches.
+    meetings: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    key: tuple[int, int] | None = None
+    meeting: list[tuple[int, int]] = []
+    base, previous_slope = 2, 2  # L(t - 1), dL(t - 1) for t = 2
+    for t in range(2, end + 1):
         if t <= everything:
             cost = t
         else:
             cost = best[t]
-            last_core = t + row[t - 1]  # internal push at y = t, or hidden at y = t - 1
-            if last_core < cost:
-                cost = last_core
-            if internal is not None and t >= 3 and t + row[t - 2] < cost:
-                cost = t + row[t - 2]  # internal push at y = t - 1: 1 + L(t - 2) + R'(1)
+            if t + row[t - 1] < cost:  # internal push at y = t, or hidden at y = t - 1
+                cost = t + row[t - 1]
+            # Internal push at y = t - 1: 1 + L(t - 2) + R'(1). Here t >= 3: with an R' row
+            # (memory > alpha >= beta) cells t <= 2 store everything.
+            if internal is not None and t + row[t - 2] < cost:
+                cost = t + row[t - 2]
         row[t] = cost
         here = t + cost
         left[t] = here
-        slope = here - left[t - 1]  # dL(t); previous_slope is dL(t - 1)
-        y = t - 1
-        if t >= 3 and slope > previous_slope:  # a convex kink of L (and of the row) at y
-            kinks.append(y)
-        if y >= 1 and t < end:  # write the candidates that y makes possible for later cells
-            base = left[y]
-            if hidden_shape is not None:
-                for s, value in hidden_shape.kinks_meeting(slope, previous_slope):
-                    target = y + s
-                    if target > end:
-                        break
-                    if base + value < best[target]:
-                        best[target] = base + value
-            if internal_shape is not None:
-                for s, value in internal_shape.kinks_meeting(slope, previous_slope):
-                    target = y + s + 1
-                    if target > end:
-                        break
-                    if base + value + 1 < best[target]:
-                        best[target] = base + value + 1
+        slope = here - base  # dL(t); previous_slope is dL(t - 1), base is L(y), y = t - 1
+        if t == end:
             if t >= 3 and slope > previous_slope:
-                if hidden_shape is not None:
-                    low = max(y + 2, y + hidden_shape.first_above(previous_slope) - 1)
-                    high = min(end, y + hidden_shape.last_at_most(slope))
-                    if high >= low:
-                        best[low:high + 1] = [x if x < z + base else z + base for x, z in zip(
-                            best[low:high + 1], hidden[low - y:high + 1 - y])]
-                if internal_shape is not None:
-                    low = max(y + 2, y + internal_shape.first_above(previous_slope))
-                    high = min(end, y + 1 + internal_shape.last_at_most(slope))
-                    if high >= low:
-                        shift = base + 1
-                        best[low:high + 1] = [x if x < z + shift else z + shift for x, z in zip(
-                            best[low:high + 1], internal[low - y - 1:high - y])]
-        previous_slope = slope
+                kinks.append(t - 1)
+            break
+        y = t - 1
+        if key != (slope, previous_slope):
+            key = (slope, previous_slope)
+            meeting = meetings.get(key)  # type: ignore[assignment]
+            if meeting is None:
+                meeting = _meeting(slope, previous_slope, hidden_shape, internal_shape)
+                meetings[key] = meeting
+        for delta, extra in meeting:  # candidates y + s (R) and y + s + 1 (R') for later cells
+            target = y + delta
+            if target > end:
+                break
+            if base + extra < best[target]:
+                best[target] = base + extra
+        if slope > previous_slope and t >= 3:  # a convex kink of L (and of the row) at y
+            kinks.append(y)
+            if hidden_shape is not None:
+                low = max(y + 2, y + hidden_shape.first_above(previous_slope) - 1)
+                high = min(end, y + hidden_shape.last_at_most(slope))
+                if high >= low:
+                    best[low:high + 1] = [x if x < z + base else z + base for x, z in zip(
+                        best[low:high + 1], hidden[low - y:high + 1 - y])]
+            if internal_shape is not None:
+                low = max(y + 2, y + internal_shape.first_above(previous_slope))
+                high = min(end, y + 1 + internal_shape.last_at_most(slope))
+                if high >= low:
+                    shift = base + 1
+                    best[low:high + 1] = [x if x < z + shift else z + shift for x, z in zip(
+                        best[low:high + 1], internal[low - y - 1:high - y])]
+        base, previous_slope = here, slope
     return row, left, kinks
+
+
+def _meeting(slope: int, previous_slope: int, hidden_shape: RowShape | None,
+             internal_shape: RowShape | None) -> list[tuple[int, int]]:
+    """(target - y, candidate - L(y)) for the kinks of R and R' that a y with these slopes meets."""
+    found: list[tuple[int, int]] = []
+    if hidden_shape is not None:
+        found += hidden_shape.kinks_meeting(slope, previous_slope)
+    if internal_shape is not None:
+        found += [(s + 1, value + 1) for s, value in
+                  internal_shape.kinks_meeting(slope, previous_slope)]
+    found.sort()
+    return found

@@ -10,6 +10,7 @@ import pytest
 from nndsl.plan import recompute
 from nndsl.plan.recompute_mixed import MixedCosts, MixedTable, clear_mixed_tables, mixed_table
 from nndsl.plan.recompute_reference import ReferenceMixedCosts
+from nndsl.plan.recompute_rows import INFINITE, RowShape
 
 ALPHA_BETA = [(1, 1), (2, 1), (2, 2), (3, 2), (3, 3), (5, 4), (5, 5), (7, 7)]
 
@@ -94,3 +95,33 @@ def test_long_sequences_plan_without_deep_recursion():
     schedule = recompute.plan_recompute(2500, 25, "optimal", 5)
     assert schedule.predicted_forward_steps > 2500
     assert recompute.plan_recompute(3000, 3, "hidden", 5).actions[-1].kind == "backward"
+
+
+@pytest.mark.parametrize("alpha,beta", [(1, 1), (2, 1), (3, 2), (4, 4)])
+def test_rows_over_dense_and_beta_rows_equal_the_reference(alpha, beta):
+    # alpha = 1 or beta < alpha: the rows read below include row 1 (a kink at every t) twice.
+    length, memory = 120, 10 * alpha + 3
+    reference = reference_table(length, memory, alpha, beta)
+    table = MixedTable(alpha, beta)
+    table.ensure(length, memory)
+    for units, row in reference._rows.items():
+        assert table.rows[units][:len(row)] == row, units
+
+
+def test_row_shape_answers_like_a_scan():
+    table = MixedTable(5, 5)
+    table.ensure(300, 40)
+    for units in (1, 2, 6, 17, 39):
+        row = table.rows[units]
+        shape = RowShape(row, table.kinks[units])
+        slopes = [None] + [row[u] - row[u - 1] for u in range(1, len(row))]
+        for value in range(0, max(slopes[1:]) + 2):
+            assert shape.last_at_most(value) == max(
+                (u for u in range(1, len(row)) if slopes[u] <= value), default=0)
+            assert shape.first_above(value) == min(
+                (u for u in range(1, len(row)) if slopes[u] > value), default=INFINITE)
+        for p in range(1, 8):
+            for q in range(1, 8):
+                assert shape.kinks_meeting(p, q) == [
+                    (s, row[s]) for s in table.kinks[units]
+                    if s + 1 < len(row) and slopes[s] <= p and slopes[s + 1] > q]
