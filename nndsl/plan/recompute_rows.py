@@ -99,72 +99,76 @@ def build_row(memory: int, length: int, rows: list[list[int]], shapes: list[RowS
     internal_shape = shapes[memory - alpha] if internal is not None else None
     # best[t]: the least candidate written so far for cell t; first the ones known in advance.
     best = [INFINITE] * (end + 1)
-    if end >= 2 and first is not None:  # internal push at y = 1: 1 + C(t - 1, m - beta)
-        best[2:] = [1 + value for value in first[1:end]]
-    if end >= 2 and hidden is not None:  # hidden push at y = 1: L(1) = 2, then R(t - 1)
-        best[2:] = [x if x < y + 2 else y + 2 for x, y in zip(best[2:], hidden[1:end])]
-    if end >= 3 and internal is not None:  # internal push at y = 2: 1 + L(1) + R'(t - 2)
-        best[3:] = [x if x < y + 3 else y + 3 for x, y in zip(best[3:], internal[1:end - 1])]
-    row = [0] * (end + 1)
-    left = [0] * (end + 1)
+    if end >= 3 and internal is not None:
+        # Also at y = 1 (beta) and hidden at y = 1 (memory > alpha >= beta): one pass for all.
+        assert first is not None and hidden is not None
+        best[2] = min(1 + first[1], 2 + hidden[1])
+        best[3:] = [x if x < y and x < z else (y if y < z else z) for x, y, z in zip(
+            map((1).__add__, first[2:end]), map((2).__add__, hidden[2:end]),
+            map((3).__add__, internal[1:end - 1]))]
+    else:  # no internal push at 2 <= y < t (memory <= alpha, or t < 3)
+        if end >= 2 and first is not None:  # internal push at y = 1: 1 + C(t - 1, m - beta)
+            best[2:] = [1 + value for value in first[1:end]]
+        if end >= 2 and hidden is not None:  # hidden push at y = 1: L(1) = 2, then R(t - 1)
+            best[2:] = [x if x < y + 2 else y + 2 for x, y in zip(best[2:], hidden[1:end])]
+    left = [0] * (end + 1)  # L(t) = t + C(t, m); the row is read off it at the end
     kinks: list[int] = []
     if end >= 1:
-        row[1], left[1] = 1, 2
+        left[1] = 2  # C(1, m) = 1
     everything = (memory - 1) // beta + 1  # C(t, m) = t: internal pushes at y = 1 all along
+    # Internal push at y = t - 1: 1 + L(t - 2) + R'(1) = L(t - 2) + 2 in C units (never used
+    # for t = 2: with an R' row, memory > alpha >= beta, so cells t <= 2 store everything).
+    internal_end = 2 if internal is not None else INFINITE
     # The kinks of R and R' that position y meets, as (target - y, value - L(y)) by target;
     # they depend on (dL(y + 1), dL(y)) only, and those repeat along linear stretches.
     meetings: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    key: tuple[int, int] | None = None
     meeting: list[tuple[int, int]] = []
-    base, previous_slope = 2, 2  # L(t - 1), dL(t - 1) for t = 2
+    key_slope = key_previous = -1
+    before, base, previous_slope = 0, 2, 2  # L(t - 2), L(t - 1), dL(t - 1) for t = 2
     for t in range(2, end + 1):
         if t <= everything:
-            cost = t
+            here = t + t
         else:
             cost = best[t]
-            if t + row[t - 1] < cost:  # internal push at y = t, or hidden at y = t - 1
-                cost = t + row[t - 1]
-            # Internal push at y = t - 1: 1 + L(t - 2) + R'(1). Here t >= 3: with an R' row
-            # (memory > alpha >= beta) cells t <= 2 store everything.
-            if internal is not None and t + row[t - 2] < cost:
-                cost = t + row[t - 2]
-        row[t] = cost
-        here = t + cost
+            if base + 1 < cost:  # internal push at y = t, or hidden at y = t - 1: t + C(t - 1)
+                cost = base + 1
+            if before + internal_end < cost:
+                cost = before + internal_end
+            here = t + cost
         left[t] = here
-        slope = here - base  # dL(t); previous_slope is dL(t - 1), base is L(y), y = t - 1
-        if t == end:
-            if t >= 3 and slope > previous_slope:
-                kinks.append(t - 1)
-            break
-        y = t - 1
-        if key != (slope, previous_slope):
-            key = (slope, previous_slope)
-            meeting = meetings.get(key)  # type: ignore[assignment]
+        slope = here - base  # dL(t); previous_slope is dL(t - 1), base is L(y) for y = t - 1
+        if slope != key_slope or previous_slope != key_previous:
+            key_slope, key_previous = slope, previous_slope
+            meeting = meetings.get((slope, previous_slope))  # type: ignore[assignment]
             if meeting is None:
                 meeting = _meeting(slope, previous_slope, hidden_shape, internal_shape)
-                meetings[key] = meeting
-        for delta, extra in meeting:  # candidates y + s (R) and y + s + 1 (R') for later cells
-            target = y + delta
-            if target > end:
-                break
-            if base + extra < best[target]:
-                best[target] = base + extra
+                meetings[(slope, previous_slope)] = meeting
+        if meeting:  # candidates y + s (kinks s of R) and y + s + 1 (of R') for later cells
+            y = t - 1
+            for delta, extra in meeting:
+                target = y + delta
+                if target > end:
+                    break
+                if base + extra < best[target]:
+                    best[target] = base + extra
         if slope > previous_slope and t >= 3:  # a convex kink of L (and of the row) at y
+            y = t - 1
             kinks.append(y)
+            # Cells past the end get empty windows: low >= t + 1.
             if hidden_shape is not None:
                 low = max(y + 2, y + hidden_shape.first_above(previous_slope) - 1)
                 high = min(end, y + hidden_shape.last_at_most(slope))
                 if high >= low:
-                    best[low:high + 1] = [x if x < z + base else z + base for x, z in zip(
-                        best[low:high + 1], hidden[low - y:high + 1 - y])]
+                    best[low:high + 1] = [x if x < z else z for x, z in zip(
+                        best[low:high + 1], map(base.__add__, hidden[low - y:high + 1 - y]))]
             if internal_shape is not None:
                 low = max(y + 2, y + internal_shape.first_above(previous_slope))
                 high = min(end, y + 1 + internal_shape.last_at_most(slope))
                 if high >= low:
-                    shift = base + 1
-                    best[low:high + 1] = [x if x < z + shift else z + shift for x, z in zip(
-                        best[low:high + 1], internal[low - y - 1:high - y])]
-        base, previous_slope = here, slope
+                    best[low:high + 1] = [x if x < z else z for x, z in zip(
+                        best[low:high + 1], map((base + 1).__add__, internal[low - y - 1:high - y]))]
+        before, base, previous_slope = base, here, slope
+    row = list(map(sub, left, range(end + 1)))
     return row, left, kinks
 
 
