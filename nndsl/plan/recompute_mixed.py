@@ -9,16 +9,15 @@ The recurrences and boundary conditions are those of ``nndsl.plan.recompute_cost
 C(t, m) = min(Q1, Q2) with Q1(y) = y + C(y, m) + C(t-y, m-1) (hidden push, 1 <= y < t) and
 Q2(y) = y + C(y-1, m) + C(t-y, m - (beta if y == 1 else alpha)) (internal push, 1 <= y <= t).
 
-How it is fast. For a fixed (t, m) both Q1 and Q2 are a row of this table plus a reversed row,
-and every row is piecewise linear with few pieces (tens for t = 1000). A sum of two such rows
-has its smallest minimum either at an end of the range of y or at a convex kink (a positive
-second difference) of one of the two rows, so only those few y are evaluated, not all t of
-them. Rows are computed bottom-up over m, then t, in a module-level table per (alpha, beta)
-that grows as longer sequences or larger budgets are asked for, so planning several budgets or
-layers reuses it. Costs do not depend on which argmin is taken; the push an optimal policy
-makes first is then computed, only for the subproblems the schedule visits, with the full scan
-and the tie-breaking of ``nndsl.plan.recompute_reference`` (the straightforward programme the
-tests compare this one with).
+How it is fast. Rows are built bottom-up over m, each in one pass over t by
+``nndsl.plan.recompute_rows``: only splits that can be the smallest optimal one (ends, and kinks
+of the two rows combined whose slopes allow it) are evaluated, mostly as slices, a few per
+cell. Rows live in a module-level table per (alpha, beta) that grows as longer sequences or
+larger budgets are asked for, so planning several budgets or layers reuses it. Costs do not
+depend on which argmin is taken; the push an optimal policy makes first is then computed, only
+for the subproblems the schedule visits, with the full scan and the tie-breaking of
+``nndsl.plan.recompute_reference`` (the straightforward programme the tests compare this one
+with).
 """
 
 from __future__ import annotations
@@ -43,7 +42,8 @@ class MixedTable:
 
     ``rows[m][t]`` is C(t, m) for m >= 1 (``rows[0]`` is a placeholder: no memory is
     infeasible); ``left[m][t] = t + C(t, m)`` (the left part of a hidden push);
-    ``kinks[m]`` lists, increasing, the t >= 2 where row m has a positive second difference.
+    ``kinks[m]`` lists, increasing, the t >= 2 where row m has a positive second difference;
+    ``shapes[m]`` describes the slopes of a finished row m for the rows above (made on demand).
     """
 
     def __init__(self, alpha: int, beta: int) -> None:

@@ -165,8 +165,9 @@ def build_row(memory: int, length: int, rows: list[list[int]], shapes: list[RowS
                 low = max(y + 2, y + internal_shape.first_above(previous_slope))
                 high = min(end, y + 1 + internal_shape.last_at_most(slope))
                 if high >= low:
+                    shifted = map((base + 1).__add__, internal[low - y - 1:high - y])
                     best[low:high + 1] = [x if x < z else z for x, z in zip(
-                        best[low:high + 1], map((base + 1).__add__, internal[low - y - 1:high - y]))]
+                        best[low:high + 1], shifted)]
         before, base, previous_slope = base, here, slope
     row = list(map(sub, left, range(end + 1)))
     return row, left, kinks
