@@ -125,3 +125,18 @@ def test_row_shape_answers_like_a_scan():
                 assert shape.kinks_meeting(p, q) == [
                     (s, row[s]) for s in table.kinks[units]
                     if s + 1 < len(row) and slopes[s] <= p and slopes[s + 1] > q]
+
+
+@pytest.mark.parametrize("first,then,alpha,beta", [
+    ((50, 9), (140, 30), 3, 3), ((140, 8), (90, 26), 5, 4), ((20, 40), (150, 12), 2, 1)])
+def test_rows_rebuilt_longer_equal_the_reference(first, then, alpha, beta):
+    # A row asked for again with a longer length is rebuilt; rows above it are kept.
+    table = MixedTable(alpha, beta)
+    table.ensure(*first)
+    table.ensure(*then)
+    reference = reference_table(*then, alpha, beta)
+    fast = fast_costs(table)
+    for units, row in reference._rows.items():
+        assert table.rows[units][:len(row)] == row, units
+        for t in range(1, len(row), 5):
+            assert fast.first_push(t, units) == reference.first_push(t, units), (t, units)
