@@ -115,9 +115,13 @@ def build_row(memory: int, length: int, rows: list[list[int]], shapes: list[RowS
     kinks: list[int] = []
     if end >= 1:
         left[1] = 2  # C(1, m) = 1
-    everything = (memory - 1) // beta + 1  # C(t, m) = t: internal pushes at y = 1 all along
-    # Internal push at y = t - 1: 1 + L(t - 2) + R'(1) = L(t - 2) + 2 in C units (never used
-    # for t = 2: with an R' row, memory > alpha >= beta, so cells t <= 2 store everything).
+    # C(t, m) = t while internal pushes at y = 1 fit all along; no policy costs less than t,
+    # so writing t there makes the minimum below come out as t.
+    everything = min(end, (memory - 1) // beta + 1)
+    if everything >= 2:
+        best[2:everything + 1] = range(2, everything + 1)
+    # Internal push at y = t - 1: 1 + L(t - 2) + R'(1) = L(t - 2) + 2 in C units (at t = 2 it
+    # reads 2, harmless: with an R' row, memory > alpha >= beta, so C(2, m) = 2).
     internal_end = 2 if internal is not None else INFINITE
     # The kinks of R and R' that position y meets, as (target - y, value - L(y)) by target;
     # they depend on (dL(y + 1), dL(y)) only, and those repeat along linear stretches.
@@ -126,15 +130,12 @@ def build_row(memory: int, length: int, rows: list[list[int]], shapes: list[RowS
     key_slope = key_previous = -1
     before, base, previous_slope = 0, 2, 2  # L(t - 2), L(t - 1), dL(t - 1) for t = 2
     for t in range(2, end + 1):
-        if t <= everything:
-            here = t + t
-        else:
-            cost = best[t]
-            if base + 1 < cost:  # internal push at y = t, or hidden at y = t - 1: t + C(t - 1)
-                cost = base + 1
-            if before + internal_end < cost:
-                cost = before + internal_end
-            here = t + cost
+        cost = best[t]
+        if base + 1 < cost:  # internal push at y = t, or hidden at y = t - 1: t + C(t - 1)
+            cost = base + 1
+        if before + internal_end < cost:
+            cost = before + internal_end
+        here = t + cost
         left[t] = here
         slope = here - base  # dL(t); previous_slope is dL(t - 1), base is L(y) for y = t - 1
         if slope != key_slope or previous_slope != key_previous:
