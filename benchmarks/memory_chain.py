@@ -22,7 +22,6 @@ Run: ``python benchmarks/memory_chain.py`` (``--network conv`` for the conv chai
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import tempfile
 import statistics
 import time
@@ -35,6 +34,7 @@ from nndsl.backend.graph_module import GraphModule
 from nndsl.backend.saved_memory import SavedTensorMeter
 from nndsl.plan.chains import chain_layers, find_chains
 from nndsl.plan.segments import equal_segments, evaluate, step_cost
+from nndsl.records import replace
 
 # 16 blocks: a wide ReLU layer (widths cycling 1024, 2048, 512, 1536), dropout in every other
 # block, a narrow tanh bottleneck (32, 64, 128): boundaries are cheap to keep at the bottlenecks.
@@ -169,7 +169,7 @@ def main() -> None:
         if equal_count is not None:
             segments = equal_segments(chain, equal_count)
             names = tuple(layer.name for layer in chain)
-            equal_memory = dataclasses.replace(memory, checkpoint_segments=tuple(
+            equal_memory = replace(memory, checkpoint_segments=tuple(
                 names[segment.start:segment.stop] for segment in segments if segment.checkpointed))
             models["equal"] = GraphModule(graph, memory=equal_memory).train()
             models["equal"].load_state_dict(plain_model.state_dict())

@@ -9,7 +9,6 @@ never imports torch or Lightning. `nndsl.run.train` continues from its result.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from nndsl.check import run_checks
@@ -17,13 +16,13 @@ from nndsl.data.registry import DATA_SOURCES, DataSignature, DataSourceError
 from nndsl.diagnostics import Diagnostic, DiagnosticList, SpecError
 from nndsl.ir import Graph, check_output, lower
 from nndsl.plan import Plan, make_plan
+from nndsl.records import Record, field
 from nndsl.resolve import Resolved, resolve
 from nndsl.source import locate, parse_document, read_text
 from nndsl.spec import Spec, load_spec
 
 
-@dataclass(frozen=True)
-class Compiled:
+class Compiled(Record):
     """What the front end produced; later fields are None once a stage could not run."""
 
     path: str

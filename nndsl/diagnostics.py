@@ -7,16 +7,16 @@ carrying all diagnostics collected so far. Rendering (code frames, colours) live
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from nndsl.records import Record
+
 Severity = Literal["error", "warning"]
 
 
-@dataclass(frozen=True)
-class Span:
+class Span(Record):
     """A place in a source file: 1-based line and column, end exclusive.
 
     `origin` says where the value came from: "spec" (the file the user named), "std:<name>" (a
@@ -34,8 +34,7 @@ class Span:
         return f"{self.file}:{self.line}:{self.column}"
 
 
-@dataclass(frozen=True)
-class Diagnostic:
+class Diagnostic(Record):
     """One problem found in a spec.
 
     Args:
@@ -120,6 +119,8 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     >>> did_you_mean("hiden", ["hidden", "layers"])
     'did you mean `hidden`?'
     """
+    import difflib  # only error messages need it: kept off the start-up path of a valid spec
+
     matches = difflib.get_close_matches(str(word), sorted(set(choices)), n=3, cutoff=0.6)
     if not matches:
         return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 from typing import Any
 
@@ -62,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     pause_collection = arguments.command in _SHORT_COMMANDS and gc.isenabled()
     if pause_collection:
         gc.disable()
+    if arguments.command in _SHORT_COMMANDS:
+        # pydantic looks for its plugins (observability hooks) by scanning every installed
+        # package's entry points when the first model is built; the front end's models are
+        # nndsl's own, so the short commands skip the scan unless the user set the variable.
+        os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     try:
         from nndsl.cli import commands
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-
 from typing import TYPE_CHECKING
 
 from nndsl.api import compile_spec
@@ -43,6 +41,8 @@ def run_show(arguments: argparse.Namespace, console: Console, errors: Console) -
         render_diagnostics(errors, result.diagnostics, result.sources)
         return EXIT_USER_ERROR
     if arguments.format == "json":
+        import json
+
         console.print_json(json.dumps({"graph": result.graph.to_dict(), "plan": result.plan.to_dict()}))
         return EXIT_OK
     from nndsl.cli.show import render_show
@@ -52,6 +52,8 @@ def run_show(arguments: argparse.Namespace, console: Console, errors: Console) -
 
 
 def run_schema(arguments: argparse.Namespace, console: Console, errors: Console) -> int:
+    import json
+
     from nndsl.cli.schema import spec_schema
 
     print(json.dumps(spec_schema(), indent=2))

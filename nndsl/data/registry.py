@@ -21,14 +21,14 @@ How the spec stage uses it::
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel
+
+from nndsl.records import Record
 
 __all__ = [
     "DATA_SOURCES",
@@ -66,8 +66,7 @@ class DataSourceError(Exception):
         self.hint = hint
 
 
-@dataclass(frozen=True)
-class DataSignature:
+class DataSignature(Record):
     """What a source yields, known before any array is loaded.
 
     Attributes:
@@ -98,8 +97,7 @@ class DataSignature:
     fixed_test_count: int | None = None
 
 
-@dataclass(frozen=True)
-class DataArrays:
+class DataArrays(Record):
     """A loaded data set as numpy arrays, examples on the first axis.
 
     Variable-length data is padded: `input_lengths` gives each example's valid frames and
@@ -306,6 +304,8 @@ class DataSourceRegistry:
         try:
             return self._sources[name]
         except KeyError:
+            import difflib  # only on the error path
+
             known = self.names()
             matches = tuple(difflib.get_close_matches(name, known, n=3, cutoff=0.6))
             raise UnknownDataSourceError(

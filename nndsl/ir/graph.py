@@ -16,12 +16,12 @@ from typing import Any
 
 from nndsl.diagnostics import Span
 from nndsl.layers import Shape
+from nndsl.records import Record
 
 INPUT = "input"
 
 
-@dataclass(frozen=True)
-class GraphNode:
+class GraphNode(Record):
     """One layer with everything later stages need, computed once."""
 
     name: str
@@ -38,8 +38,7 @@ class GraphNode:
     recurrent: bool = False
 
 
-@dataclass(frozen=True)
-class Unit:
+class Unit(Record):
     """A top-level unit: a lone layer or a group; `nodes` in order."""
 
     name: str

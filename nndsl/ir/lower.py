@@ -9,19 +9,18 @@ line in the YAML (the spec, the fragment or the override that wrote it).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from nndsl.diagnostics import DiagnosticList, Span
 from nndsl.ir.graph import INPUT, Graph, GraphNode, Unit
 from nndsl.layers import LAYERS, Shape, ShapeProblem, format_shape
+from nndsl.records import Record
 from nndsl.spec import Spec
 from nndsl.spec.network import GroupSpec, LayerSpec
 
 Locator = Callable[[tuple[str | int, ...]], Span | None]
 
 
-@dataclass(frozen=True)
-class _FlatLayer:
+class _FlatLayer(Record):
     layer: LayerSpec
     inputs: tuple[str, ...]
     unit: str

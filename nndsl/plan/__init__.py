@@ -6,16 +6,27 @@ Entry point: `make_plan(spec, graph, locate, diagnostics)`.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 from nndsl.diagnostics import DiagnosticList, Span
 from nndsl.ir import Graph
 from nndsl.plan.phases import plan_phases
-from nndsl.plan.plan import (CutPlan, EnsemblePlan, LayerRate, MemoryPlan, ParameterGroup, PhasePlan, Plan,
-                             RecurrentMemoryPlan, StopPlan, TemperingPlan, TopDownSearch)
+from nndsl.plan.plan import (
+    CutPlan,
+    EnsemblePlan,
+    LayerRate,
+    MemoryPlan,
+    ParameterGroup,
+    PhasePlan,
+    Plan,
+    RecurrentMemoryPlan,
+    StopPlan,
+    TemperingPlan,
+    TopDownSearch,
+)
 from nndsl.plan.rates import plan_rates
 from nndsl.plan.regions import plan_cuts
+from nndsl.records import replace
 
 __all__ = ["CutPlan", "EnsemblePlan", "LayerRate", "MemoryPlan", "ParameterGroup", "PhasePlan", "Plan",
            "RecurrentMemoryPlan", "StopPlan", "TemperingPlan", "TopDownSearch", "make_plan"]
@@ -59,4 +70,4 @@ def _with_groups(spec, index: int, phase: PhasePlan, graph: Graph, cuts: dict[st
                                locate, diagnostics, path=("schedule", index, "tempering"))
     else:
         groups = spec_groups
-    return dataclasses.replace(phase, parameter_groups=groups)
+    return replace(phase, parameter_groups=groups)

@@ -31,15 +31,29 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from nndsl.diagnostics import DiagnosticList, Span
 from nndsl.ir import Graph, GraphNode
 from nndsl.plan.chains import chain_layers, find_chains
 from nndsl.plan.plan import ChainMemoryPlan, MemoryPlan, RecurrentMemoryPlan, SegmentPlan
-from nndsl.plan.recompute import plain_bptt_bytes, plan_recompute, smallest_feasible_units, units_for_budget
-from nndsl.plan.segments import (ChainLayer, Segment, evaluate, optimal_segments, plain_segments, segment_bytes,
-                                 smallest_peak, sqrt_segments, step_cost)
+from nndsl.plan.recompute import (
+    plain_bptt_bytes,
+    plan_recompute,
+    smallest_feasible_units,
+    units_for_budget,
+)
+from nndsl.plan.segments import (
+    ChainLayer,
+    Segment,
+    evaluate,
+    optimal_segments,
+    plain_segments,
+    segment_bytes,
+    smallest_peak,
+    sqrt_segments,
+    step_cost,
+)
+from nndsl.records import Record
 from nndsl.spec import Spec
 
 Locator = Callable[[tuple[str | int, ...]], Span | None]
@@ -50,8 +64,7 @@ _INTERNAL_WIDTHS = {"lstm": 9, "gru": 6, "rnn": 2}
 _STATE_WIDTHS = {"lstm": 2, "gru": 1, "rnn": 1}
 
 
-@dataclass(frozen=True)
-class _Recurrent:
+class _Recurrent(Record):
     node: GraphNode
     cell: str
     hidden_bytes: int

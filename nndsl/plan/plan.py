@@ -7,14 +7,13 @@ and `nndsl show`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Literal
 
+from nndsl.records import Record, fields
 from nndsl.spec.training import LossSpec, OptimizerSpec
 
 
-@dataclass(frozen=True)
-class CutPlan:
+class CutPlan(Record):
     """A cut: the extractor (b, below) and classifier (t, above) layer sets, in graph order."""
 
     name: str
@@ -24,8 +23,7 @@ class CutPlan:
     classifier_parameters: int
 
 
-@dataclass(frozen=True)
-class StopPlan:
+class StopPlan(Record):
     """When a training run inside a phase stops."""
 
     monitor: str
@@ -35,8 +33,7 @@ class StopPlan:
     threshold: float | None = None
 
 
-@dataclass(frozen=True)
-class TopDownSearch:
+class TopDownSearch(Record):
     """Algorithm 1 of the top-down paper: the cuts to try, top first, and how to accept."""
 
     cuts: tuple[str, ...]
@@ -46,8 +43,7 @@ class TopDownSearch:
     classifier_from: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class PhasePlan:
+class PhasePlan(Record):
     """One phase: exact trainable, frozen and re-initialised layer sets and their parameter counts.
 
     For a `top_down` phase the sets are those of its first attempt; `search` lists the cuts the
@@ -71,8 +67,7 @@ class PhasePlan:
     parameter_groups: tuple[ParameterGroup, ...] = ()
 
 
-@dataclass(frozen=True)
-class ParameterGroup:
+class ParameterGroup(Record):
     """An optimiser parameter group: layers sharing one learning rate and weight decay."""
 
     name: str
@@ -84,8 +79,7 @@ class ParameterGroup:
     parameters_of: Literal["all", "weights", "biases"] = "all"
 
 
-@dataclass(frozen=True)
-class LayerRate:
+class LayerRate(Record):
     """Tempering's decisions for one layer (effective multiple of η as in the paper's Figure 1)."""
 
     layer: str
@@ -95,8 +89,7 @@ class LayerRate:
     shunted: bool
 
 
-@dataclass(frozen=True)
-class TemperingPlan:
+class TemperingPlan(Record):
     rule: str
     global_lr: float
     global_lr_bound: float | None
@@ -105,8 +98,7 @@ class TemperingPlan:
     shunting: bool
 
 
-@dataclass(frozen=True)
-class RecurrentMemoryPlan:
+class RecurrentMemoryPlan(Record):
     """The recompute policy of one recurrent layer under the memory budget."""
 
     layer: str
@@ -124,8 +116,7 @@ class RecurrentMemoryPlan:
     plain_peak_bytes: int
 
 
-@dataclass(frozen=True)
-class SegmentPlan:
+class SegmentPlan(Record):
     """A run of a feed-forward chain: plain, or checkpointed (only its input kept, recomputed)."""
 
     layers: tuple[str, ...]
@@ -135,8 +126,7 @@ class SegmentPlan:
     recompute_flops: float  # FLOP-equivalents (elementwise work weighted by its cost, nndsl.plan.chains)
 
 
-@dataclass(frozen=True)
-class ChainMemoryPlan:
+class ChainMemoryPlan(Record):
     """The checkpoint segments of one feed-forward chain under its share of the budget."""
 
     layers: tuple[str, ...]
@@ -151,8 +141,7 @@ class ChainMemoryPlan:
     predicted_time_ratio: float  # a training step's time vs plain backprop: 1 + recompute / (forward + backward)
 
 
-@dataclass(frozen=True)
-class MemoryPlan:
+class MemoryPlan(Record):
     """The budget's decisions: recompute policies of recurrent layers, checkpoint segments of chains.
 
     `checkpoint_segments` lists the layers of each checkpointed segment (what the backend wraps
@@ -167,8 +156,7 @@ class MemoryPlan:
     chains: tuple[ChainMemoryPlan, ...] = ()
 
 
-@dataclass(frozen=True)
-class EnsemblePlan:
+class EnsemblePlan(Record):
     members: int
     method: str
     k: int
@@ -182,8 +170,7 @@ class EnsemblePlan:
     memory_multiplier: float
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(Record):
     """Everything the backend needs, decided ahead of training."""
 
     name: str
@@ -196,7 +183,7 @@ class Plan:
     tempering: TemperingPlan | None = None
     memory: MemoryPlan | None = None
     ensemble: EnsemblePlan | None = None
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    notes: tuple[str, ...] = ()
 
     def cut(self, name: str) -> CutPlan:
         return next(cut for cut in self.cuts if cut.name == name)
@@ -205,7 +192,7 @@ class Plan:
         """Plain JSON-ready data (pydantic parts dumped as they would be written in a spec)."""
 
         def convert(value: Any) -> Any:
-            if is_dataclass(value) and not isinstance(value, type):
+            if isinstance(value, Record):
                 return {item.name: convert(getattr(value, item.name)) for item in fields(value)}
             if hasattr(value, "model_dump"):
                 return value.model_dump(mode="json")

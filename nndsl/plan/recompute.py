@@ -22,19 +22,18 @@ so every feasible schedule keeps ``predicted_peak_units <= memory_units + alpha`
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
 from nndsl.plan.recompute_costs import ConvexCosts
 from nndsl.plan.recompute_mixed import MixedCosts
+from nndsl.records import Record
 
 RecomputePolicy = Literal["optimal", "hidden", "internal", "sqrt", "none"]
 ActionKind = Literal["forward", "keep", "backward", "save_hidden", "free_hidden"]
 
 
-@dataclass(frozen=True)
-class RecomputeAction:
+class RecomputeAction(Record):
     """One executor instruction; positions count hidden states (0 = initial, step k ends at k).
 
     ``forward``: run steps start+1..stop without autograd, from the state held at ``start``.
@@ -48,8 +47,7 @@ class RecomputeAction:
     stop: int
 
 
-@dataclass(frozen=True)
-class RecomputeSchedule:
+class RecomputeSchedule(Record):
     """A planned recompute policy for one direction of one recurrent layer.
 
     Attributes:

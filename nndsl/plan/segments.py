@@ -36,13 +36,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from nndsl.records import Record
 
 MAX_FRONT = 2048
 
 
-@dataclass(frozen=True)
-class ChainLayer:
+class ChainLayer(Record):
     """What the planner knows of one layer of a chain (bytes and cost for the planned batch)."""
 
     name: str
@@ -56,8 +56,7 @@ class ChainLayer:
     backward_cost: float | None = None  # FLOP-equivalents; None: twice the forward cost
 
 
-@dataclass(frozen=True)
-class Segment:
+class Segment(Record):
     """Layers [start, stop) of the chain, run plainly or under a checkpoint."""
 
     start: int
@@ -65,8 +64,7 @@ class Segment:
     checkpointed: bool
 
 
-@dataclass(frozen=True)
-class Evaluation:
+class Evaluation(Record):
     """A segmentation under the memory model: peak bytes, bytes stored after forward, recompute."""
 
     peak_bytes: int
@@ -181,8 +179,7 @@ def merge_plain(segments: Sequence[Segment]) -> tuple[Segment, ...]:
     return tuple(merged)
 
 
-@dataclass(frozen=True)
-class _State:
+class _State(Record):
     stored: int
     score: float  # recompute cost, or the peak so far when minimising the peak
     parent: _State | None

@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from types import MappingProxyType
+
+from nndsl.records import Record
 
 
 class TemperingError(ValueError):
     """A network description the tempering rules cannot handle (the message says why)."""
 
 
-@dataclass(frozen=True)
-class ActivationProfile:
+class ActivationProfile(Record):
     """s(f) = max |f'| (`slope_maximum`) and ρ(f) = max f² (`output_power_maximum`, None if f is
     unbounded): the two activation bounds tempering needs."""
 
@@ -43,8 +43,7 @@ ACTIVATION_PROFILES: Mapping[str, ActivationProfile] = MappingProxyType({
 OUTPUT_LOSSES = ("cross_entropy", "quadratic")
 
 
-@dataclass(frozen=True)
-class TemperedNode:
+class TemperedNode(Record):
     """One layer of identical units, described for the tempering rules.
 
     Attributes:
@@ -76,8 +75,7 @@ class TemperedNode:
     output_loss: str = "cross_entropy"
 
 
-@dataclass(frozen=True)
-class TemperedRate:
+class TemperedRate(Record):
     """The tempering of one node's incoming weights and of the error passing through it.
 
     Attributes:
@@ -100,8 +98,7 @@ class TemperedRate:
     effective_multiplier: float | None
 
 
-@dataclass(frozen=True)
-class TemperingTable:
+class TemperingTable(Record):
     """Per-node tempering, in the order the nodes were given, and the batch-rate bound η*."""
 
     rates: tuple[TemperedRate, ...]

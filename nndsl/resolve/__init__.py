@@ -6,9 +6,8 @@ whether a value came from the spec, a `std:` fragment, a user fragment, or a `--
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from nndsl.diagnostics import DiagnosticList
+from nndsl.records import Record
 from nndsl.resolve.blocks import expand_layers
 from nndsl.resolve.fragments import BlockDefinition, load_fragments
 from nndsl.resolve.library import locate_fragment, stdlib_names
@@ -19,8 +18,7 @@ from nndsl.source import Document, MappingNode, SequenceNode
 __all__ = ["Resolved", "resolve", "locate_fragment", "stdlib_names", "BlockDefinition"]
 
 
-@dataclass(frozen=True)
-class Resolved:
+class Resolved(Record):
     """A spec with everything it refers to pulled in; still untyped values with spans."""
 
     path: str

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from nndsl.diagnostics import DiagnosticList, Span, did_you_mean
+from nndsl.records import Record
 from nndsl.resolve.library import FragmentLocation, locate_fragment, stdlib_names
 from nndsl.source import MappingNode, ScalarNode, SequenceNode, parse_document, read_text
 
@@ -24,8 +25,7 @@ _FRAGMENT_KEYS = {"block": {"fragment", "doc", "use", "params", "layers"},
                   "schedule": {"fragment", "doc", "use", "spec"}}
 
 
-@dataclass(frozen=True)
-class BlockDefinition:
+class BlockDefinition(Record):
     """A reusable group of layers with named parameters and their defaults."""
 
     name: str

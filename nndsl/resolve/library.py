@@ -7,16 +7,16 @@ works); any other name is a path relative to the file that uses it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+from nndsl.records import Record
+
 STD_PREFIX = "std:"
 
 
-@dataclass(frozen=True)
-class FragmentLocation:
+class FragmentLocation(Record):
     """A resolved fragment reference: a display name, the readable resource and its origin label."""
 
     name: str

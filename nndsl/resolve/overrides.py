@@ -8,15 +8,13 @@ the origin "--set" into every diagnostic.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from nndsl.diagnostics import DiagnosticList, Span
+from nndsl.records import Record
 from nndsl.source import MappingNode, Node, SequenceNode
 from nndsl.source.yaml_loader import parse_yaml
 
 
-@dataclass(frozen=True)
-class Override:
+class Override(Record):
     """One parsed `--set` argument."""
 
     text: str

@@ -6,30 +6,27 @@ every mapping key; later stages (resolve, spec) read them and report problems at
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nndsl.diagnostics import Span
+from nndsl.records import Record, field, replace
 
 
-@dataclass(frozen=True)
-class ScalarNode:
+class ScalarNode(Record):
     """A YAML scalar already typed (str, int, float, bool or None), with its place."""
 
     value: Any
     span: Span
 
 
-@dataclass(frozen=True)
-class SequenceNode:
+class SequenceNode(Record):
     """A YAML sequence."""
 
     items: tuple[Node, ...]
     span: Span
 
 
-@dataclass(frozen=True)
-class MappingNode:
+class MappingNode(Record):
     """A YAML mapping with string keys; `key_spans` places each key itself."""
 
     entries: dict[str, Node]
@@ -76,8 +73,7 @@ def locate(node: Node, path: tuple[str | int, ...], key: bool = False) -> Span:
     return span
 
 
-@dataclass(frozen=True)
-class Document:
+class Document(Record):
     """A parsed spec file: its path, its text, and its located value tree."""
 
     path: str

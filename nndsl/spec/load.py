@@ -8,7 +8,6 @@ rejected them.
 
 from __future__ import annotations
 
-import difflib
 import types
 import typing
 from typing import Any
@@ -62,6 +61,8 @@ def _is_cascade(item: Any, items: list[Any]) -> bool:
         return any(len(other["loc"]) > len(loc) and tuple(other["loc"][: len(loc)]) == loc
                    for other in items)
     if item["type"] == "missing" and loc:
+        import difflib  # only on the error path
+
         misspelt = [str(other["loc"][-1]) for other in items
                     if other["type"] == "extra_forbidden" and tuple(other["loc"][:-1]) == loc[:-1]]
         return any(str(loc[-1]) in difflib.get_close_matches(key, [str(loc[-1])], n=1, cutoff=0.6)

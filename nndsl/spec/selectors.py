@@ -12,19 +12,18 @@ match nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
 
+from nndsl.records import Record
 from nndsl.spec.base import spec_error
 
 SelectorKind = Literal["all", "name", "type", "extractor", "classifier"]
 
 
-@dataclass(frozen=True)
-class Selector:
+class Selector(Record):
     """A parsed selector: its kind and its argument (a glob, a type or a cut name)."""
 
     kind: SelectorKind

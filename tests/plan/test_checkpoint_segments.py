@@ -10,8 +10,17 @@ import random
 import pytest
 
 from nndsl.api import compile_spec
-from nndsl.plan.segments import (ChainLayer, Segment, equal_segments, evaluate, optimal_segments, plain_segments,
-                                 smallest_peak, sqrt_segments)
+from nndsl.plan.segments import (
+    ChainLayer,
+    Segment,
+    equal_segments,
+    evaluate,
+    optimal_segments,
+    plain_segments,
+    smallest_peak,
+    sqrt_segments,
+)
+from nndsl.records import replace
 
 
 def random_chain(generator: random.Random, count: int) -> list[ChainLayer]:
@@ -115,7 +124,7 @@ def test_the_memory_model_on_a_hand_worked_chain():
 
 def test_layers_that_cannot_be_recomputed_stay_plain():
     layers = mlp([64, 64, 64, 64, 64, 64])
-    frozen = [layer if index != 2 else ChainLayer(**{**layer.__dict__, "checkpointable": False})
+    frozen = [layer if index != 2 else replace(layer, checkpointable=False)
               for index, layer in enumerate(layers)]
     for segments in (optimal_segments(frozen, smallest_peak(frozen)), equal_segments(frozen, 2)):
         assert all(not (segment.checkpointed and segment.start <= 2 < segment.stop) for segment in segments)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-from dataclasses import replace
 
 import pytest
 
@@ -17,6 +16,7 @@ from nndsl.plan.tempering import (
     tempering_table,
     width_scaled,
 )
+from nndsl.records import replace
 
 
 def family_network(one_hot_output: bool = True) -> list[TemperedNode]:

@@ -12,7 +12,7 @@ import torch
 
 from nndsl.api import compile_spec
 from nndsl.backend.graph_module import GraphModule
-from nndsl.plan.phases import checkpoint_shapes
+from nndsl.plan.checkpoint_shapes import checkpoint_shapes
 from nndsl.run import train
 from nndsl.run.schedule import ClassifierSet, RepeatTargets
 
