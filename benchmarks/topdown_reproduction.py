@@ -16,6 +16,10 @@ top-down attempt (Table 1's diagnostic: larger when the extractor trains below a
     python benchmarks/topdown_reproduction.py               # both tasks, seeds 1 2 3
     python benchmarks/topdown_reproduction.py --quick       # shorter runs (capped epochs, patience 3)
     python benchmarks/topdown_reproduction.py --tasks digits --seeds 1 2 3 --keep runs/reproduction
+
+With --keep, each finished run's test errors are recorded there (TASK-seedN.json) and not run
+again: rerun the same command to continue an interrupted reproduction, or run seeds in parallel
+processes and then all seeds together to print the combined table.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import statistics
 import sys
 import tempfile
@@ -111,39 +116,55 @@ def seed_runs(task: str, seed: int, quick: bool, root: Path, runs: tuple[str, ..
     settings = TASKS[task]
     base = [f"seed={seed}", *(settings["quick"] if quick else [])]
     dropout = [*base, f"network.layers.0.with.dropout={settings['dropout']}"]
+    # Finished runs are recorded beside their run directories, so an interrupted reproduction
+    # (or one split over several processes, a seed each) continues where it stopped.
+    record = root / f"{task}-seed{seed}{'-quick' if quick else ''}.json"
+    done: dict[str, dict[str, float]] = json.loads(record.read_text()) if record.is_file() else {}
     results: dict[str, float] = {}
+
+    def finished(name: str, values: dict[str, float]) -> None:
+        results.update(values)
+        done[name] = values
+        temporary = record.with_suffix(".tmp")
+        temporary.write_text(json.dumps(done, indent=1))
+        temporary.replace(record)
 
     def error(summary: dict) -> float:
         return settings["error"](summary["test"][settings["metric"]])
 
+    for name in runs:
+        if name in done:
+            results.update(done[name])
+            print(f"  {task} seed {seed} {name}: recorded in {record.name}", flush=True)
     for name, overrides, plain, combined in (("top-down", base, "joint", "top-down"),
                                              ("dropout", dropout, "dropout", "dropout + top-down")):
-        if name not in runs:
+        if name not in runs or name in done:
             continue
         directory = root / f"{task}-{name}-seed{seed}"
         summary = run(settings["spec"], overrides, directory)
         joint_state = directory / "checkpoints/joint/state.pt"
-        results[plain] = settings["error"](test_metrics(settings["spec"], overrides, joint_state)[settings["metric"]])
-        results[combined] = error(summary)
+        values = {plain: settings["error"](test_metrics(settings["spec"], overrides, joint_state)[settings["metric"]]),
+                  combined: error(summary)}
         accepted = [row["cut"] for row in summary["phases"] if row["attempt"] and row["accepted"]]
         epochs = sum(row["epochs"] for row in summary["phases"])
         print(f"  {task} seed {seed} {name}: accepted cuts {accepted or 'none'} ({epochs} epochs in all); "
-              f"{plain} {results[plain]:.4f}, {combined} {results[combined]:.4f}", flush=True)
+              f"{plain} {values[plain]:.4f}, {combined} {values[combined]:.4f}", flush=True)
         if name == "top-down":
-            results["joint Σ|Δθ| bottom"], results["top-down Σ|Δθ| bottom"] = bottom_change(summary)
-    if "control" in runs:
+            values["joint Σ|Δθ| bottom"], values["top-down Σ|Δθ| bottom"] = bottom_change(summary)
+        finished(name, values)
+    if "control" in runs and "control" not in done:
         summary = run(settings["control"], base, root / f"{task}-control-seed{seed}")
-        results["fix bottom, retrain top"] = error(summary)
+        finished("control", {"fix bottom, retrain top": error(summary)})
         print(f"  {task} seed {seed} control: fix bottom, retrain top {results['fix bottom, retrain top']:.4f}",
               flush=True)
-    if "longer" in runs:
+    if "longer" in runs and "longer" not in done:
         # Top-down trains for several runs' worth of epochs; joint training given 3x the patience
         # separates the method from the extra training.
         patience = 3 * (3 if quick else settings["patience"])
         overrides = [*base, f"schedule=[{{phase: joint, stop: {{monitor: valid/loss, patience: {patience}}}}}]",
                      f"trainer.max_epochs={3 * settings['max_epochs']}"]
         summary = run(settings["spec"], overrides, root / f"{task}-longer-seed{seed}")
-        results["joint, 3x patience"] = error(summary)
+        finished("longer", {"joint, 3x patience": error(summary)})
         print(f"  {task} seed {seed} longer: joint with patience {patience}, {summary['phases'][0]['epochs']} "
               f"epochs: {results['joint, 3x patience']:.4f}", flush=True)
     return results
