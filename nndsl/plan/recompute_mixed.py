@@ -109,11 +109,12 @@ def clear_mixed_tables() -> None:
     _tables.clear()
 
 
-class MixedCosts:
-    """Exact costs and pushes of BPTT-MSM for one top-level problem (length, memory units).
+class MixedProblem:
+    """One top-level BPTT-MSM problem (length, memory units): what every solver of it shares.
 
     ``certified`` is ``"hidden"`` or ``"internal"`` when that pure policy reaches the lower bound
-    (then it is optimal and no table is built), else ``None`` and ``first_push`` reads the table.
+    (then it is optimal and no table is built), else ``None`` and the subclass's ``_solve``
+    tabulates the costs; ``_row(m)`` returns C(., m) from that table.
     """
 
     def __init__(self, sequence_length: int, memory: int, alpha: int, beta: int) -> None:
@@ -125,7 +126,6 @@ class MixedCosts:
         # alpha: the remainder after a push needs >= 1 unit, and the last core is free.
         self.internal_slots = -(-memory // alpha)
         self.internal = ConvexCosts("internal", sequence_length, self.internal_slots)
-        self._table: MixedTable | None = None
         if self._stores_everything(sequence_length, memory):
             self.top_cost = sequence_length
             return
@@ -138,8 +138,14 @@ class MixedCosts:
             self.certified = "hidden" if hidden_cost == lower else "internal"
             self.top_cost = lower
         else:
-            self._table = mixed_table(sequence_length, memory, alpha, beta)
-            self.top_cost = self._table.rows[memory][sequence_length]
+            self._solve()
+            self.top_cost = self._row(memory)[sequence_length]
+
+    def _solve(self) -> None:
+        raise NotImplementedError
+
+    def _row(self, memory: int) -> list[int]:
+        raise NotImplementedError
 
     def _stores_everything(self, length: int, memory: int) -> bool:
         # Internal pushes at y = 1 all the way cost beta each, the last core free: C = t.
@@ -153,8 +159,20 @@ class MixedCosts:
             return INFEASIBLE
         if self._stores_everything(length, memory):
             return length
+        return self._row(memory)[length]
+
+
+class MixedCosts(MixedProblem):
+    """Exact costs and pushes of BPTT-MSM, read off the shared row-at-once tables."""
+
+    _table: MixedTable | None = None
+
+    def _solve(self) -> None:
+        self._table = mixed_table(self.sequence_length, self.memory, self.alpha, self.beta)
+
+    def _row(self, memory: int) -> list[int]:
         assert self._table is not None
-        return self._table.rows[memory][length]
+        return self._table.rows[memory]
 
     def first_push(self, length: int, memory: int) -> tuple[Literal["hidden", "internal"], int]:
         """(kind, y) of an optimal first push for a table subproblem (length >= 1).

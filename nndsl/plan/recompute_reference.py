@@ -11,55 +11,19 @@ from __future__ import annotations
 from operator import add
 from typing import Literal
 
-from nndsl.plan.recompute_costs import INFEASIBLE, CapacityTable, ConvexCosts, mixed_rule
+from nndsl.plan.recompute_mixed import MixedProblem
 
 
-class ReferenceMixedCosts:
-    """Exact costs and pushes of BPTT-MSM for one top-level problem (length, memory units).
-
-    ``certified`` is ``"hidden"`` or ``"internal"`` when that pure policy reaches the lower bound
-    (then it is optimal and no table is built), else ``None`` and ``first_push`` reads the table.
-    """
+class ReferenceMixedCosts(MixedProblem):
+    """Exact costs and pushes of BPTT-MSM by the full scan (the setup is ``MixedProblem``'s)."""
 
     def __init__(self, sequence_length: int, memory: int, alpha: int, beta: int) -> None:
-        self.sequence_length, self.memory = sequence_length, memory
-        self.alpha, self.beta = alpha, beta
-        self.certified: Literal["hidden", "internal"] | None = None
-        self.hidden = ConvexCosts("hidden", sequence_length, memory)
-        # Pure internal pushes with m units equal ISM with ceil(m / alpha) slots when beta ==
-        # alpha: the remainder after a push needs >= 1 unit, and the last core is free.
-        self.internal_slots = -(-memory // alpha)
-        self.internal = ConvexCosts("internal", sequence_length, self.internal_slots)
         self._rows: dict[int, list[int]] = {}
         self._pushes: dict[int, list[int]] = {}
-        if self._stores_everything(sequence_length, memory):
-            self.top_cost = sequence_length
-            return
-        lower = CapacityTable(sequence_length, memory, mixed_rule(alpha, beta)).bound(
-            sequence_length, memory)
-        hidden_cost = self.hidden.cost(sequence_length, memory)
-        internal_cost = (self.internal.cost(sequence_length, self.internal_slots)
-                         if beta == alpha else INFEASIBLE)
-        if min(hidden_cost, internal_cost) == lower:
-            self.certified = "hidden" if hidden_cost == lower else "internal"
-            self.top_cost = lower
-        else:
-            self._solve()
-            self.top_cost = self._rows[memory][sequence_length]
+        super().__init__(sequence_length, memory, alpha, beta)
 
-    def _stores_everything(self, length: int, memory: int) -> bool:
-        # Internal pushes at y = 1 all the way cost beta each, the last core free: C = t.
-        return memory >= self.beta * (length - 1) + 1
-
-    def cost(self, length: int, memory: int) -> int:
-        """C(length, memory) for the subproblems the policy visits."""
-        if length == 0:
-            return 0
-        if memory <= 0:
-            return INFEASIBLE
-        if self._stores_everything(length, memory):
-            return length
-        return self._rows[memory][length]
+    def _row(self, memory: int) -> list[int]:
+        return self._rows[memory]
 
     def first_push(self, length: int, memory: int) -> tuple[Literal["hidden", "internal"], int]:
         """(kind, y) of an optimal first push for a table subproblem (length >= 1)."""
