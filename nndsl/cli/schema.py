@@ -50,6 +50,12 @@ def spec_schema() -> dict[str, Any]:
                                            "additionalProperties": False}})
     definitions["DataSpec"] = {"type": "object", "required": ["source"], "properties": common,
                                "allOf": data_alternatives, "description": definitions["DataSpec"].get("description", "")}
+    # Whole sections may come from `use:` fragments (presets, schedules): a file that uses some
+    # needs none of the required sections itself; one that uses none needs them all.
+    required = schema.pop("required", [])
+    if required:
+        schema["if"] = {"not": {"required": ["use"]}}
+        schema["then"] = {"required": required}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "nndsl spec"
     return schema

@@ -164,13 +164,20 @@ def test_schema_is_json_with_the_layer_alternatives(capsys):
     assert {"source"} <= set(definitions["DataSpec"]["properties"])
 
 
-def test_a_shipped_spec_validates_against_the_schema(capsys):
-    jsonschema = pytest.importorskip("jsonschema")
+def test_shipped_specs_validate_against_the_schema_and_mistakes_do_not(capsys):
+    import jsonschema
     import yaml
 
     _, out, _ = run(capsys, "schema")
+    validator = jsonschema.Draft202012Validator(json.loads(out))
     for path in sorted(SPECS.glob("*.yaml")):
-        jsonschema.validate(yaml.safe_load(path.read_text()), json.loads(out))
+        assert not list(validator.iter_errors(yaml.safe_load(path.read_text()))), path.name
+    spec = yaml.safe_load((SPECS / "quickstart.yaml").read_text())
+    # Sections may come from `use:` fragments; without fragments the required ones must be there.
+    assert validator.is_valid({key: value for key, value in spec.items() if key != "optimizer"})
+    assert not validator.is_valid({key: value for key, value in spec.items() if key not in ("optimizer", "use")})
+    assert not validator.is_valid({**spec, "metricz": ["accuracy"]})
+    assert not validator.is_valid({**spec, "network": {"layers": [{"type": "linear", "unitz": 3}]}})
 
 
 def test_ls_lists_every_layer_type_source_and_fragment(capsys):
