@@ -24,9 +24,6 @@ ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = ROOT / "specs" / "quickstart.yaml"
 _EXPECT = re.compile(r"# expect: (E\d{3}) at (?:(?P<file>[^:\s]+):)?(?P<line>\d+):(?P<column>\d+)$")
 
-#: Codes the memory plan will emit; nothing does yet (checked below).
-NOT_EMITTED_YET: dict[str, str] = {}
-
 
 @dataclass(frozen=True)
 class Expectation:
@@ -128,17 +125,6 @@ def test_missing_spec_file_is_e107(tmp_path, capsys):
 
 def test_every_code_has_a_case():
     covered = {read_expectation(path).code for path in CASE_FILES} | {case[1] for case in SET_CASES}
-    missing = set(CODES) - covered - set(NOT_EMITTED_YET)
+    missing = set(CODES) - covered
     assert not missing, f"codes without an invalid-spec case: {sorted(missing)}"
     assert len(CASE_FILES) >= 40
-
-
-@pytest.mark.parametrize("code", sorted(NOT_EMITTED_YET))
-def test_codes_not_emitted_yet(code):
-    """Skipped while nothing emits the code; fails (asking for a case) once something does."""
-    emitting = [path.relative_to(ROOT) for path in (ROOT / "nndsl").rglob("*.py")
-                if path.name != "codes.py" and f'"{code}"' in path.read_text(encoding="utf-8")]
-    if not emitting:
-        pytest.skip(f"nothing emits {code} yet: {NOT_EMITTED_YET[code]}")
-    pytest.fail(f"{code} is emitted by {emitting}: add tests/errors/cases/{code}_*.yaml and "
-                "drop it from NOT_EMITTED_YET")
