@@ -18,13 +18,7 @@ from nndsl.ir import Graph
 from nndsl.plan.plan import CutPlan, PhasePlan, StopPlan, TopDownSearch
 from nndsl.plan.regions import select
 from nndsl.spec import Spec
-from nndsl.spec.schedule import (
-    JointPhase,
-    RetrainClassifierPhase,
-    StopSpec,
-    TopDownPhase,
-    TrainPhase,
-)
+from nndsl.spec.schedule import JointPhase, RetrainClassifierPhase, StopSpec, TopDownPhase, TrainPhase
 
 Locator = Callable[[tuple[str | int, ...]], Span | None]
 
