@@ -11,19 +11,8 @@ from collections.abc import Callable
 from nndsl.diagnostics import DiagnosticList, Span
 from nndsl.ir import Graph
 from nndsl.plan.phases import plan_phases
-from nndsl.plan.plan import (
-    CutPlan,
-    EnsemblePlan,
-    LayerRate,
-    MemoryPlan,
-    ParameterGroup,
-    PhasePlan,
-    Plan,
-    RecurrentMemoryPlan,
-    StopPlan,
-    TemperingPlan,
-    TopDownSearch,
-)
+from nndsl.plan.plan import (CutPlan, EnsemblePlan, LayerRate, MemoryPlan, ParameterGroup, PhasePlan, Plan,
+                             RecurrentMemoryPlan, StopPlan, TemperingPlan, TopDownSearch)
 from nndsl.plan.rates import plan_rates
 from nndsl.plan.regions import plan_cuts
 from nndsl.records import replace

@@ -10,16 +10,8 @@ import random
 import pytest
 
 from nndsl.api import compile_spec
-from nndsl.plan.segments import (
-    ChainLayer,
-    Segment,
-    equal_segments,
-    evaluate,
-    optimal_segments,
-    plain_segments,
-    smallest_peak,
-    sqrt_segments,
-)
+from nndsl.plan.segments import (ChainLayer, Segment, equal_segments, evaluate, optimal_segments, plain_segments,
+                                 smallest_peak, sqrt_segments)
 from nndsl.records import replace
 
 
