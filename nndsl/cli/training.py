@@ -33,6 +33,7 @@ def run_training(arguments: argparse.Namespace, console: Console, errors: Consol
 
         console.print(phase_table(compiled.plan))
     from nndsl.run import train
+    from nndsl.run.safe_load import UnreadableCheckpoint
     from nndsl.run.schedule import Interrupted
     from nndsl.run.train import TrainingDiverged
 
@@ -46,6 +47,9 @@ def run_training(arguments: argparse.Namespace, console: Console, errors: Consol
         result = train(arguments.spec, arguments.overrides, arguments.run_dir, arguments.resume,
                        arguments.fast_dev_run, printer=announce)
     except RunDirectoryError as error:
+        errors.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
+        return EXIT_USER_ERROR
+    except UnreadableCheckpoint as error:
         errors.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
         return EXIT_USER_ERROR
     except (Interrupted, KeyboardInterrupt):
