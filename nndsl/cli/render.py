@@ -10,9 +10,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from nndsl.diagnostics import Diagnostic, Span
 
@@ -92,6 +94,12 @@ def bounded(text: str, limit: int = TEXT_LIMIT) -> str:
         return text
     head, tail = text[: limit * 2 // 3], text[-(limit // 3):]
     return f"{head} … ({len(text) - len(head) - len(tail):,} characters cut) … {tail}"
+
+
+def literal_row(table: Any, *cells: Any, **options: Any) -> None:
+    """`table.add_row` with every string cell taken literally: a rich table reads a string cell
+    as markup (`[red]`), and names in a spec or a run directory are user text."""
+    table.add_row(*(Text(cell) if isinstance(cell, str) else cell for cell in cells), **options)
 
 
 def _origin(origin: str) -> str:

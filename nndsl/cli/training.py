@@ -40,7 +40,7 @@ def run_training(arguments: argparse.Namespace, console: Console, errors: Consol
     def announce(phase, label, cut, attempt) -> None:
         where = f" — cut {cut}" if cut else ""
         which = f", attempt {attempt}" if attempt else ""
-        console.print(f"[bold cyan]▶ phase {phase.name}{where}{which}[/bold cyan] "
+        console.print(f"[bold cyan]▶ phase {escape(phase.name)}{escape(where)}{which}[/bold cyan] "
                       f"({len(phase.trainable) if not cut else 'extractor'} trainable)")
 
     try:
@@ -69,7 +69,10 @@ def run_training(arguments: argparse.Namespace, console: Console, errors: Consol
 def render_report(console: Console, directory: Path, summary: dict) -> None:
     from nndsl.run.report import change_table, read_graph
 
-    console.print(f"[bold]{summary['name']}[/bold] — run {directory}", soft_wrap=True)
+    from nndsl.cli.render import literal_row
+
+    # summary.json is user text (a run directory may come from anyone): printed literally.
+    console.print(f"[bold]{escape(str(summary['name']))}[/bold] — run {escape(str(directory))}", soft_wrap=True)
     table = Table(title="phases", title_justify="left")
     for column in ("phase", "cut", "attempt", "epochs", "monitor", "best", "accepted"):
         table.add_column(column)
@@ -78,8 +81,8 @@ def render_report(console: Console, directory: Path, summary: dict) -> None:
         # Trials (top-down attempts, classifier retraining) are kept only when they beat the baseline.
         trial = row["attempt"] is not None or row.get("baseline") is not None
         accepted = "" if not trial else ("yes" if row["accepted"] else "no")
-        table.add_row(row["phase"], row["cut"] or "", str(row["attempt"] or ""), str(row["epochs"]),
-                      row["monitor"], best, accepted)
+        literal_row(table, str(row["phase"]), str(row["cut"] or ""), str(row["attempt"] or ""),
+                    str(row["epochs"]), str(row["monitor"]), best, accepted)
     console.print(table)
     changes = change_table(summary, read_graph(directory))
     if changes is not None:
@@ -89,11 +92,11 @@ def render_report(console: Console, directory: Path, summary: dict) -> None:
     assignments = assignment_table(summary)
     if assignments is not None:
         console.print(assignments)
-        console.print(f"assignment picture: {directory / 'assignments.png'}", soft_wrap=True)
+        console.print(f"assignment picture: {escape(str(directory / 'assignments.png'))}", soft_wrap=True)
     if (directory / "curves.png").exists():
-        console.print(f"validation curves: {directory / 'curves.png'}", soft_wrap=True)
+        console.print(f"validation curves: {escape(str(directory / 'curves.png'))}", soft_wrap=True)
     if summary.get("test"):
-        console.print("test: " + ", ".join(f"{key} = {value:.4f}" for key, value in summary["test"].items()),
+        console.print("test: " + escape(", ".join(f"{key} = {value:.4f}" for key, value in summary["test"].items())),
                       soft_wrap=True)
 
 
