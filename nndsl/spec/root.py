@@ -22,8 +22,8 @@ class Spec(SpecModel):
     memory budget and trainer options."""
 
     nndsl: int = Field(description="language version; this nndsl reads version 1")
-    name: SimpleName = Field(min_length=1, max_length=200,
-                             description="experiment name (names the run directory): letters, digits, . _ -")
+    name: SimpleName = Field(description="experiment name (names the run directory): letters, digits, . _ -, "
+                             "at most 100 characters")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="seed for initialisation, shuffling and noise")
     use: tuple[str, ...] = Field((), description="fragments: `std:blocks/...`, `std:presets/...` or paths")
     data: DataSpec = Field(description="the data source and its batching")
