@@ -106,7 +106,15 @@ def print_report(run_dir: str, console: Console, errors: Console) -> int:
         errors.print(f"[red]error:[/red] `{escape(run_dir)}` holds no summary.json (not a finished nndsl run)",
                      soft_wrap=True)
         return EXIT_USER_ERROR
-    summary = json.loads(path.read_text())
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        summary, reason = None, f"cannot be read ({type(error).__name__})"
+    if not (isinstance(summary, dict) and isinstance(summary.get("name"), str)
+            and isinstance(summary.get("phases"), list) and all(isinstance(row, dict) for row in summary["phases"])):
+        reason = "is not an nndsl summary" if summary is not None else reason
+        errors.print(f"[red]error:[/red] {escape(str(path))} {reason}", soft_wrap=True)
+        return EXIT_USER_ERROR
     if not (Path(run_dir) / "curves.png").exists():
         from nndsl.run.report import write_curves
 

@@ -101,3 +101,11 @@ def test_the_tui_lists_diagnostics_bounded_and_literal():
     span = Span("spec.yaml", 2, 7, 2, 9)
     entry = DiagnosticList()._prompt(Diagnostic("E301", "unknown key `[red]" + "k" * 1_000_000 + ":x:`", span))
     assert len(entry.plain) < TEXT_LIMIT + 100 and "[red]" in entry.plain
+
+
+@pytest.mark.parametrize("content, reason", [("{oops", "cannot be read"), ("[1, 2]", "is not an nndsl summary"),
+                                             ('{"name": "x", "phases": 3}', "is not an nndsl summary")])
+def test_report_of_a_damaged_summary_is_exit_2(content, reason, tmp_path, capsys):
+    (tmp_path / "summary.json").write_text(content)
+    status, output = _run(["report", str(tmp_path)], capsys)
+    assert status == 2 and reason in output
