@@ -122,7 +122,7 @@ class SourceView(ScrollView, can_focus=True):
 
     def _update_title(self) -> None:
         errors = sum(style == ERROR_STYLE for style in self.marks.values())
-        self.border_title = self.file
+        self.border_title = Text(self.file)  # a file name is literal text, not markup
         self.border_subtitle = (
             f"{errors} ✗ · " if errors else ""
         ) + f"line {self.cursor_line}/{len(self.lines)}"
