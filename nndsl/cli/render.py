@@ -74,7 +74,7 @@ def frame_window(text: str, offset: int, width: int = FRAME_WIDTH) -> tuple[str,
     """`text` cut to at most `width` characters (plus `…` marks) around position `offset`;
     returns the shown text and the caret's position in it. Tabs and control characters become
     spaces and `?` so the caret lines up and nothing reaches the terminal raw."""
-    text = "".join(" " if char == "\t" else ("?" if ord(char) < 32 or ord(char) == 127 else char)
+    text = "".join(" " if char == "\t" else ("?" if ord(char) < 32 or 127 <= ord(char) < 160 else char)
                    for char in text)
     if len(text) <= width:
         return text, min(offset, len(text))
@@ -89,17 +89,27 @@ def frame_window(text: str, offset: int, width: int = FRAME_WIDTH) -> tuple[str,
 
 
 def bounded(text: str, limit: int = TEXT_LIMIT) -> str:
-    """`text` with its middle cut when it is longer than `limit` characters."""
-    if len(text) <= limit:
-        return text
-    head, tail = text[: limit * 2 // 3], text[-(limit // 3):]
-    return f"{head} … ({len(text) - len(head) - len(tail):,} characters cut) … {tail}"
+    """`text` made printable (see `printable`) with its middle cut when it is longer than `limit`
+    characters."""
+    if len(text) > limit:
+        head, tail = text[: limit * 2 // 3], text[-(limit // 3):]
+        text = f"{head} … ({len(text) - len(head) - len(tail):,} characters cut) … {tail}"
+    return printable(text)
+
+
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(32), *range(127, 160)) if chr(code) != "\n"}
+
+
+def printable(text: str) -> str:
+    """`text` with control characters written as `\\xNN`: an escape sequence in a spec (a key
+    holding ESC [ 2 J) must not reach the terminal and act on it."""
+    return text.translate(_CONTROL)
 
 
 def literal_row(table: Any, *cells: Any, **options: Any) -> None:
     """`table.add_row` with every string cell taken literally: a rich table reads a string cell
     as markup (`[red]`), and names in a spec or a run directory are user text."""
-    table.add_row(*(Text(cell) if isinstance(cell, str) else cell for cell in cells), **options)
+    table.add_row(*(Text(printable(cell)) if isinstance(cell, str) else cell for cell in cells), **options)
 
 
 def _origin(origin: str) -> str:

@@ -69,10 +69,11 @@ def run_training(arguments: argparse.Namespace, console: Console, errors: Consol
 def render_report(console: Console, directory: Path, summary: dict) -> None:
     from nndsl.run.report import change_table, read_graph
 
-    from nndsl.cli.render import literal_row
+    from nndsl.cli.render import literal_row, printable
 
     # summary.json is user text (a run directory may come from anyone): printed literally.
-    console.print(f"[bold]{escape(str(summary['name']))}[/bold] — run {escape(str(directory))}", soft_wrap=True)
+    console.print(f"[bold]{escape(printable(str(summary['name'])))}[/bold] — run {escape(printable(str(directory)))}",
+                  soft_wrap=True)
     table = Table(title="phases", title_justify="left")
     for column in ("phase", "cut", "attempt", "epochs", "monitor", "best", "accepted"):
         table.add_column(column)

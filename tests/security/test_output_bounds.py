@@ -109,3 +109,11 @@ def test_report_of_a_damaged_summary_is_exit_2(content, reason, tmp_path, capsys
     (tmp_path / "summary.json").write_text(content)
     status, output = _run(["report", str(tmp_path)], capsys)
     assert status == 2 and reason in output
+
+
+def test_terminal_escape_sequences_in_user_text_do_not_reach_the_terminal(tmp_path, capsys):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.format(name="t", layer="hidden") + '"k\\e[2J\\e]0;title\\a": 1\n')
+    status, output = _run(["validate", str(spec)], capsys)
+    assert status == 2 and "unknown key `k\\x1b[2J\\x1b]0;title\\x07`" in output
+    assert "\x1b" not in output and "\x07" not in output
