@@ -74,7 +74,7 @@ def frame_window(text: str, offset: int, width: int = FRAME_WIDTH) -> tuple[str,
     """`text` cut to at most `width` characters (plus `…` marks) around position `offset`;
     returns the shown text and the caret's position in it. Tabs and control characters become
     spaces and `?` so the caret lines up and nothing reaches the terminal raw."""
-    text = "".join(" " if char == "\t" else ("?" if ord(char) < 32 or 127 <= ord(char) < 160 else char)
+    text = "".join(" " if char == "\t" else "?" if ord(char) < 32 or 127 <= ord(char) < 160 else char
                    for char in text)
     if len(text) <= width:
         return text, min(offset, len(text))
@@ -109,7 +109,8 @@ def printable(text: str) -> str:
 def literal_row(table: Any, *cells: Any, **options: Any) -> None:
     """`table.add_row` with every string cell taken literally: a rich table reads a string cell
     as markup (`[red]`), and names in a spec or a run directory are user text."""
-    table.add_row(*(Text(printable(cell)) if isinstance(cell, str) else cell for cell in cells), **options)
+    table.add_row(*(Text(printable(cell)) if isinstance(cell, str) else cell for cell in cells),
+                  **options)
 
 
 def _origin(origin: str) -> str:

@@ -72,8 +72,8 @@ def render_report(console: Console, directory: Path, summary: dict) -> None:
     from nndsl.cli.render import literal_row, printable
 
     # summary.json is user text (a run directory may come from anyone): printed literally.
-    console.print(f"[bold]{escape(printable(str(summary['name'])))}[/bold] — run {escape(printable(str(directory)))}",
-                  soft_wrap=True)
+    name, where = escape(printable(str(summary["name"]))), escape(printable(str(directory)))
+    console.print(f"[bold]{name}[/bold] — run {where}", soft_wrap=True)
     table = Table(title="phases", title_justify="left")
     for column in ("phase", "cut", "attempt", "epochs", "monitor", "best", "accepted"):
         table.add_column(column)
@@ -112,7 +112,8 @@ def print_report(run_dir: str, console: Console, errors: Console) -> int:
     except (OSError, UnicodeDecodeError, ValueError) as error:
         summary, reason = None, f"cannot be read ({type(error).__name__})"
     if not (isinstance(summary, dict) and isinstance(summary.get("name"), str)
-            and isinstance(summary.get("phases"), list) and all(isinstance(row, dict) for row in summary["phases"])):
+            and isinstance(summary.get("phases"), list)
+            and all(isinstance(row, dict) for row in summary["phases"])):
         reason = "is not an nndsl summary" if summary is not None else reason
         errors.print(f"[red]error:[/red] {escape(str(path))} {reason}", soft_wrap=True)
         return EXIT_USER_ERROR

@@ -212,8 +212,8 @@ class KaldiFeatures:
             # Validation runs no command: the size comes from the first entry that is a file.
             readable = [item for item in listing.specifiers if not is_pipe_command(item)]
             if not readable:
-                raise DataSourceError(f"{listing.scp}: every entry is a pipe command, and validation "
-                                      "runs none to learn the feature size", PIPE_KEY,
+                raise DataSourceError(f"{listing.scp}: every entry is a pipe command, and "
+                                      "validation runs none to learn the feature size", PIPE_KEY,
                                       "give `feature_dim:` under `data:`")
             first = _read_matrix(readable[0], listing.scp, base_directory, {})
             feature_dim = int(first.shape[-1])

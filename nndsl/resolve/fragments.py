@@ -18,8 +18,8 @@ from pathlib import Path, PurePosixPath
 
 from nndsl.diagnostics import DiagnosticList, Span, did_you_mean
 from nndsl.records import Record
-from nndsl.resolve.library import (FragmentLocation, locate_fragment, outside_folder, reference_problem,
-                                   stdlib_names)
+from nndsl.resolve.library import (FragmentLocation, locate_fragment, outside_folder,
+                                   reference_problem, stdlib_names)
 from nndsl.source import MappingNode, ScalarNode, SequenceNode, parse_document, read_text
 
 FRAGMENT_KINDS = ("block", "preset", "schedule")
@@ -93,7 +93,8 @@ def _load_uses(root: MappingNode, file: str, fragments: FragmentSet, diagnostics
             continue
         if identity in fragments.used:
             continue  # already loaded through another path: loading twice would only repeat it
-        _load_one(location, item.span, fragments, diagnostics, (*chain, identity), entry or item.span)
+        _load_one(location, item.span, fragments, diagnostics, (*chain, identity),
+                  entry or item.span)
 
 
 def _load_one(location: FragmentLocation, used_at: Span, fragments: FragmentSet,

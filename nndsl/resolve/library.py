@@ -65,7 +65,8 @@ def reference_problem(reference: str) -> tuple[str, str, str] | None:
     path = Path(reference)
     if path.suffix and path.suffix not in YAML_SUFFIXES:
         return ("E210", f"`use:` takes YAML fragments (.yaml or .yml), not `{path.name}`; the file "
-                "was not read", "a fragment is a YAML file with `fragment: block | preset | schedule`")
+                "was not read",
+                "a fragment is a YAML file with `fragment: block | preset | schedule`")
     if path.is_absolute() or reference.startswith("~"):
         return ("E211", f"fragment `{reference}` is an absolute path; fragments are found relative "
                 "to the spec, inside its folder", "copy the fragment next to the spec or below it")

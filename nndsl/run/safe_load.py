@@ -63,7 +63,8 @@ def read_checkpoint(path: str | Path) -> Any:
         raise UnreadableCheckpoint(path, f"cannot be opened ({error.strerror})") from None
     except Exception as error:  # noqa: BLE001 - torch raises many types for a damaged file
         detail = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-        raise UnreadableCheckpoint(path, f"is truncated or not a PyTorch checkpoint ({detail})") from None
+        raise UnreadableCheckpoint(path, f"is truncated or not a PyTorch checkpoint ({detail})") \
+            from None
 
 
 def _refusal(message: str) -> str:
@@ -85,10 +86,11 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """
     state = read_checkpoint(path)
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = {str(key).removeprefix("network."): value for key, value in state["state_dict"].items()}
-    if not isinstance(state, dict) or \
-            not all(isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in state.items()):
-        raise UnreadableCheckpoint(path, "holds no state dict (a mapping of parameter names to tensors)")
+        state = {str(key).removeprefix("network."): value
+                 for key, value in state["state_dict"].items()}
+    if not isinstance(state, dict) or not all(
+            isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in state.items()):
+        raise UnreadableCheckpoint(path, "holds no state dict (parameter names to tensors)")
     return state
 
 
