@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
 from pydantic_core import PydanticCustomError
 
 from nndsl.layers import LAYERS, LayerRegistry
@@ -62,4 +62,5 @@ def _simple_name(value: str) -> str:
 
 
 #: A name used as a path component (experiment, phase and cut names); E312 otherwise.
-SimpleName = Annotated[str, AfterValidator(_simple_name)]
+SimpleName = Annotated[str, AfterValidator(_simple_name), Field(json_schema_extra={
+    "pattern": rf"^(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9._-]{{0,{SIMPLE_NAME_LIMIT - 1}}}$"})]
