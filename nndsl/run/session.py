@@ -8,6 +8,7 @@ and re-raises, so `--resume` continues the same run from there.
 
 from __future__ import annotations
 
+import inspect
 import signal
 import zlib
 from dataclasses import dataclass, field
@@ -137,9 +138,11 @@ def train_run(context: RunContext, label: str, trainable: tuple[str, ...], group
     last = directory / "last.ckpt"
     if last.exists():
         read_lightning_checkpoint(last)  # a damaged or hostile file is a user error, before Lightning
+    # Lightning loads `last.ckpt` again itself: weights-only too where its `fit` takes the option.
+    safe = {"weights_only": True} if "weights_only" in inspect.signature(trainer.fit).parameters else {}
     try:
         trainer.fit(module, datamodule=context.datamodule, ckpt_path=str(last) if last.exists() else None,
-                    weights_only=True)
+                    **safe)
     except SystemExit:
         if not interrupt.interrupted:
             raise
