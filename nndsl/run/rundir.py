@@ -116,7 +116,11 @@ def new_run_directory(name: str, requested: str | None) -> Path:
         while path.exists():
             suffix += 1
             path = Path("runs") / f"{name}-{stamp}-{suffix}"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # a read-only parent, a file in the way, a full disk
+        raise RunDirectoryError(f"cannot create run directory `{path}`: "
+                                f"{error.strerror or error}; choose another --run-dir") from None
     return path
 
 
