@@ -16,7 +16,8 @@ from nndsl.api import Compiled, compile_spec
 from nndsl.data.registry import DATA_SOURCES, DataSourceError
 from nndsl.diagnostics import Diagnostic, SpecError
 from nndsl.run.rundir import (RunDirectoryError, is_primary_process, package_versions, read_json,
-                              refuse_existing, save_state, shared_run_directory, spec_text, write_json, write_spec)
+                              recording_outcome, refuse_existing, save_state, shared_run_directory, spec_text,
+                              write_json, write_spec)
 from nndsl.source import locate, to_plain
 
 
@@ -138,27 +139,28 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
         # Only now: a data problem (exit 2) leaves no half-made run directory behind, so the same
         # --run-dir can be used again once the data is fixed.
         directory = open_run_directory(compiled, str(spec_path), overrides or [], run_dir)
-    torch.manual_seed(spec.seed)
-    network = build_network(compiled, datamodule)
-    loss = CompiledLoss(spec.loss, signature.target_kind, len(datamodule.splits.train), bool(plan.loss_terms))
-    context = RunContext(spec, plan, network, datamodule, loss, directory, signature.target_kind,
-                         signature.num_classes, fast_dev_run, printer=printer, progress_bar=progress_bar,
-                         plan_graph=compiled.graph)
-    try:
-        rows = run_schedule(context)
-    except FloatingPointError as error:
-        raise TrainingDiverged(str(error), directory, _newest_checkpoint(directory)) from None
-    test_metrics: dict[str, float] = {}
-    if datamodule.splits.test is not None and not fast_dev_run:
-        module = build_module(context, (), (), spec.optimizer, 1)
-        results = evaluation_trainer(context).test(module, datamodule=datamodule, verbose=False)
-        test_metrics = {key: float(value) for key, value in (results[0] if results else {}).items()}
-    summary = {"name": spec.name, "seed": spec.seed, "resumed": resuming, "phases": rows, "test": test_metrics,
-               "parameters": compiled.graph.parameter_count}
-    if datamodule.splits.test is not None and not fast_dev_run:
-        summary.update(test_report(context, module))
-    write_json(directory / "summary.json", summary)
-    save_state(directory / "final_weights.pt", network.state_dict())
+    with recording_outcome(directory):  # run.json says how the run ended, a failure included
+        torch.manual_seed(spec.seed)
+        network = build_network(compiled, datamodule)
+        loss = CompiledLoss(spec.loss, signature.target_kind, len(datamodule.splits.train), bool(plan.loss_terms))
+        context = RunContext(spec, plan, network, datamodule, loss, directory, signature.target_kind,
+                             signature.num_classes, fast_dev_run, printer=printer, progress_bar=progress_bar,
+                             plan_graph=compiled.graph)
+        try:
+            rows = run_schedule(context)
+        except FloatingPointError as error:
+            raise TrainingDiverged(str(error), directory, _newest_checkpoint(directory)) from None
+        test_metrics: dict[str, float] = {}
+        if datamodule.splits.test is not None and not fast_dev_run:
+            module = build_module(context, (), (), spec.optimizer, 1)
+            results = evaluation_trainer(context).test(module, datamodule=datamodule, verbose=False)
+            test_metrics = {key: float(value) for key, value in (results[0] if results else {}).items()}
+        summary = {"name": spec.name, "seed": spec.seed, "resumed": resuming, "phases": rows, "test": test_metrics,
+                   "parameters": compiled.graph.parameter_count}
+        if datamodule.splits.test is not None and not fast_dev_run:
+            summary.update(test_report(context, module))
+        write_json(directory / "summary.json", summary)
+        save_state(directory / "final_weights.pt", network.state_dict())
     return RunResult(directory, summary)
 
 
