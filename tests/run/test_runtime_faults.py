@@ -136,3 +136,19 @@ def test_a_finished_run_is_marked_finished(workdir, capsys):
     _good_data(workdir)
     assert main(["train", str(_spec(workdir)), "--run-dir", "run"]) == 0
     assert json.loads((workdir / "run/run.json").read_text())["status"] == "finished"
+
+
+def test_training_prints_no_library_deprecation_noise_and_counts_parameters(workdir, capsys):
+    import warnings
+
+    _good_data(workdir)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["train", str(_spec(workdir)), "--run-dir", "run"]) == 0
+        warnings.warn("a FutureWarning of the user's own", FutureWarning)  # still shown
+    messages = [str(item.message) for item in caught]
+    assert not [text for text in messages if "LeafSpec" in text or "weights_only" in text], messages
+    assert "a FutureWarning of the user's own" in messages
+    output = " ".join(capsys.readouterr().out.split())
+    # 3 inputs -> 2 classes: 8 parameters, as the phase table counts them (not "1 trainable" layer).
+    assert "▶ phase joint (8 trainable parameters)" in output
