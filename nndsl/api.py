@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nndsl.check import run_checks
+from nndsl.check import run_checks, run_partial_checks
 from nndsl.data.registry import DATA_SOURCES, DataSignature, DataSourceError
 from nndsl.diagnostics import Diagnostic, DiagnosticList, SpecError
 from nndsl.ir import Graph, check_output, lower
@@ -67,6 +67,15 @@ def compile_spec(path: str | Path, overrides: list[str] | None = None, text: str
         return locate(resolved.root, spec_path)
 
     spec = load_spec(resolved.root, diagnostics)
+    if spec is None:
+        # Every error at once: checks that read only sections without errors run anyway.
+        from nndsl.spec.partial import partial_spec  # the error path only (start-up time)
+
+        partial = partial_spec(resolved.root)
+        if partial is not None:
+            signature = (data_signature(partial.spec, Path(path).parent, located, diagnostics)
+                         if "data" in partial.clean else None)
+            run_partial_checks(partial.spec, partial.clean, signature, located, diagnostics)
     if spec is None or diagnostics.has_errors:
         return Compiled(path, tuple(diagnostics.sorted()), sources, resolved)
     signature = data_signature(spec, Path(path).parent, located, diagnostics)

@@ -66,8 +66,9 @@ def metric_targets(name: str, ensemble: bool) -> tuple[str, ...]:
     return fit.in_ensemble if ensemble else fit.targets
 
 
-def check_loss(spec: Spec, target: str, locate: Locator, diagnostics: DiagnosticList) -> None:
+def check_loss(spec: Spec, signature: DataSignature, locate: Locator, diagnostics: DiagnosticList) -> None:
     """The loss must be defined for the data's target kind (E408)."""
+    target = signature.target_kind
     if target in LOSSES[spec.loss.type].targets:
         return
     fitting = [loss for loss, fit in LOSSES.items() if target in fit.targets]
@@ -76,8 +77,9 @@ def check_loss(spec: Spec, target: str, locate: Locator, diagnostics: Diagnostic
                     f"use {' or '.join(fitting)}" if fitting else None)
 
 
-def check_metrics(spec: Spec, target: str, locate: Locator, diagnostics: DiagnosticList) -> None:
+def check_metrics(spec: Spec, signature: DataSignature, locate: Locator, diagnostics: DiagnosticList) -> None:
     """Every listed metric must be computed for the target kind in this kind of run (E409)."""
+    target = signature.target_kind
     ensemble = spec.ensemble is not None
     fitting = [name for name in METRICS if target in metric_targets(name, ensemble)]
     offer = f"metrics that fit: {', '.join(fitting)}" if fitting else "remove it (none fits)"
@@ -95,9 +97,10 @@ def check_metrics(spec: Spec, target: str, locate: Locator, diagnostics: Diagnos
         diagnostics.add("E409", message, locate(("metrics", index)), offer)
 
 
-def check_ensemble_options(spec: Spec, target: str, locate: Locator,
+def check_ensemble_options(spec: Spec, signature: DataSignature, locate: Locator,
                            diagnostics: DiagnosticList) -> None:
     """`combine` scores a combined class prediction; on other targets nothing uses it (E425)."""
+    target = signature.target_kind
     ensemble = spec.ensemble
     if ensemble is None or "combine" not in ensemble.model_fields_set or target == "class":
         return
@@ -109,7 +112,6 @@ def check_ensemble_options(spec: Spec, target: str, locate: Locator,
 def check_compatibility(spec: Spec, signature: DataSignature, locate: Locator,
                         diagnostics: DiagnosticList) -> None:
     """Loss, metrics and ensemble options against the data's target kind."""
-    target = signature.target_kind
-    check_loss(spec, target, locate, diagnostics)
-    check_metrics(spec, target, locate, diagnostics)
-    check_ensemble_options(spec, target, locate, diagnostics)
+    check_loss(spec, signature, locate, diagnostics)
+    check_metrics(spec, signature, locate, diagnostics)
+    check_ensemble_options(spec, signature, locate, diagnostics)

@@ -48,9 +48,14 @@ def check_input_shape(spec: Spec, signature: DataSignature, locate: Locator,
 
 def check_targets(spec: Spec, signature: DataSignature, locate: Locator, diagnostics: DiagnosticList) -> None:
     """Loss, metrics and ensemble options fit the targets; monitored values are logged."""
-    target = signature.target_kind
     check_compatibility(spec, signature, locate, diagnostics)
-    logged = logged_metrics(spec, target)
+    check_monitors(spec, signature, locate, diagnostics)
+
+
+def check_monitors(spec: Spec, signature: DataSignature, locate: Locator,
+                   diagnostics: DiagnosticList) -> None:
+    """Every monitored value is logged (E407); the data's own test set (E412)."""
+    logged = logged_metrics(spec, signature.target_kind)
     monitors: list[tuple[tuple, str]] = []
     for index, phase in enumerate(spec.schedule):
         monitors.append((("schedule", index, "stop", "monitor"), phase.stop.monitor))

@@ -22,9 +22,11 @@ def render_diagnostics(console: Console, diagnostics: list[Diagnostic] | tuple[D
     """Print each diagnostic with the YAML line it points at, a caret, its origin and its hint."""
     for diagnostic in diagnostics:
         colour = "red" if diagnostic.severity == "error" else "yellow"
+        # A warning says so in words too (colour is lost in logs and pipes); errors stay bare.
+        label = diagnostic.code if diagnostic.severity == "error" else f"warning {diagnostic.code}"
         span = diagnostic.span
         where = f"{span}: " if span else ""
-        console.print(f"[bold]{escape(where)}[/bold][{colour}]{diagnostic.code}[/{colour}] "
+        console.print(f"[bold]{escape(where)}[/bold][{colour}]{label}[/{colour}] "
                       f"{escape(diagnostic.message)}", highlight=False, soft_wrap=True)
         if span is not None:
             lines = sources.get(span.file, "").splitlines()
@@ -38,6 +40,17 @@ def render_diagnostics(console: Console, diagnostics: list[Diagnostic] | tuple[D
             console.print(f"    [dim]= from:[/dim] {escape(_origin(span.origin))}", highlight=False)
         if diagnostic.hint:
             console.print(f"    [dim]= hint:[/dim] {escape(diagnostic.hint)}", highlight=False, soft_wrap=True)
+
+
+def summary_text(path: str, diagnostics: list[Diagnostic] | tuple[Diagnostic, ...]) -> str:
+    """The status line's text: `PATH: valid` or `PATH: N errors`, warnings counted apart."""
+    errors = sum(item.severity == "error" for item in diagnostics)
+    warnings = len(diagnostics) - errors
+    counts = [f"{count} {word}{'s' if count != 1 else ''}"
+              for count, word in ((errors, "error"), (warnings, "warning")) if count]
+    if not errors:
+        return f"{path}: valid" + (f" ({counts[0]})" if counts else "")
+    return f"{path}: {', '.join(counts)}"
 
 
 def _origin(origin: str) -> str:
