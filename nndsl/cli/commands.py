@@ -38,8 +38,8 @@ def run_show(arguments: argparse.Namespace, console: Console, errors: Console) -
     from nndsl.cli.render import render_diagnostics
 
     result = compile_spec(arguments.spec, arguments.overrides)
+    render_diagnostics(errors, result.diagnostics, result.sources)  # warnings of a valid spec too
     if not result.ok:
-        render_diagnostics(errors, result.diagnostics, result.sources)
         return EXIT_USER_ERROR
     if arguments.format == "json":
         import json

@@ -27,8 +27,8 @@ def run_training(arguments: argparse.Namespace, console: Console, errors: Consol
     plan = None
     if arguments.resume is None:
         compiled = compile_spec(arguments.spec, arguments.overrides)
+        render_diagnostics(errors, compiled.diagnostics, compiled.sources)  # warnings too
         if not compiled.ok:
-            render_diagnostics(errors, compiled.diagnostics, compiled.sources)
             return EXIT_USER_ERROR
         from nndsl.cli.show import phase_table
 

@@ -108,3 +108,10 @@ def test_ls_shows_the_use_syntax_and_each_fragments_doc(capsys):
     flat = " ".join(output.replace("│", " ").split())  # rich wraps long cells
     # The `doc:` line of stdlib/schedules/top_down_greedy.yaml, whole.
     assert "joint training, then greedy top-down cut search (patience 5 on valid/loss)" in flat
+
+
+def test_show_prints_the_warnings_of_a_valid_spec(tmp_path, capsys):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(REPEATED.replace("OUT", "12").replace("tanhh", "tanh"))
+    assert main(["show", str(spec)]) == 0
+    assert "warning E505" in capsys.readouterr().err
