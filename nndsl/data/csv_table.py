@@ -142,9 +142,11 @@ def _read_rows(file: Path, delimiter: str) -> list[list[str]]:
     except csv.Error as error:
         # Python's csv module refuses fields over 128 KiB: no number is that long, so a field
         # that size is a quoting mistake (an unclosed quote swallows the rest of the file).
+        oversized = "field larger than field limit" in str(error)
         raise DataSourceError(f"{file}, line {reader.line_num}: {error}", "path",
                               "no number is that long: check the quoting (an unclosed quote "
-                              "runs on to the end of the file)") from None
+                              "runs on to the end of the file)" if oversized else
+                              "the file is not a CSV table of numbers") from None
 
 
 def _is_number(text: str) -> bool:

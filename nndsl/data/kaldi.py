@@ -48,7 +48,14 @@ class KaldiParams(BaseModel):
 def _read_table(file: Path, field: str) -> dict[str, str]:
     """Utterance id → rest of the line, for Kaldi's two-column files; ids must be unique."""
     table: dict[str, str] = {}
-    for line_number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+    data = file.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise DataSourceError(f"{file}, line {line}: byte {data[error.start]:#04x} is not UTF-8 "
+                              "text", field, "save the file as UTF-8") from None
+    for line_number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         utterance, *rest = line.split(maxsplit=1)  # Kaldi allows tabs as well as spaces

@@ -113,6 +113,10 @@ def load_data(compiled: Compiled) -> Any:
     except DataSourceError as error:
         where = ("data", error.field) if error.field else ("data",)
         raise SpecError([Diagnostic("E412", error.message, locate(compiled.resolved.root, where), error.hint)]) from None
+    except OSError as error:  # a file the system refuses to read (permissions, a vanished disk)
+        raise SpecError([Diagnostic("E412", f"data: {error.strerror or error}: {error.filename}",
+                                    locate(compiled.resolved.root, ("data",)),
+                                    "check the file paths under `data:`")]) from None
 
 
 def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: str | None = None,

@@ -112,3 +112,12 @@ def test_non_finite_feature_names_utterance_frame_and_feature(tmp_path: Path, mo
         source.load(params, tmp_path, seed=0)
     message = caught.value.message
     assert "'utt2'" in message and "frame 4, feature 2" in message and "NaN" in message
+
+
+def test_text_file_not_utf8_names_the_line(tmp_path: Path, monkeypatch) -> None:
+    _write_data(tmp_path / "data", monkeypatch)
+    (tmp_path / "data" / "text").write_bytes("utt1 ab\nutt2 caf\xe9\nutt3 c\n".encode("latin1"))
+    source, params = _source()
+    with pytest.raises(DataSourceError) as caught:
+        source.signature(params, tmp_path)
+    assert "line 2" in caught.value.message and caught.value.field == "text"

@@ -243,3 +243,9 @@ def test_csv_non_finite_regression_target(tmp_path: Path) -> None:
     (tmp_path / "d.csv").write_text("a,target\n1,0.5\n3,nan\n")
     error = _error("csv", tmp_path, path="d.csv", task="regression")
     assert error.field == "target" and "finite" in error.message
+
+
+def test_csv_with_a_nul_byte(tmp_path: Path) -> None:
+    (tmp_path / "d.csv").write_bytes(b"a,target\n1,0\n2\x00,1\n")
+    error = _error("csv", tmp_path, path="d.csv")
+    assert "line" in error.message and error.field == "path"
