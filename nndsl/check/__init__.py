@@ -19,7 +19,7 @@ __all__ = ["run_checks", "run_partial_checks", "cut_names", "unit_names", "logge
 STRUCTURE_SECTIONS = frozenset({"network", "cuts", "schedule"})
 DATA_CHECKS = (
     (check_input_shape, frozenset({"network", "data"})),
-    (check_loss, frozenset({"loss", "data"})),
+    (check_loss, frozenset({"loss", "ensemble", "data"})),
     (check_metrics, frozenset({"metrics", "ensemble", "data"})),
     (check_ensemble_options, frozenset({"ensemble", "data"})),
     (check_monitors, frozenset({"metrics", "ensemble", "schedule", "trainer", "data"})),

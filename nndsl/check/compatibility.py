@@ -7,13 +7,14 @@ an error at `nndsl validate`, not a crash inside torchmetrics after the run dire
 The tables are the single source of truth; the check functions only read them. To add a loss or
 a metric, add its backend implementation and one entry here:
 
-    LOSSES["my_loss"] = LossFit(targets=("regression",))
+    LOSSES["my_loss"] = LossFit(targets=("regression",), in_ensemble=("regression",))
     METRICS["my_metric"] = MetricFit(targets=("class",), in_ensemble=("class",))
 
 `targets` lists the `DataSignature.target_kind`s a single network computes it for;
-`in_ensemble` those an ensemble run computes it for (the ensemble module logs a combined
-prediction's metrics only; empty: never in an ensemble); `ensemble_only` marks a metric that
-exists only for ensembles (the oracle accuracy needs several members' predictions).
+`in_ensemble` those an ensemble run computes it for (the ensemble module takes one loss per
+member and example, and logs a combined prediction's metrics only; empty: never in an
+ensemble); `ensemble_only` marks a metric that exists only for ensembles (the oracle accuracy
+needs several members' predictions).
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ Locator = Callable[[tuple[str | int, ...]], Span | None]
 
 
 class LossFit(Record):
-    """Where a loss is defined: the target kinds it compares the network output with."""
+    """Where a loss is defined: target kinds for one network and for an ensemble's members."""
 
     targets: tuple[str, ...]
+    in_ensemble: tuple[str, ...] = ()
 
 
 class MetricFit(Record):
@@ -43,10 +45,11 @@ class MetricFit(Record):
 
 
 LOSSES: dict[str, LossFit] = {
-    "cross_entropy": LossFit(targets=("class", "next_token")),
-    "nll": LossFit(targets=("class", "next_token")),
-    "mse": LossFit(targets=("regression",)),
-    "binary_cross_entropy": LossFit(targets=("multilabel",)),
+    # An ensemble scores each member on each example ([M, B] losses): not per token or frame.
+    "cross_entropy": LossFit(targets=("class", "next_token"), in_ensemble=("class",)),
+    "nll": LossFit(targets=("class", "next_token"), in_ensemble=("class",)),
+    "mse": LossFit(targets=("regression",), in_ensemble=("regression",)),
+    "binary_cross_entropy": LossFit(targets=("multilabel",), in_ensemble=("multilabel",)),
     "ctc": LossFit(targets=("label_sequence",)),
 }
 METRICS: dict[str, MetricFit] = {
@@ -69,7 +72,13 @@ def metric_targets(name: str, ensemble: bool) -> tuple[str, ...]:
 def check_loss(spec: Spec, signature: DataSignature, locate: Locator, diagnostics: DiagnosticList) -> None:
     """The loss must be defined for the data's target kind (E408)."""
     target = signature.target_kind
-    if target in LOSSES[spec.loss.type].targets:
+    fit = LOSSES[spec.loss.type]
+    if target in fit.targets and spec.ensemble is not None and target not in fit.in_ensemble:
+        diagnostics.add("E408", f"loss `{spec.loss.type}` on {target} targets cannot train an "
+                        "ensemble (its members are scored per example)", locate(("ensemble",)),
+                        "train the members as separate runs, or remove `ensemble:`")
+        return
+    if target in fit.targets:
         return
     fitting = [loss for loss, fit in LOSSES.items() if target in fit.targets]
     diagnostics.add("E408", f"loss `{spec.loss.type}` does not fit `{spec.data.source}`, whose "

@@ -59,3 +59,12 @@ def test_ensemble_on_regression_refuses_classification_metrics_and_combine(tmp_p
     found = sorted((item.code, item.message) for item in compiled.diagnostics)
     assert [code for code, _ in found] == ["E409", "E425"], found
     assert "ensemble" in found[0][1] and "combine" in found[1][1]
+
+
+def test_an_ensemble_of_next_token_models_is_refused_before_training():
+    from pathlib import Path
+
+    spec = Path(__file__).resolve().parents[2] / "specs" / "lstm_language_model.yaml"
+    compiled = compile_spec(spec, ["ensemble={members: 2}", "metrics=[]", "schedule=[{phase: joint}]"])
+    found = [(item.code, item.message) for item in compiled.diagnostics if item.severity == "error"]
+    assert [code for code, _ in found] == ["E408"] and "ensemble" in found[0][1]
