@@ -130,6 +130,10 @@ def test_a_run_that_fails_after_its_directory_exists_says_so_in_run_json(workdir
     error = _fails(["train", str(_spec(workdir)), "--run-dir", "run"], capsys)
     assert "holds a run that failed: RuntimeError: the network could not be built" in error
     assert "--resume run" in error
+    monkeypatch.undo()  # the fault is gone: resuming the failed run finishes it
+    monkeypatch.chdir(workdir)
+    assert main(["train", str(_spec(workdir)), "--resume", "run"]) == 0
+    assert json.loads((workdir / "run/run.json").read_text())["status"] == "finished"
 
 
 def test_a_finished_run_is_marked_finished(workdir, capsys):
