@@ -22,6 +22,11 @@ from nndsl.source import locate, parse_document, read_text
 from nndsl.spec import Spec, load_spec
 
 
+#: Check-stage codes after which the graph cannot be built: a duplicate layer name, an input that
+#: names no layer.
+GRAPH_BREAKING = frozenset({"E401", "E402"})
+
+
 class Compiled(Record):
     """What the front end produced; later fields are None once a stage could not run."""
 
@@ -80,7 +85,11 @@ def compile_spec(path: str | Path, overrides: list[str] | None = None, text: str
         return Compiled(path, tuple(diagnostics.sorted()), sources, resolved)
     signature = data_signature(spec, Path(path).parent, located, diagnostics)
     run_checks(spec, signature, located, diagnostics)
-    if diagnostics.has_errors:
+    # The graph needs sound layer names and inputs only; other check errors (a metric, a cut, a
+    # data file) do not stop it, so its shape errors are reported with them.
+    shapeless = signature is None and spec.network.input is None  # the data failed to say
+    if any(item.code in GRAPH_BREAKING for item in diagnostics.items) or (
+            shapeless and diagnostics.has_errors):
         return Compiled(path, tuple(diagnostics.sorted()), sources, resolved, spec, signature)
     graph = lower(spec, signature.input_shape if signature else None, located, diagnostics)
     if graph is not None and signature is not None:

@@ -115,3 +115,19 @@ def test_show_prints_the_warnings_of_a_valid_spec(tmp_path, capsys):
     spec.write_text(REPEATED.replace("OUT", "12").replace("tanhh", "tanh"))
     assert main(["show", str(spec)]) == 0
     assert "warning E505" in capsys.readouterr().err
+
+
+def test_graph_errors_are_reported_with_check_errors_that_leave_the_graph_sound():
+    text = """nndsl: 1
+name: t
+data: {source: digits}
+network:
+  layers:
+    - {name: recurrent, type: lstm, hidden: 32, output: last}
+    - {name: out, type: linear, units: 10}
+loss: {type: cross_entropy}
+metrics: [cer]
+optimizer: {type: sgd, lr: 0.1}
+"""
+    codes = sorted(item.code for item in compile_spec("spec.yaml", [], text=text).diagnostics)
+    assert codes == ["E409", "E504"]  # the metric (check stage) and the layer (graph stage)
