@@ -104,11 +104,14 @@ def refuse_existing(path: Path) -> None:
     """Raise `RunDirectoryError` if `path` exists and is not empty (it is never overwritten); the
     message says what the directory holds (a run's status, from its run.json) and what to do."""
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        status = run_status(path)
-        holds = "already exists and is not empty"
-        if status is not None:
-            error = f": {status['error']}" if status.get("error") else ""
-            holds = f"holds a run that {status.get('status', 'started')}{error}"
+        record = run_status(path) or {}
+        holds = {"finished": "holds a finished run",
+                 "interrupted": "holds an interrupted run",
+                 "failed": f"holds a run that failed: {record.get('error')}",
+                 "running": "holds a run that is still running or was killed",
+                 }.get(record.get("status", ""), "already exists and is not empty")
+        if record.get("status") == "finished":
+            raise RunDirectoryError(f"run directory `{path}` {holds}; choose another --run-dir")
         raise RunDirectoryError(f"run directory `{path}` {holds}; choose another --run-dir, or "
                                 f"continue it with --resume {path}")
 
@@ -137,18 +140,18 @@ def mark_run(directory: Path, status: str, error: BaseException | None = None) -
 
 
 @contextlib.contextmanager
-def recording_outcome(directory: Path) -> Iterator[None]:
-    """Mark the run "running" now and, when the block ends, "finished", "interrupted" (Ctrl-C)
-    or "failed" with the error, which propagates unchanged."""
+def recording_outcome(directory: Path, interruptions: tuple[type[BaseException], ...] = (KeyboardInterrupt,)
+                      ) -> Iterator[None]:
+    """Mark the run "running" now and, when the block ends, "finished", "interrupted" (one of
+    `interruptions`, Ctrl-C) or "failed" with the error, which propagates unchanged."""
     mark_run(directory, "running")
     try:
         yield
-    except KeyboardInterrupt as error:
+    except interruptions as error:
         mark_run(directory, "interrupted", error)
         raise
     except BaseException as error:
-        interrupted = type(error).__name__ == "Interrupted"  # the schedule's own Ctrl-C record
-        mark_run(directory, "interrupted" if interrupted else "failed", error)
+        mark_run(directory, "failed", error)
         raise
     mark_run(directory, "finished")
 

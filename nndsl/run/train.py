@@ -127,7 +127,7 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
     from lightning.pytorch import seed_everything
 
     from nndsl.backend.losses import CompiledLoss
-    from nndsl.run.schedule import run_schedule
+    from nndsl.run.schedule import Interrupted, run_schedule
     from nndsl.run.session import RunContext, build_module, build_network, evaluation_trainer, test_report
 
     _quiet_lightning()
@@ -143,7 +143,8 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
         # Only now: a data problem (exit 2) leaves no half-made run directory behind, so the same
         # --run-dir can be used again once the data is fixed.
         directory = open_run_directory(compiled, str(spec_path), overrides or [], run_dir)
-    with recording_outcome(directory):  # run.json says how the run ended, a failure included
+    # run.json says how the run ended, a failure included.
+    with recording_outcome(directory, (KeyboardInterrupt, Interrupted)):
         torch.manual_seed(spec.seed)
         network = build_network(compiled, datamodule)
         loss = CompiledLoss(spec.loss, signature.target_kind, len(datamodule.splits.train), bool(plan.loss_terms))

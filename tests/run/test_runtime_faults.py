@@ -156,3 +156,21 @@ def test_training_prints_no_library_deprecation_noise_and_counts_parameters(work
     output = " ".join(capsys.readouterr().out.split())
     # 3 inputs -> 2 classes: 8 parameters, as the phase table counts them (not "1 trainable" layer).
     assert "▶ phase joint (8 trainable parameters)" in output
+
+
+def test_run_json_records_interruptions_and_a_finished_run_is_not_offered_for_resume(tmp_path):
+    from nndsl.run.rundir import RunDirectoryError, recording_outcome, refuse_existing, write_json
+
+    write_json(tmp_path / "run.json", {"spec_path": "spec.yaml", "overrides": [], "spec_hash": "x"})
+    with pytest.raises(KeyboardInterrupt), recording_outcome(tmp_path):
+        raise KeyboardInterrupt
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["status"] == "interrupted" and record["spec_hash"] == "x"
+    with pytest.raises(RunDirectoryError, match="holds an interrupted run.*--resume"):
+        refuse_existing(tmp_path)
+    with recording_outcome(tmp_path):
+        pass
+    assert "error" not in json.loads((tmp_path / "run.json").read_text())
+    with pytest.raises(RunDirectoryError) as caught:
+        refuse_existing(tmp_path)
+    assert "holds a finished run" in str(caught.value) and "--resume" not in str(caught.value)
