@@ -136,7 +136,10 @@ def mark_run(directory: Path, status: str, error: BaseException | None = None) -
     if error is not None:
         text = str(error).strip().splitlines()
         record["error"] = f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
-    write_json(directory / "run.json", record)
+    try:
+        write_json(directory / "run.json", record)
+    except OSError:
+        pass  # a directory that cannot be written (the failure being reported, perhaps) keeps none
 
 
 @contextlib.contextmanager

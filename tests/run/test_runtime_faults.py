@@ -174,3 +174,21 @@ def test_run_json_records_interruptions_and_a_finished_run_is_not_offered_for_re
     with pytest.raises(RunDirectoryError) as caught:
         refuse_existing(tmp_path)
     assert "holds a finished run" in str(caught.value) and "--resume" not in str(caught.value)
+
+
+def test_a_write_refused_during_training_is_a_one_line_error(workdir, capsys, monkeypatch):
+    import importlib
+
+    train_module = importlib.import_module("nndsl.run.train")
+    original = train_module.write_json
+
+    def refuse_the_summary(path, value):
+        if path.name == "summary.json":
+            raise OSError(28, "No space left on device", "run/summary.json")
+        original(path, value)
+
+    _good_data(workdir)
+    monkeypatch.setattr(train_module, "write_json", refuse_the_summary)
+    error = _fails(["train", str(_spec(workdir)), "--run-dir", "run"], capsys)
+    assert "cannot write `run/summary.json`: No space left on device" in error
+    assert json.loads((workdir / "run/run.json").read_text())["status"] == "failed"
