@@ -6,7 +6,8 @@ Entry point: `run_checks(spec, signature, locate, diagnostics)`.
 from __future__ import annotations
 
 from nndsl.check.references import Locator, check_cuts, check_names, check_phases, cut_names, unit_names
-from nndsl.check.compatibility import check_ensemble_options, check_loss, check_metrics
+from nndsl.check.compatibility import (check_ensemble_options, check_loss, check_loss_options,
+                                      check_metrics)
 from nndsl.check.targets import check_input_shape, check_monitors, check_targets, logged_metrics
 from nndsl.data.registry import DataSignature
 from nndsl.diagnostics import DiagnosticList
@@ -20,6 +21,7 @@ STRUCTURE_SECTIONS = frozenset({"network", "cuts", "schedule"})
 DATA_CHECKS = (
     (check_input_shape, frozenset({"network", "data"})),
     (check_loss, frozenset({"loss", "ensemble", "data"})),
+    (check_loss_options, frozenset({"loss", "ensemble"})),
     (check_metrics, frozenset({"metrics", "ensemble", "data"})),
     (check_ensemble_options, frozenset({"ensemble", "data"})),
     (check_monitors, frozenset({"metrics", "ensemble", "schedule", "trainer", "data"})),

@@ -1,7 +1,7 @@
 """Check stage: which losses and metrics a run can compute, declared once per loss and metric.
 
-In: a spec and its data's `DataSignature`. Out: diagnostics (E408 loss, E409 metric, E425 an
-ensemble option that cannot be honoured), so that a combination the backend cannot compute is
+In: a spec and its data's `DataSignature`. Out: diagnostics (E408 loss, E409 metric, E425 a
+loss or ensemble option that would have no effect), so that a combination the backend cannot compute is
 an error at `nndsl validate`, not a crash inside torchmetrics after the run directory exists.
 
 The tables are the single source of truth; the check functions only read them. To add a loss or
@@ -31,10 +31,13 @@ Locator = Callable[[tuple[str | int, ...]], Span | None]
 
 
 class LossFit(Record):
-    """Where a loss is defined: target kinds for one network and for an ensemble's members."""
+    """Where a loss is defined: target kinds for one network and for an ensemble's members,
+    and the `loss:` options each reads (any other option written is refused, never ignored)."""
 
     targets: tuple[str, ...]
     in_ensemble: tuple[str, ...] = ()
+    options: tuple[str, ...] = ("reduction",)
+    ensemble_options: tuple[str, ...] = ()
 
 
 class MetricFit(Record):
@@ -47,11 +50,14 @@ class MetricFit(Record):
 
 LOSSES: dict[str, LossFit] = {
     # An ensemble scores each member on each example ([M, B] losses): not per token or frame.
-    "cross_entropy": LossFit(targets=("class", "next_token"), in_ensemble=("class",)),
+    # Its per-member losses are unreduced and plain (the oracle loss reduces them its own way).
+    "cross_entropy": LossFit(targets=("class", "next_token"), in_ensemble=("class",),
+                             options=("reduction", "label_smoothing")),
     "nll": LossFit(targets=("class", "next_token"), in_ensemble=("class",)),
     "mse": LossFit(targets=("regression",), in_ensemble=("regression",)),
-    "binary_cross_entropy": LossFit(targets=("multilabel",), in_ensemble=("multilabel",)),
-    "ctc": LossFit(targets=("label_sequence",)),
+    "binary_cross_entropy": LossFit(targets=("multilabel",), in_ensemble=("multilabel",),
+                                    options=("reduction", "zero_error_radius")),
+    "ctc": LossFit(targets=("label_sequence",), options=("reduction", "blank")),
 }
 METRICS: dict[str, MetricFit] = {
     "accuracy": MetricFit(targets=("class", "next_token", "multilabel"), in_ensemble=("class",)),
@@ -85,6 +91,19 @@ def check_loss(spec: Spec, signature: DataSignature, locate: Locator, diagnostic
     diagnostics.add("E408", f"loss `{spec.loss.type}` does not fit `{spec.data.source}`, whose "
                     f"targets are {target}", locate(("loss", "type")),
                     f"use {' or '.join(fitting)}" if fitting else None)
+
+
+def check_loss_options(spec: Spec, signature: DataSignature, locate: Locator,
+                       diagnostics: DiagnosticList) -> None:
+    """Every option written under `loss:` is one this loss reads in this kind of run (E425)."""
+    fit = LOSSES[spec.loss.type]
+    ensemble = spec.ensemble is not None
+    used = fit.ensemble_options if ensemble else fit.options
+    for option in sorted(spec.loss.model_fields_set - {"type"} - set(used)):
+        reason = (f"an ensemble's `{spec.loss.type}` scores each member without it" if ensemble
+                  and option in fit.options else f"`{spec.loss.type}` does not use it")
+        diagnostics.add("E425", f"`loss.{option}` would have no effect: {reason}",
+                        locate(("loss", option)), f"remove `{option}`")
 
 
 def check_metrics(spec: Spec, signature: DataSignature, locate: Locator, diagnostics: DiagnosticList) -> None:
@@ -123,5 +142,6 @@ def check_compatibility(spec: Spec, signature: DataSignature, locate: Locator,
                         diagnostics: DiagnosticList) -> None:
     """Loss, metrics and ensemble options against the data's target kind."""
     check_loss(spec, signature, locate, diagnostics)
+    check_loss_options(spec, signature, locate, diagnostics)
     check_metrics(spec, signature, locate, diagnostics)
     check_ensemble_options(spec, signature, locate, diagnostics)

@@ -68,3 +68,12 @@ def test_an_ensemble_of_next_token_models_is_refused_before_training():
     compiled = compile_spec(spec, ["ensemble={members: 2}", "metrics=[]", "schedule=[{phase: joint}]"])
     found = [(item.code, item.message) for item in compiled.diagnostics if item.severity == "error"]
     assert [code for code, _ in found] == ["E408"] and "ensemble" in found[0][1]
+
+
+def test_loss_options_the_loss_never_reads_are_refused():
+    found = codes(BASE, ["loss.blank=3", "loss.label_smoothing=0.1"])
+    assert [code for code, _ in found] == ["E425"]  # label_smoothing is cross_entropy's own
+    assert "`loss.blank` would have no effect" in found[0][1]
+    ensemble = BASE + "ensemble: {members: 2}\n"
+    found = codes(ensemble, ["loss.label_smoothing=0.1"])
+    assert [code for code, _ in found] == ["E425"] and "ensemble" in found[0][1]
