@@ -71,8 +71,9 @@ def compile_spec(path: str | Path, overrides: list[str] | None = None, text: str
     def located(spec_path: tuple[str | int, ...]):
         return locate(resolved.root, spec_path)
 
+    resolved_cleanly = not diagnostics.has_errors  # a missing fragment leaves sections unknown
     spec = load_spec(resolved.root, diagnostics)
-    if spec is None:
+    if spec is None and resolved_cleanly:
         # Every error at once: checks that read only sections without errors run anyway.
         from nndsl.spec.partial import partial_spec  # the error path only (start-up time)
 

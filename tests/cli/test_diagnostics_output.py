@@ -131,3 +131,21 @@ optimizer: {type: sgd, lr: 0.1}
 """
     codes = sorted(item.code for item in compile_spec("spec.yaml", [], text=text).diagnostics)
     assert codes == ["E409", "E504"]  # the metric (check stage) and the layer (graph stage)
+
+
+def test_no_partial_checks_when_a_fragment_is_missing():
+    # The missing fragment might have defined the cuts: a "cut does not exist" would mislead.
+    text = """nndsl: 1
+name: t
+use: [std:schedules/nowhere]
+data: {source: digits}
+network:
+  layers:
+    - {name: out, type: linear, units: 10}
+loss: {type: cross_entropy}
+optimizer: {type: sgd, lr: 0.1, momentun: 0.9}
+schedule:
+  - {phase: retrain_classifier, cut: C1}
+"""
+    codes = sorted(item.code for item in compile_spec("spec.yaml", [], text=text).diagnostics)
+    assert codes == ["E201", "E301"]
