@@ -22,9 +22,9 @@ from nndsl.source import locate, parse_document, read_text
 from nndsl.spec import Spec, load_spec
 
 
-#: Check-stage codes after which the graph cannot be built: a duplicate layer name, an input that
-#: names no layer.
-GRAPH_BREAKING = frozenset({"E401", "E402"})
+#: Check-stage codes after which the graph cannot be built (a duplicate layer name, an input that
+#: names no layer) or would be built for the wrong input (a declared shape the data contradicts).
+GRAPH_BREAKING = frozenset({"E401", "E402", "E502"})
 
 
 class Compiled(Record):
@@ -93,7 +93,8 @@ def compile_spec(path: str | Path, overrides: list[str] | None = None, text: str
             shapeless and diagnostics.has_errors):
         return Compiled(path, tuple(diagnostics.sorted()), sources, resolved, spec, signature)
     graph = lower(spec, signature.input_shape if signature else None, located, diagnostics)
-    if graph is not None and signature is not None:
+    loss_fits = not any(item.code == "E408" for item in diagnostics.items)
+    if graph is not None and signature is not None and loss_fits:  # the output is sized for the loss
         check_output(spec, signature, graph, located, diagnostics)
     if graph is None or diagnostics.has_errors:
         return Compiled(path, tuple(diagnostics.sorted()), sources, resolved, spec, signature, graph)
