@@ -52,8 +52,8 @@ def run_training(arguments: argparse.Namespace, console: Console, errors: Consol
         return EXIT_USER_ERROR
     except OSError as error:  # the file system refused a write (read-only, full, gone)
         where = f" `{error.filename}`" if error.filename else ""
-        errors.print(f"[red]error:[/red] cannot write{escape(where)}: {escape(error.strerror or str(error))}",
-                     soft_wrap=True)
+        reason = escape(error.strerror or str(error))
+        errors.print(f"[red]error:[/red] cannot write{escape(where)}: {reason}", soft_wrap=True)
         return EXIT_USER_ERROR
     except (Interrupted, KeyboardInterrupt):
         errors.print("[yellow]interrupted[/yellow]: the run directory holds a checkpoint; continue with "

@@ -186,8 +186,9 @@ def _quiet_lightning() -> None:
     # about Lightning's code, not the user's, and printed on every run. Only that warning from
     # only that module is silenced.
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
-                            category=FutureWarning, module=r"lightning\.pytorch\.utilities\._pytree")
+                            category=FutureWarning,
+                            module=r"lightning\.pytorch\.utilities\._pytree")
     # torch 2.4-2.5 warn on every torch.load without weights_only (Lightning's checkpoint restore
     # among them); nndsl's own loads say what they load, and newer torch no longer warns.
-    warnings.filterwarnings("ignore", message=r"You are using `torch\.load` with `weights_only=False`",
-                            category=FutureWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning,
+                            message=r"You are using `torch\.load` with `weights_only=False`")
