@@ -22,3 +22,17 @@ def test_family_network_effective_rates_match_figure_1():
     rates = {layer: group.lr for group in plan.parameter_groups for layer in group.layers
              if group.parameters_of != "biases"}
     assert rates["central"] == pytest.approx(0.04 / 13 ** 0.5)
+
+
+def test_a_layer_without_bias_counts_no_bias_input_and_is_not_shunted():
+    spec = ROOT / "specs/family_relations_tempered.yaml"
+    text = spec.read_text().replace("name: central, type: linear, units: 12,",
+                                    "name: central, type: linear, units: 12, bias: false,")
+    assert text != spec.read_text()
+    plan = compile_spec(spec, text=text).raise_for_errors().plan
+    central = next(rate for rate in plan.tempering.layers if rate.layer == "central")
+    assert central.rate_multiplier == pytest.approx(1 / 12 ** 0.5)  # ε = 12 tanh inputs, no bias
+    assert not central.shunted
+    assert all(rate.shunted for rate in plan.tempering.layers if rate.layer != "central")
+    groups = {(layer, group.parameters_of) for group in plan.parameter_groups for layer in group.layers}
+    assert ("central", "all") in groups and ("central", "biases") not in groups
