@@ -118,6 +118,20 @@ MUTATIONS = (
     Mutation("top-down-accepts-on-the-stop-monitor", "nndsl/plan/phases.py",
              "accept=Acceptance(phase.monitor, monitor_mode)", "accept=Acceptance(stop.monitor, stop.mode)",
              PHASE_TESTS),
+    Mutation("retrain-classifier-not-a-trial", "nndsl/plan/phases.py",
+             "runs=runs, accept=Acceptance(stop.monitor, stop.mode)", "runs=runs, accept=None", PHASE_TESTS),
+    # Cuts and selectors (plan/regions.py).
+    Mutation("unit-cuts-numbered-from-zero", "nndsl/plan/regions.py",
+             "enumerate(graph.units[:-1], start=1)", "enumerate(graph.units[:-1], start=0)", PHASE_TESTS),
+    Mutation("cut-after-takes-one-unit-more", "nndsl/plan/regions.py",
+             "graph.units[: unit_index[cut.after] + 1]", "graph.units[: unit_index[cut.after] + 2]", PHASE_TESTS),
+    Mutation("extractor-and-classifier-selectors-swapped", "nndsl/plan/regions.py",
+             'cut.extractor if selector.kind == "extractor" else cut.classifier',
+             'cut.classifier if selector.kind == "extractor" else cut.extractor', PHASE_TESTS),
+    # Freezing in the training module (backend/lightning_module.py).
+    Mutation("frozen-layers-get-gradients", "nndsl/backend/lightning_module.py",
+             "parameter.requires_grad_(name in self.trainable)", "parameter.requires_grad_(True)",
+             SCHEDULE_TESTS),
     # Tempering (plan/rates.py, plan/tempering.py).
     Mutation("tempering-bias-fan-in", "nndsl/plan/rates.py",
              "fan_in=int(node.input_shapes[0][-1]) + has_bias", "fan_in=int(node.input_shapes[0][-1]) + 1",
