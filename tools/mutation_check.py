@@ -85,6 +85,8 @@ MUTATIONS = (
     Mutation("full-search-stops-like-greedy", "nndsl/run/schedule.py",
              'searching_from_top = search.search == "full"', 'searching_from_top = search.search != "full"',
              SCHEDULE_TESTS),
+    Mutation("greedy-search-goes-on-after-a-failure", "nndsl/run/schedule.py",
+             "            break  # greedy", "            position += 1  # greedy", SCHEDULE_TESTS),
     Mutation("retrain-classifier-takes-the-first-cut", "nndsl/run/schedule.py",
              "next(run for run in phase.runs if run.cut == cut)", "phase.runs[0]", SCHEDULE_TESTS),
     Mutation("retrain-classifier-after-the-first-accepted", "nndsl/run/schedule.py",
