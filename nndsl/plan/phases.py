@@ -1,4 +1,6 @@
-"""Plan stage: phases with exact trainable, frozen and re-initialised layer sets.
+"""Plan stage: phases with exact trainable, frozen and re-initialised layer sets, and the runs
+(`RunPlan`) the run stage executes: one per phase, one per top-down attempt, one per cut a
+`retrain_classifier` phase may take; trial phases carry their acceptance rule.
 
 Checks here need the graph: selectors that match nothing (E404), phases that train nothing
 (E405), layers both trained (by a selector other than `all`) and frozen (E406), a
