@@ -22,6 +22,8 @@ from nndsl.run.schedule import better
     (None, None, "min", False),
     (0.6, None, "min", True),
     (0.6, None, "max", True),
+    (float("nan"), 0.6, "min", False),  # a diverged attempt is never kept
+    (float("nan"), 0.6, "max", False),
 ])
 def test_better(score, reference, mode, expected):
     assert better(score, reference, mode) is expected
