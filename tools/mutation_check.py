@@ -91,6 +91,10 @@ MUTATIONS = (
              "next(run for run in phase.runs if run.cut == cut)", "phase.runs[0]", SCHEDULE_TESTS),
     Mutation("retrain-classifier-after-the-first-accepted", "nndsl/run/schedule.py",
              "return accepted[-1] if accepted else", "return accepted[0] if accepted else", SCHEDULE_TESTS),
+    Mutation("classifier-from-not-loaded", "nndsl/run/schedule.py",
+             "    if sets:\n        context.network.load_state_dict(sets[0], strict=False)",
+             "    if False:\n        context.network.load_state_dict(sets[0], strict=False)",
+             ("tests/run/test_top_down_features.py",)),
     # The plan's phases and runs (plan/phases.py).
     Mutation("attempt-labels-off-by-one", "nndsl/plan/phases.py",
              "enumerate(order, start=1)", "enumerate(order, start=0)", PHASE_TESTS),
