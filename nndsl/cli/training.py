@@ -24,6 +24,9 @@ def run_training(arguments: argparse.Namespace, console: Console, errors: Consol
 
     if not is_primary_process():
         console = Console(quiet=True)
+    if arguments.resume is None and arguments.spec is None:
+        errors.print("[red]error:[/red] give a SPEC to train, or --resume RUN_DIR to continue a run", soft_wrap=True)
+        return EXIT_USER_ERROR
     if arguments.resume is None:
         compiled = compile_spec(arguments.spec, arguments.overrides)
         if not compiled.ok:
@@ -48,9 +51,10 @@ def run_training(arguments: argparse.Namespace, console: Console, errors: Consol
     except RunDirectoryError as error:
         errors.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
         return EXIT_USER_ERROR
-    except (Interrupted, KeyboardInterrupt):
-        errors.print("[yellow]interrupted[/yellow]: the run directory holds a checkpoint; continue with "
-                     "`nndsl train SPEC --resume RUN_DIR`", soft_wrap=True)
+    except (Interrupted, KeyboardInterrupt) as interrupted:
+        directory = getattr(interrupted, "directory", None) or arguments.resume or "RUN_DIR"
+        errors.print(f"[yellow]interrupted[/yellow]: the run directory holds a checkpoint; continue with "
+                     f"`nndsl train --resume {escape(str(directory))}`", soft_wrap=True)
         return EXIT_INTERRUPTED
     except TrainingDiverged as error:
         kept = (f"the last good checkpoint is {error.checkpoint}" if error.checkpoint is not None
