@@ -9,10 +9,12 @@ weights, the phase table, test metrics and every metrics.csv must equal the unin
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from lightning.pytorch.callbacks import Callback
 from interrupting import assert_same_run, interrupt_at, positions
 
 from nndsl.cli import main
@@ -76,6 +78,36 @@ def test_plain_run_interrupted_in_mid_epoch_resumes_bit_for_bit(plain, tmp_path,
     spec, reference = plain
     _interrupt_and_resume(monkeypatch, spec, tmp_path / "run", "joint", epoch, batch)
     assert_same_run(tmp_path / "run", reference)
+
+
+@pytest.mark.slow
+def test_a_run_killed_at_an_epoch_boundary_resumes_with_its_whole_log(plain, tmp_path, monkeypatch):
+    """A kill (no Ctrl-C handling) leaves last.ckpt and metrics.csv as the epoch's end wrote them."""
+    spec, reference = plain
+    run, kept = tmp_path / "run", tmp_path / "at-kill"
+
+    class KeepWhatAKillWouldLeave(Callback):
+        def on_train_epoch_start(self, trainer, module):
+            if trainer.current_epoch == 2:
+                kept.mkdir()
+                shutil.copy(run / "checkpoints/joint/last.ckpt", kept)
+                shutil.copy(run / "logs/joint/metrics.csv", kept)
+
+    from nndsl.run import session
+
+    original = session.trainer_for
+    with monkeypatch.context() as patch:
+        patch.setattr(session, "trainer_for", lambda context, label, stop, callbacks: original(
+            context, label, stop, [*callbacks, KeepWhatAKillWouldLeave()]))
+        train(str(spec), run_dir=str(run), progress_bar=False)
+    for name in ("progress.json", "summary.json", "final_weights.pt", "checkpoints/joint/state.pt"):
+        (run / name).unlink()
+    shutil.copy(kept / "last.ckpt", run / "checkpoints/joint")
+    shutil.copy(kept / "metrics.csv", run / "logs/joint")
+    logged = [line.split(",")[0] for line in (run / "logs/joint/metrics.csv").read_text().splitlines()[1:]]
+    assert logged == ["0", "0", "1", "1"]  # epochs 0 and 1 (valid and train rows); epoch 2 not yet
+    train(None, resume=str(run), progress_bar=False)
+    assert_same_run(run, reference)
 
 
 @pytest.mark.slow
