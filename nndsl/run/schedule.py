@@ -8,8 +8,9 @@ Each finished run is written to `progress.json` with its score and the network s
 `--resume` replays every decision from the record and continues the unfinished run from its
 `last.ckpt` — with the same frozen sets, since those come from the plan, not from the interrupted
 process. A run's randomness depends only on its label (its re-initialisation and its torch seed),
-and its checkpoint carries torch's random state and the shuffling generator's, so a resumed run
-computes what the uninterrupted one would have.
+and its checkpoint — written at a batch boundary when the user presses Ctrl-C — carries the batch
+and loader positions and every random state (`nndsl.run.resume_state`), so a resumed run computes
+what the uninterrupted one would have, even from the middle of an epoch.
 
 Top-down (Algorithm 1 of the top-down training paper): starting from the current network A with
 validation score s, an attempt at cut C copies A, keeps C's classifier frozen, re-initialises

@@ -176,8 +176,9 @@ def train_run(context: RunContext, label: str, trainable: tuple[str, ...], group
         if not interrupt.interrupted:
             raise
     finally:
-        # Lightning ignores further Ctrl-C while shutting down; give the user theirs back.
-        signal.signal(signal.SIGINT, previous if deferring and previous is not None else signal.default_int_handler)
+        if deferring:
+            # Lightning ignores further Ctrl-C while shutting down; give the user theirs back.
+            signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
     if interrupt.interrupted or trainer.interrupted:
         return RunOutcome(label, None, trainer.current_epoch, interrupted=True)
     score = checkpoint.best_model_score
