@@ -81,6 +81,20 @@ def test_plain_run_interrupted_in_mid_epoch_resumes_bit_for_bit(plain, tmp_path,
 
 
 @pytest.mark.slow
+def test_ctrl_c_in_the_last_batch_lets_the_run_finish_and_stops_after_it(plain, tmp_path, monkeypatch):
+    spec, reference = plain
+    with monkeypatch.context() as patch:
+        interrupt_at(patch, "joint", 2, 4)  # the last epoch's last batch
+        with pytest.raises(Interrupted):
+            train(str(spec), run_dir=str(tmp_path / "run"), progress_bar=False)
+    progress = json.loads((tmp_path / "run/progress.json").read_text())
+    assert list(progress["runs"]) == ["joint"]  # recorded before stopping: the resume replays it
+    assert not (tmp_path / "run/summary.json").exists()
+    train(None, resume=str(tmp_path / "run"), progress_bar=False)
+    assert_same_run(tmp_path / "run", reference)
+
+
+@pytest.mark.slow
 def test_a_run_killed_at_an_epoch_boundary_resumes_with_its_whole_log(plain, tmp_path, monkeypatch):
     """A kill (no Ctrl-C handling) leaves last.ckpt and metrics.csv as the epoch's end wrote them."""
     spec, reference = plain
