@@ -164,7 +164,11 @@ class ArrayDataModule(LightningDataModule):
         self.setup()
         dataset = self._datasets[split]
         assert dataset is not None, f"no {split} split; the hook is shadowed in __init__"
-        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
+        # Every loader has its own generator, the evaluation loaders too: a loader without one
+        # seeds its worker processes from torch's global generator whenever it starts them,
+        # which would shift the dropout masks by the history of the process (a resumed run's
+        # differs from the uninterrupted one's).
+        generator = torch.Generator().manual_seed(self.seed)
         # Only the training loader is resumed in mid-epoch; evaluation loaders start afresh.
         loader_class = StatefulDataLoader if shuffle else DataLoader
         return loader_class(

@@ -44,9 +44,11 @@ def interrupt_at(monkeypatch, label: str, epoch: int, batch: int) -> None:
     monkeypatch.setattr(session, "trainer_for", interrupting)
 
 
-def positions(seed: int, count: int, epochs: int, batches: int) -> list[tuple[int, int]]:
-    """`count` distinct (epoch, batch) positions chosen at random (seeded), none at epoch 0's start."""
-    choices = [(epoch, batch) for epoch in range(epochs) for batch in range(batches) if (epoch, batch) != (0, 0)]
+def positions(seed: int, count: int, epochs: int, batches: int, first_epoch: int = 0) -> list[tuple[int, int]]:
+    """`count` distinct (epoch, batch) positions chosen at random (seeded) from epochs
+    `first_epoch`..`epochs - 1`, none at epoch 0's start."""
+    choices = [(epoch, batch) for epoch in range(first_epoch, epochs) for batch in range(batches)
+               if (epoch, batch) != (0, 0)]
     return sorted(random.Random(seed).sample(choices, count))
 
 

@@ -2,7 +2,8 @@
 
 Real runs (tiny: digits, a few batches per epoch) with dropout, Gaussian noise and shuffled
 batches get a real SIGINT at batches chosen at random (seeded) — in a plain run, inside a top-down
-attempt and in a bagging ensemble (bootstrap samples) — and are resumed with `--resume`; final
+attempt, in a bagging ensemble (bootstrap samples) and with a loader worker process — and are
+resumed with `--resume`; final
 weights, the phase table, test metrics and every metrics.csv must equal the uninterrupted run's.
 """
 
@@ -44,6 +45,8 @@ TOP_DOWN = PLAIN.replace("name: mid-epoch", "name: mid-epoch-top-down").replace(
     "  - {phase: joint, stop: {max_epochs: 3}}",
     "  - {phase: joint, stop: {max_epochs: 2}}\n"
     "  - {phase: top_down, search: full, monitor: valid/loss, stop: {max_epochs: 3}}")
+WORKERS = PLAIN.replace("name: mid-epoch", "name: mid-epoch-workers").replace(
+    "data: {source: digits,", "data: {source: digits, num_workers: 1,")
 BAGGING = PLAIN.replace("name: mid-epoch", "name: mid-epoch-bagging").replace(
     "trainer:", "ensemble: {members: 2, method: bagging}\ntrainer:")
 
@@ -76,6 +79,16 @@ def _interrupt_and_resume(monkeypatch, spec: Path, directory: Path, label: str, 
 @pytest.mark.parametrize("epoch,batch", positions(seed=14, count=3, epochs=3, batches=5))
 def test_plain_run_interrupted_in_mid_epoch_resumes_bit_for_bit(plain, tmp_path, monkeypatch, epoch, batch):
     spec, reference = plain
+    _interrupt_and_resume(monkeypatch, spec, tmp_path / "run", "joint", epoch, batch)
+    assert_same_run(tmp_path / "run", reference)
+
+
+@pytest.mark.slow
+def test_a_run_with_a_loader_worker_process_resumes_bit_for_bit(tmp_path_factory, tmp_path, monkeypatch):
+    spec, reference = _reference(tmp_path_factory, WORKERS)
+    # In epoch 1: the resumed process then validates and trains another epoch, where a worker
+    # seeded from torch's global generator would shift the dropout masks.
+    (epoch, batch), = positions(seed=143, count=1, epochs=2, batches=5, first_epoch=1)
     _interrupt_and_resume(monkeypatch, spec, tmp_path / "run", "joint", epoch, batch)
     assert_same_run(tmp_path / "run", reference)
 
