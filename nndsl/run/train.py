@@ -126,6 +126,9 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
     if resume is not None and run_dir is not None:
         raise RunDirectoryError("--run-dir and --resume exclude each other: a resumed run continues in its own "
                                 "directory")
+    if resume is not None and fast_dev_run:
+        raise RunDirectoryError("--fast-dev-run and --resume exclude each other: one batch per phase would be "
+                                "recorded in the run as its finished phases")
     compiled, directory = compile_run(spec_path, overrides or [], resume)
     resuming = directory is not None
     spec, plan, signature = compiled.spec, compiled.plan, compiled.signature

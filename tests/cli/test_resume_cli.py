@@ -106,3 +106,4 @@ def test_train_needs_a_spec_or_a_run_to_resume(tmp_path, capsys):
     assert "not an nndsl run directory" in _refusal(capsys, ["train", "--resume", str(tmp_path)])
     assert "exclude each other" in _refusal(capsys, ["train", "--resume", str(directory), "--run-dir",
                                                      str(tmp_path / "elsewhere")])
+    assert "exclude each other" in _refusal(capsys, ["train", "--resume", str(directory), "--fast-dev-run"])
