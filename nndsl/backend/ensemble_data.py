@@ -44,8 +44,9 @@ def use_bootstrap_samples(datamodule: Any, members: int, seed: int) -> None:
 
     def train_dataloader() -> StatefulDataLoader:
         generator = torch.Generator().manual_seed(seed)
-        return StatefulDataLoader(samples, batch_size=datamodule.batch_size, shuffle=True, generator=generator,
-                          collate_fn=_member_major, num_workers=datamodule.num_workers)
+        return StatefulDataLoader(samples, batch_size=datamodule.batch_size, shuffle=True,
+                                  generator=generator, collate_fn=_member_major,
+                                  num_workers=datamodule.num_workers)
 
     datamodule.train_dataloader = train_dataloader
     datamodule.bootstrap_indices = samples.indices

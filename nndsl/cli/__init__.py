@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the spec (optional with --resume, which finds the run's own)")
     train.add_argument("--run-dir", default=None, help="run directory (default: runs/NAME-TIMESTAMP)")
     train.add_argument("--resume", default=None, metavar="RUN_DIR",
-                       help="continue an interrupted run; a SPEC or --set given must match the run's")
+                       help="continue an interrupted run (a SPEC or --set given must match it)")
     train.add_argument("--fast-dev-run", action="store_true", help="one batch of each phase, to smoke-test")
     report = commands.add_parser("report", help="print a finished run's report again")
     report.add_argument("run_dir", metavar="RUN_DIR")

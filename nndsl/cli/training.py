@@ -25,7 +25,8 @@ def run_training(arguments: argparse.Namespace, console: Console, errors: Consol
     if not is_primary_process():
         console = Console(quiet=True)
     if arguments.resume is None and arguments.spec is None:
-        errors.print("[red]error:[/red] give a SPEC to train, or --resume RUN_DIR to continue a run", soft_wrap=True)
+        errors.print("[red]error:[/red] give a SPEC to train, or --resume RUN_DIR to continue one",
+                     soft_wrap=True)
         return EXIT_USER_ERROR
     if arguments.resume is None:
         compiled = compile_spec(arguments.spec, arguments.overrides)
@@ -53,8 +54,9 @@ def run_training(arguments: argparse.Namespace, console: Console, errors: Consol
         return EXIT_USER_ERROR
     except (Interrupted, KeyboardInterrupt) as interrupted:
         directory = getattr(interrupted, "directory", None) or arguments.resume or "RUN_DIR"
-        errors.print(f"[yellow]interrupted[/yellow]: the run directory holds a checkpoint; continue with "
-                     f"`nndsl train --resume {escape(str(directory))}`", soft_wrap=True)
+        errors.print(f"[yellow]interrupted[/yellow]: the run directory holds a checkpoint; "
+                     f"continue with `nndsl train --resume {escape(str(directory))}`",
+                     soft_wrap=True)
         return EXIT_INTERRUPTED
     except TrainingDiverged as error:
         kept = (f"the last good checkpoint is {error.checkpoint}" if error.checkpoint is not None

@@ -49,7 +49,7 @@ def _identity(row: Row) -> tuple[str, str, frozenset[str]]:
 
 
 class _HistoryWriter(ExperimentWriter):
-    """Lightning's CSV writer, keeping the rows already in `metrics.csv` (see the module docstring)."""
+    """Lightning's CSV writer that keeps the rows already in `metrics.csv` (module docstring)."""
 
     def __init__(self, log_dir: str) -> None:
         self.history = _read_rows(Path(log_dir) / self.NAME_METRICS_FILE)

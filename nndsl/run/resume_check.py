@@ -42,8 +42,8 @@ def compile_resumed(directory: Path, spec_path: str | None, overrides: list[str]
     run_spec = Path(record["spec_path"])
     if spec_path is None:
         if not run_spec.is_file():
-            raise RunDirectoryError(f"this run's spec `{run_spec}` no longer exists; give the spec as "
-                                    f"`nndsl train SPEC --resume {directory}`")
+            raise RunDirectoryError(f"this run's spec `{run_spec}` no longer exists; give the spec "
+                                    f"as `nndsl train SPEC --resume {directory}`")
         given_path, given_overrides = str(run_spec), [*recorded_overrides, *overrides]
     else:
         given_path, given_overrides = spec_path, overrides
@@ -58,7 +58,8 @@ def _refusal(directory: Path, record: dict[str, Any], run_spec: Path, spec_path:
              overrides: list[str], resolved: Any) -> str:
     """Why the run cannot be resumed with what was given: file, overrides, differing values."""
     if spec_path is None and not overrides:
-        lines = [f"cannot resume `{directory}`: its spec `{run_spec}` changed since the run started"]
+        lines = [f"cannot resume `{directory}`: its spec `{run_spec}` changed since the run "
+                 "started"]
     else:
         lines = [f"cannot resume `{directory}`: the spec and overrides given differ from the run's"]
         if spec_path is not None and Path(spec_path).resolve() != run_spec.resolve():
@@ -70,11 +71,12 @@ def _refusal(directory: Path, record: dict[str, Any], run_spec: Path, spec_path:
     differences = _differences(_stored_spec(directory), resolved)
     if differences:
         lines.append("  resolved values that differ (the run's → given):")
-        lines.extend(f"    {path}: {_shown(old)} → {_shown(new)}" for path, old, new in differences[:_SHOWN_DIFFERENCES])
+        lines.extend(f"    {path}: {_shown(old)} → {_shown(new)}"
+                     for path, old, new in differences[:_SHOWN_DIFFERENCES])
         if len(differences) > _SHOWN_DIFFERENCES:
             lines.append(f"    … and {len(differences) - _SHOWN_DIFFERENCES} more")
-    lines.append("resume with the run's own spec and overrides (`nndsl train --resume RUN_DIR` finds them), "
-                 "or start a new run")
+    lines.append("resume with the run's own spec and overrides (`nndsl train --resume RUN_DIR` "
+                 "finds them), or start a new run")
     return "\n".join(lines)
 
 
@@ -109,7 +111,9 @@ _MISSING = _Missing()
 
 
 def _shown(value: Any) -> str:
-    text = "(absent)" if value is _MISSING else yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    if value is _MISSING:
+        return "(absent)"
+    text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
     text = text.removesuffix("\n...").removesuffix(" ...")
     return text if len(text) <= 60 else text[:57] + "…"
 

@@ -1,4 +1,4 @@
-"""Run stage: the running state a checkpoint must carry so that a resumed run is the uninterrupted one.
+"""Run stage: the running state a checkpoint carries so that a resumed run is the uninterrupted one.
 
 In: a run on Lightning's Trainer (through callback hooks). Out: `RandomState`, a callback whose
 state, saved in every checkpoint (`last.ckpt`), holds
@@ -32,11 +32,13 @@ def _portable(states: dict[str, Any]) -> dict[str, Any]:
     """Lightning's collected random states with NumPy's and Python's as tensors and numbers."""
     portable = dict(states)
     version, words, gauss = states["python"]
-    portable["python"] = {"version": version, "state": torch.tensor(words, dtype=torch.int64), "gauss": gauss}
+    portable["python"] = {"version": version, "state": torch.tensor(words, dtype=torch.int64),
+                          "gauss": gauss}
     if "numpy" in states:
         kind, keys, position, has_gauss, cached = states["numpy"]
-        portable["numpy"] = {"kind": kind, "keys": torch.from_numpy(keys.astype("int64")), "position": int(position),
-                             "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+        portable["numpy"] = {"kind": kind, "keys": torch.from_numpy(keys.astype("int64")),
+                             "position": int(position), "has_gauss": int(has_gauss),
+                             "cached_gaussian": float(cached)}
     return portable
 
 
@@ -50,9 +52,11 @@ def _native(portable: dict[str, Any]) -> dict[str, Any]:
 
         numpy_state = portable["numpy"]
         states["numpy"] = (numpy_state["kind"], numpy_state["keys"].numpy().astype(numpy.uint32),
-                           numpy_state["position"], numpy_state["has_gauss"], numpy_state["cached_gaussian"])
-    if not torch.cuda.is_available() or len(states.get("torch.cuda", [])) != torch.cuda.device_count():
-        states.pop("torch.cuda", None)  # resumed on another machine: CUDA's state cannot be restored
+                           numpy_state["position"], numpy_state["has_gauss"],
+                           numpy_state["cached_gaussian"])
+    cuda = states.get("torch.cuda", [])
+    if not torch.cuda.is_available() or len(cuda) != torch.cuda.device_count():
+        states.pop("torch.cuda", None)  # resumed on another machine: CUDA's cannot be restored
     return states
 
 
@@ -74,7 +78,8 @@ class RandomState(Callback):
         self.trainer = trainer
 
     def state_dict(self) -> dict[str, Any]:
-        loader = getattr(self.trainer, "train_dataloader", None) if self.trainer is not None else None
+        trainer = self.trainer
+        loader = getattr(trainer, "train_dataloader", None) if trainer is not None else None
         generator = getattr(loader, "generator", None)
         return {"random": _portable(_collect_rng_states()),
                 "shuffle": None if generator is None else generator.get_state(),
@@ -104,13 +109,14 @@ class RandomState(Callback):
         datamodule.train_dataloader = resumed_loader
 
     def on_train_start(self, trainer: Any, module: Any) -> None:
-        if self.pending is not None and self.pending.get("mid_epoch") and self.pending.get("shuffle") is not None:
+        pending = self.pending or {}
+        if pending.get("mid_epoch") and pending.get("shuffle") is not None:
             # The loader has resumed its epoch's order (its sampler replays the permutation from
             # the epoch's first state) but leaves its generator short of the draw the epoch's
             # iterator made for its base seed; the next epoch's order needs the exact state.
             generator = getattr(trainer.train_dataloader, "generator", None)
             if generator is not None:
-                generator.set_state(self.pending["shuffle"])
+                generator.set_state(pending["shuffle"])
         if self.pending is not None:
             if "random" in self.pending:
                 _set_rng_states(_native(self.pending["random"]))
@@ -119,7 +125,8 @@ class RandomState(Callback):
             self.pending_sums = self.pending.get("epoch_sums") or {}
         self.pending = None
 
-    def on_train_batch_end(self, trainer: Any, module: Any, outputs: Any, batch: Any, batch_index: int) -> None:
+    def on_train_batch_end(self, trainer: Any, module: Any, outputs: Any, batch: Any,
+                           batch_index: int) -> None:
         # The first batch after a mid-epoch resume has logged into fresh sums; the interrupted
         # part of the epoch goes back in now. Addition commutes exactly in floating point, so
         # saved + (0 + x) equals the uninterrupted run's saved + x bit for bit.
@@ -148,7 +155,8 @@ class RandomState(Callback):
         for key, metric in trainer.fit_loop.epoch_loop._results.items():
             if metric.is_tensor and metric.meta.on_epoch:
                 if key in self.pending_sums:  # saved again before the fold: fold a copy here
-                    metric = _Sums(metric.meta, metric.value, getattr(metric, "cumulated_batch_size", None))
+                    metric = _Sums(metric.meta, metric.value,
+                                   getattr(metric, "cumulated_batch_size", None))
                     _fold(metric, self.pending_sums[key])
                 sums[key] = {"value": metric.value.clone()}
                 if metric.meta.is_mean_reduction:
@@ -161,7 +169,8 @@ class RandomState(Callback):
 class _Sums:
     """A result metric's sums detached from it (for folding a copy)."""
 
-    def __init__(self, meta: Any, value: torch.Tensor, cumulated_batch_size: torch.Tensor | None) -> None:
+    def __init__(self, meta: Any, value: torch.Tensor,
+                 cumulated_batch_size: torch.Tensor | None) -> None:
         self.meta, self.value, self.cumulated_batch_size = meta, value, cumulated_batch_size
 
 
@@ -173,5 +182,5 @@ def _fold(metric: Any, saved: dict[str, torch.Tensor]) -> None:
     else:
         metric.value = value + metric.value
     if "cumulated_batch_size" in saved and metric.meta.is_mean_reduction:
-        metric.cumulated_batch_size = saved["cumulated_batch_size"].to(metric.cumulated_batch_size.device) \
-            + metric.cumulated_batch_size
+        count = saved["cumulated_batch_size"].to(metric.cumulated_batch_size.device)
+        metric.cumulated_batch_size = count + metric.cumulated_batch_size

@@ -52,7 +52,7 @@ class RunOutcome:
     score: float | None
     epochs: int
     interrupted: bool
-    interrupt_pending: bool = False  # Ctrl-C came after the run's last batch: stop once it is recorded
+    interrupt_pending: bool = False  # Ctrl-C after the run's last batch: stop once it is recorded
 
 
 class _CheckpointOnInterrupt(Callback):
@@ -80,7 +80,8 @@ class _CheckpointOnInterrupt(Callback):
             raise KeyboardInterrupt  # the second Ctrl-C: the user wants out now
         self.pending = True
 
-    def on_train_batch_end(self, trainer: Trainer, module: Any, outputs: Any, batch: Any, batch_index: int) -> None:
+    def on_train_batch_end(self, trainer: Trainer, module: Any, outputs: Any, batch: Any,
+                           batch_index: int) -> None:
         stepped = (batch_index + 1) % trainer.accumulate_grad_batches == 0
         # Not at the epoch's last batch: the epoch's end (validation, logging, the epoch's
         # checkpoint) must run in one go, and a resume would skip it.
@@ -178,15 +179,16 @@ def train_run(context: RunContext, label: str, trainable: tuple[str, ...], group
     finally:
         if deferring:
             # Lightning ignores further Ctrl-C while shutting down; give the user theirs back.
-            signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+            signal.signal(signal.SIGINT,
+                          previous if previous is not None else signal.default_int_handler)
     if interrupt.interrupted or trainer.interrupted:
         return RunOutcome(label, None, trainer.current_epoch, interrupted=True)
     score = checkpoint.best_model_score
     if keep_best and checkpoint.best_model_path and Path(checkpoint.best_model_path).exists():
         state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)["state_dict"]
         module.load_state_dict(state)
-    return RunOutcome(label, None if score is None else float(score), trainer.current_epoch, interrupted=False,
-                      interrupt_pending=interrupt.pending)
+    return RunOutcome(label, None if score is None else float(score), trainer.current_epoch,
+                      interrupted=False, interrupt_pending=interrupt.pending)
 
 
 def build_network(compiled: Any, datamodule: Any) -> Any:

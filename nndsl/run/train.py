@@ -15,8 +15,9 @@ from typing import Any
 from nndsl.api import Compiled, compile_spec
 from nndsl.data.registry import DATA_SOURCES, DataSourceError
 from nndsl.diagnostics import Diagnostic, SpecError
-from nndsl.run.rundir import (RunDirectoryError, is_primary_process, package_versions, refuse_existing, save_state,
-                              shared_run_directory, write_json, write_spec)
+from nndsl.run.rundir import (RunDirectoryError, is_primary_process, package_versions,
+                              refuse_existing, save_state, shared_run_directory, write_json,
+                              write_spec)
 from nndsl.source import locate, to_plain
 
 
@@ -62,8 +63,8 @@ def open_run_directory(compiled: Compiled, spec_path: str, overrides: list[str],
     directory = _run_directory(compiled.spec.name, run_dir)  # type: ignore[union-attr]
     digest = write_spec(directory, to_plain(compiled.resolved.root))  # type: ignore[union-attr]
     # The spec's absolute path: `--resume` finds it again from any working directory.
-    write_json(directory / "run.json", {"spec_path": str(Path(spec_path).resolve()), "overrides": overrides,
-                                        "spec_hash": digest})
+    write_json(directory / "run.json", {"spec_path": str(Path(spec_path).resolve()),
+                                        "overrides": overrides, "spec_hash": digest})
     write_json(directory / "plan.json", compiled.plan.to_dict())  # type: ignore[union-attr]
     write_json(directory / "graph.json", compiled.graph.to_dict())  # type: ignore[union-attr]
     write_json(directory / "versions.json", package_versions())
@@ -114,7 +115,7 @@ def load_data(compiled: Compiled) -> Any:
 def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: str | None = None,
           resume: str | None = None, fast_dev_run: bool = False, printer: Any = None,
           progress_bar: bool = True) -> RunResult:
-    """Train a spec (or resume a run directory: `spec_path` may then be None) and return its summary."""
+    """Train a spec (or resume a run directory, `spec_path` then optional); returns the summary."""
     import torch
     from lightning.pytorch import seed_everything
 
@@ -124,11 +125,11 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
 
     _quiet_lightning()
     if resume is not None and run_dir is not None:
-        raise RunDirectoryError("--run-dir and --resume exclude each other: a resumed run continues in its own "
-                                "directory")
+        raise RunDirectoryError("--run-dir and --resume exclude each other: a resumed run "
+                                "continues in its own directory")
     if resume is not None and fast_dev_run:
-        raise RunDirectoryError("--fast-dev-run and --resume exclude each other: one batch per phase would be "
-                                "recorded in the run as its finished phases")
+        raise RunDirectoryError("--fast-dev-run and --resume exclude each other: one batch per "
+                                "phase would be recorded in the run as its finished phases")
     compiled, directory = compile_run(spec_path, overrides or [], resume)
     resuming = directory is not None
     spec, plan, signature = compiled.spec, compiled.plan, compiled.signature

@@ -53,13 +53,15 @@ def test_the_run_records_its_spec_by_absolute_path(tmp_path, monkeypatch):
     (tmp_path / "specs/spec.yaml").write_text(SPEC)
     compiled = compile_spec("specs/spec.yaml").raise_for_errors()
     directory = open_run_directory(compiled, "specs/spec.yaml", [], "run")
-    assert json.loads((directory / "run.json").read_text())["spec_path"] == str(tmp_path / "specs/spec.yaml")
+    record = json.loads((directory / "run.json").read_text())
+    assert record["spec_path"] == str(tmp_path / "specs/spec.yaml")
 
 
 def test_resume_refuses_another_spec_and_names_file_and_values(tmp_path, capsys):
     _, directory = _run(tmp_path)
     other = tmp_path / "other.yaml"
-    other.write_text(SPEC.replace("units: 8,", "units: 12,").replace("name: resume-cli", "name: other"))
+    other.write_text(SPEC.replace("units: 8,", "units: 12,").replace("name: resume-cli",
+                                                                     "name: other"))
     error = _refusal(capsys, ["train", str(other), "--resume", str(directory)])
     assert "differ from the run's" in error
     assert f"`{other}` given, the run's is `{tmp_path / 'spec.yaml'}`" in error
@@ -70,7 +72,8 @@ def test_resume_refuses_another_spec_and_names_file_and_values(tmp_path, capsys)
 
 def test_resume_refuses_an_override_the_run_did_not_have(tmp_path, capsys):
     spec, directory = _run(tmp_path)
-    error = _refusal(capsys, ["train", str(spec), "--resume", str(directory), "--set", "optimizer.lr=0.5"])
+    error = _refusal(capsys, ["train", str(spec), "--resume", str(directory),
+                              "--set", "optimizer.lr=0.5"])
     assert "--set: `optimizer.lr=0.5` given, the run used none" in error
     assert "optimizer.lr: 0.1 → 0.5" in error
     # Without the spec, the override is checked against the run's spec all the same.
@@ -104,6 +107,6 @@ def test_train_needs_a_spec_or_a_run_to_resume(tmp_path, capsys):
     assert "give a SPEC" in _refusal(capsys, ["train"])
     spec, directory = _run(tmp_path)
     assert "not an nndsl run directory" in _refusal(capsys, ["train", "--resume", str(tmp_path)])
-    assert "exclude each other" in _refusal(capsys, ["train", "--resume", str(directory), "--run-dir",
-                                                     str(tmp_path / "elsewhere")])
-    assert "exclude each other" in _refusal(capsys, ["train", "--resume", str(directory), "--fast-dev-run"])
+    resume = ["train", "--resume", str(directory)]
+    assert "exclude each other" in _refusal(capsys, [*resume, "--run-dir", str(tmp_path / "other")])
+    assert "exclude each other" in _refusal(capsys, [*resume, "--fast-dev-run"])

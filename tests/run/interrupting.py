@@ -44,7 +44,8 @@ def interrupt_at(monkeypatch, label: str, epoch: int, batch: int) -> None:
     monkeypatch.setattr(session, "trainer_for", interrupting)
 
 
-def positions(seed: int, count: int, epochs: int, batches: int, first_epoch: int = 0) -> list[tuple[int, int]]:
+def positions(seed: int, count: int, epochs: int, batches: int,
+              first_epoch: int = 0) -> list[tuple[int, int]]:
     """`count` distinct (epoch, batch) positions chosen at random (seeded) from epochs
     `first_epoch`..`epochs - 1`, none at epoch 0's start."""
     choices = [(epoch, batch) for epoch in range(first_epoch, epochs) for batch in range(batches)
@@ -64,7 +65,8 @@ def assert_same_run(resumed: Path, reference: Path) -> None:
     assert mine.keys() == theirs.keys()
     different = [key for key in mine if not torch.equal(mine[key], theirs[key])]
     assert not different, f"weights differ: {different}"
-    summary, expected = (json.loads((path / "summary.json").read_text()) for path in (resumed, reference))
+    summary, expected = (json.loads((path / "summary.json").read_text())
+                         for path in (resumed, reference))
     assert summary["phases"] == expected["phases"]
     assert summary["test"] == expected["test"]
     assert metrics_logs(resumed) == metrics_logs(reference)

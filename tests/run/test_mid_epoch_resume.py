@@ -51,7 +51,8 @@ BAGGING = PLAIN.replace("name: mid-epoch", "name: mid-epoch-bagging").replace(
     "trainer:", "ensemble: {members: 2, method: bagging}\ntrainer:")
 
 
-CLI_SPEC = PLAIN.replace("name: mid-epoch", "name: mid-epoch-cli").replace("max_epochs: 3", "max_epochs: 2")
+CLI_SPEC = PLAIN.replace("name: mid-epoch", "name: mid-epoch-cli").replace("max_epochs: 3",
+                                                                           "max_epochs: 2")
 
 
 def _reference(tmp_path_factory, text: str) -> tuple[Path, Path]:
@@ -66,7 +67,8 @@ def plain(tmp_path_factory):
     return _reference(tmp_path_factory, PLAIN)
 
 
-def _interrupt_and_resume(monkeypatch, spec: Path, directory: Path, label: str, epoch: int, batch: int) -> None:
+def _interrupt_and_resume(monkeypatch, spec: Path, directory: Path, label: str, epoch: int,
+                          batch: int) -> None:
     with monkeypatch.context() as patch:
         interrupt_at(patch, label, epoch, batch)
         with pytest.raises(Interrupted):
@@ -77,14 +79,16 @@ def _interrupt_and_resume(monkeypatch, spec: Path, directory: Path, label: str, 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("epoch,batch", positions(seed=14, count=3, epochs=3, batches=5))
-def test_plain_run_interrupted_in_mid_epoch_resumes_bit_for_bit(plain, tmp_path, monkeypatch, epoch, batch):
+def test_plain_run_interrupted_in_mid_epoch_resumes_bit_for_bit(plain, tmp_path, monkeypatch, epoch,
+                                                                 batch):
     spec, reference = plain
     _interrupt_and_resume(monkeypatch, spec, tmp_path / "run", "joint", epoch, batch)
     assert_same_run(tmp_path / "run", reference)
 
 
 @pytest.mark.slow
-def test_a_run_with_a_loader_worker_process_resumes_bit_for_bit(tmp_path_factory, tmp_path, monkeypatch):
+def test_a_run_with_a_loader_worker_process_resumes_bit_for_bit(tmp_path_factory, tmp_path,
+                                                                 monkeypatch):
     spec, reference = _reference(tmp_path_factory, WORKERS)
     # In epoch 1: the resumed process then validates and trains another epoch, where a worker
     # seeded from torch's global generator would shift the dropout masks.
@@ -94,7 +98,8 @@ def test_a_run_with_a_loader_worker_process_resumes_bit_for_bit(tmp_path_factory
 
 
 @pytest.mark.slow
-def test_ctrl_c_in_the_last_batch_lets_the_run_finish_and_stops_after_it(plain, tmp_path, monkeypatch):
+def test_ctrl_c_in_the_last_batch_lets_the_run_finish_and_stops_after_it(plain, tmp_path,
+                                                                          monkeypatch):
     spec, reference = plain
     with monkeypatch.context() as patch:
         interrupt_at(patch, "joint", 2, 4)  # the last epoch's last batch
@@ -109,7 +114,7 @@ def test_ctrl_c_in_the_last_batch_lets_the_run_finish_and_stops_after_it(plain, 
 
 @pytest.mark.slow
 def test_a_run_killed_at_an_epoch_boundary_resumes_with_its_whole_log(plain, tmp_path, monkeypatch):
-    """A kill (no Ctrl-C handling) leaves last.ckpt and metrics.csv as the epoch's end wrote them."""
+    """A kill (no Ctrl-C handling) leaves last.ckpt and metrics.csv as an epoch's end wrote them."""
     spec, reference = plain
     run, kept = tmp_path / "run", tmp_path / "at-kill"
 
@@ -131,7 +136,8 @@ def test_a_run_killed_at_an_epoch_boundary_resumes_with_its_whole_log(plain, tmp
         (run / name).unlink()
     shutil.copy(kept / "last.ckpt", run / "checkpoints/joint")
     shutil.copy(kept / "metrics.csv", run / "logs/joint")
-    logged = [line.split(",")[0] for line in (run / "logs/joint/metrics.csv").read_text().splitlines()[1:]]
+    rows = (run / "logs/joint/metrics.csv").read_text().splitlines()[1:]
+    logged = [row.split(",")[0] for row in rows]
     assert logged == ["0", "0", "1", "1"]  # epochs 0 and 1 (valid and train rows); epoch 2 not yet
     train(None, resume=str(run), progress_bar=False)
     assert_same_run(run, reference)
@@ -153,7 +159,8 @@ def test_the_checkpoint_records_the_batch_after_which_ctrl_c_stopped(plain, tmp_
 
 
 @pytest.mark.slow
-def test_top_down_attempt_interrupted_in_mid_epoch_resumes_bit_for_bit(tmp_path_factory, tmp_path, monkeypatch):
+def test_top_down_attempt_interrupted_in_mid_epoch_resumes_bit_for_bit(tmp_path_factory, tmp_path,
+                                                                        monkeypatch):
     spec, reference = _reference(tmp_path_factory, TOP_DOWN)
     runs = [row["run"] for row in json.loads((reference / "summary.json").read_text())["phases"]]
     assert len(runs) >= 3 and runs[2].startswith("top_down/2-")  # interrupt the second attempt
@@ -163,7 +170,8 @@ def test_top_down_attempt_interrupted_in_mid_epoch_resumes_bit_for_bit(tmp_path_
 
 
 @pytest.mark.slow
-def test_bagging_ensemble_interrupted_in_mid_epoch_resumes_bit_for_bit(tmp_path_factory, tmp_path, monkeypatch):
+def test_bagging_ensemble_interrupted_in_mid_epoch_resumes_bit_for_bit(tmp_path_factory, tmp_path,
+                                                                        monkeypatch):
     spec, reference = _reference(tmp_path_factory, BAGGING)
     (epoch, batch), = positions(seed=142, count=1, epochs=3, batches=5)
     _interrupt_and_resume(monkeypatch, spec, tmp_path / "run", "joint", epoch, batch)
@@ -184,4 +192,5 @@ def test_ctrl_c_then_resume_from_another_directory_without_the_spec(tmp_path, ca
     summary = json.loads((tmp_path / "work/run/summary.json").read_text())
     assert summary["resumed"] and summary["phases"][0]["epochs"] == 2
     # The same spec named from here, with the same override, is accepted too.
-    assert main(["train", "work/spec.yaml", "--set", "optimizer.lr=0.2", "--resume", "work/run"]) == 0
+    assert main(["train", "work/spec.yaml", "--set", "optimizer.lr=0.2", "--resume",
+                 "work/run"]) == 0

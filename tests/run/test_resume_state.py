@@ -20,7 +20,8 @@ from nndsl.run.session import _CheckpointOnInterrupt
 
 
 def _draws() -> tuple:
-    return torch.rand(3).tolist(), numpy.random.rand(3).tolist(), [random.random() for _ in range(3)]
+    return (torch.rand(3).tolist(), numpy.random.rand(3).tolist(),
+            [random.random() for _ in range(3)])
 
 
 def test_random_states_survive_a_weights_only_checkpoint():
@@ -84,8 +85,9 @@ def _log(directory, rows: list[tuple[int, int, str, float]], resume_at: int | No
 
 
 def test_metrics_csv_reads_as_one_run_across_a_resume(tmp_path):
-    uninterrupted = [(0, 5, "valid/loss", 0.9), (0, 5, "train/loss", 1.0), (1, 11, "valid/loss", 0.8),
-                     (1, 11, "train/loss", 0.85), (2, 17, "valid/loss", 0.7), (2, 17, "train/loss", 0.75)]
+    uninterrupted = [(0, 5, "valid/loss", 0.9), (0, 5, "train/loss", 1.0),
+                     (1, 11, "valid/loss", 0.8), (1, 11, "train/loss", 0.85),
+                     (2, 17, "valid/loss", 0.7), (2, 17, "train/loss", 0.75)]
     expected = _log(tmp_path / "reference", uninterrupted)
     # Interrupted at step 14 (in epoch 2): the resumed run continues from step 14.
     _log(tmp_path / "run", uninterrupted[:4])
@@ -102,7 +104,8 @@ def test_metrics_csv_reads_as_one_run_across_a_resume(tmp_path):
 def test_vectorised_members_follow_a_training_mode_set_without_train():
     from nndsl.backend.ensemble import Ensemble
 
-    ensemble = Ensemble(lambda index: nn.Sequential(nn.Conv1d(1, 2, 3), nn.Dropout(0.5), nn.Flatten()), 2)
+    ensemble = Ensemble(
+        lambda index: nn.Sequential(nn.Conv1d(1, 2, 3), nn.Dropout(0.5), nn.Flatten()), 2)
     assert ensemble.path == "vmap"
     inputs = torch.ones(4, 1, 5)
     # Lightning restores modes after validation by assigning `training` on registered modules.
