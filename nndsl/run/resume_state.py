@@ -15,8 +15,8 @@ The rest comes from Lightning and torchdata: the loop's batch position (`batch_p
 the training loader's position in the epoch (the `StatefulDataLoader`'s state, which Lightning's
 fit loop saves and loads back when it restarts in mid-epoch).
 
-Every value is a tensor or a plain number, so a checkpoint stays readable with
-`torch.load(..., weights_only=True)`.
+Every value is a tensor or a plain number, so a checkpoint stays readable by a weights-only load
+(`nndsl.run.safe_load`).
 """
 
 from __future__ import annotations
