@@ -37,9 +37,13 @@ def compile_resumed(directory: Path, spec_path: str | None, overrides: list[str]
     """
     if not (directory / "run.json").exists():
         raise RunDirectoryError(f"`{directory}` is not an nndsl run directory (no run.json)")
-    record = read_json(directory / "run.json")
-    recorded_overrides = list(record.get("overrides", []))
-    run_spec = Path(record["spec_path"])
+    try:
+        record = read_json(directory / "run.json")
+        recorded_overrides = list(record.get("overrides", []))
+        run_spec, record["spec_hash"] = Path(record["spec_path"]), str(record["spec_hash"])
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
+        raise RunDirectoryError(f"`{directory / 'run.json'}` is damaged ({type(error).__name__}: "
+                                f"{error}); this run cannot be resumed") from None
     if spec_path is None:
         if not run_spec.is_file():
             raise RunDirectoryError(f"this run's spec `{run_spec}` no longer exists; give the spec "

@@ -103,6 +103,14 @@ def test_resume_without_spec_says_when_the_runs_spec_is_gone(tmp_path, capsys):
     assert "no longer exists" in error and f"nndsl train SPEC --resume {directory}" in error
 
 
+def test_resume_says_when_run_json_is_damaged(tmp_path, capsys):
+    _, directory = _run(tmp_path)
+    (directory / "run.json").write_text('{"spec_path": ')
+    assert "run.json` is damaged" in _refusal(capsys, ["train", "--resume", str(directory)])
+    (directory / "run.json").write_text('{"overrides": []}')
+    assert "run.json` is damaged" in _refusal(capsys, ["train", "--resume", str(directory)])
+
+
 def test_train_needs_a_spec_or_a_run_to_resume(tmp_path, capsys):
     assert "give a SPEC" in _refusal(capsys, ["train"])
     spec, directory = _run(tmp_path)
