@@ -13,8 +13,9 @@ Each finished run is written to `progress.json` with its score and the network s
 `--resume` replays every decision from the record and continues the unfinished run from its
 `last.ckpt` — with the same frozen sets, since those come from the plan, not from the interrupted
 process. A run's randomness depends only on its label (its re-initialisation and its torch seed),
-and its checkpoint carries torch's random state and the shuffling generator's, so a resumed run
-computes what the uninterrupted one would have.
+and its checkpoint — written at a batch boundary when the user presses Ctrl-C — carries the batch
+and loader positions and every random state (`nndsl.run.resume_state`), so a resumed run computes
+what the uninterrupted one would have, even from the middle of an epoch.
 
 Top-down (Algorithm 1 of the top-down training paper): starting from the current network A with
 validation score s, an attempt at cut C copies A, keeps C's classifier frozen, re-initialises
@@ -41,13 +42,20 @@ from torch.func import functional_call
 from nndsl.backend.callbacks.parameter_change import ParameterChange
 from nndsl.backend.graph_module import module_key
 from nndsl.plan import CutPlan, PhasePlan, RunPlan
+from nndsl.run.resume_state import RandomState
 from nndsl.run.rundir import is_primary_process, read_json, save_state, write_json
 from nndsl.run.safe_load import read_state_dict
 from nndsl.run.session import RunContext, RunOutcome, layer_seed, train_run, validation_score
 
 
 class Interrupted(Exception):
-    """The user pressed Ctrl-C; the run directory holds what is needed to resume."""
+    """The user pressed Ctrl-C; the run directory holds what is needed to resume.
+
+    Attributes:
+        directory: the run directory (set by the run stage's `train`), or None.
+    """
+
+    directory: Path | None = None
 
 
 @dataclass
@@ -115,7 +123,6 @@ def _step(context: RunContext, progress: Progress, phase: PhasePlan, run: RunPla
         context.network.load_state_dict(sets[0], strict=False)
     if run.reinitialised:
         context.network.reset_layers(run.reinitialised, run.seed)
-    _keep_earlier_metrics(context, label)
     if context.printer:
         context.printer(phase, label, cut, attempt)
     # Dropout and anything else drawing from torch's generator depend on the run alone, so a
@@ -159,6 +166,8 @@ def _step(context: RunContext, progress: Progress, phase: PhasePlan, run: RunPla
            **change.summary(), **extra}
     progress.runs[label] = {"row": row, "accepted": accepted, "state": str(state_path)}
     progress.save()
+    if outcome.interrupt_pending:
+        raise Interrupted(label)  # Ctrl-C after the run's last batch: it is recorded, so stop here
     return row
 
 
@@ -224,18 +233,6 @@ def _last_accepted_cut(context: RunContext, progress: Progress, index: int) -> s
                 and record["accepted"]]
     assert searches and searches[-1].search is not None  # the plan stage demands a cut otherwise
     return accepted[-1] if accepted else searches[-1].search.cuts[0]
-
-
-def _keep_earlier_metrics(context: RunContext, label: str) -> None:
-    """Lightning's CSV logger empties a run's log folder when the run resumes: keep what the
-    interrupted process logged as metrics.<n>.csv (the report merges them by epoch)."""
-    folder = context.directory / "logs" / label
-    current = folder / "metrics.csv"
-    if current.exists() and (context.directory / "checkpoints" / label / "last.ckpt").exists():
-        part = 1
-        while (folder / f"metrics.{part}.csv").exists():
-            part += 1
-        current.rename(folder / f"metrics.{part}.csv")
 
 
 def _load_state(context: RunContext, path: Path) -> None:
@@ -319,54 +316,3 @@ class RepeatTargets(Callback):
     def on_validation_batch_start(self, trainer: Any, module: Any, batch: Any, batch_index: int,
                                   dataloader_index: int = 0) -> None:
         self._repeat(batch)
-
-
-class RandomState(Callback):
-    """Carries torch's random state and the training loader's shuffling generator through a
-    run's checkpoint, so a run resumed from `last.ckpt` draws the dropout masks and the batch
-    order the uninterrupted run would have.
-
-    Lightning builds the training loader (whose generator the data module seeds afresh) and its
-    first iterator before any hook that could reach the loader, so the generator's state goes in
-    through the data module's `train_dataloader` for that one call, set at `on_fit_start`.
-    """
-
-    def __init__(self) -> None:
-        self.trainer: Any = None
-        self.pending: dict[str, Any] | None = None
-
-    def setup(self, trainer: Any, module: Any, stage: str) -> None:
-        self.trainer = trainer
-
-    def state_dict(self) -> dict[str, Any]:
-        loader = getattr(self.trainer, "train_dataloader", None) if self.trainer is not None else None
-        generator = getattr(loader, "generator", None)
-        return {"torch": torch.get_rng_state(), "shuffle": None if generator is None else generator.get_state()}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.pending = state_dict
-
-    def on_fit_start(self, trainer: Any, module: Any) -> None:
-        datamodule = trainer.datamodule
-        shuffle = None if self.pending is None else self.pending.get("shuffle")
-        if shuffle is None or datamodule is None:
-            return
-        shadowed = vars(datamodule).get("train_dataloader")
-        build = datamodule.train_dataloader
-
-        def resumed_loader() -> Any:
-            if shadowed is None:
-                del datamodule.train_dataloader
-            else:
-                datamodule.train_dataloader = shadowed
-            loader = build()
-            if getattr(loader, "generator", None) is not None:
-                loader.generator.set_state(shuffle)
-            return loader
-
-        datamodule.train_dataloader = resumed_loader
-
-    def on_train_start(self, trainer: Any, module: Any) -> None:
-        if self.pending is not None:
-            torch.set_rng_state(self.pending["torch"])
-        self.pending = None
