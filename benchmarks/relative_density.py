@@ -22,6 +22,7 @@ import logging
 import statistics
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
@@ -37,14 +38,15 @@ def parameter_count(network: str, overrides: list[str]) -> int:
     return sum(node.parameter_count for node in compiled.graph.nodes)
 
 
-def matched_sizes(models: int, data: list[str]) -> dict[str, list[str]]:
-    """Overrides per network for an RDN of `models` 4-state HMMs, the others matched to it."""
+def matched_sizes(models: int, base: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Overrides per network for an RDN of `models` 4-state HMMs, the others matched to it
+    (`base`: each network's overrides that come first, such as the data's)."""
     sizes = {"RDN": [f"network.layers.0.models={models}"]}
-    target = parameter_count("RDN", data + sizes["RDN"])
+    target = parameter_count("RDN", base["RDN"] + sizes["RDN"])
 
     def nearest(network: str, make, candidates) -> list[str]:
-        return min((make(value) for value in candidates),
-                   key=lambda overrides: abs(parameter_count(network, data + overrides) - target))
+        return min((make(value) for value in candidates), key=lambda overrides: abs(
+            parameter_count(network, base[network] + overrides) - target))
 
     sizes["Alphanet"] = nearest("Alphanet", lambda states: [f"network.layers.0.states={states}"], range(1, 30))
     sizes["MoGnet"] = list(sizes["Alphanet"])
@@ -78,25 +80,32 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=90, help="L-BFGS iteration cap")
     parser.add_argument("--smoke", action="store_true", help="tiny data, M = 4, 2 splits, 5 iterations")
     arguments = parser.parse_args()
-    data: list[str] = []
+    base: dict[str, list[str]] = {network: [] for network in NETWORKS}
     if arguments.smoke:
         arguments.models, arguments.splits, arguments.iterations = [4], 2, 5
-        data = ["data.speakers=4", "data.sequences_per_speaker=6", "data.min_length=10", "data.max_length=20"]
+        data = ["data.speakers=4", "data.sequences_per_speaker=6", "data.min_length=10",
+                "data.max_length=20"]
+        base = {network: data + _smoke_outputs(network) for network in NETWORKS}
     logging.disable(logging.WARNING)
+    warnings.filterwarnings("ignore")  # Lightning's notes on the absent validation loop
+    import torch
+
+    # One thread: the forward algorithm is a loop of small products, which extra threads only
+    # slow down (many times over on a loaded machine).
+    torch.set_num_threads(1)
     counts: dict[int, dict[str, int]] = {}
     results: dict[int, dict[str, list[float]]] = {}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as directory:
         for models in arguments.models:
-            sizes = matched_sizes(models, data)
-            counts[models] = {network: parameter_count(network, data + sizes[network]) for network in NETWORKS}
+            sizes = matched_sizes(models, base)
+            counts[models] = {network: parameter_count(network, base[network] + sizes[network])
+                              for network in NETWORKS}
             results[models] = {network: [] for network in NETWORKS}
             for split in range(1, arguments.splits + 1):
                 for network in NETWORKS:
-                    overrides = data + sizes[network] + [f"seed={split}", f"data.seed={split}",
-                                                         f"optimizer.max_iter={arguments.iterations}"]
-                    if arguments.smoke:  # the tiny set has 4 speakers: out layers follow
-                        overrides += _smoke_outputs(network)
+                    overrides = base[network] + sizes[network] + [
+                        f"seed={split}", f"data.seed={split}", f"optimizer.max_iter={arguments.iterations}"]
                     run = Path(directory) / f"{network}-{models}-{split}"
                     results[models][network].append(test_accuracy(network, overrides, run))
     elapsed = time.perf_counter() - started
