@@ -18,6 +18,7 @@ LOSS_TARGETS = {
     "mse": ("regression",),
     "binary_cross_entropy": ("multilabel",),
     "ctc": ("label_sequence",),
+    "dtw_prediction": ("label_sequence",),
 }
 METRIC_TARGETS = {
     "accuracy": ("class", "next_token", "multilabel"),

@@ -8,15 +8,18 @@ from pydantic import Field, model_validator
 
 from nndsl.spec.base import SpecModel, spec_error
 
-LossType = Literal["cross_entropy", "nll", "mse", "binary_cross_entropy", "ctc"]
+LossType = Literal["cross_entropy", "nll", "mse", "binary_cross_entropy", "ctc", "dtw_prediction"]
 MetricName = Literal["accuracy", "cer", "wer", "perplexity", "mse", "oracle_accuracy"]
 
 
 class LossSpec(SpecModel):
     """The training loss."""
 
-    type: LossType = Field(description="cross_entropy, nll, mse, binary_cross_entropy or ctc")
+    type: LossType = Field(description="cross_entropy, nll, mse, binary_cross_entropy, ctc or "
+                                       "dtw_prediction (linked predictive nets)")
     blank: int = Field(0, ge=0, description="CTC blank label")
+    states_per_label: int = Field(1, ge=1, le=64, description="dtw_prediction: predictors (states) "
+                                                               "per label, left to right")
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="cross-entropy label smoothing")
     reduction: Literal["mean", "sum"] = Field("mean", description="average or sum the loss over the batch "
                                                                   "(tempering's batch updates sum)")
