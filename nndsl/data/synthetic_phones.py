@@ -11,10 +11,12 @@ word decoding and word accuracy need (benchmarks/lpnn.py).
 What it is: each phone is a smooth trajectory through `feature_dim` (16) features: a cosine
 glide from a start vector through a middle vector to an end vector, all drawn once, stretched
 to the phone's duration (`min_frames`..`max_frames` per phone). Frames carry AR(1) noise
-(coefficient 0.6, innovations of deviation `noise`), which is smooth in time like a spectrum's
-fluctuations and which a predictor can partly forecast. Words are random strings of 2-4 phones;
-the grammar lets each word be followed by `successors` other words (perplexity about that
-number); sentences are random walks through the grammar of `min_words`..`max_words` words.
+(coefficient `noise_correlation`, 0.9, innovations of deviation `noise`), which is smooth in
+time like a spectrum's slow fluctuations: a predictor reading the previous frames can forecast
+most of it, a Gaussian per state cannot (its variance is the noise's whole variance). Words are
+random strings of 2-4 phones; the grammar lets each word be followed by `successors` other
+words (perplexity about that number); sentences are random walks through the grammar of
+`min_words`..`max_words` words.
 
 What it is not: speech. There is no coarticulation (a phone's trajectory does not depend on its
 neighbours), no speaker variation and no silence model; phone durations are uniform. Word
@@ -48,7 +50,9 @@ class SyntheticPhonesParams(BaseModel):
     feature_dim: int = Field(16, ge=1, le=1000, description="features (mel coefficients) per frame")
     min_frames: int = Field(6, ge=1, le=1000, description="shortest phone, in frames")
     max_frames: int = Field(10, ge=1, le=1000, description="longest phone, in frames")
-    noise: float = Field(0.3, ge=0, description="deviation of the AR(1) noise's innovations")
+    noise: float = Field(0.5, ge=0, description="deviation of the AR(1) noise's innovations")
+    noise_correlation: float = Field(0.9, ge=0, lt=1, description="AR(1) coefficient of the noise "
+                                     "(how much of it the previous frames forecast)")
     generator_seed: int = Field(0, description="seed of the phones, lexicon, grammar and sentences")
 
     @model_validator(mode="after")
@@ -107,7 +111,8 @@ def _render(generator, anchors, phones: list[int], params: SyntheticPhonesParams
     noise = np.empty_like(clean)
     previous = np.zeros(params.feature_dim)
     for step in range(len(clean)):
-        previous = 0.6 * previous + params.noise * generator.standard_normal(params.feature_dim)
+        innovation = params.noise * generator.standard_normal(params.feature_dim)
+        previous = params.noise_correlation * previous + innovation
         noise[step] = previous
     return clean + noise
 
@@ -126,7 +131,8 @@ class SyntheticPhones:
             f"words from {params.words} words of {params.min_phones_per_word}-"
             f"{params.max_phones_per_word} of {params.phones} phones ({params.successors} successors "
             f"per word), {params.min_frames}-{params.max_frames} frames per phone, "
-            f"{params.feature_dim} features, AR noise {params.noise:g} (seed {params.generator_seed})"
+            f"{params.feature_dim} features, AR({params.noise_correlation:g}) noise {params.noise:g} "
+            f"(seed {params.generator_seed})"
         )
         return DataSignature(input_shape=("T", params.feature_dim), input_kind="sequence",
                              target_kind="label_sequence", num_classes=params.phones,
