@@ -11,7 +11,7 @@ is fixed by its generator seed), with the paper's figures beside. Confusability:
 frames (under the forced alignment) where the predictor of the true state scores better than
 every state of every other phone, and the ratio of its error to the best other phone's.
 
-    python benchmarks/lpnn.py [--seeds 3] [--epochs 15]
+    python benchmarks/lpnn.py [--seeds 3] [--epochs 8]
     python benchmarks/lpnn.py --smoke          # seconds: tiny corpus, 1 seed, 1 epoch
 """
 
@@ -120,7 +120,7 @@ def evaluate(distances, data: dict) -> tuple[float, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3, help="splits and initialisations")
-    parser.add_argument("--epochs", type=int, default=15, help="most training epochs per LPNN")
+    parser.add_argument("--epochs", type=int, default=8, help="most training epochs per LPNN")
     parser.add_argument("--smoke", action="store_true", help="tiny corpus, 1 seed, 1 epoch")
     arguments = parser.parse_args()
     base = [f"trainer.max_epochs={arguments.epochs}"]

@@ -70,4 +70,5 @@ CODES: dict[str, str] = {
     "E604": "memory budget has nothing to act on",
     "E605": "ensemble members cannot share this cut",
     "E610": "optimizer cannot honour the planned parameter groups",
+    "E611": "optimizer cannot accumulate gradients",
 }

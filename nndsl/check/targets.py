@@ -68,6 +68,11 @@ def check_targets(spec: Spec, signature: DataSignature, locate: Locator, diagnos
         if target not in METRIC_TARGETS[metric]:
             diagnostics.add("E409", f"metric `{metric}` does not fit {target} targets",
                             locate(("metrics", index)), "remove it or choose another metric")
+        elif spec.loss.type == "dtw_prediction" and metric in ("cer", "wer"):
+            # the network forecasts frames; there are no label scores to decode greedily
+            diagnostics.add("E409", f"metric `{metric}` reads label scores, but a dtw_prediction "
+                            "network outputs frame predictions", locate(("metrics", index)),
+                            "remove it (benchmarks/lpnn.py decodes words by One-Stage DTW)")
     logged = logged_metrics(spec)
     monitors: list[tuple[tuple, str]] = []
     for index, phase in enumerate(spec.schedule):

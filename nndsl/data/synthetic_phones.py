@@ -11,7 +11,7 @@ word decoding and word accuracy need (benchmarks/lpnn.py).
 What it is: each phone is a smooth trajectory through `feature_dim` (16) features: a cosine
 glide from a start vector through a middle vector to an end vector, all drawn once, stretched
 to the phone's duration (`min_frames`..`max_frames` per phone). Frames carry AR(1) noise
-(coefficient `noise_correlation`, 0.9, innovations of deviation `noise`), which is smooth in
+(coefficient `noise_correlation`, 0.8, innovations of deviation `noise`), which is smooth in
 time like a spectrum's slow fluctuations: a predictor reading the previous frames can forecast
 most of it, a Gaussian per state cannot (its variance is the noise's whole variance). Words are
 random strings of 2-4 phones; the grammar lets each word be followed by `successors` other
@@ -50,8 +50,8 @@ class SyntheticPhonesParams(BaseModel):
     feature_dim: int = Field(16, ge=1, le=1000, description="features (mel coefficients) per frame")
     min_frames: int = Field(6, ge=1, le=1000, description="shortest phone, in frames")
     max_frames: int = Field(10, ge=1, le=1000, description="longest phone, in frames")
-    noise: float = Field(0.5, ge=0, description="deviation of the AR(1) noise's innovations")
-    noise_correlation: float = Field(0.9, ge=0, lt=1, description="AR(1) coefficient of the noise "
+    noise: float = Field(0.8, ge=0, description="deviation of the AR(1) noise's innovations")
+    noise_correlation: float = Field(0.8, ge=0, lt=1, description="AR(1) coefficient of the noise "
                                      "(how much of it the previous frames forecast)")
     generator_seed: int = Field(0, description="seed of the phones, lexicon, grammar and sentences")
 
