@@ -6,10 +6,11 @@ predictors (LPNN), as one hidden-control net per phone (HC per phone) and as one
 net for every state of every phone (HC shared); fits the one-Gaussian-per-state HMM by Viterbi
 re-estimation on the same training sentences, with and without delta features; decodes the test
 sentences with One-Stage DTW over the word models and the grammar; prints word accuracy mean ±
-s.d. over seeds (each seed: a new split, initialisation and corpus draw is NOT changed: the corpus
-is fixed by its generator seed), with the paper's figures beside. Confusability: the share of test
-frames (under the forced alignment) where the predictor of the true state scores better than
-every state of every other phone, and the ratio of its error to the best other phone's.
+s.d. over seeds (a seed changes the train/valid/test split and the initialisation; the corpus is
+fixed by its own generator seed), with the paper's figures beside. Confusability: the share of
+test frames (under the forced alignment to the true words) where the true state's predictor (or
+Gaussian) scores better than every state of every other phone, and the mean ratio of its error
+to the best other phone's (1 = indistinguishable).
 
     python benchmarks/lpnn.py [--seeds 3] [--epochs 8]
     python benchmarks/lpnn.py --smoke          # seconds: tiny corpus, 1 seed, 1 epoch

@@ -20,7 +20,8 @@ INFINITY = float("inf")
 
 
 @torch.no_grad()
-def dtw_paths(distances: torch.Tensor, lengths: torch.Tensor, state_counts: torch.Tensor) -> torch.Tensor:
+def dtw_paths(distances: torch.Tensor, lengths: torch.Tensor,
+              state_counts: torch.Tensor) -> torch.Tensor:
     """The best path's state per frame, `[B, T]` (-1 past an utterance's end or without a path).
 
     Args:

@@ -47,7 +47,7 @@ class GaussianStates:
     def fit(self, utterances: Sequence[np.ndarray], state_sequences: Sequence[Sequence[int]],
             iterations: int = 5) -> GaussianStates:
         """Viterbi re-estimation from a uniform segmentation (see the module docstring)."""
-        assignments = [np.minimum((np.arange(len(frames)) * len(sequence)) // len(frames), len(sequence) - 1)
+        assignments = [(np.arange(len(frames)) * len(sequence)) // len(frames)
                        for frames, sequence in zip(utterances, state_sequences)]
         for iteration in range(iterations + 1):
             self._estimate(utterances, state_sequences, assignments)

@@ -73,7 +73,8 @@ def one_stage_decode(distances: np.ndarray, words: Sequence[Sequence[int]],
     return sentence[::-1]
 
 
-def word_accuracy(hypotheses: Sequence[Sequence[int]], references: Sequence[Sequence[int]]) -> float:
+def word_accuracy(hypotheses: Sequence[Sequence[int]],
+                  references: Sequence[Sequence[int]]) -> float:
     """1 - word error rate (substitutions, deletions and insertions over reference words), by
     torchmetrics' word error rate on the word indices written as tokens; may be negative."""
     from torchmetrics.functional.text import word_error_rate
@@ -81,5 +82,6 @@ def word_accuracy(hypotheses: Sequence[Sequence[int]], references: Sequence[Sequ
     def text(words: Sequence[int]) -> str:
         return " ".join(f"w{word}" for word in words)
 
-    error = word_error_rate([text(words) for words in hypotheses], [text(words) for words in references])
+    error = word_error_rate([text(words) for words in hypotheses],
+                            [text(words) for words in references])
     return 1.0 - float(error)

@@ -43,7 +43,8 @@ class SyntheticPhonesParams(BaseModel):
     words: int = Field(20, ge=2, le=10_000, description="words in the lexicon")
     min_phones_per_word: int = Field(2, ge=1, le=20, description="shortest word, in phones")
     max_phones_per_word: int = Field(4, ge=1, le=20, description="longest word, in phones")
-    successors: int = Field(4, ge=1, le=10_000, description="words the grammar allows after each word")
+    successors: int = Field(4, ge=1, le=10_000,
+                            description="words the grammar allows after each word")
     sentences: int = Field(300, ge=1, le=100_000, description="sentences to generate")
     min_words: int = Field(2, ge=1, le=50, description="fewest words in a sentence")
     max_words: int = Field(4, ge=1, le=50, description="most words in a sentence")
@@ -57,8 +58,8 @@ class SyntheticPhonesParams(BaseModel):
 
     @model_validator(mode="after")
     def _ranges_are_ordered(self) -> SyntheticPhonesParams:
-        for low, high in (("min_phones_per_word", "max_phones_per_word"), ("min_words", "max_words"),
-                          ("min_frames", "max_frames")):
+        for low, high in (("min_phones_per_word", "max_phones_per_word"),
+                          ("min_words", "max_words"), ("min_frames", "max_frames")):
             if getattr(self, low) > getattr(self, high):
                 raise ValueError(f"{low} must not exceed {high}")
         if self.successors > self.words:
@@ -122,7 +123,7 @@ class SyntheticPhones:
     """Generated continuous "speech": phone trajectories, words of phones, a small grammar."""
 
     Params = SyntheticPhonesParams
-    doc = "generated continuous speech: smooth 16-dim phone trajectories, words, a grammar (synthetic)"
+    doc = "generated continuous speech: smooth phone trajectories, words, a grammar (synthetic)"
 
     def signature(self, params: SyntheticPhonesParams, base_directory: Path) -> DataSignature:
         """("T", feature_dim) frame sequences; each sentence's phones are its label sequence."""
@@ -145,8 +146,10 @@ class SyntheticPhones:
 
         sentences = corpus(params)["sentences"]
         lengths = np.array([len(sentence["frames"]) for sentence in sentences], dtype=np.int64)
-        label_lengths = np.array([len(sentence["phones"]) for sentence in sentences], dtype=np.int64)
-        inputs = np.zeros((len(sentences), int(lengths.max()), params.feature_dim), dtype=np.float32)
+        label_lengths = np.array([len(sentence["phones"]) for sentence in sentences],
+                                 dtype=np.int64)
+        inputs = np.zeros((len(sentences), int(lengths.max()), params.feature_dim),
+                          dtype=np.float32)
         targets = np.zeros((len(sentences), int(label_lengths.max())), dtype=np.int64)
         for index, sentence in enumerate(sentences):
             inputs[index, : lengths[index]] = sentence["frames"]

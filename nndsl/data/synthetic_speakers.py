@@ -11,8 +11,8 @@ diagonal Gaussian per state over `feature_dim` (24) features, like the log mel f
 Brown & Hinton's CSLU experiment. Speakers overlap on purpose: every state's mean is one of a few
 "sounds" shared by all speakers (`sounds`, drawn once) plus a small speaker-specific offset
 (`speaker_spread`), and its deviations lie within a factor e^±spread of 1; a speaker keeps to a
-state for several frames (self-transition probability 0.6-0.95). A sequence is T = 50-150 frames sampled from its
-speaker's HMM. Telling speakers apart needs the small offsets, the variances, and which sounds a
+state for several frames (self-transition probability 0.6-0.95). A sequence is T = 50-150
+frames sampled from its speaker's HMM. Telling speakers apart needs the small offsets, the variances, and which sounds a
 speaker uses and in which order.
 
 What it is not: speech. Real speakers differ by vocal tract and channel in ways no 5-state HMM
@@ -68,7 +68,7 @@ class SyntheticSpeakers:
     """Generated speaker identification: one random Gaussian HMM per speaker, overlapping means."""
 
     Params = SyntheticSpeakersParams
-    doc = "generated speaker identification: a random 3-5 state Gaussian HMM per speaker (synthetic)"
+    doc = "generated speaker identification: a random Gaussian HMM per speaker (synthetic)"
 
     def signature(self, params: SyntheticSpeakersParams, base_directory: Path) -> DataSignature:
         """("T", feature_dim) sequences with one speaker class each."""
@@ -115,7 +115,8 @@ def _random_speaker(generator, sounds, params: SyntheticSpeakersParams) -> dict:
 
     states = int(generator.integers(params.min_states, params.max_states + 1))
     chosen = generator.choice(params.sounds, size=states, replace=states > params.sounds)
-    means = sounds[chosen] + params.speaker_spread * generator.standard_normal((states, params.feature_dim))
+    offsets = generator.standard_normal((states, params.feature_dim))
+    means = sounds[chosen] + params.speaker_spread * offsets
     # Per-feature deviations e^u, u ~ U(-spread, spread): the spread makes speakers differ in
     # their variances as much as in their means (one knob for how distinct speakers are).
     spread = params.speaker_spread
@@ -129,7 +130,8 @@ def _random_speaker(generator, sounds, params: SyntheticSpeakersParams) -> dict:
         leave = generator.dirichlet(np.ones(states - 1)) * (1 - stay[state])
         transitions[state] = np.insert(leave, state, stay[state])
     initial = generator.dirichlet(np.ones(states))
-    return {"initial": initial, "transitions": transitions, "means": means, "deviations": deviations}
+    return {"initial": initial, "transitions": transitions, "means": means,
+            "deviations": deviations}
 
 
 def _sample(generator, model: dict, length: int):

@@ -31,7 +31,7 @@ class HMMLikelihoodParams(LayerParams):
 
 @layer_type("hmm_likelihood")
 class HMMLikelihoodLayer(LayerType):
-    doc = "bank of M diagonal-Gaussian HMMs: [T, F] -> [M] per-frame log-likelihoods (forward algorithm)"
+    doc = "bank of M diagonal-Gaussian HMMs: [T, F] -> [M] per-frame log-likelihoods"
     Params = HMMLikelihoodParams
 
     def output_shape(self, params: HMMLikelihoodParams, input_shapes: list[Shape]) -> Shape:
@@ -78,7 +78,8 @@ class PairwiseRelativeLayer(LayerType):
 
 
 class PredictorBankParams(LayerParams):
-    predictors: int = Field(gt=0, le=100_000, description="N, predictors (phones x states per phone)")
+    predictors: int = Field(gt=0, le=100_000,
+                            description="N, predictors (phones x states per phone)")
     context: int = Field(2, ge=1, le=100, description="frames before t that predict frame t")
     hidden: int = Field(30, gt=0, le=100_000, description="hidden units per MLP")
     networks: int | None = Field(
@@ -110,7 +111,8 @@ class PredictorBankLayer(LayerType):
     def parameter_count(self, params: PredictorBankParams, input_shapes: list[Shape]) -> int:
         features = _features(input_shapes[0], self.name)
         networks = params.networks or params.predictors
-        per_network = (params.context * features + 1) * params.hidden + (params.hidden + 1) * features
+        hidden = params.hidden
+        per_network = (params.context * features + 1) * hidden + (hidden + 1) * features
         control = params.predictors * params.hidden if networks < params.predictors else 0
         return networks * per_network + control
 
@@ -119,5 +121,5 @@ class PredictorBankLayer(LayerType):
 
     def build(self, params: PredictorBankParams, input_shapes: list[Shape]) -> Any:
         from nndsl.backend.modules.predictors import PredictorBank
-        return PredictorBank(_features(input_shapes[0], self.name), params.predictors, params.context,
-                             params.hidden, self._networks(params))
+        return PredictorBank(_features(input_shapes[0], self.name), params.predictors,
+                             params.context, params.hidden, self._networks(params))

@@ -29,10 +29,10 @@ def check_optimizers(spec, phases: tuple[PhasePlan, ...], locate: Locator,
         path = ("schedule", index, "optimizer", "type") if own else ("optimizer", "type")
         if len(phase.parameter_groups) > 1:
             rates = ", ".join(group.name for group in phase.parameter_groups)
-            diagnostics.add("E610", f"phase `{phase.name}` trains with lbfgs, which keeps one parameter "
-                            f"group, but the plan gives {len(phase.parameter_groups)} ({rates})",
-                            locate(path), "remove the per-layer rates (tempering rule, multipliers, "
-                            "no_decay) or choose another optimizer")
+            diagnostics.add("E610", f"phase `{phase.name}` trains with lbfgs, which keeps one "
+                            f"parameter group, but the plan gives {len(phase.parameter_groups)} "
+                            f"({rates})", locate(path), "remove the per-layer rates (tempering "
+                            "rule, multipliers, no_decay) or choose another optimizer")
         if spec.trainer.accumulate_grad_batches > 1 and not accumulation_reported:
             accumulation_reported = True
             diagnostics.add("E611", f"lbfgs steps on one batch at a time, but trainer."

@@ -22,8 +22,8 @@ class ForwardBackward(torch.autograd.Function):
     """log P(x_1:T | H_m) for every sequence and model; see the module docstring."""
 
     @staticmethod
-    def forward(context, log_initial: torch.Tensor, transitions: torch.Tensor, emissions: torch.Tensor,
-                valid: torch.Tensor) -> torch.Tensor:
+    def forward(context, log_initial: torch.Tensor, transitions: torch.Tensor,
+                emissions: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         steps = emissions.shape[1]
         tiny = torch.finfo(emissions.dtype).tiny
         # Models lead inside the loop ([T, M, B, S]): one batched matrix product per step, M
@@ -33,7 +33,7 @@ class ForwardBackward(torch.autograd.Function):
         scaled = torch.exp(emissions - peaks).contiguous()  # b̂
         mask = valid.transpose(0, 1)[:, None, :]  # [T, 1, B]
         alphas = torch.empty_like(scaled)
-        scales = torch.ones(scaled.shape[:-1], dtype=scaled.dtype, device=scaled.device)  # c [T, M, B]
+        scales = torch.ones_like(scaled[..., 0])  # c [T, M, B]
         alpha = log_initial.exp()[:, None, :] * scaled[0]
         scales[0] = alpha.sum(-1).clamp(min=tiny)
         alphas[0] = alpha = alpha / scales[0, ..., None]
@@ -60,20 +60,22 @@ class ForwardBackward(torch.autograd.Function):
         transposed = transitions.transpose(-1, -2)
         for step in range(steps - 1, 0, -1):
             real = mask[step, ..., None]
-            weight = torch.where(real, scaled[step] * beta / scales[step, ..., None], torch.zeros_like(beta))
+            weight = torch.where(real, scaled[step] * beta / scales[step, ..., None],
+                                 torch.zeros_like(beta))
             weights[step] = weight
             # β̂_t-1 = A (b̂_t β̂_t) / c_t inside the sequence; 1 at and after its last frame.
             beta = torch.where(real, torch.bmm(weight, transposed), torch.ones_like(beta))
             posteriors[step - 1] = alphas[step - 1] * beta
         real_frames = mask[..., None].to(posteriors.dtype)
-        gradient_emissions = (posteriors * real_frames * upstream[None, ..., None]).permute(2, 0, 1, 3)
+        gradient_emissions = posteriors * real_frames * upstream[None, ..., None]
+        gradient_emissions = gradient_emissions.permute(2, 0, 1, 3)  # back to [B, T, M, S]
         gradient_initial = (posteriors[0] * upstream[..., None]).sum(1)
         # Σ_b,t g_bm α̂_t-1(i) a_ij w_t(j) / a_ij = the expected transition counts divided by a_ij
         gradient_transitions = torch.einsum("tmbi,tmbj,mb->mij", alphas[:-1], weights[1:], upstream)
         return gradient_initial, gradient_transitions, gradient_emissions, None
 
 
-def hmm_log_likelihood(log_initial: torch.Tensor, transitions: torch.Tensor, emissions: torch.Tensor,
-                       valid: torch.Tensor) -> torch.Tensor:
+def hmm_log_likelihood(log_initial: torch.Tensor, transitions: torch.Tensor,
+                       emissions: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """log P(x_1:T | H_m) `[B, M]` by the scaled forward algorithm (see the module docstring)."""
     return ForwardBackward.apply(log_initial, transitions, emissions, valid)

@@ -29,7 +29,8 @@ class PredictorBank(nn.Module):
         networks: MLPs; predictor n uses MLP n // (N / networks). Must divide N.
     """
 
-    def __init__(self, features: int, predictors: int, context: int, hidden: int, networks: int) -> None:
+    def __init__(self, features: int, predictors: int, context: int, hidden: int,
+                 networks: int) -> None:
         super().__init__()
         self.features, self.predictors, self.context = features, predictors, context
         self.hidden, self.networks = hidden, networks
@@ -40,7 +41,8 @@ class PredictorBank(nn.Module):
         self.output_bias = nn.Parameter(torch.empty(networks, features))
         # The hidden-control bits' weights: one vector per predictor (absent when each
         # predictor has its own MLP, where such bits would be a constant).
-        self.control = nn.Parameter(torch.empty(predictors, hidden)) if networks < predictors else None
+        shared = networks < predictors
+        self.control = nn.Parameter(torch.empty(predictors, hidden)) if shared else None
         self.register_buffer("network_of", torch.arange(predictors) // (predictors // networks),
                              persistent=False)
         self.reset_parameters()
@@ -49,17 +51,20 @@ class PredictorBank(nn.Module):
         """torch.nn.Linear's default initialisation, per MLP (and for the control weights)."""
         inputs = self.context * self.features + (1 if self.control is not None else 0)
         for parameter, fan_in in ((self.input_weights, inputs), (self.input_bias, inputs),
-                                  (self.output_weights, self.hidden), (self.output_bias, self.hidden)):
+                                  (self.output_weights, self.hidden),
+                                  (self.output_bias, self.hidden)):
             bound = 1 / math.sqrt(fan_in)
             nn.init.uniform_(parameter, -bound, bound)
         if self.control is not None:
             nn.init.uniform_(self.control, -1 / math.sqrt(inputs), 1 / math.sqrt(inputs))
 
     def windows(self, frames: torch.Tensor) -> torch.Tensor:
-        """`[B, T, F]` -> `[B, T, context * F]`: frames t-context .. t-1 for each t, oldest first."""
+        """`[B, T, F]` -> `[B, T, context * F]`: frames t-context .. t-1 for each t, oldest
+        first."""
         padded = nn.functional.pad(frames, (0, 0, self.context, 0))
         steps = frames.shape[1]
-        return torch.cat([padded[:, offset: offset + steps] for offset in range(self.context)], dim=-1)
+        return torch.cat([padded[:, offset: offset + steps] for offset in range(self.context)],
+                         dim=-1)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         windows = self.windows(frames)
@@ -69,4 +74,5 @@ class PredictorBank(nn.Module):
             hidden = hidden + self.control
         hidden = torch.tanh(hidden)
         output_weights = self.output_weights[self.network_of]  # [N, H, F]
-        return torch.einsum("btnh,nhf->btnf", hidden, output_weights) + self.output_bias[self.network_of]
+        output = torch.einsum("btnh,nhf->btnf", hidden, output_weights)
+        return output + self.output_bias[self.network_of]
