@@ -12,7 +12,7 @@ test frames (under the forced alignment to the true words) where the true state'
 Gaussian) scores better than every state of every other phone, and the mean ratio of its error
 to the best other phone's (1 = indistinguishable).
 
-    python benchmarks/lpnn.py [--seeds 3] [--epochs 8]
+    python benchmarks/lpnn.py [--seeds 3] [--epochs 15]
     python benchmarks/lpnn.py --smoke          # seconds: tiny corpus, 1 seed, 1 epoch
 """
 
@@ -121,7 +121,7 @@ def evaluate(distances, data: dict) -> tuple[float, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3, help="splits and initialisations")
-    parser.add_argument("--epochs", type=int, default=8, help="most training epochs per LPNN")
+    parser.add_argument("--epochs", type=int, default=15, help="most training epochs per LPNN")
     parser.add_argument("--smoke", action="store_true", help="tiny corpus, 1 seed, 1 epoch")
     arguments = parser.parse_args()
     base = [f"trainer.max_epochs={arguments.epochs}"]
