@@ -37,14 +37,18 @@ def test_relative_density_net_trains_with_lbfgs(tmp_path: Path):
     assert result.summary["test"]["test/accuracy"] > 0.5  # 4 speakers: chance is 0.25
 
 
-def test_lbfgs_steps_a_plain_network_through_lightning(tmp_path: Path):
+@pytest.mark.parametrize("keep_best", ["true", "false"])
+def test_lbfgs_steps_a_plain_network_through_lightning(tmp_path: Path, keep_best: str):
+    # Without a validation set, keep_best: false used to ask Lightning for a missing validation
+    # loader after the phase; the phase now ends with no validation score.
     spec = tmp_path / "spec.yaml"
     spec.write_text("nndsl: 1\nname: t\nseed: 1\n"
                     "data: {source: digits, batch_size: 2000, valid_fraction: 0.0, test_fraction: 0.3}\n"
                     "network:\n  layers:\n    - {name: out, type: linear, units: 10}\n"
                     "loss: {type: cross_entropy}\nmetrics: [accuracy]\n"
                     "optimizer: {type: lbfgs, max_iter: 25}\n"
-                    "schedule:\n  - {phase: joint, stop: {monitor: train/loss}}\ntrainer: {max_epochs: 1}\n")
+                    f"schedule:\n  - {{phase: joint, keep_best: {keep_best}, stop: {{monitor: train/loss}}}}\n"
+                    "trainer: {max_epochs: 1}\n")
     result = train(str(spec), run_dir=str(tmp_path / "run"), progress_bar=False)
     # one full-batch step of 25 quasi-Newton iterations already fits a linear classifier
     assert result.summary["test"]["test/accuracy"] > 0.85
