@@ -147,7 +147,7 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
     with recording_outcome(directory, (KeyboardInterrupt, Interrupted)):
         torch.manual_seed(spec.seed)
         network = build_network(compiled, datamodule)
-        loss = CompiledLoss(spec.loss, signature.target_kind, len(datamodule.splits.train), bool(plan.loss_terms))
+        loss = CompiledLoss(plan.loss, signature.target_kind, len(datamodule.splits.train), bool(plan.loss_terms))
         context = RunContext(spec, plan, network, datamodule, loss, directory, signature.target_kind,
                              signature.num_classes, fast_dev_run, printer=printer, progress_bar=progress_bar,
                              plan_graph=compiled.graph)
