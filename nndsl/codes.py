@@ -73,4 +73,6 @@ CODES: dict[str, str] = {
     "E603": "tempering rule is undefined on this graph",
     "E604": "memory budget has nothing to act on",
     "E605": "ensemble members cannot share this cut",
+    "E610": "optimizer cannot honour the planned parameter groups",
+    "E611": "optimizer cannot accumulate gradients",
 }

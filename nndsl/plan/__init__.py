@@ -34,6 +34,10 @@ def make_plan(spec, graph: Graph, locate: Locator, diagnostics: DiagnosticList, 
     groups, tempering = plan_rates(spec, spec.tempering, graph, by_name, spec.optimizer.lr, locate, diagnostics)
     phases = tuple(_with_groups(spec, index, phase, graph, by_name, groups, locate, diagnostics)
                    for index, phase in enumerate(phases))
+    if any(phase.optimizer.type == "lbfgs" for phase in phases):
+        from nndsl.plan.optimizers import check_optimizers
+
+        check_optimizers(spec, phases, locate, diagnostics)
     loss_terms = tuple(f"{_LOSS_TERM_LAYERS[node.type]}:{node.name}" for node in graph.nodes
                        if node.type in _LOSS_TERM_LAYERS)
     ensemble = memory = None

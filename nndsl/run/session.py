@@ -248,7 +248,10 @@ def evaluation_trainer(context: RunContext) -> Trainer:
 
 
 def validation_score(context: RunContext, monitor: str) -> float | None:
-    """The current network's score on `monitor` (validation set), without training."""
+    """The current network's score on `monitor` (validation set), without training; None when
+    there is no validation set (a phase monitoring train/loss with keep_best off)."""
+    if context.datamodule.splits.valid is None:
+        return None
     module = build_module(context, (), (), context.spec.optimizer, 1)
     results = evaluation_trainer(context).validate(module, datamodule=context.datamodule, verbose=False)
     value = results[0].get(monitor) if results else None

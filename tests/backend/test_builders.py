@@ -86,6 +86,13 @@ CASES = [
     Case("concat-features", "concat", {}, (("T", 3), ("T", 4))),
     Case("concat-axis-0", "concat", {"axis": 0}, ((2, 5), (3, 5))),
     Case("add", "add", {}, (("T", 4), ("T", 4), ("T", 4))),
+    Case("hmm_likelihood", "hmm_likelihood", {"models": 3, "states": 2}, (("T", 4),)),
+    Case("hmm_likelihood-mixture", "hmm_likelihood", {"models": 2, "states": 3, "kind": "mixture"},
+         (("T", 4),)),
+    Case("pairwise_relative", "pairwise_relative", {}, ((4,),)),
+    Case("predictor_bank", "predictor_bank", {"predictors": 4, "context": 2, "hidden": 3}, (("T", 5),)),
+    Case("predictor_bank-hidden-control", "predictor_bank", {"predictors": 6, "hidden": 3, "networks": 2},
+         (("T", 5),)),
 ]
 
 
