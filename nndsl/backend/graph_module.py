@@ -97,11 +97,12 @@ class GraphModule(nn.Module):
             module = self.layers[module_key(name)]
             sources = self.inputs[name]
             if name in self.segments:
+                arguments = (step, values[sources[0]], value_lengths[sources[0]])
                 if checkpointing:
-                    values[step[-1]] = checkpoint(self._run_segment, step, values[sources[0]], use_reentrant=False,
+                    values[step[-1]] = checkpoint(self._run_segment, *arguments, use_reentrant=False,
                                                   preserve_rng_state=True, context_fn=self.checkpoint_context)
                 else:
-                    values[step[-1]] = self._run_segment(step, values[sources[0]])
+                    values[step[-1]] = self._run_segment(*arguments)
                 segment_lengths = value_lengths[sources[0]]
                 for inner in step:
                     segment_lengths = _map_lengths(self.layers[module_key(inner)], segment_lengths)
@@ -109,7 +110,9 @@ class GraphModule(nn.Module):
                 continue
             arguments = [values[source] for source in sources]
             source_lengths = value_lengths[sources[0]]
-            if getattr(module, "takes_lengths", False):
+            if getattr(module, "takes_input_lengths", False):  # one length tensor per input
+                values[name] = module(*arguments, lengths=[value_lengths[source] for source in sources])
+            elif getattr(module, "takes_lengths", False):
                 values[name] = module(*arguments, lengths=source_lengths)
             else:
                 values[name] = module(*arguments)
@@ -120,10 +123,19 @@ class GraphModule(nn.Module):
             return values[self.output]
         return values[self.output], value_lengths[self.output]
 
-    def _run_segment(self, segment: tuple[str, ...], value: torch.Tensor) -> torch.Tensor:
-        """A chain segment's layers in order (run again during backward by the checkpoint)."""
+    def _run_segment(self, segment: tuple[str, ...], value: torch.Tensor,
+                     lengths: torch.Tensor | None) -> torch.Tensor:
+        """A chain segment's layers in order (run again during backward by the checkpoint);
+        layers that mask padding get the lengths of their input."""
         for name in segment:
-            value = self.layers[module_key(name)](value)
+            module = self.layers[module_key(name)]
+            if getattr(module, "takes_input_lengths", False):
+                value = module(value, lengths=[lengths])
+            elif getattr(module, "takes_lengths", False):
+                value = module(value, lengths=lengths)
+            else:
+                value = module(value)
+            lengths = _map_lengths(module, lengths)
             if name in self.attenuation:
                 value = attenuate_error(value, self.attenuation[name])
         return value
