@@ -4,7 +4,8 @@ Each use of a block becomes one *group* per repetition, `{group: enc1, block: NA
 whose layers are the block's layers with `${param}` templates filled in and names prefixed by the
 group (`enc1.blstm`). A template that is a whole string (`units: ${hidden}`) takes the parameter's
 value with its type and its span (so an error points at the `with:` value the user wrote);
-`{index}` counts repetitions from 1. Groups keep the network's top-level units visible for cuts
+`{index}` counts repetitions from 1. Inside a block, `inputs: [block_input, ...]` names the
+block's own input (the output of whatever precedes it), so a block can hold a residual connection. Groups keep the network's top-level units visible for cuts
 (`cuts: units`) and for folding repeated blocks in `nndsl show`.
 """
 
@@ -20,6 +21,7 @@ MAX_REPEAT = 1000
 _WHOLE_TEMPLATE = re.compile(r"^\$\{(\w+)\}$")
 _TEMPLATE = re.compile(r"\$\{(\w+)\}")
 _BLOCK_KEYS = {"block", "repeat", "name", "with"}
+BLOCK_INPUT = "block_input"  # in a block's `inputs:`, what the block reads (`enc1.block_input`)
 
 
 def expand_layers(layers: SequenceNode, blocks: dict[str, BlockDefinition],
@@ -147,6 +149,7 @@ def _prefix_names(layers: SequenceNode, group: str, span: Span) -> SequenceNode:
              if isinstance(item, MappingNode) and isinstance(item.get("name"), ScalarNode)}
     local |= {item.entries["group"].value for item in layers.items
               if isinstance(item, MappingNode) and isinstance(item.get("group"), ScalarNode)}
+    local.add(BLOCK_INPUT)  # the block's own input (a residual connection's other branch)
     prefixed: list[Node] = []
     for item in layers.items:
         if not isinstance(item, MappingNode):

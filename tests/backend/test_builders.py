@@ -108,6 +108,10 @@ CASES = [
     Case("rms_norm", "rms_norm", {}, (("T", 6),)),
     Case("activation-silu", "activation", {"function": "silu"}, (("T", 6),)),
     Case("activation-gelu", "activation", {"function": "gelu"}, ((6,),)),
+    Case("scale", "scale", {"factor": 0.5}, (("T", 6),)),
+    Case("glu-last", "glu", {}, (("T", 6),)),
+    Case("glu-channels", "glu", {"axis": 0}, ((6, "T"),)),
+    Case("transpose", "transpose", {}, (("T", 6),)),
 ]
 
 

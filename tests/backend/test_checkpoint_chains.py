@@ -46,6 +46,7 @@ LAYER_CASES = [
     ("conv_transpose", {"channels": 8, "kernel": 2, "stride": 2, "activation": "silu"}, (4, 10, 10)),
     ("conv2d", {"channels": 8, "kernel": 3, "groups": 4, "activation": "gelu"}, (4, 10, 10)),
     ("activation", {"function": "silu"}, (16,)),
+    ("glu", {}, (10, 16)),
 ]
 
 
