@@ -82,6 +82,7 @@ class _Attention(LayerType):
 @layer_type("self_attention")
 class SelfAttention(_Attention):
     doc = "multi-head self-attention over [T, D] (padding positions masked from the sequence lengths)"
+    shape_rule = "[T, D] → [T, D] (D divisible by heads)"
 
     def output_shape(self, params: AttentionParams, input_shapes: list[Shape]) -> Shape:
         require_rank(input_shapes[0], (2,), self.name, "a sequence [T, features]")
@@ -101,6 +102,7 @@ class SelfAttention(_Attention):
 @layer_type("cross_attention")
 class CrossAttention(_Attention):
     doc = "multi-head attention from a sequence [T, D] (first input) to another [S, E] (second input)"
+    shape_rule = "[T, D] and [S, E] → [T, D] (D divisible by heads)"
     inputs = (2, 2)
 
     def output_shape(self, params: AttentionParams, input_shapes: list[Shape]) -> Shape:
@@ -137,6 +139,7 @@ class PositionalEncodingParams(LayerParams):
 @layer_type("positional_encoding")
 class PositionalEncoding(LayerType):
     doc = "adds a position code to each position of [T, D]: sinusoidal or learned"
+    shape_rule = "[T, D] → [T, D] (T ≤ max_length; D even for sinusoids)"
     Params = PositionalEncodingParams
 
     def output_shape(self, params: PositionalEncodingParams, input_shapes: list[Shape]) -> Shape:

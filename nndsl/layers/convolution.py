@@ -58,6 +58,7 @@ class Conv1dParams(LayerParams):
 @layer_type("conv1d")
 class Conv1d(LayerType):
     doc = "1-D convolution over [C, L]"
+    shape_rule = "[C, L] → [channels, ⌊(L + 2·padding − kernel) / stride⌋ + 1]"
     Params = Conv1dParams
 
     def output_shape(self, params: Conv1dParams, input_shapes: list[Shape]) -> Shape:
@@ -91,6 +92,7 @@ class Conv2dParams(LayerParams):
 @layer_type("conv2d")
 class Conv2d(LayerType):
     doc = "2-D convolution over [C, H, W]"
+    shape_rule = "[C, H, W] → [channels, H′, W′], each axis ⌊(n + 2·padding − kernel) / stride⌋ + 1"
     Params = Conv2dParams
 
     def output_shape(self, params: Conv2dParams, input_shapes: list[Shape]) -> Shape:
@@ -123,6 +125,7 @@ class MaxPoolParams(LayerParams):
 @layer_type("maxpool")
 class MaxPool(LayerType):
     doc = "max pooling over the trailing axes of [C, L] or [C, H, W]"
+    shape_rule = "[C, L] or [C, H, W] → each trailing axis ⌊(n − kernel) / stride⌋ + 1"
     Params = MaxPoolParams
 
     def output_shape(self, params: MaxPoolParams, input_shapes: list[Shape]) -> Shape:
@@ -143,6 +146,7 @@ class MaxPool(LayerType):
 @layer_type("flatten")
 class Flatten(LayerType):
     doc = "all axes of an example into one"
+    shape_rule = "[d1, d2, ...] (fixed sizes) → [d1 · d2 · ...]"
 
     def output_shape(self, params: Any, input_shapes: list[Shape]) -> Shape:
         count = element_count(input_shapes[0])
@@ -159,6 +163,7 @@ class Flatten(LayerType):
 @layer_type("add_channel")
 class AddChannel(LayerType):
     doc = "[T, F] to a one-channel image [1, T, F]"
+    shape_rule = "[T, F] → [1, T, F]; [L] → [1, L]"
 
     def output_shape(self, params: Any, input_shapes: list[Shape]) -> Shape:
         require_rank(input_shapes[0], (1, 2), self.name, "[T, F] or [L]")
@@ -172,6 +177,7 @@ class AddChannel(LayerType):
 @layer_type("to_sequence")
 class ToSequence(LayerType):
     doc = "feature maps [C, T, F] to a sequence of frames [T, C*F]"
+    shape_rule = "[C, T, F] → [T, C · F]"
 
     def output_shape(self, params: Any, input_shapes: list[Shape]) -> Shape:
         shape = input_shapes[0]

@@ -60,6 +60,7 @@ def transposed_length(dim: Dim, kernel: int, stride: int, padding: int, output_p
 @layer_type("conv_transpose")
 class ConvTranspose(LayerType):
     doc = "transposed convolution (upsampling) over [C, L] or [C, H, W]"
+    shape_rule = "[C, L] or [C, H, W] → [channels, ...], each trailing axis (n − 1)·stride − 2·padding + kernel + output_padding"
     Params = ConvTransposeParams
 
     def output_shape(self, params: ConvTransposeParams, input_shapes: list[Shape]) -> Shape:

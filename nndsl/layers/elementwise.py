@@ -25,6 +25,7 @@ class ScaleParams(LayerParams):
 @layer_type("scale")
 class Scale(LayerType):
     doc = "multiply by a constant (e.g. 0.5 for a half-step residual)"
+    shape_rule = "any shape, unchanged"
     Params = ScaleParams
 
     def saved_estimate(self, params: ScaleParams, input_shapes: list[tuple[int, ...]],
@@ -43,6 +44,7 @@ class GLUParams(LayerParams):
 @layer_type("glu")
 class GatedLinearUnit(LayerType):
     doc = "gated linear unit: first half of an axis times the logistic of the second half"
+    shape_rule = "the size on `axis` halved"
     Params = GLUParams
 
     def output_shape(self, params: GLUParams, input_shapes: list[Shape]) -> Shape:
@@ -65,6 +67,7 @@ class GatedLinearUnit(LayerType):
 @layer_type("transpose")
 class Transpose(LayerType):
     doc = "swap the two axes: a sequence [T, D] to channels-first [D, T] and back"
+    shape_rule = "[A, B] → [B, A]"
 
     def output_shape(self, params: Any, input_shapes: list[Shape]) -> Shape:
         require_rank(input_shapes[0], (2,), self.name, "two axes")

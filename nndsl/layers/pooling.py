@@ -29,6 +29,7 @@ def _product(shape: tuple[int, ...]) -> int:
 @layer_type("avgpool")
 class AvgPool(MaxPool):
     doc = "average pooling over the trailing axes of [C, L] or [C, H, W]"
+    shape_rule = "[C, L] or [C, H, W] → each trailing axis ⌊(n − kernel) / stride⌋ + 1"
     Params = MaxPoolParams
 
     def saved_estimate(self, params: MaxPoolParams, input_shapes: list[tuple[int, ...]],
@@ -62,6 +63,7 @@ def pooled_axis(params: GlobalPoolParams, shape: Shape, layer: str) -> int:
 @layer_type("global_pool")
 class GlobalPool(LayerType):
     doc = "average or max over all positions: [C, H, W] or [C, L] to [C], [T, F] to [F] (masked)"
+    shape_rule = "[C, H, W] → [C]; [C, L] → [C]; [T, F] → [F]"
     Params = GlobalPoolParams
 
     def output_shape(self, params: GlobalPoolParams, input_shapes: list[Shape]) -> Shape:
@@ -98,6 +100,7 @@ class RMSNormParams(LayerParams):
 @layer_type("rms_norm")
 class RMSNorm(LayerType):
     doc = "scale each position's last axis by its root mean square, with a learned gain"
+    shape_rule = "[..., F], unchanged"
     Params = RMSNormParams
 
     def saved_estimate(self, params: RMSNormParams, input_shapes: list[tuple[int, ...]],

@@ -39,13 +39,15 @@ class ShapeProblem(Exception):
 class LayerType:
     """Base class of layer-type records; subclasses override what differs.
 
-    Class attributes: `name` (set by the decorator), `doc` (one line for `nndsl ls`), `Params`,
+    Class attributes: `name` (set by the decorator), `doc` (one line for `nndsl ls`), `shape_rule`
+    (the input-to-output shapes in words, for docs/reference.md), `Params`,
     `inputs` (min, max number of inputs; None = unbounded), `recurrent` (executes over time and
     accepts memory budgets).
     """
 
     name: ClassVar[str] = ""
     doc: ClassVar[str] = ""
+    shape_rule: ClassVar[str] = ""  # e.g. "[T, F] → [T, units]", for the language reference
     Params: ClassVar[type[LayerParams]] = LayerParams
     inputs: ClassVar[tuple[int, int | None]] = (1, 1)
     recurrent: ClassVar[bool] = False
