@@ -10,6 +10,9 @@ policies and each planned checkpoint segment of a feed-forward chain runs under
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint, noop_context_fn
@@ -100,7 +103,7 @@ class GraphModule(nn.Module):
                 arguments = (step, values[sources[0]], value_lengths[sources[0]])
                 if checkpointing:
                     values[step[-1]] = checkpoint(self._run_segment, *arguments, use_reentrant=False,
-                                                  preserve_rng_state=True, context_fn=self.checkpoint_context)
+                                                  preserve_rng_state=True, context_fn=self._segment_context(step))
                 else:
                     values[step[-1]] = self._run_segment(*arguments)
                 segment_lengths = value_lengths[sources[0]]
@@ -125,20 +128,38 @@ class GraphModule(nn.Module):
 
     def _run_segment(self, segment: tuple[str, ...], value: torch.Tensor,
                      lengths: torch.Tensor | None) -> torch.Tensor:
-        """A chain segment's layers in order (run again during backward by the checkpoint);
-        layers that mask padding get the lengths of their input."""
+        """A segment's layers in order (run again during backward by the checkpoint): a run of
+        layers, or whole blocks whose layers read one another (a residual connection) and the
+        segment's input; layers that mask padding get the lengths of their input."""
+        entry = self.inputs[segment[0]][0]
+        values, value_lengths = {entry: value}, {entry: lengths}
         for name in segment:
             module = self.layers[module_key(name)]
+            sources = self.inputs[name]
+            arguments = [values[source] for source in sources]
             if getattr(module, "takes_input_lengths", False):
-                value = module(value, lengths=[lengths])
+                output = module(*arguments, lengths=[value_lengths[source] for source in sources])
             elif getattr(module, "takes_lengths", False):
-                value = module(value, lengths=lengths)
+                output = module(*arguments, lengths=value_lengths[sources[0]])
             else:
-                value = module(value)
-            lengths = _map_lengths(module, lengths)
+                output = module(*arguments)
             if name in self.attenuation:
-                value = attenuate_error(value, self.attenuation[name])
-        return value
+                output = attenuate_error(output, self.attenuation[name])
+            values[name] = output
+            value_lengths[name] = _map_lengths(module, value_lengths[sources[0]])
+        return values[segment[-1]]
+
+    def _segment_context(self, segment: tuple[str, ...]):
+        """`checkpoint`'s context_fn for a segment: the measuring tools' contexts, and during
+        recomputation batch norm's running statistics frozen (they were updated once already)."""
+        norms = [module for name in segment for module in self.layers[module_key(name)].modules()
+                 if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats]
+
+        def contexts():
+            forward, recompute = self.checkpoint_context()
+            return forward, _frozen_statistics(norms, recompute)
+
+        return contexts
 
     def reset_layers(self, names: list[str] | tuple[str, ...], generator_seed: int) -> None:
         """Re-initialise the named layers' parameters (top-down's "re-initialise b"), seeded."""
@@ -156,6 +177,25 @@ class GraphModule(nn.Module):
                         reset()
         finally:
             torch.random.set_rng_state(state)
+
+
+@contextlib.contextmanager
+def _frozen_statistics(norms: list[nn.Module], inner: Any):
+    """Batch norm layers recomputed without touching their running statistics: momentum 0 keeps
+    the running mean and variance as they are (the batch statistics still normalise, so outputs
+    and gradients equal the first pass's), and the batch counter is put back afterwards."""
+    saved = [(module.momentum, None if module.num_batches_tracked is None else module.num_batches_tracked.clone())
+             for module in norms]
+    for module in norms:
+        module.momentum = 0.0
+    try:
+        with inner:
+            yield
+    finally:
+        for module, (momentum, tracked) in zip(norms, saved):
+            module.momentum = momentum
+            if tracked is not None:
+                module.num_batches_tracked.copy_(tracked)
 
 
 def _map_lengths(module: nn.Module, lengths: torch.Tensor | None) -> torch.Tensor | None:

@@ -22,8 +22,8 @@ keeps for backward in the backend's modules (parameters are not counted; they ex
   one-byte mask, so this over-counts there).
 * layer_norm: the input plus a mean and an inverse deviation per position; batch_norm: the input
   and per-channel statistics; maxpool: the input and int64 indices.
-* embedding: the token ids (int64); flatten, add_channel, to_sequence, slice: nothing (views and
-  reshapes keep only sizes).
+* embedding: the token ids (int64); flatten, add_channel, to_sequence, slice, add, concat:
+  nothing (views, reshapes and sums keep only sizes).
 * types whose record estimates itself (`saved_estimate`, `forward_cost`: attention,
   pooling, normalisation, positional encodings in nndsl.layers) by that estimate.
 * any other (plugin) type: its input, its output and one more output-sized tensor, a deliberately
@@ -52,7 +52,9 @@ _SAVES_RESULT = {"relu", "tanh", "logistic", "elu", "softmax"}
 _SAVES_ARGUMENT = {"softplus", "gelu", "silu", "leaky_relu"}
 _WEIGHTED = {"linear", "lwta", "whitened_linear", "variational_dropout", "conv1d", "conv2d", "conv_transpose",
              "embedding"}
-_RESHAPES = {"flatten", "add_channel", "to_sequence", "slice"}
+# add and concat keep nothing either (their gradients only route or split the incoming one); they
+# join several inputs, so they appear in chains only inside a block (nndsl.plan.block_chains).
+_RESHAPES = {"flatten", "add_channel", "to_sequence", "slice", "add", "concat"}
 # Cost per element of elementwise work, in FLOP-equivalents: time per element relative to a
 # matrix product's time per FLOP, measured with one CPU thread (torch 2.x, x86): random numbers
 # and transcendental functions cost far more than their arithmetic suggests, which decides
@@ -61,9 +63,11 @@ _ELEMENT_COSTS = {"linear": 1.0, "relu": 8.0, "leaky_relu": 8.0, "logistic": 30.
                   "gelu": 50.0, "silu": 50.0, "elu": 150.0, "softplus": 150.0, "tanh": 150.0,
                   "dropout": 500.0, "gaussian_dropout": 150.0, "noise": 150.0, "layer_norm": 30.0,
                   "batch_norm": 30.0, "maxpool": 10.0, "lwta": 20.0}
-# Layers whose forward changes state must not run twice: batch norm would update its running
-# statistics again while recomputed. A plugin type opts out with `checkpointable = False`.
-_STATEFUL = {"batch_norm"}
+# Layers whose forward changes state must not run twice. Batch norm would update its running
+# statistics again while recomputed, but the backend freezes them during recomputation
+# (nndsl.backend.graph_module), so it may be checkpointed. A plugin type opts out with
+# `checkpointable = False`.
+_STATEFUL: set[str] = set()
 
 
 def find_chains(graph: Graph) -> list[list[GraphNode]]:
