@@ -131,15 +131,16 @@ class CrossAttention(_Attention):
 class PositionalEncodingParams(LayerParams):
     kind: Literal["sinusoidal", "learned"] = Field("sinusoidal", description="fixed sines and cosines "
                                                    "(Vaswani et al.) or a learned vector per position")
-    max_length: int = Field(4096, gt=0, le=MAX_UNITS, description="the longest sequence it can encode "
-                            "(a learned table has this many rows)")
+    max_length: int = Field(4096, gt=0, le=MAX_UNITS, description="learned: the longest sequence it can "
+                            "encode (the table's rows); sinusoidal: the rows precomputed (longer "
+                            "sequences are encoded too)")
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout on the sum (training)")
 
 
 @layer_type("positional_encoding")
 class PositionalEncoding(LayerType):
     doc = "adds a position code to each position of [T, D]: sinusoidal or learned"
-    shape_rule = "[T, D] → [T, D] (T ≤ max_length; D even for sinusoids)"
+    shape_rule = "[T, D] → [T, D] (learned: T ≤ max_length; sinusoidal: D even)"
     Params = PositionalEncodingParams
 
     def output_shape(self, params: PositionalEncodingParams, input_shapes: list[Shape]) -> Shape:
@@ -149,7 +150,7 @@ class PositionalEncoding(LayerType):
         if params.kind == "sinusoidal" and features % 2:
             raise ShapeProblem("E508", f"sinusoidal `{self.name}` pairs sines and cosines, but the input "
                                f"has an odd feature count {features}", "use an even feature size or `kind: learned`")
-        if not is_symbolic(shape[0]) and int(shape[0]) > params.max_length:
+        if params.kind == "learned" and not is_symbolic(shape[0]) and int(shape[0]) > params.max_length:
             raise ShapeProblem("E504", f"`{self.name}` encodes at most {params.max_length} positions, but "
                                f"the input has {shape[0]}", f"set `max_length: {shape[0]}` or more")
         return shape

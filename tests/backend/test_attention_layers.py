@@ -93,6 +93,8 @@ def test_sinusoidal_table_follows_the_formula_and_learned_table_trains():
     assert learned.table.requires_grad and learned.table.shape == (6, 8)
     with pytest.raises(ValueError, match="max_length 6"):
         learned(torch.zeros(1, 7, 8))
+    short = build("positional_encoding", [("T", 8)], max_length=4)  # sines extend past the table
+    assert torch.allclose(short(torch.zeros(1, 9, 8))[0], sinusoids(9, 8), atol=1e-6)
 
 
 @pytest.mark.parametrize("reduce", ["average", "max"])
@@ -114,3 +116,46 @@ def test_global_pool_on_feature_maps_and_channels_first_sequences():
     sequence = torch.randn(2, 3, 6)  # [B, C, T]
     pooled = build("global_pool", [(3, "T")], reduce="max")(sequence, lengths=torch.tensor([6, 2]))
     assert torch.allclose(pooled[1], sequence[1, :, :2].amax(-1))
+
+
+GRAPH_SPEC = """nndsl: 1
+name: t
+data: {source: synthetic_speech, examples: 20, symbols: 4, feature_dim: 10}
+network:
+  layers:
+    - {name: queries, type: linear, units: 8, inputs: input}
+    - {name: attend, type: self_attention, heads: 2}
+    - {name: channels_first, type: transpose, inputs: input}
+    - {name: strided, type: conv1d, channels: 6, kernel: 3, stride: 2, activation: silu}
+    - {name: memory, type: transpose}
+    - {name: cross, type: cross_attention, heads: 4, inputs: [attend, memory]}
+    - {name: out, type: linear, units: 5}
+loss: {type: ctc}
+optimizer: {type: sgd, lr: 0.1}
+"""
+
+
+def test_graph_module_hands_each_input_its_lengths(tmp_path):
+    """Through the graph module, padding changes nothing at the real positions: each attention
+    layer gets the lengths of its own inputs (the memory, strided, is shorter than the queries)."""
+    from nndsl.api import compile_spec
+    from nndsl.backend.graph_module import GraphModule
+
+    path = tmp_path / "spec.yaml"
+    path.write_text(GRAPH_SPEC)
+    compiled = compile_spec(path)
+    assert compiled.diagnostics == (), compiled.diagnostics
+    graph = compiled.graph
+    assert graph.node("cross").input_shapes == (("T", 8), ("(T-3)/2+1", 6))  # a shorter memory
+    torch.manual_seed(0)
+    network = GraphModule(graph).eval()
+    inputs, lengths = torch.randn(3, 11, 10), torch.tensor([11, 6, 3])
+    other = inputs.clone()
+    other[1, 6:], other[2, 3:] = 40.0, -40.0
+    output, output_lengths = network(inputs, lengths)
+    changed, _ = network(other, lengths)
+    assert torch.equal(output_lengths, lengths)
+    for index, length in enumerate(lengths.tolist()):
+        torch.testing.assert_close(output[index, :length], changed[index, :length])
+        alone, _ = network(inputs[index:index + 1, :length], lengths[index:index + 1])
+        torch.testing.assert_close(output[index, :length], alone[0])

@@ -91,11 +91,15 @@ class PositionalEncoding(nn.Module):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         steps = inputs.shape[1]
-        if steps > self.max_length:
+        if steps <= self.max_length:
+            table = self.table[:steps]
+        elif self.kind == "sinusoidal":  # sines extend to any length
+            table = sinusoids(steps, inputs.shape[2]).to(inputs.device)
+        else:
             # The shape rule checks fixed lengths; a variable length is only known per batch.
-            raise ValueError(f"a sequence of {steps} positions exceeds the positional encoding's "
-                             f"max_length {self.max_length}")
-        return self.dropout(inputs + self.table[:steps].to(inputs.dtype))
+            raise ValueError(f"a sequence of {steps} positions exceeds the learned positional "
+                             f"encoding's max_length {self.max_length}; raise max_length")
+        return self.dropout(inputs + table.to(inputs.dtype))
 
     def reset_parameters(self) -> None:
         if self.kind == "learned":
