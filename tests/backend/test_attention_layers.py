@@ -159,3 +159,20 @@ def test_graph_module_hands_each_input_its_lengths(tmp_path):
         torch.testing.assert_close(output[index, :length], changed[index, :length])
         alone, _ = network(inputs[index:index + 1, :length], lengths[index:index + 1])
         torch.testing.assert_close(output[index, :length], alone[0])
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.2])
+def test_cross_attention_saved_bytes_estimate_covers_autograd(dropout):
+    from nndsl.backend.saved_memory import SavedTensorMeter
+
+    record = LAYERS.get("cross_attention")
+    params = record.Params(heads=2, dropout=dropout)
+    shapes = [(12, 16), (7, 10)]
+    module = record.build(params, shapes).train()
+    queries = torch.randn(BATCH, *shapes[0], requires_grad=True)
+    memory = torch.randn(BATCH, *shapes[1], requires_grad=True)
+    saves_input, saves_output, private = record.saved_estimate(params, shapes, (12, 16), BATCH)
+    estimate = saves_input * queries.numel() * 4 + private
+    with SavedTensorMeter(exclude=list(module.parameters())) as meter:
+        module(queries, memory, lengths=[None, torch.tensor([7, 4, 2])])
+    assert meter.total_bytes <= estimate <= 1.1 * meter.total_bytes
