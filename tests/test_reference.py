@@ -45,8 +45,8 @@ def _schema_names() -> dict[str, list[str]]:
 
 
 def test_every_registered_name_appears(reference):
-    names = {"layer type": LAYERS.names(), "data source": DATA_SOURCES.names(), "fragment": stdlib_names(),
-             **_schema_names()}
+    names = {"layer type": LAYERS.names(), "data source": DATA_SOURCES.names(),
+             "fragment": stdlib_names(), **_schema_names()}
     missing = [f"{kind} `{name}`" for kind, listed in names.items() for name in listed
                if f"`{name}`" not in reference]
     assert not missing, f"not in the reference: {missing}; regenerate with `{REGENERATE}`"

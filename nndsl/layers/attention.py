@@ -26,7 +26,8 @@ FLOAT_BYTES = 4
 
 class AttentionParams(LayerParams):
     heads: int = Field(gt=0, le=1024, description="attention heads; they split the features evenly")
-    dropout: float = Field(0.0, ge=0, lt=1, description="dropout on the attention weights (training)")
+    dropout: float = Field(0.0, ge=0, lt=1,
+                           description="dropout on the attention weights (training)")
     causal: bool = Field(False, description="each position attends only to itself and earlier ones")
     bias: bool = Field(True, description="biases in the query, key, value and output projections")
 
@@ -35,7 +36,8 @@ def _head_split(features: int, heads: int, layer: str) -> None:
     if features % heads:
         raise ShapeProblem("E508", f"`{layer}` splits {features} features into {heads} heads, "
                            "which does not divide evenly",
-                           f"use a head count that divides {features}, or project to a multiple of {heads}")
+                           f"use a head count that divides {features}, "
+                           f"or project to a multiple of {heads}")
 
 
 def attention_saved(params: AttentionParams, input_shapes: list[tuple[int, ...]], batch: int,
@@ -55,12 +57,14 @@ def attention_saved(params: AttentionParams, input_shapes: list[tuple[int, ...]]
     return (key_input + projected + statistics + mask) * FLOAT_BYTES
 
 
-def attention_cost(params: AttentionParams, input_shapes: list[tuple[int, ...]], batch: int) -> float:
+def attention_cost(params: AttentionParams, input_shapes: list[tuple[int, ...]],
+                   batch: int) -> float:
     """Forward FLOP-equivalents: the four projections (2 per weight and position), the two
     products with the attention weights and the softmax over them (50 per element, as
     `nndsl.plan.chains` weighs softmax)."""
     (queries, features), (keys, key_features) = input_shapes[0], input_shapes[-1]
-    projections = 2.0 * batch * (2 * queries * features * features + 2 * keys * key_features * features)
+    projections = 2.0 * batch * (2 * queries * features * features
+                                 + 2 * keys * key_features * features)
     weights = batch * params.heads * queries * keys
     return projections + 4.0 * weights * features / params.heads + 50.0 * weights
 
@@ -81,7 +85,8 @@ class _Attention(LayerType):
 
 @layer_type("self_attention")
 class SelfAttention(_Attention):
-    doc = "multi-head self-attention over [T, D] (padding positions masked from the sequence lengths)"
+    doc = ("multi-head self-attention over [T, D] (padding positions masked from the sequence "
+           "lengths)")
     shape_rule = "[T, D] → [T, D] (D divisible by heads)"
 
     def output_shape(self, params: AttentionParams, input_shapes: list[Shape]) -> Shape:
@@ -96,12 +101,14 @@ class SelfAttention(_Attention):
     def build(self, params: AttentionParams, input_shapes: list[Shape]) -> Any:
         from nndsl.backend.modules.attention import MultiHeadAttention
         features = _features(input_shapes[0], self.name)
-        return MultiHeadAttention(features, features, params.heads, params.dropout, params.causal, params.bias)
+        return MultiHeadAttention(features, features, params.heads, params.dropout, params.causal,
+                                  params.bias)
 
 
 @layer_type("cross_attention")
 class CrossAttention(_Attention):
-    doc = "multi-head attention from a sequence [T, D] (first input) to another [S, E] (second input)"
+    doc = ("multi-head attention from a sequence [T, D] (first input) to another [S, E] "
+           "(second input)")
     shape_rule = "[T, D] and [S, E] → [T, D] (D divisible by heads)"
     inputs = (2, 2)
 
@@ -111,9 +118,11 @@ class CrossAttention(_Attention):
         _head_split(_features(input_shapes[0], self.name), params.heads, self.name)
         _features(input_shapes[1], self.name)
         if params.causal and input_shapes[0][0] != input_shapes[1][0]:
-            raise ShapeProblem("E502", f"causal `{self.name}` needs two sequences of one length, got "
-                               f"{format_shape(input_shapes[0])} and {format_shape(input_shapes[1])}",
-                               "causal masking compares positions; drop `causal` to attend across lengths")
+            raise ShapeProblem("E502", f"causal `{self.name}` needs two sequences of one length, "
+                               f"got {format_shape(input_shapes[0])} and "
+                               f"{format_shape(input_shapes[1])}",
+                               "causal masking compares positions; drop `causal` to attend "
+                               "across lengths")
         return input_shapes[0]
 
     def parameter_count(self, params: AttentionParams, input_shapes: list[Shape]) -> int:
@@ -124,16 +133,19 @@ class CrossAttention(_Attention):
 
     def build(self, params: AttentionParams, input_shapes: list[Shape]) -> Any:
         from nndsl.backend.modules.attention import MultiHeadAttention
-        return MultiHeadAttention(_features(input_shapes[0], self.name), _features(input_shapes[1], self.name),
-                                  params.heads, params.dropout, params.causal, params.bias)
+        features = _features(input_shapes[0], self.name)
+        key_features = _features(input_shapes[1], self.name)
+        return MultiHeadAttention(features, key_features, params.heads, params.dropout,
+                                  params.causal, params.bias)
 
 
 class PositionalEncodingParams(LayerParams):
-    kind: Literal["sinusoidal", "learned"] = Field("sinusoidal", description="fixed sines and cosines "
-                                                   "(Vaswani et al.) or a learned vector per position")
-    max_length: int = Field(4096, gt=0, le=MAX_UNITS, description="learned: the longest sequence it can "
-                            "encode (the table's rows); sinusoidal: the rows precomputed (longer "
-                            "sequences are encoded too)")
+    kind: Literal["sinusoidal", "learned"] = Field(
+        "sinusoidal", description="fixed sines and cosines (Vaswani et al.) or a learned vector "
+        "per position")
+    max_length: int = Field(
+        4096, gt=0, le=MAX_UNITS, description="learned: the longest sequence it can encode (the "
+        "table's rows); sinusoidal: the rows precomputed (longer sequences are encoded too)")
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout on the sum (training)")
 
 
@@ -148,11 +160,14 @@ class PositionalEncoding(LayerType):
         require_rank(shape, (2,), self.name, "a sequence [T, features]")
         features = _features(shape, self.name)
         if params.kind == "sinusoidal" and features % 2:
-            raise ShapeProblem("E508", f"sinusoidal `{self.name}` pairs sines and cosines, but the input "
-                               f"has an odd feature count {features}", "use an even feature size or `kind: learned`")
-        if params.kind == "learned" and not is_symbolic(shape[0]) and int(shape[0]) > params.max_length:
-            raise ShapeProblem("E504", f"`{self.name}` encodes at most {params.max_length} positions, but "
-                               f"the input has {shape[0]}", f"set `max_length: {shape[0]}` or more")
+            raise ShapeProblem("E508", f"sinusoidal `{self.name}` pairs sines and cosines, but the "
+                               f"input has an odd feature count {features}",
+                               "use an even feature size or `kind: learned`")
+        too_long = not is_symbolic(shape[0]) and int(shape[0]) > params.max_length
+        if params.kind == "learned" and too_long:
+            raise ShapeProblem("E504", f"`{self.name}` encodes at most {params.max_length} "
+                               f"positions, but the input has {shape[0]}",
+                               f"set `max_length: {shape[0]}` or more")
         return shape
 
     def saved_estimate(self, params: PositionalEncodingParams, input_shapes: list[tuple[int, ...]],
@@ -162,8 +177,11 @@ class PositionalEncoding(LayerType):
         return False, False, elements * FLOAT_BYTES if params.dropout > 0 else 0
 
     def parameter_count(self, params: PositionalEncodingParams, input_shapes: list[Shape]) -> int:
-        return params.max_length * _features(input_shapes[0], self.name) if params.kind == "learned" else 0
+        if params.kind != "learned":
+            return 0
+        return params.max_length * _features(input_shapes[0], self.name)
 
     def build(self, params: PositionalEncodingParams, input_shapes: list[Shape]) -> Any:
         from nndsl.backend.modules.attention import PositionalEncoding as Module
-        return Module(_features(input_shapes[0], self.name), params.kind, params.max_length, params.dropout)
+        return Module(_features(input_shapes[0], self.name), params.kind, params.max_length,
+                      params.dropout)

@@ -25,8 +25,10 @@ class ConvTransposeParams(LayerParams):
     kernel: Pair = Field(description="window size, one number or [height, width]")
     stride: Pair = Field(1, description="upsampling factor (step between windows in the output)")
     padding: PaddingPair = Field(0, description="positions removed at each border of the output")
-    output_padding: PaddingPair = Field(0, description="positions added at one end (smaller than stride)")
-    groups: int | Literal["depthwise"] = Field(1, description="channel groups, each convolved separately")
+    output_padding: PaddingPair = Field(0, description="positions added at one end (smaller than "
+                                        "stride)")
+    groups: int | Literal["depthwise"] = Field(1, description="channel groups, each convolved "
+                                               "separately")
     activation: Activation = Field("linear", description="nonlinearity applied to the output")
 
     @model_validator(mode="after")
@@ -52,15 +54,16 @@ def transposed_length(dim: Dim, kernel: int, stride: int, padding: int, output_p
         return scaled if offset == 0 else f"{scaled}{offset:+d}"
     size = int(dim) * stride + offset
     if size < 1:
-        raise ShapeProblem("E503", f"conv_transpose with kernel {kernel}, stride {stride}, padding {padding} "
-                           f"turns length {dim} into {size}", "use less padding")
+        raise ShapeProblem("E503", f"conv_transpose with kernel {kernel}, stride {stride}, padding "
+                           f"{padding} turns length {dim} into {size}", "use less padding")
     return size
 
 
 @layer_type("conv_transpose")
 class ConvTranspose(LayerType):
     doc = "transposed convolution (upsampling) over [C, L] or [C, H, W]"
-    shape_rule = "[C, L] or [C, H, W] → [channels, ...], each trailing axis (n − 1)·stride − 2·padding + kernel + output_padding"
+    shape_rule = ("[C, L] or [C, H, W] → [channels, ...], each trailing axis "
+                  "(n − 1)·stride − 2·padding + kernel + output_padding")
     Params = ConvTransposeParams
 
     def output_shape(self, params: ConvTransposeParams, input_shapes: list[Shape]) -> Shape:
@@ -69,8 +72,9 @@ class ConvTranspose(LayerType):
         conv_groups(params, _channels(shape, self.name), self.name)
         kernel, stride = _pair(params.kernel), _pair(params.stride)
         padding, extra = _pair(params.padding), _pair(params.output_padding)
-        return (params.channels, *(transposed_length(dim, kernel[index], stride[index], padding[index],
-                                                     extra[index]) for index, dim in enumerate(shape[1:])))
+        return (params.channels, *(transposed_length(dim, kernel[index], stride[index],
+                                                     padding[index], extra[index])
+                                   for index, dim in enumerate(shape[1:])))
 
     def parameter_count(self, params: ConvTransposeParams, input_shapes: list[Shape]) -> int:
         channels = _channels(input_shapes[0], self.name)

@@ -51,8 +51,9 @@ class GatedLinearUnit(LayerType):
         shape = input_shapes[0]
         axis = params.axis if params.axis >= 0 else len(shape) + params.axis
         if not 0 <= axis < len(shape) or is_symbolic(shape[axis]) or int(shape[axis]) % 2:
-            raise ShapeProblem("E508", f"`glu` halves axis {params.axis} of {format_shape(shape)}, which "
-                               "needs a fixed, even size there", "double the size of the layer before it")
+            raise ShapeProblem("E508", f"`glu` halves axis {params.axis} of {format_shape(shape)}, "
+                               "which needs a fixed, even size there",
+                               "double the size of the layer before it")
         return (*shape[:axis], int(shape[axis]) // 2, *shape[axis + 1:])
 
     def saved_estimate(self, params: GLUParams, input_shapes: list[tuple[int, ...]],

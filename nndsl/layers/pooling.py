@@ -34,7 +34,7 @@ class AvgPool(MaxPool):
 
     def saved_estimate(self, params: MaxPoolParams, input_shapes: list[tuple[int, ...]],
                        output_shape: tuple[int, ...], batch: int) -> tuple[bool, bool, int]:
-        return True, False, 0  # the input (its backward reads only the shape, but autograd keeps it)
+        return True, False, 0  # the input (backward reads only its shape; autograd keeps it)
 
     def build(self, params: MaxPoolParams, input_shapes: list[Shape]) -> Any:
         from nndsl.backend.modules.pooling import build_avgpool
@@ -42,22 +42,24 @@ class AvgPool(MaxPool):
 
 
 class GlobalPoolParams(LayerParams):
-    reduce: Literal["average", "max"] = Field("average", description="mean or maximum over positions")
+    reduce: Literal["average", "max"] = Field("average",
+                                              description="mean or maximum over positions")
     layout: Literal["auto", "channels_first", "time_first"] = Field(
         "auto", description="[C, L] or [T, F] for a two-axis input; `auto` reads it from the "
         "variable-length axis ([C, H, W] is always channels first)")
 
 
 def pooled_axis(params: GlobalPoolParams, shape: Shape, layer: str) -> int:
-    """The axis (of one example) that a two-axis input is pooled over: 0 for [T, F], 1 for [C, L]."""
+    """The axis (of one example) a two-axis input is pooled over: 0 for [T, F], 1 for [C, L]."""
     if params.layout != "auto":
         return 1 if params.layout == "channels_first" else 0
     if is_symbolic(shape[0]) and not is_symbolic(shape[1]):
         return 0
     if is_symbolic(shape[1]) and not is_symbolic(shape[0]):
         return 1
-    raise ShapeProblem("E504", f"`{layer}` cannot tell whether {format_shape(shape)} is channels-first "
-                       "[C, L] or a sequence [T, F]", "say `layout: channels_first` or `layout: time_first`")
+    raise ShapeProblem("E504", f"`{layer}` cannot tell whether {format_shape(shape)} is "
+                       "channels-first [C, L] or a sequence [T, F]",
+                       "say `layout: channels_first` or `layout: time_first`")
 
 
 @layer_type("global_pool")

@@ -54,9 +54,10 @@ def find_block_chains(graph: Graph) -> list[list[ChainElement]]:
     return chains
 
 
-def element_layers(graph: Graph, chain: list[ChainElement], batch: int, length: int | None) -> list[ChainLayer]:
+def element_layers(graph: Graph, chain: list[ChainElement], batch: int,
+                   length: int | None) -> list[ChainLayer]:
     """`ChainLayer` estimates for a chain of elements (blocks summed as in the module docstring)."""
-    return [chain_layers(graph, [graph.node(element.nodes[0])], batch, length)[0] if len(element.nodes) == 1
+    return [_alone(graph, graph.node(element.nodes[0]), batch, length) if len(element.nodes) == 1
             else _block_layer(graph, element, batch, length) for element in chain]
 
 
@@ -126,8 +127,8 @@ def _block_layer(graph: Graph, element: ChainElement, batch: int, length: int | 
         private_bytes=internal + private,
         forward_cost=sum(estimate.forward_cost for estimate in estimates.values()),
         checkpointable=all(estimate.checkpointable for estimate in estimates.values()),
-        backward_cost=sum(2 * estimate.forward_cost if estimate.backward_cost is None else estimate.backward_cost
-                          for estimate in estimates.values()))
+        backward_cost=sum(2 * estimate.forward_cost if estimate.backward_cost is None
+                          else estimate.backward_cost for estimate in estimates.values()))
 
 
 def _alone(graph: Graph, node: GraphNode, batch: int, length: int | None) -> ChainLayer:

@@ -14,6 +14,22 @@ from pathlib import Path
 from nndsl.reference.models import SectionWalker, anchor, field_table, literal_values, union_members
 
 _EXPECT = re.compile(r"^# (expect|hint): ")
+_LAYERS_INTRO = (
+    "Each layer is `{name: NAME, type: TYPE, inputs: [...], PARAMETERS...}`; `name` defaults to "
+    "the type and position, `inputs` to the previous layer (inside a block, `block_input` names "
+    "the block's own input). Shapes are one example's, without the batch axis; `T` is a "
+    "variable sequence length.")
+_SOURCES_INTRO = (
+    "`data: {source: NAME, batch_size: ..., valid_fraction: ..., test_fraction: ..., "
+    "PARAMETERS...}`: the common keys are under [`data`](#data), the source's own below.")
+_STDLIB_INTRO = (
+    "Fragments named in `use:`. A block is used as `{block: NAME, repeat: N, name: \"x{index}\", "
+    "with: {PARAMETER: VALUE}}`; presets and schedules supply whole sections.")
+_CODES_INTRO = (
+    "`nndsl validate` reports every problem as `file:line:col: CODE message`, with the YAML line, "
+    "where the value came from and a hint; exit status 2. Codes by stage: E1xx reading YAML, "
+    "E2xx fragments and overrides, E3xx keys and values, E4xx cross-references, E5xx shapes, "
+    "E6xx planning.")
 
 
 def names_index() -> list[str]:
@@ -30,7 +46,8 @@ def names_index() -> list[str]:
     metrics = literal_values(fields["metrics"].annotation.__args__[0])
     phases = [value for model in union_members(fields["schedule"].annotation.__args__[0])
               for value in literal_values(model.model_fields["phase"].annotation)]
-    rows = [("losses (`loss: {type: ...}`)", literal_values(LossSpec.model_fields["type"].annotation), "loss"),
+    losses = literal_values(LossSpec.model_fields["type"].annotation)
+    rows = [("losses (`loss: {type: ...}`)", losses, "loss"),
             ("metrics (`metrics: [...]`)", metrics, "top-level"),
             ("optimisers (`optimizer: {type: ...}`)", optimisers, "top-level"),
             ("schedulers (`trainer: {scheduler: {type: ...}}`)",
@@ -48,19 +65,17 @@ def names_index() -> list[str]:
 def layer_types() -> list[str]:
     from nndsl.layers import LAYERS, LayerType
 
-    lines = ["## Layer types", "",
-             "Each layer is `{name: NAME, type: TYPE, inputs: [...], PARAMETERS...}`; `name` defaults to "
-             "the type and position, `inputs` to the previous layer (inside a block, `block_input` names "
-             "the block's own input). Shapes are one example's, without the batch axis; `T` is a "
-             "variable sequence length.", ""]
+    lines = ["## Layer types", "", _LAYERS_INTRO, ""]
     for layer in LAYERS:
-        rule = layer.shape_rule or ("same shape as its input" if type(layer).output_shape is LayerType.output_shape
-                                    else "see the description")
+        unchanged = type(layer).output_shape is LayerType.output_shape
+        fallback = "same shape as its input" if unchanged else "see the description"
+        rule = layer.shape_rule or fallback
         low, high = layer.inputs
-        count = str(low) if low == high else f"{low} or more" if high is None else f"{low} to {high}"
-        lines += [f'<a id="layer-{anchor(layer.name)}"></a>', "", f"### `{layer.name}`", "", layer.doc, "",
-                  f"- shape: {rule}", f"- inputs: {count}" + (" (recurrent: memory budgets plan it over time)"
-                                                              if layer.recurrent else ""), ""]
+        count = (str(low) if low == high else f"{low} or more" if high is None
+                 else f"{low} to {high}")
+        recurrent = " (recurrent: memory budgets plan it over time)" if layer.recurrent else ""
+        lines += [f'<a id="layer-{anchor(layer.name)}"></a>', "", f"### `{layer.name}`", "",
+                  layer.doc, "", f"- shape: {rule}", f"- inputs: {count}{recurrent}", ""]
         if layer.Params.model_fields:
             lines += [*field_table(layer.Params, SectionWalker(), ""), ""]
         else:
@@ -71,9 +86,7 @@ def layer_types() -> list[str]:
 def data_sources() -> list[str]:
     from nndsl.data.registry import DATA_SOURCES
 
-    lines = ["## Data sources", "",
-             "`data: {source: NAME, batch_size: ..., valid_fraction: ..., test_fraction: ..., "
-             "PARAMETERS...}`: the common keys are under [`data`](#data), the source's own below.", ""]
+    lines = ["## Data sources", "", _SOURCES_INTRO, ""]
     for name in DATA_SOURCES.names():
         source = DATA_SOURCES.get(name)
         lines += [f'<a id="source-{anchor(name)}"></a>', "", f"### `{name}`", "", source.doc, ""]
@@ -84,9 +97,7 @@ def data_sources() -> list[str]:
 def stdlib_fragments() -> list[str]:
     from nndsl.resolve.library import locate_fragment, stdlib_names
 
-    lines = ["## Standard library", "",
-             "Fragments named in `use:`. A block is used as `{block: NAME, repeat: N, name: \"x{index}\", "
-             "with: {PARAMETER: VALUE}}`; presets and schedules supply whole sections.", ""]
+    lines = ["## Standard library", "", _STDLIB_INTRO, ""]
     for name in stdlib_names():
         location = locate_fragment(name, ".")
         text = location.resource.read_text(encoding="utf-8") if location else ""
@@ -100,11 +111,7 @@ def error_codes(cases: Path | None) -> list[str]:
     `nndsl validate` says about it."""
     from nndsl.codes import CODES
 
-    lines = ["## Error codes", "",
-             "`nndsl validate` reports every problem as `file:line:col: CODE message`, with the YAML line, "
-             "where the value came from and a hint; exit status 2. Codes by stage: E1xx reading YAML, "
-             "E2xx fragments and overrides, E3xx keys and values, E4xx cross-references, E5xx shapes, "
-             "E6xx planning.", ""]
+    lines = ["## Error codes", "", _CODES_INTRO, ""]
     for code, meaning in CODES.items():
         lines += [f'<a id="{code.lower()}"></a>', "", f"### {code}: {meaning}", ""]
         example = _example(code, cases) if cases else None
@@ -128,7 +135,8 @@ def _example(code: str, cases: Path) -> list[str] | None:
     text = path.read_bytes().decode("utf-8", errors="replace")
     body = "\n".join(line for line in text.splitlines() if not _EXPECT.match(line)).strip("\n")
     if "\ufffd" in body or len(body.splitlines()) > 40:
-        return [f"Example: `tests/errors/cases/{path.name}` (not shown: not UTF-8 or too long).", ""]
+        return [f"Example: `tests/errors/cases/{path.name}` (not shown: not UTF-8 or too long).",
+                ""]
     message = _message(code, path, cases)
     lines = [f"Example (`tests/errors/cases/{path.name}`):", "", "```yaml", body, "```", ""]
     if message:
@@ -159,6 +167,8 @@ def _override_example(code: str, cases: Path) -> list[str] | None:
     if not quickstart.is_file():
         return None
     compiled = compile_spec(quickstart, [override])
-    message = next((f"{code} {item.message}" for item in compiled.diagnostics if item.code == code), None)
-    lines = ["Example:", "", "```", f"nndsl validate specs/quickstart.yaml --set {override}", "```", ""]
+    message = next((f"{code} {item.message}" for item in compiled.diagnostics if item.code == code),
+                   None)
+    command = f"nndsl validate specs/quickstart.yaml --set {override}"
+    lines = ["Example:", "", "```", command, "```", ""]
     return [*lines, "says:", "", "```", message, "```", ""] if message else lines

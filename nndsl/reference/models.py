@@ -17,7 +17,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-_CONSTRAINTS = {"gt": ">", "ge": "≥", "lt": "<", "le": "≤", "min_length": "at least", "max_length": "at most"}
+_CONSTRAINTS = {"gt": ">", "ge": "≥", "lt": "<", "le": "≤", "min_length": "at least",
+                "max_length": "at most"}
 _SCALARS = {int: "integer", float: "number", str: "text", bool: "true / false", type(None): "null"}
 # Models handled elsewhere in the reference: layer entries and data sections are flat in YAML,
 # their parameters documented per layer type and per data source.
@@ -26,7 +27,8 @@ _OPAQUE = {"LayerParams", "NetworkItem"}
 
 def anchor(text: str) -> str:
     """A stable HTML anchor for a section title."""
-    return "".join(character if character.isalnum() else "-" for character in text.lower()).strip("-")
+    return "".join(character if character.isalnum() else "-"
+                   for character in text.lower()).strip("-")
 
 
 def literal_values(annotation: Any) -> list[Any]:
@@ -79,7 +81,8 @@ class SectionWalker:
         if origin in (Union, types.UnionType):
             members = union_members(annotation)
             if len(members) > 1:  # a discriminated union: each member is a section
-                return " or ".join(self._link(member, f"{path} ({_variant(member)})") for member in members)
+                return " or ".join(self._link(member, f"{path} ({_variant(member)})")
+                                   for member in members)
             return " or ".join(self.type_text(argument, path) for argument in arguments)
         if origin is tuple:
             if len(arguments) == 2 and arguments[1] is Ellipsis:
@@ -88,7 +91,8 @@ class SectionWalker:
         if origin in (list, set, frozenset):
             return f"list of {self.type_text(arguments[0], path + '[]')}"
         if origin is dict:
-            return f"mapping of {self.type_text(arguments[0], path)} to {self.type_text(arguments[1], path + '.NAME')}"
+            keys = self.type_text(arguments[0], path)
+            return f"mapping of {keys} to {self.type_text(arguments[1], path + '.NAME')}"
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             if annotation is BaseModel:
                 return "the source's own parameters (see [data sources](#data-sources))"
@@ -100,7 +104,8 @@ class SectionWalker:
     def _link(self, model: type[BaseModel], path: str) -> str:
         return f"[{self.title(model, path)}](#{anchor(self.title(model, path))})"
 
-    def sections(self, root: type[BaseModel], root_title: str) -> Iterator[tuple[str, type[BaseModel]]]:
+    def sections(self, root: type[BaseModel],
+                 root_title: str) -> Iterator[tuple[str, type[BaseModel]]]:
         """(title, model) for the root and every model reachable from it, breadth first."""
         self.title(root, root_title)
         while self.pending:
@@ -113,7 +118,8 @@ def _variant(model: type[BaseModel]) -> str:
     for name in ("type", "phase", "rule", "method"):
         field = model.model_fields.get(name)
         if field is not None and literal_values(field.annotation):
-            return f"{name}: " + " / ".join(str(value) for value in literal_values(field.annotation))
+            values = literal_values(field.annotation)
+            return f"{name}: " + " / ".join(str(value) for value in values)
     return model.__name__
 
 
@@ -156,5 +162,6 @@ def field_table(model: type[BaseModel], walker: SectionWalker, path: str) -> lis
         kind = walker.type_text(field.annotation, f"{path}.{key}" if path else key)
         description = (field.description or "").replace("|", "\\|").replace("\n", " ")
         constraints = constraint_text(field.metadata)
-        lines.append(f"| `{key}` | {kind} | {default_text(field)} | {constraints} | {description} |")
+        default = default_text(field)
+        lines.append(f"| `{key}` | {kind} | {default} | {constraints} | {description} |")
     return lines

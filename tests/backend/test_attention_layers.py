@@ -25,7 +25,8 @@ def test_self_attention_equals_torch_multihead_attention():
     ours = build("self_attention", [("T", FEATURES)], heads=HEADS)
     reference = torch.nn.MultiheadAttention(FEATURES, HEADS, batch_first=True).eval()
     with torch.no_grad():
-        reference.in_proj_weight.copy_(torch.cat([ours.query.weight, ours.key.weight, ours.value.weight]))
+        weights = [ours.query.weight, ours.key.weight, ours.value.weight]
+        reference.in_proj_weight.copy_(torch.cat(weights))
         reference.in_proj_bias.copy_(torch.cat([ours.query.bias, ours.key.bias, ours.value.bias]))
         reference.out_proj.weight.copy_(ours.output.weight)
         reference.out_proj.bias.copy_(ours.output.bias)
@@ -74,7 +75,8 @@ def test_cross_attention_masks_the_second_inputs_padding():
     other[1, 4:] = 50.0
     other[2, 1:] = -50.0
     first = attention(queries, memory, lengths=[None, memory_lengths])
-    assert torch.allclose(first, attention(queries, other, lengths=[None, memory_lengths]), atol=1e-5)
+    changed = attention(queries, other, lengths=[None, memory_lengths])
+    assert torch.allclose(first, changed, atol=1e-5)
     alone = attention(queries[1:2], memory[1:2, :4])
     assert torch.allclose(first[1], alone[0], atol=1e-5)
 

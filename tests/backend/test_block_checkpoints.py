@@ -43,7 +43,8 @@ def train_step(network: GraphModule, inputs: torch.Tensor, meter: SavedTensorMet
     with meter:
         output, _ = network(inputs)
     (output * torch.linspace(-1, 1, output.numel()).reshape(output.shape)).sum().backward()
-    return output.detach(), {name: parameter.grad.clone() for name, parameter in network.named_parameters()}
+    gradients = {name: parameter.grad.clone() for name, parameter in network.named_parameters()}
+    return output.detach(), gradients
 
 
 @pytest.mark.parametrize("spec, budget, blocks", [
@@ -51,7 +52,8 @@ def train_step(network: GraphModule, inputs: torch.Tensor, meter: SavedTensorMet
     ("resnet_digits.yaml", "60%", {"basic1", "basic2", "bottleneck"}),
     ("resnet_digits.yaml", "46%", {"basic1", "basic2", "bottleneck"}),
 ])
-def test_blocks_checkpointed_whole_match_plain_backprop_within_the_predicted_peak(spec, budget, blocks):
+def test_blocks_checkpointed_whole_match_plain_backprop_within_the_predicted_peak(spec, budget,
+                                                                                  blocks):
     compiled, budgeted, plain = compiled_networks(spec, budget)
     memory = compiled.plan.memory
     # Whole blocks, not pieces of them, are checkpointed.
@@ -74,6 +76,7 @@ def test_blocks_checkpointed_whole_match_plain_backprop_within_the_predicted_pea
     plain_predicted = sum(chain.plain_peak_bytes for chain in memory.chains)
     assert meters["budgeted"].peak_bytes <= predicted <= memory.budget_bytes
     assert meters["plain"].peak_bytes <= plain_predicted
-    assert meters["budgeted"].peak_bytes < meters["plain"].peak_bytes  # the checkpoints saved memory
+    # The checkpoints saved memory.
+    assert meters["budgeted"].peak_bytes < meters["plain"].peak_bytes
     print(spec, budget, "measured peak", meters["budgeted"].peak_bytes, "predicted", predicted,
           "plain measured", meters["plain"].peak_bytes, "plain predicted", plain_predicted)

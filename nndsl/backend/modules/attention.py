@@ -63,7 +63,8 @@ class MultiHeadAttention(nn.Module):
         if key_lengths is None or bool((key_lengths >= key_steps).all()):
             return None
         positions = torch.arange(key_steps, device=device)
-        mask = (positions[None, :] < key_lengths.to(device)[:, None])[:, None, None, :]  # [B, 1, 1, S]
+        real = positions[None, :] < key_lengths.to(device)[:, None]  # [B, S]
+        mask = real[:, None, None, :]  # [B, 1, 1, S]
         if self.causal:
             causal = torch.ones(steps, key_steps, dtype=torch.bool, device=device).tril()
             mask = mask & causal
@@ -110,7 +111,8 @@ class PositionalEncoding(nn.Module):
 def sinusoids(length: int, features: int) -> torch.Tensor:
     """The sinusoidal table [length, features]: sin(p / 10000^(2i/D)) at 2i, cos at 2i+1."""
     positions = torch.arange(length, dtype=torch.float32)[:, None]
-    frequencies = torch.exp(torch.arange(0, features, 2, dtype=torch.float32) * (-math.log(10000.0) / features))
+    exponents = torch.arange(0, features, 2, dtype=torch.float32) / features
+    frequencies = torch.exp(exponents * -math.log(10000.0))
     table = torch.zeros(length, features)
     table[:, 0::2] = torch.sin(positions * frequencies)
     table[:, 1::2] = torch.cos(positions * frequencies)

@@ -33,7 +33,8 @@ class GlobalPool(nn.Module):
         self.reduce, self.axes = reduce, axes
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        if lengths is None or len(self.axes) != 1 or bool((lengths >= inputs.shape[self.axes[0]]).all()):
+        unpadded = lengths is None or bool((lengths >= inputs.shape[self.axes[0]]).all())
+        if unpadded or len(self.axes) != 1:
             if self.reduce == "max":
                 return inputs.amax(dim=self.axes)
             return inputs.mean(dim=self.axes)
@@ -41,11 +42,12 @@ class GlobalPool(nn.Module):
         steps = inputs.shape[axis]
         shape = [1] * inputs.dim()
         shape[0], shape[axis] = inputs.shape[0], steps
-        real = (torch.arange(steps, device=inputs.device)[None, :] < lengths.to(inputs.device)[:, None])
-        real = real.reshape(shape)
+        positions = torch.arange(steps, device=inputs.device)
+        real = (positions[None, :] < lengths.to(inputs.device)[:, None]).reshape(shape)
         if self.reduce == "max":
             return inputs.masked_fill(~real, float("-inf")).amax(dim=axis)
-        counts = lengths.to(inputs.device, inputs.dtype).clamp(min=1).reshape(-1, *([1] * (inputs.dim() - 2)))
+        counts = lengths.to(inputs.device, inputs.dtype).clamp(min=1)
+        counts = counts.reshape(-1, *([1] * (inputs.dim() - 2)))
         return (inputs * real).sum(dim=axis) / counts
 
     def output_lengths(self, lengths: torch.Tensor) -> None:
@@ -59,7 +61,8 @@ def build_rms_norm(features: int, epsilon: float) -> nn.Module:
 class _TransposedWindow(nn.Sequential):
     """A transposed convolution (and activation) that lengthens the time axis as its shape rule."""
 
-    def __init__(self, *modules: nn.Module, kernel: int, stride: int, padding: int, output_padding: int):
+    def __init__(self, *modules: nn.Module, kernel: int, stride: int, padding: int,
+                 output_padding: int):
         super().__init__(*modules)
         self.window = (kernel, stride, padding, output_padding)
 
@@ -72,9 +75,10 @@ def build_conv_transpose(params: Any, channels: int, groups: int, dimensions: in
     kernel, stride = _pair(params.kernel), _pair(params.stride)
     padding, output_padding = _pair(params.padding), _pair(params.output_padding)
     if dimensions == 1:
-        conv: nn.Module = nn.ConvTranspose1d(channels, params.channels, kernel[0], stride[0], padding[0],
-                                             output_padding[0], groups=groups)
+        conv: nn.Module = nn.ConvTranspose1d(channels, params.channels, kernel[0], stride[0],
+                                             padding[0], output_padding[0], groups=groups)
     else:
-        conv = nn.ConvTranspose2d(channels, params.channels, kernel, stride, padding, output_padding, groups=groups)
-    return _TransposedWindow(conv, build_activation(params.activation), kernel=kernel[0], stride=stride[0],
-                             padding=padding[0], output_padding=output_padding[0])
+        conv = nn.ConvTranspose2d(channels, params.channels, kernel, stride, padding,
+                                  output_padding, groups=groups)
+    return _TransposedWindow(conv, build_activation(params.activation), kernel=kernel[0],
+                             stride=stride[0], padding=padding[0], output_padding=output_padding[0])
