@@ -70,6 +70,11 @@ class ConvTranspose(LayerType):
         shape = input_shapes[0]
         require_rank(shape, (2, 3), self.name, "[channels, length] or [channels, height, width]")
         conv_groups(params, _channels(shape, self.name), self.name)
+        pairs = [key for key in ("kernel", "stride", "padding", "output_padding")
+                 if not isinstance(getattr(params, key), int)]
+        if len(shape) == 2 and pairs:
+            raise ShapeProblem("E504", f"`{self.name}` over [C, L] takes one number for "
+                               f"{', '.join(pairs)}, not a pair", "write e.g. `kernel: 3`")
         kernel, stride = _pair(params.kernel), _pair(params.stride)
         padding, extra = _pair(params.padding), _pair(params.output_padding)
         return (params.channels, *(transposed_length(dim, kernel[index], stride[index],

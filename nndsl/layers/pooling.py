@@ -72,6 +72,10 @@ class GlobalPool(LayerType):
         shape = input_shapes[0]
         require_rank(shape, (2, 3), self.name, "[C, L], [C, H, W] or a sequence [T, F]")
         if len(shape) == 3:
+            if params.layout == "time_first":
+                raise ShapeProblem("E504", f"`{self.name}` with `layout: time_first` takes a sequence "
+                                   f"[T, F], but {format_shape(shape)} are feature maps [C, H, W]",
+                                   "drop `layout:` (maps are channels first)")
             kept = shape[0]
         else:
             kept = shape[1 - pooled_axis(params, shape, self.name)]
