@@ -64,3 +64,14 @@ def test_every_code_has_an_example_with_its_message(reference):
     unconfirmed = [section[:4] for section in sections if f"\n{section[:4]} " not in section]
     # A case whose message is shown confirms that the example provokes the code it documents.
     assert len(unconfirmed) <= 3, f"examples whose message is not shown: {unconfirmed}"
+
+
+def test_readme_links_into_the_reference_resolve(reference):
+    """The README's tour points at anchors the reference has (explicit ids or headings)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = re.findall(r"docs/reference\.md#([\w-]+)", readme)
+    assert targets
+    headings = {re.sub(r"[^\w\- ]", "", line.lstrip("# ")).lower().replace(" ", "-")
+                for line in reference.splitlines() if line.startswith("## ")}
+    for target in targets:
+        assert f'id="{target}"' in reference or target in headings, target
