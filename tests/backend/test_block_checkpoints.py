@@ -16,8 +16,8 @@ from nndsl.backend.saved_memory import SavedTensorMeter
 SPECS = Path(__file__).resolve().parents[2] / "specs"
 
 
-def compiled_networks(spec: str, budget: str):
-    compiled = compile_spec(SPECS / spec, [f"memory.budget={budget}"])
+def compiled_networks(spec: str, budget: str, *overrides: str):
+    compiled = compile_spec(SPECS / spec, [f"memory.budget={budget}", *overrides])
     assert compiled.diagnostics == (), compiled.diagnostics
     torch.manual_seed(0)
     budgeted = GraphModule(compiled.graph, memory=compiled.plan.memory)
@@ -26,35 +26,42 @@ def compiled_networks(spec: str, budget: str):
     return compiled, budgeted, plain
 
 
-def batch_for(compiled) -> torch.Tensor:
+def batch_for(compiled) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A batch at the planned length; sequences padded (lengths from the full length down)."""
     generator = torch.Generator().manual_seed(1)
-    shape = (compiled.spec.data.batch_size, *compiled.graph.input_shape)
+    length = compiled.spec.memory.sequence_length
+    batch = compiled.spec.data.batch_size
+    shape = (batch, *(dim if isinstance(dim, int) else length for dim in compiled.graph.input_shape))
+    lengths = torch.linspace(length, length // 3, batch).long() if length else None
     first = compiled.graph.node(compiled.graph.order[0])
     if first.type == "embedding":
-        return torch.randint(0, first.params.vocabulary, shape, generator=generator)
-    return torch.randn(shape, generator=generator)
+        return torch.randint(0, first.params.vocabulary, shape, generator=generator), lengths
+    return torch.randn(shape, generator=generator), lengths
 
 
-def train_step(network: GraphModule, inputs: torch.Tensor, meter: SavedTensorMeter):
+def train_step(network: GraphModule, inputs: torch.Tensor, lengths: torch.Tensor | None,
+               meter: SavedTensorMeter):
     network.train()
     network.zero_grad()
     network.checkpoint_context = meter.recompute_context
     torch.manual_seed(123)  # the same dropout masks in both networks
     with meter:
-        output, _ = network(inputs)
+        output, _ = network(inputs, lengths)
     (output * torch.linspace(-1, 1, output.numel()).reshape(output.shape)).sum().backward()
     gradients = {name: parameter.grad.clone() for name, parameter in network.named_parameters()}
     return output.detach(), gradients
 
 
-@pytest.mark.parametrize("spec, budget, blocks", [
-    ("transformer_markov.yaml", "60%", {"block1", "block2"}),
-    ("resnet_digits.yaml", "60%", {"basic1", "basic2", "bottleneck"}),
-    ("resnet_digits.yaml", "46%", {"basic1", "basic2", "bottleneck"}),
+@pytest.mark.parametrize("spec, budget, blocks, overrides", [
+    ("transformer_markov.yaml", "60%", {"block1", "block2"}, ()),
+    ("resnet_digits.yaml", "60%", {"basic1", "basic2", "bottleneck"}, ()),
+    ("resnet_digits.yaml", "46%", {"basic1", "basic2", "bottleneck"}, ()),
+    # Padded sequences: attention masks and batch norm inside checkpointed conformer blocks.
+    ("speech_conformer.yaml", "50%", {"conformer1", "conformer2"}, ("memory.sequence_length=40",)),
 ])
 def test_blocks_checkpointed_whole_match_plain_backprop_within_the_predicted_peak(spec, budget,
-                                                                                  blocks):
-    compiled, budgeted, plain = compiled_networks(spec, budget)
+                                                                                  blocks, overrides):
+    compiled, budgeted, plain = compiled_networks(spec, budget, *overrides)
     memory = compiled.plan.memory
     # Whole blocks, not pieces of them, are checkpointed.
     checkpointed = {name for segment in memory.checkpoint_segments for name in segment}
@@ -62,11 +69,11 @@ def test_blocks_checkpointed_whole_match_plain_backprop_within_the_predicted_pea
     assert checkpointed and any(units[block] <= checkpointed for block in blocks)
     for block in blocks:
         assert units[block] <= checkpointed or not units[block] & checkpointed, block
-    inputs = batch_for(compiled)
+    inputs, lengths = batch_for(compiled)
     meters = {name: SavedTensorMeter(exclude=[*network.parameters(), *network.buffers(), inputs])
               for name, network in (("budgeted", budgeted), ("plain", plain))}
-    budgeted_output, budgeted_gradients = train_step(budgeted, inputs, meters["budgeted"])
-    plain_output, plain_gradients = train_step(plain, inputs, meters["plain"])
+    budgeted_output, budgeted_gradients = train_step(budgeted, inputs, lengths, meters["budgeted"])
+    plain_output, plain_gradients = train_step(plain, inputs, lengths, meters["plain"])
     torch.testing.assert_close(budgeted_output, plain_output)
     for name, gradient in plain_gradients.items():
         torch.testing.assert_close(budgeted_gradients[name], gradient, msg=name)
