@@ -31,7 +31,8 @@ def batch_for(compiled) -> tuple[torch.Tensor, torch.Tensor | None]:
     generator = torch.Generator().manual_seed(1)
     length = compiled.spec.memory.sequence_length
     batch = compiled.spec.data.batch_size
-    shape = (batch, *(dim if isinstance(dim, int) else length for dim in compiled.graph.input_shape))
+    dims = (dim if isinstance(dim, int) else length for dim in compiled.graph.input_shape)
+    shape = (batch, *dims)
     lengths = torch.linspace(length, length // 3, batch).long() if length else None
     first = compiled.graph.node(compiled.graph.order[0])
     if first.type == "embedding":
@@ -53,14 +54,17 @@ def train_step(network: GraphModule, inputs: torch.Tensor, lengths: torch.Tensor
 
 
 @pytest.mark.parametrize("spec, budget, blocks, overrides", [
-    ("transformer_markov.yaml", "60%", {"block1", "block2"}, ()),
+    pytest.param("transformer_markov.yaml", "60%", {"block1", "block2"}, (),
+                 marks=pytest.mark.slow),
     ("resnet_digits.yaml", "60%", {"basic1", "basic2", "bottleneck"}, ()),
-    ("resnet_digits.yaml", "46%", {"basic1", "basic2", "bottleneck"}, ()),
+    pytest.param("resnet_digits.yaml", "46%", {"basic1", "basic2", "bottleneck"}, (),
+                 marks=pytest.mark.slow),
     # Padded sequences: attention masks and batch norm inside checkpointed conformer blocks.
-    ("speech_conformer.yaml", "50%", {"conformer1", "conformer2"}, ("memory.sequence_length=40",)),
+    pytest.param("speech_conformer.yaml", "50%", {"conformer1", "conformer2"},
+                 ("memory.sequence_length=40",), marks=pytest.mark.slow),
 ])
-def test_blocks_checkpointed_whole_match_plain_backprop_within_the_predicted_peak(spec, budget,
-                                                                                  blocks, overrides):
+def test_blocks_checkpointed_whole_match_plain_backprop_within_the_predicted_peak(
+        spec, budget, blocks, overrides):
     compiled, budgeted, plain = compiled_networks(spec, budget, *overrides)
     memory = compiled.plan.memory
     # Whole blocks, not pieces of them, are checkpointed.
