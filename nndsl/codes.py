@@ -28,6 +28,8 @@ CODES: dict[str, str] = {
     "E207": "unknown block parameter",
     "E208": "invalid repeat count",
     "E209": "template names an undefined parameter",
+    "E210": "fragment is not a YAML file",
+    "E211": "fragment lies outside the spec's folder",
     # spec: types, ranges, enums, unknown keys
     "E301": "unknown key",
     "E302": "missing required key",
@@ -40,6 +42,7 @@ CODES: dict[str, str] = {
     "E309": "size is absurdly large",
     "E310": "unknown data source",
     "E311": "invalid value",
+    "E312": "name is not a simple name",
     # check: cross-references
     "E401": "duplicate layer name",
     "E402": "input names no layer",

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from nndsl.records import Record
+from nndsl.records import Record, replace
 
 Severity = Literal["error", "warning"]
 
@@ -43,6 +43,8 @@ class Diagnostic(Record):
         span: where it is; None only for problems that have no place (an empty command line).
         hint: what to do about it ("did you mean `hidden`?").
         severity: "error" stops the pipeline; "warning" does not.
+        included_from: for a place inside a fragment, the spec's `use:` entry that brought the
+            fragment in (shown first, so a spec cannot make an error start in another file).
     """
 
     code: str
@@ -50,6 +52,7 @@ class Diagnostic(Record):
     span: Span | None = None
     hint: str | None = None
     severity: Severity = "error"
+    included_from: Span | None = None
 
     def to_dict(self) -> dict[str, object]:
         """Plain data for `--format json`."""
@@ -65,6 +68,7 @@ class Diagnostic(Record):
             "end_line": span.end_line if span else None,
             "end_column": span.end_column if span else None,
             "origin": span.origin if span else None,
+            "included_from": str(self.included_from) if self.included_from else None,
         }
 
 
@@ -73,6 +77,7 @@ class DiagnosticList:
     """A collector passed through the stages; stages append and carry on where they can."""
 
     items: list[Diagnostic] = field(default_factory=list)
+    included_from: dict[str, Span] = field(default_factory=dict)  # fragment file -> `use:` entry
 
     def add(
         self,
@@ -92,14 +97,19 @@ class DiagnosticList:
         return any(item.severity == "error" for item in self.items)
 
     def sorted(self) -> list[Diagnostic]:
-        """Diagnostics ordered by file and position, positionless ones last."""
+        """Diagnostics ordered by file and position (a fragment's at the `use:` entry that brought
+        it in, which they carry as `included_from`), positionless ones last."""
+        items = [item if item.span is None or item.span.file not in self.included_from
+                 else replace(item, included_from=self.included_from[item.span.file])
+                 for item in self.items]
 
-        def key(item: Diagnostic) -> tuple[int, str, int, int]:
+        def key(item: Diagnostic) -> tuple[int, str, int, int, int, int]:
             if item.span is None:
-                return (1, "", 0, 0)
-            return (0, item.span.file, item.span.line, item.span.column)
+                return (1, "", 0, 0, 0, 0)
+            first = item.included_from or item.span
+            return (0, first.file, first.line, first.column, item.span.line, item.span.column)
 
-        return sorted(self.items, key=key)
+        return sorted(items, key=key)
 
 
 class SpecError(Exception):

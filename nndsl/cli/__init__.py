@@ -52,8 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `nndsl` console script."""
     arguments = build_parser().parse_args(argv)
-    console: Any = LazyConsole(highlight=False, soft_wrap=False)
-    errors: Any = LazyConsole(stderr=True, highlight=False)
+    # emoji=False: user text such as `root:x:0:0` must not turn `:x:` into an emoji.
+    console: Any = LazyConsole(highlight=False, soft_wrap=False, emoji=False)
+    errors: Any = LazyConsole(stderr=True, highlight=False, emoji=False)
     if arguments.command != "validate":
         # Only `validate` keeps the stand-ins, so that a valid spec never imports rich (start-up
         # time); the other commands hand their consoles to rich objects (tables, live progress).

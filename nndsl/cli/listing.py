@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from nndsl.cli.render import literal_row
 from nndsl.data.registry import DATA_SOURCES
 from nndsl.layers import LAYERS
 from nndsl.resolve.library import fragment_summary, locate_fragment, stdlib_names
@@ -16,7 +17,7 @@ def render_listing(console: Console) -> None:
     layers.add_column("parameters")
     layers.add_column("what it does")
     for layer in LAYERS:
-        layers.add_row(layer.name, ", ".join(layer.Params.model_fields), layer.doc)
+        literal_row(layers, layer.name, ", ".join(layer.Params.model_fields), layer.doc)
     console.print(layers)
     console.print()
     sources = Table(title="data sources", title_justify="left", show_edge=False)
@@ -25,7 +26,7 @@ def render_listing(console: Console) -> None:
     sources.add_column("what it is")
     for name in DATA_SOURCES.names():
         source = DATA_SOURCES.get(name)
-        sources.add_row(name, ", ".join(source.Params.model_fields), source.doc)
+        literal_row(sources, name, ", ".join(source.Params.model_fields), source.doc)
     console.print(sources)
     console.print()
     fragments = Table(title="stdlib fragments (use: [std:...])", title_justify="left", show_edge=False)
@@ -34,5 +35,5 @@ def render_listing(console: Console) -> None:
     for name in stdlib_names():
         location = locate_fragment(name, ".")
         text = location.resource.read_text(encoding="utf-8") if location else ""
-        fragments.add_row(name, fragment_summary(text))
+        literal_row(fragments, name, fragment_summary(text))
     console.print(fragments)

@@ -11,9 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console, Group, RenderableType
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from nndsl.api import Compiled
+from nndsl.cli.render import literal_row
 from nndsl.ir import Graph, GraphNode, Unit
 from nndsl.layers import format_shape
 from nndsl.plan import Plan
@@ -34,9 +37,10 @@ def data_description(compiled: Compiled) -> str:
 def render_show(console: Console, compiled: Compiled) -> None:
     graph, plan, spec = compiled.graph, compiled.plan, compiled.spec
     assert graph is not None and plan is not None and spec is not None
-    console.print(f"[bold]{spec.name}[/bold]  ({compiled.path})")
+    # Names, paths and data descriptions are user text: escaped, so `[...]` prints as written.
+    console.print(f"[bold]{escape(spec.name)}[/bold]  ({escape(compiled.path)})")
     if compiled.signature is not None:
-        console.print(f"data: [bold]{spec.data.source}[/bold] — {data_description(compiled)}")
+        console.print(f"data: [bold]{escape(spec.data.source)}[/bold] — {escape(data_description(compiled))}")
     console.print(network_table(graph, plan))
     if plan.phases:
         console.print(phase_table(plan))
@@ -48,7 +52,7 @@ def render_show(console: Console, compiled: Compiled) -> None:
     if plan.memory is not None:
         console.print(memory_table(plan))
     if plan.loss_terms:
-        console.print(f"loss: {spec.loss.type} + " + " + ".join(f"{term} / N" for term in plan.loss_terms))
+        console.print(escape(f"loss: {spec.loss.type} + " + " + ".join(f"{term} / N" for term in plan.loss_terms)))
 
 
 def _folds(units: tuple[Unit, ...], graph: Graph) -> list[list[Unit]]:
@@ -85,17 +89,17 @@ def network_table(graph: Graph, plan: Plan) -> Table:
             fan_in = "/".join(dict.fromkeys(_fan_in(member) for member in same))
             params = _counted([member.parameter_count for member in same])
             shown = node_name if count == 1 else node_name.replace(first.name, f"{first.name.rstrip('0123456789')}*", 1)
-            table.add_row(label if position == 0 else "", shown, node.type, format_shape(node.output_shape),
+            literal_row(table, label if position == 0 else "", shown, node.type, format_shape(node.output_shape),
                           params, fan_in)
         cuts = [name for unit in fold for name in cut_after.get(unit.nodes[-1], [])]
         if cuts:
             # one cut after each folded unit: `── C1..C4 ──  cut after each`
             each = count > 1 and all(len(cut_after.get(unit.nodes[-1], [])) == 1 for unit in fold)
             rule = f"── {cuts[0]}..{cuts[-1]} ──" if each else f"── cut {', '.join(cuts)} ──"
-            table.add_row(f"[cyan]{rule}[/cyan]", "[dim]cut after each[/dim]" if each else "",
+            literal_row(table, Text(rule, style="cyan"), Text("cut after each", style="dim") if each else "",
                           "", "", "", "", end_section=False)
     table.add_section()
-    table.add_row("total", "", "", format_shape(graph.node(graph.output).output_shape), f"{graph.parameter_count:,}", "")
+    literal_row(table, "total", "", "", format_shape(graph.node(graph.output).output_shape), f"{graph.parameter_count:,}", "")
     return table
 
 
@@ -142,7 +146,7 @@ def phase_table(plan: Plan) -> Table:
         stop = f"{phase.stop.monitor}{arrow}"
         stop += f" p{phase.stop.patience}" if phase.stop.patience else ""
         stop += f" ≤{phase.stop.max_epochs}ep"
-        table.add_row(phase.name, cut, f"{phase.trainable_parameters:,}", f"{phase.frozen_parameters:,}",
+        literal_row(table, phase.name, cut, f"{phase.trainable_parameters:,}", f"{phase.frozen_parameters:,}",
                       f"{phase.reinitialised_parameters:,}", stop)
     return table
 
@@ -153,7 +157,7 @@ def group_table(plan: Plan) -> Table:
         table.add_column(column, justify="right" if column in ("lr", "weight decay", "params") else "left")
     for group in plan.parameter_groups:
         layers = ", ".join(group.layers[:6]) + (f", … (+{len(group.layers) - 6})" if len(group.layers) > 6 else "")
-        table.add_row(group.name, layers, f"{group.lr:.4g}", f"{group.weight_decay:.3g}", f"{group.parameters:,}")
+        literal_row(table, group.name, layers, f"{group.lr:.4g}", f"{group.weight_decay:.3g}", f"{group.parameters:,}")
     return table
 
 
@@ -166,7 +170,7 @@ def tempering_table(plan: Plan) -> Table:
     for column in ("layer", "local rate η_j/η", "attenuation α", "effective rate"):
         table.add_column(column, justify="left" if column == "layer" else "right")
     for rate in tempering.layers:
-        table.add_row(rate.layer, f"{rate.rate_multiplier:.3f}",
+        literal_row(table, rate.layer, f"{rate.rate_multiplier:.3f}",
                       "—" if rate.attenuation is None else f"{rate.attenuation:.3f}",
                       "undefined" if rate.effective_multiplier is None else f"{rate.effective_multiplier:.3f} η")
     return table
@@ -179,9 +183,9 @@ def ensemble_text(plan: Plan) -> str:
     method = {"smcl": f"sMCL oracle loss, gradient to the best {ensemble.k} member(s) per example",
               "bagging": "bagging: each member trains on its own bootstrap sample",
               "independent": "independent members (different seeds)"}[ensemble.method]
-    sharing = (f"members share the extractor below {ensemble.share} ({len(ensemble.shared_layers)} layers); "
-               f"{len(ensemble.member_layers)} layers per member") if ensemble.share else "no shared layers"
-    execution = "vectorised (torch.func)" if ensemble.vectorised else f"looped: {ensemble.fallback_reason}"
+    sharing = (f"members share the extractor below {escape(ensemble.share)} ({len(ensemble.shared_layers)} "
+               f"layers); {len(ensemble.member_layers)} layers per member") if ensemble.share else "no shared layers"
+    execution = "vectorised (torch.func)" if ensemble.vectorised else f"looped: {escape(str(ensemble.fallback_reason))}"
     return (f"[bold]ensemble[/bold]: {ensemble.members} members — {method}\n"
             f"  {sharing}; predictions combined by {ensemble.combine}; {execution}\n"
             f"  parameters ×{ensemble.memory_multiplier:.2f} of one network; member seeds "
@@ -201,7 +205,7 @@ def memory_table(plan: Plan) -> RenderableType:
         for column in ("layer", "T", "units", "α", "forward steps", "plain", "peak MiB", "plain MiB"):
             table.add_column(column, justify="left" if column == "layer" else "right")
         for layer in memory.recurrent:
-            table.add_row(layer.layer + (" (×2 dir)" if layer.directions == 2 else ""), str(layer.sequence_length),
+            literal_row(table, layer.layer + (" (×2 dir)" if layer.directions == 2 else ""), str(layer.sequence_length),
                           str(layer.memory_units), str(layer.alpha), f"{layer.predicted_forward_steps:,}",
                           f"{layer.plain_forward_steps:,}", f"{layer.predicted_peak_bytes / 2**20:.2f}",
                           f"{layer.plain_peak_bytes / 2**20:.2f}")
@@ -221,10 +225,10 @@ def chain_table(chains: tuple[ChainMemoryPlan, ...], title: str | None) -> Table
         table.add_column(column, justify="left" if column in ("chain / segment", "run") else "right")
     for chain in chains:
         for segment in chain.segments:
-            table.add_row(_layer_span(segment.layers), "checkpoint" if segment.checkpointed else "plain",
+            literal_row(table, _layer_span(segment.layers), "checkpoint" if segment.checkpointed else "plain",
                           f"{segment.stored_bytes / 2**20:.2f}", f"{segment.recompute_bytes / 2**20:.2f}",
                           f"{segment.recompute_flops / 1e6:.1f}")
-        table.add_row(f"[bold]chain {_layer_span(chain.layers)}[/bold]", chain.policy,
+        literal_row(table, Text(f"chain {_layer_span(chain.layers)}", style="bold"), chain.policy,
                       f"peak {chain.predicted_peak_bytes / 2**20:.2f}", f"plain {chain.plain_peak_bytes / 2**20:.2f}",
                       f"time ×{chain.predicted_time_ratio:.2f}", end_section=True)
     return table

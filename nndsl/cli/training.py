@@ -33,19 +33,23 @@ def run_training(arguments: argparse.Namespace, console: Console, errors: Consol
 
         console.print(phase_table(compiled.plan))
     from nndsl.run import train
+    from nndsl.run.safe_load import UnreadableCheckpoint
     from nndsl.run.schedule import Interrupted
     from nndsl.run.train import TrainingDiverged
 
     def announce(phase, label, cut, attempt) -> None:
         where = f" — cut {cut}" if cut else ""
         which = f", attempt {attempt}" if attempt else ""
-        console.print(f"[bold cyan]▶ phase {phase.name}{where}{which}[/bold cyan] "
+        console.print(f"[bold cyan]▶ phase {escape(phase.name)}{escape(where)}{which}[/bold cyan] "
                       f"({len(phase.trainable) if not cut else 'extractor'} trainable)")
 
     try:
         result = train(arguments.spec, arguments.overrides, arguments.run_dir, arguments.resume,
                        arguments.fast_dev_run, printer=announce)
     except RunDirectoryError as error:
+        errors.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
+        return EXIT_USER_ERROR
+    except UnreadableCheckpoint as error:
         errors.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
         return EXIT_USER_ERROR
     except (Interrupted, KeyboardInterrupt):
@@ -65,7 +69,11 @@ def run_training(arguments: argparse.Namespace, console: Console, errors: Consol
 def render_report(console: Console, directory: Path, summary: dict) -> None:
     from nndsl.run.report import change_table, read_graph
 
-    console.print(f"[bold]{summary['name']}[/bold] — run {directory}", soft_wrap=True)
+    from nndsl.cli.render import literal_row, printable
+
+    # summary.json is user text (a run directory may come from anyone): printed literally.
+    name, where = escape(printable(str(summary["name"]))), escape(printable(str(directory)))
+    console.print(f"[bold]{name}[/bold] — run {where}", soft_wrap=True)
     table = Table(title="phases", title_justify="left")
     for column in ("phase", "cut", "attempt", "epochs", "monitor", "best", "accepted"):
         table.add_column(column)
@@ -74,8 +82,8 @@ def render_report(console: Console, directory: Path, summary: dict) -> None:
         # Trials (top-down attempts, classifier retraining) are kept only when they beat the baseline.
         trial = row["attempt"] is not None or row.get("baseline") is not None
         accepted = "" if not trial else ("yes" if row["accepted"] else "no")
-        table.add_row(row["phase"], row["cut"] or "", str(row["attempt"] or ""), str(row["epochs"]),
-                      row["monitor"], best, accepted)
+        literal_row(table, str(row["phase"]), str(row["cut"] or ""), str(row["attempt"] or ""),
+                    str(row["epochs"]), str(row["monitor"]), best, accepted)
     console.print(table)
     changes = change_table(summary, read_graph(directory))
     if changes is not None:
@@ -85,11 +93,11 @@ def render_report(console: Console, directory: Path, summary: dict) -> None:
     assignments = assignment_table(summary)
     if assignments is not None:
         console.print(assignments)
-        console.print(f"assignment picture: {directory / 'assignments.png'}", soft_wrap=True)
+        console.print(f"assignment picture: {escape(str(directory / 'assignments.png'))}", soft_wrap=True)
     if (directory / "curves.png").exists():
-        console.print(f"validation curves: {directory / 'curves.png'}", soft_wrap=True)
+        console.print(f"validation curves: {escape(str(directory / 'curves.png'))}", soft_wrap=True)
     if summary.get("test"):
-        console.print("test: " + ", ".join(f"{key} = {value:.4f}" for key, value in summary["test"].items()),
+        console.print("test: " + escape(", ".join(f"{key} = {value:.4f}" for key, value in summary["test"].items())),
                       soft_wrap=True)
 
 
@@ -99,7 +107,16 @@ def print_report(run_dir: str, console: Console, errors: Console) -> int:
         errors.print(f"[red]error:[/red] `{escape(run_dir)}` holds no summary.json (not a finished nndsl run)",
                      soft_wrap=True)
         return EXIT_USER_ERROR
-    summary = json.loads(path.read_text())
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        summary, reason = None, f"cannot be read ({type(error).__name__})"
+    if not (isinstance(summary, dict) and isinstance(summary.get("name"), str)
+            and isinstance(summary.get("phases"), list)
+            and all(isinstance(row, dict) for row in summary["phases"])):
+        reason = "is not an nndsl summary" if summary is not None else reason
+        errors.print(f"[red]error:[/red] {escape(str(path))} {reason}", soft_wrap=True)
+        return EXIT_USER_ERROR
     if not (Path(run_dir) / "curves.png").exists():
         from nndsl.run.report import write_curves
 

@@ -12,6 +12,12 @@ one, the vocabulary is the sorted set of characters in the transcripts, so label
 same on every run. Relative `ark` paths in the scp are looked up next to the scp first, then in
 the spec file's directory. The signature reads only the two text files (and one matrix when
 `feature_dim` is not given); kaldiio and numpy are imported inside functions.
+
+An scp entry such as `compute-feats ... |` is a Kaldi pipe: kaldiio runs it as a shell command.
+Validation and `show` never run one (they read no matrix from a pipe entry). Training runs them
+only when the spec says `allow_pipe_commands: true` under `data:`; without it a pipe entry is an
+error at validation naming that key. An entry holding `|` anywhere counts as a pipe, since
+kaldiio also treats a path ending in `|` after its offset and slice are cut off as one.
 """
 
 from __future__ import annotations
@@ -43,6 +49,18 @@ class KaldiParams(BaseModel):
     feature_dim: int | None = Field(
         None, ge=1, description="features per frame; default: read from the first utterance"
     )
+    allow_pipe_commands: bool = Field(
+        False, description="run the shell commands of feats.scp pipe entries (`cmd ... |`) when "
+        "training; only for data you trust (validation never runs them)"
+    )
+
+
+PIPE_KEY = "allow_pipe_commands"
+
+
+def is_pipe_command(specifier: str) -> bool:
+    """Whether kaldiio could run `specifier` (an scp entry's value) as a shell command."""
+    return "|" in specifier
 
 
 def _read_table(file: Path, field: str) -> dict[str, str]:
@@ -103,6 +121,16 @@ def read_listing(params: KaldiParams, base_directory: Path) -> KaldiListing:
     scp = existing_file(base_directory, params.feats, "feats", "feats.scp")
     text_file = existing_file(base_directory, params.text, "text", "text file")
     specifiers = _read_table(scp, "feats")
+    if not params.allow_pipe_commands:
+        piped = next((item for item in specifiers.items() if is_pipe_command(item[1])), None)
+        if piped is not None:
+            command = piped[1] if len(piped[1]) <= 80 else piped[1][:77] + "..."
+            raise DataSourceError(
+                f"{scp}: utterance {piped[0]!r} is a pipe command ({command!r}), which would run "
+                f"in a shell; nndsl runs such commands only with `{PIPE_KEY}: true` under `data:`",
+                "feats", f"if you trust this data directory, add `{PIPE_KEY}: true` under `data:` "
+                "(the commands run when training, never when validating); else write the features "
+                "to an ark file")
     transcripts = _read_table(text_file, "text")
     missing = [utterance for utterance in specifiers if utterance not in transcripts]
     extra = [utterance for utterance in transcripts if utterance not in specifiers]
@@ -139,8 +167,8 @@ def read_listing(params: KaldiParams, base_directory: Path) -> KaldiListing:
 
 def _resolve_specifier(specifier: str, scp: Path, base_directory: Path) -> str:
     """Make a relative ark path absolute (next to the scp, else in the spec's directory)."""
-    if specifier.endswith("|"):
-        return specifier  # a Kaldi pipe command; kaldiio runs it as written
+    if is_pipe_command(specifier):
+        return specifier  # only with allow_pipe_commands (read_listing): kaldiio runs it as written
     path, colon, offset = specifier.rpartition(":")
     if not colon or not offset.split("[")[0].isdigit():
         path, colon, offset = specifier, "", ""
@@ -181,7 +209,13 @@ class KaldiFeatures:
     ) -> DataSignature:
         feature_dim = params.feature_dim
         if feature_dim is None:
-            first = _read_matrix(listing.specifiers[0], listing.scp, base_directory, {})
+            # Validation runs no command: the size comes from the first entry that is a file.
+            readable = [item for item in listing.specifiers if not is_pipe_command(item)]
+            if not readable:
+                raise DataSourceError(f"{listing.scp}: every entry is a pipe command, and "
+                                      "validation runs none to learn the feature size", PIPE_KEY,
+                                      "give `feature_dim:` under `data:`")
+            first = _read_matrix(readable[0], listing.scp, base_directory, {})
             feature_dim = int(first.shape[-1])
         count = len(listing.utterances)
         return DataSignature(

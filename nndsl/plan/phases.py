@@ -129,11 +129,12 @@ def _check_checkpoint(path: str, graph: Graph, cut: CutPlan, spec_span: Span | N
                         "train the run it comes from first; its RUN_DIR/final_weights.pt holds the weights",
                         severity="warning")
         return str(resolved)
-    from nndsl.plan.checkpoint_shapes import checkpoint_shapes  # only specs that name a checkpoint
+    from nndsl.plan.checkpoint_shapes import CheckpointRefused, checkpoint_shapes  # only specs naming one
 
-    shapes = checkpoint_shapes(resolved)
-    if shapes is None:
-        diagnostics.add("E414", f"checkpoint `{path}` is not a state dict nndsl can read", span,
+    try:
+        shapes = checkpoint_shapes(resolved)
+    except CheckpointRefused as refusal:
+        diagnostics.add("E414", f"checkpoint `{path}` is not a state dict nndsl can read: {refusal}", span,
                         "use a run's final_weights.pt or a checkpoints/<run>/state.pt")
         return str(resolved)
     for layer in cut.classifier:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 Curve = list[tuple[int, float]]
 
@@ -136,7 +137,7 @@ def change_table(summary: dict[str, Any], graph: dict[str, Any] | None) -> Table
     table.add_column("run")
     table.add_column("epochs")
     for name, _ in units:
-        table.add_column(name, justify="right")
+        table.add_column(Text(str(name)), justify="right")  # Text: names are literal, not markup
     for row in rows:
         changes = row["parameter_change"]
         cells = []
@@ -144,7 +145,7 @@ def change_table(summary: dict[str, Any], graph: dict[str, Any] | None) -> Table
             values = [changes[layer] for layer in layers if layer in changes]
             cells.append(_number(sum(values)) if values else "–")
         span = f"1→{row['change_to_epoch']}" if row.get("change_to_epoch") else ""
-        table.add_row(row["run"], span, *cells)
+        table.add_row(Text(str(row["run"])), span, *cells)
     return table
 
 

@@ -37,6 +37,7 @@ from nndsl.backend.callbacks.parameter_change import ParameterChange
 from nndsl.backend.graph_module import module_key
 from nndsl.plan import CutPlan, PhasePlan
 from nndsl.run.rundir import is_primary_process, read_json, save_state, write_json
+from nndsl.run.safe_load import read_state_dict
 from nndsl.run.session import RunContext, RunOutcome, layer_seed, train_run, validation_score
 
 
@@ -237,15 +238,12 @@ def _keep_earlier_metrics(context: RunContext, label: str) -> None:
 
 
 def _load_state(context: RunContext, path: Path) -> None:
-    context.network.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    context.network.load_state_dict(read_state_dict(path))
 
 
 def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     """A state dict from a run's final_weights.pt or state.pt (or a Lightning checkpoint's)."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state.get("state_dict"), dict):
-        state = {key.removeprefix("network."): value for key, value in state["state_dict"].items()}
-    return state
+    return read_state_dict(path)
 
 
 def _classifier_states(context: RunContext, cut: CutPlan, paths: tuple[str, ...]) -> list[dict[str, torch.Tensor]]:

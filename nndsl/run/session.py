@@ -8,6 +8,7 @@ and re-raises, so `--resume` continues the same run from there.
 
 from __future__ import annotations
 
+import inspect
 import signal
 import zlib
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from nndsl.backend.graph_module import GraphModule
 from nndsl.backend.lightning_module import NndslModule
 from nndsl.backend.losses import CompiledLoss
 from nndsl.plan import ParameterGroup, Plan, StopPlan
+from nndsl.run.safe_load import read_lightning_checkpoint
 
 
 @dataclass
@@ -134,8 +136,13 @@ def train_run(context: RunContext, label: str, trainable: tuple[str, ...], group
     module = build_module(context, trainable, groups, optimizer, stop.max_epochs)
     trainer = trainer_for(context, label, stop, callbacks)
     last = directory / "last.ckpt"
+    if last.exists():
+        read_lightning_checkpoint(last)  # a damaged or hostile file is a user error, before Lightning
+    # Lightning loads `last.ckpt` again itself: weights-only too where its `fit` takes the option.
+    safe = {"weights_only": True} if "weights_only" in inspect.signature(trainer.fit).parameters else {}
     try:
-        trainer.fit(module, datamodule=context.datamodule, ckpt_path=str(last) if last.exists() else None)
+        trainer.fit(module, datamodule=context.datamodule, ckpt_path=str(last) if last.exists() else None,
+                    **safe)
     except SystemExit:
         if not interrupt.interrupted:
             raise
@@ -146,8 +153,7 @@ def train_run(context: RunContext, label: str, trainable: tuple[str, ...], group
         return RunOutcome(label, None, trainer.current_epoch, interrupted=True)
     score = checkpoint.best_model_score
     if keep_best and checkpoint.best_model_path and Path(checkpoint.best_model_path).exists():
-        state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)["state_dict"]
-        module.load_state_dict(state)
+        module.load_state_dict(read_lightning_checkpoint(checkpoint.best_model_path)["state_dict"])
     return RunOutcome(label, None if score is None else float(score), trainer.current_epoch, interrupted=False)
 
 

@@ -7,9 +7,10 @@ private registries.
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
 from pydantic_core import PydanticCustomError
 
 from nndsl.layers import LAYERS, LayerRegistry
@@ -44,3 +45,22 @@ def gather_flat_keys(value: Any, known: set[str], into: str) -> Any:
 def spec_error(kind: str, message: str, **context: Any) -> PydanticCustomError:
     """A validation error whose `kind` maps to a diagnostic code in `spec/load.py`."""
     return PydanticCustomError(kind, message, context or None)
+
+
+_SIMPLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+SIMPLE_NAME_LIMIT = 100
+
+
+def _simple_name(value: str) -> str:
+    """A name that becomes part of a path (the run directory, a phase's checkpoint folder) must
+    stay one plain path component: no separators, no `..`, no leading dot or dash, bounded."""
+    if len(value) > SIMPLE_NAME_LIMIT or not _SIMPLE_NAME.fullmatch(value) or ".." in value:
+        raise spec_error("simple_name", "must be a simple name: it names a folder of the run",
+                         hint=f"use letters, digits, `.`, `_` and `-` (no `..`, not starting with "
+                         f"`.` or `-`), at most {SIMPLE_NAME_LIMIT} characters")
+    return value
+
+
+#: A name used as a path component (experiment, phase and cut names); E312 otherwise.
+SimpleName = Annotated[str, AfterValidator(_simple_name), Field(json_schema_extra={
+    "pattern": rf"^(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9._-]{{0,{SIMPLE_NAME_LIMIT - 1}}}$"})]

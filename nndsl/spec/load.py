@@ -26,7 +26,7 @@ _CODES = {
     "less_than_equal": "E304", "too_short": "E304", "too_long": "E304", "ensemble_k": "E410",
     "literal_error": "E305", "enum": "E305", "union_tag_invalid": "E305", "union_tag_not_found": "E302",
     "unknown_layer": "E306", "budget": "E307", "version": "E308", "size_too_large": "E309",
-    "unknown_source": "E310", "selector": "E311", "value_error": "E311",
+    "unknown_source": "E310", "selector": "E311", "value_error": "E311", "simple_name": "E312",
 }
 _SKIPPED_LOC_PARTS = {"params", "options", "layer", "group"}
 
@@ -110,6 +110,14 @@ def _report(item: Any, root: MappingNode, plain: Any, diagnostics: DiagnosticLis
         expected = _expected(item)
         hint = did_you_mean(str(item.get("input")), expected) or (f"choose one of: {', '.join(expected)}" if expected else None)
         message = f"`{path}` cannot be {item.get('input')!r}"
+    elif kind == "simple_name":
+        hint = item.get("ctx", {}).get("hint")
+        if loc and loc[-1] == "[key]":  # a mapping key (a cut's name): point at the key itself
+            loc = loc[:-1]
+            diagnostics.add(code, f"`{_path_text(loc[:-1], root)}` key {message}",
+                            _locate(root, loc, key=True), hint)
+            return
+        message = f"`{path}` {message}"
     elif kind in ("unknown_layer", "unknown_source"):
         message, hint = message.split(" (", 1)[0], item.get("ctx", {}).get("hint")
     else:

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from nndsl.spec.base import SpecModel, spec_error
+from nndsl.spec.base import SimpleName, SpecModel, spec_error
 from nndsl.spec.data import DataSpec
 from nndsl.spec.extras import EnsembleSpec, MemorySpec
 from nndsl.spec.network import NetworkSpec
@@ -22,7 +22,8 @@ class Spec(SpecModel):
     memory budget and trainer options."""
 
     nndsl: int = Field(description="language version; this nndsl reads version 1")
-    name: str = Field(min_length=1, max_length=200, description="experiment name (names the run directory)")
+    name: SimpleName = Field(description="experiment name (names the run directory): letters, digits, . _ -, "
+                             "at most 100 characters")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="seed for initialisation, shuffling and noise")
     use: tuple[str, ...] = Field((), description="fragments: `std:blocks/...`, `std:presets/...` or paths")
     data: DataSpec = Field(description="the data source and its batching")
@@ -30,7 +31,7 @@ class Spec(SpecModel):
     loss: LossSpec = Field(description="the training loss")
     metrics: tuple[MetricName, ...] = Field((), description="metrics logged for validation and test")
     optimizer: OptimizerSpec = Field(description="the optimiser (torch.optim, or delta_bar_delta)")
-    cuts: Literal["units"] | dict[str, CutSpec] | None = Field(
+    cuts: Literal["units"] | dict[SimpleName, CutSpec] | None = Field(
         None, description="`units` (a cut after each top-level unit) or named cuts")
     schedule: tuple[PhaseSpec, ...] = Field(
         default_factory=lambda: (JointPhase(phase="joint"),), description="phases, run in order")

@@ -26,7 +26,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from nndsl.spec.base import SpecModel
+from nndsl.spec.base import SimpleName, SpecModel
 from nndsl.spec.selectors import Selector
 from nndsl.spec.tempering import TemperingSpec
 from nndsl.spec.training import OptimizerSpec
@@ -51,7 +51,8 @@ class StopSpec(SpecModel):
 
 
 class _Phase(SpecModel):
-    name: str | None = Field(None, description="phase name (default: kind and position)")
+    name: SimpleName | None = Field(None, description="phase name (default: kind and position); names "
+                                    "its checkpoint folder: letters, digits, . _ -")
     stop: StopSpec = Field(default_factory=StopSpec, description="when to stop")
     optimizer: OptimizerSpec | None = Field(None, description="optimiser for this phase (default: the spec's)")
     tempering: TemperingSpec | None = Field(None, description="tempering rule for this phase")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -101,7 +102,7 @@ class NndslApp(App[int]):
             if not Path(self.spec_path).is_file():
                 # An editor saving by rename leaves a moment with no file: keep the last view.
                 self.query_one(StatusLine).update(
-                    f"{self.spec_path}: file not found — waiting for it"
+                    Text(f"{self.spec_path}: file not found — waiting for it")  # literal, not markup
                 )
                 return
             self.action_reload()

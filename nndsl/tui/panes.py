@@ -14,6 +14,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from nndsl.api import Compiled
+from nndsl.cli.render import bounded
 from nndsl.diagnostics import Diagnostic
 from nndsl.tui.phase_steps import FROZEN, REINITIALISED, TRAINABLE, PhaseStep
 
@@ -116,9 +117,9 @@ class DiagnosticList(OptionList):
             text.append(f" {span.line}:{span.column}", style="bold")
             if span.file != self.spec_file:
                 text.append(f" in {span.file}", style="dim")
-        text.append(f"\n{diagnostic.message}")
+        text.append(f"\n{bounded(diagnostic.message)}")
         if diagnostic.hint:
-            text.append(f"\n→ {diagnostic.hint}", style="italic cyan")
+            text.append(f"\n→ {bounded(diagnostic.hint)}", style="italic cyan")
         return text
 
     def on_focus(self) -> None:

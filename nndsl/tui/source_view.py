@@ -18,6 +18,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from nndsl.cli.render import printable
 from nndsl.diagnostics import Diagnostic
 
 ERROR_STYLE = Style(color="red", bold=True)
@@ -122,7 +123,7 @@ class SourceView(ScrollView, can_focus=True):
 
     def _update_title(self) -> None:
         errors = sum(style == ERROR_STYLE for style in self.marks.values())
-        self.border_title = self.file
+        self.border_title = Text(printable(self.file))  # a file name is literal text, not markup
         self.border_subtitle = (
             f"{errors} ✗ · " if errors else ""
         ) + f"line {self.cursor_line}/{len(self.lines)}"

@@ -86,7 +86,9 @@ def test_validate_says_where_a_value_came_from(tmp_path, capsys):
     # switching the preset's optimiser leaves its Adadelta keys behind, reported where written
     status, _, err = run(capsys, "validate", str(path), "--set", "optimizer.type=sgd")
     assert status == 2
-    assert "std:presets/adadelta_espnet:6:40: E301 unknown key `rho` in optimizer" in err
+    # first the spec's `use:` entry that brought the preset in, then the preset's own line
+    assert f"{path}:3:25: E301 unknown key `rho` in optimizer" in err
+    assert "= in fragment: std:presets/adadelta_espnet:6:40" in err
     assert "= from: stdlib fragment std:presets/adadelta_espnet" in err
     assert "  6 |   optimizer: {type: adadelta, lr: 1.0, rho: 0.95, eps: 1.0e-8}" in err
 

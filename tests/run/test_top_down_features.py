@@ -12,7 +12,7 @@ import torch
 
 from nndsl.api import compile_spec
 from nndsl.backend.graph_module import GraphModule
-from nndsl.plan.checkpoint_shapes import checkpoint_shapes
+from nndsl.plan.checkpoint_shapes import CheckpointRefused, checkpoint_shapes
 from nndsl.run import train
 from nndsl.run.schedule import ClassifierSet, RepeatTargets
 
@@ -178,7 +178,8 @@ def test_reading_checkpoint_shapes_runs_no_code_from_the_file(tmp_path, monkeypa
     monkeypatch.setenv("NNDSL_MARKER", str(marker))
     with zipfile.ZipFile(tmp_path / "evil.pt", "w") as archive:
         archive.writestr("archive/data.pkl", pickle.dumps({"layers.out.0.weight": _Exploit()}))
-    assert checkpoint_shapes(tmp_path / "evil.pt") == {}
+    with pytest.raises(CheckpointRefused, match="builtins.exec"):
+        checkpoint_shapes(tmp_path / "evil.pt")
     assert not marker.exists()
 
 
