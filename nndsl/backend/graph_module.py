@@ -102,8 +102,9 @@ class GraphModule(nn.Module):
             if name in self.segments:
                 arguments = (step, values[sources[0]], value_lengths[sources[0]])
                 if checkpointing:
-                    values[step[-1]] = checkpoint(self._run_segment, *arguments, use_reentrant=False,
-                                                  preserve_rng_state=True, context_fn=self._segment_context(step))
+                    values[step[-1]] = checkpoint(self._run_segment, *arguments,
+                                                  use_reentrant=False, preserve_rng_state=True,
+                                                  context_fn=self._segment_context(step))
                 else:
                     values[step[-1]] = self._run_segment(*arguments)
                 segment_lengths = value_lengths[sources[0]]
@@ -114,7 +115,8 @@ class GraphModule(nn.Module):
             arguments = [values[source] for source in sources]
             source_lengths = value_lengths[sources[0]]
             if getattr(module, "takes_input_lengths", False):  # one length tensor per input
-                values[name] = module(*arguments, lengths=[value_lengths[source] for source in sources])
+                input_lengths = [value_lengths[source] for source in sources]
+                values[name] = module(*arguments, lengths=input_lengths)
             elif getattr(module, "takes_lengths", False):
                 values[name] = module(*arguments, lengths=source_lengths)
             else:
@@ -153,7 +155,8 @@ class GraphModule(nn.Module):
         """`checkpoint`'s context_fn for a segment: the measuring tools' contexts, and during
         recomputation batch norm's running statistics frozen (they were updated once already)."""
         norms = [module for name in segment for module in self.layers[module_key(name)].modules()
-                 if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats]
+                 if isinstance(module, nn.modules.batchnorm._BatchNorm)
+                 and module.track_running_stats]
 
         def contexts():
             forward, recompute = self.checkpoint_context()
@@ -183,9 +186,10 @@ class GraphModule(nn.Module):
 def _frozen_statistics(norms: list[nn.Module], inner: Any):
     """Batch norm layers recomputed without touching their running statistics: momentum 0 keeps
     the running mean and variance as they are (the batch statistics still normalise, so outputs
-    and gradients equal the first pass's), and the batch counter is put back afterwards."""
-    saved = [(module.momentum, None if module.num_batches_tracked is None else module.num_batches_tracked.clone())
-             for module in norms]
+    and gradients equal the first pass's), and the batch counter is put back afterwards. The
+    states are read on entry, that is when recomputation starts."""
+    saved = [(module.momentum, None if module.num_batches_tracked is None
+              else module.num_batches_tracked.clone()) for module in norms]
     for module in norms:
         module.momentum = 0.0
     try:
