@@ -120,8 +120,8 @@ def _counted(counts: list[int]) -> str:
 def _fan_in(node: GraphNode) -> str:
     """Inputs each unit of a weighted layer sums (a conv kernel's channels × window); blank for
     layers without weights, whose "fan-in" would mean nothing."""
-    if node.parameter_count == 0 or node.type in ("embedding", "layer_norm", "batch_norm", "rms_norm",
-                                                   "positional_encoding"):
+    unweighted = ("embedding", "layer_norm", "batch_norm", "rms_norm", "positional_encoding")
+    if node.parameter_count == 0 or node.type in unweighted:
         return ""
     if node.type in ("conv1d", "conv2d", "conv_transpose"):
         kernel = node.params.kernel

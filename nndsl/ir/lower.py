@@ -96,7 +96,8 @@ def _flatten(spec: Spec) -> tuple[list[_FlatLayer], tuple[Unit, ...], dict[str, 
             item_path = (*path, index)
             if isinstance(item, GroupSpec):
                 start = len(flat)
-                reads = item.inputs or (first_inputs if index == 0 and first_inputs else (previous,))
+                first = first_inputs if index == 0 and first_inputs else (previous,)
+                reads = item.inputs or first
                 group_inputs[f"{item.group}.block_input"] = reads[0]
                 visit(item.layers, (*item_path, "layers"), unit or item.group, block or item.block, item.inputs)
                 if unit is None:

@@ -39,7 +39,8 @@ def conv_groups(params: Any, channels: int, layer: str) -> int:
     must divide by it."""
     groups = channels if params.groups == "depthwise" else params.groups
     if channels % groups or params.channels % groups:
-        raise ShapeProblem("E508", f"`{layer}` with {groups} groups needs input channels ({channels}) and "
+        raise ShapeProblem("E508", f"`{layer}` with {groups} groups needs input channels "
+                           f"({channels}) and "
                            f"output channels ({params.channels}) divisible by {groups}",
                            "choose a group count dividing both channel counts")
     return groups
@@ -51,8 +52,9 @@ class Conv1dParams(LayerParams):
     stride: int = Field(1, gt=0, description="step between windows")
     padding: int | Literal["same"] = Field(0, description="zeros added at each end, or `same`")
     activation: Activation = Field("linear", description="nonlinearity applied to the output")
-    groups: int | Literal["depthwise"] = Field(1, description="channel groups, each convolved separately "
-                                               "(`depthwise`: one per input channel)")
+    groups: int | Literal["depthwise"] = Field(
+        1, description="channel groups, each convolved separately (`depthwise`: one per input "
+        "channel)")
 
 
 @layer_type("conv1d")
@@ -70,12 +72,14 @@ class Conv1d(LayerType):
 
     def parameter_count(self, params: Conv1dParams, input_shapes: list[Shape]) -> int:
         channels = _channels(input_shapes[0], self.name)
-        return (channels // conv_groups(params, channels, self.name) * params.kernel + 1) * params.channels
+        per_group = channels // conv_groups(params, channels, self.name)
+        return (per_group * params.kernel + 1) * params.channels
 
     def build(self, params: Conv1dParams, input_shapes: list[Shape]) -> Any:
         from nndsl.backend.builders import build_conv
         channels = _channels(input_shapes[0], self.name)
-        return build_conv(params, channels, dimensions=1, groups=conv_groups(params, channels, self.name))
+        groups = conv_groups(params, channels, self.name)
+        return build_conv(params, channels, dimensions=1, groups=groups)
 
 
 class Conv2dParams(LayerParams):
@@ -85,14 +89,16 @@ class Conv2dParams(LayerParams):
     padding: PaddingPair | Literal["same"] = Field(0, description="zeros added at each border, "
                                                               "or `same`")
     activation: Activation = Field("linear", description="nonlinearity applied to the output")
-    groups: int | Literal["depthwise"] = Field(1, description="channel groups, each convolved separately "
-                                               "(`depthwise`: one per input channel)")
+    groups: int | Literal["depthwise"] = Field(
+        1, description="channel groups, each convolved separately (`depthwise`: one per input "
+        "channel)")
 
 
 @layer_type("conv2d")
 class Conv2d(LayerType):
     doc = "2-D convolution over [C, H, W]"
-    shape_rule = "[C, H, W] → [channels, H′, W′], each axis ⌊(n + 2·padding − kernel) / stride⌋ + 1"
+    shape_rule = ("[C, H, W] → [channels, H′, W′], each axis "
+                  "⌊(n + 2·padding − kernel) / stride⌋ + 1")
     Params = Conv2dParams
 
     def output_shape(self, params: Conv2dParams, input_shapes: list[Shape]) -> Shape:
@@ -114,7 +120,8 @@ class Conv2d(LayerType):
     def build(self, params: Conv2dParams, input_shapes: list[Shape]) -> Any:
         from nndsl.backend.builders import build_conv
         channels = _channels(input_shapes[0], self.name)
-        return build_conv(params, channels, dimensions=2, groups=conv_groups(params, channels, self.name))
+        groups = conv_groups(params, channels, self.name)
+        return build_conv(params, channels, dimensions=2, groups=groups)
 
 
 class MaxPoolParams(LayerParams):

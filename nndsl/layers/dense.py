@@ -13,8 +13,8 @@ from pydantic import Field
 from nndsl.layers.registry import LayerParams, LayerType, Shape, ShapeProblem, layer_type
 from nndsl.layers.shapes import check_size, format_shape, is_symbolic, require_rank
 
-Activation = Literal["linear", "relu", "tanh", "logistic", "softplus", "gelu", "silu", "elu", "leaky_relu",
-                     "softmax"]
+Activation = Literal["linear", "relu", "tanh", "logistic", "softplus", "gelu", "silu", "elu",
+                     "leaky_relu", "softmax"]
 Initialisation = Literal["default", "uniform", "normal", "xavier", "orthogonal"]
 MAX_UNITS = 10_000_000
 

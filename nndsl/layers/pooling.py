@@ -73,8 +73,9 @@ class GlobalPool(LayerType):
         require_rank(shape, (2, 3), self.name, "[C, L], [C, H, W] or a sequence [T, F]")
         if len(shape) == 3:
             if params.layout == "time_first":
-                raise ShapeProblem("E504", f"`{self.name}` with `layout: time_first` takes a sequence "
-                                   f"[T, F], but {format_shape(shape)} are feature maps [C, H, W]",
+                raise ShapeProblem("E504", f"`{self.name}` with `layout: time_first` takes a "
+                                   f"sequence [T, F], but {format_shape(shape)} are feature maps "
+                                   "[C, H, W]",
                                    "drop `layout:` (maps are channels first)")
             kept = shape[0]
         else:

@@ -50,8 +50,8 @@ from nndsl.plan.segments import ChainLayer
 FLOAT_BYTES = 4
 _SAVES_RESULT = {"relu", "tanh", "logistic", "elu", "softmax"}
 _SAVES_ARGUMENT = {"softplus", "gelu", "silu", "leaky_relu"}
-_WEIGHTED = {"linear", "lwta", "whitened_linear", "variational_dropout", "conv1d", "conv2d", "conv_transpose",
-             "embedding"}
+_WEIGHTED = {"linear", "lwta", "whitened_linear", "variational_dropout", "conv1d", "conv2d",
+             "conv_transpose", "embedding"}
 # add and concat keep nothing either (their gradients only route or split the incoming one); they
 # join several inputs, so they appear in chains only inside a block (nndsl.plan.block_chains).
 _RESHAPES = {"flatten", "add_channel", "to_sequence", "slice", "add", "concat"}
@@ -110,7 +110,8 @@ def _estimate(node: GraphNode, batch: int, length: int | None) -> ChainLayer:
     concrete_inputs = [_concrete(shape, length) for shape in node.input_shapes]
     concrete_output = _concrete(node.output_shape, length)
     own = record.saved_estimate(params, concrete_inputs, concrete_output, batch) if record else None
-    saves_input, saves_output, private = own or _saved(kind, params, activation, inputs, outputs, node)
+    saves_input, saves_output, private = own or _saved(kind, params, activation, inputs, outputs,
+                                                       node)
     input_bytes = 0 if node.inputs[0] == INPUT else inputs * (8 if kind == "embedding" else FLOAT_BYTES)
     cost = record.forward_cost(params, concrete_inputs, concrete_output, batch) if record else None
     return ChainLayer(

@@ -137,7 +137,8 @@ def plan_memory(spec: Spec, graph: Graph, locate: Locator, diagnostics: Diagnost
             predicted_peak_bytes=schedule.predicted_peak_units * item.hidden_bytes * count,
             plain_peak_bytes=plain * count))
     total_budget = memory.fraction * total_plain if memory.is_fraction else float(memory.budget)
-    segments = tuple(expand(segment.layers, elements) for (elements, _), chain in zip(found, chain_plans)
+    segments = tuple(expand(segment.layers, elements)
+                     for (elements, _), chain in zip(found, chain_plans)
                      for segment in chain.segments if segment.checkpointed)
     return MemoryPlan(budget_bytes=int(total_budget), policy=memory.policy, recurrent=tuple(plans),
                       checkpoint_segments=segments, chains=tuple(chain_plans),
