@@ -82,10 +82,14 @@ def read_npz_headers(file: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
                     size_bytes = 2 if preamble[6] == 1 else 4
                     length = int.from_bytes(member.read(size_bytes), "little")
                     header = ast.literal_eval(member.read(length).decode("latin1"))
+                    header_bytes = member.tell()
                 descr = header["descr"]
                 # Structured dtypes (a list of fields) and pickled objects are not numbers.
                 kind = descr[1] if isinstance(descr, str) and len(descr) > 1 else "V"
-                headers[member_name[: -len(".npy")]] = (kind, tuple(header["shape"]))
+                key = member_name[: -len(".npy")]
+                headers[key] = (kind, tuple(header["shape"]))
+                _check_complete(file, key, descr, headers[key][1],
+                                archive.getinfo(member_name).file_size - header_bytes)
     except (zipfile.BadZipFile, ValueError, KeyError, SyntaxError) as error:
         raise DataSourceError(
             f"{file} is not a NumPy .npz archive ({error})",
@@ -93,6 +97,20 @@ def read_npz_headers(file: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
             "write it with numpy.savez(path, inputs=..., targets=...)",
         ) from None
     return headers
+
+
+def _check_complete(file: Path, key: str, descr: Any, shape: tuple[int, ...], stored: int) -> None:
+    """Raise `DataSourceError` when a numeric array's member holds fewer bytes than its header
+    promises (an archive rebuilt from a cut-off file): found from the zip directory, unread."""
+    if not (isinstance(descr, str) and descr[1:2] in NUMERIC_KINDS and descr[2:].isdigit()):
+        return
+    needed = int(descr[2:])
+    for size in shape:
+        needed *= size
+    if stored < needed:
+        raise DataSourceError(f"{file}: array {key!r} is truncated ({stored} of {needed} bytes)",
+                              "path", "the file is damaged or truncated; write it again with "
+                              "numpy.savez")
 
 
 class NpzParams(BaseModel):
@@ -152,6 +170,9 @@ def npz_layout(params: NpzParams, base_directory: Path) -> NpzLayout:
         headers[params.inputs_key], headers[params.targets_key]
     )
     count = input_shape[0]
+    if count == 0:
+        raise DataSourceError(f"{file}: array {params.inputs_key!r} has no rows", "inputs_key",
+                              "store one row per example (the archive holds none)")
     if target_shape[0] != count:
         raise DataSourceError(f"{file}: {params.inputs_key!r} has {count} rows but "
                               f"{params.targets_key!r} has {target_shape[0]}", "targets_key",
@@ -182,10 +203,31 @@ def npz_layout(params: NpzParams, base_directory: Path) -> NpzLayout:
 
 
 def _read_npz(file: Path) -> dict[str, Any]:
+    """Every array of the archive; a damaged member (truncated, bad CRC) is a `DataSourceError`."""
     import numpy as np
 
-    with np.load(file, allow_pickle=False) as archive:
-        return {key: archive[key] for key in archive.files}
+    key = None
+    try:
+        with np.load(file, allow_pickle=False) as archive:
+            arrays = {}
+            for key in archive.files:
+                arrays[key] = archive[key]
+            return arrays
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        member = f"array {key!r}" if key is not None else "the archive"
+        raise DataSourceError(f"{file}: {member} cannot be read ({error})", "path",
+                              "the file is damaged or truncated; write it again with "
+                              "numpy.savez") from None
+
+
+def first_non_finite(values: Any) -> tuple[int, ...] | None:
+    """The index of the first NaN or infinite entry of `values` (row first), or None."""
+    import numpy as np
+
+    finite = np.isfinite(values)
+    if finite.all():
+        return None
+    return tuple(int(axis[0]) for axis in np.nonzero(~finite))
 
 
 @data_source("npz")
@@ -231,9 +273,14 @@ class NpzFile:
         signature = self._signature(params, layout, arrays)
         inputs = arrays[params.inputs_key].astype(np.float32)
         targets = arrays[params.targets_key]
-        if not np.isfinite(inputs).all():
-            raise DataSourceError(f"{file}: {params.inputs_key!r} holds NaN or infinite values",
-                                  "inputs_key", "clean or impute the values")
+        for key, values in ((params.inputs_key, inputs), (params.targets_key, targets)):
+            where = first_non_finite(values) if values.dtype.kind == "f" else None
+            if where is not None:
+                raise DataSourceError(
+                    f"{file}: {key!r} holds NaN or infinity ({values[where]}) at row {where[0]}"
+                    + (f", column {', '.join(map(str, where[1:]))}" if len(where) > 1 else ""),
+                    "inputs_key" if key == params.inputs_key else "targets_key",
+                    "clean or impute the non-finite values (NaN, inf) before training")
         lengths = {}
         for field, key, padded, lowest in (
             ("input_lengths_key", layout.input_lengths_key, inputs, 1),
