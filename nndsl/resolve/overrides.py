@@ -41,6 +41,12 @@ def parse_overrides(arguments: list[str], diagnostics: DiagnosticList) -> list[O
                             Span(file, 1, 1, 1, len(text) + 1, "--set"),
                             "for example: --set optimizer.lr=0.5")
             continue
+        if path[0] == "use":
+            # Fragments are read before overrides apply; a `use` override could only be ignored.
+            diagnostics.add("E204", f"`--set {text}`: `use` cannot be set from the command line",
+                            Span(file, 1, 1, 1, len(path_text) + 1, "--set"),
+                            "fragments are read before overrides apply: edit the spec's `use:` list")
+            continue
         offset = len(path_text) + 1
         value = parse_yaml(" " * offset + value_text if value_text.strip() else " " * offset + "null",
                            file, "--set", diagnostics)

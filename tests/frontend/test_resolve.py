@@ -142,6 +142,13 @@ def test_set_problems_are_e203_and_e204():
     assert "past the end of a list of 2" in diagnostics.items[1].message
 
 
+def test_use_cannot_be_overridden_since_fragments_load_first():
+    result, diagnostics = resolved(BASE, ["use=[std:presets/adadelta_espnet]"])
+    assert [item.code for item in diagnostics.items] == ["E204"]
+    assert "`use` cannot be set" in diagnostics.items[0].message
+    assert to_plain(result.root)["optimizer"] == {"type": "sgd", "lr": 0.1}
+
+
 def test_fragment_cycles_and_missing_fragments(tmp_path):
     write(tmp_path, "a.yaml", "# a\nfragment: preset\nuse: [b.yaml]\nspec: {seed: 1}\n")
     write(tmp_path, "b.yaml", "# b\nfragment: preset\nuse: [a]\nspec: {seed: 2}\n")
