@@ -19,7 +19,8 @@ Variants:
 * memory — a chain of wide and narrow layers under `memory: {budget: 50%}` (checkpoint segments);
 * recurrent — an embedding, then lstm + two linear layers repeated, under a memory budget
   (recompute policies for the lstm layers, checkpoint segments for the chains between them);
-* blocks — `block: dense, repeat: n/2` (the stdlib's linear + dropout block).
+* blocks — `block: dense, repeat: n/2` (the stdlib's linear + dropout block; entries of at most
+  1000 repeats, the limit of `repeat`).
 
 Goals, on the 2-core development machine: at 2000 layers validate <= 1.0 s and show <= 2.0 s, at
 5000 layers both <= 3.0 s, growth ratio <= 2.3, peak memory <= 250 MB.
@@ -60,7 +61,12 @@ def spec_text(variant: str, size: int) -> str:
     text = _DIGITS_HEADER.format(variant=variant, size=size)
     if variant == "blocks":
         text += "use: [std:blocks/dense]\nnetwork:\n  layers:\n"
-        text += f'    - {{block: dense, repeat: {(size - 1) // 2}, name: "hidden{{index}}", with: {{units: 32}}}}\n'
+        remaining, part = (size - 1) // 2, 1
+        while remaining:  # `repeat` allows up to MAX_REPEAT (1000) per entry
+            repeat = min(remaining, 1000)
+            text += (f'    - {{block: dense, repeat: {repeat}, name: "part{part}.hidden{{index}}", '
+                     f'with: {{units: 32}}}}\n')
+            remaining, part = remaining - repeat, part + 1
     else:
         text += "network:\n  layers:\n"
         for index in range(1, size):

@@ -26,7 +26,7 @@ from nndsl.tui.help import HelpScreen
 from nndsl.tui.panes import DiagnosticList, StatusLine, counts, plural
 from nndsl.tui.phase_steps import PhaseStep, find_step, phase_steps
 from nndsl.tui.plan_view import PlanPane
-from nndsl.tui.source_view import SourceView
+from nndsl.tui.source_view import SourceView, highlighted_lines
 from nndsl.tui.watch import POLL_SECONDS, FileWatcher, local_sources
 
 PANES = {
@@ -118,13 +118,20 @@ class NndslApp(App[int]):
             if compiled is not None:
                 self.apply(compiled)
             return
-        self.compile_in_background()
+        self.compile_in_background(self.query_one(SourceView).file)
 
     @work(thread=True, exclusive=True, group="compile")
-    def compile_in_background(self) -> None:
+    def compile_in_background(self, shown: str) -> None:
         """Compile off the UI thread and hand the result back, unless a newer compile started."""
         compiled = self.compile(from_thread=True)
-        if compiled is not None and not get_current_worker().is_cancelled:
+        if compiled is None:
+            return
+        # The highlighting of the sources the YAML pane may show, done here (seconds for a spec
+        # of thousands of lines); `apply` finds it in the cache.
+        for name in {compiled.path, shown}:
+            if name in compiled.sources:
+                highlighted_lines(compiled.sources[name])
+        if not get_current_worker().is_cancelled:
             self.call_from_thread(self.apply, compiled)
 
     def compile(self, from_thread: bool = False) -> Compiled | None:
