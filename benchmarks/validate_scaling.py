@@ -1,6 +1,6 @@
 """Benchmark: `nndsl validate` and `nndsl show` time and peak memory as networks grow.
 
-Run: `python benchmarks/validate_scaling.py [--sizes 100 500 1000 2000 5000] [--variants ...]`
+Run: `python benchmarks/validate_scaling.py [--sizes 100 500 1000 2000 5000] [--variants ...] [--repeat 3]`
 (`--smoke`: two tiny sizes, every variant, a process per variant; seconds).
 
 For each variant and size a spec is generated (a digits MLP of that many layers, or a token
@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -156,6 +157,12 @@ def child(jobs: list[str]) -> None:
     print(json.dumps({"work": works}))
 
 
+def median_of(measure_jobs, jobs: list[tuple[str, Path]], repeat: int) -> dict[str, float]:
+    """The median of `repeat` measurements of one job, metric by metric."""
+    runs = [measure_jobs(jobs)[0] for _ in range(max(1, repeat))]
+    return {metric: statistics.median(run[metric] for run in runs) for metric in runs[0]}
+
+
 def verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 
@@ -164,6 +171,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 500, 1000, 2000, 5000])
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="processes per measurement, the median printed (a shared machine's load varies)")
     parser.add_argument("--smoke", action="store_true",
                         help="sizes 10 and 20, one process per variant: checks that the script still runs")
     parser.add_argument("--child", nargs="+", metavar="COMMAND=SPEC", help=argparse.SUPPRESS)
@@ -184,7 +193,8 @@ def main() -> None:
             jobs = [(command, spec) for spec in specs.values() for command in ("validate", "show")]
             # One process per measurement; the smoke run shares one per variant (its figures
             # mean nothing, it only shows that every variant still compiles and shows).
-            measured = measure(jobs) if arguments.smoke else [measure([job])[0] for job in jobs]
+            measured = measure(jobs) if arguments.smoke else [median_of(measure, [job], arguments.repeat)
+                                                              for job in jobs]
             for size in sizes:
                 row = {command: measured.pop(0) for command in ("validate", "show")}
                 results.update({(variant, size, command): value for command, value in row.items()})
