@@ -81,7 +81,8 @@ def _row_groups(graph: Graph) -> list[list[tuple[Unit, ...]]]:
     layers that repeat a pattern (same types and output shapes) fold with one pattern per
     repetition. Linear in the number of units."""
     def signature(unit: Unit) -> tuple:
-        return (unit.block, tuple((graph.node(node).type, graph.node(node).output_shape) for node in unit.nodes))
+        layers = [graph.node(node) for node in unit.nodes]
+        return (unit.block, tuple((layer.type, layer.output_shape) for layer in layers))
 
     groups: list[list[tuple[Unit, ...]]] = []
     folds = _folds(graph.units, graph)
@@ -100,8 +101,8 @@ def _row_groups(graph: Graph) -> list[list[tuple[Unit, ...]]]:
             if repeats >= MIN_REPEATS and repeats * period > best_repeats * best_period:
                 best_period, best_repeats = period, repeats
         if best_period:
-            groups.append([tuple(folds[index + repeat * best_period + offset][0] for offset in range(best_period))
-                           for repeat in range(best_repeats)])
+            groups.append([tuple(folds[index + repeat * best_period + offset][0]
+                                 for offset in range(best_period)) for repeat in range(best_repeats)])
             index += best_period * best_repeats
         else:
             groups.append([(unit,) for unit in folds[index]])
@@ -183,7 +184,8 @@ def phase_table(plan: Plan) -> Table:
         if phase.search is not None:
             tried = phase.search.cuts
             if len(tried) > 8:  # hundreds of cuts of a deep network: the ends and the count
-                cut = " → ".join([*tried[:3], "…", *tried[-2:]]) + f" ({len(tried)} cuts, {phase.search.search})"
+                ends = " → ".join([*tried[:3], "…", *tried[-2:]])
+                cut = f"{ends} ({len(tried)} cuts, {phase.search.search})"
             else:
                 cut = " → ".join(tried) + f" ({phase.search.search})"
         arrow = "↑" if phase.stop.mode == "max" else "↓"
@@ -250,7 +252,8 @@ def memory_table(plan: Plan) -> RenderableType:
             table.add_column(column, justify="left" if column == "layer" else "right")
         for run in _runs(memory.recurrent, lambda layer: replace(layer, layer="")):
             layer = run[0]
-            name = layer.layer if len(run) < MIN_REPEATS else _layer_span(tuple(item.layer for item in run))
+            names = tuple(item.layer for item in run)
+            name = layer.layer if len(run) < MIN_REPEATS else _layer_span(names)
             table.add_row(name + (" (×2 dir)" if layer.directions == 2 else ""), str(layer.sequence_length),
                           str(layer.memory_units), str(layer.alpha), f"{layer.predicted_forward_steps:,}",
                           f"{layer.plain_forward_steps:,}", f"{layer.predicted_peak_bytes / 2**20:.2f}",
@@ -276,7 +279,8 @@ def chain_table(chains: tuple[ChainMemoryPlan, ...], title: str | None) -> Table
                           f"{segment.stored_bytes / 2**20:.2f}", f"{segment.recompute_bytes / 2**20:.2f}",
                           f"{segment.recompute_flops / 1e6:.1f}")
         label = f"chain {_layer_span(chain.layers)}" if len(run) < MIN_REPEATS else \
-            f"{len(run)} alike chains, from {_layer_span(chain.layers)} to {_layer_span(run[-1].layers)}, each"
+            (f"{len(run)} alike chains, from {_layer_span(chain.layers)} "
+             f"to {_layer_span(run[-1].layers)}, each")
         table.add_row(f"[bold]{label}[/bold]", chain.policy,
                       f"peak {chain.predicted_peak_bytes / 2**20:.2f}", f"plain {chain.plain_peak_bytes / 2**20:.2f}",
                       f"time ×{chain.predicted_time_ratio:.2f}", end_section=True)

@@ -37,8 +37,9 @@ from nndsl.ir import Graph, GraphNode
 from nndsl.plan.chains import chain_layers, find_chains
 from nndsl.plan.plan import ChainMemoryPlan, MemoryPlan, RecurrentMemoryPlan, SegmentPlan
 from nndsl.plan.recompute import plain_bptt_bytes, plan_recompute, smallest_feasible_units, units_for_budget
-from nndsl.plan.segments import (ChainLayer, Segment, evaluate, fits, optimal_segments, plain_segments,
-                                 segment_bytes, smallest_peak, sqrt_segments, step_cost)
+from nndsl.plan.segments import (ChainLayer, Segment, evaluate, fits, optimal_segments,
+                                 plain_segments, segment_bytes, smallest_peak, sqrt_segments,
+                                 step_cost)
 from nndsl.records import Record
 from nndsl.spec import Spec
 

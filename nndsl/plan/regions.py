@@ -43,17 +43,19 @@ def plan_cuts(spec: Spec, graph: Graph, locate: Locator, diagnostics: Diagnostic
                 plans.extend(_prefix_cut(name, count, graph, parameters_below, span, diagnostics))
             else:
                 below = [node for earlier in graph.units[:index] for node in earlier.nodes]
-                plans.extend(_cut(name, below, graph, position, parameters_below, span, diagnostics))
+                plans.extend(_cut(name, below, graph, position, parameters_below, span,
+                                  diagnostics))
         return tuple(plans)
     unit_index = {unit.name: index for index, unit in enumerate(graph.units)}
     for name, cut in spec.cuts.items():
         extractor: list[str] = []
         if cut.after is not None and cut.after in unit_index:
-            extractor = [node for unit in graph.units[: unit_index[cut.after] + 1] for node in unit.nodes]
+            extractor = [node for unit in graph.units[: unit_index[cut.after] + 1]
+                         for node in unit.nodes]
         elif cut.extractor is not None:
             for selector_position, selector in enumerate(cut.extractor):
-                extractor.extend(select(selector, graph, {}, locate(("cuts", name, "extractor", selector_position)),
-                                        diagnostics))
+                span = locate(("cuts", name, "extractor", selector_position))
+                extractor.extend(select(selector, graph, {}, span, diagnostics))
         else:
             continue
         plans.extend(_cut(name, extractor, graph, position, parameters_below,
@@ -61,8 +63,8 @@ def plan_cuts(spec: Spec, graph: Graph, locate: Locator, diagnostics: Diagnostic
     return tuple(plans)
 
 
-def _cut(name: str, extractor: list[str], graph: Graph, position: dict[str, int], parameters_below: list[int],
-         span: Span | None, diagnostics: DiagnosticList) -> list[CutPlan]:
+def _cut(name: str, extractor: list[str], graph: Graph, position: dict[str, int],
+         parameters_below: list[int], span: Span | None, diagnostics: DiagnosticList) -> list[CutPlan]:
     """One cut (a one-element list), or none after an E601 diagnostic.
 
     A set of k layers whose positions in the topological order all lie below k is that order's
@@ -77,31 +79,35 @@ def _cut(name: str, extractor: list[str], graph: Graph, position: dict[str, int]
                      if target in members and source not in members and source != INPUT), None)
     if crossing is not None:
         source, target = crossing
-        diagnostics.add("E601", f"cut `{name}` does not separate the graph: classifier layer `{source}` "
-                        f"feeds extractor layer `{target}`", span,
+        diagnostics.add("E601", f"cut `{name}` does not separate the graph: classifier layer "
+                        f"`{source}` feeds extractor layer `{target}`", span,
                         "put every layer that feeds the extractor into the extractor")
         return []
     ordered = tuple(graph.order[index] for index in sorted(positions))
     classifier = tuple(node for node in graph.order if node not in members)
-    return _checked(name, ordered, classifier, sum(graph.node(node).parameter_count for node in ordered),
-                    parameters_below[-1], span, diagnostics)
+    extractor_parameters = sum(graph.node(node).parameter_count for node in ordered)
+    return _checked(name, ordered, classifier, extractor_parameters, parameters_below[-1], span,
+                    diagnostics)
 
 
 def _prefix_cut(name: str, size: int, graph: Graph, parameters_below: list[int], span: Span | None,
                 diagnostics: DiagnosticList) -> list[CutPlan]:
     """The cut whose extractor is the first `size` layers of the topological order."""
-    return _checked(name, graph.order[:size], graph.order[size:], parameters_below[size], parameters_below[-1],
-                    span, diagnostics)
+    return _checked(name, graph.order[:size], graph.order[size:], parameters_below[size],
+                    parameters_below[-1], span, diagnostics)
 
 
-def _checked(name: str, extractor: tuple[str, ...], classifier: tuple[str, ...], extractor_parameters: int,
-             total_parameters: int, span: Span | None, diagnostics: DiagnosticList) -> list[CutPlan]:
+def _checked(name: str, extractor: tuple[str, ...], classifier: tuple[str, ...],
+             extractor_parameters: int, total_parameters: int, span: Span | None,
+             diagnostics: DiagnosticList) -> list[CutPlan]:
     """The cut, or none after E601 when one side is empty."""
     if not extractor or not classifier:
-        diagnostics.add("E601", f"cut `{name}` leaves the {'extractor' if not extractor else 'classifier'} empty",
-                        span, "a cut needs layers on both sides")
+        empty = "extractor" if not extractor else "classifier"
+        diagnostics.add("E601", f"cut `{name}` leaves the {empty} empty", span,
+                        "a cut needs layers on both sides")
         return []
-    return [CutPlan(name, extractor, classifier, extractor_parameters, total_parameters - extractor_parameters)]
+    return [CutPlan(name, extractor, classifier, extractor_parameters,
+                    total_parameters - extractor_parameters)]
 
 
 def select(selector: Selector, graph: Graph, cuts: dict[str, CutPlan], span: Span | None,

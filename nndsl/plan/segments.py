@@ -349,13 +349,15 @@ def _search(layers: Sequence[ChainLayer], budget: float) -> tuple[Segment, ...] 
                 if entry is None:
                     del groups[bucket]
                 else:
-                    candidates.append((entry[0], entry[1] + cost_below, entry[3], entry[4], position, True))
+                    candidates.append((entry[0], entry[1] + cost_below, entry[3], entry[4], position,
+                                       True))
             entry = lowest.best(threshold)
             if entry is not None:
                 candidates.append((entry[0], entry[1] + cost_below, entry[3], entry[4], position, True))
             checkpointed_front = _front(candidates, quantum)
         if position < count and chain.checkpointable[position]:
-            before, base, fitting = chain.cost_below[position], chain.base[position], budget - chain.level[position + 1]
+            before, base = chain.cost_below[position], chain.base[position]
+            fitting = budget - chain.level[position + 1]
             for plain_last, front in ((False, checkpointed_front), (True, plain_front)):
                 boundary = chain.boundary(position, plain_last)
                 for rank, state in enumerate(front):

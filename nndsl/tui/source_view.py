@@ -32,7 +32,8 @@ def highlighted_lines(text: str) -> tuple[Text, ...]:
     """The YAML text highlighted, one `Text` per line (never modified: callers copy a line
     before styling it). Cached, so that the TUI's compile worker can do this work off the UI
     thread (seconds for a spec of thousands of lines) and `set_source` finds it done."""
-    lines = list(Syntax("", "yaml", theme="ansi_dark").highlight(text.expandtabs(4)).split("\n", allow_blank=True))
+    highlighted = Syntax("", "yaml", theme="ansi_dark").highlight(text.expandtabs(4))
+    lines = list(highlighted.split("\n", allow_blank=True))
     if lines and not lines[-1].plain and text.endswith("\n"):
         lines.pop()
     return tuple(lines) or (Text(""),)
