@@ -73,7 +73,10 @@ def main() -> None:
                         choices=["optimal", "hidden", "internal", "sqrt"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds: checks that the script still runs")
     arguments = parser.parse_args()
+    if arguments.smoke:
+        arguments.steps, arguments.batch, arguments.hidden, arguments.budgets, arguments.repeats = 20, 4, 16, "10,50", 1
     torch.set_num_threads(arguments.threads)
     torch.manual_seed(0)
     length, batch, hidden = arguments.steps, arguments.batch, arguments.hidden
@@ -163,7 +166,7 @@ def print_row(row, plain_bytes_measured: int) -> None:
           f"of measured plain) | forward {counted:6d} = predicted "
           f"{schedule.predicted_forward_steps:6d}: "
           f"{'yes' if counted == schedule.predicted_forward_steps else 'NO '} "
-          f"({counted / schedule.sequence_length:.3f}/step) | time x{ours / plain:.2f} vs "
+          f"({counted / schedule.sequence_length:.3f}/step) | time ratio {ours / plain:.2f} vs "
           f"plain loop, x{ours / fused:.2f} vs nn.LSTM | planned in {planning * 1000:.0f} ms",
           flush=True)
 

@@ -127,7 +127,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1: steadiest on a shared machine, where threads contend)")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds: checks that the script still runs")
     arguments = parser.parse_args()
+    if arguments.smoke:
+        arguments.batch, arguments.budgets, arguments.repeats = 8, "30,50", 1
     torch.set_num_threads(arguments.threads)
     torch.manual_seed(0)
     directory = Path(tempfile.mkdtemp())

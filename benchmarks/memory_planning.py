@@ -43,7 +43,10 @@ def main() -> None:
     parser.add_argument("--budgets", type=float, nargs="+", default=[1, 2, 5, 10, 25, 50],
                         help="percentages of plain BPTT")
     parser.add_argument("--no-reference", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds: checks that the script still runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.lengths, args.budgets = [60], [10, 50]
     print(f"{'T':>5} {'budget':>6} {'units':>5} {'policy':>8} {'C':>6} {'table':>5} {'new s':>8} "
           f"{'warm s':>7} {'previous s':>10} {'ratio':>6}")
     slowest: dict[int, float] = {}

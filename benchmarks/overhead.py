@@ -201,11 +201,11 @@ class NndslSide:
         timer = StepTimer(device)
         trainer = trainer_for(self.context, label, StopPlan("train/loss", "min", None, 1), [timer])
         loader = DataLoader(batches, batch_size=None, shuffle=False)
-        deterministic = torch.are_deterministic_algorithms_enabled()
+        deterministic = deterministic_setting()
         try:
             trainer.fit(self.module(), train_dataloaders=loader)
         finally:
-            torch.use_deterministic_algorithms(deterministic)  # the Trainer sets it process-wide
+            set_deterministic(deterministic)  # the Trainer sets it process-wide
         return timer.starts
 
 
@@ -233,15 +233,28 @@ def bare_lightning_steps(side: NndslSide, module: BareLightning, batches: list[B
     """One round of the bare module on the same Trainer as the nndsl side."""
     timer = StepTimer(device)
     trainer = trainer_for(side.context, label, StopPlan("train/loss", "min", None, 1), [timer])
-    deterministic = torch.are_deterministic_algorithms_enabled()
+    deterministic = deterministic_setting()
     try:
         trainer.fit(module, train_dataloaders=DataLoader(batches, batch_size=None, shuffle=False))
     finally:
-        torch.use_deterministic_algorithms(deterministic)
+        set_deterministic(deterministic)
     return timer.starts
 
 
 # ---------------------------------------------------------------------------------------- common
+
+
+def deterministic_setting() -> bool | str:
+    """torch's process-wide determinism as a spec writes it: False, True or "warn"."""
+    if not torch.are_deterministic_algorithms_enabled():
+        return False
+    return "warn" if torch.is_deterministic_algorithms_warn_only_enabled() else True
+
+
+def set_deterministic(setting: bool | str | None) -> None:
+    """Apply `trainer.deterministic` as Lightning does: "warn" uses deterministic algorithms
+    where they exist and warns (instead of failing) where they do not."""
+    torch.use_deterministic_algorithms(bool(setting), warn_only=setting == "warn")
 
 
 def synchronise(device: torch.device) -> None:
@@ -298,7 +311,7 @@ def measure(name: str, side: NndslSide, hand: nn.Module, kind: str, batches: lis
 
     bare = BareLightning(copy.deepcopy(hand), kind, optimizer_factory)
     hand.to(device)
-    torch.use_deterministic_algorithms(spec.trainer.deterministic)  # the same setting on every side
+    set_deterministic(spec.trainer.deterministic)  # the same setting on every side
     times: dict[str, list[float]] = {"nndsl": [], "hand": [], "lightning": []}
     runs = {"hand": lambda index: hand_steps(hand, kind, batches, device, clip, optimizer_factory),
             "nndsl": lambda index: side.steps(batches, device, f"{name}-{index}")}
@@ -308,7 +321,7 @@ def measure(name: str, side: NndslSide, hand: nn.Module, kind: str, batches: lis
     for round_index in range(arguments.rounds):
         for key in order[round_index % len(order):] + order[: round_index % len(order)]:  # rotate who goes first
             times[key] += step_times(runs[key](round_index), arguments.warmup)
-    torch.use_deterministic_algorithms(False)
+    set_deterministic(False)
     medians = {key: statistics.median(values) for key, values in times.items() if values}
     print(f"{name}: {len(times['hand'])} steps per side, median (mean) ms/step")
     for key in ("hand", "lightning", "nndsl"):
@@ -373,7 +386,12 @@ def main() -> None:
                         help="leave out the third side: the hand model in a minimal LightningModule")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
                         help="spec override for both models, e.g. --set trainer.deterministic=false")
+    parser.add_argument("--smoke", action="store_true",
+                        help="the MLP only, a few steps: checks that the script still runs (a CPU step of "
+                             "the BLSTM model takes seconds)")
     arguments = parser.parse_args()
+    if arguments.smoke:
+        arguments.only, arguments.steps, arguments.mlp_steps, arguments.rounds = "mlp", 2, 3, 1
     device = torch.device(arguments.device)
     threads = arguments.threads or (1 if device.type == "cpu" else None)
     if threads:

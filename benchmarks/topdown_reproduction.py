@@ -192,6 +192,9 @@ def report(task: str, results: list[dict[str, float]]) -> None:
         against_dropout = (f"{(mean - dropout) / dropout * 100:+.0f}%"
                            if condition == "dropout + top-down" and dropout else "")
         print(f"  {condition:<26}{describe(values):>18}{against_joint:>11}{against_dropout:>12}   {PAPER[condition]}")
+    if joint and "top-down" in results[0]:
+        top_down = statistics.mean(result["top-down"] for result in results)
+        print(f"  ratio of mean test {unit}s top-down / joint: {top_down / joint:.3f}")
     for better, worse in (("top-down", "joint"), ("dropout + top-down", "dropout"),
                           ("top-down", "joint, 3x patience")):
         if better in results[0] and worse in results[0]:
@@ -215,7 +218,14 @@ def main() -> int:
                         help="which runs per seed (default: all)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (small models run best on one)")
     parser.add_argument("--keep", help="keep the run directories here (default: a temporary folder)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="digits, one seed, the top-down run only, 2 epochs: checks that the script still runs")
     arguments = parser.parse_args()
+    if arguments.smoke:
+        arguments.tasks, arguments.seeds, arguments.runs, arguments.keep = ["digits"], [1], ["top-down"], None
+        TASKS["digits"]["quick"] = ["trainer.max_epochs=2", "schedule.0.stop.patience=1",
+                                    "schedule.1.stop.patience=1"]
+        arguments.quick = True
     import torch
 
     from nndsl.run.train import _quiet_lightning

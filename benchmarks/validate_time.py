@@ -45,7 +45,11 @@ def main() -> None:
     parser.add_argument("specs", nargs="*", type=Path, help="specs (default: specs/*.yaml)")
     parser.add_argument("--runs", type=int, default=5,
                         help="runs per command; the median is printed")
+    parser.add_argument("--smoke", action="store_true",
+                        help="one run of specs/quickstart.yaml: checks that the script still runs")
     arguments = parser.parse_args()
+    if arguments.smoke:
+        arguments.runs, arguments.specs = 1, [ROOT / "specs" / "quickstart.yaml"]
     specs = [spec.resolve() for spec in arguments.specs] or sorted((ROOT / "specs").glob("*.yaml"))
     script = shutil.which("nndsl") or str(Path(sys.executable).parent / "nndsl")
     commands = {os.path.relpath(spec, ROOT): [script, "validate", str(spec)] for spec in specs}

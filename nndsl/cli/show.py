@@ -8,7 +8,9 @@ rate per layer as a multiple of η, the paper's Figure 1), the memory plan and t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
@@ -21,6 +23,7 @@ from nndsl.ir import Graph, GraphNode, Unit
 from nndsl.layers import format_shape
 from nndsl.plan import Plan
 from nndsl.plan.plan import ChainMemoryPlan
+from nndsl.records import replace
 
 
 def data_description(compiled: Compiled) -> str:
@@ -72,6 +75,46 @@ def _folds(units: tuple[Unit, ...], graph: Graph) -> list[list[Unit]]:
     return folds
 
 
+# Lone layers repeating a pattern of up to MAX_PERIOD layers at least MIN_REPEATS times fold into
+# one row group too (a generated deep MLP); shorter runs stay row by row, as written.
+MAX_PERIOD, MIN_REPEATS = 3, 4
+
+
+def _row_groups(graph: Graph) -> list[list[tuple[Unit, ...]]]:
+    """The network table's row groups: each a list of repetitions, each repetition a tuple of
+    units. Repeated blocks fold as `_folds` folds them (one unit per repetition); runs of lone
+    layers that repeat a pattern (same types and output shapes) fold with one pattern per
+    repetition. Linear in the number of units."""
+    def signature(unit: Unit) -> tuple:
+        layers = [graph.node(node) for node in unit.nodes]
+        return (unit.block, tuple((layer.type, layer.output_shape) for layer in layers))
+
+    groups: list[list[tuple[Unit, ...]]] = []
+    folds = _folds(graph.units, graph)
+    lone = [len(fold) == 1 and fold[0].block is None for fold in folds]
+    signatures = [signature(fold[0]) if alone else None for fold, alone in zip(folds, lone)]
+    index = 0
+    while index < len(folds):
+        best_period, best_repeats = 0, 0
+        for period in range(1, MAX_PERIOD + 1) if lone[index] else ():
+            repeats = 1
+            while all(index + repeats * period + offset < len(folds)
+                      and lone[index + repeats * period + offset]
+                      and signatures[index + repeats * period + offset] == signatures[index + offset]
+                      for offset in range(period)):
+                repeats += 1
+            if repeats >= MIN_REPEATS and repeats * period > best_repeats * best_period:
+                best_period, best_repeats = period, repeats
+        if best_period:
+            groups.append([tuple(folds[index + repeat * best_period + offset][0]
+                                 for offset in range(best_period)) for repeat in range(best_repeats)])
+            index += best_period * best_repeats
+        else:
+            groups.append([(unit,) for unit in folds[index]])
+            index += 1
+    return groups
+
+
 def network_table(graph: Graph, plan: Plan) -> Table:
     table = Table(title=f"network — input {format_shape(graph.input_shape)}", title_justify="left")
     for column, justify in (("unit", "left"), ("layer", "left"), ("type", "left"), ("output", "left"),
@@ -81,21 +124,26 @@ def network_table(graph: Graph, plan: Plan) -> Table:
     cut_after: dict[str, list[str]] = {}
     for cut in plan.cuts:
         cut_after.setdefault(cut.extractor[-1], []).append(cut.name)
-    for fold in _folds(graph.units, graph):
-        first, count = fold[0], len(fold)
-        label = first.name if count == 1 else f"{first.name}..{fold[-1].name} ×{count}"
-        for position, node_name in enumerate(first.nodes):
-            node = graph.node(node_name)
-            same = [graph.node(unit.nodes[position]) for unit in fold]
-            fan_in = "/".join(dict.fromkeys(_fan_in(member) for member in same))
-            params = _counted([member.parameter_count for member in same])
-            shown = node_name if count == 1 else node_name.replace(first.name, f"{first.name.rstrip('0123456789')}*", 1)
-            literal_row(table, label if position == 0 else "", shown, node.type, format_shape(node.output_shape),
-                          params, fan_in)
-        cuts = [name for unit in fold for name in cut_after.get(unit.nodes[-1], [])]
+    for group in _row_groups(graph):
+        first, count = group[0], len(group)
+        label = first[0].name if count == 1 else f"{first[0].name}..{group[-1][-1].name} ×{count}"
+        rows = 0
+        for member, unit in enumerate(first):
+            for position, node_name in enumerate(unit.nodes):
+                node = graph.node(node_name)
+                same = [graph.node(repetition[member].nodes[position]) for repetition in group]
+                fan_in = "/".join(dict.fromkeys(_fan_in(layer) for layer in same))
+                params = _counted([layer.parameter_count for layer in same])
+                shown = node_name if count == 1 else \
+                    node_name.replace(unit.name, f"{unit.name.rstrip('0123456789')}*", 1)
+                literal_row(table, label if rows == 0 else "", shown, node.type,
+                            format_shape(node.output_shape), params, fan_in)
+                rows += 1
+        ends = [unit.nodes[-1] for repetition in group for unit in repetition]
+        cuts = [name for end in ends for name in cut_after.get(end, [])]
         if cuts:
             # one cut after each folded unit: `── C1..C4 ──  cut after each`
-            each = count > 1 and all(len(cut_after.get(unit.nodes[-1], [])) == 1 for unit in fold)
+            each = count > 1 and all(len(cut_after.get(end, [])) == 1 for end in ends)
             rule = f"── {cuts[0]}..{cuts[-1]} ──" if each else f"── cut {', '.join(cuts)} ──"
             literal_row(table, Text(rule, style="cyan"), Text("cut after each", style="dim") if each else "",
                           "", "", "", "", end_section=False)
@@ -142,7 +190,12 @@ def phase_table(plan: Plan) -> Table:
     for phase in plan.phases:
         cut = phase.cut or ""
         if phase.search is not None:
-            cut = " → ".join(phase.search.cuts) + f" ({phase.search.search})"
+            tried = phase.search.cuts
+            if len(tried) > 8:  # hundreds of cuts of a deep network: the ends and the count
+                ends = " → ".join([*tried[:3], "…", *tried[-2:]])
+                cut = f"{ends} ({len(tried)} cuts, {phase.search.search})"
+            else:
+                cut = " → ".join(tried) + f" ({phase.search.search})"
         arrow = "↑" if phase.stop.mode == "max" else "↓"
         stop = f"{phase.stop.monitor}{arrow}"
         stop += f" p{phase.stop.patience}" if phase.stop.patience else ""
@@ -215,8 +268,11 @@ def memory_table(plan: Plan) -> RenderableType:
         table = Table(title=title, title_justify="left")
         for column in ("layer", "T", "units", "α", "forward steps", "plain", "peak MiB", "plain MiB"):
             table.add_column(column, justify="left" if column == "layer" else "right")
-        for layer in memory.recurrent:
-            literal_row(table, layer.layer + (" (×2 dir)" if layer.directions == 2 else ""), str(layer.sequence_length),
+        for run in _runs(memory.recurrent, lambda layer: replace(layer, layer="")):
+            layer = run[0]
+            names = tuple(item.layer for item in run)
+            name = layer.layer if len(run) < MIN_REPEATS else _layer_span(names)
+            literal_row(table, name + (" (×2 dir)" if layer.directions == 2 else ""), str(layer.sequence_length),
                           str(layer.memory_units), str(layer.alpha), f"{layer.predicted_forward_steps:,}",
                           f"{layer.plain_forward_steps:,}", f"{layer.predicted_peak_bytes / 2**20:.2f}",
                           f"{layer.plain_peak_bytes / 2**20:.2f}")
@@ -234,15 +290,43 @@ def chain_table(chains: tuple[ChainMemoryPlan, ...], title: str | None) -> Table
                   caption_justify="left")
     for column in ("chain / segment", "run", "kept MiB", "recomputed MiB", "recompute MFLOP-eq"):
         table.add_column(column, justify="left" if column in ("chain / segment", "run") else "right")
-    for chain in chains:
+    for run in _runs(chains, _unnamed_chain):
+        chain = run[0]
         for segment in chain.segments:
             literal_row(table, _layer_span(segment.layers), "checkpoint" if segment.checkpointed else "plain",
                           f"{segment.stored_bytes / 2**20:.2f}", f"{segment.recompute_bytes / 2**20:.2f}",
                           f"{segment.recompute_flops / 1e6:.1f}")
-        literal_row(table, Text(f"chain {_layer_span(chain.layers)}", style="bold"), chain.policy,
+        label = f"chain {_layer_span(chain.layers)}" if len(run) < MIN_REPEATS else \
+            (f"{len(run)} alike chains, from {_layer_span(chain.layers)} "
+             f"to {_layer_span(run[-1].layers)}, each")
+        literal_row(table, Text(label, style="bold"), chain.policy,
                       f"peak {chain.predicted_peak_bytes / 2**20:.2f}", f"plain {chain.plain_peak_bytes / 2**20:.2f}",
                       f"time ×{chain.predicted_time_ratio:.2f}", end_section=True)
     return table
+
+
+def _unnamed_chain(chain: ChainMemoryPlan) -> ChainMemoryPlan:
+    """A chain's plan without its layer names: equal for chains of equal shapes and plans."""
+    return replace(chain, layers=(), segments=tuple(replace(segment, layers=(len(segment.layers),))
+                                                    for segment in chain.segments))
+
+
+def _runs(items: Sequence[Any], key: Callable[[Any], Any]) -> list[list[Any]]:
+    """Consecutive items of equal `key`, shown as one row when MIN_REPEATS or more (hundreds of
+    equal recurrent layers or chains in a generated network)."""
+    runs: list[list[Any]] = []
+    previous: Any = None
+    for item in items:
+        current = key(item)
+        if runs and current == previous:
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+        previous = current
+    shown: list[list[Any]] = []
+    for run in runs:
+        shown.extend([run] if len(run) >= MIN_REPEATS else [[item] for item in run])
+    return shown
 
 
 def _layer_span(layers: tuple[str, ...]) -> str:

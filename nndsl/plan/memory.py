@@ -38,8 +38,9 @@ from nndsl.ir import Graph, GraphNode
 from nndsl.plan.block_chains import element_layers, expand, find_block_chains
 from nndsl.plan.plan import ChainMemoryPlan, MemoryPlan, RecurrentMemoryPlan, SegmentPlan
 from nndsl.plan.recompute import plain_bptt_bytes, plan_recompute, smallest_feasible_units, units_for_budget
-from nndsl.plan.segments import (ChainLayer, Segment, evaluate, optimal_segments, plain_segments, segment_bytes,
-                                 smallest_peak, sqrt_segments, step_cost)
+from nndsl.plan.segments import (ChainLayer, Segment, evaluate, fits, optimal_segments,
+                                 plain_segments, segment_bytes, smallest_peak, sqrt_segments,
+                                 step_cost)
 from nndsl.records import Record
 from nndsl.spec import Spec
 
@@ -78,7 +79,7 @@ def plan_memory(spec: Spec, graph: Graph, locate: Locator, diagnostics: Diagnost
     found = [(chain, element_layers(graph, chain, batch, memory.sequence_length))
              for chain in find_block_chains(graph)]
     found = [(chain, layers) for chain, layers in found
-             if smallest_peak(layers) < evaluate(layers, plain_segments(layers)).peak_bytes]
+             if fits(layers, evaluate(layers, plain_segments(layers)).peak_bytes - 1)]
     chains = [layers for _, layers in found]
     if not recurrent and not chains:
         diagnostics.add("E604", "the memory budget has nothing to act on: the network has no recurrent layer "
@@ -172,10 +173,11 @@ def _chain_policy(policy: str) -> str:
 def _plan_chain(layers: list[ChainLayer], budget: float, policy: str) -> ChainMemoryPlan | int:
     """The chain's plan, or the smallest peak its policy can reach when the budget is below it."""
     chosen = _chain_policy(policy)
+    smallest = smallest_peak(layers)  # bisects over budgets: computed once per chain
     if chosen == "optimal":
-        segments = optimal_segments(layers, budget)
+        segments = optimal_segments(layers, budget) if budget >= smallest else None
         if segments is None:
-            return smallest_peak(layers)
+            return smallest
     else:
         segments = sqrt_segments(layers) if chosen == "sqrt" else plain_segments(layers)
         peak = evaluate(layers, segments).peak_bytes
@@ -189,7 +191,7 @@ def _plan_chain(layers: list[ChainLayer], budget: float, policy: str) -> ChainMe
         segments=tuple(_segment_plan(layers, segment, index > 0 and not segments[index - 1].checkpointed)
                        for index, segment in enumerate(segments)),
         predicted_peak_bytes=result.peak_bytes, plain_peak_bytes=evaluate(layers, plain_segments(layers)).peak_bytes,
-        smallest_peak_bytes=smallest_peak(layers), forward_flops=forward, recompute_flops=result.recompute_cost,
+        smallest_peak_bytes=smallest, forward_flops=forward, recompute_flops=result.recompute_cost,
         predicted_time_ratio=1.0 + result.recompute_cost / step if step else 1.0)
 
 

@@ -20,6 +20,7 @@ from nndsl.diagnostics import DiagnosticList, Span
 from nndsl.ir import Graph
 from nndsl.plan.plan import Acceptance, CutPlan, PhasePlan, RunPlan, StopPlan, TopDownSearch
 from nndsl.plan.regions import select
+from nndsl.records import Record
 from nndsl.spec import Spec
 from nndsl.spec.schedule import JointPhase, RetrainClassifierPhase, StopSpec, TopDownPhase, TrainPhase
 
@@ -189,13 +190,50 @@ def _distinct_attempts(graph: Graph, cuts: list[CutPlan]) -> tuple[str, ...]:
     than the cut tried just before (a cut beside a parameter-free layer such as `to_sequence`
     would repeat its neighbour's attempt; one below nothing but `add_channel` trains nothing)."""
     attempts: list[str] = []
-    previous: set[str] | None = None
+    previous: _Trained | None = None
+    trained_below = _TrainedBelow(graph)
     for cut in cuts:
-        trained = {node for node in cut.extractor if graph.node(node).parameter_count > 0}
-        if trained and trained != previous:
+        trained = trained_below.of(cut.extractor)
+        if trained.count and (previous is None or not trained_below.same(trained, previous)):
             attempts.append(cut.name)
         previous = trained
     return tuple(attempts)
+
+
+class _Trained(Record):
+    """The layers with parameters in an extractor: their count, and the extractor (a prefix of
+    the graph order when `prefix`, which the count then identifies among prefixes)."""
+
+    count: int
+    prefix: bool
+    extractor: tuple[str, ...]
+
+
+class _TrainedBelow:
+    """Compares cuts' trained layers in time independent of the extractors' sizes where both are
+    prefixes of the graph order (every cut of `cuts: units`): n cuts, not n sets of n layers."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.position = {name: index for index, name in enumerate(graph.order)}
+        self.with_parameters = {node.name for node in graph.nodes if node.parameter_count > 0}
+        self.counts = [0]  # counts[i]: layers with parameters among the first i in graph order
+        for name in graph.order:
+            self.counts.append(self.counts[-1] + (name in self.with_parameters))
+
+    def of(self, extractor: tuple[str, ...]) -> _Trained:
+        # An extractor lists distinct layers in graph order, so it is the first k layers exactly
+        # when its last layer sits at position k - 1.
+        if extractor and self.position[extractor[-1]] == len(extractor) - 1:
+            return _Trained(self.counts[len(extractor)], True, extractor)
+        return _Trained(len(self.with_parameters.intersection(extractor)), False, extractor)
+
+    def same(self, first: _Trained, second: _Trained) -> bool:
+        if first.count != second.count:
+            return False
+        if first.prefix and second.prefix:
+            return True
+        return (self.with_parameters.intersection(first.extractor)
+                == self.with_parameters.intersection(second.extractor))
 
 
 def _stop(stop: StopSpec, spec: Spec) -> StopPlan:

@@ -4,7 +4,9 @@ In: a spec path. Out: an interactive screen running the same front end as `nndsl
 `nndsl show` (`compile_spec`, never torch or Lightning). Three tabs: the spec (YAML beside its
 diagnostics), the graph, the plan. A timer polls the spec (and its fragment files) twice a
 second; a change recompiles and redraws in place, keeping the cursor, scroll, open folds, phase
-and focused pane.
+and focused pane. The first compile runs before the screen is drawn; later ones (a save, `r`) run
+in a worker thread, so keys and scrolling keep working while a large spec revalidates, and a
+newer change supersedes a compile still running (its result is dropped).
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
+from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Footer, TabbedContent, TabPane
+from textual.worker import get_current_worker
 
 from nndsl.api import Compiled, compile_spec
 from nndsl.tui.graph_view import GraphPane, NetworkTree
@@ -23,7 +27,7 @@ from nndsl.tui.help import HelpScreen
 from nndsl.tui.panes import DiagnosticList, StatusLine, counts, plural
 from nndsl.tui.phase_steps import PhaseStep, find_step, phase_steps
 from nndsl.tui.plan_view import PlanPane
-from nndsl.tui.source_view import SourceView
+from nndsl.tui.source_view import SourceView, highlighted_lines
 from nndsl.tui.watch import POLL_SECONDS, FileWatcher, local_sources
 
 PANES = {
@@ -108,12 +112,43 @@ class NndslApp(App[int]):
             self.action_reload()
 
     def action_reload(self) -> None:
-        """Run the front end again and redraw every pane in place."""
-        try:
-            compiled = compile_spec(self.spec_path)
-        except Exception as error:  # a front-end bug must not take the editor session down
-            self.notify(f"internal error in nndsl (a bug): {error!r}", severity="error", timeout=8)
+        """Run the front end again and redraw every pane in place (in a worker thread once the
+        screen is up: a large spec takes a second or more to compile)."""
+        if self.compiled is None:
+            compiled = self.compile()
+            if compiled is not None:
+                self.apply(compiled)
             return
+        self.compile_in_background(self.query_one(SourceView).file)
+
+    @work(thread=True, exclusive=True, group="compile")
+    def compile_in_background(self, shown: str) -> None:
+        """Compile off the UI thread and hand the result back, unless a newer compile started."""
+        compiled = self.compile(from_thread=True)
+        if compiled is None:
+            return
+        # The highlighting of the sources the YAML pane may show, done here (seconds for a spec
+        # of thousands of lines); `apply` finds it in the cache.
+        for name in {compiled.path, shown}:
+            if name in compiled.sources:
+                highlighted_lines(compiled.sources[name])
+        if not get_current_worker().is_cancelled:
+            self.call_from_thread(self.apply, compiled)
+
+    def compile(self, from_thread: bool = False) -> Compiled | None:
+        """The front end's result for the spec, or None after reporting an internal error."""
+        try:
+            return compile_spec(self.spec_path)
+        except Exception as error:  # a front-end bug must not take the editor session down
+            message = f"internal error in nndsl (a bug): {error!r}"
+            if from_thread:
+                self.call_from_thread(self.notify, message, severity="error", timeout=8)
+            else:
+                self.notify(message, severity="error", timeout=8)
+            return None
+
+    def apply(self, compiled: Compiled) -> None:
+        """Show a compile's result: every pane redrawn in place."""
         previous = self.steps[self.position] if self.steps else None
         self.compiled, self.reloads = compiled, self.reloads + 1
         self.steps = phase_steps(compiled.plan)

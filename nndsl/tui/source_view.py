@@ -9,6 +9,8 @@ Setting new text for the same file keeps the cursor and scroll position (live re
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from rich.style import Style
 from rich.syntax import Syntax
 from rich.text import Text
@@ -24,6 +26,18 @@ from nndsl.diagnostics import Diagnostic
 ERROR_STYLE = Style(color="red", bold=True)
 WARNING_STYLE = Style(color="yellow", bold=True)
 CURSOR_STYLE = Style(bgcolor="grey23")
+
+
+@lru_cache(maxsize=8)
+def highlighted_lines(text: str) -> tuple[Text, ...]:
+    """The YAML text highlighted, one `Text` per line (never modified: callers copy a line
+    before styling it). Cached, so that the TUI's compile worker can do this work off the UI
+    thread (seconds for a spec of thousands of lines) and `set_source` finds it done."""
+    highlighted = Syntax("", "yaml", theme="ansi_dark").highlight(text.expandtabs(4))
+    lines = list(highlighted.split("\n", allow_blank=True))
+    if lines and not lines[-1].plain and text.endswith("\n"):
+        lines.pop()
+    return tuple(lines) or (Text(""),)
 
 
 class SourceView(ScrollView, can_focus=True):
@@ -52,15 +66,9 @@ class SourceView(ScrollView, can_focus=True):
         """Show `text`; for the same file as before, cursor and scroll position stay."""
         same_file = file == self.file
         self.file = file
-        self.lines = list(
-            Syntax("", "yaml", theme="ansi_dark")
-            .highlight(text.expandtabs(4))
-            .split("\n", allow_blank=True)
-        )
-        if self.lines and not self.lines[-1].plain and text.endswith("\n"):
-            self.lines.pop()
-        self.lines = self.lines or [Text("")]
+        self.lines = list(highlighted_lines(text))  # shared with the cache: copied before styling
         self.marks = {}
+        copied: set[int] = set()
         for diagnostic in diagnostics:
             span = diagnostic.span
             if span is None or span.file != file or not 1 <= span.line <= len(self.lines):
@@ -68,6 +76,9 @@ class SourceView(ScrollView, can_focus=True):
             style = ERROR_STYLE if diagnostic.severity == "error" else WARNING_STYLE
             if self.marks.get(span.line) != ERROR_STYLE:
                 self.marks[span.line] = style
+            if span.line not in copied:
+                self.lines[span.line - 1] = self.lines[span.line - 1].copy()
+                copied.add(span.line)
             line = self.lines[span.line - 1]
             end = span.end_column if span.end_line == span.line else len(line.plain) + 1
             line.stylize(
