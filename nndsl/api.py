@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nndsl.check import run_checks
+from nndsl.check import run_checks, run_partial_checks
 from nndsl.data.registry import DATA_SOURCES, DataSignature, DataSourceError
 from nndsl.diagnostics import Diagnostic, DiagnosticList, SpecError
 from nndsl.ir import Graph, check_output, lower
@@ -20,6 +20,11 @@ from nndsl.records import Record, field
 from nndsl.resolve import Resolved, resolve
 from nndsl.source import locate, parse_document, read_text
 from nndsl.spec import Spec, load_spec
+
+
+#: Check-stage codes after which the graph cannot be built (a duplicate layer name, an input that
+#: names no layer) or would be built for the wrong input (a declared shape the data contradicts).
+GRAPH_BREAKING = frozenset({"E401", "E402", "E502"})
 
 
 class Compiled(Record):
@@ -66,15 +71,30 @@ def compile_spec(path: str | Path, overrides: list[str] | None = None, text: str
     def located(spec_path: tuple[str | int, ...]):
         return locate(resolved.root, spec_path)
 
+    resolved_cleanly = not diagnostics.has_errors  # a missing fragment leaves sections unknown
     spec = load_spec(resolved.root, diagnostics)
+    if spec is None and resolved_cleanly:
+        # Every error at once: checks that read only sections without errors run anyway.
+        from nndsl.spec.partial import partial_spec  # the error path only (start-up time)
+
+        partial = partial_spec(resolved.root)
+        if partial is not None:
+            signature = (data_signature(partial.spec, Path(path).parent, located, diagnostics)
+                         if "data" in partial.clean else None)
+            run_partial_checks(partial.spec, partial.clean, signature, located, diagnostics)
     if spec is None or diagnostics.has_errors:
         return Compiled(path, tuple(diagnostics.sorted()), sources, resolved)
     signature = data_signature(spec, Path(path).parent, located, diagnostics)
     run_checks(spec, signature, located, diagnostics)
-    if diagnostics.has_errors:
+    # The graph needs sound layer names and inputs only; other check errors (a metric, a cut, a
+    # data file) do not stop it, so its shape errors are reported with them.
+    shapeless = signature is None and spec.network.input is None  # the data failed to say
+    if any(item.code in GRAPH_BREAKING for item in diagnostics.items) or (
+            shapeless and diagnostics.has_errors):
         return Compiled(path, tuple(diagnostics.sorted()), sources, resolved, spec, signature)
     graph = lower(spec, signature.input_shape if signature else None, located, diagnostics)
-    if graph is not None and signature is not None:
+    loss_fits = not any(item.code == "E408" for item in diagnostics.items)
+    if graph is not None and signature is not None and loss_fits:  # the output is sized for the loss
         check_output(spec, signature, graph, located, diagnostics)
     if graph is None or diagnostics.has_errors:
         return Compiled(path, tuple(diagnostics.sorted()), sources, resolved, spec, signature, graph)

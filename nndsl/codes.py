@@ -58,6 +58,7 @@ CODES: dict[str, str] = {
     "E412": "data source problem",
     "E413": "duplicate phase name",
     "E414": "checkpoint does not fit",
+    "E425": "option would have no effect here",
     # ir: graph and shapes
     "E501": "graph has a cycle",
     "E502": "input shapes do not match",

@@ -109,7 +109,30 @@ class DiagnosticList:
             first = item.included_from or item.span
             return (0, first.file, first.line, first.column, item.span.line, item.span.column)
 
-        return sorted(items, key=key)
+        return sorted(merge_copies(items), key=key)
+
+
+def merge_copies(items: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """One diagnostic per mistake: a value inside a repeated block (or a fragment used several
+    times) is checked in every copy, giving the same code, place and hint with messages that
+    differ only in the copy's index or name; those merge into the first, which says how many
+    copies the value applies to."""
+    import re
+
+    groups: dict[tuple, list[Diagnostic]] = {}
+    for item in items:
+        if item.span is None:
+            groups[(id(item),)] = [item]
+            continue
+        key = (item.code, item.span, item.hint, item.severity, re.sub(r"\d+", "#", item.message))
+        groups.setdefault(key, []).append(item)
+    merged = []
+    for copies in groups.values():
+        first = copies[0]
+        if len(copies) > 1:
+            first = replace(first, message=f"{first.message} (applies to {len(copies)} copies)")
+        merged.append(first)
+    return merged
 
 
 class SpecError(Exception):

@@ -6,6 +6,10 @@ run's trainable layers and parameter groups. Out: Lightning hooks logging `train
 counts as right when any member is right — what multiple-choice learning is judged by) and each
 member's accuracy; on test, the class → member assignment counts of sMCL's specialisation.
 
+Under DDP every value is logged with `sync_dist`: each process sees its share of the validation
+set, and early stopping and checkpointing must decide on the same, whole-split averages in every
+process (else each stops on its own half).
+
 Losses per example and member, [M, B], go through `oracle_loss` (sMCL: only the k best members of
 each example receive its gradient) or `independent_loss` (independent and bagging ensembles).
 """
@@ -75,7 +79,8 @@ class EnsembleModule(LightningModule):
         bagged = self.plan.method == "bagging"
         outputs = self.network(batch["inputs"], per_member=bagged)
         loss, _ = self._loss(outputs, batch["targets"])
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=outputs.shape[1])
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=outputs.shape[1],
+                 sync_dist=True)
         stop_unless_finite(self, loss)
         return loss
 
@@ -84,17 +89,18 @@ class EnsembleModule(LightningModule):
         targets = batch["targets"]
         loss, assignment = self._loss(outputs, targets)
         size = outputs.shape[1]
-        self.log(f"{split}/loss", loss, on_epoch=True, prog_bar=True, batch_size=size)
+        self.log(f"{split}/loss", loss, on_epoch=True, prog_bar=True, batch_size=size, sync_dist=True)
         if not self.classifies:
             return
         combined = majority_vote(outputs) if self.plan.combine == "vote" else mean_probabilities(outputs).argmax(-1)
         self.log(f"{split}/accuracy", (combined == targets).float().mean(), on_epoch=True, prog_bar=True,
-                 batch_size=size)
+                 batch_size=size, sync_dist=True)
         self.log(f"{split}/oracle_accuracy", oracle_accuracy(outputs, targets), on_epoch=True, prog_bar=True,
-                 batch_size=size)
+                 batch_size=size, sync_dist=True)
         for member in range(outputs.shape[0]):
             accuracy = (outputs[member].argmax(-1) == targets).float().mean()
-            self.log(f"{split}/member{member + 1}_accuracy", accuracy, on_epoch=True, batch_size=size)
+            self.log(f"{split}/member{member + 1}_accuracy", accuracy, on_epoch=True, batch_size=size,
+                     sync_dist=True)
         if split == "test":
             counts = assignment_counts(assignment, targets, self.plan.members, self.num_classes)
             self.test_assignments = counts if self.test_assignments is None else self.test_assignments + counts

@@ -2,14 +2,16 @@
 
 accuracy (classes, next tokens or multi-label rows), cer / wer (greedy CTC decoding, then
 torchmetrics' character and word error rates over label strings), perplexity (torchmetrics'
-Perplexity on next-token logits).
+Perplexity on next-token logits), mse (torchmetrics' MeanSquaredError on regression outputs).
+Which metric fits which targets is declared in `nndsl.check.compatibility` and checked before
+training; a name this module does not build is a bug there, so it raises.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-from torchmetrics import Metric
+from torchmetrics import MeanSquaredError, Metric
 from torchmetrics.classification import MulticlassAccuracy, MultilabelExactMatch
 from torchmetrics.text import CharErrorRate, Perplexity, WordErrorRate
 
@@ -31,6 +33,10 @@ def build_metrics(names: tuple[str, ...], target_kind: str, num_classes: int | N
             metrics[name] = WordErrorRate()
         elif name == "perplexity":
             metrics[name] = Perplexity()
+        elif name == "mse":
+            metrics[name] = MeanSquaredError()
+        else:
+            raise ValueError(f"metric {name!r} is not computed by a single network")
     return nn.ModuleDict(metrics)
 
 
@@ -44,6 +50,8 @@ def update_metrics(metrics: nn.ModuleDict, output: torch.Tensor, output_lengths:
             metric.update(output.detach().reshape(-1, output.shape[-1]), targets.reshape(-1).long())
         elif name == "perplexity":
             metric.update(output.detach().float(), targets.long())
+        elif name == "mse":
+            metric.update(output.detach().float(), targets.float().reshape(output.shape))
         elif name in ("cer", "wer"):
             hypotheses = greedy_decode(output.detach(), output_lengths, blank)
             references = [targets[index, : int(length)].tolist()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from nndsl.check.compatibility import check_compatibility
 from nndsl.data.registry import DataSignature
 from nndsl.diagnostics import DiagnosticList, Span
 from nndsl.layers import format_shape
@@ -12,29 +13,17 @@ from nndsl.spec.schedule import TopDownPhase
 
 Locator = Callable[[tuple[str | int, ...]], Span | None]
 
-LOSS_TARGETS = {
-    "cross_entropy": ("class", "next_token"),
-    "nll": ("class", "next_token"),
-    "mse": ("regression",),
-    "binary_cross_entropy": ("multilabel",),
-    "ctc": ("label_sequence",),
-}
-METRIC_TARGETS = {
-    "accuracy": ("class", "next_token", "multilabel"),
-    "oracle_accuracy": ("class", "next_token"),
-    "cer": ("label_sequence",),
-    "wer": ("label_sequence",),
-    "perplexity": ("next_token", "class"),
-    "mse": ("regression",),
-}
 
+def logged_metrics(spec: Spec, target_kind: str | None = None) -> set[str]:
+    """Every metric name a run logs, as monitors write them (valid/loss, valid/cer, ...).
 
-def logged_metrics(spec: Spec) -> set[str]:
-    """Every metric name a run logs, as monitors write them (valid/loss, valid/cer, ...)."""
+    An ensemble run on class targets (or targets not known) also logs the combined prediction's
+    accuracy and the oracle accuracy, whether listed or not. Metrics are computed on the
+    validation (and test) split; training logs its loss only."""
     names = {"loss", *spec.metrics}
-    if spec.ensemble is not None:
-        names.add("oracle_accuracy")
-    return {f"{split}/{name}" for split in ("train", "valid") for name in names}
+    if spec.ensemble is not None and target_kind in (None, "class"):
+        names.update(("accuracy", "oracle_accuracy"))
+    return {"train/loss", *(f"valid/{name}" for name in names)}
 
 
 def check_input_shape(spec: Spec, signature: DataSignature, locate: Locator,
@@ -58,16 +47,15 @@ def check_input_shape(spec: Spec, signature: DataSignature, locate: Locator,
 
 
 def check_targets(spec: Spec, signature: DataSignature, locate: Locator, diagnostics: DiagnosticList) -> None:
-    target = signature.target_kind
-    if target not in LOSS_TARGETS[spec.loss.type]:
-        fitting = [loss for loss, kinds in LOSS_TARGETS.items() if target in kinds]
-        diagnostics.add("E408", f"loss `{spec.loss.type}` does not fit `{spec.data.source}`, whose targets are "
-                        f"{target}", locate(("loss", "type")), f"use {' or '.join(fitting)}" if fitting else None)
-    for index, metric in enumerate(spec.metrics):
-        if target not in METRIC_TARGETS[metric]:
-            diagnostics.add("E409", f"metric `{metric}` does not fit {target} targets",
-                            locate(("metrics", index)), "remove it or choose another metric")
-    logged = logged_metrics(spec)
+    """Loss, metrics and ensemble options fit the targets; monitored values are logged."""
+    check_compatibility(spec, signature, locate, diagnostics)
+    check_monitors(spec, signature, locate, diagnostics)
+
+
+def check_monitors(spec: Spec, signature: DataSignature, locate: Locator,
+                   diagnostics: DiagnosticList) -> None:
+    """Every monitored value is logged (E407); the data's own test set (E412)."""
+    logged = logged_metrics(spec, signature.target_kind)
     monitors: list[tuple[tuple, str]] = []
     for index, phase in enumerate(spec.schedule):
         monitors.append((("schedule", index, "stop", "monitor"), phase.stop.monitor))

@@ -81,6 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         errors.print("interrupted")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader stopped early (`nndsl schema | head`): not an error. Point stdout at
+        # /dev/null so the interpreter's final flush does not fail again on exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
     finally:
         if pause_collection:
             gc.enable()

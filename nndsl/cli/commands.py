@@ -21,15 +21,16 @@ def run_validate(arguments: argparse.Namespace, console: Console, errors: Consol
         console.print_json(diagnostics_json([(result.path, result.diagnostics) for result in results]))
     else:
         for result in results:
-            if result.diagnostics:  # rich is imported only to render them (start-up time)
-                from nndsl.cli.render import render_diagnostics
-
-                render_diagnostics(errors, result.diagnostics, result.sources)
-            if result.ok:
+            if not result.diagnostics:  # rich is imported only to render them (start-up time)
                 console.status_line("✓", "green", f"{result.path}: valid")
+                continue
+            from nndsl.cli.render import render_diagnostics, summary_text
+
+            render_diagnostics(errors, result.diagnostics, result.sources)
+            if result.ok:
+                console.status_line("✓", "green", summary_text(result.path, result.diagnostics))
             else:
-                count = sum(item.severity == "error" for item in result.diagnostics)
-                errors.status_line("✗", "red", f"{result.path}: {count} error{'s' if count != 1 else ''}")
+                errors.status_line("✗", "red", summary_text(result.path, result.diagnostics))
     return EXIT_OK if all(result.ok for result in results) else EXIT_USER_ERROR
 
 
@@ -37,8 +38,8 @@ def run_show(arguments: argparse.Namespace, console: Console, errors: Console) -
     from nndsl.cli.render import render_diagnostics
 
     result = compile_spec(arguments.spec, arguments.overrides)
+    render_diagnostics(errors, result.diagnostics, result.sources)  # warnings of a valid spec too
     if not result.ok:
-        render_diagnostics(errors, result.diagnostics, result.sources)
         return EXIT_USER_ERROR
     if arguments.format == "json":
         import json
@@ -56,7 +57,8 @@ def run_schema(arguments: argparse.Namespace, console: Console, errors: Console)
 
     from nndsl.cli.schema import spec_schema
 
-    print(json.dumps(spec_schema(), indent=2))
+    # Flushed here, so that a reader who stops early (`| head`) is noticed inside `main`.
+    print(json.dumps(spec_schema(), indent=2), flush=True)
     return EXIT_OK
 
 

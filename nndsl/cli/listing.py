@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from nndsl.cli.render import literal_row
@@ -29,7 +30,9 @@ def render_listing(console: Console) -> None:
         literal_row(sources, name, ", ".join(source.Params.model_fields), source.doc)
     console.print(sources)
     console.print()
-    fragments = Table(title="stdlib fragments (use: [std:...])", title_justify="left", show_edge=False)
+    # The title is rich markup: `[std:...]` would be read as a style tag and vanish.
+    fragments = Table(title=escape("stdlib fragments (use: [std:...])"), title_justify="left",
+                      show_edge=False)
     fragments.add_column("fragment", style="bold")
     fragments.add_column("what it is")
     for name in stdlib_names():

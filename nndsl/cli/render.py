@@ -35,10 +35,12 @@ def render_diagnostics(console: Console, diagnostics: list[Diagnostic] | tuple[D
     """
     for diagnostic in diagnostics:
         colour = "red" if diagnostic.severity == "error" else "yellow"
+        # A warning says so in words too (colour is lost in logs and pipes); errors stay bare.
+        label = diagnostic.code if diagnostic.severity == "error" else f"warning {diagnostic.code}"
         span = diagnostic.span
         first = diagnostic.included_from or span
         where = f"{first}: " if first else ""
-        _print(console, f"[bold]{escape(where)}[/bold][{colour}]{diagnostic.code}[/{colour}] "
+        _print(console, f"[bold]{escape(where)}[/bold][{colour}]{label}[/{colour}] "
                         f"{escape(bounded(diagnostic.message))}")
         if diagnostic.included_from is not None:
             _frame(console, diagnostic.included_from, sources, colour)
@@ -111,6 +113,17 @@ def literal_row(table: Any, *cells: Any, **options: Any) -> None:
     as markup (`[red]`), and names in a spec or a run directory are user text."""
     table.add_row(*(Text(printable(cell)) if isinstance(cell, str) else cell for cell in cells),
                   **options)
+
+
+def summary_text(path: str, diagnostics: list[Diagnostic] | tuple[Diagnostic, ...]) -> str:
+    """The status line's text: `PATH: valid` or `PATH: N errors`, warnings counted apart."""
+    errors = sum(item.severity == "error" for item in diagnostics)
+    warnings = len(diagnostics) - errors
+    counts = [f"{count} {word}{'s' if count != 1 else ''}"
+              for count, word in ((errors, "error"), (warnings, "warning")) if count]
+    if not errors:
+        return f"{path}: valid" + (f" ({counts[0]})" if counts else "")
+    return f"{path}: {', '.join(counts)}"
 
 
 def _origin(origin: str) -> str:

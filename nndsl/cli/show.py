@@ -48,7 +48,8 @@ def render_show(console: Console, compiled: Compiled) -> None:
     if plan.tempering is not None:
         console.print(tempering_table(plan))
     if plan.ensemble is not None:
-        console.print(ensemble_text(plan))
+        target = compiled.signature.target_kind if compiled.signature is not None else None
+        console.print(ensemble_text(plan, target))
     if plan.memory is not None:
         console.print(memory_table(plan))
     if plan.loss_terms:
@@ -173,8 +174,9 @@ def tempering_table(plan: Plan) -> Table:
     return table
 
 
-def ensemble_text(plan: Plan) -> str:
-    """The ensemble in a few lines: members, method, sharing, execution and memory multiplier."""
+def ensemble_text(plan: Plan, target_kind: str | None = "class") -> str:
+    """The ensemble in a few lines: members, method, sharing, what is scored, execution and
+    memory multiplier. What the backend logs depends on the data's target kind."""
     ensemble = plan.ensemble
     assert ensemble is not None
     method = {"smcl": f"sMCL oracle loss, gradient to the best {ensemble.k} member(s) per example",
@@ -184,9 +186,18 @@ def ensemble_text(plan: Plan) -> str:
                f"layers); {len(ensemble.member_layers)} layers per member") if ensemble.share else "no shared layers"
     execution = "vectorised (torch.func)" if ensemble.vectorised else f"looped: {escape(str(ensemble.fallback_reason))}"
     return (f"[bold]ensemble[/bold]: {ensemble.members} members — {method}\n"
-            f"  {sharing}; predictions combined by {ensemble.combine}; {execution}\n"
+            f"  {sharing}; {_ensemble_scores(ensemble.combine, target_kind)}; {execution}\n"
             f"  parameters ×{ensemble.memory_multiplier:.2f} of one network; member seeds "
             + ", ".join(str(seed) for seed in ensemble.seeds))
+
+
+def _ensemble_scores(combine: str, target_kind: str | None) -> str:
+    """What an ensemble run scores, as the ensemble module computes it."""
+    if target_kind != "class":
+        return "scored by the members' loss only (a combined prediction is scored for classes)"
+    combined = "mean of the members' probabilities" if combine == "mean" else "majority vote"
+    return (f"valid/accuracy scores the {combined}; valid/oracle_accuracy counts an example "
+            "right when any member is")
 
 
 def memory_table(plan: Plan) -> RenderableType:

@@ -24,14 +24,16 @@ def run_training(arguments: argparse.Namespace, console: Console, errors: Consol
 
     if not is_primary_process():
         console = Console(quiet=True)
+    plan = None
     if arguments.resume is None:
         compiled = compile_spec(arguments.spec, arguments.overrides)
+        render_diagnostics(errors, compiled.diagnostics, compiled.sources)  # warnings too
         if not compiled.ok:
-            render_diagnostics(errors, compiled.diagnostics, compiled.sources)
             return EXIT_USER_ERROR
         from nndsl.cli.show import phase_table
 
-        console.print(phase_table(compiled.plan))
+        plan = compiled.plan
+        console.print(phase_table(plan))
     from nndsl.run import train
     from nndsl.run.safe_load import UnreadableCheckpoint
     from nndsl.run.schedule import Interrupted
@@ -41,7 +43,7 @@ def run_training(arguments: argparse.Namespace, console: Console, errors: Consol
         where = f" — cut {cut}" if cut else ""
         which = f", attempt {attempt}" if attempt else ""
         console.print(f"[bold cyan]▶ phase {escape(phase.name)}{escape(where)}{which}[/bold cyan] "
-                      f"({len(phase.trainable) if not cut else 'extractor'} trainable)")
+                      f"({escape(trainable_text(plan, phase, cut))})")
 
     try:
         result = train(arguments.spec, arguments.overrides, arguments.run_dir, arguments.resume,
@@ -51,6 +53,11 @@ def run_training(arguments: argparse.Namespace, console: Console, errors: Consol
         return EXIT_USER_ERROR
     except UnreadableCheckpoint as error:
         errors.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
+        return EXIT_USER_ERROR
+    except OSError as error:  # the file system refused a write (read-only, full, gone)
+        where = f" `{error.filename}`" if error.filename else ""
+        errors.print(f"[red]error:[/red] cannot write{escape(where)}: {escape(error.strerror or str(error))}",
+                     soft_wrap=True)
         return EXIT_USER_ERROR
     except (Interrupted, KeyboardInterrupt):
         errors.print("[yellow]interrupted[/yellow]: the run directory holds a checkpoint; continue with "
@@ -64,6 +71,16 @@ def run_training(arguments: argparse.Namespace, console: Console, errors: Consol
         return EXIT_USER_ERROR
     render_report(console, result.directory, result.summary)
     return EXIT_OK
+
+
+def trainable_text(plan, phase, cut: str | None) -> str:
+    """The trainable parameters of a run, counted as the plan's phase table counts them: a
+    top-down attempt trains the extractor below its cut, any other run its phase's set."""
+    if phase.search is None or not cut:
+        return f"{phase.trainable_parameters:,} trainable parameters"
+    if plan is None:  # resuming: the CLI has not compiled the spec itself
+        return f"the extractor below {cut} trainable"
+    return f"{plan.cut(cut).extractor_parameters:,} trainable parameters"
 
 
 def render_report(console: Console, directory: Path, summary: dict) -> None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -57,8 +59,7 @@ class CsvTable:
 @functools.lru_cache(maxsize=4)
 def _parse_csv(file: Path, version: tuple[int, int], params: CsvParams) -> CsvTable:
     """Parse and check the table; `version` (mtime, size) makes edits invalidate the cache."""
-    with file.open(newline="", encoding="utf-8-sig") as handle:
-        rows = list(csv.reader(handle, delimiter=params.delimiter))
+    rows = _read_rows(file, params.delimiter)
     if not rows or not rows[0]:
         raise DataSourceError(f"{file} is empty; it needs a header row", "path",
                               "write the column names on the first line")
@@ -82,7 +83,7 @@ def _parse_csv(file: Path, version: tuple[int, int], params: CsvParams) -> CsvTa
             raise DataSourceError(f"{file}, line {line}: {len(row)} fields, header has "
                                   f"{len(header)}", "path", "every row needs one value per column")
         try:
-            values.append([float(row[column]) for column in columns])
+            numbers = [float(row[column]) for column in columns]
         except ValueError:
             column = next(c for c in columns if not _is_number(row[c]))
             raise DataSourceError(
@@ -90,15 +91,23 @@ def _parse_csv(file: Path, version: tuple[int, int], params: CsvParams) -> CsvTa
                 "features" if params.features else "path",
                 "fix the value, or leave the column out with `features:`",
             ) from None
+        if not all(map(math.isfinite, numbers)):
+            column = next(c for c, number in zip(columns, numbers) if not math.isfinite(number))
+            raise DataSourceError(
+                f"{file}, line {line}, column {header[column]!r}: {row[column].strip()!r} is not "
+                "a finite number", "features" if params.features else "path",
+                "clean or impute the value (NaN and inf cannot be trained on), or leave the "
+                "column out with `features:`")
+        values.append(numbers)
         targets.append(row[target_column].strip())
     if not values:
         raise DataSourceError(f"{file} has a header but no rows", "path", "add examples")
     class_names: tuple[str, ...] | None = None
     if params.task == "regression" or all(_is_integer(target) for target in targets):
-        if params.task == "regression" and not all(_is_number(target) for target in targets):
-            bad = next(target for target in targets if not _is_number(target))
-            raise DataSourceError(f"{file}: target {bad!r} is not a number", "target",
-                                  "regression needs numeric targets")
+        if params.task == "regression" and not all(_is_finite(target) for target in targets):
+            bad = next(target for target in targets if not _is_finite(target))
+            raise DataSourceError(f"{file}: target {bad!r} is not a finite number", "target",
+                                  "regression needs numeric targets (no NaN or inf)")
         numbers = [float(target) for target in targets]
     else:
         # Named classes: sorted so the numbering does not depend on row order.
@@ -116,12 +125,40 @@ def _parse_csv(file: Path, version: tuple[int, int], params: CsvParams) -> CsvTa
     return CsvTable(tuple(features), values, numbers, class_names, num_classes)
 
 
+def _read_rows(file: Path, delimiter: str) -> list[list[str]]:
+    """The file's rows as lists of fields; undecodable text and oversized fields are
+    `DataSourceError`s naming the line."""
+    data = file.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise DataSourceError(f"{file}, line {line}: byte {data[error.start]:#04x} is not UTF-8 "
+                              "text", "path", "save the file as UTF-8 (e.g. `iconv -f latin1 -t "
+                              "utf-8`)") from None
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        return list(reader)
+    except csv.Error as error:
+        # Python's csv module refuses fields over 128 KiB: no number is that long, so a field
+        # that size is a quoting mistake (an unclosed quote swallows the rest of the file).
+        oversized = "field larger than field limit" in str(error)
+        raise DataSourceError(f"{file}, line {reader.line_num}: {error}", "path",
+                              "no number is that long: check the quoting (an unclosed quote "
+                              "runs on to the end of the file)" if oversized else
+                              "the file is not a CSV table of numbers") from None
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
     except ValueError:
         return False
     return True
+
+
+def _is_finite(text: str) -> bool:
+    return _is_number(text) and math.isfinite(float(text))
 
 
 def _is_integer(text: str) -> bool:

@@ -152,6 +152,9 @@ def npz_layout(params: NpzParams, base_directory: Path) -> NpzLayout:
         headers[params.inputs_key], headers[params.targets_key]
     )
     count = input_shape[0]
+    if count == 0:
+        raise DataSourceError(f"{file}: array {params.inputs_key!r} has no rows", "inputs_key",
+                              "store one row per example (the archive holds none)")
     if target_shape[0] != count:
         raise DataSourceError(f"{file}: {params.inputs_key!r} has {count} rows but "
                               f"{params.targets_key!r} has {target_shape[0]}", "targets_key",
@@ -182,10 +185,31 @@ def npz_layout(params: NpzParams, base_directory: Path) -> NpzLayout:
 
 
 def _read_npz(file: Path) -> dict[str, Any]:
+    """Every array of the archive; a damaged member (truncated, bad CRC) is a `DataSourceError`."""
     import numpy as np
 
-    with np.load(file, allow_pickle=False) as archive:
-        return {key: archive[key] for key in archive.files}
+    key = None
+    try:
+        with np.load(file, allow_pickle=False) as archive:
+            arrays = {}
+            for key in archive.files:
+                arrays[key] = archive[key]
+            return arrays
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        member = f"array {key!r}" if key is not None else "the archive"
+        raise DataSourceError(f"{file}: {member} cannot be read ({error})", "path",
+                              "the file is damaged or truncated; write it again with "
+                              "numpy.savez") from None
+
+
+def first_non_finite(values: Any) -> tuple[int, ...] | None:
+    """The index of the first NaN or infinite entry of `values` (row first), or None."""
+    import numpy as np
+
+    finite = np.isfinite(values)
+    if finite.all():
+        return None
+    return tuple(int(axis[0]) for axis in np.nonzero(~finite))
 
 
 @data_source("npz")
@@ -231,9 +255,14 @@ class NpzFile:
         signature = self._signature(params, layout, arrays)
         inputs = arrays[params.inputs_key].astype(np.float32)
         targets = arrays[params.targets_key]
-        if not np.isfinite(inputs).all():
-            raise DataSourceError(f"{file}: {params.inputs_key!r} holds NaN or infinite values",
-                                  "inputs_key", "clean or impute the values")
+        for key, values in ((params.inputs_key, inputs), (params.targets_key, targets)):
+            where = first_non_finite(values) if values.dtype.kind == "f" else None
+            if where is not None:
+                raise DataSourceError(
+                    f"{file}: {key!r} holds NaN or infinity ({values[where]}) at row {where[0]}"
+                    + (f", column {', '.join(map(str, where[1:]))}" if len(where) > 1 else ""),
+                    "inputs_key" if key == params.inputs_key else "targets_key",
+                    "clean or impute the non-finite values (NaN, inf) before training")
         lengths = {}
         for field, key, padded, lowest in (
             ("input_lengths_key", layout.input_lengths_key, inputs, 1),

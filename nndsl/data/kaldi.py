@@ -66,7 +66,14 @@ def is_pipe_command(specifier: str) -> bool:
 def _read_table(file: Path, field: str) -> dict[str, str]:
     """Utterance id → rest of the line, for Kaldi's two-column files; ids must be unique."""
     table: dict[str, str] = {}
-    for line_number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+    data = file.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise DataSourceError(f"{file}, line {line}: byte {data[error.start]:#04x} is not UTF-8 "
+                              "text", field, "save the file as UTF-8") from None
+    for line_number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         utterance, *rest = line.split(maxsplit=1)  # Kaldi allows tabs as well as spaces
@@ -247,6 +254,12 @@ class KaldiFeatures:
                 raise DataSourceError(f"{listing.scp}: utterance {utterance!r} has shape "
                                       f"{matrix.shape}, expected (frames, {feature_dim})",
                                       "feats", "all utterances need the same feature size")
+            if not np.isfinite(matrix).all():
+                frame, column = (int(axis[0]) for axis in np.nonzero(~np.isfinite(matrix)))
+                raise DataSourceError(f"{listing.scp}: utterance {utterance!r} holds NaN "
+                                      f"or infinity ({matrix[frame, column]}) at frame {frame}, feature "
+                                      f"{column}", "feats", "clean the features (NaN and inf "
+                                      "cannot be trained on) or drop the utterance")
             # CTC needs a frame per label plus a blank between equal neighbours.
             needed = len(labels) + sum(a == b for a, b in zip(labels, labels[1:]))
             if len(matrix) < needed:

@@ -50,6 +50,8 @@ def _count(example_count: int, fraction: float, field: str) -> int:
         )
     count = round(example_count * fraction)
     if fraction > 0 and count == 0:
+        if example_count == 0:  # sources report an empty file themselves; this guards the hint
+            raise DataSourceError("the data set has no examples", field, "add examples")
         raise DataSourceError(
             f"{field} {fraction} of {example_count} examples leaves that split empty",
             field,

@@ -131,11 +131,22 @@ def stdlib_names() -> list[str]:
 
 
 def fragment_summary(text: str) -> str:
-    """The first line of a fragment's header comment, for listings."""
+    """A fragment's `doc:` line, for listings; without one, its header comment's first
+    sentence (the comment may run over several lines)."""
+    import yaml  # listings only; the fragment has been parsed as YAML before, so it is trusted
+
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError:
+        document = None
+    if isinstance(document, dict) and isinstance(document.get("doc"), str):
+        return document["doc"].strip()
+    comment: list[str] = []
     for line in text.splitlines():
         stripped = line.strip()
-        if stripped.startswith("#"):
-            return stripped.lstrip("#").strip()
-        if stripped:
+        if not stripped.startswith("#"):
             break
-    return ""
+        comment.append(stripped.lstrip("#").strip())
+    header = " ".join(comment)
+    end = header.find(". ")
+    return header if end < 0 else header[: end + 1]

@@ -7,6 +7,8 @@
       logs/              Lightning's CSV (or TensorBoard) metrics
       checkpoints/       per phase and attempt: best.ckpt, last.ckpt
       summary.json       the results: phase table, test metrics
+      run.json           how the run was started (spec path, overrides, spec hash) and its
+                         status: running, finished, interrupted, or failed with the error
 Every file is written to a temporary name and renamed, so a crash never leaves half a file.
 
 Distributed runs: Lightning's `ddp` launcher re-runs the command in child processes (`LOCAL_RANK`
@@ -18,13 +20,14 @@ summaries and progress are written once.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
 import time
 from importlib.metadata import PackageNotFoundError, version
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -98,10 +101,62 @@ def read_json(path: Path) -> Any:
 
 
 def refuse_existing(path: Path) -> None:
-    """Raise `RunDirectoryError` if `path` exists and is not empty (it is never overwritten)."""
+    """Raise `RunDirectoryError` if `path` exists and is not empty (it is never overwritten); the
+    message says what the directory holds (a run's status, from its run.json) and what to do."""
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise RunDirectoryError(f"run directory `{path}` already exists and is not empty; "
-                                "choose another --run-dir, or continue it with --resume")
+        record = run_status(path) or {}
+        holds = {"finished": "holds a finished run",
+                 "interrupted": "holds an interrupted run",
+                 "failed": f"holds a run that failed: {record.get('error')}",
+                 "running": "holds a run that is still running or was killed",
+                 }.get(record.get("status", ""), "already exists and is not empty")
+        if record.get("status") == "finished":
+            raise RunDirectoryError(f"run directory `{path}` {holds}; choose another --run-dir")
+        raise RunDirectoryError(f"run directory `{path}` {holds}; choose another --run-dir, or "
+                                f"continue it with --resume {path}")
+
+
+def run_status(directory: Path) -> dict[str, Any] | None:
+    """The run's record (run.json) when `directory` holds a readable one, else None."""
+    try:
+        record = read_json(directory / "run.json")
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def mark_run(directory: Path, status: str, error: BaseException | None = None) -> None:
+    """Record in run.json how the run ended ("running", "finished", "interrupted", "failed"),
+    with the error, so that a directory left by a failed run explains itself."""
+    record = run_status(directory)
+    if record is None:
+        return
+    record["status"] = status
+    record.pop("error", None)
+    if error is not None:
+        text = str(error).strip().splitlines()
+        record["error"] = f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+    try:
+        write_json(directory / "run.json", record)
+    except OSError:
+        pass  # a directory that cannot be written (the failure being reported, perhaps) keeps none
+
+
+@contextlib.contextmanager
+def recording_outcome(directory: Path, interruptions: tuple[type[BaseException], ...] = (KeyboardInterrupt,)
+                      ) -> Iterator[None]:
+    """Mark the run "running" now and, when the block ends, "finished", "interrupted" (one of
+    `interruptions`, Ctrl-C) or "failed" with the error, which propagates unchanged."""
+    mark_run(directory, "running")
+    try:
+        yield
+    except interruptions as error:
+        mark_run(directory, "interrupted", error)
+        raise
+    except BaseException as error:
+        mark_run(directory, "failed", error)
+        raise
+    mark_run(directory, "finished")
 
 
 def new_run_directory(name: str, requested: str | None) -> Path:
@@ -116,7 +171,11 @@ def new_run_directory(name: str, requested: str | None) -> Path:
         while path.exists():
             suffix += 1
             path = Path("runs") / f"{name}-{stamp}-{suffix}"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # a read-only parent, a file in the way, a full disk
+        raise RunDirectoryError(f"cannot create run directory `{path}`: "
+                                f"{error.strerror or error}; choose another --run-dir") from None
     return path
 
 

@@ -16,7 +16,8 @@ from nndsl.api import Compiled, compile_spec
 from nndsl.data.registry import DATA_SOURCES, DataSourceError
 from nndsl.diagnostics import Diagnostic, SpecError
 from nndsl.run.rundir import (RunDirectoryError, is_primary_process, package_versions, read_json,
-                              refuse_existing, save_state, shared_run_directory, spec_text, write_json, write_spec)
+                              recording_outcome, refuse_existing, save_state, shared_run_directory, spec_text,
+                              write_json, write_spec)
 from nndsl.source import locate, to_plain
 
 
@@ -112,6 +113,10 @@ def load_data(compiled: Compiled) -> Any:
     except DataSourceError as error:
         where = ("data", error.field) if error.field else ("data",)
         raise SpecError([Diagnostic("E412", error.message, locate(compiled.resolved.root, where), error.hint)]) from None
+    except OSError as error:  # a file the system refuses to read (permissions, a vanished disk)
+        raise SpecError([Diagnostic("E412", f"data: {error.strerror or error}: {error.filename}",
+                                    locate(compiled.resolved.root, ("data",)),
+                                    "check the file paths under `data:`")]) from None
 
 
 def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: str | None = None,
@@ -122,7 +127,7 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
     from lightning.pytorch import seed_everything
 
     from nndsl.backend.losses import CompiledLoss
-    from nndsl.run.schedule import run_schedule
+    from nndsl.run.schedule import Interrupted, run_schedule
     from nndsl.run.session import RunContext, build_module, build_network, evaluation_trainer, test_report
 
     _quiet_lightning()
@@ -138,27 +143,29 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
         # Only now: a data problem (exit 2) leaves no half-made run directory behind, so the same
         # --run-dir can be used again once the data is fixed.
         directory = open_run_directory(compiled, str(spec_path), overrides or [], run_dir)
-    torch.manual_seed(spec.seed)
-    network = build_network(compiled, datamodule)
-    loss = CompiledLoss(spec.loss, signature.target_kind, len(datamodule.splits.train), bool(plan.loss_terms))
-    context = RunContext(spec, plan, network, datamodule, loss, directory, signature.target_kind,
-                         signature.num_classes, fast_dev_run, printer=printer, progress_bar=progress_bar,
-                         plan_graph=compiled.graph)
-    try:
-        rows = run_schedule(context)
-    except FloatingPointError as error:
-        raise TrainingDiverged(str(error), directory, _newest_checkpoint(directory)) from None
-    test_metrics: dict[str, float] = {}
-    if datamodule.splits.test is not None and not fast_dev_run:
-        module = build_module(context, (), (), spec.optimizer, 1)
-        results = evaluation_trainer(context).test(module, datamodule=datamodule, verbose=False)
-        test_metrics = {key: float(value) for key, value in (results[0] if results else {}).items()}
-    summary = {"name": spec.name, "seed": spec.seed, "resumed": resuming, "phases": rows, "test": test_metrics,
-               "parameters": compiled.graph.parameter_count}
-    if datamodule.splits.test is not None and not fast_dev_run:
-        summary.update(test_report(context, module))
-    write_json(directory / "summary.json", summary)
-    save_state(directory / "final_weights.pt", network.state_dict())
+    # run.json says how the run ended, a failure included.
+    with recording_outcome(directory, (KeyboardInterrupt, Interrupted)):
+        torch.manual_seed(spec.seed)
+        network = build_network(compiled, datamodule)
+        loss = CompiledLoss(spec.loss, signature.target_kind, len(datamodule.splits.train), bool(plan.loss_terms))
+        context = RunContext(spec, plan, network, datamodule, loss, directory, signature.target_kind,
+                             signature.num_classes, fast_dev_run, printer=printer, progress_bar=progress_bar,
+                             plan_graph=compiled.graph)
+        try:
+            rows = run_schedule(context)
+        except FloatingPointError as error:
+            raise TrainingDiverged(str(error), directory, _newest_checkpoint(directory)) from None
+        test_metrics: dict[str, float] = {}
+        if datamodule.splits.test is not None and not fast_dev_run:
+            module = build_module(context, (), (), spec.optimizer, 1)
+            results = evaluation_trainer(context).test(module, datamodule=datamodule, verbose=False)
+            test_metrics = {key: float(value) for key, value in (results[0] if results else {}).items()}
+        summary = {"name": spec.name, "seed": spec.seed, "resumed": resuming, "phases": rows, "test": test_metrics,
+                   "parameters": compiled.graph.parameter_count}
+        if datamodule.splits.test is not None and not fast_dev_run:
+            summary.update(test_report(context, module))
+        write_json(directory / "summary.json", summary)
+        save_state(directory / "final_weights.pt", network.state_dict())
     return RunResult(directory, summary)
 
 
@@ -175,3 +182,12 @@ def _quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*number of training batches.*")
+    # Lightning's own pytree helper still builds torch's deprecated LeafSpec; the warning is
+    # about Lightning's code, not the user's, and printed on every run. Only that warning from
+    # only that module is silenced.
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+                            category=FutureWarning, module=r"lightning\.pytorch\.utilities\._pytree")
+    # torch 2.4-2.5 warn on every torch.load without weights_only (Lightning's checkpoint restore
+    # among them); nndsl's own loads say what they load, and newer torch no longer warns.
+    warnings.filterwarnings("ignore", message=r"You are using `torch\.load` with `weights_only=False`",
+                            category=FutureWarning)

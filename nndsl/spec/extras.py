@@ -23,18 +23,38 @@ class EnsembleSpec(SpecModel):
         "independent", description="independent seeds, bootstrap samples, or the sMCL oracle loss")
     k: int = Field(1, ge=1, description="smcl: members receiving each example's gradient (k = M: classic ensemble)")
     share: str | None = Field(None, description="a cut: members share the extractor below it (one trunk, M heads)")
-    combine: Literal["mean", "vote", "oracle"] = Field("mean", description="how predictions are reported")
+    combine: Literal["mean", "vote"] = Field(
+        "mean", description="how the members' class predictions are combined for valid/accuracy "
+                            "and test/accuracy: mean of probabilities, or majority vote")
     vectorise: bool = Field(True, description="run identical members as one vectorised module")
 
     @field_validator("k")
     @classmethod
     def _k_within_members(cls, k: int, info: ValidationInfo) -> int:
-        # A field validator (not a model one) so the diagnostic points at `k:` itself.
+        # A field validator (not a model one) so the diagnostic points at `k:` itself; pydantic
+        # runs it only when `k` is written, so a `k` that no method would use is refused.
+        method = info.data.get("method")
+        if method is not None and method != "smcl":
+            raise spec_error("ensemble_option", "`k` applies to `method: smcl` only (hint: "
+                             "{method} members each learn from every example; remove `k`)",
+                             method=method)
         members = info.data.get("members")
         if members is not None and k > members:
             raise spec_error("ensemble_k", "k = {k} exceeds members = {members}",
                              k=k, members=members)
         return k
+
+    @field_validator("combine", mode="before")
+    @classmethod
+    def _combine_is_a_combiner(cls, combine: object) -> object:
+        if combine == "oracle":
+            # The oracle picks, per example, the member that got it right: it needs the labels,
+            # so it scores an ensemble (valid/oracle_accuracy, always logged) but cannot predict.
+            raise spec_error("ensemble_option", "the oracle is not a way to combine "
+                             "predictions: it needs the labels (hint: every ensemble run "
+                             "logs valid/oracle_accuracy, the oracle's score; monitor that, and "
+                             "combine with mean or vote)")
+        return combine
 
 
 class MemorySpec(SpecModel):

@@ -263,3 +263,11 @@ def test_perplexity_is_the_exponential_of_the_mean_cross_entropy():
     assert metrics["perplexity"].compute().item() == pytest.approx(math.exp(cross_entropy.item()), rel=1e-5)
     loss = _data(_loss("cross_entropy", "next_token"), logits, {"targets": targets})
     assert metrics["perplexity"].compute().item() == pytest.approx(math.exp(loss.item()), rel=1e-5)
+
+
+def test_mse_metric_on_regression_outputs():
+    # `metrics: [mse]` passes validation for regression targets, so the backend must compute it.
+    metrics = build_metrics(("mse",), "regression", None, 0, None)
+    output = torch.tensor([[1.0, 2.0], [0.0, 0.0]])
+    update_metrics(metrics, output, None, {"targets": torch.tensor([[1.0, 0.0], [0.0, 2.0]])}, 0, None)
+    assert metrics["mse"].compute().item() == pytest.approx(2.0)

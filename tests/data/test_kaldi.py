@@ -99,3 +99,25 @@ def test_missing_archive(tmp_path: Path, monkeypatch) -> None:
     with pytest.raises(DataSourceError) as caught:
         source.signature(params, tmp_path)
     assert "feats.ark" in caught.value.message and "feats.scp" in caught.value.message
+
+
+def test_non_finite_feature_names_utterance_frame_and_feature(tmp_path: Path, monkeypatch) -> None:
+    matrices = _write_data(tmp_path / "data", monkeypatch)
+    matrices["utt2"][4, 2] = np.nan
+    with kaldiio.WriteHelper("ark,scp:feats.ark,feats.scp") as writer:
+        for utterance, matrix in matrices.items():
+            writer(utterance, matrix)
+    source, params = _source()
+    with pytest.raises(DataSourceError) as caught:
+        source.load(params, tmp_path, seed=0)
+    message = caught.value.message
+    assert "'utt2'" in message and "frame 4, feature 2" in message and "NaN" in message
+
+
+def test_text_file_not_utf8_names_the_line(tmp_path: Path, monkeypatch) -> None:
+    _write_data(tmp_path / "data", monkeypatch)
+    (tmp_path / "data" / "text").write_bytes("utt1 ab\nutt2 caf\xe9\nutt3 c\n".encode("latin1"))
+    source, params = _source()
+    with pytest.raises(DataSourceError) as caught:
+        source.signature(params, tmp_path)
+    assert "line 2" in caught.value.message and caught.value.field == "text"

@@ -187,3 +187,65 @@ def test_csv_edits_are_seen_despite_the_parse_cache(tmp_path: Path) -> None:
     file.write_text("a,target\n1,0\n2,1\n3,1\n")
     second, _ = _signature_and_arrays("csv", tmp_path, path="t.csv")
     assert (first.example_count, second.example_count) == (1, 3)
+
+
+# damaged files and non-finite values ------------------------------------------------------------
+
+
+def test_npz_truncated_member_is_a_data_error(tmp_path: Path) -> None:
+    import zipfile
+
+    np.savez(tmp_path / "whole.npz", inputs=np.ones((20, 4)), targets=np.arange(20) % 3)
+    with zipfile.ZipFile(tmp_path / "whole.npz") as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    with zipfile.ZipFile(tmp_path / "d.npz", "w") as archive:
+        archive.writestr("inputs.npy", members["inputs.npy"][:200])  # header intact, data cut
+        archive.writestr("targets.npy", members["targets.npy"])
+    error = _error("npz", tmp_path, stage="load", path="d.npz", num_classes=3)
+    assert error.field == "path" and "'inputs' cannot be read" in error.message
+    assert "truncated" in error.hint
+
+
+def test_npz_without_rows_is_refused_by_the_signature(tmp_path: Path) -> None:
+    np.savez(tmp_path / "d.npz", inputs=np.zeros((0, 4)), targets=np.zeros((0,), np.int64))
+    error = _error("npz", tmp_path, path="d.npz")
+    assert error.field == "inputs_key" and "no rows" in error.message
+
+
+def test_npz_nan_names_row_and_column(tmp_path: Path) -> None:
+    inputs = np.ones((4, 3))
+    inputs[2, 1] = np.inf
+    np.savez(tmp_path / "d.npz", inputs=inputs, targets=np.arange(4) % 2)
+    error = _error("npz", tmp_path, stage="load", path="d.npz")
+    assert "row 2, column 1" in error.message and "inf" in error.message
+
+
+def test_csv_not_utf8_names_the_line(tmp_path: Path) -> None:
+    (tmp_path / "d.csv").write_bytes("a,target\n1,0\n2,caf\xe9\n".encode("latin1"))
+    error = _error("csv", tmp_path, path="d.csv")
+    assert "line 3" in error.message and "UTF-8" in error.message and error.field == "path"
+
+
+def test_csv_field_over_the_csv_module_limit(tmp_path: Path) -> None:
+    (tmp_path / "d.csv").write_text("a,target\n" + "1" * 140_000 + ",0\n2,1\n")
+    error = _error("csv", tmp_path, path="d.csv")
+    assert "line 2" in error.message and "quoting" in error.hint
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-Infinity"])
+def test_csv_non_finite_feature_names_line_and_column(tmp_path: Path, value: str) -> None:
+    (tmp_path / "d.csv").write_text(f"a,b,target\n1,2,0\n3,{value},1\n")
+    error = _error("csv", tmp_path, path="d.csv")  # found by the signature, i.e. at validate
+    assert "line 3, column 'b'" in error.message and "finite" in error.message
+
+
+def test_csv_non_finite_regression_target(tmp_path: Path) -> None:
+    (tmp_path / "d.csv").write_text("a,target\n1,0.5\n3,nan\n")
+    error = _error("csv", tmp_path, path="d.csv", task="regression")
+    assert error.field == "target" and "finite" in error.message
+
+
+def test_csv_with_a_nul_byte(tmp_path: Path) -> None:
+    (tmp_path / "d.csv").write_bytes(b"a,target\n1,0\n2\x00,1\n")
+    error = _error("csv", tmp_path, path="d.csv")
+    assert "line" in error.message and error.field == "path"

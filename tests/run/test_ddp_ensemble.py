@@ -1,0 +1,75 @@
+"""DDP on CPU with an ensemble: both processes decide on the same, whole-split metrics.
+
+Each process validates its share of the validation set; the ensemble module's values must be
+reduced across processes (`sync_dist`), else each process early-stops and checkpoints on its own
+half. A script run under Lightning's ddp launcher (which re-runs it as rank 1) records, in every
+process, the validation metrics that early stopping and checkpointing read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nndsl.run.rundir import RUN_DIRECTORY_VARIABLE
+
+SPEC = """
+nndsl: 1
+name: ddp-ensemble
+seed: 3
+data: {source: digits, batch_size: 64, valid_fraction: 0.2}
+network:
+  layers:
+    - {name: hidden, type: linear, units: 8, activation: tanh}
+    - {name: out, type: linear, units: 10}
+loss: {type: cross_entropy}
+metrics: [accuracy]
+optimizer: {type: sgd, lr: 0.1}
+ensemble: {members: 2, method: smcl}
+schedule:
+  - {phase: joint, stop: {monitor: valid/oracle_accuracy, patience: 1, max_epochs: 3}}
+trainer: {max_epochs: 3, limit_train_batches: 3, strategy: ddp, accelerator: cpu, devices: 2}
+"""
+
+SCRIPT = """
+import json
+from lightning.pytorch.callbacks import Callback
+import nndsl.run.session as session
+from nndsl.run import train
+
+
+class RecordValidation(Callback):
+    def on_validation_end(self, trainer, module):
+        values = {key: float(value) for key, value in trainer.callback_metrics.items()
+                  if key.startswith("valid/")}
+        with open(f"rank{trainer.global_rank}.jsonl", "a") as stream:
+            stream.write(json.dumps({"epoch": trainer.current_epoch, **values}) + "\\n")
+
+
+original = session.trainer_for
+session.trainer_for = lambda context, label, stop, callbacks: original(
+    context, label, stop, [*callbacks, RecordValidation()])
+train("spec.yaml", run_dir="run", progress_bar=False)
+"""
+
+
+@pytest.mark.slow
+def test_ddp_ensemble_processes_see_the_same_validation_metrics(tmp_path: Path):
+    (tmp_path / "spec.yaml").write_text(SPEC)
+    (tmp_path / "script.py").write_text(SCRIPT)
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in ("RANK", "LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", RUN_DIRECTORY_VARIABLE)}
+    result = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, env=environment,
+                            capture_output=True, text=True, timeout=500)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [[json.loads(line) for line in (tmp_path / f"rank{rank}.jsonl").read_text().splitlines()]
+             for rank in (0, 1)]
+    assert len(ranks[0]) == len(ranks[1]) >= 1  # both processes stopped after the same epoch
+    for zero, one in zip(*ranks):
+        assert set(zero) >= {"valid/loss", "valid/accuracy", "valid/oracle_accuracy"}
+        assert zero == pytest.approx(one, abs=1e-6), (zero, one)
