@@ -53,6 +53,7 @@ CODES: dict[str, str] = {
     "E407": "monitored metric is never logged",
     "E408": "loss does not fit the data's targets",
     "E409": "metric does not fit the data's targets",
+    "E460": "top-k accuracy with k not below the number of classes",
     "E410": "ensemble setting out of range",
     "E411": "invalid cut definition",
     "E412": "data source problem",

@@ -20,7 +20,7 @@ def logged_metrics(spec: Spec, target_kind: str | None = None) -> set[str]:
     An ensemble run on class targets (or targets not known) also logs the combined prediction's
     accuracy and the oracle accuracy, whether listed or not. Metrics are computed on the
     validation (and test) split; training logs its loss only."""
-    names = {"loss", *spec.metrics}
+    names = {"loss", *spec.metrics} - {"confusion_matrix"}  # a matrix, written at test time
     if spec.ensemble is not None and target_kind in (None, "class"):
         names.update(("accuracy", "oracle_accuracy"))
     return {"train/loss", *(f"valid/{name}" for name in names)}

@@ -25,7 +25,7 @@ Locator = Callable[[tuple[str | int, ...]], Span | None]
 
 def default_mode(monitor: str) -> str:
     """Whether higher is better for a metric name."""
-    return "max" if monitor.endswith("accuracy") else "min"
+    return "max" if monitor.endswith(("accuracy", "/f1_macro", "/f1_micro", "/r2")) else "min"
 
 
 def plan_phases(spec: Spec, graph: Graph, cuts: tuple[CutPlan, ...], locate: Locator,

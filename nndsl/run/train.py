@@ -163,7 +163,10 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
         summary = {"name": spec.name, "seed": spec.seed, "resumed": resuming, "phases": rows, "test": test_metrics,
                    "parameters": compiled.graph.parameter_count}
         if datamodule.splits.test is not None and not fast_dev_run:
+            from nndsl.run.confusion import write_confusion_matrix
+
             summary.update(test_report(context, module))
+            summary.update(write_confusion_matrix(module, datamodule.class_names, directory))
         write_json(directory / "summary.json", summary)
         save_state(directory / "final_weights.pt", network.state_dict())
     return RunResult(directory, summary)

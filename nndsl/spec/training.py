@@ -9,7 +9,8 @@ from pydantic import Field
 from nndsl.spec.base import SpecModel
 
 LossType = Literal["cross_entropy", "nll", "mse", "binary_cross_entropy", "ctc"]
-MetricName = Literal["accuracy", "cer", "wer", "perplexity", "mse", "oracle_accuracy"]
+MetricName = Literal["accuracy", "cer", "wer", "perplexity", "mse", "oracle_accuracy", "f1_macro", "f1_micro",
+                     "top2_accuracy", "top3_accuracy", "top5_accuracy", "confusion_matrix", "mae", "r2"]
 
 
 class LossSpec(SpecModel):
