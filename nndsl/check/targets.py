@@ -61,8 +61,12 @@ def check_monitors(spec: Spec, signature: DataSignature, locate: Locator,
         monitors.append((("schedule", index, "stop", "monitor"), phase.stop.monitor))
         if isinstance(phase, TopDownPhase):
             monitors.append((("schedule", index, "monitor"), phase.monitor))
-    if spec.trainer.scheduler and spec.trainer.scheduler.type == "plateau":
-        monitors.append((("trainer", "scheduler", "monitor"), spec.trainer.scheduler.monitor))
+    from nndsl.check.scheduler import scheduler_places
+
+    # (An `optimizer:` with errors is a stand-in without a scheduler: nothing is read from it.)
+    for path, scheduler, _ in scheduler_places(spec):
+        if scheduler.type == "plateau":
+            monitors.append(((*path, "monitor"), scheduler.monitor))
     for path, monitor in monitors:
         if monitor not in logged:
             from nndsl.diagnostics import did_you_mean
