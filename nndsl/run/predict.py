@@ -48,7 +48,7 @@ def read_inputs(run: TrainedRun, path: Path) -> np.ndarray:
         except (ValueError, OSError, EOFError) as error:
             raise PredictionInputError(f"`{path}` is not a readable npz file: {error}") from None
     elif path.suffix == ".csv":
-        inputs = _read_csv(path, options)
+        inputs = _read_csv(path, options, run.feature_names)
     else:
         raise PredictionInputError(f"`{path}`: predict reads .csv or .npz files")
     shape = tuple(signature.input_shape)
@@ -63,14 +63,16 @@ def read_inputs(run: TrainedRun, path: Path) -> np.ndarray:
     return inputs
 
 
-def _read_csv(path: Path, options: Any) -> np.ndarray:
+def _read_csv(path: Path, options: Any, trained_features: tuple[str, ...] | None) -> np.ndarray:
+    """The run's feature columns by name (in the training order), else every column in order."""
     delimiter = getattr(options, "delimiter", ",")
     rows = list(csv.reader(path.open(encoding="utf-8", newline=""), delimiter=delimiter))
     if not rows:
         raise PredictionInputError(f"`{path}` is empty")
     header, body = [name.strip() for name in rows[0]], [row for row in rows[1:] if row]
     target = getattr(options, "target", None)
-    features = list(getattr(options, "features", None) or [name for name in header if name != target])
+    features = list(trained_features or getattr(options, "features", None)
+                    or [name for name in header if name != target])
     missing = [name for name in features if name not in header]
     if missing:
         raise PredictionInputError(f"`{path}` lacks the run's feature column(s) {', '.join(missing)}")

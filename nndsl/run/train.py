@@ -143,8 +143,11 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
         # Only now: a data problem (exit 2) leaves no half-made run directory behind, so the same
         # --run-dir can be used again once the data is fixed.
         directory = open_run_directory(compiled, str(spec_path), overrides or [], run_dir)
-    if datamodule.class_names and is_primary_process():  # labels by name for `nndsl predict`
-        write_json(directory / "classes.json", list(datamodule.class_names))
+    if is_primary_process():  # for `nndsl predict`: labels by name, CSV columns by name
+        features = getattr(datamodule.splits.train, "feature_names", None)
+        write_json(directory / "data.json", {
+            "classes": list(datamodule.class_names) if datamodule.class_names else None,
+            "features": list(features) if features else None})
     # run.json says how the run ended, a failure included.
     with recording_outcome(directory, (KeyboardInterrupt, Interrupted)):
         torch.manual_seed(spec.seed)

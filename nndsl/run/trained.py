@@ -3,12 +3,11 @@
 In: a run directory written by `nndsl train`. Out: a `TrainedRun` with the compiled spec (from
 the run's own resolved `spec.yaml`, relative paths read from the original spec's folder), the
 network rebuilt from the plan with `final_weights.pt` loaded through the safe reader, in eval
-mode, and the class names recorded at training (`classes.json`), or None.
+mode, and the class names and CSV feature columns recorded at training (`data.json`), or None.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ class TrainedRun:
     compiled: Compiled
     network: torch.nn.Module
     class_names: tuple[str, ...] | None
+    feature_names: tuple[str, ...] | None = None
 
     @property
     def ensemble(self) -> bool:
@@ -60,10 +60,10 @@ def open_trained_run(run_dir: str | Path) -> TrainedRun:
         raise RunDirectoryError(f"`{weights}` does not fit the run's network: "
                                 f"{str(error).splitlines()[0]}") from None
     network.eval()
-    classes_file = directory / "classes.json"
-    class_names = tuple(json.loads(classes_file.read_text(encoding="utf-8"))) \
-        if classes_file.is_file() else None
-    return TrainedRun(directory, compiled, network, class_names)
+    data = read_json(directory / "data.json") if (directory / "data.json").is_file() else {}
+    classes, features = data.get("classes"), data.get("features")
+    return TrainedRun(directory, compiled, network, tuple(classes) if classes else None,
+                      tuple(features) if features else None)
 
 
 def build_trained_network(compiled: Compiled) -> Any:

@@ -79,6 +79,11 @@ def test_regression_metrics(tmp_path):
     test = _train(tmp_path, REGRESSION_SPEC)["test"]
     assert test["test/mae"] ** 2 <= test["test/mse"] + 1e-6  # mean |e| squared <= mean e^2
     assert 0.8 < test["test/r2"] <= 1.0  # a linear target, learnt by a linear layer
+    # Prediction reads the training columns by name, whatever their order in the new file.
+    (tmp_path / "new.csv").write_text("c,b,a\n0,0,1\n1,0,0\n")
+    assert main(["predict", str(tmp_path / "run"), str(tmp_path / "new.csv"), "--out", str(tmp_path / "p.csv")]) == 0
+    values = [float(line.split(",")[1]) for line in (tmp_path / "p.csv").read_text().splitlines()[1:]]
+    assert values == pytest.approx([1.5, 0.5], abs=0.3)
 
 
 @pytest.mark.parametrize(("metric", "code"), [("mae", "E409"), ("top5_accuracy", None), ("r2", "E409")])
