@@ -75,7 +75,9 @@ def _read_csv(path: Path, options: Any, trained_features: tuple[str, ...] | None
                     or [name for name in header if name != target])
     missing = [name for name in features if name not in header]
     if missing:
-        raise PredictionInputError(f"`{path}` lacks the run's feature column(s) {', '.join(missing)}")
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise PredictionInputError(f"`{path}` lacks the run's feature column(s) "
+                                   f"{', '.join(missing[:5])}{more}")
     columns = [header.index(name) for name in features]
     values = []
     for line, row in enumerate(body, start=2):

@@ -63,7 +63,8 @@ def test_predict_reproduces_the_test_accuracy_csv_and_json(single, tmp_path):
     assert accuracy == pytest.approx(test["test/accuracy"], abs=1e-6)
     assert sum(float(rows[0][f"p_{digit}"]) for digit in range(10)) == pytest.approx(1, abs=1e-4)
     # The same inputs as a CSV file (every column a feature) and JSON output agree.
-    lines = [",".join(f"f{index}" for index in range(64)), *(",".join(map(str, row)) for row in inputs)]
+    names = json.loads((run / "data.json").read_text())["features"]  # pixel_0_0 ...
+    lines = [",".join(reversed(names)), *(",".join(map(str, reversed(row))) for row in inputs)]
     (tmp_path / "test.csv").write_text("\n".join(lines) + "\n")
     assert main(["predict", str(run), str(tmp_path / "test.csv"), "--out", str(tmp_path / "p.json")]) == 0
     table = json.loads((tmp_path / "p.json").read_text())
@@ -119,12 +120,15 @@ def test_bad_inputs_are_one_line_errors(single, tmp_path, capsys):
     run = single[0]
     np.savez(tmp_path / "wide.npz", inputs=np.zeros((3, 65), dtype=np.float32))
     (tmp_path / "x.txt").write_text("1,2\n")
-    (tmp_path / "nan.csv").write_text("a,b\n1,x\n")
+    names = json.loads((run / "data.json").read_text())["features"]
+    (tmp_path / "nan.csv").write_text(",".join(names) + "\n" + ",".join(["x"] * 64) + "\n")
+    (tmp_path / "columns.csv").write_text("a,b\n1,2\n")
     for arguments, words in ((["predict", str(tmp_path), str(run.parent / "test.npz")], "not an nndsl run"),
                              (["predict", str(run), str(tmp_path / "wide.npz")], "shape (65,)"),
                              (["predict", str(run), str(tmp_path / "x.txt")], ".csv or .npz"),
                              (["predict", str(run), str(tmp_path / "nan.csv")], "line 2"),
                              (["predict", str(run), str(tmp_path / "gone.npz")], "does not exist"),
+                             (["predict", str(run), str(tmp_path / "columns.csv")], "and 59 more"),
                              (["export", str(tmp_path)], "not an nndsl run")):
         assert main(arguments) == 2
         error = capsys.readouterr().err
