@@ -11,7 +11,11 @@ free (a dynamic dimension).
 from __future__ import annotations
 
 import importlib.util
+import inspect
+import logging
+import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -46,7 +50,22 @@ def export_run(run: TrainedRun, kind: str, out: Path | None = None) -> Path:
         missing = [name for name in ("onnx", "onnxscript") if importlib.util.find_spec(name) is None]
         if missing:
             raise ExportError(f"onnx export needs the {' and '.join(missing)} package(s): "
-                              f"pip install {' '.join(missing)} (or use --format torchscript / pt2)")
-        torch.onnx.export(predictor, (example,), str(path), input_names=["inputs"], output_names=["outputs"],
-                          dynamic_axes={"inputs": {0: "batch"}, "outputs": {1 if run.ensemble else 0: "batch"}})
+                              "pip install 'nndsl[onnx]' (or use --format torchscript / pt2)")
+        # torch's exporter logs every torchvision operator it skips and warns about its own
+        # pytree helpers: not the user's business.
+        logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            _onnx(predictor, example, path, run.ensemble)
     return path
+
+
+def _onnx(predictor: torch.nn.Module, example: torch.Tensor, path: Path, ensemble: bool) -> None:
+    """torch.onnx.export with a free batch size: `dynamic_shapes` where the exporter takes it
+    (the torch.export-based one), `dynamic_axes` on older torch."""
+    if "dynamic_shapes" in inspect.signature(torch.onnx.export).parameters:
+        free: dict[str, Any] = {"dynamic_shapes": {"inputs": {0: torch.export.Dim("batch", min=1)}}}
+    else:
+        free = {"dynamic_axes": {"inputs": {0: "batch"}, "outputs": {1 if ensemble else 0: "batch"}}}
+    torch.onnx.export(predictor, (example,), str(path), input_names=["inputs"], output_names=["outputs"],
+                      verbose=False, **free)
