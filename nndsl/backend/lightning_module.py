@@ -53,8 +53,9 @@ class NndslModule(LightningModule):
         self.blank = loss.loss.blank
         self.space_label = space_label
         self.metrics = torch.nn.ModuleDict({
-            split: build_metrics(tuple(name for name in metric_names if split == "test" or name not in UNLOGGED),
-                                 target_kind, num_classes, self.blank, space_label)
+            split: build_metrics(
+                tuple(name for name in metric_names if split == "test" or name not in UNLOGGED),
+                target_kind, num_classes, self.blank, space_label)
             for split in ("valid", "test")})
         self.freeze_layers()
 

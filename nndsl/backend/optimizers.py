@@ -61,8 +61,9 @@ def scheduler_interval(scheduler: SchedulerSpec) -> str:
     return scheduler.interval or ("step" if scheduler.type == "one_cycle" else "epoch")
 
 
-def build_scheduler(scheduler: SchedulerSpec | None, optimizer: torch.optim.Optimizer, max_epochs: int,
-                    total_steps: Callable[[], int] | None = None) -> dict[str, Any] | None:
+def build_scheduler(scheduler: SchedulerSpec | None, optimizer: torch.optim.Optimizer,
+                    max_epochs: int, total_steps: Callable[[], int] | None = None
+                    ) -> dict[str, Any] | None:
     """Lightning's lr-scheduler configuration dict, or None.
 
     `max_epochs` is the phase's epoch cap; `total_steps` gives the phase's optimiser steps
@@ -75,7 +76,8 @@ def build_scheduler(scheduler: SchedulerSpec | None, optimizer: torch.optim.Opti
     interval = scheduler_interval(scheduler)
     schedulers = torch.optim.lr_scheduler
     if scheduler.type == "plateau":
-        plateau = schedulers.ReduceLROnPlateau(optimizer, factor=scheduler.gamma, patience=scheduler.patience)
+        plateau = schedulers.ReduceLROnPlateau(optimizer, factor=scheduler.gamma,
+                                               patience=scheduler.patience)
         return {"scheduler": plateau, "monitor": scheduler.monitor, "name": "lr"}
 
     def length() -> int:
@@ -85,8 +87,9 @@ def build_scheduler(scheduler: SchedulerSpec | None, optimizer: torch.optim.Opti
         return int(total_steps())
 
     if scheduler.type == "one_cycle":
-        main: Any = schedulers.OneCycleLR(optimizer, max_lr=[group["lr"] for group in optimizer.param_groups],
-                                          total_steps=max(2, length()), pct_start=scheduler.pct_start,
+        rates = [group["lr"] for group in optimizer.param_groups]  # each group peaks at its own
+        main: Any = schedulers.OneCycleLR(optimizer, max_lr=rates, total_steps=max(2, length()),
+                                          pct_start=scheduler.pct_start,
                                           div_factor=scheduler.div_factor,
                                           final_div_factor=scheduler.final_div_factor)
     elif scheduler.type == "step":

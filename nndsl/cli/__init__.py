@@ -46,9 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir", metavar="RUN_DIR")
     predict = commands.add_parser("predict", help="a trained run's predictions for a csv/npz file")
     predict.add_argument("run_dir", metavar="RUN_DIR")
-    predict.add_argument("data", metavar="DATA", help="a .csv or .npz file laid out as the run's data")
-    predict.add_argument("--out", default=None, metavar="FILE", help="write CSV (or JSON for .json) here "
-                         "instead of standard output")
+    predict.add_argument("data", metavar="DATA",
+                         help="a .csv or .npz file laid out as the run's data")
+    predict.add_argument("--out", default=None, metavar="FILE",
+                         help="write CSV (or JSON for .json) here instead of standard output")
     export = commands.add_parser("export", help="a trained run's network as one file")
     export.add_argument("run_dir", metavar="RUN_DIR")
     export.add_argument("--format", choices=("torchscript", "pt2", "onnx"), default="torchscript")

@@ -37,8 +37,8 @@ def spec_schema() -> dict[str, Any]:
                             "layers": {"type": "array", "items": {"$ref": "#/$defs/NetworkItem"}}}}
     block_rules(block_use)
     # The type's enum outside the alternatives: an unknown type matches no `if` and must fail.
-    layer = {"type": "object", "required": ["type"], "properties": {"type": {"enum": list(LAYERS.names())}},
-             "allOf": alternatives}
+    layer = {"type": "object", "required": ["type"],
+             "properties": {"type": {"enum": list(LAYERS.names())}}, "allOf": alternatives}
     definitions["NetworkItem"] = {"anyOf": [block_use, group, layer]}
     network = definitions["NetworkSpec"]["properties"]
     network["layers"] = {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/NetworkItem"},

@@ -18,8 +18,10 @@ from nndsl.resolve.blocks import MAX_REPEAT
 
 #: Bytes with an optional unit, or a percentage in (0, 100]; the loader's `_BUDGET` grammar.
 _UNIT = "([bB]|[kKmMgGtT][iI]?[bB])"
-BUDGET_TEXT = (r"^\s*((?!0*(\.0*)?\s*%)(100(\.0+)?|\d{1,2}(\.\d+)?)\s*%"
-               rf"|(?!0*(\.0*)?\s*{_UNIT}?\s*$)\d+(\.\d+)?\s*{_UNIT}?)\s*$")
+BUDGET_TEXT = (
+    r"^\s*((?!0*(\.0*)?\s*%)(100(\.0+)?|\d{1,2}(\.\d+)?)\s*%"
+    rf"|(?!0*(\.0*)?\s*{_UNIT}?\s*$)\d+(\.\d+)?\s*{_UNIT}?)\s*$"
+)
 SELECTOR = r"^\s*(all|[^:\s][^:]*|(type|extractor|classifier):\S.*)\s*$"
 MAX_BUDGET_BYTES = 2**50
 MAX_INPUT_SIZE = 10**7
@@ -33,10 +35,12 @@ def tighten(schema: dict[str, Any]) -> dict[str, Any]:
     if "budget" in memory:
         memory["budget"]["anyOf"] = [
             {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_BUDGET_BYTES},
-            {"type": "string", "pattern": BUDGET_TEXT}]
+            {"type": "string", "pattern": BUDGET_TEXT},
+        ]
     shape = definitions["InputSpec"]["properties"]["shape"]
-    shape["items"] = {"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_INPUT_SIZE},
-                                {"type": "string"}]}
+    shape["items"] = {
+        "anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_INPUT_SIZE}, {"type": "string"}]
+    }
     _selectors(schema)
     cuts = schema["properties"].get("cuts", {})
     for alternative in cuts.get("anyOf", []):
@@ -50,7 +54,9 @@ def tighten(schema: dict[str, Any]) -> dict[str, Any]:
 def _selectors(node: Any) -> None:
     """Every selector string (described by `Selector`'s schema) gets the selector grammar."""
     if isinstance(node, dict):
-        if node.get("type") == "string" and str(node.get("description", "")).startswith("all | NAME-GLOB"):
+        if node.get("type") == "string" and str(node.get("description", "")).startswith(
+            "all | NAME-GLOB"
+        ):
             node["pattern"] = SELECTOR
         for value in node.values():
             _selectors(value)
@@ -63,9 +69,13 @@ def _schedulers(definitions: dict[str, Any]) -> None:
     """Each scheduler type admits only the options it reads (`nndsl.check.scheduler.OPTIONS`)."""
     scheduler = definitions["SchedulerSpec"]
     properties = scheduler["properties"]
-    scheduler["allOf"] = [_only(kind, [option for option in sorted(properties)
-                                       if option != "type" and option not in options])
-                          for kind, options in OPTIONS.items()]
+    scheduler["allOf"] = [
+        _only(
+            kind,
+            [option for option in sorted(properties) if option != "type" and option not in options],
+        )
+        for kind, options in OPTIONS.items()
+    ]
     assert all(kind in OPTIONS for kind, _ in CONFLICTS)  # conflicts are options a type refuses
     definitions["SchedulerSpec"] = scheduler
 
@@ -74,9 +84,13 @@ def _losses(definitions: dict[str, Any]) -> None:
     """Each loss admits only the options it reads in some kind of run (the compatibility table)."""
     loss = definitions["LossSpec"]
     options = [option for option in loss["properties"] if option != "type"]
-    loss["allOf"] = [_only(kind, [option for option in options
-                                  if option not in {*fit.options, *fit.ensemble_options}])
-                     for kind, fit in LOSSES.items()]
+    loss["allOf"] = [
+        _only(
+            kind,
+            [option for option in options if option not in {*fit.options, *fit.ensemble_options}],
+        )
+        for kind, fit in LOSSES.items()
+    ]
 
 
 def _only(kind: str, refused: list[str]) -> dict[str, Any]:

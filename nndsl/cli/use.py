@@ -30,7 +30,13 @@ def _open(run_dir: str, errors: Any) -> Any:
 
 
 def run_predict(arguments: argparse.Namespace, console: Any, errors: Any) -> int:
-    from nndsl.run.predict import PredictionInputError, predict, prediction_table, read_inputs, table_text
+    from nndsl.run.predict import (
+        PredictionInputError,
+        predict,
+        prediction_table,
+        read_inputs,
+        table_text,
+    )
 
     run = _open(arguments.run_dir, errors)
     if run is None:
@@ -41,15 +47,21 @@ def run_predict(arguments: argparse.Namespace, console: Any, errors: Any) -> int
         errors.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
         return EXIT_USER_ERROR
     out = Path(arguments.out) if arguments.out else None
-    text = table_text(prediction_table(run, predict(run, inputs)), as_json=out is not None and out.suffix == ".json")
+    text = table_text(
+        prediction_table(run, predict(run, inputs)),
+        as_json=out is not None and out.suffix == ".json",
+    )
     if out is None:
         sys.stdout.write(text)
         return EXIT_OK
     try:
         out.write_text(text, encoding="utf-8")
     except OSError as error:
-        errors.print(f"[red]error:[/red] cannot write `{escape(str(out))}`: {escape(error.strerror or str(error))}",
-                     soft_wrap=True)
+        errors.print(
+            f"[red]error:[/red] cannot write `{escape(str(out))}`: "
+            f"{escape(error.strerror or str(error))}",
+            soft_wrap=True,
+        )
         return EXIT_USER_ERROR
     console.print(f"{len(inputs)} predictions written to {escape(str(out))}")
     return EXIT_OK
@@ -67,7 +79,10 @@ def run_export(arguments: argparse.Namespace, console: Any, errors: Any) -> int:
         errors.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
         return EXIT_USER_ERROR
     except OSError as error:
-        errors.print(f"[red]error:[/red] cannot write: {escape(error.strerror or str(error))}", soft_wrap=True)
+        errors.print(
+            f"[red]error:[/red] cannot write: {escape(error.strerror or str(error))}",
+            soft_wrap=True,
+        )
         return EXIT_USER_ERROR
     console.print(f"exported ({arguments.format}) to {escape(str(path))}")
     return EXIT_OK

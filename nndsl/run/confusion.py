@@ -15,20 +15,30 @@ from typing import Any
 from nndsl.run.rundir import is_primary_process, write_json
 
 
-def write_confusion_matrix(module: Any, class_names: tuple[str, ...] | None,
-                           directory: Path) -> dict[str, Any]:
+def write_confusion_matrix(
+    module: Any, class_names: tuple[str, ...] | None, directory: Path
+) -> dict[str, Any]:
     """Write the matrix files when the module computed one; returns the summary entry (or {})."""
     metrics = getattr(module, "metrics", None)
     if metrics is None or "test" not in metrics or "confusion_matrix" not in metrics["test"]:
         return {}
     metric = metrics["test"]["confusion_matrix"]
     counts = metric.compute().cpu()
-    names = list(class_names) if class_names and len(class_names) == counts.shape[0] \
+    names = (
+        list(class_names)
+        if class_names and len(class_names) == counts.shape[0]
         else [str(index) for index in range(counts.shape[0])]
+    )
     if is_primary_process():
-        write_json(directory / "confusion_matrix.json",
-                   {"rows": "true class", "columns": "predicted class", "classes": names,
-                    "counts": counts.tolist()})
+        write_json(
+            directory / "confusion_matrix.json",
+            {
+                "rows": "true class",
+                "columns": "predicted class",
+                "classes": names,
+                "counts": counts.tolist(),
+            },
+        )
         _picture(metric, names, directory / "confusion_matrix.png")
     return {"confusion_matrix": {"json": "confusion_matrix.json", "png": "confusion_matrix.png"}}
 

@@ -33,9 +33,13 @@ def export_run(run: TrainedRun, kind: str, out: Path | None = None) -> Path:
     signature = run.compiled.signature
     assert signature is not None
     if signature.input_kind != "dense":
-        raise ExportError(f"export takes fixed-shape inputs; this run's inputs are {signature.input_kind}")
+        raise ExportError(
+            f"export takes fixed-shape inputs; this run's inputs are {signature.input_kind}"
+        )
     path = out or run.directory / f"model{SUFFIXES[kind]}"
-    predictor = (UnrolledEnsemble(run.network) if run.ensemble else Predictor(run.network, False)).eval()
+    predictor = (
+        UnrolledEnsemble(run.network) if run.ensemble else Predictor(run.network, False)
+    ).eval()
     example = torch.zeros(2, *signature.input_shape)
     if kind == "torchscript":
         with torch.no_grad():
@@ -44,13 +48,19 @@ def export_run(run: TrainedRun, kind: str, out: Path | None = None) -> Path:
     elif kind == "pt2":
         batch = torch.export.Dim("batch", min=1)
         with torch.no_grad():
-            program = torch.export.export(predictor, (example,), dynamic_shapes={"inputs": {0: batch}})
+            program = torch.export.export(
+                predictor, (example,), dynamic_shapes={"inputs": {0: batch}}
+            )
         torch.export.save(program, str(path))
     else:
-        missing = [name for name in ("onnx", "onnxscript") if importlib.util.find_spec(name) is None]
+        missing = [
+            name for name in ("onnx", "onnxscript") if importlib.util.find_spec(name) is None
+        ]
         if missing:
-            raise ExportError(f"onnx export needs the {' and '.join(missing)} package(s): "
-                              "pip install 'nndsl[onnx]' (or use --format torchscript / pt2)")
+            raise ExportError(
+                f"onnx export needs the {' and '.join(missing)} package(s): "
+                "pip install 'nndsl[onnx]' (or use --format torchscript / pt2)"
+            )
         # torch's exporter logs every torchvision operator it skips and warns about its own
         # pytree helpers: not the user's business.
         logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
@@ -66,6 +76,15 @@ def _onnx(predictor: torch.nn.Module, example: torch.Tensor, path: Path, ensembl
     if "dynamic_shapes" in inspect.signature(torch.onnx.export).parameters:
         free: dict[str, Any] = {"dynamic_shapes": {"inputs": {0: torch.export.Dim("batch", min=1)}}}
     else:
-        free = {"dynamic_axes": {"inputs": {0: "batch"}, "outputs": {1 if ensemble else 0: "batch"}}}
-    torch.onnx.export(predictor, (example,), str(path), input_names=["inputs"], output_names=["outputs"],
-                      verbose=False, **free)
+        free = {
+            "dynamic_axes": {"inputs": {0: "batch"}, "outputs": {1 if ensemble else 0: "batch"}}
+        }
+    torch.onnx.export(
+        predictor,
+        (example,),
+        str(path),
+        input_names=["inputs"],
+        output_names=["outputs"],
+        verbose=False,
+        **free,
+    )

@@ -32,8 +32,9 @@ def read_inputs(run: TrainedRun, path: Path) -> np.ndarray:
     signature, spec = run.compiled.signature, run.compiled.spec
     assert signature is not None and spec is not None
     if signature.input_kind != "dense":
-        raise PredictionInputError(f"predict reads fixed-shape inputs; this run's inputs are "
-                                   f"{signature.input_kind}")
+        raise PredictionInputError(
+            f"predict reads fixed-shape inputs; this run's inputs are {signature.input_kind}"
+        )
     if not path.is_file():
         raise PredictionInputError(f"`{path}` does not exist")
     options = spec.data.options
@@ -42,8 +43,10 @@ def read_inputs(run: TrainedRun, path: Path) -> np.ndarray:
         try:
             with np.load(path, allow_pickle=False) as archive:
                 if key not in archive.files:
-                    raise PredictionInputError(f"`{path}` has no array {key!r} (it has: "
-                                               f"{', '.join(archive.files) or 'none'})")
+                    raise PredictionInputError(
+                        f"`{path}` has no array {key!r} (it has: "
+                        f"{', '.join(archive.files) or 'none'})"
+                    )
                 inputs = np.asarray(archive[key], dtype=np.float32)
         except (ValueError, OSError, EOFError) as error:
             raise PredictionInputError(f"`{path}` is not a readable npz file: {error}") from None
@@ -55,8 +58,10 @@ def read_inputs(run: TrainedRun, path: Path) -> np.ndarray:
     if inputs.ndim >= 1 and inputs.shape[1:] != shape and inputs[0].size == int(np.prod(shape)):
         inputs = inputs.reshape(len(inputs), *shape)  # flat rows for an image-shaped input
     if inputs.shape[1:] != shape:
-        raise PredictionInputError(f"`{path}`: examples of shape {tuple(inputs.shape[1:])}, but the run's "
-                                   f"network takes {shape}")
+        raise PredictionInputError(
+            f"`{path}`: examples of shape {tuple(inputs.shape[1:])}, but the run's "
+            f"network takes {shape}"
+        )
     if not np.isfinite(inputs).all():
         row = int(np.argwhere(~np.isfinite(inputs))[0][0])
         raise PredictionInputError(f"`{path}`: example {row} holds NaN or infinity")
@@ -71,20 +76,26 @@ def _read_csv(path: Path, options: Any, trained_features: tuple[str, ...] | None
         raise PredictionInputError(f"`{path}` is empty")
     header, body = [name.strip() for name in rows[0]], [row for row in rows[1:] if row]
     target = getattr(options, "target", None)
-    features = list(trained_features or getattr(options, "features", None)
-                    or [name for name in header if name != target])
+    features = list(
+        trained_features
+        or getattr(options, "features", None)
+        or [name for name in header if name != target]
+    )
     missing = [name for name in features if name not in header]
     if missing:
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        raise PredictionInputError(f"`{path}` lacks the run's feature column(s) "
-                                   f"{', '.join(missing[:5])}{more}")
+        raise PredictionInputError(
+            f"`{path}` lacks the run's feature column(s) {', '.join(missing[:5])}{more}"
+        )
     columns = [header.index(name) for name in features]
     values = []
     for line, row in enumerate(body, start=2):
         try:
             values.append([float(row[column]) for column in columns])
         except (ValueError, IndexError):
-            raise PredictionInputError(f"`{path}`, line {line}: a feature is missing or not a number") from None
+            raise PredictionInputError(
+                f"`{path}`, line {line}: a feature is missing or not a number"
+            ) from None
     return np.asarray(values, dtype=np.float32).reshape(len(values), len(columns))
 
 
@@ -94,7 +105,7 @@ def predict(run: TrainedRun, inputs: np.ndarray, batch_size: int = 256) -> torch
     chunks = []
     with torch.no_grad():
         for start in range(0, len(inputs), batch_size):
-            chunks.append(predictor(torch.from_numpy(inputs[start:start + batch_size])))
+            chunks.append(predictor(torch.from_numpy(inputs[start : start + batch_size])))
     return torch.cat(chunks, dim=1 if run.ensemble else 0)
 
 
@@ -107,10 +118,14 @@ def prediction_table(run: TrainedRun, outputs: torch.Tensor) -> dict[str, Any]:
             members = outputs
             probabilities = mean_probabilities(members)
             plan = run.compiled.plan
-            chosen = majority_vote(members) if plan and plan.ensemble and plan.ensemble.combine == "vote" \
+            chosen = (
+                majority_vote(members)
+                if plan and plan.ensemble and plan.ensemble.combine == "vote"
                 else probabilities.argmax(-1)
-            table["member_labels"] = [[_name(run, int(index)) for index in member.argmax(-1)]
-                                      for member in members]
+            )
+            table["member_labels"] = [
+                [_name(run, int(index)) for index in member.argmax(-1)] for member in members
+            ]
             table["member_probabilities"] = members.softmax(-1).tolist()
         else:
             probabilities = outputs.softmax(-1)
@@ -122,7 +137,9 @@ def prediction_table(run: TrainedRun, outputs: torch.Tensor) -> dict[str, Any]:
         values = outputs.mean(0) if run.ensemble else outputs
         table["values"] = values.reshape(len(values), -1).tolist()
         if run.ensemble:
-            table["member_values"] = outputs.reshape(outputs.shape[0], outputs.shape[1], -1).tolist()
+            table["member_values"] = outputs.reshape(
+                outputs.shape[0], outputs.shape[1], -1
+            ).tolist()
     return table
 
 
@@ -139,14 +156,28 @@ def table_text(table: dict[str, Any], as_json: bool) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     if table["target_kind"] == "class":
         members = table.get("member_labels", [])
-        writer.writerow(["example", "label", *(f"p_{name}" for name in table["classes"]),
-                         *(f"member{index + 1}_label" for index in range(len(members)))])
+        writer.writerow(
+            [
+                "example",
+                "label",
+                *(f"p_{name}" for name in table["classes"]),
+                *(f"member{index + 1}_label" for index in range(len(members))),
+            ]
+        )
         for row, (label, probabilities) in enumerate(zip(table["labels"], table["probabilities"])):
-            writer.writerow([row, label, *(f"{value:.6g}" for value in probabilities),
-                             *(member[row] for member in members)])
+            writer.writerow(
+                [
+                    row,
+                    label,
+                    *(f"{value:.6g}" for value in probabilities),
+                    *(member[row] for member in members),
+                ]
+            )
     else:
         width = len(table["values"][0]) if table["values"] else 1
-        writer.writerow(["example", *(f"value{index}" if width > 1 else "value" for index in range(width))])
+        writer.writerow(
+            ["example", *(f"value{index}" if width > 1 else "value" for index in range(width))]
+        )
         for row, values in enumerate(table["values"]):
             writer.writerow([row, *(f"{value:.6g}" for value in values)])
     return buffer.getvalue()

@@ -205,8 +205,9 @@ def build_module(context: RunContext, trainable: tuple[str, ...], groups: tuple[
         return EnsembleModule(context.network, context.plan.ensemble, context.spec.loss, trainable, groups, optimizer,
                               phase_scheduler(context, optimizer), max_epochs, context.num_classes,
                               context.target_kind)
-    return NndslModule(context.network, context.loss, trainable, groups, optimizer, phase_scheduler(context, optimizer),
-                       max_epochs, context.spec.metrics, context.target_kind, context.num_classes)
+    return NndslModule(context.network, context.loss, trainable, groups, optimizer,
+                       phase_scheduler(context, optimizer), max_epochs, context.spec.metrics,
+                       context.target_kind, context.num_classes)
 
 
 def evaluation_trainer(context: RunContext) -> Trainer:

@@ -42,28 +42,39 @@ def open_trained_run(run_dir: str | Path) -> TrainedRun:
     a finished run, `SpecError` when its spec no longer compiles (its data file gone)."""
     directory = Path(run_dir)
     if not (directory / "run.json").is_file() or not (directory / "spec.yaml").is_file():
-        raise RunDirectoryError(f"`{directory}` is not an nndsl run directory (no run.json / spec.yaml)")
+        raise RunDirectoryError(
+            f"`{directory}` is not an nndsl run directory (no run.json / spec.yaml)"
+        )
     weights = directory / "final_weights.pt"
     if not weights.is_file():
-        raise RunDirectoryError(f"`{directory}` has no final_weights.pt: the run did not finish "
-                                "(continue it with `nndsl train --resume`)")
+        raise RunDirectoryError(
+            f"`{directory}` has no final_weights.pt: the run did not finish "
+            "(continue it with `nndsl train --resume`)"
+        )
     record = read_json(directory / "run.json")
     text = (directory / "spec.yaml").read_text(encoding="utf-8")
     # Compiled under the original spec's name, so its relative data paths still resolve.
-    compiled = compile_spec(str(record.get("spec_path") or directory / "spec.yaml"), [],
-                            text=text).raise_for_errors()
+    compiled = compile_spec(
+        str(record.get("spec_path") or directory / "spec.yaml"), [], text=text
+    ).raise_for_errors()
     network = build_trained_network(compiled)
     state = read_state_dict(weights)
     try:
         network.load_state_dict(state)
     except RuntimeError as error:
-        raise RunDirectoryError(f"`{weights}` does not fit the run's network: "
-                                f"{str(error).splitlines()[0]}") from None
+        raise RunDirectoryError(
+            f"`{weights}` does not fit the run's network: {str(error).splitlines()[0]}"
+        ) from None
     network.eval()
     data = read_json(directory / "data.json") if (directory / "data.json").is_file() else {}
     classes, features = data.get("classes"), data.get("features")
-    return TrainedRun(directory, compiled, network, tuple(classes) if classes else None,
-                      tuple(features) if features else None)
+    return TrainedRun(
+        directory,
+        compiled,
+        network,
+        tuple(classes) if classes else None,
+        tuple(features) if features else None,
+    )
 
 
 def build_trained_network(compiled: Compiled) -> Any:
@@ -104,7 +115,9 @@ class UnrolledEnsemble(torch.nn.Module):
         super().__init__()
         ensemble = network.members
         self.trunk = ensemble.shared
-        self.heads = torch.nn.ModuleList(ensemble.member(index) for index in range(ensemble.heads.members))
+        self.heads = torch.nn.ModuleList(
+            ensemble.member(index) for index in range(ensemble.heads.members)
+        )
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         features = self.trunk(inputs) if self.trunk is not None else inputs

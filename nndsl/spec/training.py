@@ -9,8 +9,9 @@ from pydantic import Field
 from nndsl.spec.base import SpecModel
 
 LossType = Literal["cross_entropy", "nll", "mse", "binary_cross_entropy", "ctc"]
-MetricName = Literal["accuracy", "cer", "wer", "perplexity", "mse", "oracle_accuracy", "f1_macro", "f1_micro",
-                     "top2_accuracy", "top3_accuracy", "top5_accuracy", "confusion_matrix", "mae", "r2"]
+MetricName = Literal["accuracy", "cer", "wer", "perplexity", "mse", "oracle_accuracy", "f1_macro",
+                     "f1_micro", "top2_accuracy", "top3_accuracy", "top5_accuracy",
+                     "confusion_matrix", "mae", "r2"]
 
 
 class LossSpec(SpecModel):
@@ -40,17 +41,21 @@ class SchedulerSpec(SpecModel):
     gamma: float = Field(0.1, gt=0, le=1, description="step/plateau: decay factor")
     patience: int = Field(2, ge=0, le=10_000, description="plateau: epochs without improvement")
     monitor: str = Field("valid/loss", description="plateau: the metric watched")
-    max_epochs: int | None = Field(None, ge=1, le=100_000,
-                                   description="cosine: period in epochs (default: the phase's epochs)")
+    max_epochs: int | None = Field(
+        None, ge=1, le=100_000,
+        description="cosine: period in epochs (default: the phase's epochs)")
     interval: Literal["epoch", "step"] | None = Field(
         None, description="when the rate changes: every epoch or every optimiser step "
                           "(default: epoch; one_cycle: step)")
     warmup: int = Field(0, ge=0, le=1_000_000,
                         description="intervals of linear warmup before the main schedule")
-    warmup_start: float = Field(0.01, gt=0, le=1, description="warmup: first rate as a fraction of the rate")
-    pct_start: float = Field(0.3, gt=0, lt=1, description="one_cycle: fraction of steps spent rising")
+    warmup_start: float = Field(0.01, gt=0, le=1,
+                                description="warmup: first rate as a fraction of the rate")
+    pct_start: float = Field(0.3, gt=0, lt=1,
+                             description="one_cycle: fraction of steps spent rising")
     div_factor: float = Field(25.0, gt=1, le=1e6, description="one_cycle: rate / starting rate")
-    final_div_factor: float = Field(1e4, gt=1, le=1e9, description="one_cycle: starting rate / final rate")
+    final_div_factor: float = Field(1e4, gt=1, le=1e9,
+                                    description="one_cycle: starting rate / final rate")
 
 
 class _Optimizer(SpecModel):

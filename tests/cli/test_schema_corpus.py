@@ -19,11 +19,26 @@ CASES = ROOT / "tests" / "errors" / "cases"
 
 #: Cases whose mistake sits in one value: the schema must flag each of them.
 LOCAL = {
-    "E208_bad_repeat", "E301_unknown_key", "E301_unknown_section", "E302_missing_key", "E303_wrong_type",
-    "E304_out_of_range", "E304_zero_stride", "E305_unknown_choice", "E305_unknown_optimizer",
-    "E306_unknown_layer_type", "E307_budget_does_not_parse", "E308_wrong_version", "E309_absurd_size",
-    "E310_unknown_data_source", "E311_bad_selector", "E312_cut_name_path", "E312_name_escapes_runs",
-    "E312_phase_name_path", "E425_loss_option_unused", "E461_scheduler_option_unused",
+    "E208_bad_repeat",
+    "E301_unknown_key",
+    "E301_unknown_section",
+    "E302_missing_key",
+    "E303_wrong_type",
+    "E304_out_of_range",
+    "E304_zero_stride",
+    "E305_unknown_choice",
+    "E305_unknown_optimizer",
+    "E306_unknown_layer_type",
+    "E307_budget_does_not_parse",
+    "E308_wrong_version",
+    "E309_absurd_size",
+    "E310_unknown_data_source",
+    "E311_bad_selector",
+    "E312_cut_name_path",
+    "E312_name_escapes_runs",
+    "E312_phase_name_path",
+    "E425_loss_option_unused",
+    "E461_scheduler_option_unused",
     "E462_warmup_with_one_cycle",
 }
 
@@ -44,26 +59,46 @@ def caught_cases(validator) -> tuple[list[str], list[str]]:
         except (yaml.YAMLError, UnicodeDecodeError):
             continue
         if isinstance(document, dict):
-            (caught if any(True for _ in validator.iter_errors(document)) else missed).append(path.stem)
+            (caught if any(True for _ in validator.iter_errors(document)) else missed).append(
+                path.stem
+            )
     return caught, missed
 
 
 def test_schema_catches_every_local_mistake(validator):
     caught, missed = caught_cases(validator)
-    print(f"\nschema catches {len(caught)} of {len(caught) + len(missed)} invalid specs:\n  "
-          + "\n  ".join(caught) + "\nleft to `nndsl validate`:\n  " + "\n  ".join(missed))
+    print(
+        f"\nschema catches {len(caught)} of {len(caught) + len(missed)} invalid specs:\n  "
+        + "\n  ".join(caught)
+        + "\nleft to `nndsl validate`:\n  "
+        + "\n  ".join(missed)
+    )
     assert LOCAL <= set(caught), sorted(LOCAL - set(caught))
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "specs").glob("*.yaml")), ids=lambda path: path.name)
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "specs").glob("*.yaml")), ids=lambda path: path.name
+)
 def test_schema_accepts_shipped_specs(validator, path):
     errors = [error.message for error in validator.iter_errors(yaml.safe_load(path.read_text()))]
     assert not errors
 
 
-@pytest.mark.parametrize(("budget", "valid"), [("48 MiB", True), ("5%", True), ("100%", True), (50000000, True),
-                                               ("0%", False), ("-5 MiB", False), ("lots", False),
-                                               ("101%", False), (0, False), (2**60, False)])
+@pytest.mark.parametrize(
+    ("budget", "valid"),
+    [
+        ("48 MiB", True),
+        ("5%", True),
+        ("100%", True),
+        (50000000, True),
+        ("0%", False),
+        ("-5 MiB", False),
+        ("lots", False),
+        ("101%", False),
+        (0, False),
+        (2**60, False),
+    ],
+)
 def test_budget_values(validator, budget, valid):
     spec = yaml.safe_load((ROOT / "specs" / "quickstart.yaml").read_text())
     spec["memory"] = {"budget": budget}

@@ -30,7 +30,10 @@ metrics: [accuracy]
 optimizer: {type: sgd, lr: 0.1, momentum: 0.9}
 trainer: {max_epochs: 2, limit_train_batches: 4}
 """
-ENSEMBLE = SPEC.replace("metrics: [accuracy]", "metrics: [accuracy]\nensemble: {members: 3, method: smcl, k: 1, combine: mean}")
+ENSEMBLE = SPEC.replace(
+    "metrics: [accuracy]",
+    "metrics: [accuracy]\nensemble: {members: 3, method: smcl, k: 1, combine: mean}",
+)
 
 
 def _trained(directory: Path, text: str) -> tuple[Path, dict, np.ndarray, np.ndarray]:
@@ -56,7 +59,10 @@ def single(tmp_path_factory):
 @pytest.mark.slow
 def test_predict_reproduces_the_test_accuracy_csv_and_json(single, tmp_path):
     run, test, inputs, targets = single
-    assert main(["predict", str(run), str(run.parent / "test.npz"), "--out", str(tmp_path / "p.csv")]) == 0
+    assert (
+        main(["predict", str(run), str(run.parent / "test.npz"), "--out", str(tmp_path / "p.csv")])
+        == 0
+    )
     rows = list(csv.DictReader((tmp_path / "p.csv").open()))
     assert len(rows) == len(targets)
     accuracy = np.mean([row["label"] == str(target) for row, target in zip(rows, targets)])
@@ -66,7 +72,10 @@ def test_predict_reproduces_the_test_accuracy_csv_and_json(single, tmp_path):
     names = json.loads((run / "data.json").read_text())["features"]  # pixel_0_0 ...
     lines = [",".join(reversed(names)), *(",".join(map(str, reversed(row))) for row in inputs)]
     (tmp_path / "test.csv").write_text("\n".join(lines) + "\n")
-    assert main(["predict", str(run), str(tmp_path / "test.csv"), "--out", str(tmp_path / "p.json")]) == 0
+    assert (
+        main(["predict", str(run), str(tmp_path / "test.csv"), "--out", str(tmp_path / "p.json")])
+        == 0
+    )
     table = json.loads((tmp_path / "p.json").read_text())
     assert table["labels"] == [row["label"] for row in rows] and table["classes"][3] == "3"
 
@@ -77,7 +86,9 @@ def test_export_reproduces_the_test_predictions(single, tmp_path, kind):
     run, test, inputs, targets = single
     out = tmp_path / f"model.{kind}"
     assert main(["export", str(run), "--format", kind, "--out", str(out)]) == 0
-    module = torch.jit.load(str(out)) if kind == "torchscript" else torch.export.load(str(out)).module()
+    module = (
+        torch.jit.load(str(out)) if kind == "torchscript" else torch.export.load(str(out)).module()
+    )
     with torch.no_grad():
         outputs = module(torch.from_numpy(inputs))
     accuracy = (outputs.argmax(-1).numpy() == targets).mean()
@@ -111,16 +122,25 @@ def test_onnx_export_needs_its_packages(single, tmp_path, capsys):
 @pytest.mark.slow
 def test_ensemble_predicts_and_exports_as_one_module(tmp_path):
     run, test, inputs, targets = _trained(tmp_path / "ensemble", ENSEMBLE)
-    assert main(["predict", str(run), str(run.parent / "test.npz"), "--out", str(tmp_path / "p.json")]) == 0
+    assert (
+        main(["predict", str(run), str(run.parent / "test.npz"), "--out", str(tmp_path / "p.json")])
+        == 0
+    )
     table = json.loads((tmp_path / "p.json").read_text())
-    assert len(table["member_labels"]) == 3 and len(table["member_probabilities"][0]) == len(targets)
+    assert len(table["member_labels"]) == 3 and len(table["member_probabilities"][0]) == len(
+        targets
+    )
     accuracy = np.mean([label == str(target) for label, target in zip(table["labels"], targets)])
     assert accuracy == pytest.approx(test["test/accuracy"], abs=1e-6)  # mean-combined, as scored
-    assert main(["export", str(run), "--format", "torchscript", "--out", str(tmp_path / "m.ts")]) == 0
+    assert (
+        main(["export", str(run), "--format", "torchscript", "--out", str(tmp_path / "m.ts")]) == 0
+    )
     with torch.no_grad():
         members = torch.jit.load(str(tmp_path / "m.ts"))(torch.from_numpy(inputs))
     assert members.shape == (3, len(targets), 10)
-    assert np.allclose(members.softmax(-1).mean(0).numpy(), np.array(table["probabilities"]), atol=1e-5)
+    assert np.allclose(
+        members.softmax(-1).mean(0).numpy(), np.array(table["probabilities"]), atol=1e-5
+    )
 
 
 @pytest.mark.slow
@@ -131,13 +151,15 @@ def test_bad_inputs_are_one_line_errors(single, tmp_path, capsys):
     names = json.loads((run / "data.json").read_text())["features"]
     (tmp_path / "nan.csv").write_text(",".join(names) + "\n" + ",".join(["x"] * 64) + "\n")
     (tmp_path / "columns.csv").write_text("a,b\n1,2\n")
-    for arguments, words in ((["predict", str(tmp_path), str(run.parent / "test.npz")], "not an nndsl run"),
-                             (["predict", str(run), str(tmp_path / "wide.npz")], "shape (65,)"),
-                             (["predict", str(run), str(tmp_path / "x.txt")], ".csv or .npz"),
-                             (["predict", str(run), str(tmp_path / "nan.csv")], "line 2"),
-                             (["predict", str(run), str(tmp_path / "gone.npz")], "does not exist"),
-                             (["predict", str(run), str(tmp_path / "columns.csv")], "and 59 more"),
-                             (["export", str(tmp_path)], "not an nndsl run")):
+    for arguments, words in (
+        (["predict", str(tmp_path), str(run.parent / "test.npz")], "not an nndsl run"),
+        (["predict", str(run), str(tmp_path / "wide.npz")], "shape (65,)"),
+        (["predict", str(run), str(tmp_path / "x.txt")], ".csv or .npz"),
+        (["predict", str(run), str(tmp_path / "nan.csv")], "line 2"),
+        (["predict", str(run), str(tmp_path / "gone.npz")], "does not exist"),
+        (["predict", str(run), str(tmp_path / "columns.csv")], "and 59 more"),
+        (["export", str(tmp_path)], "not an nndsl run"),
+    ):
         assert main(arguments) == 2
         error = capsys.readouterr().err
         assert words in error and "Traceback" not in error

@@ -35,8 +35,9 @@ trainer: {max_epochs: 6, limit_train_batches: 4, log_every_n_steps: 1}
 def _rates(settings: dict, steps: int, lr: float = 1.0, total: int = 10) -> list[float]:
     parameter = torch.nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.SGD([parameter], lr=lr)
-    scheduler = build_scheduler(SchedulerSpec(**settings), optimizer, max_epochs=total,
-                                total_steps=lambda: total)["scheduler"]
+    scheduler = build_scheduler(
+        SchedulerSpec(**settings), optimizer, max_epochs=total, total_steps=lambda: total
+    )["scheduler"]
     rates = []
     for _ in range(steps):
         rates.append(optimizer.param_groups[0]["lr"])
@@ -46,11 +47,14 @@ def _rates(settings: dict, steps: int, lr: float = 1.0, total: int = 10) -> list
 
 
 def test_warmup_then_step_and_constant():
-    rates = _rates({"type": "step", "warmup": 4, "warmup_start": 0.2, "step_size": 2, "gamma": 0.5}, 9)
+    rates = _rates(
+        {"type": "step", "warmup": 4, "warmup_start": 0.2, "step_size": 2, "gamma": 0.5}, 9
+    )
     assert rates[:4] == pytest.approx([0.2, 0.4, 0.6, 0.8])  # linear from 0.2 to 1 over 4
     assert rates[4:] == pytest.approx([1.0, 1.0, 0.5, 0.5, 0.25])
     assert _rates({"type": "constant", "warmup": 2, "warmup_start": 0.5}, 5) == pytest.approx(
-        [0.5, 0.75, 1, 1, 1])
+        [0.5, 0.75, 1, 1, 1]
+    )
 
 
 def test_cosine_after_warmup_spans_the_rest():
