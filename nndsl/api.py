@@ -93,8 +93,9 @@ def compile_spec(path: str | Path, overrides: list[str] | None = None, text: str
             shapeless and diagnostics.has_errors):
         return Compiled(path, tuple(diagnostics.sorted()), sources, resolved, spec, signature)
     graph = lower(spec, signature.input_shape if signature else None, located, diagnostics)
+    # The output is sized for the loss: a loss that does not fit the data says enough.
     loss_fits = not any(item.code == "E408" for item in diagnostics.items)
-    if graph is not None and signature is not None and loss_fits:  # the output is sized for the loss
+    if graph is not None and signature is not None and loss_fits:
         check_output(spec, signature, graph, located, diagnostics)
     if graph is None or diagnostics.has_errors:
         return Compiled(path, tuple(diagnostics.sorted()), sources, resolved, spec, signature, graph)

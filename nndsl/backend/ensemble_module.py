@@ -79,8 +79,8 @@ class EnsembleModule(LightningModule):
         bagged = self.plan.method == "bagging"
         outputs = self.network(batch["inputs"], per_member=bagged)
         loss, _ = self._loss(outputs, batch["targets"])
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=outputs.shape[1],
-                 sync_dist=True)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True,
+                 batch_size=outputs.shape[1], sync_dist=True)
         stop_unless_finite(self, loss)
         return loss
 
@@ -89,7 +89,8 @@ class EnsembleModule(LightningModule):
         targets = batch["targets"]
         loss, assignment = self._loss(outputs, targets)
         size = outputs.shape[1]
-        self.log(f"{split}/loss", loss, on_epoch=True, prog_bar=True, batch_size=size, sync_dist=True)
+        self.log(f"{split}/loss", loss, on_epoch=True, prog_bar=True, batch_size=size,
+                 sync_dist=True)
         if not self.classifies:
             return
         combined = majority_vote(outputs) if self.plan.combine == "vote" else mean_probabilities(outputs).argmax(-1)
@@ -99,8 +100,8 @@ class EnsembleModule(LightningModule):
                  batch_size=size, sync_dist=True)
         for member in range(outputs.shape[0]):
             accuracy = (outputs[member].argmax(-1) == targets).float().mean()
-            self.log(f"{split}/member{member + 1}_accuracy", accuracy, on_epoch=True, batch_size=size,
-                     sync_dist=True)
+            self.log(f"{split}/member{member + 1}_accuracy", accuracy, on_epoch=True,
+                     batch_size=size, sync_dist=True)
         if split == "test":
             counts = assignment_counts(assignment, targets, self.plan.members, self.num_classes)
             self.test_assignments = counts if self.test_assignments is None else self.test_assignments + counts

@@ -1,8 +1,9 @@
 """Check stage: which losses and metrics a run can compute, declared once per loss and metric.
 
 In: a spec and its data's `DataSignature`. Out: diagnostics (E408 loss, E409 metric, E425 a
-loss or ensemble option that would have no effect), so that a combination the backend cannot compute is
-an error at `nndsl validate`, not a crash inside torchmetrics after the run directory exists.
+loss or ensemble option that would have no effect), so that a combination the backend cannot
+compute is an error at `nndsl validate`, not a crash inside torchmetrics after the run directory
+exists.
 
 The tables are the single source of truth; the check functions only read them. To add a loss or
 a metric, add its backend implementation and one entry here:
@@ -86,7 +87,8 @@ def metric_targets(name: str, ensemble: bool) -> tuple[str, ...]:
     return fit.in_ensemble if ensemble else fit.targets
 
 
-def check_loss(spec: Spec, signature: DataSignature, locate: Locator, diagnostics: DiagnosticList) -> None:
+def check_loss(spec: Spec, signature: DataSignature, locate: Locator,
+               diagnostics: DiagnosticList) -> None:
     """The loss must be defined for the data's target kind (E408)."""
     target = signature.target_kind
     fit = LOSSES[spec.loss.type]
@@ -116,7 +118,8 @@ def check_loss_options(spec: Spec, signature: DataSignature, locate: Locator,
                         locate(("loss", option)), f"remove `{option}`")
 
 
-def check_metrics(spec: Spec, signature: DataSignature, locate: Locator, diagnostics: DiagnosticList) -> None:
+def check_metrics(spec: Spec, signature: DataSignature, locate: Locator,
+                  diagnostics: DiagnosticList) -> None:
     """Every listed metric must be computed for the target kind in this kind of run (E409)."""
     target = signature.target_kind
     ensemble = spec.ensemble is not None
@@ -144,8 +147,8 @@ def check_ensemble_options(spec: Spec, signature: DataSignature, locate: Locator
     if ensemble is None or "combine" not in ensemble.model_fields_set or target == "class":
         return
     diagnostics.add("E425", f"`ensemble.combine` has no effect on {target} targets: an ensemble "
-                    "run combines predictions only to score classes", locate(("ensemble", "combine")),
-                    "remove `combine`")
+                    "run combines predictions only to score classes",
+                    locate(("ensemble", "combine")), "remove `combine`")
 
 
 def top_k(name: str) -> int | None:

@@ -40,7 +40,7 @@ def render_diagnostics(console: Console, diagnostics: list[Diagnostic] | tuple[D
         span = diagnostic.span
         first = diagnostic.included_from or span
         where = f"{first}: " if first else ""
-        _print(console, f"[bold]{escape(where)}[/bold][{colour}]{label}[/{colour}] "
+        _print(console, f"[bold]{escape(where)}[/bold][{colour}]{escape(label)}[/{colour}] "
                         f"{escape(bounded(diagnostic.message))}")
         if diagnostic.included_from is not None:
             _frame(console, diagnostic.included_from, sources, colour)

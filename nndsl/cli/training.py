@@ -43,21 +43,18 @@ def run_training(arguments: argparse.Namespace, console: Console, errors: Consol
         where = f" — cut {cut}" if cut else ""
         which = f", attempt {attempt}" if attempt else ""
         console.print(f"[bold cyan]▶ phase {escape(phase.name)}{escape(where)}{which}[/bold cyan] "
-                      f"({escape(trainable_text(plan, phase, cut))})")
+                      f"({trainable_text(plan, phase, cut)})")
 
     try:
         result = train(arguments.spec, arguments.overrides, arguments.run_dir, arguments.resume,
                        arguments.fast_dev_run, printer=announce)
-    except RunDirectoryError as error:
-        errors.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
-        return EXIT_USER_ERROR
-    except UnreadableCheckpoint as error:
+    except (RunDirectoryError, UnreadableCheckpoint) as error:
         errors.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
         return EXIT_USER_ERROR
     except OSError as error:  # the file system refused a write (read-only, full, gone)
         where = f" `{error.filename}`" if error.filename else ""
-        errors.print(f"[red]error:[/red] cannot write{escape(where)}: {escape(error.strerror or str(error))}",
-                     soft_wrap=True)
+        reason = escape(error.strerror or str(error))
+        errors.print(f"[red]error:[/red] cannot write{escape(where)}: {reason}", soft_wrap=True)
         return EXIT_USER_ERROR
     except (Interrupted, KeyboardInterrupt):
         errors.print("[yellow]interrupted[/yellow]: the run directory holds a checkpoint; continue with "

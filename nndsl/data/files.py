@@ -82,10 +82,14 @@ def read_npz_headers(file: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
                     size_bytes = 2 if preamble[6] == 1 else 4
                     length = int.from_bytes(member.read(size_bytes), "little")
                     header = ast.literal_eval(member.read(length).decode("latin1"))
+                    header_bytes = member.tell()
                 descr = header["descr"]
                 # Structured dtypes (a list of fields) and pickled objects are not numbers.
                 kind = descr[1] if isinstance(descr, str) and len(descr) > 1 else "V"
-                headers[member_name[: -len(".npy")]] = (kind, tuple(header["shape"]))
+                key = member_name[: -len(".npy")]
+                headers[key] = (kind, tuple(header["shape"]))
+                _check_complete(file, key, descr, headers[key][1],
+                                archive.getinfo(member_name).file_size - header_bytes)
     except (zipfile.BadZipFile, ValueError, KeyError, SyntaxError) as error:
         raise DataSourceError(
             f"{file} is not a NumPy .npz archive ({error})",
@@ -93,6 +97,20 @@ def read_npz_headers(file: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
             "write it with numpy.savez(path, inputs=..., targets=...)",
         ) from None
     return headers
+
+
+def _check_complete(file: Path, key: str, descr: Any, shape: tuple[int, ...], stored: int) -> None:
+    """Raise `DataSourceError` when a numeric array's member holds fewer bytes than its header
+    promises (an archive rebuilt from a cut-off file): found from the zip directory, unread."""
+    if not (isinstance(descr, str) and descr[1:2] in NUMERIC_KINDS and descr[2:].isdigit()):
+        return
+    needed = int(descr[2:])
+    for size in shape:
+        needed *= size
+    if stored < needed:
+        raise DataSourceError(f"{file}: array {key!r} is truncated ({stored} of {needed} bytes)",
+                              "path", "the file is damaged or truncated; write it again with "
+                              "numpy.savez")
 
 
 class NpzParams(BaseModel):

@@ -256,10 +256,11 @@ class KaldiFeatures:
                                       "feats", "all utterances need the same feature size")
             if not np.isfinite(matrix).all():
                 frame, column = (int(axis[0]) for axis in np.nonzero(~np.isfinite(matrix)))
-                raise DataSourceError(f"{listing.scp}: utterance {utterance!r} holds NaN "
-                                      f"or infinity ({matrix[frame, column]}) at frame {frame}, feature "
-                                      f"{column}", "feats", "clean the features (NaN and inf "
-                                      "cannot be trained on) or drop the utterance")
+                value = matrix[frame, column]
+                raise DataSourceError(f"{listing.scp}: utterance {utterance!r} holds NaN or "
+                                      f"infinity ({value}) at frame {frame}, feature {column}",
+                                      "feats", "clean the features (NaN and inf cannot be "
+                                      "trained on) or drop the utterance")
             # CTC needs a frame per label plus a blank between equal neighbours.
             needed = len(labels) + sum(a == b for a, b in zip(labels, labels[1:]))
             if len(matrix) < needed:

@@ -11,14 +11,15 @@ from collections.abc import Callable
 from nndsl.diagnostics import DiagnosticList, Span
 from nndsl.ir import Graph
 from nndsl.plan.phases import plan_phases
-from nndsl.plan.plan import (CutPlan, EnsemblePlan, LayerRate, MemoryPlan, ParameterGroup, PhasePlan, Plan,
-                             RecurrentMemoryPlan, StopPlan, TemperingPlan, TopDownSearch)
+from nndsl.plan.plan import (Acceptance, CutPlan, EnsemblePlan, LayerRate, MemoryPlan, ParameterGroup,
+                             PhasePlan, Plan, RecurrentMemoryPlan, RunPlan, StopPlan, TemperingPlan,
+                             TopDownSearch)
 from nndsl.plan.rates import plan_rates
 from nndsl.plan.regions import plan_cuts
 from nndsl.records import replace
 
-__all__ = ["CutPlan", "EnsemblePlan", "LayerRate", "MemoryPlan", "ParameterGroup", "PhasePlan", "Plan",
-           "RecurrentMemoryPlan", "StopPlan", "TemperingPlan", "TopDownSearch", "make_plan"]
+__all__ = ["Acceptance", "CutPlan", "EnsemblePlan", "LayerRate", "MemoryPlan", "ParameterGroup", "PhasePlan",
+           "Plan", "RecurrentMemoryPlan", "RunPlan", "StopPlan", "TemperingPlan", "TopDownSearch", "make_plan"]
 
 Locator = Callable[[tuple[str | int, ...]], Span | None]
 

@@ -3,7 +3,9 @@
 A path is dotted (`optimizer.lr`, `network.layers.2.units`; integers index lists); the value is a
 YAML scalar or flow collection (`0.5`, `true`, `[1, 2]`, `{patience: 3}`), typed as YAML types it.
 Overrides apply after fragments are merged, so they win over everything, and their values carry
-the origin "--set" into every diagnostic.
+the origin "--set" into every diagnostic. A value replaces whatever the path held, whole: a
+mapping (`optimizer={type: sgd, lr: 0.3}`) is not merged with the preset's keys, which belong to
+the optimiser it replaces; to change one key, set that key (`optimizer.lr=0.3`).
 """
 
 from __future__ import annotations

@@ -143,8 +143,9 @@ def mark_run(directory: Path, status: str, error: BaseException | None = None) -
 
 
 @contextlib.contextmanager
-def recording_outcome(directory: Path, interruptions: tuple[type[BaseException], ...] = (KeyboardInterrupt,)
-                      ) -> Iterator[None]:
+def recording_outcome(
+    directory: Path, interruptions: tuple[type[BaseException], ...] = (KeyboardInterrupt,)
+) -> Iterator[None]:
     """Mark the run "running" now and, when the block ends, "finished", "interrupted" (one of
     `interruptions`, Ctrl-C) or "failed" with the error, which propagates unchanged."""
     mark_run(directory, "running")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import signal
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from nndsl.backend.graph_module import GraphModule
 from nndsl.backend.lightning_module import NndslModule
 from nndsl.backend.losses import CompiledLoss
 from nndsl.plan import ParameterGroup, Plan, StopPlan
+from nndsl.plan.phases import run_seed
 from nndsl.run.safe_load import read_lightning_checkpoint
 
 
@@ -72,8 +72,8 @@ class _CheckpointOnInterrupt(Callback):
 
 
 def layer_seed(seed: int, label: str) -> int:
-    """A stable seed per run label, for re-initialisation that repeats exactly on resume."""
-    return (seed * 1_000_003 + zlib.crc32(label.encode())) % 2**31
+    """A stable seed per run label (the plan's rule), for randomness that repeats exactly on resume."""
+    return run_seed(seed, label)
 
 
 def _run_inputs(module: Any, batch: dict[str, torch.Tensor]) -> Any:
@@ -202,9 +202,9 @@ def build_module(context: RunContext, trainable: tuple[str, ...], groups: tuple[
     if context.plan.ensemble is not None:
         from nndsl.backend.ensemble_module import EnsembleModule
 
-        return EnsembleModule(context.network, context.plan.ensemble, context.spec.loss, trainable, groups, optimizer,
-                              phase_scheduler(context, optimizer), max_epochs, context.num_classes,
-                              context.target_kind)
+        return EnsembleModule(context.network, context.plan.ensemble, context.plan.loss, trainable,
+                              groups, optimizer, phase_scheduler(context, optimizer), max_epochs,
+                              context.num_classes, context.target_kind)
     return NndslModule(context.network, context.loss, trainable, groups, optimizer,
                        phase_scheduler(context, optimizer), max_epochs, context.spec.metrics,
                        context.target_kind, context.num_classes)

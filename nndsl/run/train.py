@@ -152,7 +152,7 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
     with recording_outcome(directory, (KeyboardInterrupt, Interrupted)):
         torch.manual_seed(spec.seed)
         network = build_network(compiled, datamodule)
-        loss = CompiledLoss(spec.loss, signature.target_kind, len(datamodule.splits.train), bool(plan.loss_terms))
+        loss = CompiledLoss(plan.loss, signature.target_kind, len(datamodule.splits.train), bool(plan.loss_terms))
         context = RunContext(spec, plan, network, datamodule, loss, directory, signature.target_kind,
                              signature.num_classes, fast_dev_run, printer=printer, progress_bar=progress_bar,
                              plan_graph=compiled.graph)
@@ -194,8 +194,5 @@ def _quiet_lightning() -> None:
     # about Lightning's code, not the user's, and printed on every run. Only that warning from
     # only that module is silenced.
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
-                            category=FutureWarning, module=r"lightning\.pytorch\.utilities\._pytree")
-    # torch 2.4-2.5 warn on every torch.load without weights_only (Lightning's checkpoint restore
-    # among them); nndsl's own loads say what they load, and newer torch no longer warns.
-    warnings.filterwarnings("ignore", message=r"You are using `torch\.load` with `weights_only=False`",
-                            category=FutureWarning)
+                            category=FutureWarning,
+                            module=r"lightning\.pytorch\.utilities\._pytree")

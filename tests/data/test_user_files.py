@@ -192,18 +192,16 @@ def test_csv_edits_are_seen_despite_the_parse_cache(tmp_path: Path) -> None:
 # damaged files and non-finite values ------------------------------------------------------------
 
 
-def test_npz_truncated_member_is_a_data_error(tmp_path: Path) -> None:
-    import zipfile
-
-    np.savez(tmp_path / "whole.npz", inputs=np.ones((20, 4)), targets=np.arange(20) % 3)
-    with zipfile.ZipFile(tmp_path / "whole.npz") as archive:
-        members = {name: archive.read(name) for name in archive.namelist()}
-    with zipfile.ZipFile(tmp_path / "d.npz", "w") as archive:
-        archive.writestr("inputs.npy", members["inputs.npy"][:200])  # header intact, data cut
-        archive.writestr("targets.npy", members["targets.npy"])
+def test_npz_damaged_member_is_a_data_error_at_load(tmp_path: Path) -> None:
+    # Large enough that reading the header does not reach the member's end (and its CRC check).
+    np.savez(tmp_path / "d.npz", inputs=np.ones((20_000, 4)), targets=np.arange(20_000) % 3)
+    data = bytearray((tmp_path / "d.npz").read_bytes())
+    position = data.index(b"\x00\x00\x00\x00\x00\x00\xf0\x3f")  # the first 1.0 of `inputs`
+    data[position + 7] = 0x40  # same size, different bytes: the member's CRC no longer matches
+    (tmp_path / "d.npz").write_bytes(bytes(data))
     error = _error("npz", tmp_path, stage="load", path="d.npz", num_classes=3)
     assert error.field == "path" and "'inputs' cannot be read" in error.message
-    assert "truncated" in error.hint
+    assert "CRC" in error.message and "truncated" in error.hint
 
 
 def test_npz_without_rows_is_refused_by_the_signature(tmp_path: Path) -> None:
@@ -249,3 +247,20 @@ def test_csv_with_a_nul_byte(tmp_path: Path) -> None:
     (tmp_path / "d.csv").write_bytes(b"a,target\n1,0\n2\x00,1\n")
     error = _error("csv", tmp_path, path="d.csv")
     assert "line" in error.message and error.field == "path"
+
+
+def test_npz_truncated_member_is_found_by_the_signature_without_reading_it(tmp_path: Path) -> None:
+    import zipfile
+
+    np.savez(tmp_path / "whole.npz", inputs=np.ones((20, 4)), targets=np.arange(20) % 3)
+    with zipfile.ZipFile(tmp_path / "whole.npz") as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    with zipfile.ZipFile(tmp_path / "d.npz", "w") as archive:
+        archive.writestr("inputs.npy", members["inputs.npy"][:200])
+        archive.writestr("targets.npy", members["targets.npy"])
+    error = _error("npz", tmp_path, path="d.npz", num_classes=3)  # validate: no array is read
+    assert "'inputs' is truncated" in error.message and error.field == "path"
+    # Whole archives pass, compressed ones included (sizes are of the uncompressed members).
+    np.savez_compressed(tmp_path / "c.npz", inputs=np.ones((20, 4), np.float32),
+                        targets=np.arange(20) % 3)
+    _signature_and_arrays("npz", tmp_path, path="c.npz")

@@ -125,6 +125,16 @@ def test_overrides_apply_in_order_and_after_fragments():
     assert to_plain(result.root)["optimizer"]["rho"] == 0.7
 
 
+def test_an_override_with_a_mapping_replaces_the_fragments_mapping_whole():
+    # Applied before the fragment, the override would merge under it and keep rho and eps.
+    text = BASE.replace("optimizer: {type: sgd, lr: 0.1}\n", "use: [std:presets/adadelta_espnet]\n")
+    result, diagnostics = resolved(text, ["optimizer={type: sgd, lr: 0.3}"])
+    assert not diagnostics.items
+    assert to_plain(result.root)["optimizer"] == {"type": "sgd", "lr": 0.3}
+    spec = compile_spec("spec.yaml", ["optimizer={type: sgd, lr: 0.3}"], text=text).raise_for_errors().spec
+    assert spec.optimizer.type == "sgd" and spec.optimizer.lr == 0.3
+
+
 def test_set_problems_are_e203_and_e204():
     _, diagnostics = resolved(BASE, ["optimizer.lr", "network.layers.5.units=1", "name.first=x",
                                      "network.layers.x=1"])

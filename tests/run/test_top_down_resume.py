@@ -31,10 +31,10 @@ metrics: [accuracy]
 optimizer: {type: sgd, lr: 0.1, momentum: 0.9}
 cuts: units
 schedule:
-  - {phase: joint, stop: {max_epochs: 3}}
-  - {phase: top_down, search: greedy, monitor: valid/loss, stop: {max_epochs: 3}}
+  - {phase: joint, stop: {max_epochs: 2}}
+  - {phase: top_down, search: greedy, monitor: valid/loss, stop: {max_epochs: 2}}
   - {phase: retrain_classifier, stop: {max_epochs: 2}}
-trainer: {max_epochs: 3, limit_train_batches: 4}
+trainer: {max_epochs: 2, limit_train_batches: 3}
 """
 
 
@@ -56,7 +56,8 @@ def spec_file(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def reference(spec_file, tmp_path_factory):
-    return train(str(spec_file), run_dir=str(tmp_path_factory.mktemp("reference") / "run")).summary
+    directory = tmp_path_factory.mktemp("reference") / "run"
+    return train(str(spec_file), run_dir=str(directory), progress_bar=False).summary
 
 
 def _decisions(summary):
@@ -83,11 +84,11 @@ def test_interrupting_a_later_attempt_resumes_to_the_same_result(spec_file, refe
 
     monkeypatch.setattr(session, "trainer_for", interrupting)
     with pytest.raises(Interrupted):
-        train(str(spec_file), run_dir=str(tmp_path / "run"))
+        train(str(spec_file), run_dir=str(tmp_path / "run"), progress_bar=False)
     monkeypatch.setattr(session, "trainer_for", original)
     assert (tmp_path / "run/checkpoints/top_down/2-C2/last.ckpt").exists()
     assert not (tmp_path / "run/checkpoints/top_down/2-C2/state.pt").exists()
-    resumed = train(None, resume=str(tmp_path / "run")).summary
+    resumed = train(None, resume=str(tmp_path / "run"), progress_bar=False).summary
     _assert_same(resumed, reference)
     # The curves keep the epoch logged before the interruption (Lightning empties the log folder).
     assert (tmp_path / "run/logs/top_down/2-C2/metrics.1.csv").exists()
@@ -100,8 +101,9 @@ def test_interrupting_between_phases_resumes_to_the_same_result(spec_file, refer
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(str(spec_file), run_dir=str(tmp_path / "run"), printer=interrupt_before_top_down)
+        train(str(spec_file), run_dir=str(tmp_path / "run"), printer=interrupt_before_top_down,
+              progress_bar=False)
     assert (tmp_path / "run/checkpoints/joint/state.pt").exists()
     assert not (tmp_path / "run/checkpoints/top_down").exists()
-    resumed = train(None, resume=str(tmp_path / "run")).summary
+    resumed = train(None, resume=str(tmp_path / "run"), progress_bar=False).summary
     _assert_same(resumed, reference)
