@@ -54,9 +54,8 @@ def open_trained_run(run_dir: str | Path) -> TrainedRun:
     record = read_json(directory / "run.json")
     text = (directory / "spec.yaml").read_text(encoding="utf-8")
     # Compiled under the original spec's name, so its relative data paths still resolve.
-    compiled = compile_spec(
-        str(record.get("spec_path") or directory / "spec.yaml"), [], text=text
-    ).raise_for_errors()
+    spec_path = original_spec_path(directory, record.get("spec_path"))
+    compiled = compile_spec(str(spec_path), [], text=text).raise_for_errors()
     network = build_trained_network(compiled)
     state = read_state_dict(weights)
     try:
@@ -75,6 +74,19 @@ def open_trained_run(run_dir: str | Path) -> TrainedRun:
         tuple(classes) if classes else None,
         tuple(features) if features else None,
     )
+
+
+def original_spec_path(directory: Path, recorded: str | None) -> Path:
+    """Where the run's spec was: run.json records the path as typed (relative to the folder
+    training ran in), so from elsewhere it is looked for beside the run directory (`--run-dir`)
+    and two levels up (`runs/NAME`); without a match, the run directory's own copy."""
+    if not recorded:
+        return directory / "spec.yaml"
+    path = Path(recorded)
+    candidates = [path] if path.is_absolute() else [
+        path, directory.parent / path, directory.parent.parent / path]
+    return next((candidate for candidate in candidates if candidate.is_file()),
+                directory / "spec.yaml")
 
 
 def build_trained_network(compiled: Compiled) -> Any:

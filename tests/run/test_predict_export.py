@@ -170,3 +170,14 @@ def test_unfinished_run_is_refused(tmp_path, capsys):
     (tmp_path / "spec.yaml").write_text("nndsl: 1\n")
     assert main(["predict", str(tmp_path), "x.npz"]) == 2
     assert "final_weights.pt" in capsys.readouterr().err
+
+
+def test_spec_found_from_another_folder(tmp_path, monkeypatch):
+    from nndsl.run.trained import original_spec_path
+
+    (tmp_path / "work" / "runs" / "a").mkdir(parents=True)
+    (tmp_path / "work" / "spec.yaml").write_text("nndsl: 1\n")
+    monkeypatch.chdir(tmp_path)  # not where training ran
+    run = tmp_path / "work" / "runs" / "a"
+    assert original_spec_path(run, "spec.yaml") == tmp_path / "work" / "spec.yaml"
+    assert original_spec_path(run, "gone.yaml") == run / "spec.yaml"
