@@ -16,14 +16,40 @@ from nndsl.check.compatibility import LOSSES
 from nndsl.check.scheduler import CONFLICTS, OPTIONS
 from nndsl.resolve.blocks import MAX_REPEAT
 
-#: Bytes with an optional unit, or a percentage in (0, 100]; the loader's `_BUDGET` grammar.
-_UNIT = "([bB]|[kKmMgGtT][iI]?[bB])"
-BUDGET_TEXT = (
-    r"^\s*((?!0*(\.0*)?\s*%)(100(\.0+)?|\d{1,2}(\.\d+)?)\s*%"
-    rf"|(?!0*(\.0*)?\s*{_UNIT}?\s*$)\d+(\.\d+)?\s*{_UNIT}?)\s*$"
-)
-SELECTOR = r"^\s*(all|[^:\s][^:]*|(type|extractor|classifier):\S.*)\s*$"
 MAX_BUDGET_BYTES = 2**50
+#: The loader's units (`nndsl.spec.extras`), each in the case-insensitive form a pattern needs.
+_UNIT_SIZES = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+               "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def at_most(limit: int) -> str:
+    """A regex for the whole numbers 0..`limit` (leading zeros allowed)."""
+    digits = str(limit)
+    alternatives = [rf"\d{{1,{len(digits) - 1}}}"] if len(digits) > 1 else []
+    for position, digit in enumerate(digits):
+        lowest = 1 if position == 0 and len(digits) > 1 else 0
+        if int(digit) > lowest:
+            rest = len(digits) - position - 1
+            alternatives.append(digits[:position] + f"[{lowest}-{int(digit) - 1}]"
+                                + (rf"\d{{{rest}}}" if rest else ""))
+    alternatives.append(digits)
+    return "0*(" + "|".join(alternatives) + ")"
+
+
+def _amount(unit: str) -> str:
+    """A positive amount of `unit` up to `MAX_BUDGET_BYTES`; a fraction on the top whole number
+    may pass a little above it (`validate` has the last word there, never the other way)."""
+    top = MAX_BUDGET_BYTES // _UNIT_SIZES[unit]
+    letters = "".join(f"[{letter.lower()}{letter.upper()}]" for letter in unit)
+    below = rf"({at_most(top - 1)})(\.\d+)?" if top > 1 else r"0(\.\d+)?"
+    return rf"(?!0*(\.0*)?\s*{letters}\s*$)({below}|{top}(\.\d+)?)\s*{letters}"
+
+
+#: Bytes with an optional unit up to 2^50 bytes, or a percentage in (0, 100]: the loader's grammar.
+BUDGET_TEXT = (r"^\s*((?!0*(\.0*)?\s*%)(100(\.0+)?|\d{1,2}(\.\d+)?)\s*%|"
+               + "|".join(f"({_amount(unit)})" for unit in sorted(_UNIT_SIZES, key=len, reverse=True))
+               + r")\s*$")
+SELECTOR = r"^\s*(all|[^:\s][^:]*|(type|extractor|classifier):\S.*)\s*$"
 MAX_INPUT_SIZE = 10**7
 
 
