@@ -47,7 +47,9 @@ def _amount(unit: str) -> str:
 
 #: Bytes with an optional unit up to 2^50 bytes, or a percentage in (0, 100]: the loader's grammar.
 BUDGET_TEXT = (r"^\s*((?!0*(\.0*)?\s*%)(100(\.0+)?|\d{1,2}(\.\d+)?)\s*%|"
-               + "|".join(f"({_amount(unit)})" for unit in sorted(_UNIT_SIZES, key=len, reverse=True))
+               # Longest units first: `kib` before `b`, so `7 kib` is not read as `7 ki` + `b`.
+               + "|".join(f"({_amount(unit)})"
+                          for unit in sorted(_UNIT_SIZES, key=len, reverse=True))
                + r")\s*$")
 SELECTOR = r"^\s*(all|[^:\s][^:]*|(type|extractor|classifier):\S.*)\s*$"
 MAX_INPUT_SIZE = 10**7
