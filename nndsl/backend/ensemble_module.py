@@ -114,5 +114,6 @@ class EnsembleModule(LightningModule):
 
     def configure_optimizers(self) -> Any:
         optimizer = build_optimizer(self.optimizer_settings, parameter_groups(self.network, self.groups, self.trainable))
-        scheduler = build_scheduler(self.scheduler_settings, optimizer, self.max_epochs)
+        scheduler = build_scheduler(self.scheduler_settings, optimizer, self.max_epochs,
+                                    lambda: int(self.trainer.estimated_stepping_batches))
         return optimizer if scheduler is None else {"optimizer": optimizer, "lr_scheduler": scheduler}

@@ -15,7 +15,7 @@ from lightning.pytorch import LightningModule
 
 from nndsl.backend.graph_module import GraphModule
 from nndsl.backend.losses import CompiledLoss
-from nndsl.backend.metrics import build_metrics, update_metrics
+from nndsl.backend.metrics import UNLOGGED, build_metrics, update_metrics
 from nndsl.backend.optimizers import build_optimizer, build_scheduler, parameter_groups
 from nndsl.plan import ParameterGroup
 
@@ -53,7 +53,9 @@ class NndslModule(LightningModule):
         self.blank = loss.loss.blank
         self.space_label = space_label
         self.metrics = torch.nn.ModuleDict({
-            split: build_metrics(metric_names, target_kind, num_classes, self.blank, space_label)
+            split: build_metrics(
+                tuple(name for name in metric_names if split == "test" or name not in UNLOGGED),
+                target_kind, num_classes, self.blank, space_label)
             for split in ("valid", "test")})
         self.freeze_layers()
 
@@ -76,6 +78,8 @@ class NndslModule(LightningModule):
             metrics = self.metrics[split]
             update_metrics(metrics, output, lengths, batch, self.blank, self.space_label)
             for name, metric in metrics.items():
+                if name in UNLOGGED:
+                    continue
                 self.log(f"{split}/{name}", metric, on_step=False, on_epoch=True, prog_bar=True,
                          batch_size=batch_size)
         return loss
@@ -93,5 +97,6 @@ class NndslModule(LightningModule):
 
     def configure_optimizers(self) -> Any:
         optimizer = build_optimizer(self.optimizer_settings, parameter_groups(self.network, self.groups, self.trainable))
-        scheduler = build_scheduler(self.scheduler_settings, optimizer, self.max_epochs)
+        scheduler = build_scheduler(self.scheduler_settings, optimizer, self.max_epochs,
+                                    lambda: int(self.trainer.estimated_stepping_batches))
         return optimizer if scheduler is None else {"optimizer": optimizer, "lr_scheduler": scheduler}

@@ -2,7 +2,10 @@
 
 accuracy (classes, next tokens or multi-label rows), cer / wer (greedy CTC decoding, then
 torchmetrics' character and word error rates over label strings), perplexity (torchmetrics'
-Perplexity on next-token logits), mse (torchmetrics' MeanSquaredError on regression outputs).
+Perplexity on next-token logits), mse / mae / r2 (torchmetrics' MeanSquaredError,
+MeanAbsoluteError and R2Score on regression outputs), f1_macro / f1_micro (MulticlassF1Score),
+topK_accuracy (MulticlassAccuracy with top_k=K) and confusion_matrix (MulticlassConfusionMatrix,
+test split only and not logged: `nndsl.run.confusion` writes it into the run directory).
 Which metric fits which targets is declared in `nndsl.check.compatibility` and checked before
 training; a name this module does not build is a bug there, so it raises.
 """
@@ -11,9 +14,15 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchmetrics import MeanSquaredError, Metric
-from torchmetrics.classification import MulticlassAccuracy, MultilabelExactMatch
+from torchmetrics import MeanAbsoluteError, MeanSquaredError, Metric, R2Score
+from torchmetrics.classification import (MulticlassAccuracy, MulticlassConfusionMatrix,
+                                         MulticlassF1Score, MultilabelExactMatch)
 from torchmetrics.text import CharErrorRate, Perplexity, WordErrorRate
+
+#: Metrics that are matrices, not scores: computed on the test split, never passed to `log`.
+UNLOGGED = frozenset({"confusion_matrix"})
+#: Regression metrics: fed float outputs and targets of the same shape.
+_REGRESSION = {"mse": MeanSquaredError, "mae": MeanAbsoluteError, "r2": R2Score}
 
 #: Label i of a CTC output is written as this code point + i, so label strings are strings.
 _LABEL_BASE = 0x4E00
@@ -33,8 +42,15 @@ def build_metrics(names: tuple[str, ...], target_kind: str, num_classes: int | N
             metrics[name] = WordErrorRate()
         elif name == "perplexity":
             metrics[name] = Perplexity()
-        elif name == "mse":
-            metrics[name] = MeanSquaredError()
+        elif name in _REGRESSION:
+            metrics[name] = _REGRESSION[name]()
+        elif name in ("f1_macro", "f1_micro"):
+            metrics[name] = MulticlassF1Score(num_classes=num_classes or 2, average=name[3:])
+        elif name.startswith("top") and name.endswith("_accuracy"):
+            metrics[name] = MulticlassAccuracy(num_classes=num_classes or 2, average="micro",
+                                               top_k=int(name[3:-len("_accuracy")]))
+        elif name == "confusion_matrix":
+            metrics[name] = MulticlassConfusionMatrix(num_classes=num_classes or 2)
         else:
             raise ValueError(f"metric {name!r} is not computed by a single network")
     return nn.ModuleDict(metrics)
@@ -46,12 +62,15 @@ def update_metrics(metrics: nn.ModuleDict, output: torch.Tensor, output_lengths:
     for name, metric in metrics.items():
         if name == "accuracy" and isinstance(metric, MultilabelExactMatch):
             metric.update(output.detach(), targets.long())
-        elif name == "accuracy":
+        elif isinstance(metric, (MulticlassAccuracy, MulticlassF1Score, MulticlassConfusionMatrix)):
             metric.update(output.detach().reshape(-1, output.shape[-1]), targets.reshape(-1).long())
         elif name == "perplexity":
             metric.update(output.detach().float(), targets.long())
-        elif name == "mse":
-            metric.update(output.detach().float(), targets.float().reshape(output.shape))
+        elif name in _REGRESSION:
+            predictions = output.detach().float()
+            # One output column is a scalar target ([B]); R2Score reads [B, d] as d outputs.
+            predictions = predictions.reshape(-1) if predictions[0].numel() == 1 else predictions
+            metric.update(predictions, targets.float().reshape(predictions.shape))
         elif name in ("cer", "wer"):
             hypotheses = greedy_decode(output.detach(), output_lengths, blank)
             references = [targets[index, : int(length)].tolist()

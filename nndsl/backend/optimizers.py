@@ -8,6 +8,7 @@ built anew at every phase (and top-down attempt) start, never patched.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -65,15 +66,50 @@ def build_optimizer(settings: Any, groups: list[dict[str, Any]]) -> torch.optim.
                          decrement=settings.decrement, theta=settings.theta)
 
 
-def build_scheduler(scheduler: SchedulerSpec | None, optimizer: torch.optim.Optimizer, max_epochs: int
+def scheduler_interval(scheduler: SchedulerSpec) -> str:
+    """"epoch" or "step": when the rate changes (one-cycle is per step unless told otherwise)."""
+    return scheduler.interval or ("step" if scheduler.type == "one_cycle" else "epoch")
+
+
+def build_scheduler(scheduler: SchedulerSpec | None, optimizer: torch.optim.Optimizer,
+                    max_epochs: int, total_steps: Callable[[], int] | None = None
                     ) -> dict[str, Any] | None:
-    """Lightning's lr-scheduler configuration dict, or None."""
+    """Lightning's lr-scheduler configuration dict, or None.
+
+    `max_epochs` is the phase's epoch cap; `total_steps` gives the phase's optimiser steps
+    (Lightning's estimate), asked only for a per-step schedule that needs its length. A warmup
+    is torch's `LinearLR` followed, through `SequentialLR`, by the main scheduler over the rest.
+    The configuration is named "lr", so `LearningRateMonitor` logs `lr` (or `lr/<group>`).
+    """
     if scheduler is None:
         return None
-    if scheduler.type == "step":
-        return {"scheduler": torch.optim.lr_scheduler.StepLR(optimizer, scheduler.step_size, scheduler.gamma)}
+    interval = scheduler_interval(scheduler)
+    schedulers = torch.optim.lr_scheduler
     if scheduler.type == "plateau":
-        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=scheduler.gamma,
-                                                             patience=scheduler.patience)
-        return {"scheduler": plateau, "monitor": scheduler.monitor}
-    return {"scheduler": torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, scheduler.max_epochs or max_epochs)}
+        plateau = schedulers.ReduceLROnPlateau(optimizer, factor=scheduler.gamma,
+                                               patience=scheduler.patience)
+        return {"scheduler": plateau, "monitor": scheduler.monitor, "name": "lr"}
+
+    def length() -> int:
+        if interval == "epoch":
+            return scheduler.max_epochs or max_epochs
+        assert total_steps is not None, "a per-step schedule needs the phase's step count"
+        return int(total_steps())
+
+    if scheduler.type == "one_cycle":
+        rates = [group["lr"] for group in optimizer.param_groups]  # each group peaks at its own
+        main: Any = schedulers.OneCycleLR(optimizer, max_lr=rates, total_steps=max(2, length()),
+                                          pct_start=scheduler.pct_start,
+                                          div_factor=scheduler.div_factor,
+                                          final_div_factor=scheduler.final_div_factor)
+    elif scheduler.type == "step":
+        main = schedulers.StepLR(optimizer, scheduler.step_size, scheduler.gamma)
+    elif scheduler.type == "constant":
+        main = schedulers.ConstantLR(optimizer, factor=1.0, total_iters=0)
+    else:  # cosine, over what is left after the warmup
+        main = schedulers.CosineAnnealingLR(optimizer, max(1, length() - scheduler.warmup))
+    if scheduler.warmup:
+        warmup = schedulers.LinearLR(optimizer, start_factor=scheduler.warmup_start, end_factor=1.0,
+                                     total_iters=scheduler.warmup)
+        main = schedulers.SequentialLR(optimizer, [warmup, main], milestones=[scheduler.warmup])
+    return {"scheduler": main, "interval": interval, "name": "lr"}

@@ -8,6 +8,7 @@ from __future__ import annotations
 from nndsl.check.references import Locator, check_cuts, check_names, check_phases, cut_names, unit_names
 from nndsl.check.compatibility import (check_ensemble_options, check_loss, check_loss_options,
                                       check_metrics)
+from nndsl.check.scheduler import check_schedulers
 from nndsl.check.targets import check_input_shape, check_monitors, check_targets, logged_metrics
 from nndsl.data.registry import DataSignature
 from nndsl.diagnostics import DiagnosticList
@@ -33,6 +34,7 @@ def run_checks(spec: Spec, signature: DataSignature | None, locate: Locator, dia
     check_names(spec, locate, diagnostics)
     check_cuts(spec, locate, diagnostics)
     check_phases(spec, locate, diagnostics)
+    check_schedulers(spec, locate, diagnostics)
     if signature is not None:
         check_input_shape(spec, signature, locate, diagnostics)
         check_targets(spec, signature, locate, diagnostics)
@@ -46,6 +48,8 @@ def run_partial_checks(spec: Spec, clean: frozenset[str], signature: DataSignatu
         check_names(spec, locate, diagnostics)
         check_cuts(spec, locate, diagnostics)
         check_phases(spec, locate, diagnostics)
+    if {"optimizer", "trainer", "schedule"} <= clean:
+        check_schedulers(spec, locate, diagnostics)
     for check, sections in DATA_CHECKS if signature is not None else ():
         if sections <= clean:
             check(spec, signature, locate, diagnostics)

@@ -72,6 +72,16 @@ METRICS: dict[str, MetricFit] = {
     # torchmetrics' Perplexity takes [batch, sequence, vocabulary] logits: next tokens only.
     "perplexity": MetricFit(targets=("next_token",)),
     "mse": MetricFit(targets=("regression",)),
+    "f1_macro": MetricFit(targets=("class",)),
+    "f1_micro": MetricFit(targets=("class",)),
+    # top-k needs more than k classes (checked by `check_top_k`, E460).
+    "top2_accuracy": MetricFit(targets=("class",)),
+    "top3_accuracy": MetricFit(targets=("class",)),
+    "top5_accuracy": MetricFit(targets=("class",)),
+    # Computed on the test split only; written as confusion_matrix.json/.png, not logged.
+    "confusion_matrix": MetricFit(targets=("class",)),
+    "mae": MetricFit(targets=("regression",)),
+    "r2": MetricFit(targets=("regression",)),
 }
 
 
@@ -150,6 +160,27 @@ def check_ensemble_options(spec: Spec, signature: DataSignature, locate: Locator
                     locate(("ensemble", "combine")), "remove `combine`")
 
 
+def top_k(name: str) -> int | None:
+    """k of a `topK_accuracy` metric name, else None."""
+    if name.startswith("top") and name.endswith("_accuracy"):
+        return int(name[3:-len("_accuracy")])
+    return None
+
+
+def check_top_k(spec: Spec, signature: DataSignature, locate: Locator,
+                diagnostics: DiagnosticList) -> None:
+    """A top-k accuracy needs more than k classes, or every prediction would count (E460)."""
+    classes = signature.num_classes
+    if signature.target_kind != "class" or classes is None:
+        return
+    for index, metric in enumerate(spec.metrics):
+        k = top_k(metric)
+        if k is not None and k >= classes:
+            diagnostics.add("E460", f"metric `{metric}` needs more than {k} classes; "
+                            f"`{spec.data.source}` has {classes}", locate(("metrics", index)),
+                            "use a smaller k, or `accuracy`")
+
+
 def check_compatibility(spec: Spec, signature: DataSignature, locate: Locator,
                         diagnostics: DiagnosticList) -> None:
     """Loss, metrics and ensemble options against the data's target kind."""
@@ -157,3 +188,4 @@ def check_compatibility(spec: Spec, signature: DataSignature, locate: Locator,
     check_loss_options(spec, signature, locate, diagnostics)
     check_metrics(spec, signature, locate, diagnostics)
     check_ensemble_options(spec, signature, locate, diagnostics)
+    check_top_k(spec, signature, locate, diagnostics)

@@ -20,7 +20,7 @@ def logged_metrics(spec: Spec, target_kind: str | None = None) -> set[str]:
     An ensemble run on class targets (or targets not known) also logs the combined prediction's
     accuracy and the oracle accuracy, whether listed or not. Metrics are computed on the
     validation (and test) split; training logs its loss only."""
-    names = {"loss", *spec.metrics}
+    names = {"loss", *spec.metrics} - {"confusion_matrix"}  # a matrix, written at test time
     if spec.ensemble is not None and target_kind in (None, "class"):
         names.update(("accuracy", "oracle_accuracy"))
     return {"train/loss", *(f"valid/{name}" for name in names)}
@@ -61,8 +61,12 @@ def check_monitors(spec: Spec, signature: DataSignature, locate: Locator,
         monitors.append((("schedule", index, "stop", "monitor"), phase.stop.monitor))
         if isinstance(phase, TopDownPhase):
             monitors.append((("schedule", index, "monitor"), phase.monitor))
-    if spec.trainer.scheduler and spec.trainer.scheduler.type == "plateau":
-        monitors.append((("trainer", "scheduler", "monitor"), spec.trainer.scheduler.monitor))
+    from nndsl.check.scheduler import scheduler_places
+
+    # (An `optimizer:` with errors is a stand-in without a scheduler: nothing is read from it.)
+    for path, scheduler, _ in scheduler_places(spec):
+        if scheduler.type == "plateau":
+            monitors.append(((*path, "monitor"), scheduler.monitor))
     for path, monitor in monitors:
         if monitor not in logged:
             from nndsl.diagnostics import did_you_mean

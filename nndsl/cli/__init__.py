@@ -46,6 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--fast-dev-run", action="store_true", help="one batch of each phase, to smoke-test")
     report = commands.add_parser("report", help="print a finished run's report again")
     report.add_argument("run_dir", metavar="RUN_DIR")
+    predict = commands.add_parser("predict", help="a trained run's predictions for a csv/npz file")
+    predict.add_argument("run_dir", metavar="RUN_DIR")
+    predict.add_argument("data", metavar="DATA",
+                         help="a .csv or .npz file laid out as the run's data")
+    predict.add_argument("--out", default=None, metavar="FILE",
+                         help="write CSV (or JSON for .json) here instead of standard output")
+    export = commands.add_parser("export", help="a trained run's network as one file")
+    export.add_argument("run_dir", metavar="RUN_DIR")
+    export.add_argument("--format", choices=("torchscript", "pt2", "onnx"), default="torchscript")
+    export.add_argument("--out", default=None, metavar="FILE", help="default: RUN_DIR/model.<ext>")
     tui = commands.add_parser("tui", help="interactive validation and visualisation")
     tui.add_argument("spec", metavar="SPEC")
     return parser

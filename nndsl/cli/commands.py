@@ -81,6 +81,18 @@ def run_report(arguments: argparse.Namespace, console: Console, errors: Console)
     return print_report(arguments.run_dir, console, errors)
 
 
+def run_predict(arguments: argparse.Namespace, console: Console, errors: Console) -> int:
+    from nndsl.cli.use import run_predict as predict
+
+    return predict(arguments, console, errors)
+
+
+def run_export(arguments: argparse.Namespace, console: Console, errors: Console) -> int:
+    from nndsl.cli.use import run_export as export
+
+    return export(arguments, console, errors)
+
+
 def run_tui(arguments: argparse.Namespace, console: Console, errors: Console) -> int:
     from nndsl.tui import run_tui as start
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nndsl.cli.schema_rules import block_rules, tighten
 from nndsl.data.registry import DATA_SOURCES
 from nndsl.layers import LAYERS
 from nndsl.spec import Spec
@@ -34,7 +35,10 @@ def spec_schema() -> dict[str, Any]:
              "properties": {"group": {"type": "string"}, "block": {"type": "string"},
                             "inputs": {"type": "array", "items": {"type": "string"}},
                             "layers": {"type": "array", "items": {"$ref": "#/$defs/NetworkItem"}}}}
-    layer = {"type": "object", "required": ["type"], "allOf": alternatives}
+    block_rules(block_use)
+    # The type's enum outside the alternatives: an unknown type matches no `if` and must fail.
+    layer = {"type": "object", "required": ["type"],
+             "properties": {"type": {"enum": list(LAYERS.names())}}, "allOf": alternatives}
     definitions["NetworkItem"] = {"anyOf": [block_use, group, layer]}
     network = definitions["NetworkSpec"]["properties"]
     network["layers"] = {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/NetworkItem"},
@@ -48,6 +52,7 @@ def spec_schema() -> dict[str, Any]:
         data_alternatives.append({"if": {"properties": {"source": {"const": name}}},
                                   "then": {"properties": {**common, **params.get("properties", {})},
                                            "additionalProperties": False}})
+    common["source"] = {**common["source"], "enum": list(DATA_SOURCES.names())}
     definitions["DataSpec"] = {"type": "object", "required": ["source"], "properties": common,
                                "allOf": data_alternatives, "description": definitions["DataSpec"].get("description", "")}
     # Whole sections may come from `use:` fragments (presets, schedules): a file that uses some
@@ -56,6 +61,7 @@ def spec_schema() -> dict[str, Any]:
     if required:
         schema["if"] = {"not": {"required": ["use"]}}
         schema["then"] = {"required": required}
+    tighten(schema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "nndsl spec"
     return schema

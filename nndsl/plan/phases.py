@@ -35,7 +35,7 @@ def run_seed(seed: int, label: str) -> int:
 
 def default_mode(monitor: str) -> str:
     """Whether higher is better for a metric name."""
-    return "max" if monitor.endswith("accuracy") else "min"
+    return "max" if monitor.endswith(("accuracy", "/f1_macro", "/f1_micro", "/r2")) else "min"
 
 
 def plan_phases(spec: Spec, graph: Graph, cuts: tuple[CutPlan, ...], locate: Locator,

@@ -168,6 +168,10 @@ def train_run(context: RunContext, label: str, trainable: tuple[str, ...], group
                                        patience=stop.patience if stop.patience is not None else stop.max_epochs + 1,
                                        stopping_threshold=stop.threshold,
                                        check_on_train_epoch_end=stop.monitor.startswith("train/")))
+    if phase_scheduler(context, optimizer) is not None:
+        from lightning.pytorch.callbacks import LearningRateMonitor
+
+        callbacks.append(LearningRateMonitor())  # the rate per scheduler interval, in metrics.csv
     module = build_module(context, trainable, groups, optimizer, stop.max_epochs)
     trainer = trainer_for(context, label, stop, callbacks)
     last = directory / "last.ckpt"
@@ -228,15 +232,22 @@ def test_report(context: RunContext, module: Any) -> dict[str, Any]:
     return report
 
 
+def phase_scheduler(context: RunContext, optimizer: Any) -> Any:
+    """The phase's scheduler: its optimiser's own, else `trainer.scheduler` (or None)."""
+    return getattr(optimizer, "scheduler", None) or context.spec.trainer.scheduler
+
+
 def build_module(context: RunContext, trainable: tuple[str, ...], groups: tuple[ParameterGroup, ...],
                  optimizer: Any, max_epochs: int) -> Any:
     if context.plan.ensemble is not None:
         from nndsl.backend.ensemble_module import EnsembleModule
 
-        return EnsembleModule(context.network, context.plan.ensemble, context.plan.loss, trainable, groups, optimizer,
-                              context.spec.trainer.scheduler, max_epochs, context.num_classes, context.target_kind)
-    return NndslModule(context.network, context.loss, trainable, groups, optimizer, context.spec.trainer.scheduler,
-                       max_epochs, context.spec.metrics, context.target_kind, context.num_classes)
+        return EnsembleModule(context.network, context.plan.ensemble, context.plan.loss, trainable,
+                              groups, optimizer, phase_scheduler(context, optimizer), max_epochs,
+                              context.num_classes, context.target_kind)
+    return NndslModule(context.network, context.loss, trainable, groups, optimizer,
+                       phase_scheduler(context, optimizer), max_epochs, context.spec.metrics,
+                       context.target_kind, context.num_classes)
 
 
 def evaluation_trainer(context: RunContext) -> Trainer:

@@ -146,6 +146,11 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
         # Only now: a data problem (exit 2) leaves no half-made run directory behind, so the same
         # --run-dir can be used again once the data is fixed.
         directory = open_run_directory(compiled, str(spec_path), overrides or [], run_dir)
+    if is_primary_process():  # for `nndsl predict`: labels by name, CSV columns by name
+        features = getattr(datamodule.splits.train, "feature_names", None)
+        write_json(directory / "data.json", {
+            "classes": list(datamodule.class_names) if datamodule.class_names else None,
+            "features": list(features) if features else None})
     # run.json says how the run ended, a failure included.
     with recording_outcome(directory, (KeyboardInterrupt, Interrupted)):
         torch.manual_seed(spec.seed)
@@ -169,7 +174,10 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
         summary = {"name": spec.name, "seed": spec.seed, "resumed": resuming, "phases": rows, "test": test_metrics,
                    "parameters": compiled.graph.parameter_count}
         if datamodule.splits.test is not None and not fast_dev_run:
+            from nndsl.run.confusion import write_confusion_matrix
+
             summary.update(test_report(context, module))
+            summary.update(write_confusion_matrix(module, datamodule.class_names, directory))
         write_json(directory / "summary.json", summary)
         save_state(directory / "final_weights.pt", network.state_dict())
     return RunResult(directory, summary)

@@ -9,7 +9,9 @@ from pydantic import Field, model_validator
 from nndsl.spec.base import SpecModel, spec_error
 
 LossType = Literal["cross_entropy", "nll", "mse", "binary_cross_entropy", "ctc", "dtw_prediction"]
-MetricName = Literal["accuracy", "cer", "wer", "perplexity", "mse", "oracle_accuracy"]
+MetricName = Literal["accuracy", "cer", "wer", "perplexity", "mse", "oracle_accuracy", "f1_macro",
+                     "f1_micro", "top2_accuracy", "top3_accuracy", "top5_accuracy",
+                     "confusion_matrix", "mae", "r2"]
 
 
 class LossSpec(SpecModel):
@@ -28,9 +30,43 @@ class LossSpec(SpecModel):
                                                  "(targets shifted to 1-r / r, as in tempering's Table 1)")
 
 
+class SchedulerSpec(SpecModel):
+    """A learning-rate scheduler from torch.optim.lr_scheduler, optionally after a linear warmup.
+
+    The options each type reads, and the combinations that are refused, are checked in
+    `nndsl.check.scheduler`; the backend composes torch's schedulers (`SequentialLR` of
+    `LinearLR` then the main one) in `nndsl.backend.optimizers`.
+    """
+
+    type: Literal["step", "plateau", "cosine", "constant", "one_cycle"] = Field(
+        description="step, plateau, cosine, constant (after warmup) or one_cycle")
+    step_size: int = Field(10, ge=1, le=1_000_000, description="step: intervals between decays")
+    gamma: float = Field(0.1, gt=0, le=1, description="step/plateau: decay factor")
+    patience: int = Field(2, ge=0, le=10_000, description="plateau: epochs without improvement")
+    monitor: str = Field("valid/loss", description="plateau: the metric watched")
+    max_epochs: int | None = Field(
+        None, ge=1, le=100_000,
+        description="cosine: period in epochs (default: the phase's epochs)")
+    interval: Literal["epoch", "step"] | None = Field(
+        None, description="when the rate changes: every epoch or every optimiser step "
+                          "(default: epoch; one_cycle: step)")
+    warmup: int = Field(0, ge=0, le=1_000_000,
+                        description="intervals of linear warmup before the main schedule")
+    warmup_start: float = Field(0.01, gt=0, le=1,
+                                description="warmup: first rate as a fraction of the rate")
+    pct_start: float = Field(0.3, gt=0, lt=1,
+                             description="one_cycle: fraction of steps spent rising")
+    div_factor: float = Field(25.0, gt=1, le=1e6, description="one_cycle: rate / starting rate")
+    final_div_factor: float = Field(1e4, gt=1, le=1e9,
+                                    description="one_cycle: starting rate / final rate")
+
+
 class _Optimizer(SpecModel):
     lr: float = Field(gt=0, le=1e3, description="global learning rate η")
     weight_decay: float = Field(0.0, ge=0, description="L2 weight decay")
+    scheduler: SchedulerSpec | None = Field(
+        None, description="learning-rate scheduler for the phases this optimiser runs "
+                          "(instead of trainer.scheduler)")
 
 
 class SGDSpec(_Optimizer):
@@ -84,17 +120,6 @@ class LBFGSSpec(_Optimizer):
 
 OptimizerSpec = Annotated[SGDSpec | AdadeltaSpec | AdamSpec | DeltaBarDeltaSpec | LBFGSSpec,
                           Field(discriminator="type")]
-
-
-class SchedulerSpec(SpecModel):
-    """A learning-rate scheduler from torch.optim.lr_scheduler."""
-
-    type: Literal["step", "plateau", "cosine"] = Field(description="step, plateau or cosine")
-    step_size: int = Field(10, ge=1, description="step: epochs between decays")
-    gamma: float = Field(0.1, gt=0, le=1, description="step/plateau: decay factor")
-    patience: int = Field(2, ge=0, description="plateau: epochs without improvement")
-    monitor: str = Field("valid/loss", description="plateau: the metric watched")
-    max_epochs: int | None = Field(None, ge=1, description="cosine: period (default: the phase's epochs)")
 
 
 class TrainerSpec(SpecModel):
