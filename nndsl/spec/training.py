@@ -9,7 +9,8 @@ from pydantic import Field, model_validator
 from nndsl.spec.base import SpecModel, spec_error
 
 LossType = Literal["cross_entropy", "nll", "mse", "binary_cross_entropy", "ctc", "dtw_prediction"]
-MetricName = Literal["accuracy", "cer", "wer", "perplexity", "mse", "oracle_accuracy"]
+MetricName = Literal["accuracy", "cer", "wer", "perplexity", "mse", "oracle_accuracy",
+                     "word_accuracy"]
 
 
 class LossSpec(SpecModel):
