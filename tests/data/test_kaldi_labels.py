@@ -86,3 +86,22 @@ def test_class_outside_the_given_classes(tmp_path: Path, monkeypatch) -> None:
 def test_one_kind_of_target_and_no_ignored_option(keys) -> None:
     with pytest.raises(ValidationError):
         DATA_SOURCES.get("kaldi").Params.model_validate({"feats": "f", **keys})
+
+
+def test_a_speaker_identification_spec_compiles_on_kaldi_features(tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    from nndsl.api import compile_spec
+
+    _write_data(tmp_path / "data", monkeypatch)
+    spec = tmp_path / "speakers.yaml"
+    spec.write_text(
+        "nndsl: 1\nname: t\n"
+        "data: {source: kaldi, feats: data/feats.scp, utt2label: data/utt2spk}\n"
+        "network:\n  layers:\n"
+        "    - {name: hmms, type: hmm_likelihood, models: 3, states: 2}\n"
+        "    - {name: compare, type: pairwise_relative}\n"
+        "    - {name: out, type: linear, units: 2}\n"
+        "loss: {type: cross_entropy}\nmetrics: [accuracy]\noptimizer: {type: adam, lr: 0.01}\n")
+    compiled = compile_spec(spec)
+    compiled.raise_for_errors()
+    assert compiled.signature.target_kind == "class" and compiled.signature.num_classes == 2
