@@ -40,7 +40,8 @@ class WordAccuracy(WordErrorRate):
                              for offset in range(states_per_label)] for word in lexicon]
         self.grammar = [tuple(following) for following in grammar]
 
-    def update(self, output: torch.Tensor, batch: dict[str, torch.Tensor]) -> None:  # type: ignore[override]
+    def update(self, output: torch.Tensor,  # type: ignore[override]
+               batch: dict[str, torch.Tensor]) -> None:
         """Decode each utterance of the batch and count its word errors."""
         inputs, lengths = batch["inputs"], batch["input_lengths"]
         hypotheses, references = [], []

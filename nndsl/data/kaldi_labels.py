@@ -38,8 +38,8 @@ def read_class_labels(file: Path, table: dict[str, str], lines: dict[str, int],
     for utterance, name in table.items():
         if utterance not in known:
             raise DataSourceError(f"{file}, line {lines[utterance]}: utterance {utterance!r} has "
-                                  f"no features in {scp}", "utt2label",
-                                  "both files must list the same utterances (utils/fix_data_dir.sh)")
+                                  f"no features in {scp}", "utt2label", "both files must list "
+                                  "the same utterances (utils/fix_data_dir.sh)")
         if len(name.split()) != 1:
             raise DataSourceError(f"{file}, line {lines[utterance]}: utterance {utterance!r} has "
                                   f"{name!r}, not one class name", "utt2label",
