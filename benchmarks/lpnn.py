@@ -58,16 +58,22 @@ def sentence_states(sentence: dict, states: int) -> list[int]:
 
 def lpnn_distances(variant: str, overrides: list[str], data: dict, directory: Path):
     """Train a variant through nndsl; return a function giving a sentence's [T, N] errors."""
-    import torch
-
-    from nndsl.api import compile_spec
-    from nndsl.backend.graph_module import GraphModule
     from nndsl.run import train
 
     every = overrides + VARIANTS[variant]
     result = train(str(SPEC), every, run_dir=str(directory / variant.replace(" ", "_")), progress_bar=False)
-    network = GraphModule(compile_spec(SPEC, every).raise_for_errors().graph)
-    network.load_state_dict(torch.load(result.directory / "final_weights.pt"))
+    return saved_distances(every, result.directory / "final_weights.pt")
+
+
+def saved_distances(overrides: list[str], weights: Path):
+    """The [T, N] error function of the spec's network under `overrides` with saved weights."""
+    import torch
+
+    from nndsl.api import compile_spec
+    from nndsl.backend.graph_module import GraphModule
+
+    network = GraphModule(compile_spec(SPEC, overrides).raise_for_errors().graph)
+    network.load_state_dict(torch.load(weights))
     network.eval()
 
     def distances(frames: np.ndarray) -> np.ndarray:

@@ -2,8 +2,9 @@
 
 In: the `DataArrays` a data source loaded, the spec's batch size, split fractions, seed and worker
 count. Out: training, validation and test `DataLoader`s whose batches are dicts
-`{"inputs", "targets", "input_lengths"?, "target_lengths"?}` of tensors, with variable-length
-sequences padded with zeros to the longest example in the batch (not the longest in the set).
+`{"inputs", "targets", "input_lengths"?, "target_lengths"?, "words"?, "word_lengths"?}` of
+tensors, with variable-length sequences padded with zeros to the longest example in the batch
+(not the longest in the set).
 
 Determinism: the splits come from `nndsl.data.splits` (seeded), and the training loader shuffles
 with its own seeded `torch.Generator`, so one process gives the same batches for the same seed.
@@ -56,6 +57,8 @@ class ArrayDataset(Dataset):
         self.target_lengths = (
             None if arrays.target_lengths is None else _tensor(arrays.target_lengths)
         )
+        self.words = None if arrays.words is None else _tensor(arrays.words)
+        self.word_lengths = None if arrays.word_lengths is None else _tensor(arrays.word_lengths)
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -71,6 +74,10 @@ class ArrayDataset(Dataset):
             length = self.target_lengths[index]
             example["targets"] = example["targets"][: int(length)]
             example["target_lengths"] = length
+        if self.words is not None:  # reference words, for word accuracy
+            length = self.word_lengths[index]
+            example["words"] = self.words[index][: int(length)]
+            example["word_lengths"] = length
         return example
 
 
@@ -85,7 +92,10 @@ def pad_collate(examples: list[Batch]) -> Batch:
         the examples carry "input_lengths" / "target_lengths".
     """
     batch: Batch = {}
-    for key, lengths_key in (("inputs", "input_lengths"), ("targets", "target_lengths")):
+    for key, lengths_key in (("inputs", "input_lengths"), ("targets", "target_lengths"),
+                             ("words", "word_lengths")):
+        if key not in examples[0]:
+            continue
         values = [example[key] for example in examples]
         if lengths_key in examples[0]:
             batch[key] = pad_sequence(values, batch_first=True, padding_value=0)
@@ -124,6 +134,7 @@ class ArrayDataModule(LightningDataModule):
         self.seed = seed
         self.num_workers = num_workers
         self.class_names = arrays.class_names
+        self.lexicon, self.grammar = arrays.lexicon, arrays.grammar  # for word decoding
         # Splitting here, not in setup(), surfaces an empty split before the Trainer starts.
         self.splits: DataSplits = split_arrays(arrays, valid_fraction, test_fraction, seed)
         self._datasets: dict[str, ArrayDataset | None] = {}

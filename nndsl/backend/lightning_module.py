@@ -41,7 +41,7 @@ class NndslModule(LightningModule):
     def __init__(self, network: GraphModule, loss: CompiledLoss, trainable: tuple[str, ...],
                  groups: tuple[ParameterGroup, ...], optimizer: Any, scheduler: Any, max_epochs: int,
                  metric_names: tuple[str, ...], target_kind: str, num_classes: int | None,
-                 space_label: int | None = None):
+                 space_label: int | None = None, decoding: dict | None = None):
         super().__init__()
         self.network = network
         self.compiled_loss = loss
@@ -55,7 +55,7 @@ class NndslModule(LightningModule):
         self.metrics = torch.nn.ModuleDict({
             split: build_metrics(
                 tuple(name for name in metric_names if split == "test" or name not in UNLOGGED),
-                target_kind, num_classes, self.blank, space_label)
+                target_kind, num_classes, self.blank, space_label, decoding)
             for split in ("valid", "test")})
         self.freeze_layers()
 

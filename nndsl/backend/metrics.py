@@ -4,8 +4,9 @@ accuracy (classes, next tokens or multi-label rows), cer / wer (greedy CTC decod
 torchmetrics' character and word error rates over label strings), perplexity (torchmetrics'
 Perplexity on next-token logits), mse / mae / r2 (torchmetrics' MeanSquaredError,
 MeanAbsoluteError and R2Score on regression outputs), f1_macro / f1_micro (MulticlassF1Score),
-topK_accuracy (MulticlassAccuracy with top_k=K) and confusion_matrix (MulticlassConfusionMatrix,
-test split only and not logged: `nndsl.run.confusion` writes it into the run directory).
+topK_accuracy (MulticlassAccuracy with top_k=K), confusion_matrix (MulticlassConfusionMatrix,
+test split only and not logged: `nndsl.run.confusion` writes it into the run directory) and
+word_accuracy (One-Stage DTW word decoding of a `dtw_prediction` network, `word_accuracy.py`).
 Which metric fits which targets is declared in `nndsl.check.compatibility` and checked before
 training; a name this module does not build is a bug there, so it raises.
 """
@@ -29,9 +30,17 @@ _LABEL_BASE = 0x4E00
 
 
 def build_metrics(names: tuple[str, ...], target_kind: str, num_classes: int | None, blank: int,
-                  space_label: int | None) -> nn.ModuleDict:
+                  space_label: int | None, decoding: dict | None = None) -> nn.ModuleDict:
+    """`decoding` (lexicon, grammar, states_per_label) is what word_accuracy decodes with."""
     metrics: dict[str, Metric] = {}
     for name in names:
+        if name == "word_accuracy":
+            from nndsl.backend.word_accuracy import WordAccuracy
+
+            if decoding is None:
+                raise ValueError("word_accuracy needs the data source's lexicon and grammar")
+            metrics[name] = WordAccuracy(**decoding)
+            continue
         if name == "accuracy" and target_kind == "multilabel":
             metrics[name] = MultilabelExactMatch(num_labels=num_classes or 1)
         elif name == "accuracy":
@@ -60,7 +69,9 @@ def update_metrics(metrics: nn.ModuleDict, output: torch.Tensor, output_lengths:
                    batch: dict[str, torch.Tensor], blank: int, space_label: int | None) -> None:
     targets = batch["targets"]
     for name, metric in metrics.items():
-        if name == "accuracy" and isinstance(metric, MultilabelExactMatch):
+        if name == "word_accuracy":
+            metric.update(output, batch)
+        elif name == "accuracy" and isinstance(metric, MultilabelExactMatch):
             metric.update(output.detach(), targets.long())
         elif isinstance(metric, (MulticlassAccuracy, MulticlassF1Score, MulticlassConfusionMatrix)):
             metric.update(output.detach().reshape(-1, output.shape[-1]), targets.reshape(-1).long())

@@ -49,6 +49,10 @@ class MetricFit(Record):
     ensemble_only: bool = False
     # losses whose networks output something else than the label scores the metric reads
     not_with_losses: tuple[str, ...] = ()
+    # the one loss whose networks the metric reads (None: any loss not refused above)
+    only_with_loss: str | None = None
+    # the metric decodes words with the source's lexicon and grammar
+    needs_lexicon: bool = False
 
 
 LOSSES: dict[str, LossFit] = {
@@ -82,6 +86,9 @@ METRICS: dict[str, MetricFit] = {
     "confusion_matrix": MetricFit(targets=("class",)),
     "mae": MetricFit(targets=("regression",)),
     "r2": MetricFit(targets=("regression",)),
+    # One-Stage DTW over word models built from the source's lexicon and grammar
+    "word_accuracy": MetricFit(targets=("label_sequence",), only_with_loss="dtw_prediction",
+                               needs_lexicon=True),
 }
 
 
@@ -135,6 +142,17 @@ def check_metrics(spec: Spec, signature: DataSignature, locate: Locator,
             diagnostics.add("E409", f"metric `{metric}` reads label scores, but a "
                             f"`{spec.loss.type}` network outputs something else",
                             locate(("metrics", index)), "remove it")
+            continue
+        if fit.only_with_loss is not None and spec.loss.type != fit.only_with_loss:
+            diagnostics.add("E409", f"metric `{metric}` decodes the output of a "
+                            f"`{fit.only_with_loss}` network, not a `{spec.loss.type}` one",
+                            locate(("metrics", index)), f"use loss `{fit.only_with_loss}`, or "
+                            "remove it")
+            continue
+        if fit.needs_lexicon and target in fit.targets and not signature.word_lexicon:
+            diagnostics.add("E409", f"metric `{metric}` decodes words, but `{spec.data.source}` "
+                            "gives no lexicon and grammar", locate(("metrics", index)),
+                            "use a source with words (synthetic_phones), or remove it")
             continue
         if target in metric_targets(metric, ensemble):
             continue

@@ -1,10 +1,14 @@
-"""Data stage: the `kaldi` source, Kaldi feature archives with character transcripts, for CTC.
+"""Data stage: the `kaldi` source, Kaldi feature archives with character transcripts (for CTC) or
+one class per utterance (speaker identification and other sequence classification).
 
 In: a Kaldi `feats.scp` (utterance id → `ark` file and offset, as Kaldi or kaldiio's
 `WriteHelper("ark,scp:...")` write it), a Kaldi `text` file (utterance id, then the transcript)
 and optionally the label vocabulary. Out: a `DataSignature` (("T", feature_dim) sequences, labels
 = vocabulary + blank 0) and, on `load`, padded float32 features with frame counts and padded
-int64 label sequences with their lengths; `example_ids` keeps the utterance ids.
+int64 label sequences with their lengths; `example_ids` keeps the utterance ids. With
+`utt2label` instead of `text` (a two-column file of utterance id and class name, such as
+`utt2spk`) the targets are one class index per utterance and the class names are kept in
+`class_names` (`nndsl.data.kaldi_labels`).
 
 Transcripts are split into characters; a space becomes `space_symbol` ("<space>", as in ESPnet).
 A given vocabulary may hold multi-character symbols ("<noise>"), matched longest first. Without
@@ -26,9 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nndsl.data.files import existing_file
+from nndsl.data.kaldi_labels import read_class_labels
 from nndsl.data.registry import DataArrays, DataSignature, DataSourceError, data_source
 
 BLANK_NAME = "<blank>"
@@ -40,7 +45,13 @@ class KaldiParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     feats: str = Field(description="the feats.scp file, relative to the spec file's directory")
-    text: str = Field(description="the Kaldi text file: utterance id, then the transcript")
+    text: str | None = Field(None, description="the Kaldi text file: utterance id, then the "
+                             "transcript (label sequences, for CTC)")
+    utt2label: str | None = Field(None, description="instead of `text`: utterance id, then one "
+                                  "class name (e.g. utt2spk), for one class per utterance")
+    classes: tuple[str, ...] | None = Field(
+        None, min_length=1, description="with `utt2label`: the class names, numbered from 0; "
+        "default: the file's sorted names")
     vocabulary: tuple[str, ...] | None = Field(
         None, description="label symbols, numbered from 1 (0 is the blank); default: the "
         "transcripts' sorted characters"
@@ -55,6 +66,20 @@ class KaldiParams(BaseModel):
     )
 
 
+    @model_validator(mode="after")
+    def _one_kind_of_target(self) -> KaldiParams:
+        if (self.text is None) == (self.utt2label is None):
+            raise ValueError("give either `text` (transcripts) or `utt2label` (one class per "
+                             "utterance)")
+        unused = (("classes",) if self.text is not None else
+                  ("vocabulary", "space_symbol"))
+        written = [key for key in unused if key in self.model_fields_set]
+        if written:
+            raise ValueError(f"`{written[0]}` has no effect with "
+                             f"`{'text' if self.text is not None else 'utt2label'}`")
+        return self
+
+
 PIPE_KEY = "allow_pipe_commands"
 
 
@@ -63,8 +88,9 @@ def is_pipe_command(specifier: str) -> bool:
     return "|" in specifier
 
 
-def _read_table(file: Path, field: str) -> dict[str, str]:
-    """Utterance id → rest of the line, for Kaldi's two-column files; ids must be unique."""
+def _read_table(file: Path, field: str, lines: dict[str, int] | None = None) -> dict[str, str]:
+    """Utterance id → rest of the line, for Kaldi's two-column files; ids must be unique.
+    `lines`, when given, receives each id's line number."""
     table: dict[str, str] = {}
     data = file.read_bytes()
     try:
@@ -81,6 +107,8 @@ def _read_table(file: Path, field: str) -> dict[str, str]:
             raise DataSourceError(f"{file}, line {line_number}: utterance {utterance!r} appears "
                                   "twice", field, "keep one line per utterance")
         table[utterance] = rest[0].strip() if rest else ""
+        if lines is not None:
+            lines[utterance] = line_number
     if not table:
         raise DataSourceError(f"{file} lists no utterances", field, "check the file")
     return table
@@ -114,8 +142,9 @@ class KaldiListing:
     scp: Path
     utterances: tuple[str, ...]
     specifiers: tuple[str, ...]
-    labels: tuple[tuple[int, ...], ...]
+    labels: tuple[tuple[int, ...], ...]  # per utterance: its label sequence, or its one class
     class_names: tuple[str, ...]
+    target_kind: str = "label_sequence"
 
 
 def read_listing(params: KaldiParams, base_directory: Path) -> KaldiListing:
@@ -126,7 +155,8 @@ def read_listing(params: KaldiParams, base_directory: Path) -> KaldiListing:
             utterance, or a transcript symbol outside the vocabulary.
     """
     scp = existing_file(base_directory, params.feats, "feats", "feats.scp")
-    text_file = existing_file(base_directory, params.text, "text", "text file")
+    if params.text is not None:
+        text_file = existing_file(base_directory, params.text, "text", "text file")
     specifiers = _read_table(scp, "feats")
     if not params.allow_pipe_commands:
         piped = next((item for item in specifiers.items() if is_pipe_command(item[1])), None)
@@ -138,6 +168,8 @@ def read_listing(params: KaldiParams, base_directory: Path) -> KaldiListing:
                 "feats", f"if you trust this data directory, add `{PIPE_KEY}: true` under `data:` "
                 "(the commands run when training, never when validating); else write the features "
                 "to an ark file")
+    if params.utt2label is not None:
+        return _class_listing(params, base_directory, scp, specifiers)
     transcripts = _read_table(text_file, "text")
     missing = [utterance for utterance in specifiers if utterance not in transcripts]
     extra = [utterance for utterance in transcripts if utterance not in specifiers]
@@ -172,6 +204,21 @@ def read_listing(params: KaldiParams, base_directory: Path) -> KaldiListing:
     )
 
 
+def _class_listing(params: KaldiParams, base_directory: Path, scp: Path,
+                   specifiers: dict[str, str]) -> KaldiListing:
+    """The listing for one class per utterance, in the scp's order."""
+    assert params.utt2label is not None
+    file = existing_file(base_directory, params.utt2label, "utt2label", "utt2label file")
+    lines: dict[str, int] = {}
+    table = _read_table(file, "utt2label", lines)
+    utterances = tuple(specifiers)
+    classes, names = read_class_labels(file, table, lines, utterances, scp, params.classes)
+    return KaldiListing(scp=scp, utterances=utterances,
+                        specifiers=tuple(specifiers[utterance] for utterance in utterances),
+                        labels=tuple((label,) for label in classes), class_names=names,
+                        target_kind="class")
+
+
 def _resolve_specifier(specifier: str, scp: Path, base_directory: Path) -> str:
     """Make a relative ark path absolute (next to the scp, else in the spec's directory)."""
     if is_pipe_command(specifier):
@@ -202,10 +249,11 @@ def _read_matrix(specifier: str, scp: Path, base_directory: Path, handles: dict)
 
 @data_source("kaldi")
 class KaldiFeatures:
-    """Kaldi feats.scp + text, character labels with blank 0, for CTC."""
+    """Kaldi feats.scp + text (character labels with blank 0, for CTC) or + utt2label (a class)."""
 
     Params = KaldiParams
-    doc = "Kaldi feats.scp (via kaldiio) + text transcripts as character labels, for CTC"
+    doc = ("Kaldi feats.scp (via kaldiio) + text transcripts as character labels (CTC), or + "
+           "utt2label: one class per utterance")
 
     def signature(self, params: KaldiParams, base_directory: Path) -> DataSignature:
         """Reads the scp and text files; one matrix only when `feature_dim` is not given."""
@@ -225,6 +273,12 @@ class KaldiFeatures:
             first = _read_matrix(readable[0], listing.scp, base_directory, {})
             feature_dim = int(first.shape[-1])
         count = len(listing.utterances)
+        if listing.target_kind == "class":
+            return DataSignature(
+                input_shape=("T", feature_dim), input_kind="sequence", target_kind="class",
+                num_classes=len(listing.class_names), example_count=count,
+                description=f"Kaldi {listing.scp.name}: {count} utterances, {feature_dim} "
+                f"features, one of {len(listing.class_names)} classes each")
         return DataSignature(
             input_shape=("T", feature_dim),
             input_kind="sequence",
@@ -261,6 +315,8 @@ class KaldiFeatures:
                                       f"infinity ({value}) at frame {frame}, feature {column}",
                                       "feats", "clean the features (NaN and inf cannot be "
                                       "trained on) or drop the utterance")
+            if listing.target_kind == "class":
+                continue
             # CTC needs a frame per label plus a blank between equal neighbours.
             needed = len(labels) + sum(a == b for a, b in zip(labels, labels[1:]))
             if len(matrix) < needed:
@@ -268,11 +324,16 @@ class KaldiFeatures:
                                       f"{len(matrix)} frames, CTC needs {needed} for its "
                                       "transcript", "feats", "drop it or reduce subsampling")
         input_lengths = np.array([len(matrix) for matrix in matrices], dtype=np.int64)
-        target_lengths = np.array([len(labels) for labels in listing.labels], dtype=np.int64)
         inputs = np.zeros((len(matrices), input_lengths.max(), feature_dim), dtype=np.float32)
-        targets = np.zeros((len(matrices), max(1, target_lengths.max())), dtype=np.int64)
-        for row, (matrix, labels) in enumerate(zip(matrices, listing.labels)):
+        for row, matrix in enumerate(matrices):
             inputs[row, : len(matrix)] = matrix
+        if listing.target_kind == "class":
+            targets = np.array([labels[0] for labels in listing.labels], dtype=np.int64)
+            return DataArrays(inputs=inputs, targets=targets, input_lengths=input_lengths,
+                              class_names=listing.class_names, example_ids=listing.utterances)
+        target_lengths = np.array([len(labels) for labels in listing.labels], dtype=np.int64)
+        targets = np.zeros((len(matrices), max(1, target_lengths.max())), dtype=np.int64)
+        for row, labels in enumerate(listing.labels):
             targets[row, : len(labels)] = labels
         return DataArrays(inputs=inputs, targets=targets, input_lengths=input_lengths,
                           target_lengths=target_lengths, class_names=listing.class_names,

@@ -83,6 +83,8 @@ class DataSignature(Record):
             (a language model's perplexity cannot go below exp(entropy_rate)).
         fixed_test_count: examples the source itself holds out as the test set (then the spec
             must leave `test_fraction` at 0), or None.
+        word_lexicon: the source gives a lexicon and grammar with its arrays, and each
+            example's words (the `word_accuracy` metric decodes words with them).
     """
 
     input_shape: tuple[int | str, ...]
@@ -95,6 +97,7 @@ class DataSignature(Record):
     target_shape: tuple[int | str, ...] = ()
     entropy_rate: float | None = None
     fixed_test_count: int | None = None
+    word_lexicon: bool = False
 
 
 class DataArrays(Record):
@@ -112,6 +115,10 @@ class DataArrays(Record):
         feature_names: one name per input feature (CSV columns).
         example_ids: one identifier per example (Kaldi utterance ids).
         test_indices: rows the source fixes as its test set (family relations), or None.
+        words: (examples, W) each example's word indices, zero-padded, or None.
+        word_lengths: (examples,) words per example, with `words`.
+        lexicon: each word's label (phone) indices, with `words`.
+        grammar: the words allowed after each word, with `words`.
     """
 
     inputs: Any
@@ -122,11 +129,16 @@ class DataArrays(Record):
     feature_names: tuple[str, ...] | None = None
     example_ids: tuple[str, ...] | None = None
     test_indices: Any = None
+    words: Any = None
+    word_lengths: Any = None
+    lexicon: tuple[tuple[int, ...], ...] | None = None
+    grammar: tuple[tuple[int, ...], ...] | None = None
 
     def __post_init__(self) -> None:
         # A mismatch here is a bug in a source's `load`, which must report user errors itself.
         count = len(self.inputs)
-        for label in ("targets", "input_lengths", "target_lengths", "example_ids"):
+        for label in ("targets", "input_lengths", "target_lengths", "example_ids", "words",
+                      "word_lengths"):
             value = getattr(self, label)
             if value is not None and len(value) != count:
                 raise ValueError(f"DataArrays: {label} has {len(value)} rows, inputs {count}")
@@ -151,6 +163,10 @@ class DataArrays(Record):
             class_names=self.class_names,
             feature_names=self.feature_names,
             example_ids=example_ids,
+            words=pick(self.words),
+            word_lengths=pick(self.word_lengths),
+            lexicon=self.lexicon,
+            grammar=self.grammar,
         )
 
 

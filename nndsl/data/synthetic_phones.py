@@ -5,8 +5,8 @@ In: the generator's parameters (phones, words, sentences, words per sentence, fr
 noise, a seed). Out: a `DataSignature` computed from the parameters alone and, on `load`,
 zero-padded float32 "mel" frames `[N, T_max, 16]` with their frame counts, and each sentence's
 phone sequence as padded labels with lengths (label_sequence targets, labels 0..phones-1, no
-blank). `corpus(params)` also gives the lexicon, the grammar and each sentence's words, which
-word decoding and word accuracy need (benchmarks/lpnn.py).
+blank), and with them the lexicon, the grammar and each sentence's words, which word decoding
+and the `word_accuracy` metric need (also `corpus(params)`, for benchmarks/lpnn.py).
 
 What it is: each phone is a smooth trajectory through `feature_dim` (16) features: a cosine
 glide from a start vector through a middle vector to an end vector, all drawn once, stretched
@@ -138,22 +138,27 @@ class SyntheticPhones:
         return DataSignature(input_shape=("T", params.feature_dim), input_kind="sequence",
                              target_kind="label_sequence", num_classes=params.phones,
                              example_count=params.sentences, description=description,
-                             target_shape=("L",))
+                             target_shape=("L",), word_lexicon=True)
 
     def load(self, params: SyntheticPhonesParams, base_directory: Path, seed: int) -> DataArrays:
         """Generate the corpus; `seed` is not used (the generator has `generator_seed`)."""
         import numpy as np
 
-        sentences = corpus(params)["sentences"]
+        generated = corpus(params)
+        sentences = generated["sentences"]
         lengths = np.array([len(sentence["frames"]) for sentence in sentences], dtype=np.int64)
         label_lengths = np.array([len(sentence["phones"]) for sentence in sentences],
                                  dtype=np.int64)
         inputs = np.zeros((len(sentences), int(lengths.max()), params.feature_dim),
                           dtype=np.float32)
         targets = np.zeros((len(sentences), int(label_lengths.max())), dtype=np.int64)
+        word_lengths = np.array([len(sentence["words"]) for sentence in sentences], dtype=np.int64)
+        words = np.zeros((len(sentences), int(word_lengths.max())), dtype=np.int64)
         for index, sentence in enumerate(sentences):
             inputs[index, : lengths[index]] = sentence["frames"]
             targets[index, : label_lengths[index]] = sentence["phones"]
+            words[index, : word_lengths[index]] = sentence["words"]
         return DataArrays(inputs=inputs, targets=targets, input_lengths=lengths,
-                          target_lengths=label_lengths,
+                          target_lengths=label_lengths, words=words, word_lengths=word_lengths,
+                          lexicon=tuple(generated["lexicon"]), grammar=tuple(generated["grammar"]),
                           class_names=tuple(f"ph{index}" for index in range(params.phones)))

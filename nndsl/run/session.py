@@ -245,9 +245,13 @@ def build_module(context: RunContext, trainable: tuple[str, ...], groups: tuple[
         return EnsembleModule(context.network, context.plan.ensemble, context.plan.loss, trainable,
                               groups, optimizer, phase_scheduler(context, optimizer), max_epochs,
                               context.num_classes, context.target_kind)
+    decoding = None
+    if "word_accuracy" in context.spec.metrics:  # checked: a dtw_prediction net, a lexicon source
+        decoding = {"lexicon": context.datamodule.lexicon, "grammar": context.datamodule.grammar,
+                    "states_per_label": context.spec.loss.states_per_label}
     return NndslModule(context.network, context.loss, trainable, groups, optimizer,
                        phase_scheduler(context, optimizer), max_epochs, context.spec.metrics,
-                       context.target_kind, context.num_classes)
+                       context.target_kind, context.num_classes, decoding=decoding)
 
 
 def evaluation_trainer(context: RunContext) -> Trainer:
