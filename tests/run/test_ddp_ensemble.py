@@ -1,4 +1,4 @@
-"""DDP on CPU with an ensemble: both processes decide on the same, whole-split metrics.
+"""DDP on CPU, ensemble and single network: both processes decide on the same, whole-split metrics.
 
 Every process validates the whole validation split (an odd-sized one here, which a distributed
 sampler would pad with a repeated example), so early stopping and checkpointing read the exact
@@ -38,6 +38,10 @@ schedule:
 trainer: {max_epochs: 3, limit_train_batches: 3, strategy: ddp, accelerator: cpu, devices: 2}
 """
 
+# A single network validates through the same loaders, with torchmetrics objects.
+PLAIN_SPEC = SPEC.replace("ensemble: {members: 2, method: smcl}\n", "").replace(
+    "valid/oracle_accuracy", "valid/loss")
+
 SCRIPT = """
 import json
 import torch
@@ -64,8 +68,14 @@ train("spec.yaml", run_dir="run", progress_bar=False)
 
 
 @pytest.mark.slow
-def test_ddp_ensemble_processes_see_the_same_validation_metrics(tmp_path: Path):
-    (tmp_path / "spec.yaml").write_text(SPEC)
+@pytest.mark.parametrize(("spec", "keys"), [
+    (SPEC, ("valid/loss", "valid/accuracy", "valid/oracle_accuracy")),
+    (PLAIN_SPEC, ("valid/loss", "valid/accuracy")),
+], ids=["ensemble", "single-network"])
+def test_ddp_processes_decide_on_exact_whole_split_validation_metrics(tmp_path: Path, spec: str,
+                                                                      keys: tuple[str, ...]):
+    assert spec.count("ensemble:") == (len(keys) == 3)
+    (tmp_path / "spec.yaml").write_text(spec)
     (tmp_path / "script.py").write_text(SCRIPT)
     environment = {key: value for key, value in os.environ.items()
                    if key not in ("RANK", "LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", RUN_DIRECTORY_VARIABLE)}
@@ -77,15 +87,15 @@ def test_ddp_ensemble_processes_see_the_same_validation_metrics(tmp_path: Path):
     assert len(ranks[0]) == len(ranks[1]) >= 1  # both processes stopped after the same epoch
     assert [row["epoch"] for row in ranks[0]] == [row["epoch"] for row in ranks[1]]
     for zero, one in zip(*ranks):
-        assert set(zero) >= {"valid/loss", "valid/accuracy", "valid/oracle_accuracy"}
+        assert set(zero) >= set(keys)
         assert zero == pytest.approx(one, abs=1e-6), (zero, one)
         expected = _one_process_validation(tmp_path / "run", tmp_path / f"weights{zero['epoch']}.pt")
-        for key in ("valid/loss", "valid/accuracy", "valid/oracle_accuracy"):
+        for key in keys:
             assert zero[key] == pytest.approx(expected[key], rel=1e-5, abs=1e-6), (key, zero, expected)
 
 
 def _one_process_validation(directory: Path, weights: Path) -> dict[str, float]:
-    """The ensemble's validation metrics with `weights`, from one process scoring the whole split."""
+    """The network's validation metrics with `weights`, from one process scoring the whole split."""
     import contextlib
     import io
 
