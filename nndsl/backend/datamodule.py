@@ -15,8 +15,9 @@ continues with the batch the interrupted one would have drawn next.
 Under DDP, Lightning replaces the shuffling sampler with a `DistributedSampler` (its default
 sampler injection, kept on purpose); that sampler is seeded from `PL_GLOBAL_SEED`, which
 `lightning.seed_everything` sets, and re-shuffled each epoch by Lightning's `set_epoch` call.
-Validation and test loaders never shuffle; when a split is empty its hook is hidden from
-Lightning, which then skips that loop.
+Validation and test loaders never shuffle, and under DDP every process evaluates the whole split
+(see `_loader`); when a split is empty its hook is hidden from Lightning, which then skips that
+loop.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 import torch
 from lightning.pytorch import LightningDataModule
 from torch.nn.utils.rnn import pad_sequence
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 from nndsl.data.registry import DataArrays
@@ -182,10 +183,18 @@ class ArrayDataModule(LightningDataModule):
         generator = torch.Generator().manual_seed(self.seed)
         # Only the training loader is resumed in mid-epoch; evaluation loaders start afresh.
         loader_class = StatefulDataLoader if shuffle else DataLoader
+        # An evaluation loader's sampler is a one-replica `DistributedSampler`: every index once,
+        # in order. Lightning keeps a distributed sampler it is given, so under DDP every process
+        # evaluates the whole split instead of a share padded with repeated examples (an odd split
+        # would count one example twice); the processes' values are then equal, and the metrics
+        # early stopping and checkpointing read are the exact whole-split ones in every process.
+        # Every process runs the same number of batches, so DDP's collectives stay in step.
+        sampler = None if shuffle else DistributedSampler(dataset, num_replicas=1, rank=0, shuffle=False)
         return loader_class(
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             generator=generator,
             collate_fn=pad_collate,
             num_workers=self.num_workers,

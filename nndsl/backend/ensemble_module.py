@@ -6,9 +6,9 @@ run's trainable layers and parameter groups. Out: Lightning hooks logging `train
 counts as right when any member is right — what multiple-choice learning is judged by) and each
 member's accuracy; on test, the class → member assignment counts of sMCL's specialisation.
 
-Under DDP every value is logged with `sync_dist`: each process sees its share of the validation
-set, and early stopping and checkpointing must decide on the same, whole-split averages in every
-process (else each stops on its own half).
+Under DDP every process validates the whole validation split (the data module's evaluation
+loaders are not sharded), so early stopping and checkpointing decide on the exact whole-split
+values in every process; `sync_dist` still reduces the (equal) values, so no process can drift.
 
 Losses per example and member, [M, B], go through `oracle_loss` (sMCL: only the k best members of
 each example receive its gradient) or `independent_loss` (independent and bagging ensembles).
