@@ -19,9 +19,9 @@ singular in either parametrisation.
 epoch time PRONG 3.2× SGD): a 61-48-32-8-32-48-61 digits autoencoder (tanh, linear code, sigmoid
 output, squared error), trained by SGD on plain `nn.Linear` layers and by SGD on `WhitenedLinear`
 layers re-whitened every T updates (momentum 0.9 in both; the whitened run's momentum is reset at
-each re-whitening, as nndsl's `Rewhitening` callback does). Each method takes the best rate of a
-small grid. Printed: for a few target training errors, the fewest updates any rate of each
-method needs to reach it (smoothed over 10 updates), and the seconds per epoch ratio. RMSprop and batch norm are not run.
+each re-whitening, as nndsl's `Rewhitening` callback does), each over a grid of rates. Printed:
+for a few target training errors, the fewest updates any rate of each method needs to reach it
+(smoothed over 10 updates), and the seconds per epoch ratio. RMSprop and batch norm are not run.
 """
 
 from __future__ import annotations
