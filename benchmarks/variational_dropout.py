@@ -269,7 +269,7 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=200)
     parser.add_argument("--speed-epochs", type=int, default=2)
     parser.add_argument("--sizes", type=int, nargs="+", default=[16, 256])
-    parser.add_argument("--epochs", type=int, default=100, help="epochs for Figure 1a")
+    parser.add_argument("--epochs", type=int, default=60, help="epochs for Figure 1a")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--skip-figure", action="store_true", help="skip the Figure 1a part")
     arguments = parser.parse_args()
