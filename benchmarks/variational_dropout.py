@@ -1,4 +1,4 @@
-"""Benchmark: Kingma, Salimans & Welling (NIPS 2015) — Table 1, the speed ratio and Figure 1a on digits.
+"""Benchmark: Kingma, Salimans & Welling (NIPS 2015): Table 1, speed and Figure 1a on digits.
 
 Run: `python benchmarks/variational_dropout.py` (defaults below) or `--smoke` (tiny, seconds).
 
@@ -16,8 +16,8 @@ ratios compare, not the magnitudes.
 (2) Speed: seconds per training epoch with the local estimator vs one weight sample per datapoint.
 
 (3) Figure 1a: test error of binary dropout, Gaussian dropout A / B (fixed α) and variational
-dropout A / B / A2 (learned α; A2 = KL ÷ 3) for a small and a large network, each trained with Adam
-for a fixed number of epochs and evaluated at the epoch with the best validation error (early
+dropout A / B / A2 (learned α; A2 = KL ÷ 3) for a small and a large network, each trained with
+Adam for a fixed number of epochs and evaluated at the epoch with the best validation error (early
 stopping), mean over seeds. All models are built from nndsl's backend modules in a compact torch
 loop (this measures the layers, not the pipeline).
 """
@@ -102,7 +102,8 @@ def train_variational(layers: nn.ModuleList, data: tuple[Tensor, Tensor], epochs
     start = time.perf_counter()
     for _ in range(epochs):
         for index in torch.randperm(len(targets), generator=generator).split(batch):
-            loss = functional.cross_entropy(forward(layers, inputs[index], estimator), targets[index])
+            logits = forward(layers, inputs[index], estimator)
+            loss = functional.cross_entropy(logits, targets[index])
             loss = loss + total_kl(layers) / len(targets)
             optimizer.zero_grad()
             loss.backward()
@@ -267,7 +268,8 @@ def figure_1a(arguments: argparse.Namespace) -> None:
         print(f"{method:<16}" + "".join(f"{cell:>16}" for cell in cells))
     print("mean learned α per layer, input first (start 0.25, then 1 = rate 0.5; bound 1):")
     print("\n".join(learned))
-    print("paper (MNIST, Fig. 1a): variational ≥ fixed-rate everywhere, gap largest for small nets")
+    print("paper (MNIST, Fig. 1a): variational ≥ fixed-rate everywhere, gap largest for small "
+          "nets")
 
 
 def main() -> None:
