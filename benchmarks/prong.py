@@ -8,12 +8,12 @@ condition number of the Fisher by more than 95%). Here: a tanh MLP P-H-H-10 of n
 taken on are dropped: they give it a null space, exact or beyond float64, in any parametrisation).
 The exact Fisher F = (1/N) Σ_x Σ_y p(y|x) ∇log p(y|x) ∇log p(y|x)ᵀ over N training images
 (per-class gradients by `torch.func`, float64) is taken with respect to the trained parameters
-(V, d) before whitening (U = I, c = 0, i.e. the canonical network) and after one re-whitening
-of every layer by nndsl's `estimate_whitening` + `rewhiten_layers` (the function is unchanged; the benchmark checks it).
-Printed: the condition number of each hidden layer's Fisher block and of the hidden layers'
-joint block, at initialisation and after some epochs of SGD. The output layer's block is left out:
-softmax is invariant to adding one vector to all its weight rows, so that block is exactly
-singular in either parametrisation.
+(V, d) before whitening (U = I, c = 0: the canonical network) and after one re-whitening of
+every layer by nndsl's `estimate_whitening` + `rewhiten_layers` (the function is unchanged; the
+benchmark checks it). Printed: the condition number of each hidden layer's Fisher block and of
+the hidden layers' joint block, at initialisation and after some epochs of SGD. The output
+layer's block is left out: softmax is invariant to adding one vector to all its weight rows, so
+that block is exactly singular in either parametrisation.
 
 (2) Autoencoder (the paper's Fig. 3c-d, an 8-layer MNIST autoencoder: up to 10× fewer updates,
 epoch time PRONG 3.2× SGD): a 61-48-32-8-32-48-61 digits autoencoder (tanh, linear code, sigmoid
