@@ -67,10 +67,13 @@ CODES: dict[str, str] = {
     "E505": "output does not fit the loss",
     "E506": "graph is not connected to its output",
     "E507": "network is absurdly large",
+    "E508": "sizes do not divide (attention heads, convolution groups, sine-cosine pairs)",
     # plan: cuts, budgets, tempering
     "E601": "cut does not separate the graph",
     "E602": "memory budget is below the smallest feasible one",
     "E603": "tempering rule is undefined on this graph",
     "E604": "memory budget has nothing to act on",
     "E605": "ensemble members cannot share this cut",
+    "E610": "optimizer cannot honour the planned parameter groups",
+    "E611": "optimizer cannot accumulate gradients",
 }

@@ -22,7 +22,7 @@ from nndsl.backend.recurrent_layer import RecurrentLayer
 
 ACTIVATIONS = {
     "linear": nn.Identity, "relu": nn.ReLU, "tanh": nn.Tanh, "logistic": nn.Sigmoid, "softplus": nn.Softplus,
-    "gelu": nn.GELU, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "softmax": lambda: nn.Softmax(dim=-1),
+    "gelu": nn.GELU, "silu": nn.SiLU, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "softmax": lambda: nn.Softmax(dim=-1),
 }
 
 
@@ -132,15 +132,15 @@ def _pair(value: Any) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else tuple(value)  # type: ignore[return-value]
 
 
-def build_conv(params: Any, channels: int, dimensions: int) -> nn.Module:
+def build_conv(params: Any, channels: int, dimensions: int, groups: int = 1) -> nn.Module:
     kernel = _pair(params.kernel) if dimensions == 2 else (params.kernel, params.kernel)
     stride = _pair(params.stride) if dimensions == 2 else (params.stride, params.stride)
     padding = (kernel[0] // 2, kernel[1] // 2) if params.padding == "same" else (
         _pair(params.padding) if dimensions == 2 else (params.padding, params.padding))
     if dimensions == 1:
-        conv = nn.Conv1d(channels, params.channels, kernel[0], stride[0], padding[0])
+        conv = nn.Conv1d(channels, params.channels, kernel[0], stride[0], padding[0], groups=groups)
     else:
-        conv = nn.Conv2d(channels, params.channels, kernel, stride, padding)
+        conv = nn.Conv2d(channels, params.channels, kernel, stride, padding, groups=groups)
     return _Window(conv, build_activation(params.activation), kernel=kernel[0], stride=stride[0], padding=padding[0])
 
 

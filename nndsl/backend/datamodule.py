@@ -7,6 +7,10 @@ sequences padded with zeros to the longest example in the batch (not the longest
 
 Determinism: the splits come from `nndsl.data.splits` (seeded), and the training loader shuffles
 with its own seeded `torch.Generator`, so one process gives the same batches for the same seed.
+The training loader is torchdata's `StatefulDataLoader`: its `state_dict` holds the sampler's
+position in the epoch and the shuffling generator's state at the epoch's start, which Lightning
+saves in every checkpoint and gives back when a run resumes in mid-epoch, so the resumed run
+continues with the batch the interrupted one would have drawn next.
 Under DDP, Lightning replaces the shuffling sampler with a `DistributedSampler` (its default
 sampler injection, kept on purpose); that sampler is seeded from `PL_GLOBAL_SEED`, which
 `lightning.seed_everything` sets, and re-shuffled each epoch by Lightning's `set_epoch` call.
@@ -22,6 +26,7 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader, Dataset
+from torchdata.stateful_dataloader import StatefulDataLoader
 
 from nndsl.data.registry import DataArrays
 from nndsl.data.splits import DataSplits, split_arrays
@@ -159,8 +164,14 @@ class ArrayDataModule(LightningDataModule):
         self.setup()
         dataset = self._datasets[split]
         assert dataset is not None, f"no {split} split; the hook is shadowed in __init__"
-        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
-        return DataLoader(
+        # Every loader has its own generator, the evaluation loaders too: a loader without one
+        # seeds its worker processes from torch's global generator whenever it starts them,
+        # which would shift the dropout masks by the history of the process (a resumed run's
+        # differs from the uninterrupted one's).
+        generator = torch.Generator().manual_seed(self.seed)
+        # Only the training loader is resumed in mid-epoch; evaluation loaders start afresh.
+        loader_class = StatefulDataLoader if shuffle else DataLoader
+        return loader_class(
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,

@@ -4,6 +4,8 @@ In: an `ArrayDataModule` and the ensemble's size and seed. Out: the same data mo
 training loader yields member-major batches `{"inputs": [M, B, ...], "targets": [M, B, ...]}`:
 position i of a batch holds, for every member, the i-th draw of that member's bootstrap sample
 (reproducible from the seed), so all members train in the same step on their own samples.
+The samples are fixed once from the seed; the loader that shuffles their positions is a
+`StatefulDataLoader`, so a run resumed in mid-epoch continues with the interrupted epoch's order.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
+from torchdata.stateful_dataloader import StatefulDataLoader
 
 from nndsl.backend.bagging import bootstrap_indices
 
@@ -39,10 +42,11 @@ def use_bootstrap_samples(datamodule: Any, members: int, seed: int) -> None:
     train_set = datamodule._datasets["train"]
     samples = _BootstrapSamples(train_set, bootstrap_indices(len(train_set), members, seed))
 
-    def train_dataloader() -> DataLoader:
+    def train_dataloader() -> StatefulDataLoader:
         generator = torch.Generator().manual_seed(seed)
-        return DataLoader(samples, batch_size=datamodule.batch_size, shuffle=True, generator=generator,
-                          collate_fn=_member_major, num_workers=datamodule.num_workers)
+        return StatefulDataLoader(samples, batch_size=datamodule.batch_size, shuffle=True,
+                                  generator=generator, collate_fn=_member_major,
+                                  num_workers=datamodule.num_workers)
 
     datamodule.train_dataloader = train_dataloader
     datamodule.bootstrap_indices = samples.indices

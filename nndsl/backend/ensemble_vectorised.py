@@ -141,6 +141,11 @@ class VectorisedMembers(nn.Module):
         Returns:
             Stacked member outputs [M, B, ...].
         """
+        if self._template.training != self.training:
+            # Lightning restores modes after validation by setting `training` on each registered
+            # module, never calling train(): the unregistered template would stay in eval mode
+            # (dropout off for the rest of the run) and a resumed run would differ.
+            self._template.train(self.training)
         if self.path == "batched-matmul":
             return run_linear_chain(self.stacked, inputs, per_member)  # [M, B, ...]
         parameters = dict(self.stacked.named_parameters())  # name -> [M, ...]

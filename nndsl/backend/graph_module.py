@@ -10,6 +10,9 @@ policies and each planned checkpoint segment of a feed-forward chain runs under
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint, noop_context_fn
@@ -97,11 +100,13 @@ class GraphModule(nn.Module):
             module = self.layers[module_key(name)]
             sources = self.inputs[name]
             if name in self.segments:
+                arguments = (step, values[sources[0]], value_lengths[sources[0]])
                 if checkpointing:
-                    values[step[-1]] = checkpoint(self._run_segment, step, values[sources[0]], use_reentrant=False,
-                                                  preserve_rng_state=True, context_fn=self.checkpoint_context)
+                    values[step[-1]] = checkpoint(self._run_segment, *arguments,
+                                                  use_reentrant=False, preserve_rng_state=True,
+                                                  context_fn=self._segment_context(step))
                 else:
-                    values[step[-1]] = self._run_segment(step, values[sources[0]])
+                    values[step[-1]] = self._run_segment(*arguments)
                 segment_lengths = value_lengths[sources[0]]
                 for inner in step:
                     segment_lengths = _map_lengths(self.layers[module_key(inner)], segment_lengths)
@@ -109,7 +114,10 @@ class GraphModule(nn.Module):
                 continue
             arguments = [values[source] for source in sources]
             source_lengths = value_lengths[sources[0]]
-            if getattr(module, "takes_lengths", False):
+            if getattr(module, "takes_input_lengths", False):  # one length tensor per input
+                input_lengths = [value_lengths[source] for source in sources]
+                values[name] = module(*arguments, lengths=input_lengths)
+            elif getattr(module, "takes_lengths", False):
                 values[name] = module(*arguments, lengths=source_lengths)
             else:
                 values[name] = module(*arguments)
@@ -120,13 +128,41 @@ class GraphModule(nn.Module):
             return values[self.output]
         return values[self.output], value_lengths[self.output]
 
-    def _run_segment(self, segment: tuple[str, ...], value: torch.Tensor) -> torch.Tensor:
-        """A chain segment's layers in order (run again during backward by the checkpoint)."""
+    def _run_segment(self, segment: tuple[str, ...], value: torch.Tensor,
+                     lengths: torch.Tensor | None) -> torch.Tensor:
+        """A segment's layers in order (run again during backward by the checkpoint): a run of
+        layers, or whole blocks whose layers read one another (a residual connection) and the
+        segment's input; layers that mask padding get the lengths of their input."""
+        entry = self.inputs[segment[0]][0]
+        values, value_lengths = {entry: value}, {entry: lengths}
         for name in segment:
-            value = self.layers[module_key(name)](value)
+            module = self.layers[module_key(name)]
+            sources = self.inputs[name]
+            arguments = [values[source] for source in sources]
+            if getattr(module, "takes_input_lengths", False):
+                output = module(*arguments, lengths=[value_lengths[source] for source in sources])
+            elif getattr(module, "takes_lengths", False):
+                output = module(*arguments, lengths=value_lengths[sources[0]])
+            else:
+                output = module(*arguments)
             if name in self.attenuation:
-                value = attenuate_error(value, self.attenuation[name])
-        return value
+                output = attenuate_error(output, self.attenuation[name])
+            values[name] = output
+            value_lengths[name] = _map_lengths(module, value_lengths[sources[0]])
+        return values[segment[-1]]
+
+    def _segment_context(self, segment: tuple[str, ...]):
+        """`checkpoint`'s context_fn for a segment: the measuring tools' contexts, and during
+        recomputation batch norm's running statistics frozen (they were updated once already)."""
+        norms = [module for name in segment for module in self.layers[module_key(name)].modules()
+                 if isinstance(module, nn.modules.batchnorm._BatchNorm)
+                 and module.track_running_stats]
+
+        def contexts():
+            forward, recompute = self.checkpoint_context()
+            return forward, _frozen_statistics(norms, recompute)
+
+        return contexts
 
     def reset_layers(self, names: list[str] | tuple[str, ...], generator_seed: int) -> None:
         """Re-initialise the named layers' parameters (top-down's "re-initialise b"), seeded."""
@@ -144,6 +180,26 @@ class GraphModule(nn.Module):
                         reset()
         finally:
             torch.random.set_rng_state(state)
+
+
+@contextlib.contextmanager
+def _frozen_statistics(norms: list[nn.Module], inner: Any):
+    """Batch norm layers recomputed without touching their running statistics: momentum 0 keeps
+    the running mean and variance as they are (the batch statistics still normalise, so outputs
+    and gradients equal the first pass's), and the batch counter is put back afterwards. The
+    states are read on entry, that is when recomputation starts."""
+    saved = [(module.momentum, None if module.num_batches_tracked is None
+              else module.num_batches_tracked.clone()) for module in norms]
+    for module in norms:
+        module.momentum = 0.0
+    try:
+        with inner:
+            yield
+    finally:
+        for module, (momentum, tracked) in zip(norms, saved):
+            module.momentum = momentum
+            if tracked is not None:
+                module.num_batches_tracked.copy_(tracked)
 
 
 def _map_lengths(module: nn.Module, lengths: torch.Tensor | None) -> torch.Tensor | None:

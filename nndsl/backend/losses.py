@@ -41,6 +41,11 @@ class CompiledLoss(nn.Module):
                                             reduction=reduction)
         if kind == "mse":
             return functional.mse_loss(output, targets.to(output.dtype).reshape(output.shape), reduction=reduction)
+        if kind == "dtw_prediction":
+            from nndsl.backend.alignment import dtw_prediction_loss
+
+            return dtw_prediction_loss(output, batch["inputs"], batch["input_lengths"], targets,
+                                       batch["target_lengths"], self.loss.states_per_label, reduction)
         if kind == "binary_cross_entropy":
             return binary_cross_entropy_with_radius(output, targets.to(output.dtype), self.loss.zero_error_radius,
                                                     reduction)

@@ -51,6 +51,16 @@ def build_optimizer(settings: Any, groups: list[dict[str, Any]]) -> torch.optim.
         return torch.optim.Adam(groups, lr=settings.lr, betas=settings.betas, eps=settings.eps)
     if kind == "adamw":
         return torch.optim.AdamW(groups, lr=settings.lr, betas=settings.betas, eps=settings.eps)
+    if kind == "lbfgs":
+        # One group (the plan refuses more, E610); Lightning's automatic optimisation hands
+        # LBFGS the closure it re-evaluates during its line search.
+        parameters = [parameter for group in groups for parameter in group["params"]]
+        rate = groups[0]["lr"] if groups else settings.lr  # the planned rate (a tempering global_lr)
+        return torch.optim.LBFGS(parameters, lr=rate, max_iter=settings.max_iter,
+                                 max_eval=settings.max_eval, history_size=settings.history_size,
+                                 line_search_fn=None if settings.line_search == "none" else settings.line_search,
+                                 tolerance_grad=settings.tolerance_grad,
+                                 tolerance_change=settings.tolerance_change)
     return DeltaBarDelta(groups, lr=settings.lr, momentum=settings.momentum, increment=settings.increment,
                          decrement=settings.decrement, theta=settings.theta)
 

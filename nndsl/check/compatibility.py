@@ -47,6 +47,8 @@ class MetricFit(Record):
     targets: tuple[str, ...]
     in_ensemble: tuple[str, ...] = ()
     ensemble_only: bool = False
+    # losses whose networks output something else than the label scores the metric reads
+    not_with_losses: tuple[str, ...] = ()
 
 
 LOSSES: dict[str, LossFit] = {
@@ -59,12 +61,14 @@ LOSSES: dict[str, LossFit] = {
     "binary_cross_entropy": LossFit(targets=("multilabel",), in_ensemble=("multilabel",),
                                     options=("reduction", "zero_error_radius")),
     "ctc": LossFit(targets=("label_sequence",), options=("reduction", "blank")),
+    # linked predictive nets: the output is every predictor's forecast of every frame
+    "dtw_prediction": LossFit(targets=("label_sequence",), options=("reduction", "states_per_label")),
 }
 METRICS: dict[str, MetricFit] = {
     "accuracy": MetricFit(targets=("class", "next_token", "multilabel"), in_ensemble=("class",)),
     "oracle_accuracy": MetricFit(targets=(), in_ensemble=("class",), ensemble_only=True),
-    "cer": MetricFit(targets=("label_sequence",)),
-    "wer": MetricFit(targets=("label_sequence",)),
+    "cer": MetricFit(targets=("label_sequence",), not_with_losses=("dtw_prediction",)),
+    "wer": MetricFit(targets=("label_sequence",), not_with_losses=("dtw_prediction",)),
     # torchmetrics' Perplexity takes [batch, sequence, vocabulary] logits: next tokens only.
     "perplexity": MetricFit(targets=("next_token",)),
     "mse": MetricFit(targets=("regression",)),
@@ -117,6 +121,11 @@ def check_metrics(spec: Spec, signature: DataSignature, locate: Locator,
     offer = f"metrics that fit: {', '.join(fitting)}" if fitting else "remove it (none fits)"
     for index, metric in enumerate(spec.metrics):
         fit = METRICS[metric]
+        if spec.loss.type in fit.not_with_losses:
+            diagnostics.add("E409", f"metric `{metric}` reads label scores, but a "
+                            f"`{spec.loss.type}` network outputs something else",
+                            locate(("metrics", index)), "remove it")
+            continue
         if target in metric_targets(metric, ensemble):
             continue
         if fit.ensemble_only and not ensemble:

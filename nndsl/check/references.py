@@ -51,7 +51,9 @@ def check_names(spec: Spec, locate: Locator, diagnostics: DiagnosticList) -> Non
                             "every layer and group needs its own name")
         else:
             seen[name] = path
-    known = set(seen) | {"input"}
+    # `G.block_input` names group G's input (a residual connection inside a block).
+    known = set(seen) | {"input"} | {f"{item.group}.block_input" for _, item in layer_entries(spec)
+                                     if isinstance(item, GroupSpec)}
     for path, item in layer_entries(spec):
         for position, source in enumerate(item.inputs or ()):
             if source not in known:

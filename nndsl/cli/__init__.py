@@ -38,9 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("schema", help="print the JSON Schema of the spec language")
     commands.add_parser("ls", help="list layer types, data sources and stdlib fragments")
     train = with_overrides(commands.add_parser("train", help="train a spec with PyTorch Lightning"))
-    train.add_argument("spec", metavar="SPEC")
+    train.add_argument("spec", metavar="SPEC", nargs="?", default=None,
+                       help="the spec (optional with --resume, which finds the run's own)")
     train.add_argument("--run-dir", default=None, help="run directory (default: runs/NAME-TIMESTAMP)")
-    train.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue an interrupted run")
+    train.add_argument("--resume", default=None, metavar="RUN_DIR",
+                       help="continue an interrupted run (a SPEC or --set given must match it)")
     train.add_argument("--fast-dev-run", action="store_true", help="one batch of each phase, to smoke-test")
     report = commands.add_parser("report", help="print a finished run's report again")
     report.add_argument("run_dir", metavar="RUN_DIR")

@@ -121,14 +121,17 @@ def _counted(counts: list[int]) -> str:
 def _fan_in(node: GraphNode) -> str:
     """Inputs each unit of a weighted layer sums (a conv kernel's channels × window); blank for
     layers without weights, whose "fan-in" would mean nothing."""
-    if node.parameter_count == 0 or node.type in ("embedding", "layer_norm", "batch_norm"):
+    unweighted = ("embedding", "layer_norm", "batch_norm", "rms_norm", "positional_encoding")
+    if node.parameter_count == 0 or node.type in unweighted:
         return ""
-    if node.type in ("conv1d", "conv2d"):
+    if node.type in ("conv1d", "conv2d", "conv_transpose"):
         kernel = node.params.kernel
         window = kernel if isinstance(kernel, int) else kernel[0] * kernel[1]
-        if node.type == "conv2d" and isinstance(kernel, int):
+        if node.type != "conv1d" and isinstance(kernel, int) and len(node.input_shapes[0]) == 3:
             window = kernel * kernel
-        return str(int(node.input_shapes[0][0]) * window)
+        channels = int(node.input_shapes[0][0])
+        groups = channels if node.params.groups == "depthwise" else node.params.groups
+        return str(channels // groups * window)
     return ", ".join(str(shape[-1]) for shape in node.input_shapes)
 
 

@@ -25,6 +25,10 @@ def run_training(arguments: argparse.Namespace, console: Console, errors: Consol
     if not is_primary_process():
         console = Console(quiet=True)
     plan = None
+    if arguments.resume is None and arguments.spec is None:
+        errors.print("[red]error:[/red] give a SPEC to train, or --resume RUN_DIR to continue one",
+                     soft_wrap=True)
+        return EXIT_USER_ERROR
     if arguments.resume is None:
         compiled = compile_spec(arguments.spec, arguments.overrides)
         render_diagnostics(errors, compiled.diagnostics, compiled.sources)  # warnings too
@@ -56,9 +60,11 @@ def run_training(arguments: argparse.Namespace, console: Console, errors: Consol
         reason = escape(error.strerror or str(error))
         errors.print(f"[red]error:[/red] cannot write{escape(where)}: {reason}", soft_wrap=True)
         return EXIT_USER_ERROR
-    except (Interrupted, KeyboardInterrupt):
-        errors.print("[yellow]interrupted[/yellow]: the run directory holds a checkpoint; continue with "
-                     "`nndsl train SPEC --resume RUN_DIR`", soft_wrap=True)
+    except (Interrupted, KeyboardInterrupt) as interrupted:
+        directory = getattr(interrupted, "directory", None) or arguments.resume or "RUN_DIR"
+        errors.print(f"[yellow]interrupted[/yellow]: the run directory holds a checkpoint; "
+                     f"continue with `nndsl train --resume {escape(str(directory))}`",
+                     soft_wrap=True)
         return EXIT_INTERRUPTED
     except TrainingDiverged as error:
         kept = (f"the last good checkpoint is {error.checkpoint}" if error.checkpoint is not None

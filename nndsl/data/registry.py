@@ -197,6 +197,8 @@ BUILTIN_SOURCES = {
     "digits": "nndsl.data.digits",
     "family_relations": "nndsl.data.family_source",
     "synthetic_speech": "nndsl.data.synthetic_speech",
+    "synthetic_speakers": "nndsl.data.synthetic_speakers",
+    "synthetic_phones": "nndsl.data.synthetic_phones",
     "markov_text": "nndsl.data.markov_text",
     "npz": "nndsl.data.files",
     "csv": "nndsl.data.csv_table",

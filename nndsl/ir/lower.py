@@ -43,9 +43,11 @@ def lower(spec: Spec, input_shape: Shape | None, locate: Locator, diagnostics: D
         diagnostics.add("E302", "the network's input shape is unknown", locate(("network",)),
                         "add `network: {input: {shape: [...]}}`")
         return None
-    flat, units = _flatten(spec)
+    flat, units, group_inputs = _flatten(spec)
     names = {item.layer.name for item in flat}
     groups = {unit.name: unit.nodes[-1] for unit in units if unit.block is not None or len(unit.nodes) > 1}
+    # A group's `block_input` is its first layer's input, itself possibly a group (its last layer).
+    groups.update({alias: groups.get(source, source) for alias, source in group_inputs.items()})
     position = {item.layer.name: index for index, item in enumerate(flat)}
     edges: list[tuple[str, str, int]] = []
     for item in flat:
@@ -81,9 +83,11 @@ def lower(spec: Spec, input_shape: Shape | None, locate: Locator, diagnostics: D
     return Graph(layers, tuple(edges), order, units, tuple(shape), output)
 
 
-def _flatten(spec: Spec) -> tuple[list[_FlatLayer], tuple[Unit, ...]]:
+def _flatten(spec: Spec) -> tuple[list[_FlatLayer], tuple[Unit, ...], dict[str, str]]:
+    """The layers in order, the top-level units, and each group's `G.block_input` -> its input."""
     flat: list[_FlatLayer] = []
     units: list[Unit] = []
+    group_inputs: dict[str, str] = {}
     previous = INPUT
 
     def visit(items: tuple, path: tuple, unit: str | None, block: str | None, first_inputs: tuple | None) -> None:
@@ -92,6 +96,9 @@ def _flatten(spec: Spec) -> tuple[list[_FlatLayer], tuple[Unit, ...]]:
             item_path = (*path, index)
             if isinstance(item, GroupSpec):
                 start = len(flat)
+                first = first_inputs if index == 0 and first_inputs else (previous,)
+                reads = item.inputs or first
+                group_inputs[f"{item.group}.block_input"] = reads[0]
                 visit(item.layers, (*item_path, "layers"), unit or item.group, block or item.block, item.inputs)
                 if unit is None:
                     units.append(Unit(item.group, tuple(entry.layer.name for entry in flat[start:]), item.block))
@@ -104,7 +111,7 @@ def _flatten(spec: Spec) -> tuple[list[_FlatLayer], tuple[Unit, ...]]:
             previous = item.name
 
     visit(spec.network.layers, ("network", "layers"), None, None, None)
-    return flat, tuple(units)
+    return flat, tuple(units), group_inputs
 
 
 def _find_cycle(names: set[str], edges: list[tuple[str, str, int]]) -> list[str] | None:

@@ -37,6 +37,9 @@ def check_output(spec: Spec, signature: DataSignature, graph: Graph, locate: Loc
 
     A wrong rank or too few scores is an error; more scores than classes only a warning.
     """
+    if spec.loss.type == "dtw_prediction":
+        _check_predictions(spec, signature, graph, locate, diagnostics)
+        return
     if spec.loss.type not in _SCORED_LOSSES:
         return
     node = graph.node(graph.output)
@@ -93,3 +96,23 @@ def _layer_path(spec: Spec, name: str) -> tuple[str | int, ...] | None:
         return None
 
     return search(spec.network.layers, ("network", "layers"))
+
+
+def _check_predictions(spec: Spec, signature: DataSignature, graph: Graph, locate: Locator,
+                       diagnostics: DiagnosticList) -> None:
+    """dtw_prediction reads [T, predictors, features]: a forecast of every input frame by one
+    predictor per (label, state), so predictors = labels x `states_per_label` (E505)."""
+    node = graph.node(graph.output)
+    path = _layer_path(spec, node.name)
+    span = locate(path) if path is not None else node.span
+    shape, frame = node.output_shape, signature.input_shape[-1]
+    predictors = (signature.num_classes or 0) * spec.loss.states_per_label
+    if len(shape) != 3 or shape[-1] != frame:
+        diagnostics.add("E505", f"the output `{node.name}` has shape {format_shape(shape)}, but "
+                        f"`dtw_prediction` needs every predictor's forecast of each input frame, "
+                        f"[T, predictors, {frame}]", span, "end the network with a predictor_bank")
+    elif predictors and shape[1] != predictors:
+        diagnostics.add("E505", f"the output `{node.name}` has {shape[1]} predictors, but "
+                        f"`{spec.data.source}` has {signature.num_classes} labels with "
+                        f"{spec.loss.states_per_label} states each (loss.states_per_label)", span,
+                        f"use {predictors} predictors, or change loss.states_per_label")

@@ -1,5 +1,5 @@
-"""Convolution, pooling and reshaping layer types: conv1d, conv2d, maxpool, flatten,
-add_channel, to_sequence.
+"""Convolution, pooling and reshaping layer types: conv1d, conv2d (grouped with `groups:`), maxpool,
+flatten, add_channel, to_sequence.
 
 Channels come first: conv1d takes [C, L], conv2d [C, H, W]. Speech features [T, F] become an
 image with `add_channel` ([1, T, F]) and a sequence again with `to_sequence` ([C, T', F'] ->
@@ -34,32 +34,52 @@ def _channels(shape: Shape, layer: str) -> int:
     return int(shape[0])
 
 
+def conv_groups(params: Any, channels: int, layer: str) -> int:
+    """The group count of a convolution (`depthwise`: one per input channel); both channel counts
+    must divide by it."""
+    groups = channels if params.groups == "depthwise" else params.groups
+    if channels % groups or params.channels % groups:
+        raise ShapeProblem("E508", f"`{layer}` with {groups} groups needs input channels "
+                           f"({channels}) and "
+                           f"output channels ({params.channels}) divisible by {groups}",
+                           "choose a group count dividing both channel counts")
+    return groups
+
+
 class Conv1dParams(LayerParams):
     channels: int = Field(gt=0, le=100_000, description="output channels")
     kernel: int = Field(gt=0, le=10_000, description="window length")
     stride: int = Field(1, gt=0, description="step between windows")
     padding: int | Literal["same"] = Field(0, description="zeros added at each end, or `same`")
     activation: Activation = Field("linear", description="nonlinearity applied to the output")
+    groups: int | Literal["depthwise"] = Field(
+        1, description="channel groups, each convolved separately (`depthwise`: one per input "
+        "channel)")
 
 
 @layer_type("conv1d")
 class Conv1d(LayerType):
     doc = "1-D convolution over [C, L]"
+    shape_rule = "[C, L] → [channels, ⌊(L + 2·padding − kernel) / stride⌋ + 1]"
     Params = Conv1dParams
 
     def output_shape(self, params: Conv1dParams, input_shapes: list[Shape]) -> Shape:
         shape = input_shapes[0]
         require_rank(shape, (2,), self.name, "[channels, length]")
-        _channels(shape, self.name)
+        conv_groups(params, _channels(shape, self.name), self.name)
         padding = params.kernel // 2 if params.padding == "same" else params.padding
         return (params.channels, window_output(shape[1], params.kernel, params.stride, padding, self.name))
 
     def parameter_count(self, params: Conv1dParams, input_shapes: list[Shape]) -> int:
-        return (_channels(input_shapes[0], self.name) * params.kernel + 1) * params.channels
+        channels = _channels(input_shapes[0], self.name)
+        per_group = channels // conv_groups(params, channels, self.name)
+        return (per_group * params.kernel + 1) * params.channels
 
     def build(self, params: Conv1dParams, input_shapes: list[Shape]) -> Any:
         from nndsl.backend.builders import build_conv
-        return build_conv(params, _channels(input_shapes[0], self.name), dimensions=1)
+        channels = _channels(input_shapes[0], self.name)
+        groups = conv_groups(params, channels, self.name)
+        return build_conv(params, channels, dimensions=1, groups=groups)
 
 
 class Conv2dParams(LayerParams):
@@ -69,17 +89,22 @@ class Conv2dParams(LayerParams):
     padding: PaddingPair | Literal["same"] = Field(0, description="zeros added at each border, "
                                                               "or `same`")
     activation: Activation = Field("linear", description="nonlinearity applied to the output")
+    groups: int | Literal["depthwise"] = Field(
+        1, description="channel groups, each convolved separately (`depthwise`: one per input "
+        "channel)")
 
 
 @layer_type("conv2d")
 class Conv2d(LayerType):
     doc = "2-D convolution over [C, H, W]"
+    shape_rule = ("[C, H, W] → [channels, H′, W′], each axis "
+                  "⌊(n + 2·padding − kernel) / stride⌋ + 1")
     Params = Conv2dParams
 
     def output_shape(self, params: Conv2dParams, input_shapes: list[Shape]) -> Shape:
         shape = input_shapes[0]
         require_rank(shape, (3,), self.name, "[channels, height, width]")
-        _channels(shape, self.name)
+        conv_groups(params, _channels(shape, self.name), self.name)
         kernel, stride = _pair(params.kernel), _pair(params.stride)
         padding = (kernel[0] // 2, kernel[1] // 2) if params.padding == "same" else _pair(params.padding)
         return (params.channels,
@@ -88,11 +113,15 @@ class Conv2d(LayerType):
 
     def parameter_count(self, params: Conv2dParams, input_shapes: list[Shape]) -> int:
         kernel = _pair(params.kernel)
-        return (_channels(input_shapes[0], self.name) * kernel[0] * kernel[1] + 1) * params.channels
+        channels = _channels(input_shapes[0], self.name)
+        per_group = channels // conv_groups(params, channels, self.name)
+        return (per_group * kernel[0] * kernel[1] + 1) * params.channels
 
     def build(self, params: Conv2dParams, input_shapes: list[Shape]) -> Any:
         from nndsl.backend.builders import build_conv
-        return build_conv(params, _channels(input_shapes[0], self.name), dimensions=2)
+        channels = _channels(input_shapes[0], self.name)
+        groups = conv_groups(params, channels, self.name)
+        return build_conv(params, channels, dimensions=2, groups=groups)
 
 
 class MaxPoolParams(LayerParams):
@@ -103,6 +132,7 @@ class MaxPoolParams(LayerParams):
 @layer_type("maxpool")
 class MaxPool(LayerType):
     doc = "max pooling over the trailing axes of [C, L] or [C, H, W]"
+    shape_rule = "[C, L] or [C, H, W] → each trailing axis ⌊(n − kernel) / stride⌋ + 1"
     Params = MaxPoolParams
 
     def output_shape(self, params: MaxPoolParams, input_shapes: list[Shape]) -> Shape:
@@ -123,6 +153,7 @@ class MaxPool(LayerType):
 @layer_type("flatten")
 class Flatten(LayerType):
     doc = "all axes of an example into one"
+    shape_rule = "[d1, d2, ...] (fixed sizes) → [d1 · d2 · ...]"
 
     def output_shape(self, params: Any, input_shapes: list[Shape]) -> Shape:
         count = element_count(input_shapes[0])
@@ -139,6 +170,7 @@ class Flatten(LayerType):
 @layer_type("add_channel")
 class AddChannel(LayerType):
     doc = "[T, F] to a one-channel image [1, T, F]"
+    shape_rule = "[T, F] → [1, T, F]; [L] → [1, L]"
 
     def output_shape(self, params: Any, input_shapes: list[Shape]) -> Shape:
         require_rank(input_shapes[0], (1, 2), self.name, "[T, F] or [L]")
@@ -152,6 +184,7 @@ class AddChannel(LayerType):
 @layer_type("to_sequence")
 class ToSequence(LayerType):
     doc = "feature maps [C, T, F] to a sequence of frames [T, C*F]"
+    shape_rule = "[C, T, F] → [T, C · F]"
 
     def output_shape(self, params: Any, input_shapes: list[Shape]) -> Shape:
         shape = input_shapes[0]

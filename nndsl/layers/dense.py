@@ -13,7 +13,8 @@ from pydantic import Field
 from nndsl.layers.registry import LayerParams, LayerType, Shape, ShapeProblem, layer_type
 from nndsl.layers.shapes import check_size, format_shape, is_symbolic, require_rank
 
-Activation = Literal["linear", "relu", "tanh", "logistic", "softplus", "gelu", "elu", "leaky_relu", "softmax"]
+Activation = Literal["linear", "relu", "tanh", "logistic", "softplus", "gelu", "silu", "elu",
+                     "leaky_relu", "softmax"]
 Initialisation = Literal["default", "uniform", "normal", "xavier", "orthogonal"]
 MAX_UNITS = 10_000_000
 
@@ -45,6 +46,7 @@ def _dense_output(params: Any, shapes: list[Shape], layer: str, units: int) -> S
 @layer_type("linear")
 class Linear(LayerType):
     doc = "fully connected layer on the last axis, with an optional activation"
+    shape_rule = "[..., F] → [..., units]"
     Params = LinearParams
 
     def output_shape(self, params: LinearParams, input_shapes: list[Shape]) -> Shape:
@@ -66,6 +68,7 @@ class WinnerTakeAllParams(LayerParams):
 @layer_type("lwta")
 class LocalWinnerTakeAll(LayerType):
     doc = "linear units in blocks where only each block's maximum passes (compete to compute)"
+    shape_rule = "[..., F] → [..., blocks × block_size]"
     Params = WinnerTakeAllParams
 
     def output_shape(self, params: WinnerTakeAllParams, input_shapes: list[Shape]) -> Shape:
@@ -90,6 +93,7 @@ class WhitenedLinearParams(LayerParams):
 @layer_type("whitened_linear")
 class WhitenedLinear(LayerType):
     doc = "linear layer on a whitened input, re-whitened every T updates (natural neural networks)"
+    shape_rule = "[..., F] → [..., units]"
     Params = WhitenedLinearParams
 
     def output_shape(self, params: WhitenedLinearParams, input_shapes: list[Shape]) -> Shape:
@@ -111,6 +115,7 @@ class EmbeddingParams(LayerParams):
 @layer_type("embedding")
 class Embedding(LayerType):
     doc = "token ids [T] to vectors [T, dim]"
+    shape_rule = "[T] token ids → [T, dim]"
     Params = EmbeddingParams
 
     def output_shape(self, params: EmbeddingParams, input_shapes: list[Shape]) -> Shape:
@@ -133,6 +138,7 @@ class ActivationParams(LayerParams):
 @layer_type("activation")
 class ActivationLayer(LayerType):
     doc = "an elementwise nonlinearity"
+    shape_rule = "any shape, unchanged"
     Params = ActivationParams
 
     def activation(self, params: ActivationParams) -> str:
@@ -150,6 +156,7 @@ class NormParams(LayerParams):
 @layer_type("layer_norm")
 class LayerNorm(LayerType):
     doc = "normalise each example's last axis, with a learned scale and shift"
+    shape_rule = "[..., F], unchanged"
     Params = NormParams
 
     def parameter_count(self, params: NormParams, input_shapes: list[Shape]) -> int:
@@ -163,6 +170,7 @@ class LayerNorm(LayerType):
 @layer_type("batch_norm")
 class BatchNorm(LayerType):
     doc = "normalise features over the batch (channels for conv maps, last axis otherwise)"
+    shape_rule = "[C, H, W] or [..., F], unchanged"
     Params = NormParams
 
     def parameter_count(self, params: NormParams, input_shapes: list[Shape]) -> int:

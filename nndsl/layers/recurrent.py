@@ -79,24 +79,28 @@ class _Recurrent(LayerType):
 @layer_type("lstm")
 class LSTM(_Recurrent):
     doc = "long short-term memory over [T, F]; `projection` gives LSTMP"
+    shape_rule = "[T, F] → [T, projection or hidden] ([projection or hidden] with output: last)"
     Params = LSTMParams
 
 
 @layer_type("blstm")
 class BLSTM(_Recurrent):
     doc = "bidirectional LSTM over [T, F] (outputs both directions concatenated)"
+    shape_rule = "[T, F] → [T, 2 × (projection or hidden)] ([2 × ...] with output: last)"
     Params = BLSTMParams
 
 
 @layer_type("gru")
 class GRU(_Recurrent):
     doc = "gated recurrent unit over [T, F]"
+    shape_rule = "[T, F] → [T, hidden × directions] ([hidden × directions] with output: last)"
     Params = RecurrentParams
 
 
 @layer_type("rnn")
 class RNN(_Recurrent):
     doc = "plain (Elman) recurrent layer over [T, F]"
+    shape_rule = "[T, F] → [T, hidden × directions] ([hidden × directions] with output: last)"
     Params = RNNParams
 
 

@@ -39,13 +39,15 @@ class ShapeProblem(Exception):
 class LayerType:
     """Base class of layer-type records; subclasses override what differs.
 
-    Class attributes: `name` (set by the decorator), `doc` (one line for `nndsl ls`), `Params`,
+    Class attributes: `name` (set by the decorator), `doc` (one line for `nndsl ls`), `shape_rule`
+    (the input-to-output shapes in words, for docs/reference.md), `Params`,
     `inputs` (min, max number of inputs; None = unbounded), `recurrent` (executes over time and
     accepts memory budgets).
     """
 
     name: ClassVar[str] = ""
     doc: ClassVar[str] = ""
+    shape_rule: ClassVar[str] = ""  # e.g. "[T, F] → [T, units]", for the language reference
     Params: ClassVar[type[LayerParams]] = LayerParams
     inputs: ClassVar[tuple[int, int | None]] = (1, 1)
     recurrent: ClassVar[bool] = False
@@ -61,6 +63,19 @@ class LayerType:
     def activation(self, params: Any) -> str:
         """The nonlinearity applied at the layer's output ("linear" when none); used by tempering."""
         return str(getattr(params, "activation", "linear"))
+
+    def saved_estimate(self, params: Any, input_shapes: list[tuple[int, ...]],
+                       output_shape: tuple[int, ...], batch: int) -> tuple[bool, bool, int] | None:
+        """What autograd keeps for the backward pass of one batch (float32), for memory planning:
+        (saves its input, saves its output, bytes of other saved tensors), shapes evaluated at the
+        planned length. None leaves it to the planner's rules by type (`nndsl.plan.chains`)."""
+        return None
+
+    def forward_cost(self, params: Any, input_shapes: list[tuple[int, ...]],
+                     output_shape: tuple[int, ...], batch: int) -> float | None:
+        """Forward FLOP-equivalents for one batch (see `nndsl.plan.chains`); None: the planner's
+        rules."""
+        return None
 
     def build(self, params: Any, input_shapes: list[Shape]) -> Any:
         """The torch module (backend stage only)."""

@@ -17,6 +17,7 @@ class DropoutParams(LayerParams):
 @layer_type("dropout")
 class Dropout(LayerType):
     doc = "binary dropout (identity at evaluation)"
+    shape_rule = "any shape, unchanged"
     Params = DropoutParams
 
     def build(self, params: DropoutParams, input_shapes: list[Shape]) -> Any:
@@ -31,6 +32,7 @@ class GaussianDropoutParams(LayerParams):
 @layer_type("gaussian_dropout")
 class GaussianDropout(LayerType):
     doc = "multiplicative Gaussian noise N(1, alpha), alpha = p/(1-p)"
+    shape_rule = "any shape, unchanged"
     Params = GaussianDropoutParams
 
     def build(self, params: GaussianDropoutParams, input_shapes: list[Shape]) -> Any:
@@ -52,6 +54,7 @@ class VariationalDropoutParams(LayerParams):
 @layer_type("variational_dropout")
 class VariationalDropout(LayerType):
     doc = "Gaussian dropout with learned rates and a KL term (variational dropout)"
+    shape_rule = "[..., F] → [..., units] with units; unchanged without"
     Params = VariationalDropoutParams
 
     def output_shape(self, params: VariationalDropoutParams, input_shapes: list[Shape]) -> Shape:

@@ -13,6 +13,7 @@ from nndsl.layers.shapes import format_shape
 @layer_type("add")
 class Add(LayerType):
     doc = "elementwise sum of inputs of one shape (residual connections)"
+    shape_rule = "n inputs of one shape → that shape"
     inputs = (2, None)
 
     def output_shape(self, params: Any, input_shapes: list[Shape]) -> Shape:
@@ -36,6 +37,7 @@ class ConcatParams(LayerParams):
 @layer_type("concat")
 class Concat(LayerType):
     doc = "join inputs along one axis; the other axes must match"
+    shape_rule = "inputs equal but on `axis` → that axis summed"
     Params = ConcatParams
     inputs = (2, None)
 
@@ -68,6 +70,7 @@ class SliceParams(LayerParams):
 @layer_type("slice")
 class Slice(LayerType):
     doc = "features [start, stop) of the last axis (e.g. one of several one-hot input codes)"
+    shape_rule = "[..., F] → [..., stop − start]"
     Params = SliceParams
 
     def output_shape(self, params: SliceParams, input_shapes: list[Shape]) -> Shape:

@@ -11,14 +11,15 @@ from collections.abc import Callable
 from nndsl.diagnostics import DiagnosticList, Span
 from nndsl.ir import Graph
 from nndsl.plan.phases import plan_phases
-from nndsl.plan.plan import (CutPlan, EnsemblePlan, LayerRate, MemoryPlan, ParameterGroup, PhasePlan, Plan,
-                             RecurrentMemoryPlan, StopPlan, TemperingPlan, TopDownSearch)
+from nndsl.plan.plan import (Acceptance, CutPlan, EnsemblePlan, LayerRate, MemoryPlan, ParameterGroup,
+                             PhasePlan, Plan, RecurrentMemoryPlan, RunPlan, StopPlan, TemperingPlan,
+                             TopDownSearch)
 from nndsl.plan.rates import plan_rates
 from nndsl.plan.regions import plan_cuts
 from nndsl.records import replace
 
-__all__ = ["CutPlan", "EnsemblePlan", "LayerRate", "MemoryPlan", "ParameterGroup", "PhasePlan", "Plan",
-           "RecurrentMemoryPlan", "StopPlan", "TemperingPlan", "TopDownSearch", "make_plan"]
+__all__ = ["Acceptance", "CutPlan", "EnsemblePlan", "LayerRate", "MemoryPlan", "ParameterGroup", "PhasePlan",
+           "Plan", "RecurrentMemoryPlan", "RunPlan", "StopPlan", "TemperingPlan", "TopDownSearch", "make_plan"]
 
 Locator = Callable[[tuple[str | int, ...]], Span | None]
 
@@ -33,6 +34,10 @@ def make_plan(spec, graph: Graph, locate: Locator, diagnostics: DiagnosticList, 
     groups, tempering = plan_rates(spec, spec.tempering, graph, by_name, spec.optimizer.lr, locate, diagnostics)
     phases = tuple(_with_groups(spec, index, phase, graph, by_name, groups, locate, diagnostics)
                    for index, phase in enumerate(phases))
+    if any(phase.optimizer.type == "lbfgs" for phase in phases):
+        from nndsl.plan.optimizers import check_optimizers
+
+        check_optimizers(spec, phases, locate, diagnostics)
     loss_terms = tuple(f"{_LOSS_TERM_LAYERS[node.type]}:{node.name}" for node in graph.nodes
                        if node.type in _LOSS_TERM_LAYERS)
     ensemble = memory = None

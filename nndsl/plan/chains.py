@@ -13,7 +13,7 @@ keeps for backward in the backend's modules (parameters are not counted; they ex
 
 * linear, lwta, variational_dropout with units, conv1d/conv2d: the input (the weight gradient
   needs it), plus what the activation keeps: its output for relu, tanh, logistic, elu and
-  softmax; its argument (the pre-activation, private) for softplus, gelu and leaky_relu.
+  softmax; its argument (the pre-activation, private) for softplus, gelu, silu and leaky_relu.
   lwta also keeps its winner mask; whitened_linear keeps the whitened input (the whitening is a
   buffer, so its own input is not needed); variational dropout keeps its noise terms (tensors of
   the input's or output's size) and, with units, θ² and α·θ² (weight-sized, whatever the batch).
@@ -22,8 +22,10 @@ keeps for backward in the backend's modules (parameters are not counted; they ex
   one-byte mask, so this over-counts there).
 * layer_norm: the input plus a mean and an inverse deviation per position; batch_norm: the input
   and per-channel statistics; maxpool: the input and int64 indices.
-* embedding: the token ids (int64); flatten, add_channel, to_sequence, slice: nothing (views and
-  reshapes keep only sizes).
+* embedding: the token ids (int64); flatten, add_channel, to_sequence, slice, add, concat:
+  nothing (views, reshapes and sums keep only sizes).
+* types whose record estimates itself (`saved_estimate`, `forward_cost`: attention,
+  pooling, normalisation, positional encodings in nndsl.layers) by that estimate.
 * any other (plugin) type: its input, its output and one more output-sized tensor, a deliberately
   generous guess.
 
@@ -47,20 +49,25 @@ from nndsl.plan.segments import ChainLayer
 
 FLOAT_BYTES = 4
 _SAVES_RESULT = {"relu", "tanh", "logistic", "elu", "softmax"}
-_SAVES_ARGUMENT = {"softplus", "gelu", "leaky_relu"}
-_WEIGHTED = {"linear", "lwta", "whitened_linear", "variational_dropout", "conv1d", "conv2d", "embedding"}
-_RESHAPES = {"flatten", "add_channel", "to_sequence", "slice"}
+_SAVES_ARGUMENT = {"softplus", "gelu", "silu", "leaky_relu"}
+_WEIGHTED = {"linear", "lwta", "whitened_linear", "variational_dropout", "conv1d", "conv2d",
+             "conv_transpose", "embedding"}
+# add and concat keep nothing either (their gradients only route or split the incoming one); they
+# join several inputs, so they appear in chains only inside a block (nndsl.plan.block_chains).
+_RESHAPES = {"flatten", "add_channel", "to_sequence", "slice", "add", "concat"}
 # Cost per element of elementwise work, in FLOP-equivalents: time per element relative to a
 # matrix product's time per FLOP, measured with one CPU thread (torch 2.x, x86): random numbers
 # and transcendental functions cost far more than their arithmetic suggests, which decides
 # whether recomputing a dropout or tanh layer is cheap. A GPU's ratios differ.
 _ELEMENT_COSTS = {"linear": 1.0, "relu": 8.0, "leaky_relu": 8.0, "logistic": 30.0, "softmax": 50.0,
-                  "gelu": 50.0, "elu": 150.0, "softplus": 150.0, "tanh": 150.0,
+                  "gelu": 50.0, "silu": 50.0, "elu": 150.0, "softplus": 150.0, "tanh": 150.0,
                   "dropout": 500.0, "gaussian_dropout": 150.0, "noise": 150.0, "layer_norm": 30.0,
                   "batch_norm": 30.0, "maxpool": 10.0, "lwta": 20.0}
-# Layers whose forward changes state must not run twice: batch norm would update its running
-# statistics again while recomputed. A plugin type opts out with `checkpointable = False`.
-_STATEFUL = {"batch_norm"}
+# Layers whose forward changes state must not run twice. Batch norm would update its running
+# statistics again while recomputed, but the backend freezes them during recomputation
+# (nndsl.backend.graph_module), so it may be checkpointed. A plugin type opts out with
+# `checkpointable = False`.
+_STATEFUL: set[str] = set()
 
 
 def find_chains(graph: Graph) -> list[list[GraphNode]]:
@@ -98,13 +105,19 @@ def _estimate(node: GraphNode, batch: int, length: int | None) -> ChainLayer:
     outputs = _elements(node.output_shape, length) * batch
     kind, params = node.type, node.params
     activation = str(getattr(params, "activation", "linear")) if kind != "activation" else params.function
-    saves_input, saves_output, private = _saved(kind, params, activation, inputs, outputs, node)
-    input_bytes = 0 if node.inputs[0] == INPUT else inputs * (8 if kind == "embedding" else FLOAT_BYTES)
     record = LAYERS.get(kind)
+    # A layer type may estimate itself (attention, pooling, ...: nndsl.layers); else the rules here.
+    concrete_inputs = [_concrete(shape, length) for shape in node.input_shapes]
+    concrete_output = _concrete(node.output_shape, length)
+    own = record.saved_estimate(params, concrete_inputs, concrete_output, batch) if record else None
+    saves_input, saves_output, private = own or _saved(kind, params, activation, inputs, outputs,
+                                                       node)
+    input_bytes = 0 if node.inputs[0] == INPUT else inputs * (8 if kind == "embedding" else FLOAT_BYTES)
+    cost = record.forward_cost(params, concrete_inputs, concrete_output, batch) if record else None
     return ChainLayer(
         name=node.name, input_bytes=input_bytes, output_bytes=outputs * FLOAT_BYTES,
         saves_input=saves_input, saves_output=saves_output, private_bytes=private,
-        forward_cost=_cost(node, kind, inputs, outputs),
+        forward_cost=cost if cost is not None else _cost(node, kind, inputs, outputs),
         checkpointable=kind not in _STATEFUL and bool(getattr(record, "checkpointable", True)),
         backward_cost=_backward_cost(node, kind, outputs))
 
@@ -114,7 +127,7 @@ def _saved(kind: str, params, activation: str, inputs: int, outputs: int,
     """(saves its input, saves its output, private bytes) for one layer; see the module docstring."""
     saves_output = activation in _SAVES_RESULT
     argument = outputs * FLOAT_BYTES if activation in _SAVES_ARGUMENT else 0
-    if kind in ("linear", "conv1d", "conv2d"):
+    if kind in ("linear", "conv1d", "conv2d", "conv_transpose"):
         return True, saves_output, argument
     if kind == "lwta":
         return True, False, outputs * FLOAT_BYTES  # the one-hot winner mask, in the input's dtype
@@ -182,6 +195,10 @@ def _backward_cost(node: GraphNode, kind: str, outputs: int) -> float:
 
 def _last(shape: tuple[Dim, ...]) -> int:
     return int(shape[-1]) if shape and isinstance(shape[-1], int) else 1
+
+
+def _concrete(shape: tuple[Dim, ...], length: int | None) -> tuple[int, ...]:
+    return tuple(dim if isinstance(dim, int) else evaluate_dim(dim, length or 1) for dim in shape)
 
 
 def _elements(shape: tuple[Dim, ...], length: int | None) -> int:

@@ -7,8 +7,9 @@ graph, the batch size and the sequence length planned for. Out: a `MemoryPlan` w
   internal state in hidden-state units), the policy's predicted forward steps and peak bytes next
   to plain BPTT's — computed by the dynamic programmes of Gruslys et al. (2016) in
   `nndsl.plan.recompute`;
-* per feed-forward chain (`nndsl.plan.chains`) that checkpointing can shrink: its checkpoint
-  segments, chosen by `nndsl.plan.segments` from the layers' estimated sizes and costs.
+* per feed-forward chain (`nndsl.plan.block_chains`: layers, and residual blocks as single
+  elements) that checkpointing can shrink: its checkpoint segments, chosen by
+  `nndsl.plan.segments` from the elements' estimated sizes and costs.
 
 How the parts share the budget: a percentage applies to each part alike (every recurrent layer
 and every chain keeps at most that share of its own plain activation memory, so the network
@@ -34,7 +35,7 @@ from collections.abc import Callable
 
 from nndsl.diagnostics import DiagnosticList, Span
 from nndsl.ir import Graph, GraphNode
-from nndsl.plan.chains import chain_layers, find_chains
+from nndsl.plan.block_chains import element_layers, expand, find_block_chains
 from nndsl.plan.plan import ChainMemoryPlan, MemoryPlan, RecurrentMemoryPlan, SegmentPlan
 from nndsl.plan.recompute import plain_bptt_bytes, plan_recompute, smallest_feasible_units, units_for_budget
 from nndsl.plan.segments import (ChainLayer, Segment, evaluate, optimal_segments, plain_segments, segment_bytes,
@@ -73,9 +74,12 @@ def plan_memory(spec: Spec, graph: Graph, locate: Locator, diagnostics: Diagnost
     recurrent = _recurrent_layers(graph, batch, int(length or 1), span, diagnostics)
     if recurrent is None:
         return None
-    chains = [layers for layers in (chain_layers(graph, chain, batch, memory.sequence_length)
-                                    for chain in find_chains(graph))
-              if smallest_peak(layers) < evaluate(layers, plain_segments(layers)).peak_bytes]
+    # Chains of layers and whole blocks (a residual block is one element: nndsl.plan.block_chains).
+    found = [(chain, element_layers(graph, chain, batch, memory.sequence_length))
+             for chain in find_block_chains(graph)]
+    found = [(chain, layers) for chain, layers in found
+             if smallest_peak(layers) < evaluate(layers, plain_segments(layers)).peak_bytes]
+    chains = [layers for _, layers in found]
     if not recurrent and not chains:
         diagnostics.add("E604", "the memory budget has nothing to act on: the network has no recurrent layer "
                         "and no feed-forward chain that checkpoints can shrink", span,
@@ -133,7 +137,9 @@ def plan_memory(spec: Spec, graph: Graph, locate: Locator, diagnostics: Diagnost
             predicted_peak_bytes=schedule.predicted_peak_units * item.hidden_bytes * count,
             plain_peak_bytes=plain * count))
     total_budget = memory.fraction * total_plain if memory.is_fraction else float(memory.budget)
-    segments = tuple(segment.layers for chain in chain_plans for segment in chain.segments if segment.checkpointed)
+    segments = tuple(expand(segment.layers, elements)
+                     for (elements, _), chain in zip(found, chain_plans)
+                     for segment in chain.segments if segment.checkpointed)
     return MemoryPlan(budget_bytes=int(total_budget), policy=memory.policy, recurrent=tuple(plans),
                       checkpoint_segments=segments, chains=tuple(chain_plans),
                       note="sizes are float32 estimates for the planned batch size")

@@ -1,4 +1,6 @@
-"""Plan stage: phases with exact trainable, frozen and re-initialised layer sets.
+"""Plan stage: phases with exact trainable, frozen and re-initialised layer sets, and the runs
+(`RunPlan`) the run stage executes: one per phase, one per top-down attempt, one per cut a
+`retrain_classifier` phase may take; trial phases carry their acceptance rule.
 
 Checks here need the graph: selectors that match nothing (E404), phases that train nothing
 (E405), layers both trained (by a selector other than `all`) and frozen (E406), a
@@ -10,17 +12,24 @@ cut above.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
 from nndsl.diagnostics import DiagnosticList, Span
 from nndsl.ir import Graph
-from nndsl.plan.plan import CutPlan, PhasePlan, StopPlan, TopDownSearch
+from nndsl.plan.plan import Acceptance, CutPlan, PhasePlan, RunPlan, StopPlan, TopDownSearch
 from nndsl.plan.regions import select
 from nndsl.spec import Spec
 from nndsl.spec.schedule import JointPhase, RetrainClassifierPhase, StopSpec, TopDownPhase, TrainPhase
 
 Locator = Callable[[tuple[str | int, ...]], Span | None]
+
+
+def run_seed(seed: int, label: str) -> int:
+    """A stable seed per run label: a run's re-initialisation (and its torch seed) depend on its
+    label alone, so they repeat exactly on resume whatever ran before."""
+    return (seed * 1_000_003 + zlib.crc32(label.encode())) % 2**31
 
 
 def default_mode(monitor: str) -> str:
@@ -38,7 +47,8 @@ def plan_phases(spec: Spec, graph: Graph, cuts: tuple[CutPlan, ...], locate: Loc
         name = phase.name or _default_name(phase.phase, index, spec)
         stop = _stop(phase.stop, spec)
         optimizer = phase.optimizer or spec.optimizer
-        common = dict(name=name, kind=phase.phase, stop=stop, optimizer=optimizer, keep_best=phase.keep_best)
+        common = dict(name=name, kind=phase.phase, stop=stop, optimizer=optimizer, keep_best=phase.keep_best,
+                      seed=spec.seed)
         everything = tuple(graph.order)
         if isinstance(phase, JointPhase):
             phases.append(_phase(graph, trainable=everything, reinitialised=(), **common))
@@ -90,8 +100,12 @@ def plan_phases(spec: Spec, graph: Graph, cuts: tuple[CutPlan, ...], locate: Loc
                                                   diagnostics)
                                 for position, path in enumerate(phase.classifier_from))
             search = TopDownSearch(order, phase.search, phase.monitor, monitor_mode, checkpoints)
+            # Attempt n tries the n-th cut: each attempt either moves one cut down or ends the search.
+            runs = tuple(_run(graph, spec.seed, f"{name}/{number}-{attempt}", attempt, by_name[attempt].extractor,
+                              by_name[attempt].extractor) for number, attempt in enumerate(order, start=1))
             phases.append(_phase(graph, trainable=cut.extractor, reinitialised=cut.extractor, cut=cut.name,
-                                 search=search, **common))
+                                 search=search, runs=runs, accept=Acceptance(phase.monitor, monitor_mode),
+                                 **common))
         elif isinstance(phase, RetrainClassifierPhase) and top_first:
             # Without `cut:` the cut is the one top-down accepted last, known only at run time;
             # the plan shows the first cut the preceding search tries, its fallback.
@@ -102,8 +116,14 @@ def plan_phases(spec: Spec, graph: Graph, cuts: tuple[CutPlan, ...], locate: Loc
                                 "phase before it")
                 continue
             cut = by_name[phase.cut] if phase.cut in by_name else by_name[searches[-1].search.cuts[0]]
+            # One run per cut the run stage may pick: the named one, or any an earlier search
+            # tries (the last search's first cut, the fallback, first).
+            candidates = [cut.name] if phase.cut in by_name else list(dict.fromkeys(
+                [candidate for earlier in reversed(searches) for candidate in earlier.search.cuts]))
+            runs = tuple(_run(graph, spec.seed, name, candidate, by_name[candidate].classifier,
+                              by_name[candidate].classifier if phase.reinit else ()) for candidate in candidates)
             planned = _phase(graph, trainable=cut.classifier, reinitialised=cut.classifier if phase.reinit else (),
-                             cut=phase.cut, **common)
+                             cut=phase.cut, runs=runs, accept=Acceptance(stop.monitor, stop.mode), **common)
             if planned.trainable_parameters == 0:
                 diagnostics.add("E405", f"phase `{name}` trains no parameters: the classifier above `{cut.name}` "
                                 "has none", locate(("schedule", index)), "choose a lower cut")
@@ -184,15 +204,30 @@ def _stop(stop: StopSpec, spec: Spec) -> StopPlan:
                     threshold=stop.threshold)
 
 
-def _phase(graph: Graph, trainable: tuple[str, ...], reinitialised: tuple[str, ...], **fields) -> PhasePlan:
-    frozen = tuple(node for node in graph.order if node not in set(trainable))
+def _phase(graph: Graph, seed: int, trainable: tuple[str, ...], reinitialised: tuple[str, ...],
+           runs: tuple[RunPlan, ...] | None = None, **fields) -> PhasePlan:
+    """The phase record; without `runs`, the phase is one run of its own sets, named as the phase."""
+    frozen = _frozen(graph, trainable)
 
     def count(names: tuple[str, ...]) -> int:
         return sum(graph.node(name).parameter_count for name in names)
 
+    if runs is None:
+        runs = (_run(graph, seed, fields["name"], fields.get("cut"), trainable, reinitialised),)
     return PhasePlan(trainable=trainable, frozen=frozen, reinitialised=reinitialised,
                      trainable_parameters=count(trainable), frozen_parameters=count(frozen),
-                     reinitialised_parameters=count(reinitialised), **fields)
+                     reinitialised_parameters=count(reinitialised), runs=runs, **fields)
+
+
+def _run(graph: Graph, seed: int, label: str, cut: str | None, trainable: tuple[str, ...],
+         reinitialised: tuple[str, ...]) -> RunPlan:
+    return RunPlan(label=label, cut=cut, trainable=trainable, frozen=_frozen(graph, trainable),
+                   reinitialised=reinitialised, seed=run_seed(seed, label))
+
+
+def _frozen(graph: Graph, trainable: tuple[str, ...]) -> tuple[str, ...]:
+    chosen = set(trainable)
+    return tuple(node for node in graph.order if node not in chosen)
 
 
 def _default_name(kind: str, index: int, spec: Spec) -> str:

@@ -43,12 +43,39 @@ class TopDownSearch(Record):
     classifier_from: tuple[str, ...] = ()
 
 
+class RunPlan(Record):
+    """One training run as the run stage carries it out: re-initialise `reinitialised` (torch
+    seeded with `seed`), then train `trainable` while `frozen` stays bit for bit as it was.
+
+    A phase has one run, a `top_down` phase one per cut of its search (top first: the search
+    decides at run time how many it gets to), a `retrain_classifier` phase without `cut:` one per
+    cut an earlier search may accept last (the run stage takes the one of the cut it accepted).
+    """
+
+    label: str  # the run's name in the run directory: checkpoints/<label>, logs/<label>
+    cut: str | None
+    trainable: tuple[str, ...]
+    frozen: tuple[str, ...]
+    reinitialised: tuple[str, ...]
+    seed: int
+
+
+class Acceptance(Record):
+    """A trial's rule: its run is kept only when its `monitor` score is strictly better (in
+    `mode`'s direction) than the score before the phase or of the attempt kept last; otherwise
+    the network returns to its state before the run."""
+
+    monitor: str
+    mode: Literal["min", "max"]
+
+
 class PhasePlan(Record):
     """One phase: exact trainable, frozen and re-initialised layer sets and their parameter counts.
 
     For a `top_down` phase the sets are those of its first attempt; `search` lists the cuts the
     attempts move through (each attempt freezes the classifier of its cut and re-initialises
-    and trains the extractor).
+    and trains the extractor). `runs` are what the run stage executes; `accept` makes the
+    phase's runs trials (top_down, retrain_classifier).
     """
 
     name: str
@@ -65,6 +92,8 @@ class PhasePlan(Record):
     cut: str | None = None
     search: TopDownSearch | None = None
     parameter_groups: tuple[ParameterGroup, ...] = ()
+    runs: tuple[RunPlan, ...] = ()
+    accept: Acceptance | None = None
 
 
 class ParameterGroup(Record):

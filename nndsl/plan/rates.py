@@ -139,8 +139,12 @@ def _schraudolph(spec: Spec, tempering: TemperingSpec, graph: Graph, global_lr: 
             diagnostics.add("E603", f"layer `{node.name}` reads the network input, whose squared input power ε "
                             "tempering needs", span, "set tempering.input_power (4 for one-hot inputs with bias)")
             return None
+        # A layer without a bias (`bias: false`) has no constant input: it neither counts in the
+        # fan-in (nor ε) nor can it be shunted.
+        has_bias = _bias_count(node) > 0
         nodes.append(TemperedNode(
-            name=node.name, activation=node.activation, fan_in=int(node.input_shapes[0][-1]) + 1,
+            name=node.name, activation=node.activation, fan_in=int(node.input_shapes[0][-1]) + has_bias,
+            has_bias=has_bias,
             input_power_bound=tempering.input_power if INPUT in sources else None,
             anterior=tuple(source for source in sources if source != INPUT), posterior=tuple(posterior[node.name]),
             is_output=node.name == graph.output,

@@ -29,7 +29,7 @@ last segment ran plainly); for each i only the states on the Pareto front (fewer
 less cost) are kept, which is exact — a
 state with more stored bytes and no lower cost can never lead to a cheaper feasible plan. The
 front is thinned (keeping feasibility, not necessarily optimality) beyond `MAX_FRONT` states.
-Layers that cannot be recomputed (batch norm updates running statistics) always run plainly.
+Layers that cannot be recomputed (`checkpointable = False`) always run plainly.
 """
 
 from __future__ import annotations

@@ -4,8 +4,10 @@ Each use of a block becomes one *group* per repetition, `{group: enc1, block: NA
 whose layers are the block's layers with `${param}` templates filled in and names prefixed by the
 group (`enc1.blstm`). A template that is a whole string (`units: ${hidden}`) takes the parameter's
 value with its type and its span (so an error points at the `with:` value the user wrote);
-`{index}` counts repetitions from 1. Groups keep the network's top-level units visible for cuts
-(`cuts: units`) and for folding repeated blocks in `nndsl show`.
+`{index}` counts repetitions from 1 (a block used inside a block counts its own). Inside a
+block, `inputs: [block_input, ...]` names the block's own input (the output of whatever precedes
+it), so a block can hold a residual connection. Groups keep the network's top-level units
+visible for cuts (`cuts: units`) and for folding repeated blocks in `nndsl show`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ MAX_REPEAT = 1000
 _WHOLE_TEMPLATE = re.compile(r"^\$\{(\w+)\}$")
 _TEMPLATE = re.compile(r"\$\{(\w+)\}")
 _BLOCK_KEYS = {"block", "repeat", "name", "with"}
+BLOCK_INPUT = "block_input"  # in a block's `inputs:`, what the block reads (`enc1.block_input`)
 
 
 def expand_layers(layers: SequenceNode, blocks: dict[str, BlockDefinition],
@@ -113,7 +116,11 @@ def _substitute(node: Node, values: dict[str, Node], diagnostics: DiagnosticList
     if isinstance(node, SequenceNode):
         return SequenceNode(tuple(_substitute(item, values, diagnostics) for item in node.items), node.span)
     if isinstance(node, MappingNode):
-        entries = {key: _substitute(value, values, diagnostics) for key, value in node.entries.items()}
+        # A block used inside a block counts its own repetitions: its `name`'s {index} is its own.
+        inner_values = {key: value for key, value in values.items() if key != "index"}
+        entries = {key: _substitute(value, inner_values if key == "name" and "block" in node.entries
+                                    else values, diagnostics)
+                   for key, value in node.entries.items()}
         return node.with_entries(entries, dict(node.key_spans))
     if not isinstance(node.value, str):
         return node
@@ -142,11 +149,32 @@ def _undefined(name: str, span: Span, values: dict[str, Node], diagnostics: Diag
 
 
 def _prefix_names(layers: SequenceNode, group: str, span: Span) -> SequenceNode:
-    """Layer names and local `inputs:` references inside a group, prefixed with the group name."""
-    local = {item.entries["name"].value for item in layers.items
-             if isinstance(item, MappingNode) and isinstance(item.get("name"), ScalarNode)}
-    local |= {item.entries["group"].value for item in layers.items
-              if isinstance(item, MappingNode) and isinstance(item.get("group"), ScalarNode)}
+    """Layer names and local `inputs:` references inside a group, prefixed with the group name,
+    through nested groups too (a block made of blocks: `stage1.res2.conv_a`)."""
+    local = _defined_names(layers) | {BLOCK_INPUT}  # block_input: the block's own input
+    return _prefixed(layers, group, local)
+
+
+def _defined_names(layers: SequenceNode) -> set[str]:
+    """Names of the layers and groups in `layers`, nested ones included, and each nested group's
+    `G.block_input`."""
+    names: set[str] = set()
+    for item in layers.items:
+        if not isinstance(item, MappingNode):
+            continue
+        for key in ("name", "group"):
+            name = item.get(key)
+            if isinstance(name, ScalarNode) and isinstance(name.value, str):
+                names.add(name.value)
+                if key == "group":
+                    names.add(f"{name.value}.{BLOCK_INPUT}")
+        inner = item.get("layers")
+        if isinstance(inner, SequenceNode):
+            names |= _defined_names(inner)
+    return names
+
+
+def _prefixed(layers: SequenceNode, group: str, local: set[str]) -> SequenceNode:
     prefixed: list[Node] = []
     for item in layers.items:
         if not isinstance(item, MappingNode):
@@ -162,6 +190,9 @@ def _prefix_names(layers: SequenceNode, group: str, span: Span) -> SequenceNode:
                             if isinstance(ref, ScalarNode) and ref.value in local else ref
                             for ref in inputs.items)
             item = _with(item, "inputs", SequenceNode(renamed, inputs.span))
+        inner = item.get("layers")
+        if isinstance(inner, SequenceNode):
+            item = _with(item, "layers", _prefixed(inner, group, local))
         prefixed.append(item)
     return SequenceNode(tuple(prefixed), layers.span)
 

@@ -3,7 +3,9 @@
 A path is dotted (`optimizer.lr`, `network.layers.2.units`; integers index lists); the value is a
 YAML scalar or flow collection (`0.5`, `true`, `[1, 2]`, `{patience: 3}`), typed as YAML types it.
 Overrides apply after fragments are merged, so they win over everything, and their values carry
-the origin "--set" into every diagnostic.
+the origin "--set" into every diagnostic. A value replaces whatever the path held, whole: a
+mapping (`optimizer={type: sgd, lr: 0.3}`) is not merged with the preset's keys, which belong to
+the optimiser it replaces; to change one key, set that key (`optimizer.lr=0.3`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ def parse_overrides(arguments: list[str], diagnostics: DiagnosticList) -> list[O
             diagnostics.add("E203", f"`--set {text}` is not of the form `path.to.key=value`",
                             Span(file, 1, 1, 1, len(text) + 1, "--set"),
                             "for example: --set optimizer.lr=0.5")
+            continue
+        if path[0] == "use":
+            # Fragments are read before overrides apply; a `use` override could only be ignored.
+            diagnostics.add("E204", f"`--set {text}`: `use` cannot be set from the command line",
+                            Span(file, 1, 1, 1, len(path_text) + 1, "--set"),
+                            "fragments are read before overrides apply: edit the spec's `use:` list")
             continue
         offset = len(path_text) + 1
         value = parse_yaml(" " * offset + value_text if value_text.strip() else " " * offset + "null",

@@ -1,9 +1,10 @@
 """Run stage: a run's report beyond the phase table: Σ|Δθ| per layer and validation curves.
 
 In: a run directory — the summary rows (each run's `parameter_change`), `graph.json` (units and
-layer order) and Lightning's CSV logs `logs/<run>/metrics.csv` (plus `metrics.<n>.csv` kept from
-before a resume). Out: a rich table of Σ|Δθ| from epoch 1 to the best epoch per top-level unit and
-run (the right half of the top-down paper's Table 1, top unit first), and `RUN_DIR/curves.png`:
+layer order) and Lightning's CSV logs `logs/<run>/metrics.csv` (plus `metrics.<n>.csv`, which
+runs resumed by earlier versions kept from before the resume). Out: a rich table of Σ|Δθ| from
+epoch 1 to the best epoch per top-level unit and run (the right half of the top-down paper's
+Table 1, top unit first), and `RUN_DIR/curves.png`:
 validation loss and validation error per run across phases and attempts (its Figures 1 and 2).
 Imports neither torch nor, until it draws, matplotlib (Agg backend, no display needed).
 """
@@ -23,8 +24,8 @@ Curve = list[tuple[int, float]]
 
 
 def read_metrics(folder: Path) -> dict[int, dict[str, float]]:
-    """Epoch-level metrics of one run by 0-based epoch, the parts of a resumed run merged in
-    order (a later part overrides an earlier one's epoch)."""
+    """Epoch-level metrics of one run by 0-based epoch; a run resumed by an earlier version has
+    parts, merged in order (a later part overrides an earlier one's epoch)."""
     parts = sorted(folder.glob("metrics.*.csv"), key=lambda path: int(path.suffixes[0][1:]))
     epochs: dict[int, dict[str, float]] = {}
     for path in [*parts, folder / "metrics.csv"]:

@@ -4,12 +4,18 @@ In: the run context (network, data, plan). Out: the phase table rows, one per ru
 one top-down attempt), each with its score, whether it was accepted and Σ|Δθ| per layer from
 epoch 1 to its best epoch; `progress.json` after every run; `curves.png` at the end.
 
+Every run is one of the plan's `RunPlan`s, executed as written: its label, the layers it
+re-initialises (with its seed), trains and freezes, and its phase's acceptance rule all come from
+the plan; what this module decides is only what the plan cannot know, which attempt's score beats
+the baseline and so which planned run comes next.
+
 Each finished run is written to `progress.json` with its score and the network state after it, so
 `--resume` replays every decision from the record and continues the unfinished run from its
 `last.ckpt` — with the same frozen sets, since those come from the plan, not from the interrupted
 process. A run's randomness depends only on its label (its re-initialisation and its torch seed),
-and its checkpoint carries torch's random state and the shuffling generator's, so a resumed run
-computes what the uninterrupted one would have.
+and its checkpoint — written at a batch boundary when the user presses Ctrl-C — carries the batch
+and loader positions and every random state (`nndsl.run.resume_state`), so a resumed run computes
+what the uninterrupted one would have, even from the middle of an epoch.
 
 Top-down (Algorithm 1 of the top-down training paper): starting from the current network A with
 validation score s, an attempt at cut C copies A, keeps C's classifier frozen, re-initialises
@@ -35,14 +41,21 @@ from torch.func import functional_call
 
 from nndsl.backend.callbacks.parameter_change import ParameterChange
 from nndsl.backend.graph_module import module_key
-from nndsl.plan import CutPlan, PhasePlan
+from nndsl.plan import CutPlan, PhasePlan, RunPlan
+from nndsl.run.resume_state import RandomState
 from nndsl.run.rundir import is_primary_process, read_json, save_state, write_json
 from nndsl.run.safe_load import read_state_dict
 from nndsl.run.session import RunContext, RunOutcome, layer_seed, train_run, validation_score
 
 
 class Interrupted(Exception):
-    """The user pressed Ctrl-C; the run directory holds what is needed to resume."""
+    """The user pressed Ctrl-C; the run directory holds what is needed to resume.
+
+    Attributes:
+        directory: the run directory (set by the run stage's `train`), or None.
+    """
+
+    directory: Path | None = None
 
 
 @dataclass
@@ -77,11 +90,11 @@ def run_schedule(context: RunContext) -> list[dict[str, Any]]:
     for index, phase in enumerate(context.plan.phases):
         if phase.search is not None:
             rows.extend(_top_down(context, progress, phase))
-        elif phase.kind == "retrain_classifier":
+        elif phase.accept is not None:
             rows.append(_retrain_classifier(context, progress, phase, index))
         else:
-            rows.append(_step(context, progress, phase.name, phase, phase.trainable, phase.reinitialised,
-                              cut=phase.cut))
+            (run,) = phase.runs
+            rows.append(_step(context, progress, phase, run))
     if not context.fast_dev_run and is_primary_process():
         from nndsl.run.report import write_curves
 
@@ -89,16 +102,16 @@ def run_schedule(context: RunContext) -> list[dict[str, Any]]:
     return rows
 
 
-def _step(context: RunContext, progress: Progress, label: str, phase: PhasePlan, trainable: tuple[str, ...],
-          reinitialise: tuple[str, ...], cut: str | None, baseline: float | None = None,
-          attempt: int | None = None, accept: tuple[str, str] | None = None,
-          classifiers: tuple[str, ...] = ()) -> dict[str, Any]:
-    """One run; skipped (its state reloaded) when the progress record already has it.
+def _step(context: RunContext, progress: Progress, phase: PhasePlan, run: RunPlan, baseline: float | None = None,
+          attempt: int | None = None, classifiers: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One planned run, as the plan has it; skipped (its state reloaded) when the progress record
+    already has it.
 
-    `accept` (monitor, mode) makes the run a trial: kept only when it beats `baseline`, else the
+    The phase's `accept` makes the run a trial: kept only when it beats `baseline`, else the
     network returns to its state before the run. `classifiers` are checkpoints whose layers above
-    `cut` replace the network's before training.
+    the run's cut replace the network's before training.
     """
+    label, cut, accept = run.label, run.cut, phase.accept
     record = progress.runs.get(label)
     if record is not None:
         if record.get("accepted", True):
@@ -108,9 +121,8 @@ def _step(context: RunContext, progress: Progress, label: str, phase: PhasePlan,
     sets = _classifier_states(context, context.plan.cut(cut), classifiers) if classifiers else []
     if sets:
         context.network.load_state_dict(sets[0], strict=False)
-    if reinitialise:
-        context.network.reset_layers(reinitialise, layer_seed(context.spec.seed, label))
-    _keep_earlier_metrics(context, label)
+    if run.reinitialised:
+        context.network.reset_layers(run.reinitialised, run.seed)
     if context.printer:
         context.printer(phase, label, cut, attempt)
     # Dropout and anything else drawing from torch's generator depend on the run alone, so a
@@ -123,11 +135,11 @@ def _step(context: RunContext, progress: Progress, label: str, phase: PhasePlan,
         network = ClassifierSet(context.network, sets[1:])
         callbacks.append(RepeatTargets(len(sets)))
     run_context = dataclasses.replace(context, network=network, extra_callbacks=callbacks)
-    outcome: RunOutcome = train_run(run_context, label, trainable, phase.parameter_groups, phase.optimizer,
+    outcome: RunOutcome = train_run(run_context, label, run.trainable, phase.parameter_groups, phase.optimizer,
                                     phase.stop, phase.keep_best)
     if outcome.interrupted:
         raise Interrupted(label)
-    monitor, mode = accept if accept else (phase.stop.monitor, phase.stop.mode)
+    monitor, mode = (accept.monitor, accept.mode) if accept else (phase.stop.monitor, phase.stop.mode)
     extra: dict[str, Any] = {"classifier_from": list(classifiers)} if classifiers else {}
     if len(sets) > 1:
         # The run ends with one network: the extractor and the classifier that fits it best.
@@ -154,6 +166,8 @@ def _step(context: RunContext, progress: Progress, label: str, phase: PhasePlan,
            **change.summary(), **extra}
     progress.runs[label] = {"row": row, "accepted": accepted, "state": str(state_path)}
     progress.save()
+    if outcome.interrupt_pending:
+        raise Interrupted(label)  # Ctrl-C after the run's last batch: it is recorded, so stop here
     return row
 
 
@@ -179,20 +193,16 @@ def _baseline(context: RunContext, progress: Progress, phase: PhasePlan, monitor
 
 
 def _top_down(context: RunContext, progress: Progress, phase: PhasePlan) -> list[dict[str, Any]]:
-    search = phase.search
-    assert search is not None
-    cuts = {cut.name: cut for cut in context.plan.cuts}
-    baseline = _baseline(context, progress, phase, search.monitor)
+    search, accept = phase.search, phase.accept
+    assert search is not None and accept is not None
+    baseline = _baseline(context, progress, phase, accept.monitor)
     rows: list[dict[str, Any]] = []
-    candidates = list(search.cuts)
     attempt = 0
-    position = 0  # index in `candidates` of the next cut to try
+    position = 0  # index in the planned runs (one per cut, top first) of the next attempt
     searching_from_top = True
-    while position < len(candidates):
-        cut = cuts[candidates[position]]
+    while position < len(phase.runs):
         attempt += 1
-        row = _step(context, progress, f"{phase.name}/{attempt}-{cut.name}", phase, cut.extractor, cut.extractor,
-                    cut=cut.name, baseline=baseline, attempt=attempt, accept=(search.monitor, search.mode),
+        row = _step(context, progress, phase, phase.runs[position], baseline=baseline, attempt=attempt,
                     classifiers=search.classifier_from if attempt == 1 else ())
         rows.append(row)
         if row["accepted"]:
@@ -207,12 +217,12 @@ def _top_down(context: RunContext, progress: Progress, phase: PhasePlan) -> list
 
 
 def _retrain_classifier(context: RunContext, progress: Progress, phase: PhasePlan, index: int) -> dict[str, Any]:
-    """Freeze the extractor of the cut top-down accepted last (or the named cut); train the top."""
-    cut = context.plan.cut(phase.cut or _last_accepted_cut(context, progress, index))
-    baseline = _baseline(context, progress, phase, phase.stop.monitor)
-    reinitialise = cut.classifier if phase.reinitialised else ()
-    return _step(context, progress, phase.name, phase, cut.classifier, reinitialise, cut=cut.name,
-                 baseline=baseline, accept=(phase.stop.monitor, phase.stop.mode))
+    """Freeze the extractor of the cut top-down accepted last (or the named cut); train the top:
+    the planned run of that cut."""
+    assert phase.accept is not None
+    cut = phase.cut or _last_accepted_cut(context, progress, index)
+    baseline = _baseline(context, progress, phase, phase.accept.monitor)
+    return _step(context, progress, phase, next(run for run in phase.runs if run.cut == cut), baseline=baseline)
 
 
 def _last_accepted_cut(context: RunContext, progress: Progress, index: int) -> str:
@@ -223,18 +233,6 @@ def _last_accepted_cut(context: RunContext, progress: Progress, index: int) -> s
                 and record["accepted"]]
     assert searches and searches[-1].search is not None  # the plan stage demands a cut otherwise
     return accepted[-1] if accepted else searches[-1].search.cuts[0]
-
-
-def _keep_earlier_metrics(context: RunContext, label: str) -> None:
-    """Lightning's CSV logger empties a run's log folder when the run resumes: keep what the
-    interrupted process logged as metrics.<n>.csv (the report merges them by epoch)."""
-    folder = context.directory / "logs" / label
-    current = folder / "metrics.csv"
-    if current.exists() and (context.directory / "checkpoints" / label / "last.ckpt").exists():
-        part = 1
-        while (folder / f"metrics.{part}.csv").exists():
-            part += 1
-        current.rename(folder / f"metrics.{part}.csv")
 
 
 def _load_state(context: RunContext, path: Path) -> None:
@@ -318,54 +316,3 @@ class RepeatTargets(Callback):
     def on_validation_batch_start(self, trainer: Any, module: Any, batch: Any, batch_index: int,
                                   dataloader_index: int = 0) -> None:
         self._repeat(batch)
-
-
-class RandomState(Callback):
-    """Carries torch's random state and the training loader's shuffling generator through a
-    run's checkpoint, so a run resumed from `last.ckpt` draws the dropout masks and the batch
-    order the uninterrupted run would have.
-
-    Lightning builds the training loader (whose generator the data module seeds afresh) and its
-    first iterator before any hook that could reach the loader, so the generator's state goes in
-    through the data module's `train_dataloader` for that one call, set at `on_fit_start`.
-    """
-
-    def __init__(self) -> None:
-        self.trainer: Any = None
-        self.pending: dict[str, Any] | None = None
-
-    def setup(self, trainer: Any, module: Any, stage: str) -> None:
-        self.trainer = trainer
-
-    def state_dict(self) -> dict[str, Any]:
-        loader = getattr(self.trainer, "train_dataloader", None) if self.trainer is not None else None
-        generator = getattr(loader, "generator", None)
-        return {"torch": torch.get_rng_state(), "shuffle": None if generator is None else generator.get_state()}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.pending = state_dict
-
-    def on_fit_start(self, trainer: Any, module: Any) -> None:
-        datamodule = trainer.datamodule
-        shuffle = None if self.pending is None else self.pending.get("shuffle")
-        if shuffle is None or datamodule is None:
-            return
-        shadowed = vars(datamodule).get("train_dataloader")
-        build = datamodule.train_dataloader
-
-        def resumed_loader() -> Any:
-            if shadowed is None:
-                del datamodule.train_dataloader
-            else:
-                datamodule.train_dataloader = shadowed
-            loader = build()
-            if getattr(loader, "generator", None) is not None:
-                loader.generator.set_state(shuffle)
-            return loader
-
-        datamodule.train_dataloader = resumed_loader
-
-    def on_train_start(self, trainer: Any, module: Any) -> None:
-        if self.pending is not None:
-            torch.set_rng_state(self.pending["torch"])
-        self.pending = None

@@ -2,15 +2,15 @@
 
 In: the run context (network, data, loss, spec) and the run's trainable layers, parameter
 groups, optimiser and stopping rule. Out: the best monitored score and the epochs it took; the
-network ends with the run's best weights when the phase keeps the best. Ctrl-C saves `last.ckpt`
-and re-raises, so `--resume` continues the same run from there.
+network ends with the run's best weights when the phase keeps the best. Ctrl-C finishes the current
+batch, saves `last.ckpt` there and stops, so `--resume` continues the same run from that batch.
 """
 
 from __future__ import annotations
 
 import inspect
 import signal
-import zlib
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,12 +18,14 @@ from typing import Any
 import torch
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, RichProgressBar
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers import TensorBoardLogger
 
 from nndsl.backend.graph_module import GraphModule
 from nndsl.backend.lightning_module import NndslModule
 from nndsl.backend.losses import CompiledLoss
 from nndsl.plan import ParameterGroup, Plan, StopPlan
+from nndsl.plan.phases import run_seed
+from nndsl.run.metrics_log import HistoryCSVLogger, KeepHistoryUntilResume
 from nndsl.run.safe_load import read_lightning_checkpoint
 
 
@@ -52,28 +54,60 @@ class RunOutcome:
     score: float | None
     epochs: int
     interrupted: bool
+    interrupt_pending: bool = False  # Ctrl-C after the run's last batch: stop once it is recorded
 
 
 class _CheckpointOnInterrupt(Callback):
-    """Save `last.ckpt` when the user interrupts, before Lightning shuts the run down.
+    """Ctrl-C during `fit`: finish the current batch, save `last.ckpt` at that batch boundary, stop.
 
-    Lightning answers Ctrl-C by calling `on_exception` and then exiting the process; saving
-    here is what makes `--resume` possible.
+    While a run trains, SIGINT only records the request (`request`); the interrupt is raised at
+    the end of the next training batch that completes an optimiser step and is not its epoch's
+    last, so the checkpoint holds one consistent state — weights, optimiser, loop position, loader
+    position and random states all after the same batch — from which the run resumes exactly.
+    Lightning answers the interrupt by calling `on_exception` (which saves) and exiting. A request
+    that comes after the run's last training batch lets the run finish (`pending`). A second
+    Ctrl-C, or any other KeyboardInterrupt, stops at once and saves nothing: the run then resumes
+    from the last epoch's checkpoint, as after a kill.
     """
 
     def __init__(self, path: Path):
         self.path = path
         self.interrupted = False
+        self.pending = False  # Ctrl-C seen, not yet acted on
+        self.raised = False  # the interrupt was raised here, at a batch boundary
+
+    def request(self, signal_number: int, frame: Any) -> None:
+        """SIGINT handler while `fit` runs."""
+        if self.pending:
+            raise KeyboardInterrupt  # the second Ctrl-C: the user wants out now
+        self.pending = True
+
+    def on_train_batch_end(self, trainer: Trainer, module: Any, outputs: Any, batch: Any,
+                           batch_index: int) -> None:
+        stepped = (batch_index + 1) % trainer.accumulate_grad_batches == 0
+        # Not at the epoch's last batch: the epoch's end (validation, logging, the epoch's
+        # checkpoint) must run in one go, and a resume would skip it.
+        inside_epoch = batch_index + 1 < trainer.num_training_batches
+        if stepped and inside_epoch and self._agreed(trainer, self.pending):
+            self.raised = True
+            raise KeyboardInterrupt
+
+    def _agreed(self, trainer: Trainer, pending: bool) -> bool:
+        # Under ddp every process stops after the same batch, or the others would wait forever.
+        if trainer.world_size > 1:
+            return bool(trainer.strategy.reduce_boolean_decision(pending, all=False))
+        return pending
 
     def on_exception(self, trainer: Trainer, module: Any, exception: BaseException) -> None:
         if isinstance(exception, KeyboardInterrupt):
             self.interrupted = True
-            trainer.save_checkpoint(self.path)
+            if self.raised:
+                trainer.save_checkpoint(self.path)
 
 
 def layer_seed(seed: int, label: str) -> int:
-    """A stable seed per run label, for re-initialisation that repeats exactly on resume."""
-    return (seed * 1_000_003 + zlib.crc32(label.encode())) % 2**31
+    """A stable seed per run label (the plan's rule), for randomness that repeats exactly on resume."""
+    return run_seed(seed, label)
 
 
 def _run_inputs(module: Any, batch: dict[str, torch.Tensor]) -> Any:
@@ -101,7 +135,8 @@ def trainer_for(context: RunContext, label: str, stop: StopPlan, callbacks: list
     if spec.logger == "tensorboard":
         logger = TensorBoardLogger(context.directory / "logs", name=label, version="")
     else:
-        logger = CSVLogger(context.directory / "logs", name=label, version="")
+        logger = HistoryCSVLogger(context.directory / "logs", name=label)
+        callbacks = [*callbacks, KeepHistoryUntilResume(logger)]
     return Trainer(
         max_epochs=stop.max_epochs, min_epochs=min(context.spec.trainer.min_epochs, stop.max_epochs),
         accelerator=spec.accelerator, devices=spec.devices, strategy=spec.strategy,
@@ -140,6 +175,8 @@ def train_run(context: RunContext, label: str, trainable: tuple[str, ...], group
         read_lightning_checkpoint(last)  # a damaged or hostile file is a user error, before Lightning
     # Lightning loads `last.ckpt` again itself: weights-only too where its `fit` takes the option.
     safe = {"weights_only": True} if "weights_only" in inspect.signature(trainer.fit).parameters else {}
+    deferring = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, interrupt.request) if deferring else None
     try:
         trainer.fit(module, datamodule=context.datamodule, ckpt_path=str(last) if last.exists() else None,
                     **safe)
@@ -147,14 +184,17 @@ def train_run(context: RunContext, label: str, trainable: tuple[str, ...], group
         if not interrupt.interrupted:
             raise
     finally:
-        # Lightning ignores further Ctrl-C while shutting down; give the user theirs back.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if deferring:
+            # Lightning ignores further Ctrl-C while shutting down; give the user theirs back.
+            signal.signal(signal.SIGINT,
+                          previous if previous is not None else signal.default_int_handler)
     if interrupt.interrupted or trainer.interrupted:
         return RunOutcome(label, None, trainer.current_epoch, interrupted=True)
     score = checkpoint.best_model_score
     if keep_best and checkpoint.best_model_path and Path(checkpoint.best_model_path).exists():
         module.load_state_dict(read_lightning_checkpoint(checkpoint.best_model_path)["state_dict"])
-    return RunOutcome(label, None if score is None else float(score), trainer.current_epoch, interrupted=False)
+    return RunOutcome(label, None if score is None else float(score), trainer.current_epoch,
+                      interrupted=False, interrupt_pending=interrupt.pending)
 
 
 def build_network(compiled: Any, datamodule: Any) -> Any:
@@ -193,7 +233,7 @@ def build_module(context: RunContext, trainable: tuple[str, ...], groups: tuple[
     if context.plan.ensemble is not None:
         from nndsl.backend.ensemble_module import EnsembleModule
 
-        return EnsembleModule(context.network, context.plan.ensemble, context.spec.loss, trainable, groups, optimizer,
+        return EnsembleModule(context.network, context.plan.ensemble, context.plan.loss, trainable, groups, optimizer,
                               context.spec.trainer.scheduler, max_epochs, context.num_classes, context.target_kind)
     return NndslModule(context.network, context.loss, trainable, groups, optimizer, context.spec.trainer.scheduler,
                        max_epochs, context.spec.metrics, context.target_kind, context.num_classes)
@@ -208,7 +248,10 @@ def evaluation_trainer(context: RunContext) -> Trainer:
 
 
 def validation_score(context: RunContext, monitor: str) -> float | None:
-    """The current network's score on `monitor` (validation set), without training."""
+    """The current network's score on `monitor` (validation set), without training; None when
+    there is no validation set (a phase monitoring train/loss with keep_best off)."""
+    if context.datamodule.splits.valid is None:
+        return None
     module = build_module(context, (), (), context.spec.optimizer, 1)
     results = evaluation_trainer(context).validate(module, datamodule=context.datamodule, verbose=False)
     value = results[0].get(monitor) if results else None

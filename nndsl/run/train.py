@@ -15,8 +15,8 @@ from typing import Any
 from nndsl.api import Compiled, compile_spec
 from nndsl.data.registry import DATA_SOURCES, DataSourceError
 from nndsl.diagnostics import Diagnostic, SpecError
-from nndsl.run.rundir import (RunDirectoryError, is_primary_process, package_versions, read_json,
-                              recording_outcome, refuse_existing, save_state, shared_run_directory, spec_text,
+from nndsl.run.rundir import (RunDirectoryError, is_primary_process, package_versions,
+                              recording_outcome, refuse_existing, save_state, shared_run_directory,
                               write_json, write_spec)
 from nndsl.source import locate, to_plain
 
@@ -43,23 +43,18 @@ class TrainingDiverged(FloatingPointError):
 
 
 def compile_run(spec_path: str | None, overrides: list[str], resume: str | None) -> tuple[Compiled, Path | None]:
-    """Compile the spec, or the spec of the run directory being resumed (whose hash must match).
+    """Compile the spec, or the spec of the run directory being resumed (`nndsl.run.resume_check`:
+    what is given must resolve to the run's own spec).
 
     Returns:
         The compiled spec, and the directory to resume (None for a new run).
     """
     if resume is not None:
-        directory = Path(resume)
-        if not (directory / "run.json").exists():
-            raise RunDirectoryError(f"`{directory}` is not an nndsl run directory (no run.json)")
-        record = read_json(directory / "run.json")
-        compiled = compile_spec(record["spec_path"], record["overrides"]).raise_for_errors()
-        _, digest = spec_text(to_plain(compiled.resolved.root))  # type: ignore[union-attr]
-        if digest != record["spec_hash"]:
-            raise RunDirectoryError(f"`{record['spec_path']}` changed since this run started; resuming would mix "
-                                    "two experiments — start a new run instead")
-        return compiled, directory
-    assert spec_path is not None
+        from nndsl.run.resume_check import compile_resumed
+
+        return compile_resumed(Path(resume), spec_path, overrides), Path(resume)
+    if spec_path is None:
+        raise RunDirectoryError("give a SPEC to train, or --resume RUN_DIR to continue a run")
     return compile_spec(spec_path, overrides).raise_for_errors(), None
 
 
@@ -67,7 +62,9 @@ def open_run_directory(compiled: Compiled, spec_path: str, overrides: list[str],
     """Make the new run's directory and write what describes it (spec, plan, graph, versions)."""
     directory = _run_directory(compiled.spec.name, run_dir)  # type: ignore[union-attr]
     digest = write_spec(directory, to_plain(compiled.resolved.root))  # type: ignore[union-attr]
-    write_json(directory / "run.json", {"spec_path": str(spec_path), "overrides": overrides, "spec_hash": digest})
+    # The spec's absolute path: `--resume` finds it again from any working directory.
+    write_json(directory / "run.json", {"spec_path": str(Path(spec_path).resolve()),
+                                        "overrides": overrides, "spec_hash": digest})
     write_json(directory / "plan.json", compiled.plan.to_dict())  # type: ignore[union-attr]
     write_json(directory / "graph.json", compiled.graph.to_dict())  # type: ignore[union-attr]
     write_json(directory / "versions.json", package_versions())
@@ -122,7 +119,7 @@ def load_data(compiled: Compiled) -> Any:
 def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: str | None = None,
           resume: str | None = None, fast_dev_run: bool = False, printer: Any = None,
           progress_bar: bool = True) -> RunResult:
-    """Train a spec (or resume a run directory) and return its summary."""
+    """Train a spec (or resume a run directory, `spec_path` then optional); returns the summary."""
     import torch
     from lightning.pytorch import seed_everything
 
@@ -131,6 +128,12 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
     from nndsl.run.session import RunContext, build_module, build_network, evaluation_trainer, test_report
 
     _quiet_lightning()
+    if resume is not None and run_dir is not None:
+        raise RunDirectoryError("--run-dir and --resume exclude each other: a resumed run "
+                                "continues in its own directory")
+    if resume is not None and fast_dev_run:
+        raise RunDirectoryError("--fast-dev-run and --resume exclude each other: one batch per "
+                                "phase would be recorded in the run as its finished phases")
     compiled, directory = compile_run(spec_path, overrides or [], resume)
     resuming = directory is not None
     spec, plan, signature = compiled.spec, compiled.plan, compiled.signature
@@ -147,12 +150,15 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
     with recording_outcome(directory, (KeyboardInterrupt, Interrupted)):
         torch.manual_seed(spec.seed)
         network = build_network(compiled, datamodule)
-        loss = CompiledLoss(spec.loss, signature.target_kind, len(datamodule.splits.train), bool(plan.loss_terms))
+        loss = CompiledLoss(plan.loss, signature.target_kind, len(datamodule.splits.train), bool(plan.loss_terms))
         context = RunContext(spec, plan, network, datamodule, loss, directory, signature.target_kind,
                              signature.num_classes, fast_dev_run, printer=printer, progress_bar=progress_bar,
                              plan_graph=compiled.graph)
         try:
             rows = run_schedule(context)
+        except Interrupted as interrupted:
+            interrupted.directory = directory  # for the message saying how to continue
+            raise
         except FloatingPointError as error:
             raise TrainingDiverged(str(error), directory, _newest_checkpoint(directory)) from None
         test_metrics: dict[str, float] = {}

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from nndsl.spec.base import SpecModel
+from nndsl.spec.base import SpecModel, spec_error
 
-LossType = Literal["cross_entropy", "nll", "mse", "binary_cross_entropy", "ctc"]
+LossType = Literal["cross_entropy", "nll", "mse", "binary_cross_entropy", "ctc", "dtw_prediction"]
 MetricName = Literal["accuracy", "cer", "wer", "perplexity", "mse", "oracle_accuracy"]
 
 
 class LossSpec(SpecModel):
     """The training loss."""
 
-    type: LossType = Field(description="cross_entropy, nll, mse, binary_cross_entropy or ctc")
+    type: LossType = Field(description="cross_entropy, nll, mse, binary_cross_entropy, ctc or "
+                                       "dtw_prediction (linked predictive nets)")
     blank: int = Field(0, ge=0, description="CTC blank label")
+    states_per_label: int = Field(1, ge=1, le=64, description="dtw_prediction: predictors (states) "
+                                                               "per label, left to right")
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="cross-entropy label smoothing")
     reduction: Literal["mean", "sum"] = Field("mean", description="average or sum the loss over the batch "
                                                                   "(tempering's batch updates sum)")
@@ -57,7 +60,30 @@ class DeltaBarDeltaSpec(_Optimizer):
     theta: float = Field(0.7, ge=0, lt=1, description="θ: averaging of the past gradient δ̄")
 
 
-OptimizerSpec = Annotated[SGDSpec | AdadeltaSpec | AdamSpec | DeltaBarDeltaSpec, Field(discriminator="type")]
+class LBFGSSpec(_Optimizer):
+    """torch.optim.LBFGS: full-batch quasi-Newton steps (relative density nets used conjugate
+    gradient capped at 90 iterations; `max_iter: 90` with one full batch is that cap)."""
+
+    type: Literal["lbfgs"]
+    lr: float = Field(1.0, gt=0, le=1e3, description="step scale (1 with a line search)")
+    max_iter: int = Field(20, ge=1, le=100_000, description="iterations per optimiser step (per batch)")
+    max_eval: int | None = Field(None, ge=1, description="loss evaluations per step (default 1.25 × max_iter)")
+    history_size: int = Field(100, ge=1, le=10_000, description="curvature pairs kept")
+    line_search: Literal["strong_wolfe", "none"] = Field("strong_wolfe", description="line search")
+    tolerance_grad: float = Field(1e-7, ge=0, description="stop when the gradient's largest entry is below")
+    tolerance_change: float = Field(1e-9, ge=0, description="stop when the loss or step changes less")
+
+    @model_validator(mode="after")
+    def _no_weight_decay(self) -> LBFGSSpec:
+        # torch's LBFGS has no weight decay; accepting the key and ignoring it would mislead.
+        if self.weight_decay:
+            raise spec_error("value_error", "lbfgs has no weight_decay (torch.optim.LBFGS takes none); "
+                             "remove it or choose another optimizer")
+        return self
+
+
+OptimizerSpec = Annotated[SGDSpec | AdadeltaSpec | AdamSpec | DeltaBarDeltaSpec | LBFGSSpec,
+                          Field(discriminator="type")]
 
 
 class SchedulerSpec(SpecModel):

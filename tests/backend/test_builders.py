@@ -86,6 +86,39 @@ CASES = [
     Case("concat-features", "concat", {}, (("T", 3), ("T", 4))),
     Case("concat-axis-0", "concat", {"axis": 0}, ((2, 5), (3, 5))),
     Case("add", "add", {}, (("T", 4), ("T", 4), ("T", 4))),
+    Case("hmm_likelihood", "hmm_likelihood", {"models": 3, "states": 2}, (("T", 4),)),
+    Case("hmm_likelihood-mixture", "hmm_likelihood", {"models": 2, "states": 3, "kind": "mixture"},
+         (("T", 4),)),
+    Case("pairwise_relative", "pairwise_relative", {}, ((4,),)),
+    Case("predictor_bank", "predictor_bank", {"predictors": 4, "context": 2, "hidden": 3}, (("T", 5),)),
+    Case("predictor_bank-hidden-control", "predictor_bank", {"predictors": 6, "hidden": 3, "networks": 2},
+         (("T", 5),)),
+    Case("self_attention", "self_attention", {"heads": 2}, (("T", 8),)),
+    Case("self_attention-causal-no-bias", "self_attention", {"heads": 4, "causal": True, "bias": False,
+                                                              "dropout": 0.1}, (("T", 8),)),
+    Case("cross_attention", "cross_attention", {"heads": 2}, (("T", 8), (7, 6))),
+    Case("positional_encoding-sinusoidal", "positional_encoding", {}, (("T", 6),)),
+    Case("positional_encoding-learned", "positional_encoding", {"kind": "learned", "max_length": 20}, (("T", 6),)),
+    Case("avgpool-2d-over-time", "avgpool", {"kernel": 2}, ((4, "T", 8),), time_axis=1),
+    Case("avgpool-1d-strided", "avgpool", {"kernel": 3, "stride": 2}, ((3, 10),)),
+    Case("global_pool-maps", "global_pool", {"reduce": "max"}, ((3, 5, 4),)),
+    Case("global_pool-sequence", "global_pool", {}, (("T", 6),)),
+    Case("global_pool-channels-first", "global_pool", {"reduce": "max"}, ((4, "T"),)),
+    Case("conv_transpose-1d-over-time", "conv_transpose", {"channels": 4, "kernel": 4, "stride": 2, "padding": 1},
+         ((3, "T"),), time_axis=1),
+    Case("conv_transpose-2d-grouped", "conv_transpose",
+         {"channels": 4, "kernel": [3, 2], "stride": 2, "output_padding": 1, "groups": 2, "activation": "silu"},
+         ((2, 5, 4),)),
+    Case("conv1d-depthwise", "conv1d", {"channels": 6, "kernel": 3, "groups": "depthwise"}, ((3, "T"),),
+         time_axis=1),
+    Case("conv2d-grouped", "conv2d", {"channels": 4, "kernel": 3, "groups": 2, "padding": "same"}, ((6, 7, 7),)),
+    Case("rms_norm", "rms_norm", {}, (("T", 6),)),
+    Case("activation-silu", "activation", {"function": "silu"}, (("T", 6),)),
+    Case("activation-gelu", "activation", {"function": "gelu"}, ((6,),)),
+    Case("scale", "scale", {"factor": 0.5}, (("T", 6),)),
+    Case("glu-last", "glu", {}, (("T", 6),)),
+    Case("glu-channels", "glu", {"axis": 0}, ((6, "T"),)),
+    Case("transpose", "transpose", {}, (("T", 6),)),
 ]
 
 
@@ -129,8 +162,10 @@ def test_built_module_matches_the_shape_rule_and_parameter_count(case: Case):
     module = record.build(params, shapes)
     module.train()
     inputs = make_inputs(case)
-    if getattr(module, "takes_lengths", False):
-        lengths = torch.tensor([LENGTH, LENGTH - 4, 1][:BATCH])
+    lengths = torch.tensor([LENGTH, LENGTH - 4, 1][:BATCH])
+    if getattr(module, "takes_input_lengths", False):  # one tensor per input (None: fixed length)
+        output = module(*inputs, lengths=[lengths if shape[0] == "T" else None for shape in case.inputs])
+    elif getattr(module, "takes_lengths", False):
         output = module(*inputs, lengths=lengths)
     else:
         output = module(*inputs)

@@ -36,6 +36,17 @@ LAYER_CASES = [
     ("flatten", {}, (4, 10, 10)),
     ("to_sequence", {}, (4, 10, 16)),
     ("embedding", {"vocabulary": 50, "dim": 16}, (10,)),
+    ("self_attention", {"heads": 4}, (10, 16)),
+    ("self_attention", {"heads": 2, "dropout": 0.1, "causal": True}, (12, 16)),
+    ("positional_encoding", {"kind": "learned", "max_length": 20}, (10, 16)),
+    ("positional_encoding", {"dropout": 0.1}, (10, 16)),
+    ("avgpool", {"kernel": 2}, (4, 10, 10)),
+    ("global_pool", {"reduce": "max"}, (4, 10, 10)),
+    ("rms_norm", {}, (10, 16)),
+    ("conv_transpose", {"channels": 8, "kernel": 2, "stride": 2, "activation": "silu"}, (4, 10, 10)),
+    ("conv2d", {"channels": 8, "kernel": 3, "groups": 4, "activation": "gelu"}, (4, 10, 10)),
+    ("activation", {"function": "silu"}, (16,)),
+    ("glu", {}, (10, 16)),
 ]
 
 

@@ -125,11 +125,28 @@ def test_overrides_apply_in_order_and_after_fragments():
     assert to_plain(result.root)["optimizer"]["rho"] == 0.7
 
 
+def test_an_override_with_a_mapping_replaces_the_fragments_mapping_whole():
+    # Applied before the fragment, the override would merge under it and keep rho and eps.
+    text = BASE.replace("optimizer: {type: sgd, lr: 0.1}\n", "use: [std:presets/adadelta_espnet]\n")
+    result, diagnostics = resolved(text, ["optimizer={type: sgd, lr: 0.3}"])
+    assert not diagnostics.items
+    assert to_plain(result.root)["optimizer"] == {"type": "sgd", "lr": 0.3}
+    spec = compile_spec("spec.yaml", ["optimizer={type: sgd, lr: 0.3}"], text=text).raise_for_errors().spec
+    assert spec.optimizer.type == "sgd" and spec.optimizer.lr == 0.3
+
+
 def test_set_problems_are_e203_and_e204():
     _, diagnostics = resolved(BASE, ["optimizer.lr", "network.layers.5.units=1", "name.first=x",
                                      "network.layers.x=1"])
     assert [item.code for item in diagnostics.items] == ["E203", "E204", "E204", "E204"]
     assert "past the end of a list of 2" in diagnostics.items[1].message
+
+
+def test_use_cannot_be_overridden_since_fragments_load_first():
+    result, diagnostics = resolved(BASE, ["use=[std:presets/adadelta_espnet]"])
+    assert [item.code for item in diagnostics.items] == ["E204"]
+    assert "`use` cannot be set" in diagnostics.items[0].message
+    assert to_plain(result.root)["optimizer"] == {"type": "sgd", "lr": 0.1}
 
 
 def test_fragment_cycles_and_missing_fragments(tmp_path):
