@@ -48,6 +48,35 @@ def synthesiser_path(name: str = SYNTHESISER) -> str:
     return found
 
 
+def check_voices(voices: tuple[str, ...], field: str, synthesiser: str = SYNTHESISER) -> None:
+    """Every voice ("LANGUAGE" or "LANGUAGE+VARIANT") is one espeak-ng has installed; espeak-ng
+    itself falls back to its default voice for an unknown variant without a word.
+
+    Raises:
+        DataSourceError: E412 at `field`, naming the unknown voice; E475 without espeak-ng.
+    """
+    executable = synthesiser_path(synthesiser)
+    listing = subprocess.run([executable, "--voices"], capture_output=True, text=True).stdout
+    languages = set()
+    for line in listing.splitlines()[1:]:
+        columns = line.split()
+        if len(columns) >= 5:
+            # Codes ("en-gb"), file names ("gmw/en" -> "en") and the "(en 2)" aliases all select.
+            languages.update({columns[1].lower(), columns[4].rsplit("/", 1)[-1].lower()})
+            languages.update(alias.strip("(").lower() for alias in columns[5::2])
+    listing = subprocess.run([executable, "--voices=variant"], capture_output=True,
+                             text=True).stdout
+    variants = {line.split()[4].removeprefix("!v/") for line in listing.splitlines()[1:]
+                if len(line.split()) >= 5}
+    for voice in voices:
+        language, _, variant = voice.partition("+")
+        if language.lower() not in languages or (variant and variant not in variants):
+            unknown = f"variant {variant!r}" if language.lower() in languages else f"language {language!r}"
+            raise DataSourceError(f"espeak-ng has no voice {voice!r} (unknown {unknown})", field,
+                                  "list them with `espeak-ng --voices` (languages) and `espeak-ng "
+                                  "--voices=variant`; write LANGUAGE+VARIANT, e.g. en+m3")
+
+
 def phonemes(words: tuple[str, ...], synthesiser: str = SYNTHESISER) -> dict[str, tuple[str, ...]]:
     """Each word's phones as espeak-ng's ASCII phoneme mnemonics (`-x`), stress marks dropped."""
     executable = synthesiser_path(synthesiser)
@@ -110,13 +139,14 @@ def generate(plan: list[dict[str, Any]], seed: int, target: Path, synthesiser: s
         DataSourceError: the synthesiser is missing or fails, or the cache cannot be written.
     """
     import numpy as np
+    from rich.console import Console
     from rich.progress import Progress
 
     executable = synthesiser_path(synthesiser)
     frames: list[np.ndarray] = []
     durations = np.zeros(len(plan), dtype=np.float64)
     with tempfile.TemporaryDirectory(prefix="nndsl-speak-") as folder, Progress(
-            transient=True, disable=not show_progress) as progress:
+            console=Console(stderr=True), transient=True, disable=not show_progress) as progress:
         task = progress.add_task(f"speaking {len(plan)} utterances with espeak-ng", total=len(plan))
         for index, row in enumerate(plan):
             samples, rate_hz = speak(executable, row["text"], row["voice"], row["rate"],

@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import random
+import zipfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -149,9 +150,10 @@ class SpokenWords:
 
     def signature(self, params: SpokenWordsParams, base_directory: Path) -> DataSignature:
         """("T", 40) sequences and label sequences; needs espeak-ng on PATH (E475 otherwise)."""
-        from nndsl.data.spoken_synthesis import synthesiser_path
+        from nndsl.data.spoken_synthesis import check_voices
 
-        synthesiser_path(params.synthesiser)
+        check_voices(params.voices, "voices", params.synthesiser)
+        check_voices(params.test_voices, "test_voices", params.synthesiser)
         total = params.utterances + params.test_utterances
         noise = ("clean" if params.condition == "clean"
                  else f"noisy, SNR {'/'.join(f'{value:g}' for value in params.snr_db)} dB")
@@ -175,8 +177,11 @@ class SpokenWords:
             return f"{line}; not generated yet (first training writes {target})"
         import numpy as np
 
-        with np.load(target) as stored:
-            hours = float(stored["durations"].sum()) / 3600.0
+        try:
+            with np.load(target) as stored:
+                hours = float(stored["durations"].sum()) / 3600.0
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return f"{line}; the cache {target} is damaged (delete it to generate it again)"
         return f"{line}; {hours:.2f} h of audio in {target}"
 
     def load(self, params: SpokenWordsParams, base_directory: Path, seed: int) -> DataArrays:
@@ -193,7 +198,7 @@ class SpokenWords:
         try:
             with np.load(target) as stored:
                 frames, lengths = stored["frames"], stored["lengths"]
-        except (OSError, ValueError, KeyError) as error:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
             raise DataSourceError(f"the spoken corpus cache {target} cannot be read ({error})",
                                   "cache_dir", "delete that file to generate it again") from None
         if len(lengths) != len(plan) or int(lengths.sum()) != len(frames):

@@ -126,3 +126,23 @@ def test_interrupted_write_leaves_no_cache(tmp_path, monkeypatch):
     (tmp_path / "cache" / ".partial-x.npz").write_bytes(b"junk")
     assert len(SOURCE.load(params, tmp_path, seed=0)) == 2
     assert cache_file(params, tmp_path).is_file()
+
+
+def test_damaged_cache_is_a_located_error(tmp_path):
+    params = small(tmp_path)
+    target = cache_file(params, tmp_path)
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"PK\x03\x04 not a whole archive")
+    with pytest.raises(DataSourceError) as caught:
+        SOURCE.load(params, tmp_path, seed=0)
+    assert caught.value.field == "cache_dir" and "delete" in caught.value.hint
+    assert "damaged" in SOURCE.describe(params, tmp_path) or shutil.which("espeak-ng") is None
+
+
+@needs_espeak
+@pytest.mark.parametrize("voice", ["en+nosuch", "xx+m1"])
+def test_unknown_voice_is_refused_at_validation(tmp_path, voice):
+    # espeak-ng itself would fall back to its default voice without a word.
+    with pytest.raises(DataSourceError) as caught:
+        SOURCE.signature(small(tmp_path, test_voices=[voice]), tmp_path)
+    assert caught.value.field == "test_voices" and voice in caught.value.message
