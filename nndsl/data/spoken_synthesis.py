@@ -166,6 +166,7 @@ def generate(plan: list[dict[str, Any]], seed: int, target: Path, synthesiser: s
     try:
         with os.fdopen(handle, "wb") as stream:
             np.savez(stream, frames=np.concatenate(frames), lengths=lengths, durations=durations)
+        os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide a shared cache from other users
         os.replace(temporary, target)
     except BaseException:
         # Interrupted or failed: the partial file must not survive under any name a run reads.
