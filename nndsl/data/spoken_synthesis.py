@@ -77,14 +77,17 @@ def check_voices(voices: tuple[str, ...], field: str, synthesiser: str = SYNTHES
                                   "--voices=variant`; write LANGUAGE+VARIANT, e.g. en+m3")
 
 
-def phonemes(words: tuple[str, ...], synthesiser: str = SYNTHESISER) -> dict[str, tuple[str, ...]]:
-    """Each word's phones as espeak-ng's ASCII phoneme mnemonics (`-x`), stress marks dropped."""
+def phonemes(words: tuple[str, ...], synthesiser: str = SYNTHESISER,
+             language: str = "en") -> dict[str, tuple[str, ...]]:
+    """Each word's phones in `language` as espeak-ng's ASCII phoneme mnemonics (`-x`), stress
+    marks dropped."""
     executable = synthesiser_path(synthesiser)
     result: dict[str, tuple[str, ...]] = {}
     for word in words:
-        output = subprocess.run([executable, "-v", "en", "-q", "-x", "--sep=_", word],
+        output = subprocess.run([executable, "-v", language, "-q", "-x", "--sep=_", "--", word],
                                 capture_output=True, text=True, check=True).stdout
-        phones = [phone.strip("'," ) for phone in output.replace(" ", "_").split("_")]
+        # Stress and syllable marks (' , % =) are not phones; words and lines split on space.
+        phones = [phone.strip("',%=") for token in output.split() for phone in token.split("_")]
         result[word] = tuple(phone for phone in phones if phone)
     return result
 

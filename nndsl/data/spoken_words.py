@@ -70,7 +70,8 @@ class SpokenWordsParams(BaseModel):
     normalise: bool = Field(True, description="scale every feature to zero mean and unit "
                             "variance over the training voices' frames (global CMVN)")
     labels: Literal["characters", "phones"] = Field("characters", description="CTC labels: "
-                                                    "letters and <space>, or espeak-ng phones")
+                                                    "letters and <space>, or espeak-ng phones (in "
+                                                    "the first voice's language)")
     generator_seed: int = Field(0, description="seed of the utterance plan and the noise")
     synthesiser: str = Field("espeak-ng", min_length=1, description="the espeak-ng executable: "
                              "a name looked up on PATH, or a path")
@@ -101,13 +102,18 @@ class SpokenWordsParams(BaseModel):
         return self
 
 
+def phone_language(params: SpokenWordsParams) -> str:
+    """The language whose phones transcribe the words: that of the first training voice."""
+    return params.voices[0].partition("+")[0]
+
+
 def label_vocabulary(params: SpokenWordsParams) -> tuple[str, ...]:
     """The label names, index 0 the blank: sorted letters and <space>, or sorted phones."""
     if params.labels == "characters":
         return (BLANK_NAME, SPACE_NAME, *sorted({letter for word in params.words for letter in word}))
     from nndsl.data.spoken_synthesis import phonemes
 
-    table = phonemes(params.words, params.synthesiser)
+    table = phonemes(params.words, params.synthesiser, phone_language(params))
     return (BLANK_NAME, SPACE_NAME, *sorted({phone for row in table.values() for phone in row}))
 
 
@@ -210,7 +216,8 @@ class SpokenWords:
             frames = (frames - seen.mean(axis=0)) / (seen.std(axis=0) + 1e-5)
         names = label_vocabulary(params)
         index = {name: number for number, name in enumerate(names)}
-        phone_table = phonemes(params.words, params.synthesiser) if params.labels == "phones" else None
+        phone_table = (phonemes(params.words, params.synthesiser, phone_language(params))
+                       if params.labels == "phones" else None)
         label_rows = []
         for row in plan:
             symbols: list[str] = []

@@ -106,6 +106,8 @@ def test_same_seed_same_features_other_seed_other_features(tmp_path):
 def test_phone_labels(tmp_path):
     arrays = SOURCE.load(small(tmp_path, labels="phones", test_utterances=0), tmp_path, seed=0)
     assert "s" in arrays.class_names and "<space>" in arrays.class_names
+    assert all(name.isprintable() and "'" not in name and " " not in name
+               for name in arrays.class_names)
     assert arrays.targets.max() < len(arrays.class_names)
 
 
