@@ -28,7 +28,8 @@ SAMPLE_RATE = 16_000
 WINDOW_SAMPLES = 400  # 25 ms at 16 kHz
 HOP_SAMPLES = 160  # 10 ms at 16 kHz
 INSTALL_HINT = ("install the espeak-ng speech synthesiser, e.g. `apt-get install espeak-ng` "
-                "(Debian/Ubuntu) or `brew install espeak-ng` (macOS), so that `espeak-ng` is on PATH")
+                "(Debian/Ubuntu) or `brew install espeak-ng` (macOS), so that `espeak-ng` is on "
+                "PATH")
 MISSING_CODE = "E475"
 
 
@@ -71,7 +72,8 @@ def check_voices(voices: tuple[str, ...], field: str, synthesiser: str = SYNTHES
     for voice in voices:
         language, _, variant = voice.partition("+")
         if language.lower() not in languages or (variant and variant not in variants):
-            unknown = f"variant {variant!r}" if language.lower() in languages else f"language {language!r}"
+            unknown = (f"variant {variant!r}" if language.lower() in languages
+                       else f"language {language!r}")
             raise DataSourceError(f"espeak-ng has no voice {voice!r} (unknown {unknown})", field,
                                   "list them with `espeak-ng --voices` (languages) and `espeak-ng "
                                   "--voices=variant`; write LANGUAGE+VARIANT, e.g. en+m3")

@@ -110,7 +110,8 @@ def phone_language(params: SpokenWordsParams) -> str:
 def label_vocabulary(params: SpokenWordsParams) -> tuple[str, ...]:
     """The label names, index 0 the blank: sorted letters and <space>, or sorted phones."""
     if params.labels == "characters":
-        return (BLANK_NAME, SPACE_NAME, *sorted({letter for word in params.words for letter in word}))
+        letters = {letter for word in params.words for letter in word}
+        return (BLANK_NAME, SPACE_NAME, *sorted(letters))
     from nndsl.data.spoken_synthesis import phonemes
 
     table = phonemes(params.words, params.synthesiser, phone_language(params))
@@ -138,7 +139,9 @@ def utterance_plan(params: SpokenWordsParams) -> list[dict[str, Any]]:
 
 def cache_file(params: SpokenWordsParams, base_directory: Path) -> Path:
     """Where the corpus for these parameters is (or will be) stored."""
-    content = params.model_dump(exclude={"cache_dir", "labels", "normalise", "synthesiser"}, mode="json")
+    # Only what changes the audio and features names the file; labels are derived at load.
+    unused = {"cache_dir", "labels", "normalise", "synthesiser"}
+    content = params.model_dump(exclude=unused, mode="json")
     digest = hashlib.sha256(json.dumps([FORMAT_VERSION, content], sort_keys=True).encode())
     if params.cache_dir is not None:
         folder = base_directory / Path(params.cache_dir).expanduser()
