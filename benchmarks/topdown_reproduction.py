@@ -2,13 +2,17 @@
 
 Conditions (Table 2 of the paper, and its "fix the bottom layer, retrain the top" control):
 joint, top-down, dropout, dropout + top-down, fix bottom + retrain top; and, not in the paper,
-joint training with 3x the patience, since top-down trains for several runs' worth of epochs.
+joint training with 3x the patience, and joint training for as many epochs as the same seed's
+top-down run took in all (an equal epoch budget), since top-down trains for several runs' worth
+of epochs.
 Tasks:
   digits  specs/topdown_digits.yaml (+ _fix_bottom): 6-block tanh MLP on scikit-learn's digits
   speech  specs/topdown_speech_small.yaml (+ _fix_bottom): 3 x BLSTMP 64 CTC on synthetic speech
+  spoken  specs/topdown_spoken_words.yaml (+ _fix_bottom): the same on the espeak-ng spoken corpus,
+          tested on held-out voices (needs espeak-ng; not in the default --tasks)
 Per seed, four runs through `nndsl.run.train` with `--set` overrides (`--runs` picks): the
 top-down spec (its joint phase's weights give "joint", the final network "top-down"), the same
-with dropout, the control, and the longer joint run. Each network is scored on the test split (error: 1 - accuracy for digits, CER for speech).
+with dropout, the control, the longer joint run and the equal-budget joint run (after top-down). Each network is scored on the test split (error: 1 - accuracy for digits, CER for speech).
 Printed: mean ± std of the test error per condition, its relative change against joint next to
 the paper's (eval92 CER, Table 2), and the bottom unit's Σ|Δθ| under joint training vs the first
 top-down attempt (Table 1's diagnostic: larger when the extractor trains below a frozen classifier).
@@ -46,6 +50,13 @@ TASKS = {
                "patience": 4, "max_epochs": 40,
                "quick": ["trainer.max_epochs=30", "trainer.min_epochs=10", "schedule.0.stop.patience=3",
                          "schedule.1.stop.patience=3"]},
+    "spoken": {"spec": "specs/topdown_spoken_words.yaml", "control": "specs/topdown_spoken_words_fix_bottom.yaml",
+               "metric": "test/cer", "error": lambda value: value, "unit": "CER", "dropout": 0.2,
+               "patience": 4, "max_epochs": 60,
+               # Small batches: CTC's all-blank plateau lasts a number of updates, not epochs.
+               "quick": ["data.utterances=400", "data.test_utterances=100", "data.batch_size=4",
+                         "trainer.max_epochs=30", "trainer.min_epochs=20", "schedule.0.stop.patience=3",
+                         "schedule.1.stop.patience=3"]},
 }
 
 # The paper's relative change of eval92 CER (Table 2; baselines 9.7, 10.4, 10.2; dropout 0.5 on
@@ -57,6 +68,7 @@ PAPER = {
     "dropout + top-down": "-38% vs baseline 3, -17% vs dropout",
     "fix bottom, retrain top": "+8% (worse; vs baseline 1)",
     "joint, 3x patience": "(not in the paper; Figure 1: longer joint training does not help)",
+    "joint, equal epochs": "(not in the paper; as many epochs as top-down took in all)",
 }
 CONDITIONS = list(PAPER)
 
@@ -107,12 +119,13 @@ def bottom_change(summary: dict) -> tuple[float | None, float | None]:
     return joint[bottom], attempt["parameter_change"].get(bottom)
 
 
-RUNS = ("top-down", "dropout", "control", "longer")
+RUNS = ("top-down", "dropout", "control", "longer", "budget")
 
 
 def seed_runs(task: str, seed: int, quick: bool, root: Path, runs: tuple[str, ...] = RUNS) -> dict[str, float]:
     """The chosen runs for one seed: top-down (gives joint and top-down), dropout (dropout and
-    dropout + top-down), control (fix bottom, retrain top), longer (joint with 3x the patience)."""
+    dropout + top-down), control (fix bottom, retrain top), longer (joint with 3x the patience),
+    budget (joint for the top-down run's total epochs, without early stopping; needs top-down)."""
     settings = TASKS[task]
     base = [f"seed={seed}", *(settings["quick"] if quick else [])]
     dropout = [*base, f"network.layers.0.with.dropout={settings['dropout']}"]
@@ -151,6 +164,7 @@ def seed_runs(task: str, seed: int, quick: bool, root: Path, runs: tuple[str, ..
               f"{plain} {values[plain]:.4f}, {combined} {values[combined]:.4f}", flush=True)
         if name == "top-down":
             values["joint Σ|Δθ| bottom"], values["top-down Σ|Δθ| bottom"] = bottom_change(summary)
+            values["top-down epochs"] = epochs
         finished(name, values)
     if "control" in runs and "control" not in done:
         summary = run(settings["control"], base, root / f"{task}-control-seed{seed}")
@@ -167,6 +181,16 @@ def seed_runs(task: str, seed: int, quick: bool, root: Path, runs: tuple[str, ..
         finished("longer", {"joint, 3x patience": error(summary)})
         print(f"  {task} seed {seed} longer: joint with patience {patience}, {summary['phases'][0]['epochs']} "
               f"epochs: {results['joint, 3x patience']:.4f}", flush=True)
+    if "budget" in runs and "budget" not in done and "top-down epochs" in results:
+        # The equal-budget control: joint training for exactly the epochs top-down used in all
+        # (joint phase and every attempt), keeping its best-validation weights as top-down does.
+        epochs = int(results["top-down epochs"])
+        overrides = [*base, f"schedule=[{{phase: joint, stop: {{monitor: valid/loss, max_epochs: {epochs}}}}}]",
+                     f"trainer.max_epochs={epochs}", f"trainer.min_epochs={epochs}"]
+        summary = run(settings["spec"], overrides, root / f"{task}-budget-seed{seed}")
+        finished("budget", {"joint, equal epochs": error(summary)})
+        print(f"  {task} seed {seed} budget: joint for {summary['phases'][0]['epochs']} epochs: "
+              f"{results['joint, equal epochs']:.4f}", flush=True)
     return results
 
 
@@ -196,7 +220,7 @@ def report(task: str, results: list[dict[str, float]]) -> None:
         top_down = statistics.mean(result["top-down"] for result in results)
         print(f"  ratio of mean test {unit}s top-down / joint: {top_down / joint:.3f}")
     for better, worse in (("top-down", "joint"), ("dropout + top-down", "dropout"),
-                          ("top-down", "joint, 3x patience")):
+                          ("top-down", "joint, 3x patience"), ("top-down", "joint, equal epochs")):
         if better in results[0] and worse in results[0]:
             wins = sum(result[better] < result[worse] for result in results)
             ties = sum(result[better] == result[worse] for result in results)

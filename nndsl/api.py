@@ -110,7 +110,7 @@ def data_signature(spec: Spec, base_directory: Path, located, diagnostics: Diagn
         return source.signature(spec.data.options, base_directory)
     except DataSourceError as error:
         spec_path = ("data", error.field) if error.field else ("data", "source")
-        diagnostics.add("E412", error.message, located(spec_path), error.hint)
+        diagnostics.add(error.code, error.message, located(spec_path), error.hint)
         return None
     except OSError as error:  # a path the system refuses outright (too long, not allowed, ...)
         diagnostics.add("E412", f"data: {error.strerror or error}", located(("data",)),

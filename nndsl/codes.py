@@ -64,6 +64,7 @@ CODES: dict[str, str] = {
     "E413": "duplicate phase name",
     "E414": "checkpoint does not fit",
     "E425": "option would have no effect here",
+    "E475": "speech synthesiser not installed",
     # ir: graph and shapes
     "E501": "graph has a cycle",
     "E502": "input shapes do not match",

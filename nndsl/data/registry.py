@@ -57,13 +57,16 @@ class DataSourceError(Exception):
         message: what is wrong, naming the file.
         field: the `data:` key the problem belongs to, or None for the section as a whole.
         hint: what the user can do about it.
+        code: the diagnostic code, E412 ("data source problem") unless a source says more.
     """
 
-    def __init__(self, message: str, field: str | None = None, hint: str | None = None) -> None:
+    def __init__(self, message: str, field: str | None = None, hint: str | None = None,
+                 code: str = "E412") -> None:
         super().__init__(message)
         self.message = message
         self.field = field
         self.hint = hint
+        self.code = code
 
 
 class DataSignature(Record):
@@ -219,6 +222,7 @@ BUILTIN_SOURCES = {
     "npz": "nndsl.data.files",
     "csv": "nndsl.data.csv_table",
     "kaldi": "nndsl.data.kaldi",
+    "spoken_words": "nndsl.data.spoken_words",
 }
 BUILTIN_MODULES = tuple(dict.fromkeys(BUILTIN_SOURCES.values()))
 

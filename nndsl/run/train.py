@@ -109,7 +109,8 @@ def load_data(compiled: Compiled) -> Any:
                                seed, spec.data.num_workers)
     except DataSourceError as error:
         where = ("data", error.field) if error.field else ("data",)
-        raise SpecError([Diagnostic("E412", error.message, locate(compiled.resolved.root, where), error.hint)]) from None
+        raise SpecError([Diagnostic(error.code, error.message, locate(compiled.resolved.root, where),
+                                    error.hint)]) from None
     except OSError as error:  # a file the system refuses to read (permissions, a vanished disk)
         raise SpecError([Diagnostic("E412", f"data: {error.strerror or error}: {error.filename}",
                                     locate(compiled.resolved.root, ("data",)),
