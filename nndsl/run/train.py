@@ -203,3 +203,7 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
                             category=FutureWarning,
                             module=r"lightning\.pytorch\.utilities\._pytree")
+    # torchdata's StatefulDataLoader calls torch's deprecated set_vital on every iterator; the
+    # warning concerns torchdata's code, not the user's.
+    warnings.filterwarnings("ignore", message=r"'set_vital' is deprecated", category=UserWarning,
+                            module=r"torchdata\.stateful_dataloader")
