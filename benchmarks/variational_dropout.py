@@ -32,7 +32,6 @@ import torch
 import torch.nn.functional as functional
 from torch import Tensor, nn
 
-from nndsl.backend.modules.noise import dropout_rate_to_alpha
 from nndsl.backend.modules.variational_dropout import (
     VariationalDropout,
     VariationalDropoutLinear,

@@ -13,7 +13,6 @@ from typing import Any
 
 import torch
 
-from nndsl.backend.graph_module import GraphModule
 from nndsl.backend.optim.delta_bar_delta import DeltaBarDelta
 from nndsl.plan import ParameterGroup
 from nndsl.spec.training import SchedulerSpec

@@ -166,9 +166,8 @@ def npz_layout(params: NpzParams, base_directory: Path) -> NpzLayout:
         if headers[key][0] not in NUMERIC_KINDS or not headers[key][1]:
             raise DataSourceError(f"{file}: array {key!r} is not an array of numbers", field,
                                   "store numeric arrays, one row per example")
-    (input_kind, input_shape), (target_kind, target_shape) = (
-        headers[params.inputs_key], headers[params.targets_key]
-    )
+    input_shape = headers[params.inputs_key][1]
+    target_kind, target_shape = headers[params.targets_key]
     count = input_shape[0]
     if count == 0:
         raise DataSourceError(f"{file}: array {params.inputs_key!r} has no rows", "inputs_key",
