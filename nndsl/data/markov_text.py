@@ -7,7 +7,7 @@ language model's perplexity floor, exp(entropy rate), is known before training; 
 prints it) and, on `load`, int64 token sequences as inputs with the same sequences shifted by one
 as targets.
 
-The substitute for the top-down paper's language-model experiment (DIGEST 1(e)): unlike real text,
+The substitute for the top-down paper's language-model experiment: unlike real text,
 the best achievable perplexity is known exactly, so "how far from the floor" is measurable.
 
 The source: for every context of `order` previous tokens, a next-token distribution drawn from a

@@ -1,5 +1,5 @@
 """Data stage: the `synthetic_phones` source, a generated continuous-speech corpus for linked
-predictive neural networks (DIGEST 10(e)).
+predictive neural networks (Tebelskis et al.'s task, on generated phones).
 
 In: the generator's parameters (phones, words, sentences, words per sentence, frames per phone,
 noise, a seed). Out: a `DataSignature` computed from the parameters alone and, on `load`,

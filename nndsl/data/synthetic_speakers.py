@@ -1,5 +1,5 @@
 """Data stage: the `synthetic_speakers` source, generated speaker identification for relative
-density nets (DIGEST 8(e)).
+density nets (Brown & Hinton's speaker task, on generated sequences).
 
 In: the generator's parameters (speakers, sequences per speaker, states, frame size, lengths, how
 far apart speakers are, a seed). Out: a `DataSignature` computed from the parameters alone and, on

@@ -15,7 +15,7 @@ real CTC alignment problem: a network must find where symbols start and end and 
 What it is not: speech. There is no coarticulation, no speaker or channel variation, no
 language model structure in the label sequences (symbols are independent and uniform), and
 the frames within one symbol differ only by the noise. Error rates on it say how methods compare,
-not what they would reach on WSJ or CHiME-4 (DIGEST 1(e)).
+not what they would reach on WSJ or CHiME-4.
 
 Two seeds of its own, apart from the training seed and the split seed (`data.seed`):
 `template_seed` fixes the templates (the "language"), `generator_seed` draws the utterances. Sets

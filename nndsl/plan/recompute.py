@@ -88,7 +88,7 @@ def plan_recompute(sequence_length: int, memory_units: int, policy: RecomputePol
         policy: which family of schedules to search.
         alpha: units of one internal state (>= 1).
         shared_input_units: beta of eq. 10 (``alpha - 1`` or ``alpha``); ``None`` = ``alpha``
-            (eq. 7, the convention of the digest's reference numbers).
+            (eq. 7, the convention of the paper's reference numbers).
 
     Returns:
         The schedule; its cost is optimal within the policy's family.

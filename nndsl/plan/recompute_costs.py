@@ -5,7 +5,7 @@ units. Out: C(t, m), the fewest forward core executions (the first forward pass 
 back-propagate t steps within memory m, and the first push D(t, m) of a policy reaching it.
 Pure Python (no torch, no numpy): it runs inside ``nndsl validate``.
 
-Memory conventions (the digest's boundary conditions, section 4):
+Memory conventions (the boundary conditions of Gruslys et al. 2016's recurrences):
 
 * BPTT-HSM, m hidden-state slots counting the subsequence's own start state:
   C(t, 1) = t(t+1)/2, C(1, m) = 1, Q = y + C(y, m) + C(t-y, m-1) for 1 <= y < t.

@@ -5,7 +5,7 @@ output role), as the compiler reads them off its graph. Out: a frozen `Tempering
 rate multipliers η_j/η, error attenuations α_i, output error scales 1/φ_j, shunting flags and
 effective multipliers; plus the simpler rules `layerwise_decay` and `width_scaled`. Pure Python.
 
-The equations are Schraudolph & Sejnowski's "Tempering backpropagation networks" (digest §2):
+The equations are Schraudolph & Sejnowski's "Tempering backpropagation networks":
 η_j = η / (s(f_j)·√ε_j), s(f) = max|f'|, ε_j a bound on the squared input power, derived from the
 anterior nodes as Σ ρ(f_i)² with ρ(f) = max f² and the bias counting 1 (eq. 8, 9); α_i =
 1 / (s(f_i)·√|P_i|) on backpropagated error (eq. 11–14), except in the layer feeding a one-hot

@@ -33,7 +33,7 @@ from nndsl.backend.modules.noise import (
 )
 
 KL_C1 = 1.16145124
-KL_C2 = -1.50204118  # the OCR of the paper lost this minus sign; the digest restores it
+KL_C2 = -1.50204118  # negative in the paper's fit; the extracted text drops the sign
 KL_C3 = 0.58629921
 # Keeps √δ differentiable where an input row is all zeros (δ = 0 would give an infinite gradient).
 _VARIANCE_FLOOR = 1e-8
