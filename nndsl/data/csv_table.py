@@ -22,7 +22,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from nndsl.data.files import closest, existing_file
+from nndsl.data.files import closest, existing_file, read_utf8
 from nndsl.data.registry import DataArrays, DataSignature, DataSourceError, data_source
 
 
@@ -128,14 +128,8 @@ def _parse_csv(file: Path, version: tuple[int, int], params: CsvParams) -> CsvTa
 def _read_rows(file: Path, delimiter: str) -> list[list[str]]:
     """The file's rows as lists of fields; undecodable text and oversized fields are
     `DataSourceError`s naming the line."""
-    data = file.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise DataSourceError(f"{file}, line {line}: byte {data[error.start]:#04x} is not UTF-8 "
-                              "text", "path", "save the file as UTF-8 (e.g. `iconv -f latin1 -t "
-                              "utf-8`)") from None
+    text = read_utf8(file, "path", "save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)",
+                     encoding="utf-8-sig")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         return list(reader)

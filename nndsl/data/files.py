@@ -49,6 +49,19 @@ def closest(name: str, choices: list[str]) -> str:
     return f"did you mean {matches[0]!r}? ({known})" if matches else known
 
 
+def read_utf8(file: Path, field: str, hint: str = "save the file as UTF-8",
+              encoding: str = "utf-8") -> str:
+    """`file`'s text; bytes that are not UTF-8 are a `DataSourceError` naming the line and byte
+    (`encoding` "utf-8-sig" also drops a leading byte-order mark)."""
+    data = file.read_bytes()
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise DataSourceError(f"{file}, line {line}: byte {data[error.start]:#04x} is not UTF-8 "
+                              "text", field, hint) from None
+
+
 def check_labels(labels: Any, num_classes: int, lowest: int, file: Path, field: str) -> None:
     """Raise `DataSourceError` unless every label is an integer in [lowest, num_classes)."""
     import numpy as np

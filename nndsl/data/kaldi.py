@@ -32,7 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from nndsl.data.files import existing_file
+from nndsl.data.files import existing_file, read_utf8
 from nndsl.data.kaldi_labels import read_class_labels
 from nndsl.data.registry import DataArrays, DataSignature, DataSourceError, data_source
 
@@ -92,13 +92,7 @@ def _read_table(file: Path, field: str, lines: dict[str, int] | None = None) -> 
     """Utterance id → rest of the line, for Kaldi's two-column files; ids must be unique.
     `lines`, when given, receives each id's line number."""
     table: dict[str, str] = {}
-    data = file.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise DataSourceError(f"{file}, line {line}: byte {data[error.start]:#04x} is not UTF-8 "
-                              "text", field, "save the file as UTF-8") from None
+    text = read_utf8(file, field)
     for line_number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
