@@ -65,6 +65,13 @@ CODES: dict[str, str] = {
     "E414": "checkpoint does not fit",
     "E425": "option would have no effect here",
     "E475": "speech synthesiser not installed",
+    "E481": "a learning layer reads a plant's output",
+    "E482": "phase trains only plants",
+    "E483": "bit count without its range",
+    "E484": "learning rate not on the device's grid",
+    "E485": "online training with a batch of several examples",
+    "E486": "online training that accumulates gradients",
+    "E487": "hardware limits on an ensemble",
     # ir: graph and shapes
     "E501": "graph has a cycle",
     "E502": "input shapes do not match",

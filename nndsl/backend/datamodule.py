@@ -116,6 +116,7 @@ class ArrayDataModule(LightningDataModule):
         test_fraction: share of all examples for testing; 0 for none (or a source's fixed set).
         seed: seed of the splits and of the training loader's shuffling.
         num_workers: loader worker processes; 0 loads in the training process.
+        shuffle: shuffle the training split each epoch; False keeps stream order (online training).
 
     Raises:
         DataSourceError: a requested split would be empty (see `nndsl.data.splits`).
@@ -129,8 +130,10 @@ class ArrayDataModule(LightningDataModule):
         test_fraction: float = 0.0,
         seed: int = 0,
         num_workers: int = 0,
+        shuffle: bool = True,
     ) -> None:
         super().__init__()
+        self.shuffle = shuffle
         self.batch_size = batch_size
         self.seed = seed
         self.num_workers = num_workers
@@ -172,7 +175,7 @@ class ArrayDataModule(LightningDataModule):
                 "test": None if self.splits.test is None else ArrayDataset(self.splits.test),
             }
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def _loader(self, split: str, shuffle: bool, resumable: bool = False) -> DataLoader:
         self.setup()
         dataset = self._datasets[split]
         assert dataset is not None, f"no {split} split; the hook is shadowed in __init__"
@@ -182,14 +185,14 @@ class ArrayDataModule(LightningDataModule):
         # differs from the uninterrupted one's).
         generator = torch.Generator().manual_seed(self.seed)
         # Only the training loader is resumed in mid-epoch; evaluation loaders start afresh.
-        loader_class = StatefulDataLoader if shuffle else DataLoader
+        loader_class = StatefulDataLoader if shuffle or resumable else DataLoader
         # An evaluation loader's sampler is a one-replica `DistributedSampler`: every index once,
         # in order. Lightning keeps a distributed sampler it is given, so under DDP every process
         # evaluates the whole split instead of a share padded with repeated examples (an odd split
         # would count one example twice); the processes' values are then equal, and the metrics
         # early stopping and checkpointing read are the exact whole-split ones in every process.
         # Every process runs the same number of batches, so DDP's collectives stay in step.
-        sampler = None if shuffle else DistributedSampler(dataset, num_replicas=1, rank=0, shuffle=False)
+        sampler = None if shuffle or resumable else DistributedSampler(dataset, num_replicas=1, rank=0, shuffle=False)
         return loader_class(
             dataset,
             batch_size=self.batch_size,
@@ -202,8 +205,8 @@ class ArrayDataModule(LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        """Shuffled each epoch by a generator seeded once with `seed`."""
-        return self._loader("train", shuffle=True)
+        """Shuffled each epoch by a generator seeded once with `seed` (in order when online)."""
+        return self._loader("train", shuffle=self.shuffle, resumable=True)
 
     def val_dataloader(self) -> DataLoader:
         """In order. Without a validation split Lightning sees no hook and skips validation."""

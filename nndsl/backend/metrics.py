@@ -53,6 +53,10 @@ def build_metrics(names: tuple[str, ...], target_kind: str, num_classes: int | N
             metrics[name] = Perplexity()
         elif name in _REGRESSION:
             metrics[name] = _REGRESSION[name]()
+        elif name == "nrr":
+            from nndsl.backend.noise_reduction import NoiseReductionRatio
+
+            metrics[name] = NoiseReductionRatio()
         elif name in ("f1_macro", "f1_micro"):
             metrics[name] = MulticlassF1Score(num_classes=num_classes or 2, average=name[3:])
         elif name.startswith("top") and name.endswith("_accuracy"):
@@ -77,6 +81,8 @@ def update_metrics(metrics: nn.ModuleDict, output: torch.Tensor, output_lengths:
             metric.update(output.detach().reshape(-1, output.shape[-1]), targets.reshape(-1).long())
         elif name == "perplexity":
             metric.update(output.detach().float(), targets.long())
+        elif name == "nrr":
+            metric.update(output.detach(), targets)
         elif name in _REGRESSION:
             predictions = output.detach().float()
             # One output column is a scalar target ([B]); R2Score reads [B, d] as d outputs.

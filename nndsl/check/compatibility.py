@@ -86,6 +86,8 @@ METRICS: dict[str, MetricFit] = {
     "confusion_matrix": MetricFit(targets=("class",)),
     "mae": MetricFit(targets=("regression",)),
     "r2": MetricFit(targets=("regression",)),
+    # noise-reduction ratio 10·log10(Σ(d - y)² / Σd²) dB of a noise canceller
+    "nrr": MetricFit(targets=("regression",)),
     # One-Stage DTW over word models built from the source's lexicon and grammar
     "word_accuracy": MetricFit(targets=("label_sequence",), only_with_loss="dtw_prediction",
                                needs_lexicon=True),

@@ -55,6 +55,10 @@ def render_show(console: Console, compiled: Compiled) -> None:
         console.print(ensemble_text(plan, target))
     if plan.memory is not None:
         console.print(memory_table(plan))
+    if spec.hardware is not None or spec.data.online:
+        from nndsl.cli.show_hardware import hardware_text
+
+        console.print(escape(hardware_text(spec)))
     if plan.loss_terms:
         console.print(escape(f"loss: {spec.loss.type} + " + " + ".join(f"{term} / N" for term in plan.loss_terms)))
 
@@ -136,7 +140,7 @@ def network_table(graph: Graph, plan: Plan) -> Table:
                 params = _counted([layer.parameter_count for layer in same])
                 shown = node_name if count == 1 else \
                     node_name.replace(unit.name, f"{unit.name.rstrip('0123456789')}*", 1)
-                literal_row(table, label if rows == 0 else "", shown, node.type,
+                literal_row(table, label if rows == 0 else "", shown, type_label(node.type),
                             format_shape(node.output_shape), params, fan_in)
                 rows += 1
         ends = [unit.nodes[-1] for repetition in group for unit in repetition]
@@ -150,6 +154,14 @@ def network_table(graph: Graph, plan: Plan) -> Table:
     table.add_section()
     literal_row(table, "total", "", "", format_shape(graph.node(graph.output).output_shape), f"{graph.parameter_count:,}", "")
     return table
+
+
+def type_label(layer_type: str) -> str:
+    """The type column: plants (fixed systems after the network, never trained) are marked."""
+    from nndsl.layers import LAYERS
+
+    record = LAYERS.get(layer_type)
+    return f"{layer_type} (plant, fixed)" if record is not None and record.plant else layer_type
 
 
 def _counted(counts: list[int]) -> str:

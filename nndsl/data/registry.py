@@ -223,6 +223,7 @@ BUILTIN_SOURCES = {
     "csv": "nndsl.data.csv_table",
     "kaldi": "nndsl.data.kaldi",
     "spoken_words": "nndsl.data.spoken_words",
+    "engine_noise": "nndsl.data.engine_noise",
 }
 BUILTIN_MODULES = tuple(dict.fromkeys(BUILTIN_SOURCES.values()))
 

@@ -42,7 +42,8 @@ class LayerType:
     Class attributes: `name` (set by the decorator), `doc` (one line for `nndsl ls`), `shape_rule`
     (the input-to-output shapes in words, for docs/reference.md), `Params`,
     `inputs` (min, max number of inputs; None = unbounded), `recurrent` (executes over time and
-    accepts memory budgets).
+    accepts memory budgets), `plant` (a fixed physical system between the network's output and
+    the loss: never trained, marked in `show`).
     """
 
     name: ClassVar[str] = ""
@@ -51,6 +52,7 @@ class LayerType:
     Params: ClassVar[type[LayerParams]] = LayerParams
     inputs: ClassVar[tuple[int, int | None]] = (1, 1)
     recurrent: ClassVar[bool] = False
+    plant: ClassVar[bool] = False
 
     def output_shape(self, params: Any, input_shapes: list[Shape]) -> Shape:
         """The output shape; raise `ShapeProblem` when the inputs do not suit the layer."""

@@ -119,12 +119,17 @@ def layer_callbacks(context: RunContext) -> list[Any]:
     """Callbacks the network's layers need: re-whitening for whitened_linear layers (PRONG)."""
     whitened = [node.params for node in context.plan_graph.nodes if node.type == "whitened_linear"] \
         if context.plan_graph is not None else []
+    callbacks: list[Any] = []
+    if context.spec.hardware is not None:
+        from nndsl.backend.hardware import HardwareClipping
+
+        callbacks.append(HardwareClipping())
     if not whitened:
-        return []
+        return callbacks
     from nndsl.backend.callbacks.rewhitening import Rewhitening
 
     # One re-whitening schedule for all layers: the paper re-parametrises every layer together.
-    return [Rewhitening(every_n_updates=min(params.every for params in whitened),
+    return [*callbacks, Rewhitening(every_n_updates=min(params.every for params in whitened),
                         samples=max(params.samples for params in whitened), run_batch=_run_inputs,
                         seed=context.spec.seed)]
 
@@ -205,7 +210,12 @@ def build_network(compiled: Any, datamodule: Any) -> Any:
     """The network the plan describes: one graph module, or an ensemble of them (seeded)."""
     plan = compiled.plan
     if plan.ensemble is None:
-        return GraphModule(compiled.graph, plan.tempering, memory=plan.memory)
+        network = GraphModule(compiled.graph, plan.tempering, memory=plan.memory)
+        if compiled.spec.hardware is not None:
+            from nndsl.backend.hardware import apply_hardware
+
+            apply_hardware(network, compiled.spec.hardware, compiled.spec.seed)
+        return network
     from nndsl.backend.ensemble_data import use_bootstrap_samples
     from nndsl.backend.ensemble_network import EnsembleNetwork
 

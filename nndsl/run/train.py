@@ -106,7 +106,7 @@ def load_data(compiled: Compiled) -> Any:
     try:
         arrays = DATA_SOURCES.get(spec.data.source).load(spec.data.options, base, seed)
         return ArrayDataModule(arrays, spec.data.batch_size, spec.data.valid_fraction, spec.data.test_fraction,
-                               seed, spec.data.num_workers)
+                               seed, spec.data.num_workers, shuffle=not spec.data.online)
     except DataSourceError as error:
         where = ("data", error.field) if error.field else ("data",)
         raise SpecError([Diagnostic(error.code, error.message, locate(compiled.resolved.root, where),

@@ -15,7 +15,8 @@ from pydantic import BaseModel
 from nndsl.diagnostics import did_you_mean
 from nndsl.spec.base import SpecModel, gather_flat_keys, spec_error
 
-_COMMON_KEYS = {"source", "batch_size", "valid_fraction", "test_fraction", "seed", "num_workers", "options"}
+_COMMON_KEYS = {"source", "batch_size", "valid_fraction", "test_fraction", "seed", "num_workers", "options",
+                "online"}
 
 
 class DataSpec(SpecModel):
@@ -29,6 +30,8 @@ class DataSpec(SpecModel):
     seed: int | None = Field(None, description="split seed (default: the spec's seed)")
     num_workers: int = Field(0, ge=0, le=64, description="data-loading worker processes")
     options: BaseModel | None = Field(None, description="source-specific keys, written flat beside `source`")
+    online: bool = Field(False, description="online training: one update per example, in stream "
+                                            "order, never shuffled (needs batch_size 1)")
 
     @model_validator(mode="before")
     @classmethod

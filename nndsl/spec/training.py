@@ -11,7 +11,7 @@ from nndsl.spec.base import SpecModel, spec_error
 LossType = Literal["cross_entropy", "nll", "mse", "binary_cross_entropy", "ctc", "dtw_prediction"]
 MetricName = Literal["accuracy", "cer", "wer", "perplexity", "mse", "oracle_accuracy", "f1_macro",
                      "f1_micro", "top2_accuracy", "top3_accuracy", "top5_accuracy",
-                     "confusion_matrix", "mae", "r2", "word_accuracy"]
+                     "confusion_matrix", "mae", "r2", "word_accuracy", "nrr"]
 
 
 class LossSpec(SpecModel):

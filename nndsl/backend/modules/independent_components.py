@@ -1,0 +1,92 @@
+"""Backend stage: the `ica` layer's module, u = W x with the natural-gradient infomax update.
+
+In: the channel count, the number of frequency bins (complex mode) or None (real mode), γ and
+whether the independence term is on. Out: a module whose forward unmixes and whose backward gives
+W the descent direction of Bae & Lee's eq. (3) (ica-top-down-attention):
+
+    grad W = γ · g xᴴ - [I - mean φ(u) uᴴ] W,    g = ∂E/∂u (so -g is the attention error Δu),
+
+and x the ordinary gradient Wᴴ g, so layers below it (if any) learn as usual. A descent step
+W -= η · grad W is then W += η ([I - φ(u)uᴴ]W + γ Δu xᴴ). Complex values are computed with
+torch's complex dtype; W is stored as real pairs so every optimiser and the state dict take it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def score(values: torch.Tensor) -> torch.Tensor:
+    """φ: tanh for real values, tanh(Re z) + j·tanh(Im z) for complex ones (eq. 4)."""
+    if values.is_complex():
+        return torch.complex(torch.tanh(values.real), torch.tanh(values.imag))
+    return torch.tanh(values)
+
+
+def infomax_direction(unmixing: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
+    """[I - mean_n φ(u_n) u_nᴴ] W per bin: unmixing [bins, C, C], outputs [N, bins, C]."""
+    channels = unmixing.shape[-1]
+    identity = torch.eye(channels, dtype=unmixing.dtype, device=unmixing.device)
+    correlation = torch.einsum("nfi,nfj->fij", score(outputs), outputs.conj()) / outputs.shape[0]
+    return (identity - correlation) @ unmixing
+
+
+class _Unmix(torch.autograd.Function):
+    """u = W x per bin, with eq. (3)'s direction as W's gradient."""
+
+    @staticmethod
+    def forward(context: Any, inputs: torch.Tensor, unmixing: torch.Tensor, gamma: float,
+                independence: bool) -> torch.Tensor:
+        outputs = torch.einsum("fij,nfj->nfi", unmixing, inputs)
+        context.save_for_backward(inputs, unmixing, outputs)
+        context.gamma, context.independence = gamma, independence
+        return outputs
+
+    @staticmethod
+    def backward(context: Any, output_gradient: torch.Tensor):
+        inputs, unmixing, outputs = context.saved_tensors
+        input_gradient = torch.einsum("fij,nfi->nfj", unmixing.conj(), output_gradient)
+        weight_gradient = context.gamma * torch.einsum("nfi,nfj->fij", output_gradient,
+                                                       inputs.conj())
+        if context.independence:
+            weight_gradient = weight_gradient - infomax_direction(unmixing, outputs)
+        return input_gradient, weight_gradient, None, None
+
+
+class IcaModule(nn.Module):
+    """Real mode: [B, ..., C] → [B, ..., C]; complex mode: [B, bins, C, 2] → [B, bins, C, 2]."""
+
+    def __init__(self, channels: int, bins: int | None, gamma: float, independence: bool):
+        super().__init__()
+        self.channels, self.bins = channels, bins
+        self.gamma, self.independence = gamma, independence
+        shape = (bins, channels, channels, 2) if bins is not None else (1, channels, channels)
+        self.weight = nn.Parameter(torch.empty(shape))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """W = I (in every bin)."""
+        with torch.no_grad():
+            self.weight.zero_()
+            diagonal = torch.arange(self.channels)
+            if self.bins is None:
+                self.weight[:, diagonal, diagonal] = 1.0
+            else:
+                self.weight[:, diagonal, diagonal, 0] = 1.0
+
+    def unmixing(self) -> torch.Tensor:
+        """W as [bins, C, C] (complex in complex mode; one bin in real mode)."""
+        return torch.view_as_complex(self.weight) if self.bins is not None else self.weight
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self.bins is None:
+            flat = inputs.reshape(-1, 1, self.channels)
+            outputs = _Unmix.apply(flat, self.weight, self.gamma, self.independence)
+            return outputs.reshape(inputs.shape)
+        spectra = torch.view_as_complex(inputs.contiguous())  # [B, bins, C]
+        unmixing = torch.view_as_complex(self.weight)
+        outputs = _Unmix.apply(spectra, unmixing, self.gamma, self.independence)
+        return torch.view_as_real(outputs)

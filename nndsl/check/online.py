@@ -1,0 +1,94 @@
+"""Check stage: plants, online training and hardware limits (cross-field rules).
+
+In: the typed spec. Out: diagnostics appended to the list:
+
+    E481  a learning layer reads a plant's output (plants sit between the network and the loss)
+    E482  a phase's `train:` names only plants, which never learn
+    E483  a bit count without the range its levels spread over
+    E484  a learning rate that is not on `hardware.lr_grid`
+    E485  online training with a batch of more than one example
+    E486  online training that accumulates gradients over several examples
+    E487  hardware limits on an ensemble (its members are built apart from the constrained path)
+"""
+
+from __future__ import annotations
+
+from nndsl.check.references import Locator, layer_entries
+from nndsl.diagnostics import DiagnosticList
+from nndsl.layers import LAYERS
+from nndsl.spec import Spec
+from nndsl.spec.network import GroupSpec
+from nndsl.spec.schedule import TrainPhase
+
+#: Relative tolerance when comparing a written rate with the grid's values.
+RATE_TOLERANCE = 1e-9
+
+
+def _is_plant(layer_type: str) -> bool:
+    record = LAYERS.get(layer_type)
+    return record is not None and record.plant
+
+
+def check_plants(spec: Spec, locate: Locator, diagnostics: DiagnosticList) -> None:
+    """A layer that learns must not read a plant: the plant models the world after the output."""
+    plants: set[str] = set()
+    previous: str | None = None
+    for path, item in layer_entries(spec):
+        if isinstance(item, GroupSpec):
+            continue
+        sources = item.inputs if item.inputs is not None else ((previous,) if previous else ())
+        read = [source for source in sources if source in plants]
+        if _is_plant(item.type):
+            plants.add(item.name)
+        elif read:
+            diagnostics.add("E481", f"`{item.name}` ({item.type}) reads the plant `{read[0]}`: a "
+                            "plant stands between the network's output and the loss",
+                            locate(path), "move the plant layers to the end of `layers:`")
+        previous = item.name
+    for index, phase in enumerate(spec.schedule):
+        if not isinstance(phase, TrainPhase):
+            continue
+        named = [str(selector) for selector in phase.train if selector.kind == "name"]
+        if named and all(name in plants for name in named) and len(named) == len(phase.train):
+            diagnostics.add("E482", f"phase trains only plants ({', '.join(named)}), which never "
+                            "learn", locate(("schedule", index, "train")),
+                            "select the layers before the plant")
+
+
+def check_online(spec: Spec, locate: Locator, diagnostics: DiagnosticList) -> None:
+    """`online: true` means one update per example in stream order."""
+    if not spec.data.online:
+        return
+    if spec.data.batch_size != 1:
+        diagnostics.add("E485", f"online training updates after every example, but batch_size "
+                        f"is {spec.data.batch_size}", locate(("data", "batch_size")),
+                        "write `batch_size: 1`, or drop `online: true` for batch training")
+    if spec.trainer.accumulate_grad_batches != 1:
+        diagnostics.add("E486", "online training cannot accumulate gradients over examples",
+                        locate(("trainer", "accumulate_grad_batches")),
+                        "remove accumulate_grad_batches")
+
+
+def check_hardware(spec: Spec, locate: Locator, diagnostics: DiagnosticList) -> None:
+    """Bit counts need their ranges; every written learning rate lies on the device's grid."""
+    hardware = spec.hardware
+    if hardware is None:
+        return
+    if spec.ensemble is not None:
+        diagnostics.add("E487", "hardware limits apply to a single network, not an ensemble",
+                        locate(("hardware",)), "remove `ensemble:` or `hardware:`")
+    for bits, span in (("weight_bits", "weight_range"), ("input_bits", "input_range")):
+        if getattr(hardware, bits) is not None and getattr(hardware, span) is None:
+            diagnostics.add("E483", f"`{bits}` needs `{span}`: the levels are spread over it",
+                            locate(("hardware", bits)), f"add `{span}: [low, high]`")
+    if hardware.lr_grid is None:
+        return
+    rates = [(("optimizer", "lr"), spec.optimizer.lr)]
+    rates += [(("schedule", index, "optimizer", "lr"), phase.optimizer.lr)
+              for index, phase in enumerate(spec.schedule) if phase.optimizer is not None]
+    grid = ", ".join(f"{rate:g}" for rate in hardware.lr_grid)
+    for path, rate in rates:
+        if not any(abs(rate - level) <= RATE_TOLERANCE * level for level in hardware.lr_grid):
+            nearest = min(hardware.lr_grid, key=lambda level: abs(level - rate))
+            diagnostics.add("E484", f"learning rate {rate:g} is not on the device's grid ({grid})",
+                            locate(path), f"the nearest rate the device can set is {nearest:g}")

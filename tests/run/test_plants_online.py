@@ -1,0 +1,83 @@
+"""Plants are never trained; online training keeps stream order; hardware limits hold after
+`nndsl train` (the active-noise-cancelling specs, shortened)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from nndsl.api import compile_spec
+from nndsl.backend.graph_module import GraphModule
+from nndsl.run import train
+
+ROOT = Path(__file__).resolve().parents[2]
+
+FIR_SPEC = """
+nndsl: 1
+name: fir-plant
+data: {source: synthetic_speech, examples: 8, symbols: 3, feature_dim: 4, batch_size: 2}
+network:
+  layers:
+    - {name: hidden, type: linear, units: 4, activation: tanh}
+    - {name: room, type: fir_channel, taps: [0.174, 0.6, 0.6, 0.174]}
+loss: {type: ctc}
+optimizer: {type: sgd, lr: 0.5}
+"""
+
+
+def test_a_plant_in_a_built_network_stays_fixed_while_the_network_learns(tmp_path):
+    compiled = compile_spec(tmp_path / "spec.yaml", text=FIR_SPEC)
+    assert compiled.ok, [str(diagnostic) for diagnostic in compiled.diagnostics]
+    torch.manual_seed(0)
+    network = GraphModule(compiled.graph)
+    taps = network.layer("room").taps.clone()
+    hidden = network.layer("hidden")[0].weight.detach().clone()
+    optimizer = torch.optim.SGD(network.parameters(), lr=0.5)
+    for _ in range(5):
+        output, _ = network(torch.randn(2, 7, 4))
+        optimizer.zero_grad()
+        output.pow(2).sum().backward()  # the error reaches `hidden` through the plant
+        optimizer.step()
+    assert torch.equal(network.layer("room").taps, taps)
+    assert not torch.equal(network.layer("hidden")[0].weight, hidden)
+    assert all("room" not in name for name, _ in network.named_parameters())
+
+
+@pytest.mark.slow
+def test_online_analog_canceller_trains_and_its_limits_hold(tmp_path):
+    result = train(str(ROOT / "specs/anc_analog_h1.yaml"), overrides=["data.samples=300"],
+                   run_dir=str(tmp_path / "run"))
+    state = torch.load(result.directory / "final_weights.pt")
+    assert float(state["layers.speaker.a"]) == pytest.approx(0.3)  # the plant never changes
+    weights = [value for key, value in state.items() if key.endswith(("weight", "bias"))]
+    assert weights and all(value.abs().max() <= 1.0 for value in weights)  # clipping holds
+    import csv
+
+    logged = next((result.directory / "logs").rglob("metrics.csv"))
+    scores = [float(row["valid/nrr"]) for row in csv.DictReader(logged.open()) if row["valid/nrr"]]
+    assert scores and scores[-1] < -3.0  # it cancels: below -3 dB after 270 samples
+
+
+@pytest.mark.slow
+def test_online_training_visits_the_stream_in_order(tmp_path, monkeypatch):
+    from nndsl.backend import lightning_module
+
+    seen: list[float] = []
+    original = lightning_module.NndslModule.training_step
+
+    def recording(self, batch, batch_index):
+        seen.append(float(batch["targets"].reshape(-1)[0]))
+        assert batch["inputs"].shape[0] == 1
+        return original(self, batch, batch_index)
+
+    monkeypatch.setattr(lightning_module.NndslModule, "training_step", recording)
+    train(str(ROOT / "specs/anc_mlp_h1.yaml"), overrides=["data.samples=200"],
+          run_dir=str(tmp_path / "run"))
+    from nndsl.data.engine_noise import EngineNoise, EngineNoiseParams
+    from nndsl.data.splits import split_arrays
+
+    arrays = EngineNoise().load(EngineNoiseParams(samples=200), Path("."), seed=1)
+    stream = split_arrays(arrays, 0.1, 0.0, 1).train.targets.reshape(-1).tolist()
+    assert seen == pytest.approx(stream)
