@@ -72,6 +72,9 @@ CODES: dict[str, str] = {
     "E485": "online training with a batch of several examples",
     "E486": "online training that accumulates gradients",
     "E487": "hardware limits on an ensemble",
+    "E488": "adapt phase without class targets",
+    "E489": "adapt phase's split is not made",
+    "E490": "adapt phase in an ensemble",
     # ir: graph and shapes
     "E501": "graph has a cycle",
     "E502": "input shapes do not match",

@@ -8,6 +8,7 @@ from __future__ import annotations
 from nndsl.check.references import Locator, check_cuts, check_names, check_phases, cut_names, unit_names
 from nndsl.check.compatibility import (check_ensemble_options, check_loss, check_loss_options,
                                       check_metrics)
+from nndsl.check.adaptation import check_adaptation
 from nndsl.check.online import check_hardware, check_online, check_plants
 from nndsl.check.scheduler import check_schedulers
 from nndsl.check.targets import check_input_shape, check_monitors, check_targets, logged_metrics
@@ -42,6 +43,7 @@ def run_checks(spec: Spec, signature: DataSignature | None, locate: Locator, dia
     if signature is not None:
         check_input_shape(spec, signature, locate, diagnostics)
         check_targets(spec, signature, locate, diagnostics)
+        check_adaptation(spec, signature, locate, diagnostics)
 
 
 def run_partial_checks(spec: Spec, clean: frozenset[str], signature: DataSignature | None,

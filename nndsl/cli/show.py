@@ -55,10 +55,10 @@ def render_show(console: Console, compiled: Compiled) -> None:
         console.print(ensemble_text(plan, target))
     if plan.memory is not None:
         console.print(memory_table(plan))
-    if spec.hardware is not None or spec.data.online:
-        from nndsl.cli.show_hardware import hardware_text
+    from nndsl.cli.show_training import needs_training_text, training_text
 
-        console.print(escape(hardware_text(spec)))
+    if needs_training_text(spec):
+        console.print(escape(training_text(spec)))
     if plan.loss_terms:
         console.print(escape(f"loss: {spec.loss.type} + " + " + ".join(f"{term} / N" for term in plan.loss_terms)))
 

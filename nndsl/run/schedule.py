@@ -135,6 +135,10 @@ def _step(context: RunContext, progress: Progress, phase: PhasePlan, run: RunPla
         network = ClassifierSet(context.network, sets[1:])
         callbacks.append(RepeatTargets(len(sets)))
     run_context = dataclasses.replace(context, network=network, extra_callbacks=callbacks)
+    if phase.kind == "adapt":
+        from nndsl.run.adaptation import adaptation_context
+
+        run_context = adaptation_context(run_context, phase)
     outcome: RunOutcome = train_run(run_context, label, run.trainable, phase.parameter_groups, phase.optimizer,
                                     phase.stop, phase.keep_best)
     if outcome.interrupted:

@@ -46,6 +46,7 @@ class RunContext:
     printer: Any = None
     progress_bar: bool = True
     plan_graph: Any = None
+    adaptation: str | None = None  # an adapt phase's target rule (`nndsl.run.adaptation`)
 
 
 @dataclass(frozen=True)
@@ -256,6 +257,12 @@ def build_module(context: RunContext, trainable: tuple[str, ...], groups: tuple[
                               groups, optimizer, phase_scheduler(context, optimizer), max_epochs,
                               context.num_classes, context.target_kind)
     decoding = None
+    if context.adaptation is not None:
+        from nndsl.backend.adaptation import AdaptationModule
+
+        return AdaptationModule(context.network, context.loss, trainable, groups, optimizer,
+                                phase_scheduler(context, optimizer), max_epochs,
+                                context.spec.metrics, context.target_kind, context.num_classes)
     if "word_accuracy" in context.spec.metrics:  # checked: a dtw_prediction net, a lexicon source
         decoding = {"lexicon": context.datamodule.lexicon, "grammar": context.datamodule.grammar,
                     "states_per_label": context.spec.loss.states_per_label}

@@ -12,6 +12,8 @@ Phase kinds:
                         the extractor, move the cut down while validation improves
     retrain_classifier  freeze the extractor below a cut, continue (or re-initialise) the top;
                         kept only when validation improves
+    adapt               selected layers learn from unlabelled inputs, one update per example,
+                        with the network's own decision as target (ICA + top-down attention)
 
 The paper's control "freeze the bottom layer, retrain the top" is a `train` phase:
 `{phase: train, freeze: [extractor:C1], reinit: [classifier:C1]}`.
@@ -24,9 +26,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from nndsl.spec.base import SimpleName, SpecModel
+from nndsl.spec.base import SimpleName, SpecModel, spec_error
 from nndsl.spec.selectors import Selector
 from nndsl.spec.tempering import TemperingSpec
 from nndsl.spec.training import OptimizerSpec
@@ -90,4 +92,36 @@ class RetrainClassifierPhase(_Phase):
     reinit: bool = Field(False, description="re-initialise the classifier instead of continuing it")
 
 
-PhaseSpec = Annotated[JointPhase | TrainPhase | TopDownPhase | RetrainClassifierPhase, Field(discriminator="phase")]
+class AdaptPhase(TrainPhase):
+    """Adaptation on unlabelled inputs (ICA with top-down attention, Bae & Lee): the selected
+    layers learn, one update per example in order, from the network's own decision; planned
+    like a `train` phase (its subclass), run by `nndsl.run.adaptation`."""
+
+    phase: Literal["adapt"]  # type: ignore[assignment]
+    train: tuple[Selector, ...] = Field(min_length=1, description="layers that adapt; the rest "
+                                        "is frozen")
+    inputs: Literal["test", "valid", "train"] = Field(
+        "test", description="the split whose inputs (never its labels) the layers adapt to")
+    target: Literal["own_decision"] = Field(
+        "own_decision", description="own_decision: +1 for the winning output, -1 elsewhere, "
+        "against the bipolar output tanh(z); error ½Σ(t - tanh z)²")
+    sweeps: int = Field(1, ge=1, le=10_000, description="passes over the inputs, one update per "
+                                                        "example")
+    keep_best: bool = Field(False, description="end with the best-validation weights (off: "
+                                               "choosing by labels would not be unsupervised)")
+
+    @model_validator(mode="after")
+    def _sweeps_are_epochs(self) -> AdaptPhase:
+        # The sweeps are the run's epochs; a different stop.max_epochs would contradict them.
+        if self.stop.max_epochs is not None and self.stop.max_epochs != self.sweeps:
+            raise spec_error("value_error", "an adapt phase runs `sweeps` passes ({sweeps}); "
+                             "remove stop.max_epochs ({epochs})", sweeps=self.sweeps,
+                             epochs=self.stop.max_epochs)
+        if self.stop.max_epochs is None:
+            object.__setattr__(self, "stop", self.stop.model_copy(update={"max_epochs":
+                                                                          self.sweeps}))
+        return self
+
+
+PhaseSpec = Annotated[JointPhase | TrainPhase | TopDownPhase | RetrainClassifierPhase | AdaptPhase,
+                      Field(discriminator="phase")]

@@ -1,21 +1,37 @@
-"""Command-line layer: the lines `nndsl show` prints for online training and `hardware:`.
+"""Command-line layer: the lines `nndsl show` prints for online training, `hardware:` and
+adapt phases.
 
 In: the typed spec. Out: plain text (the caller escapes it for rich), one line per setting, so a
-reader sees at once how the "8-bit" or "analog" version differs from the float one.
+reader sees at once how the "8-bit" or "analog" version differs from the float one, and what an
+adapt phase learns from.
 """
 
 from __future__ import annotations
 
 from nndsl.spec import Spec
+from nndsl.spec.schedule import AdaptPhase
 
 
 def _range(values: tuple[float, float]) -> str:
     return f"[{values[0]:g}, {values[1]:g}]"
 
 
-def hardware_text(spec: Spec) -> str:
-    """`training: online ...` and `hardware: ...` lines (only those that apply)."""
+def needs_training_text(spec: Spec) -> bool:
+    return spec.data.online or spec.hardware is not None or any(
+        isinstance(phase, AdaptPhase) for phase in spec.schedule)
+
+
+def training_text(spec: Spec) -> str:
+    """`training: online ...`, `hardware: ...` and `adapt ...` lines (those that apply)."""
     lines = []
+    for index, phase in enumerate(spec.schedule):
+        if isinstance(phase, AdaptPhase):
+            name = phase.name or ("adapt" if sum(p.phase == "adapt" for p in spec.schedule) == 1
+                                  else f"adapt-{index + 1}")
+            lines.append(f"phase {name}: adapts {', '.join(map(str, phase.train))} to the "
+                         f"{phase.inputs} inputs (labels unread), {phase.sweeps} sweep(s), one "
+                         "update per example; target: own decision (+1 winner, -1 elsewhere) "
+                         "against tanh(output)")
     if spec.data.online:
         lines.append("training: online — one update per example, in stream order (batch 1, "
                      "no shuffling)")

@@ -1,0 +1,72 @@
+"""Backend stage: adaptation on unlabelled inputs, with the network's own decision as target.
+
+In: what `NndslModule` takes (network, loss, trainable layers, groups, optimiser, metrics) and a
+split's examples. Out: a LightningModule whose training step never reads the labels: the output
+z is squashed to bipolar values y = tanh(z), the target t is +1 for the winning output and -1
+elsewhere (Bae & Lee's eq. 1), and the error ½Σ(t - y)² is backpropagated into the trainable
+layers, one example at a time. Layers add their own terms: an `ica` layer turns the error that
+reaches it into eq. (3)'s update together with its independence term; variational dropout adds
+its KL term as in training. Validation and test steps are the ordinary, labelled ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from lightning.pytorch import LightningDataModule
+from torchdata.stateful_dataloader import StatefulDataLoader
+
+from nndsl.backend.datamodule import ArrayDataset, pad_collate
+from nndsl.backend.lightning_module import NndslModule, stop_unless_finite
+from nndsl.backend.modules.variational_dropout import total_kl
+
+
+def own_decision_targets(outputs: torch.Tensor) -> torch.Tensor:
+    """+1 at each example's largest output, -1 elsewhere (last axis)."""
+    targets = torch.full_like(outputs, -1.0)
+    return targets.scatter(-1, outputs.argmax(dim=-1, keepdim=True), 1.0)
+
+
+class AdaptationModule(NndslModule):
+    """`NndslModule` whose training step adapts to the network's own decisions."""
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
+        output, _ = self.network(batch["inputs"], batch.get("input_lengths"))
+        bipolar = torch.tanh(output)
+        targets = own_decision_targets(output.detach())
+        loss = 0.5 * (targets - bipolar).pow(2).sum(dim=-1).mean()
+        if self.compiled_loss.has_kl:
+            loss = loss + total_kl(self.network) / self.compiled_loss.training_examples
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True,
+                 batch_size=batch["inputs"].shape[0])
+        stop_unless_finite(self, loss)
+        return loss
+
+
+class AdaptationData(LightningDataModule):
+    """One split's examples in order, one per batch, as the training data; validation and test
+    loaders are the base data module's own."""
+
+    def __init__(self, base: Any, split: str) -> None:
+        super().__init__()
+        self.base = base
+        self.split = split
+        self.batch_size = 1
+        self.class_names = base.class_names
+        self.lexicon, self.grammar = base.lexicon, base.grammar
+        if base.splits.valid is None:
+            # As in the base module: a hook left as the base class's own skips validation.
+            self.val_dataloader = super().val_dataloader  # type: ignore[method-assign]
+
+    def train_dataloader(self) -> StatefulDataLoader:
+        examples = getattr(self.base.splits, self.split)
+        return StatefulDataLoader(ArrayDataset(examples), batch_size=1, shuffle=False,
+                                  collate_fn=pad_collate,
+                                  generator=torch.Generator().manual_seed(self.base.seed))
+
+    def val_dataloader(self) -> Any:
+        return self.base.val_dataloader()
+
+    def test_dataloader(self) -> Any:
+        return self.base.test_dataloader()
