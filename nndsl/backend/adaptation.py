@@ -28,14 +28,18 @@ def own_decision_targets(outputs: torch.Tensor) -> torch.Tensor:
     return targets.scatter(-1, outputs.argmax(dim=-1, keepdim=True), 1.0)
 
 
+def adaptation_loss(output: torch.Tensor) -> torch.Tensor:
+    """½Σ(t - tanh z)² with t the own-decision targets, averaged over the batch."""
+    targets = own_decision_targets(output.detach())
+    return 0.5 * (targets - torch.tanh(output)).pow(2).sum(dim=-1).mean()
+
+
 class AdaptationModule(NndslModule):
     """`NndslModule` whose training step adapts to the network's own decisions."""
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
         output, _ = self.network(batch["inputs"], batch.get("input_lengths"))
-        bipolar = torch.tanh(output)
-        targets = own_decision_targets(output.detach())
-        loss = 0.5 * (targets - bipolar).pow(2).sum(dim=-1).mean()
+        loss = adaptation_loss(output)
         if self.compiled_loss.has_kl:
             loss = loss + total_kl(self.network) / self.compiled_loss.training_examples
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True,

@@ -224,6 +224,7 @@ BUILTIN_SOURCES = {
     "kaldi": "nndsl.data.kaldi",
     "spoken_words": "nndsl.data.spoken_words",
     "engine_noise": "nndsl.data.engine_noise",
+    "mixed_words": "nndsl.data.mixed_words",
 }
 BUILTIN_MODULES = tuple(dict.fromkeys(BUILTIN_SOURCES.values()))
 

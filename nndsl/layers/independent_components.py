@@ -6,8 +6,8 @@ of Bae & Lee's eq. (3) (ica-top-down-attention), with the sign an optimiser's de
     -ΔW = -[I - φ(u) uᴴ] W  -  γ · Δu xᴴ,     Δu = -∂E/∂u (the error arriving from above),
 
 so plain SGD performs the infomax update plus γ times the attention error. Real mode unmixes the
-last axis [..., C] with φ = tanh; complex mode unmixes each frequency bin of [bins, C, 2] (real and
-imaginary parts on the last axis) with its own complex W(f) and φ(z) = tanh(Re z) + j·tanh(Im z).
+last axis [..., C] with φ = tanh; complex mode unmixes each frequency bin of [..., bins, C, 2]
+(real and imaginary parts on the last axis; frames on the leading axes) with its own complex W(f) and φ(z) = tanh(Re z) + j·tanh(Im z).
 W starts at the identity.
 """
 
@@ -24,8 +24,9 @@ MAX_CHANNELS = 256
 
 
 class IcaParams(LayerParams):
-    complex: bool = Field(False, description="per-frequency-bin complex unmixing of [bins, C, 2] "
-                                             "(real, imaginary) instead of real [..., C]")
+    complex: bool = Field(False, description="per-frequency-bin complex unmixing of "
+                                             "[..., bins, C, 2] (real, imaginary) instead of real "
+                                             "[..., C]")
     gamma: float = Field(1.0, ge=0, le=1e6, description="γ: weight of the error arriving from "
                                                         "above (top-down attention) against the "
                                                         "independence term")
@@ -35,11 +36,11 @@ class IcaParams(LayerParams):
 
 def _channels(params: IcaParams, shape: Shape) -> int:
     if params.complex:
-        if len(shape) != 3 or shape[-1] != 2 or any(is_symbolic(dim) for dim in shape):
-            raise ShapeProblem("E504", f"complex `ica` needs [bins, channels, 2] (real, imaginary), "
-                               f"not {format_shape(shape)}",
+        if len(shape) < 3 or shape[-1] != 2 or any(is_symbolic(dim) for dim in shape[-3:]):
+            raise ShapeProblem("E504", f"complex `ica` needs [..., bins, channels, 2] (real, "
+                               f"imaginary), not {format_shape(shape)}",
                                "put each frame's spectrum per microphone on the middle axis")
-        channels = int(shape[1])
+        channels = int(shape[-2])
     else:
         if is_symbolic(shape[-1]):
             raise ShapeProblem("E504", f"`ica` needs a fixed number of channels on the last axis, "
@@ -54,7 +55,7 @@ def _channels(params: IcaParams, shape: Shape) -> int:
 @layer_type("ica")
 class IndependentComponents(LayerType):
     doc = "unmixing u = W x, natural-gradient infomax [I - φ(u)uᴴ]W plus γ·Δu xᴴ from above"
-    shape_rule = "[..., C] → [..., C]; complex: [bins, C, 2] → [bins, C, 2]"
+    shape_rule = "[..., C] → [..., C]; complex: [..., bins, C, 2] → [..., bins, C, 2]"
     Params = IcaParams
 
     def output_shape(self, params: IcaParams, input_shapes: list[Shape]) -> Shape:
@@ -64,11 +65,11 @@ class IndependentComponents(LayerType):
     def parameter_count(self, params: IcaParams, input_shapes: list[Shape]) -> int:
         channels = _channels(params, input_shapes[0])
         if params.complex:
-            return int(input_shapes[0][0]) * channels * channels * 2
+            return int(input_shapes[0][-3]) * channels * channels * 2
         return channels * channels
 
     def build(self, params: IcaParams, input_shapes: list[Shape]) -> Any:
         from nndsl.backend.modules.independent_components import IcaModule
         shape = input_shapes[0]
-        bins = int(shape[0]) if params.complex else None
+        bins = int(shape[-3]) if params.complex else None
         return IcaModule(_channels(params, shape), bins, params.gamma, params.independence)

@@ -57,7 +57,7 @@ class _Unmix(torch.autograd.Function):
 
 
 class IcaModule(nn.Module):
-    """Real mode: [B, ..., C] → [B, ..., C]; complex mode: [B, bins, C, 2] → [B, bins, C, 2]."""
+    """Real mode: [B, ..., C] → [B, ..., C]; complex: [B, ..., bins, C, 2], shape unchanged."""
 
     def __init__(self, channels: int, bins: int | None, gamma: float, independence: bool):
         super().__init__()
@@ -86,7 +86,8 @@ class IcaModule(nn.Module):
             flat = inputs.reshape(-1, 1, self.channels)
             outputs = _Unmix.apply(flat, self.weight, self.gamma, self.independence)
             return outputs.reshape(inputs.shape)
-        spectra = torch.view_as_complex(inputs.contiguous())  # [B, bins, C]
+        spectra = torch.view_as_complex(inputs.contiguous())  # [B, ..., bins, C]
         unmixing = torch.view_as_complex(self.weight)
-        outputs = _Unmix.apply(spectra, unmixing, self.gamma, self.independence)
-        return torch.view_as_real(outputs)
+        flat = spectra.reshape(-1, self.bins, self.channels)  # frames of every example
+        outputs = _Unmix.apply(flat, unmixing, self.gamma, self.independence)
+        return torch.view_as_real(outputs.reshape(spectra.shape))
