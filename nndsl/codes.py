@@ -71,7 +71,7 @@ CODES: dict[str, str] = {
     "E484": "learning rate not on the device's grid",
     "E485": "online training with a batch of several examples",
     "E486": "online training that accumulates gradients",
-    "E487": "hardware limits on an ensemble",
+    "E487": "hardware limits where they cannot apply",
     "E488": "adapt phase without class targets",
     "E489": "adapt phase's split is not made",
     "E490": "adapt phase in an ensemble",

@@ -3,6 +3,8 @@
 In: the graph module and the validated `HardwareSpec`. Out: the same module, changed in place:
 every `nn.Linear` inside it becomes a `ConstrainedLinear` (same parameters and state-dict keys,
 plus a fixed `offset` buffer), and the network's input passes the input converter's quantiser.
+The check stage admits `hardware:` only where that covers every weight: `linear` layers and
+parameter-free ones (E487).
 
 - Quantisation is straight-through: the forward pass uses weights rounded to 2^bits levels over
   the weight range, the backward pass treats the rounding as the identity, and the update lands

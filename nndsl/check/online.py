@@ -8,18 +8,21 @@ In: the typed spec. Out: diagnostics appended to the list:
     E484  a learning rate that is not on `hardware.lr_grid`
     E485  online training with a batch of more than one example
     E486  online training that accumulates gradients over several examples
-    E487  hardware limits on an ensemble (its members are built apart from the constrained path)
+    E487  hardware limits where they cannot apply: an ensemble, shunted tempering, or a layer
+          with weights other than a `linear` layer's (they would stay unconstrained)
 """
 
 from __future__ import annotations
 
 from nndsl.check.references import Locator, layer_entries
 from nndsl.diagnostics import DiagnosticList
-from nndsl.layers import LAYERS
+from nndsl.layers import LAYERS, LayerType
 from nndsl.spec import Spec
 from nndsl.spec.network import GroupSpec
 from nndsl.spec.schedule import TrainPhase
 
+#: Layer types whose weights `hardware:` constrains (`nndsl.backend.hardware`).
+CONSTRAINED_TYPES = frozenset({"linear"})
 #: Relative tolerance when comparing a written rate with the grid's values.
 RATE_TOLERANCE = 1e-9
 
@@ -77,6 +80,18 @@ def check_hardware(spec: Spec, locate: Locator, diagnostics: DiagnosticList) -> 
     if spec.ensemble is not None:
         diagnostics.add("E487", "hardware limits apply to a single network, not an ensemble",
                         locate(("hardware",)), "remove `ensemble:` or `hardware:`")
+    temperings = [spec.tempering, *(phase.tempering for phase in spec.schedule)]
+    if any(tempering is not None and tempering.shunting for tempering in temperings):
+        diagnostics.add("E487", "hardware limits cannot constrain shunted layers (tempering's "
+                        "`shunting`)", locate(("hardware",)), "turn shunting off")
+    for path, item in layer_entries(spec):
+        if isinstance(item, GroupSpec) or item.type in CONSTRAINED_TYPES:
+            continue
+        record = LAYERS.get(item.type)
+        if record is not None and type(record).parameter_count is not LayerType.parameter_count:
+            diagnostics.add("E487", f"hardware limits apply to `linear` layers; `{item.name}` "
+                            f"({item.type}) has weights they cannot constrain", locate(path),
+                            "use linear layers, or leave `hardware:` out")
     for bits, span in (("weight_bits", "weight_range"), ("input_bits", "input_range")):
         if getattr(hardware, bits) is not None and getattr(hardware, span) is None:
             diagnostics.add("E483", f"`{bits}` needs `{span}`: the levels are spread over it",
