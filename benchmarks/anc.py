@@ -1,6 +1,6 @@
 """Active noise cancelling through a nonlinear loudspeaker: LMS against online MLPs (Cho & Lee).
 
-    python benchmarks/anc.py            # 8000-sample streams, SDR 0..25 dB, channels H1 and H2
+    python benchmarks/anc.py            # 4000-sample streams, SDR 0..25 dB, channels H1 and H2
     python benchmarks/anc.py --smoke    # seconds
 
 For each channel (H1 = 0.894 + 0.447 z⁻¹, H2 = 0.174 + 0.6 z⁻¹ + 0.6 z⁻² + 0.174 z⁻³) and each
@@ -183,7 +183,7 @@ def figure(results: dict[str, dict[str, list[float]]], sdrs: list[float], path: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: runs in seconds")
-    parser.add_argument("--samples", type=int, default=8_000)
+    parser.add_argument("--samples", type=int, default=4_000)
     parser.add_argument("--sdr", type=float, nargs="+", default=[0, 5, 10, 15, 20, 25])
     parser.add_argument("--lms-rate", type=float, default=0.02)
     parser.add_argument("--seed", type=int, default=1)

@@ -92,6 +92,8 @@ def main() -> None:
     parser.add_argument("--sweeps", type=int, default=5)
     parser.add_argument("--rate", type=float, default=None, help="adaptation rate (default: "
                                                                   "the spec's adapt phase)")
+    parser.add_argument("--gamma", type=float, default=None, help="γ of the attention term "
+                                                                   "(default: the spec's)")
     arguments = parser.parse_args()
     if arguments.smoke:
         arguments.train_per_class, arguments.test_per_class = 8, 3
@@ -102,7 +104,8 @@ def main() -> None:
     assert compiled.ok, [str(diagnostic) for diagnostic in compiled.diagnostics]
     spec = compiled.spec
     rate = arguments.rate or spec.schedule[1].optimizer.lr
-    gamma = compiled.graph.node("unmix").params.gamma
+    gamma = arguments.gamma if arguments.gamma is not None else \
+        compiled.graph.node("unmix").params.gamma
     params = spec.data.options.model_copy(update={"train_per_class": arguments.train_per_class,
                                                   "test_per_class": arguments.test_per_class})
     assert isinstance(params, MixedWordsParams)

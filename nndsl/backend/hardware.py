@@ -64,13 +64,16 @@ class ConstrainedLinear(nn.Linear):
                     parameter.clamp_(*self.weight_range)
 
     def effective(self, parameter: torch.Tensor) -> torch.Tensor:
-        """The value the forward pass uses: quantised when the device has a bit count."""
-        if self.weight_bits is None or self.weight_range is None:
+        """The value the forward pass uses: quantised when the device has a bit count (stored
+        weights are on the levels already when there are no shadow weights)."""
+        if self.weight_bits is None or self.weight_range is None or not self.shadow_weights:
             return parameter
         return straight_through(parameter, *self.weight_range, self.weight_bits)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        if self.training:
+        if self.training or not self.shadow_weights:
+            # What the device holds: inside the range (and on the levels without shadows),
+            # also right after a re-initialisation, before any update has been clipped.
             self.clip_()
         bias = None if self.bias is None else self.effective(self.bias)
         return functional.linear(inputs, self.effective(self.weight), bias) + self.offset
