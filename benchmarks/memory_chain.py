@@ -32,8 +32,8 @@ import torch
 from nndsl.api import compile_spec
 from nndsl.backend.graph_module import GraphModule
 from nndsl.backend.saved_memory import SavedTensorMeter
-from nndsl.plan.chains import chain_layers, find_chains
-from nndsl.plan.segments import equal_segments, evaluate, step_cost
+from nndsl.plan.memory.chains import chain_layers, find_chains
+from nndsl.plan.memory.segments import equal_segments, evaluate, step_cost
 from nndsl.records import replace
 
 # 16 blocks: a wide ReLU layer (widths cycling 1024, 2048, 512, 1536), dropout in every other

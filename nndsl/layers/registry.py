@@ -68,12 +68,12 @@ class LayerType:
                        output_shape: tuple[int, ...], batch: int) -> tuple[bool, bool, int] | None:
         """What autograd keeps for the backward pass of one batch (float32), for memory planning:
         (saves its input, saves its output, bytes of other saved tensors), shapes evaluated at the
-        planned length. None leaves it to the planner's rules by type (`nndsl.plan.chains`)."""
+        planned length. None leaves it to the planner's rules by type (`nndsl.plan.memory.chains`)."""
         return None
 
     def forward_cost(self, params: Any, input_shapes: list[tuple[int, ...]],
                      output_shape: tuple[int, ...], batch: int) -> float | None:
-        """Forward FLOP-equivalents for one batch (see `nndsl.plan.chains`); None: the planner's
+        """Forward FLOP-equivalents for one batch (see `nndsl.plan.memory.chains`); None: the planner's
         rules."""
         return None
 

@@ -48,7 +48,7 @@ def make_plan(spec, graph: Graph, locate: Locator, diagnostics: DiagnosticList, 
 
         ensemble = plan_ensemble(spec, graph, by_name, phases, locate, diagnostics, input_kind)
     if spec.memory is not None:
-        from nndsl.plan.memory import plan_memory
+        from nndsl.plan.memory.budget import plan_memory
 
         memory = plan_memory(spec, graph, locate, diagnostics)
     return Plan(name=spec.name, seed=spec.seed, cuts=cuts, phases=phases, parameter_groups=groups,

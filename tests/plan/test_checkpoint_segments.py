@@ -10,8 +10,9 @@ import random
 import pytest
 
 from nndsl.api import compile_spec
-from nndsl.plan.segments import (ChainLayer, Segment, equal_segments, evaluate, optimal_segments, plain_segments,
-                                 smallest_peak, sqrt_segments)
+from nndsl.plan.memory.segment_search import optimal_segments, smallest_peak
+from nndsl.plan.memory.segments import (ChainLayer, Segment, equal_segments, evaluate, plain_segments,
+                                        sqrt_segments)
 from nndsl.records import replace
 
 
