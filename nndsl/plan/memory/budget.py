@@ -31,9 +31,8 @@ output states and what autograd keeps for the gates.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
-from nndsl.diagnostics import DiagnosticList, Span
+from nndsl.diagnostics import DiagnosticList, Span, StageContext
 from nndsl.ir import Graph, GraphNode
 from nndsl.plan.memory.block_chains import element_layers, expand, find_block_chains
 from nndsl.plan.plan import ChainMemoryPlan, MemoryPlan, RecurrentMemoryPlan, SegmentPlan
@@ -44,7 +43,6 @@ from nndsl.plan.memory.segments import (ChainLayer, Segment, evaluate, plain_seg
 from nndsl.records import Record
 from nndsl.spec import Spec
 
-Locator = Callable[[tuple[str | int, ...]], Span | None]
 FLOAT_BYTES = 4
 # Tensors of width H an internal state holds besides the step input (per example): LSTM: h, c in;
 # 4 gate activations, tanh(c'), c', h' out; GRU: h in, 3 gates, candidate, h' out; RNN: h in, h' out.
@@ -60,8 +58,9 @@ class _Recurrent(Record):
     plain_bytes: int  # one direction
 
 
-def plan_memory(spec: Spec, graph: Graph, locate: Locator, diagnostics: DiagnosticList) -> MemoryPlan | None:
+def plan_memory(spec: Spec, graph: Graph, context: StageContext) -> MemoryPlan | None:
     """The plan for the spec's `memory:` (None without one, or after E602/E604 in `diagnostics`)."""
+    locate, diagnostics = context.locate, context.diagnostics
     memory = spec.memory
     if memory is None:
         return None
