@@ -16,7 +16,7 @@ a metric, add its backend implementation and one entry here:
 member and example, and logs a combined prediction's metrics only; empty: never in an
 ensemble); `ensemble_only` marks a metric that exists only for ensembles (the oracle accuracy
 needs several members' predictions). A new `LossType` or `MetricName` without an entry here
-fails tests/frontend/test_compatibility.py.
+fails tests/check/test_compatibility.py.
 """
 
 from __future__ import annotations
