@@ -206,8 +206,8 @@ def build_network(compiled: Any, datamodule: Any) -> Any:
     plan = compiled.plan
     if plan.ensemble is None:
         return GraphModule(compiled.graph, plan.tempering, memory=plan.memory)
-    from nndsl.backend.ensemble_data import use_bootstrap_samples
-    from nndsl.backend.ensemble_network import EnsembleNetwork
+    from nndsl.backend.ensemble.data import use_bootstrap_samples
+    from nndsl.backend.ensemble.network import EnsembleNetwork
 
     if plan.ensemble.method == "bagging":
         use_bootstrap_samples(datamodule, plan.ensemble.members, plan.seed)
@@ -240,7 +240,7 @@ def phase_scheduler(context: RunContext, optimizer: Any) -> Any:
 def build_module(context: RunContext, trainable: tuple[str, ...], groups: tuple[ParameterGroup, ...],
                  optimizer: Any, max_epochs: int) -> Any:
     if context.plan.ensemble is not None:
-        from nndsl.backend.ensemble_module import EnsembleModule
+        from nndsl.backend.ensemble.module import EnsembleModule
 
         return EnsembleModule(context.network, context.plan.ensemble, context.plan.loss, trainable,
                               groups, optimizer, phase_scheduler(context, optimizer), max_epochs,

@@ -97,7 +97,7 @@ def build_trained_network(compiled: Compiled) -> Any:
     assert plan is not None and compiled.graph is not None
     if plan.ensemble is None:
         return GraphModule(compiled.graph, plan.tempering, memory=plan.memory)
-    from nndsl.backend.ensemble_network import EnsembleNetwork
+    from nndsl.backend.ensemble.network import EnsembleNetwork
 
     return EnsembleNetwork(compiled.graph, plan.ensemble, plan.tempering)
 
