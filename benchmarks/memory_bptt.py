@@ -21,7 +21,7 @@ import time
 import torch
 from torch import nn
 
-from nndsl.backend.recompute import RecomputedRecurrent
+from nndsl.backend.recompute.layer import RecomputedRecurrent
 from nndsl.plan.memory.recompute import plain_bptt_bytes, plan_recompute, units_for_budget
 
 

@@ -43,10 +43,32 @@ class Compiled(Record):
     def ok(self) -> bool:
         return self.plan is not None and not any(item.severity == "error" for item in self.diagnostics)
 
-    def raise_for_errors(self) -> Compiled:
+    def raise_for_errors(self) -> Valid:
+        """The spec as a `Valid` record, every stage's output set; SpecError when it has errors."""
         if not self.ok:
             raise SpecError(self.diagnostics)
-        return self
+        # A plan is made only after a clean check, which needs the data's signature and the graph.
+        assert (self.resolved is not None and self.spec is not None and self.signature is not None
+                and self.graph is not None and self.plan is not None)
+        return Valid(self.path, self.diagnostics, self.sources, self.resolved, self.spec,
+                     self.signature, self.graph, self.plan)
+
+
+class Valid(Record):
+    """A spec that passed every front-end stage: what `run/` starts from, no field ever None.
+
+    `diagnostics` holds the warnings (a `Valid` has no errors); `sources` the text of every file
+    read, by name.
+    """
+
+    path: str
+    diagnostics: tuple[Diagnostic, ...]
+    sources: dict[str, str]
+    resolved: Resolved
+    spec: Spec
+    signature: DataSignature
+    graph: Graph
+    plan: Plan
 
 
 def compile_spec(path: str | Path, overrides: list[str] | None = None, text: str | None = None) -> Compiled:

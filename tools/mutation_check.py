@@ -155,10 +155,10 @@ MUTATIONS = (
              "slope_maximum * math.sqrt(fan_out))", "slope_maximum * fan_out)", TEMPERING_TESTS),
     Mutation("tempering-multiplier-replaces", "nndsl/plan/rates.py",
              "multipliers[name] *= multiplier.lr", "multipliers[name] = multiplier.lr", TEMPERING_TESTS),
-    # The ensemble's oracle loss (backend/ensemble_module.py, backend/ensemble_losses.py).
-    Mutation("smcl-ignores-k", "nndsl/backend/ensemble_module.py",
+    # The ensemble's oracle loss (backend/ensemble/module.py, backend/ensemble/losses.py).
+    Mutation("smcl-ignores-k", "nndsl/backend/ensemble/module.py",
              "oracle_loss(losses, k=self.plan.k)", "oracle_loss(losses)", ENSEMBLE_TESTS),
-    Mutation("smcl-best-members-off-by-one", "nndsl/backend/ensemble_losses.py",
+    Mutation("smcl-best-members-off-by-one", "nndsl/backend/ensemble/losses.py",
              "torch.sort(losses, dim=0, stable=True).indices[:k]",
              "torch.sort(losses, dim=0, stable=True).indices[1:k + 1]", ENSEMBLE_TESTS),
     # Losses (backend/losses.py).

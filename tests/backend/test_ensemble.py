@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from nndsl.backend.ensemble import Ensemble
-from nndsl.backend.ensemble_losses import oracle_loss, per_member_cross_entropy
+from nndsl.backend.ensemble.losses import oracle_loss, per_member_cross_entropy
+from nndsl.backend.ensemble.members import Ensemble
 
 MEMBERS = 4
 

@@ -7,8 +7,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from nndsl.backend.ensemble import Ensemble
-from nndsl.backend.ensemble_losses import (
+from nndsl.backend.ensemble.losses import (
     assignment_counts,
     independent_loss,
     majority_vote,
@@ -19,6 +18,7 @@ from nndsl.backend.ensemble_losses import (
     oracle_selection,
     per_member_cross_entropy,
 )
+from nndsl.backend.ensemble.members import Ensemble
 
 
 def leaf_losses(values: list[list[float]]) -> torch.Tensor:

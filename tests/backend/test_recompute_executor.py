@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from nndsl.backend.recompute import RecomputedRecurrent
+from nndsl.backend.recompute.layer import RecomputedRecurrent
 from nndsl.plan.memory.recompute import plan_recompute, smallest_feasible_units
 
 BATCH, LENGTH, FEATURES, HIDDEN = 3, 23, 4, 5

@@ -94,12 +94,6 @@ def chain_layers(graph: Graph, chain: list[GraphNode], batch: int, length: int |
     return [_estimate(node, batch, length) for node in chain]
 
 
-def needs_length(chain: list[GraphNode]) -> bool:
-    """Whether any shape in the chain has a symbolic (variable-length) dimension."""
-    return any(isinstance(dim, str) for node in chain for shape in (*node.input_shapes, node.output_shape)
-               for dim in shape)
-
-
 def _estimate(node: GraphNode, batch: int, length: int | None) -> ChainLayer:
     inputs = _elements(node.input_shapes[0], length) * batch
     outputs = _elements(node.output_shape, length) * batch

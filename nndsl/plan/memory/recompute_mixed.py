@@ -16,7 +16,7 @@ cell. Rows live in a module-level table per (alpha, beta) that grows as longer s
 larger budgets are asked for, so planning several budgets or layers reuses it. Costs do not
 depend on which argmin is taken; the push an optimal policy makes first is then computed, only
 for the subproblems the schedule visits, with the full scan and the tie-breaking of
-``nndsl.plan.recompute_reference`` (the straightforward programme the tests compare this one
+tests/oracles/recompute_reference.py (the straightforward programme the tests compare this one
 with).
 """
 

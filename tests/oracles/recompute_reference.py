@@ -1,4 +1,4 @@
-"""Plan stage, reference only: the straightforward BPTT-MSM dynamic programme, O(t^2 m).
+"""Test and benchmark oracle: the straightforward BPTT-MSM dynamic programme, O(t^2 m).
 
 In: the arguments of ``nndsl.plan.memory.recompute_mixed.MixedCosts``; out: an object with the same
 interface and, by construction, the same costs and pushes. It scans every split y of every

@@ -22,9 +22,9 @@ import torch
 from lightning.pytorch import LightningModule
 from torch.nn import functional
 
-from nndsl.backend.ensemble_losses import (assignment_counts, independent_loss, majority_vote, mean_probabilities,
+from nndsl.backend.ensemble.losses import (assignment_counts, independent_loss, majority_vote, mean_probabilities,
                                            oracle_accuracy, oracle_loss, per_member_cross_entropy)
-from nndsl.backend.ensemble_network import EnsembleNetwork
+from nndsl.backend.ensemble.network import EnsembleNetwork
 from nndsl.backend.lightning_module import stop_unless_finite
 from nndsl.backend.optimizers import build_optimizer, build_scheduler, parameter_groups
 from nndsl.plan import EnsemblePlan, ParameterGroup

@@ -1,4 +1,4 @@
-"""Backend stage: counting the bytes autograd keeps for backward (for tests and benchmarks).
+"""Test and benchmark oracle: counting the bytes autograd keeps for backward.
 
 In: a forward and backward pass run inside `SavedTensorMeter`. Out: the bytes saved for backward,
 each storage counted once, both in total (everything ever saved) and at the peak (the most alive

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nndsl.backend.ensemble import Ensemble
+from nndsl.backend.ensemble.members import Ensemble
 from nndsl.backend.graph_module import GraphModule, module_key
 from nndsl.ir import INPUT, Graph
 from nndsl.plan import EnsemblePlan, TemperingPlan

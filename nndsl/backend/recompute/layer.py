@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from nndsl.backend.recompute_run import DirectionRun, RecomputeStatistics, State
+from nndsl.backend.recompute.direction import DirectionRun, RecomputeStatistics, State
 from nndsl.plan.memory.recompute import RecomputeSchedule, plan_recompute
 
 CellType = Literal["lstm", "gru", "rnn"]

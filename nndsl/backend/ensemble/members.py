@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from nndsl.backend.ensemble_vectorised import VectorisedMembers, vectorisation_obstacle
+from nndsl.backend.ensemble.vectorised import VectorisedMembers, vectorisation_obstacle
 
 
 class LoopMembers(nn.Module):

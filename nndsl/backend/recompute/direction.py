@@ -4,7 +4,7 @@ In: the layer (its cells and parameters), a ``RecomputeSchedule``, the inputs an
 a seed. Out: ``DirectionRun`` performs the first forward pass (storing only what the schedule
 says) and the backward pass (re-running forward from stored hidden states, keeping one step's
 autograd graph at a time, accumulating gradients); ``RecomputeStatistics`` counts the forward
-steps and the bytes held, so both can be compared with the plan. ``nndsl.backend.recompute``
+steps and the bytes held, so both can be compared with the plan. ``nndsl.backend.recompute.layer``
 wraps a run in an autograd function and a module.
 """
 
@@ -19,7 +19,7 @@ import torch
 from nndsl.plan.memory.recompute import RecomputeAction, RecomputeSchedule
 
 if TYPE_CHECKING:
-    from nndsl.backend.recompute import RecomputedRecurrent
+    from nndsl.backend.recompute.layer import RecomputedRecurrent
 
 CELL_FUNCTIONS = {"lstm": torch.lstm_cell, "gru": torch.gru_cell, "rnn": torch.rnn_tanh_cell}
 State = tuple[torch.Tensor, ...]
