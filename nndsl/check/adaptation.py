@@ -9,15 +9,14 @@ In: the typed spec and the data signature. Out: diagnostics appended to the list
 
 from __future__ import annotations
 
-from nndsl.check.references import Locator
 from nndsl.data.registry import DataSignature
-from nndsl.diagnostics import DiagnosticList
+from nndsl.diagnostics import StageContext
 from nndsl.spec import Spec
 from nndsl.spec.schedule import AdaptPhase
 
 
-def check_adaptation(spec: Spec, signature: DataSignature, locate: Locator,
-                     diagnostics: DiagnosticList) -> None:
+def check_adaptation(spec: Spec, signature: DataSignature, context: StageContext) -> None:
+    locate, diagnostics = context.locate, context.diagnostics
     for index, phase in enumerate(spec.schedule):
         if not isinstance(phase, AdaptPhase):
             continue

@@ -14,8 +14,8 @@ In: the typed spec. Out: diagnostics appended to the list:
 
 from __future__ import annotations
 
-from nndsl.check.references import Locator, layer_entries
-from nndsl.diagnostics import DiagnosticList
+from nndsl.check.references import layer_entries
+from nndsl.diagnostics import StageContext
 from nndsl.layers import LAYERS, LayerType
 from nndsl.spec import Spec
 from nndsl.spec.network import GroupSpec
@@ -28,12 +28,12 @@ RATE_TOLERANCE = 1e-9
 
 
 def _is_plant(layer_type: str) -> bool:
-    record = LAYERS.get(layer_type)
-    return record is not None and record.plant
+    return layer_type in LAYERS and LAYERS.get(layer_type).plant
 
 
-def check_plants(spec: Spec, locate: Locator, diagnostics: DiagnosticList) -> None:
+def check_plants(spec: Spec, context: StageContext) -> None:
     """A layer that learns must not read a plant: the plant models the world after the output."""
+    locate, diagnostics = context.locate, context.diagnostics
     plants: set[str] = set()
     previous: str | None = None
     for path, item in layer_entries(spec):
@@ -58,8 +58,9 @@ def check_plants(spec: Spec, locate: Locator, diagnostics: DiagnosticList) -> No
                             "select the layers before the plant")
 
 
-def check_online(spec: Spec, locate: Locator, diagnostics: DiagnosticList) -> None:
+def check_online(spec: Spec, context: StageContext) -> None:
     """`online: true` means one update per example in stream order."""
+    locate, diagnostics = context.locate, context.diagnostics
     if not spec.data.online:
         return
     if spec.data.batch_size != 1:
@@ -72,8 +73,9 @@ def check_online(spec: Spec, locate: Locator, diagnostics: DiagnosticList) -> No
                         "remove accumulate_grad_batches")
 
 
-def check_hardware(spec: Spec, locate: Locator, diagnostics: DiagnosticList) -> None:
+def check_hardware(spec: Spec, context: StageContext) -> None:
     """Bit counts need their ranges; every written learning rate lies on the device's grid."""
+    locate, diagnostics = context.locate, context.diagnostics
     hardware = spec.hardware
     if hardware is None:
         return
@@ -87,7 +89,7 @@ def check_hardware(spec: Spec, locate: Locator, diagnostics: DiagnosticList) -> 
     for path, item in layer_entries(spec):
         if isinstance(item, GroupSpec) or item.type in CONSTRAINED_TYPES:
             continue
-        record = LAYERS.get(item.type)
+        record = LAYERS.get(item.type) if item.type in LAYERS else None
         if record is not None and type(record).parameter_count is not LayerType.parameter_count:
             diagnostics.add("E487", f"hardware limits apply to `linear` layers; `{item.name}` "
                             f"({item.type}) has weights they cannot constrain", locate(path),

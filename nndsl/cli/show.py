@@ -160,8 +160,8 @@ def type_label(layer_type: str) -> str:
     """The type column: plants (fixed systems after the network, never trained) are marked."""
     from nndsl.layers import LAYERS
 
-    record = LAYERS.get(layer_type)
-    return f"{layer_type} (plant, fixed)" if record is not None and record.plant else layer_type
+    plant = layer_type in LAYERS and LAYERS.get(layer_type).plant
+    return f"{layer_type} (plant, fixed)" if plant else layer_type
 
 
 def _counted(counts: list[int]) -> str:
