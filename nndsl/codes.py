@@ -70,7 +70,7 @@ CODES: dict[str, str] = {
     "E483": "bit count without its range",
     "E484": "learning rate not on the device's grid",
     "E485": "online training with a batch of several examples",
-    "E486": "online training that accumulates gradients",
+    "E486": "online training that accumulates gradients or resamples examples",
     "E487": "hardware limits where they cannot apply",
     "E488": "adapt phase without class targets",
     "E489": "adapt phase's split is not made",

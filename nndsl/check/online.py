@@ -7,7 +7,7 @@ In: the typed spec. Out: diagnostics appended to the list:
     E483  a bit count without the range its levels spread over
     E484  a learning rate that is not on `hardware.lr_grid`
     E485  online training with a batch of more than one example
-    E486  online training that accumulates gradients over several examples
+    E486  online training that accumulates gradients or resamples examples (bagging)
     E487  hardware limits where they cannot apply: an ensemble, shunted tempering, or a layer
           with weights other than a `linear` layer's (they would stay unconstrained)
 """
@@ -71,6 +71,10 @@ def check_online(spec: Spec, context: StageContext) -> None:
         diagnostics.add("E486", "online training cannot accumulate gradients over examples",
                         locate(("trainer", "accumulate_grad_batches")),
                         "remove accumulate_grad_batches")
+    if spec.ensemble is not None and spec.ensemble.method == "bagging":
+        diagnostics.add("E486", "online training keeps the stream's order, but bagging draws "
+                        "each member's examples at random", locate(("ensemble", "method")),
+                        "use `method: independent`, or drop `online: true`")
 
 
 def check_hardware(spec: Spec, context: StageContext) -> None:
