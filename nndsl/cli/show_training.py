@@ -8,7 +8,9 @@ adapt phase learns from.
 
 from __future__ import annotations
 
+from nndsl.check.references import layer_entries
 from nndsl.spec import Spec
+from nndsl.spec.network import LayerSpec
 from nndsl.spec.schedule import AdaptPhase
 
 
@@ -32,6 +34,13 @@ def training_text(spec: Spec) -> str:
                          f"{phase.inputs} inputs (labels unread), {phase.sweeps} sweep(s), one "
                          "update per example; target: own decision (+1 winner, -1 elsewhere) "
                          "against tanh(output)")
+    unmixing = [item for _, item in layer_entries(spec)
+                if isinstance(item, LayerSpec) and item.type == "ica"]
+    if unmixing and any(isinstance(phase, AdaptPhase) for phase in spec.schedule):
+        lines.append("loss terms of layers: " + "; ".join(
+            f"{item.name} (ica) adds the infomax term [I - φ(u)uᴴ]W"
+            f"{'' if item.params.independence else ' (off)'} and weighs the error from above "
+            f"by γ = {item.params.gamma:g}" for item in unmixing))
     if spec.data.online:
         lines.append("training: online — one update per example, in stream order (batch 1, "
                      "no shuffling)")
