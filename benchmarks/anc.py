@@ -24,15 +24,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from nndsl.api import compile_spec
 from nndsl.backend.graph_module import GraphModule
@@ -40,6 +36,7 @@ from nndsl.backend.hardware import apply_hardware, constrained_layers
 from nndsl.data.engine_noise import CHANNEL_H1, CHANNEL_H2, delay_line, engine_noise, filter_channel
 
 CHANNELS = {"H1": CHANNEL_H1, "H2": CHANNEL_H2}
+ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "specs" / "anc_mlp_h1.yaml"
 VARIANTS = {"MLP": None, "8-bit": "std:presets/eight_bit",
             "analog": "std:presets/analog_neurochip"}

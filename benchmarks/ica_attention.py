@@ -21,21 +21,18 @@ from __future__ import annotations
 
 import argparse
 import copy
-import sys
 import time
 from pathlib import Path
 
 import torch
 from torch.nn import functional
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 from nndsl.api import compile_spec
 from nndsl.backend.adaptation import adaptation_loss
 from nndsl.backend.graph_module import GraphModule
 from nndsl.data.mixed_words import MixedWordsParams, utterances
 
+ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "specs" / "ica_attention_words.yaml"
 LEVELS = [None, 15.0, 10.0, 5.0]
 PAPER = {"MLP": [96.1, 84.8, 63.0, 36.7], "ICA": [93.9, 90.6, 85.6, 68.9],
@@ -94,6 +91,8 @@ def main() -> None:
                                                                   "the spec's adapt phase)")
     parser.add_argument("--gamma", type=float, default=None, help="γ of the attention term "
                                                                    "(default: the spec's)")
+    parser.add_argument("--echo", type=float, default=None, help="short-FIR mixing: the "
+                                                                  "delayed share of each path")
     arguments = parser.parse_args()
     if arguments.smoke:
         arguments.train_per_class, arguments.test_per_class = 8, 3
@@ -106,8 +105,11 @@ def main() -> None:
     rate = arguments.rate or spec.schedule[1].optimizer.lr
     gamma = arguments.gamma if arguments.gamma is not None else \
         compiled.graph.node("unmix").params.gamma
-    params = spec.data.options.model_copy(update={"train_per_class": arguments.train_per_class,
-                                                  "test_per_class": arguments.test_per_class})
+    changes = {"train_per_class": arguments.train_per_class,
+               "test_per_class": arguments.test_per_class}
+    if arguments.echo is not None:
+        changes["echo"] = arguments.echo
+    params = spec.data.options.model_copy(update=changes)
     assert isinstance(params, MixedWordsParams)
     torch.manual_seed(spec.seed)
     network = GraphModule(compiled.graph)
@@ -115,7 +117,9 @@ def main() -> None:
                                   utterances(params, spec.seed, params.train_per_class, None, 0))
     train_classifier(network, train_inputs, train_labels, arguments.epochs,
                      spec.optimizer.lr, spec.seed)
-    print(f"{params.classes} words; classifier on {len(train_labels)} clean utterances: "
+    mixing = "instantaneous" if params.echo == 0 else f"short FIR (echo {params.echo:g})"
+    print(f"{params.classes} words, {mixing} mixing; classifier on {len(train_labels)} clean "
+          f"utterances: "
           f"{accuracy(network, train_inputs, train_labels):.1f}% on them")
     rows: dict[str, list[float]] = {"MLP": [], "ICA": [], "attention": []}
     print(f"\nrecognition rate (%) on {params.classes * params.test_per_class} test utterances; "

@@ -3,7 +3,8 @@
 A stand-in for Bae & Lee's recordings (ica-top-down-attention): `classes` "words", each a
 harmonic voice (pitch 100-180 Hz, varying per utterance) shaped by two formants that glide along
 a class-specific path, and a noise of broadband (AR(1)) plus tonal parts, mixed 2×2
-instantaneously, x = A [s, n], and distorted by the microphones, x ← tanh(g·x)/g (the
+instantaneously, x = A [s, n] (or through short FIR paths with `echo`), and distorted by the
+microphones, x ← tanh(g·x)/g (the
 nonlinearity that breaks ICA's linear-mixing assumption in the paper). Out: one example per
 utterance, the complex short-time spectra of both microphones, [frames, bins, 2 mics, 2 (real,
 imaginary)] (Hamming window, hop n_fft / 2), and the word's class.
@@ -47,6 +48,11 @@ class MixedWordsParams(BaseModel):
         ((1.0, 0.6), (0.5, 1.0)), description="the 2×2 mixing matrix A (rows: microphones)")
     microphone_gain: float = Field(1.0, ge=0, le=100, description="g of the microphones' "
                                                                   "tanh(g·x)/g; 0: linear")
+    echo: float = Field(0.0, ge=0, le=1, description="short-FIR (convolutive) mixing: each path "
+                                                     "also carries this share delayed; 0: "
+                                                     "instantaneous")
+    echo_delay: int = Field(2, ge=1, le=64, description="samples of delay per path index (path "
+                                                        "i→j is delayed (i + j + 1) times this)")
 
 
 def _word(generator: Any, path: Any, samples: int) -> Any:
@@ -109,7 +115,15 @@ def utterances(params: MixedWordsParams, seed: int, per_class: int, snr: float |
         if snr is not None:  # the ratio at microphone 1, as a recording would state it
             noise = noise * abs(mixing[0, 0]) / (abs(mixing[0, 1]) * noise.std()) \
                 * 10 ** (-snr / 20)
-        microphones = mixing @ np.stack([speech, noise]) * 0.3  # a peak near 1
+        sources = np.stack([speech, noise])
+        microphones = mixing @ sources
+        if params.echo > 0:  # each path i←j adds a delayed copy: a short FIR mixture
+            for mic in range(2):
+                for source in range(2):
+                    delay = (mic + source + 1) * params.echo_delay
+                    microphones[mic, delay:] += params.echo * mixing[mic, source] * \
+                        sources[source, :-delay]
+        microphones = microphones * 0.3  # a peak near 1
         if params.microphone_gain > 0:
             gain = params.microphone_gain
             microphones = np.tanh(gain * microphones) / gain
