@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
 import torch
+from lightning.pytorch.callbacks import Callback
 
 from nndsl.api import compile_spec
 from nndsl.backend.graph_module import GraphModule
 from nndsl.run import train
+from nndsl.run.schedule import Interrupted
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,3 +85,28 @@ def test_online_training_visits_the_stream_in_order(tmp_path, monkeypatch):
     arrays = EngineNoise().load(EngineNoiseParams(samples=200), Path("."), seed=1)
     stream = split_arrays(arrays, 0.1, 0.0, 1).train.targets.reshape(-1).tolist()
     assert seen == pytest.approx(stream)
+
+
+class _InterruptMidStream(Callback):
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_index):
+        if batch_index == 100:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C in the middle of the stream
+
+
+@pytest.mark.slow
+def test_an_interrupted_online_run_resumes_in_stream_order(tmp_path, monkeypatch):
+    spec = str(ROOT / "specs/anc_analog_h1.yaml")
+    reference = train(spec, overrides=["data.samples=300"], run_dir=str(tmp_path / "reference"))
+    from nndsl.run import session
+
+    original = session.trainer_for
+    monkeypatch.setattr(session, "trainer_for", lambda context, label, stop, callbacks: original(
+        context, label, stop, [*callbacks, _InterruptMidStream()]))
+    with pytest.raises(Interrupted):
+        train(spec, overrides=["data.samples=300"], run_dir=str(tmp_path / "interrupted"))
+    monkeypatch.setattr(session, "trainer_for", original)
+    resumed = train(None, resume=str(tmp_path / "interrupted"))
+    expected = torch.load(reference.directory / "final_weights.pt")
+    got = torch.load(resumed.directory / "final_weights.pt")
+    assert expected.keys() == got.keys()
+    assert all(torch.allclose(expected[key], got[key], atol=1e-6) for key in expected)
