@@ -17,7 +17,7 @@ sampler injection, kept on purpose); that sampler is seeded from `PL_GLOBAL_SEED
 `lightning.seed_everything` sets, and re-shuffled each epoch by Lightning's `set_epoch` call.
 Bagging (`use_bootstrap_samples`) replaces the training examples by every ensemble member's own
 bootstrap sample; `resume_shuffle` hands the next training loader the shuffling state a
-checkpoint recorded (`nndsl.backend.resume_state`).
+checkpoint recorded (`nndsl.backend.callbacks.random_state`).
 Validation and test loaders never shuffle, and under DDP every process evaluates the whole split
 (see `_loader`); when a split is empty its hook is hidden from Lightning, which then skips that
 loop.

@@ -21,11 +21,7 @@ from nndsl.backend.tempering import ShuntedLinear, attenuate_error
 from nndsl.ir import INPUT, Graph
 from nndsl.layers import LAYERS
 from nndsl.plan import MemoryPlan, TemperingPlan
-
-
-def module_key(layer: str) -> str:
-    """The key of a layer's module in `GraphModule.layers` (torch forbids '.' there)."""
-    return layer.replace(".", "__")
+from nndsl.state_names import module_key
 
 
 class GraphModule(nn.Module):

@@ -23,6 +23,7 @@ from nndsl.plan.regions import select
 from nndsl.records import Record
 from nndsl.spec import Spec
 from nndsl.spec.schedule import JointPhase, RetrainClassifierPhase, StopSpec, TopDownPhase, TrainPhase
+from nndsl.state_names import is_buffer, layer_prefix
 
 Locator = Callable[[tuple[str | int, ...]], Span | None]
 
@@ -133,7 +134,6 @@ def plan_phases(spec: Spec, graph: Graph, cuts: tuple[CutPlan, ...], locate: Loc
 
 
 # Buffers, not parameters: a checkpoint holds them but the graph's parameter counts do not.
-_BUFFER_NAMES = {"running_mean", "running_var", "num_batches_tracked", "whitening", "mean", "attenuation"}
 
 
 def _check_checkpoint(path: str, graph: Graph, cut: CutPlan, spec_span: Span | None, span: Span | None,
@@ -162,9 +162,9 @@ def _check_checkpoint(path: str, graph: Graph, cut: CutPlan, spec_span: Span | N
         expected = graph.node(layer).parameter_count
         if expected == 0:
             continue
-        prefix = f"layers.{layer.replace('.', '__')}."
+        prefix = layer_prefix(layer)
         held = {key: _count(shape) for key, shape in shapes.items() if key.startswith(prefix)}
-        parameters = sum(count for key, count in held.items() if key.rsplit(".", 1)[-1] not in _BUFFER_NAMES)
+        parameters = sum(count for key, count in held.items() if not is_buffer(key))
         if not held:
             diagnostics.add("E414", f"checkpoint `{path}` does not fit: it has no layer `{layer}`, which lies "
                             f"above cut `{cut.name}`", span,

@@ -14,8 +14,8 @@ Each finished run is written to `progress.json` with its score and the network s
 `last.ckpt` — with the same frozen sets, since those come from the plan, not from the interrupted
 process. A run's randomness depends only on its label (its re-initialisation and its torch seed),
 and its checkpoint — written at a batch boundary when the user presses Ctrl-C — carries the batch
-and loader positions and every random state (`nndsl.run.resume_state`), so a resumed run computes
-what the uninterrupted one would have, even from the middle of an epoch.
+and loader positions and every random state (`nndsl.backend.callbacks.random_state`), so a
+resumed run computes what the uninterrupted one would have, even from the middle of an epoch.
 
 Top-down (Algorithm 1 of the top-down training paper): starting from the current network A with
 validation score s, an attempt at cut C copies A, keeps C's classifier frozen, re-initialises
@@ -35,17 +35,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.pytorch import Callback
 from torch import nn
-from torch.func import functional_call
 
 from nndsl.backend.callbacks.parameter_change import ParameterChange
-from nndsl.backend.graph_module import module_key
+from nndsl.backend.callbacks.random_state import RandomState
+from nndsl.backend.classifier_set import ClassifierSet, RepeatTargets
 from nndsl.plan import CutPlan, PhasePlan, RunPlan
-from nndsl.run.resume_state import RandomState
 from nndsl.run.rundir import is_primary_process, read_json, save_state, write_json
 from nndsl.run.safe_load import read_state_dict
 from nndsl.run.session import RunContext, RunOutcome, layer_seed, train_run, validation_score
+from nndsl.state_names import layer_prefix
 
 
 class Interrupted(Exception):
@@ -247,7 +246,7 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
 def _classifier_states(context: RunContext, cut: CutPlan, paths: tuple[str, ...]) -> list[dict[str, torch.Tensor]]:
     """The entries above `cut` of each checkpoint (the plan stage checked that they fit)."""
     own = context.network.state_dict()
-    prefixes = tuple(f"layers.{module_key(layer)}." for layer in cut.classifier)
+    prefixes = tuple(layer_prefix(layer) for layer in cut.classifier)
     keys = [key for key in own if key.startswith(prefixes)]
     states = []
     for path in paths:
@@ -258,61 +257,3 @@ def _classifier_states(context: RunContext, cut: CutPlan, paths: tuple[str, ...]
                                "does not fit this network")
         states.append({key: loaded[key].to(own[key].dtype) for key in keys})
     return states
-
-
-class ClassifierSet(nn.Module):
-    """The network with several frozen classifiers above one extractor (the paper's suggestion
-    for a stable good classifier: classifiers of differently seeded runs, multi-task style).
-
-    The network's own classifier is the first; `alternatives` hold the others' values. The output
-    stacks every classifier's output along the batch; with `RepeatTargets` repeating the targets
-    to match, the loss is the mean over the classifiers and the metrics pool them. The extractor
-    runs once per classifier (a functional call), which costs time, not correctness.
-    """
-
-    def __init__(self, network: nn.Module, alternatives: list[dict[str, torch.Tensor]]) -> None:
-        super().__init__()
-        self.base = network
-        self.order = network.order
-        self.names: list[dict[str, str]] = []
-        for index, state in enumerate(alternatives):
-            names = {}
-            for position, (key, value) in enumerate(state.items()):
-                names[key] = f"alternative{index}_{position}"
-                self.register_buffer(names[key], value.clone(), persistent=False)
-            self.names.append(names)
-
-    def layer(self, name: str) -> nn.Module:
-        return self.base.layer(name)
-
-    def layer_parameters(self, name: str) -> list[tuple[str, nn.Parameter]]:
-        return self.base.layer_parameters(name)
-
-    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None):
-        results = [self.base(inputs, lengths)]
-        for names in self.names:
-            values = {key: getattr(self, buffer) for key, buffer in names.items()}
-            results.append(functional_call(self.base, values, (inputs, lengths), strict=False))
-        outputs = torch.cat([output for output, _ in results])
-        output_lengths = None if results[0][1] is None else torch.cat([length for _, length in results])
-        return outputs, output_lengths
-
-
-class RepeatTargets(Callback):
-    """Repeats a batch's targets once per classifier of a `ClassifierSet`, in place, before the
-    step that computes the loss and the metrics on the stacked outputs."""
-
-    def __init__(self, copies: int) -> None:
-        self.copies = copies
-
-    def _repeat(self, batch: dict[str, torch.Tensor]) -> None:
-        for key in ("targets", "target_lengths"):
-            if key in batch:
-                batch[key] = torch.cat([batch[key]] * self.copies)
-
-    def on_train_batch_start(self, trainer: Any, module: Any, batch: Any, batch_index: int) -> None:
-        self._repeat(batch)
-
-    def on_validation_batch_start(self, trainer: Any, module: Any, batch: Any, batch_index: int,
-                                  dataloader_index: int = 0) -> None:
-        self._repeat(batch)

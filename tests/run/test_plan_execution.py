@@ -19,8 +19,9 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from nndsl.api import compile_spec
-from nndsl.backend.graph_module import GraphModule, module_key
+from nndsl.backend.graph_module import GraphModule
 from nndsl.run import train
+from nndsl.state_names import module_key
 
 pytestmark = pytest.mark.slow
 
