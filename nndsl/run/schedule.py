@@ -30,6 +30,7 @@ accepted last and trains the classifier; like an attempt, it is kept only if val
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,19 +82,38 @@ def better(score: float | None, reference: float | None, mode: str) -> bool:
     return score < reference if mode == "min" else score > reference
 
 
-def run_schedule(context: RunContext) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Trial:
+    """One planned run to execute, and what its result is judged against.
+
+    Attributes:
+        phase: the run's phase (its stopping rule, optimiser and acceptance rule).
+        run: the planned run (label, cut, trainable and re-initialised layers, seed).
+        baseline: the score to beat when the phase accepts runs only if they improve.
+        attempt: the top-down attempt's number (from 1), or None outside a search.
+        classifiers: checkpoints whose layers above the run's cut replace the network's first.
+    """
+
+    phase: PhasePlan
+    run: RunPlan
+    baseline: float | None = None
+    attempt: int | None = None
+    classifiers: tuple[str, ...] = ()
+
+
+Row = dict[str, Any]
+
+
+def run_schedule(context: RunContext) -> list[Row]:
     """Run every phase; returns the phase table rows (one per run)."""
     _check_checkpoints_exist(context)
     progress = Progress.load(context.directory)
-    rows: list[dict[str, Any]] = []
+    rows: list[Row] = []
     for index, phase in enumerate(context.plan.phases):
-        if phase.search is not None:
-            rows.extend(_top_down(context, progress, phase))
-        elif phase.accept is not None:
-            rows.append(_retrain_classifier(context, progress, phase, index))
-        else:
-            (run,) = phase.runs
-            rows.append(_step(context, progress, phase, run))
+        runner = PHASE_RUNNERS.get(phase.kind)
+        if runner is None:
+            raise NotImplementedError(f"the run stage has no runner for `{phase.kind}` phases")
+        rows.extend(runner(context, progress, phase, index))
     if not context.fast_dev_run and is_primary_process():
         from nndsl.run.report import write_curves
 
@@ -101,32 +121,28 @@ def run_schedule(context: RunContext) -> list[dict[str, Any]]:
     return rows
 
 
-def _step(context: RunContext, progress: Progress, phase: PhasePlan, run: RunPlan, baseline: float | None = None,
-          attempt: int | None = None, classifiers: tuple[str, ...] = ()) -> dict[str, Any]:
+def _single_run(context: RunContext, progress: Progress, phase: PhasePlan, index: int) -> list[Row]:
+    """A phase of one planned run (joint, train)."""
+    (run,) = phase.runs
+    return [_step(context, progress, Trial(phase, run))]
+
+
+def _step(context: RunContext, progress: Progress, trial: Trial) -> Row:
     """One planned run, as the plan has it; skipped (its state reloaded) when the progress record
     already has it.
 
-    The phase's `accept` makes the run a trial: kept only when it beats `baseline`, else the
-    network returns to its state before the run. `classifiers` are checkpoints whose layers above
-    the run's cut replace the network's before training.
+    The phase's `accept` makes the run a trial: kept only when it beats `trial.baseline`, else
+    the network returns to its state before the run. `trial.classifiers` are checkpoints whose
+    layers above the run's cut replace the network's before training.
     """
-    label, cut, accept = run.label, run.cut, phase.accept
-    record = progress.runs.get(label)
+    phase, run = trial.phase, trial.run
+    record = progress.runs.get(run.label)
     if record is not None:
         if record.get("accepted", True):
             _load_state(context, Path(record["state"]))
         return record["row"]
     start_state = {key: value.clone() for key, value in context.network.state_dict().items()}
-    sets = _classifier_states(context, context.plan.cut(cut), classifiers) if classifiers else []
-    if sets:
-        context.network.load_state_dict(sets[0], strict=False)
-    if run.reinitialised:
-        context.network.reset_layers(run.reinitialised, run.seed)
-    if context.printer:
-        context.printer(phase, label, cut, attempt)
-    # Dropout and anything else drawing from torch's generator depend on the run alone, so a
-    # resumed schedule (which skips finished runs) draws what an uninterrupted one does.
-    torch.manual_seed(layer_seed(context.spec.seed, f"{label}/train"))
+    sets = _prepare(context, trial)
     change = ParameterChange(phase.stop.monitor, phase.stop.mode)
     callbacks: list[Any] = [*context.extra_callbacks, change, RandomState()]
     network: nn.Module = context.network
@@ -134,12 +150,52 @@ def _step(context: RunContext, progress: Progress, phase: PhasePlan, run: RunPla
         network = ClassifierSet(context.network, sets[1:])
         callbacks.append(RepeatTargets(len(sets)))
     run_context = dataclasses.replace(context, network=network, extra_callbacks=callbacks)
-    outcome: RunOutcome = train_run(run_context, label, run.trainable, phase.parameter_groups, phase.optimizer,
-                                    phase.stop, phase.keep_best)
+    outcome: RunOutcome = train_run(run_context, run.label, run.trainable, phase.parameter_groups,
+                                    phase.optimizer, phase.stop, phase.keep_best)
     if outcome.interrupted:
-        raise Interrupted(label)
-    monitor, mode = (accept.monitor, accept.mode) if accept else (phase.stop.monitor, phase.stop.mode)
-    extra: dict[str, Any] = {"classifier_from": list(classifiers)} if classifiers else {}
+        raise Interrupted(run.label)
+    accept, stop = phase.accept, phase.stop
+    monitor, mode = (accept.monitor, accept.mode) if accept else (stop.monitor, stop.mode)
+    score, extra = _score(context, trial, sets, outcome, monitor, mode)
+    accepted = True if accept is None else better(score, trial.baseline, mode)
+    state_path = context.directory / "checkpoints" / run.label / "state.pt"
+    save_state(state_path, context.network.state_dict())  # rank 0 writes; every rank keeps its copy
+    if not accepted:
+        context.network.load_state_dict(start_state)
+    row = {"phase": phase.name, "run": run.label, "cut": run.cut, "attempt": trial.attempt,
+           "epochs": outcome.epochs, "monitor": monitor, "best": score, "baseline": trial.baseline,
+           "accepted": accepted, **change.summary(), **extra}
+    progress.runs[run.label] = {"row": row, "accepted": accepted, "state": str(state_path)}
+    progress.save()
+    if outcome.interrupt_pending:
+        raise Interrupted(run.label)  # Ctrl-C after the run's last batch: recorded, so stop here
+    return row
+
+
+def _prepare(context: RunContext, trial: Trial) -> list[dict[str, torch.Tensor]]:
+    """Sets the network up for the run: the first classifier of `trial.classifiers` loaded, the
+    planned layers re-initialised, the run announced and torch seeded. Returns the classifier
+    states (empty without `classifiers`)."""
+    run = trial.run
+    sets = (_classifier_states(context, context.plan.cut(run.cut), trial.classifiers)
+            if trial.classifiers else [])
+    if sets:
+        context.network.load_state_dict(sets[0], strict=False)
+    if run.reinitialised:
+        context.network.reset_layers(run.reinitialised, run.seed)
+    if context.printer:
+        context.printer(trial.phase, run.label, run.cut, trial.attempt)
+    # Dropout and anything else drawing from torch's generator depend on the run alone, so a
+    # resumed schedule (which skips finished runs) draws what an uninterrupted one does.
+    torch.manual_seed(layer_seed(context.spec.seed, f"{run.label}/train"))
+    return sets
+
+
+def _score(context: RunContext, trial: Trial, sets: list[dict[str, torch.Tensor]],
+           outcome: RunOutcome, monitor: str, mode: str) -> tuple[float | None, Row]:
+    """The run's score on `monitor`, and what the row adds about classifier sets."""
+    phase = trial.phase
+    extra: Row = {"classifier_from": list(trial.classifiers)} if trial.classifiers else {}
     if len(sets) > 1:
         # The run ends with one network: the extractor and the classifier that fits it best.
         scores = []
@@ -149,25 +205,11 @@ def _step(context: RunContext, progress: Progress, phase: PhasePlan, run: RunPla
         ranked = [k for k in range(len(sets)) if scores[k] is not None]
         chosen = (min if mode == "min" else max)(ranked, key=lambda k: scores[k]) if ranked else 0
         context.network.load_state_dict(sets[chosen], strict=False)
-        score = scores[chosen]
         extra.update(classifier_scores=scores, classifier=chosen, set_score=outcome.score)
-    elif monitor == phase.stop.monitor and phase.keep_best:
-        score = outcome.score
-    else:
-        score = validation_score(context, monitor)
-    accepted = True if accept is None else better(score, baseline, mode)
-    state_path = context.directory / "checkpoints" / label / "state.pt"
-    save_state(state_path, context.network.state_dict())  # rank 0 writes; every rank keeps its copy
-    if not accepted:
-        context.network.load_state_dict(start_state)
-    row = {"phase": phase.name, "run": label, "cut": cut, "attempt": attempt, "epochs": outcome.epochs,
-           "monitor": monitor, "best": score, "baseline": baseline, "accepted": accepted,
-           **change.summary(), **extra}
-    progress.runs[label] = {"row": row, "accepted": accepted, "state": str(state_path)}
-    progress.save()
-    if outcome.interrupt_pending:
-        raise Interrupted(label)  # Ctrl-C after the run's last batch: it is recorded, so stop here
-    return row
+        return scores[chosen], extra
+    if monitor == phase.stop.monitor and phase.keep_best:
+        return outcome.score, extra
+    return validation_score(context, monitor), extra
 
 
 def _check_checkpoints_exist(context: RunContext) -> None:
@@ -191,7 +233,7 @@ def _baseline(context: RunContext, progress: Progress, phase: PhasePlan, monitor
     return progress.runs[key]["score"]
 
 
-def _top_down(context: RunContext, progress: Progress, phase: PhasePlan) -> list[dict[str, Any]]:
+def _top_down(context: RunContext, progress: Progress, phase: PhasePlan, index: int) -> list[Row]:
     search, accept = phase.search, phase.accept
     assert search is not None and accept is not None
     baseline = _baseline(context, progress, phase, accept.monitor)
@@ -201,8 +243,9 @@ def _top_down(context: RunContext, progress: Progress, phase: PhasePlan) -> list
     searching_from_top = True
     while position < len(phase.runs):
         attempt += 1
-        row = _step(context, progress, phase, phase.runs[position], baseline=baseline, attempt=attempt,
-                    classifiers=search.classifier_from if attempt == 1 else ())
+        trial = Trial(phase, phase.runs[position], baseline, attempt,
+                      search.classifier_from if attempt == 1 else ())
+        row = _step(context, progress, trial)
         rows.append(row)
         if row["accepted"]:
             baseline = row["best"]
@@ -215,13 +258,15 @@ def _top_down(context: RunContext, progress: Progress, phase: PhasePlan) -> list
     return rows
 
 
-def _retrain_classifier(context: RunContext, progress: Progress, phase: PhasePlan, index: int) -> dict[str, Any]:
+def _retrain_classifier(context: RunContext, progress: Progress, phase: PhasePlan,
+                        index: int) -> list[Row]:
     """Freeze the extractor of the cut top-down accepted last (or the named cut); train the top:
     the planned run of that cut."""
     assert phase.accept is not None
     cut = phase.cut or _last_accepted_cut(context, progress, index)
     baseline = _baseline(context, progress, phase, phase.accept.monitor)
-    return _step(context, progress, phase, next(run for run in phase.runs if run.cut == cut), baseline=baseline)
+    run = next(run for run in phase.runs if run.cut == cut)
+    return [_step(context, progress, Trial(phase, run, baseline))]
 
 
 def _last_accepted_cut(context: RunContext, progress: Progress, index: int) -> str:
@@ -232,6 +277,16 @@ def _last_accepted_cut(context: RunContext, progress: Progress, index: int) -> s
                 and record["accepted"]]
     assert searches and searches[-1].search is not None  # the plan stage demands a cut otherwise
     return accepted[-1] if accepted else searches[-1].search.cuts[0]
+
+
+#: How the run stage executes each kind of phase: the planned runs, in order, with the
+#: decisions only a run can make (which top-down attempt comes next). Returns the phase's rows.
+PHASE_RUNNERS: dict[str, Callable[[RunContext, Progress, PhasePlan, int], list[Row]]] = {
+    "joint": _single_run,
+    "train": _single_run,
+    "top_down": _top_down,
+    "retrain_classifier": _retrain_classifier,
+}
 
 
 def _load_state(context: RunContext, path: Path) -> None:

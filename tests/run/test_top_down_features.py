@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from nndsl.api import compile_spec
+from nndsl.backend.classifier_set import ClassifierSet, RepeatTargets
 from nndsl.backend.graph_module import GraphModule
 from nndsl.plan.checkpoint_shapes import CheckpointRefused, checkpoint_shapes
 from nndsl.run import train
-from nndsl.run.schedule import ClassifierSet, RepeatTargets
 
 HEAD = """
 nndsl: 1
