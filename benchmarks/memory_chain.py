@@ -32,8 +32,8 @@ import torch
 
 from nndsl.api import compile_spec
 from nndsl.backend.graph_module import GraphModule
-from nndsl.plan.chains import chain_layers, find_chains
-from nndsl.plan.segments import equal_segments, evaluate, step_cost
+from nndsl.plan.memory.chains import chain_layers, find_chains
+from nndsl.plan.memory.segments import equal_segments, evaluate, step_cost
 from nndsl.records import replace
 
 # The oracle lives with the tests (tests/oracles/), outside the shipped package.

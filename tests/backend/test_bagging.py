@@ -12,13 +12,7 @@ from nndsl.backend.ensemble.losses import independent_loss, per_member_cross_ent
 from nndsl.backend.ensemble.members import Ensemble
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices gain nothing from threads, which on a busy 2-core box wait on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_bootstrap_indices_are_reproducible_from_the_seed_alone() -> None:

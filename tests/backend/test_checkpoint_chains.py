@@ -12,8 +12,8 @@ from nndsl.backend.graph_module import GraphModule
 from oracles.saved_memory import SavedTensorMeter
 from nndsl.ir.graph import GraphNode
 from nndsl.layers import LAYERS
-from nndsl.plan.chains import chain_layers
-from nndsl.plan.segments import owned_bytes
+from nndsl.plan.memory.chains import chain_layers
+from nndsl.plan.memory.segments import owned_bytes
 
 BATCH = 8
 LAYER_CASES = [

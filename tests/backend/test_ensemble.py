@@ -15,13 +15,7 @@ from nndsl.backend.ensemble.members import Ensemble
 MEMBERS = 4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices gain nothing from threads, which on a busy 2-core box wait on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def mlp_member(index: int) -> nn.Module:

@@ -121,16 +121,6 @@ def test_assignment_counts_give_the_class_by_member_matrix() -> None:
     assert counts.tolist() == [[0, 2, 0], [2, 0, 1]]
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny matrices gain nothing from threads, and on a busy 2-core box threads that wait for
-    each other slow each step twenty-fold."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_smcl_members_specialise_on_a_two_branch_regression(one_thread: None) -> None:
     """Lee et al.'s setting in miniature: y = +x^2 or -x^2 at random; one model learns the mean
     (about zero), two sMCL members learn one branch each, so the oracle error nearly vanishes."""

@@ -1,6 +1,6 @@
 """Test and benchmark oracle: the straightforward BPTT-MSM dynamic programme, O(t^2 m).
 
-In: the arguments of ``nndsl.plan.recompute_mixed.MixedCosts``; out: an object with the same
+In: the arguments of ``nndsl.plan.memory.recompute_mixed.MixedCosts``; out: an object with the same
 interface and, by construction, the same costs and pushes. It scans every split y of every
 subproblem, exactly as the planner did before ``recompute_mixed`` replaced it; the tests compare
 the two and ``benchmarks/memory_planning.py`` times them side by side. Nothing else uses it.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from operator import add
 from typing import Literal
 
-from nndsl.plan.recompute_mixed import MixedProblem
+from nndsl.plan.memory.recompute_mixed import MixedProblem
 
 
 class ReferenceMixedCosts(MixedProblem):

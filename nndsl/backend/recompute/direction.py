@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from nndsl.plan.recompute import RecomputeAction, RecomputeSchedule
+from nndsl.plan.memory.recompute import RecomputeAction, RecomputeSchedule
 
 if TYPE_CHECKING:
     from nndsl.backend.recompute.layer import RecomputedRecurrent

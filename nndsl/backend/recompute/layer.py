@@ -18,7 +18,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from nndsl.backend.recompute.direction import DirectionRun, RecomputeStatistics, State
-from nndsl.plan.recompute import RecomputeSchedule, plan_recompute
+from nndsl.plan.memory.recompute import RecomputeSchedule, plan_recompute
 
 CellType = Literal["lstm", "gru", "rnn"]
 _CELLS = {"lstm": nn.LSTMCell, "gru": nn.GRUCell, "rnn": nn.RNNCell}

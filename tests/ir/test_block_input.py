@@ -3,7 +3,7 @@ their shortcut to whatever precedes each repetition."""
 
 from __future__ import annotations
 
-from nndsl.api import compile_spec
+from spec_texts import compile_file
 
 SPEC = """nndsl: 1
 name: t
@@ -21,9 +21,7 @@ optimizer: {type: sgd, lr: 0.1}
 
 
 def test_block_input_wires_each_repetition_to_what_precedes_it(tmp_path):
-    path = tmp_path / "spec.yaml"
-    path.write_text(SPEC)
-    compiled = compile_spec(path)
+    compiled = compile_file(tmp_path, SPEC)
     assert compiled.diagnostics == (), compiled.diagnostics
     graph = compiled.graph
     assert graph.node("res1.residual").inputs == ("stem", "res1.norm_b")
@@ -32,9 +30,7 @@ def test_block_input_wires_each_repetition_to_what_precedes_it(tmp_path):
 
 
 def test_block_input_outside_a_block_names_no_layer(tmp_path):
-    path = tmp_path / "spec.yaml"
-    path.write_text(SPEC.replace("inputs: [pool]", "inputs: [block_input]"))
-    compiled = compile_spec(path)
+    compiled = compile_file(tmp_path, SPEC.replace("inputs: [pool]", "inputs: [block_input]"))
     assert [diagnostic.code for diagnostic in compiled.diagnostics] == ["E402"]
 
 
@@ -52,12 +48,10 @@ def test_blocks_of_blocks_name_and_wire_every_repetition(tmp_path):
     """A block made of repeated blocks: inner names count the inner repetitions and carry the
     outer group's name, and each inner block's `block_input` is what precedes that block."""
     (tmp_path / "stage.yaml").write_text(STAGE)
-    path = tmp_path / "spec.yaml"
     inner = '{block: resnet_basic, repeat: 2, name: "res{index}", with: {channels: 4}}'
     outer = '{block: stage, repeat: 2, name: "stage{index}", with: {channels: 4}}'
-    path.write_text(SPEC.replace("use: [std:blocks/resnet_basic]", "use: [stage.yaml]")
-                    .replace(inner, outer))
-    compiled = compile_spec(path)
+    compiled = compile_file(tmp_path, SPEC.replace("use: [std:blocks/resnet_basic]", "use: [stage.yaml]")
+                            .replace(inner, outer))
     assert compiled.diagnostics == (), compiled.diagnostics
     graph = compiled.graph
     assert [unit.name for unit in graph.units] == ["stem", "stage1", "stage2", "pool", "out"]

@@ -5,12 +5,12 @@ state) and beta (eq. 10: alpha - 1 when the pushed core's input state is already
 alpha). Out: ``MixedCosts``, holding C(t, m) and the first push D(t, m) of an optimal policy for
 the subproblems a schedule visits. Pure Python (no torch, no numpy).
 
-The recurrences and boundary conditions are those of ``nndsl.plan.recompute_costs``:
+The recurrences and boundary conditions are those of ``nndsl.plan.memory.recompute_costs``:
 C(t, m) = min(Q1, Q2) with Q1(y) = y + C(y, m) + C(t-y, m-1) (hidden push, 1 <= y < t) and
 Q2(y) = y + C(y-1, m) + C(t-y, m - (beta if y == 1 else alpha)) (internal push, 1 <= y <= t).
 
 How it is fast. Rows are built bottom-up over m, each in one pass over t by
-``nndsl.plan.recompute_rows``: only splits that can be the smallest optimal one (ends, and kinks
+``nndsl.plan.memory.recompute_rows``: only splits that can be the smallest optimal one (ends, and kinks
 of the two rows combined whose slopes allow it) are evaluated, mostly as slices, a few per
 cell. Rows live in a module-level table per (alpha, beta) that grows as longer sequences or
 larger budgets are asked for, so planning several budgets or layers reuses it. Costs do not
@@ -26,8 +26,8 @@ from collections import OrderedDict
 from operator import add
 from typing import Literal
 
-from nndsl.plan.recompute_costs import INFEASIBLE, CapacityTable, ConvexCosts, mixed_rule
-from nndsl.plan.recompute_rows import RowShape, build_row
+from nndsl.plan.memory.recompute_costs import INFEASIBLE, CapacityTable, ConvexCosts, mixed_rule
+from nndsl.plan.memory.recompute_rows import RowShape, build_row
 
 _CACHED_TABLES = 4
 """How many (alpha, beta) tables stay cached between calls."""

@@ -25,8 +25,8 @@ import math
 from functools import lru_cache
 from typing import Literal
 
-from nndsl.plan.recompute_costs import ConvexCosts
-from nndsl.plan.recompute_mixed import MixedCosts
+from nndsl.plan.memory.recompute_costs import ConvexCosts
+from nndsl.plan.memory.recompute_mixed import MixedCosts
 from nndsl.records import Record
 
 RecomputePolicy = Literal["optimal", "hidden", "internal", "sqrt", "none"]

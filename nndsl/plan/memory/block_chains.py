@@ -1,13 +1,13 @@
 """Plan stage: feed-forward chains at block granularity — a residual block is one chain element.
 
 In: the IR graph, the batch size and the sequence length planned for. Out: chains of elements,
-each element a single layer (as in `nndsl.plan.chains`) or a whole block: a top-level group
+each element a single layer (as in `nndsl.plan.memory.chains`) or a whole block: a top-level group
 (a `{block: ...}` repetition) whose layers read one tensor from outside (the block's input) and
 hand one tensor on (its last layer's output), with skip connections or branches inside — a
 transformer layer, a ResNet block, a conformer block. Activation checkpointing is used that way
 in practice: a checkpoint at a block boundary keeps one tensor, however the block is wired.
 
-A block element becomes one `ChainLayer` for `nndsl.plan.segments`: its input is the block's
+A block element becomes one `ChainLayer` for `nndsl.plan.memory.segments`: its input is the block's
 input, its output the last layer's, and its private bytes everything its layers keep for
 backward in between — each tensor counted once (a tensor is kept when its layer saves its output
 or a layer reading it saves its input), plus the layers' private tensors. Blocks that are plain
@@ -18,8 +18,8 @@ reading several outside tensors stay per layer too (and end chains where the per
 from __future__ import annotations
 
 from nndsl.ir import INPUT, Graph, GraphNode, Unit
-from nndsl.plan.chains import chain_layers
-from nndsl.plan.segments import ChainLayer
+from nndsl.plan.memory.chains import chain_layers
+from nndsl.plan.memory.segments import ChainLayer
 from nndsl.records import Record
 
 

@@ -2,7 +2,7 @@
 
 In: the lower rows (m - 1, m - alpha, m - beta, already long enough) with their ``RowShape``,
 and the length to build. Out: the row C(t, m) for t = 0..length, t + C(t, m), and the positions
-of its convex kinks. Pure Python; ``nndsl.plan.recompute_mixed`` owns the table and the first
+of its convex kinks. Pure Python; ``nndsl.plan.memory.recompute_mixed`` owns the table and the first
 pushes, and the tests compare every value with tests/oracles/recompute_reference.py.
 
 Why the row is exact with so little work. Write L(y) = y + C(y, m). The hidden pushes of a cell

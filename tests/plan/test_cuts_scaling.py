@@ -6,7 +6,7 @@ and on a deep `cuts: units` network."""
 from __future__ import annotations
 
 from nndsl.api import compile_spec
-from nndsl.diagnostics import DiagnosticList
+from nndsl.diagnostics import DiagnosticList, StageContext
 from nndsl.ir import Graph
 from nndsl.plan.phases import _distinct_attempts
 from nndsl.plan.plan import CutPlan
@@ -71,7 +71,7 @@ def compare(text: str) -> tuple[tuple[CutPlan, ...], list[str]]:
     compiled = compile_spec("spec.yaml", text=HEAD + text)
     assert compiled.graph is not None, compiled.diagnostics
     planned, reference = DiagnosticList(), DiagnosticList()
-    cuts = plan_cuts(compiled.spec, compiled.graph, lambda path: None, planned)
+    cuts = plan_cuts(compiled.spec, compiled.graph, StageContext(lambda path: None, planned))
     assert cuts == reference_cuts(compiled.spec, compiled.graph, lambda path: None, reference)
     assert [item.code for item in planned.items] == [item.code for item in reference.items]
     # the diagnostics name the same cuts (the reference's messages are shorter)

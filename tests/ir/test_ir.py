@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from nndsl.api import compile_spec
-
-DIGITS = """nndsl: 1
-name: t
-data: {source: digits}
-network:
-  layers:
-    - {name: hidden, type: linear, units: 32, activation: tanh}
-    - {name: out, type: linear, units: 10}
-loss: {type: cross_entropy}
-optimizer: {type: sgd, lr: 0.1}
-"""
-
-
-def compile_text(text: str):
-    return compile_spec("spec.yaml", text=text)
+from spec_texts import MINIMAL_SPEC, compile_text
 
 
 def test_layers_read_the_previous_layer_unless_they_name_inputs():
-    text = DIGITS.replace("    - {name: out",
-                          "    - {name: side, type: linear, units: 8, inputs: input}\n"
-                          "    - {name: both, type: concat, inputs: [hidden, side]}\n"
-                          "    - {name: out")
+    text = MINIMAL_SPEC.replace("    - {name: out",
+                                "    - {name: side, type: linear, units: 8, inputs: input}\n"
+                                "    - {name: both, type: concat, inputs: [hidden, side]}\n"
+                                "    - {name: out")
     graph = compile_text(text).graph
     assert graph.predecessors("hidden") == ["input"]
     both = graph.node("both")
@@ -35,7 +20,7 @@ def test_layers_read_the_previous_layer_unless_they_name_inputs():
 
 
 def test_a_group_name_stands_for_its_last_layer():
-    text = DIGITS.replace("name: t\n", "name: t\nuse: [std:blocks/dense]\n").replace(
+    text = MINIMAL_SPEC.replace("name: t\n", "name: t\nuse: [std:blocks/dense]\n").replace(
         "    - {name: hidden, type: linear, units: 32, activation: tanh}\n",
         "    - {block: dense, name: body, with: {units: 32}}\n"
         "    - {name: skip, type: linear, units: 32, inputs: input}\n"
@@ -49,7 +34,7 @@ def test_a_group_name_stands_for_its_last_layer():
 
 def test_network_output_may_name_an_earlier_layer_when_all_lead_to_it():
     hidden = "    - {name: hidden, type: linear, units: 32, activation: tanh}\n"
-    text = DIGITS.replace(hidden, "").replace("  layers:", "  output: out\n  layers:")
+    text = MINIMAL_SPEC.replace(hidden, "").replace("  layers:", "  output: out\n  layers:")
     assert compile_text(text).graph.output == "out"
 
 
@@ -69,7 +54,7 @@ def test_symbolic_lengths_flow_through_convolution_and_pooling():
 
 
 def test_to_dict_is_plain_data():
-    dump = compile_text(DIGITS).graph.to_dict()
+    dump = compile_text(MINIMAL_SPEC).graph.to_dict()
     assert dump["input_shape"] == [64] and dump["parameters"] == 65 * 32 + 33 * 10
     assert dump["nodes"][0] == {
         "name": "hidden", "type": "linear", "inputs": ["input"], "output_shape": [32],
@@ -79,7 +64,7 @@ def test_to_dict_is_plain_data():
 
 
 def test_a_wider_output_than_the_classes_is_only_a_warning():
-    compiled = compile_text(DIGITS.replace("units: 10", "units: 12"))
+    compiled = compile_text(MINIMAL_SPEC.replace("units: 10", "units: 12"))
     (item,) = compiled.diagnostics
     assert (item.code, item.severity) == ("E505", "warning")
     assert compiled.ok and compiled.plan is not None
@@ -109,7 +94,7 @@ def test_ctc_output_counts_the_blank_and_keeps_time():
 
 
 def test_a_declared_input_shape_must_match_the_data():
-    declared = DIGITS.replace("  layers:", "  input: {shape: [64]}\n  layers:")
+    declared = MINIMAL_SPEC.replace("  layers:", "  input: {shape: [64]}\n  layers:")
     assert compile_text(declared).ok
     (item,) = compile_text(declared.replace("[64]", "[65]")).diagnostics
     assert item.code == "E502" and "[65]" in item.message and "[64]" in item.message

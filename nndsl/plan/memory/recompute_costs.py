@@ -22,7 +22,7 @@ steps that can be back-propagated when no step runs more than c times, C(t, m) i
 of max(0, t - N_m(c)) (the tests check this against the recurrences). MSM costs are not convex in
 t, so the same sum is only a lower bound there; when HSM or pure-internal policies reach it they
 are optimal and no table is needed, otherwise the exact dynamic programme of
-``nndsl.plan.recompute_mixed`` runs.
+``nndsl.plan.memory.recompute_mixed`` runs.
 """
 
 from __future__ import annotations

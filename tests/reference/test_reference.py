@@ -16,7 +16,7 @@ from nndsl.layers import LAYERS
 from nndsl.reference import REGENERATE, generate
 from nndsl.resolve.library import stdlib_names
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "docs" / "reference.md"
 
 

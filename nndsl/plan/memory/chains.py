@@ -3,7 +3,7 @@
 In: the IR graph, the batch size and the sequence length planned for (symbolic dimensions such
 as "T" or "(T-1)/2+1" are evaluated at it). Out: chains — maximal runs of layers with one input
 each, where every layer but the last feeds only the next — as lists of `ChainLayer` records for
-`nndsl.plan.segments`. Recurrent layers (planned by the recompute policies), layers joining
+`nndsl.plan.memory.segments`. Recurrent layers (planned by the recompute policies), layers joining
 several inputs (add, concat) and layers whose output feeds more than one layer (a skip
 connection or a branch) end a chain: a checkpoint boundary there would have to keep several
 tensors, which this planner does not model.
@@ -45,7 +45,7 @@ from collections.abc import Callable
 from nndsl.ir import INPUT, Graph, GraphNode
 from nndsl.layers import LAYERS
 from nndsl.layers.registry import Dim
-from nndsl.plan.segments import ChainLayer
+from nndsl.plan.memory.segments import ChainLayer
 
 FLOAT_BYTES = 4
 _SAVES_RESULT = {"relu", "tanh", "logistic", "elu", "softmax"}
@@ -53,7 +53,7 @@ _SAVES_ARGUMENT = {"softplus", "gelu", "silu", "leaky_relu"}
 _WEIGHTED = {"linear", "lwta", "whitened_linear", "variational_dropout", "conv1d", "conv2d",
              "conv_transpose", "embedding"}
 # add and concat keep nothing either (their gradients only route or split the incoming one); they
-# join several inputs, so they appear in chains only inside a block (nndsl.plan.block_chains).
+# join several inputs, so they appear in chains only inside a block (nndsl.plan.memory.block_chains).
 _RESHAPES = {"flatten", "add_channel", "to_sequence", "slice", "add", "concat"}
 # Cost per element of elementwise work, in FLOP-equivalents: time per element relative to a
 # matrix product's time per FLOP, measured with one CPU thread (torch 2.x, x86): random numbers

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from spec_texts import MINIMAL_SPEC
+
 from nndsl.api import compile_spec
 from nndsl.diagnostics import DiagnosticList
 from nndsl.resolve import resolve
 from nndsl.source import locate, parse_document, to_plain
-
-BASE = """nndsl: 1
-name: t
-data: {source: digits}
-network:
-  layers:
-    - {name: hidden, type: linear, units: 32, activation: tanh}
-    - {name: out, type: linear, units: 10}
-loss: {type: cross_entropy}
-optimizer: {type: sgd, lr: 0.1}
-"""
 
 
 def resolved(text: str, overrides: list[str] | None = None, path: str = "spec.yaml"):
@@ -40,7 +31,7 @@ def test_user_values_win_over_presets_and_later_fragments_over_earlier(tmp_path)
           "  optimizer: {type: sgd, lr: 0.5, momentum: 0.9}\n  trainer: {max_epochs: 3}\n")
     write(tmp_path, "second.yaml", "# second\nfragment: preset\nspec:\n  trainer: {max_epochs: 4, "
           "min_epochs: 2}\n")
-    text = BASE.replace("name: t\n", "name: t\nuse: [first.yaml, second.yaml]\n")
+    text = MINIMAL_SPEC.replace("name: t\n", "name: t\nuse: [first.yaml, second.yaml]\n")
     result, diagnostics = resolved(text, path=str(tmp_path / "spec.yaml"))
     assert not diagnostics.items
     plain = to_plain(result.root)
@@ -53,7 +44,7 @@ def test_user_values_win_over_presets_and_later_fragments_over_earlier(tmp_path)
 
 
 def test_lists_from_the_spec_replace_fragment_lists_whole():
-    text = BASE + ("cuts: units\nuse: [std:schedules/top_down_greedy]\n"
+    text = MINIMAL_SPEC + ("cuts: units\nuse: [std:schedules/top_down_greedy]\n"
                    "schedule:\n  - {phase: joint}\n")
     result, diagnostics = resolved(text)
     assert not diagnostics.items
@@ -61,7 +52,7 @@ def test_lists_from_the_spec_replace_fragment_lists_whole():
 
 
 def test_values_from_a_stdlib_fragment_carry_its_origin():
-    text = BASE.replace("optimizer: {type: sgd, lr: 0.1}\n", "use: [std:presets/adadelta_espnet]\n")
+    text = MINIMAL_SPEC.replace("optimizer: {type: sgd, lr: 0.1}\n", "use: [std:presets/adadelta_espnet]\n")
     result, diagnostics = resolved(text)
     assert not diagnostics.items
     span = locate(result.root, ("optimizer", "rho"))
@@ -71,7 +62,7 @@ def test_values_from_a_stdlib_fragment_carry_its_origin():
 
 
 def test_blocks_expand_into_named_groups_with_prefixed_layer_names():
-    text = BASE.replace("name: t\n", "name: t\nuse: [std:blocks/blstm_projection]\n").replace(
+    text = MINIMAL_SPEC.replace("name: t\n", "name: t\nuse: [std:blocks/blstm_projection]\n").replace(
         "data: {source: digits}", "data: {source: synthetic_speech}").replace(
         "    - {name: hidden, type: linear, units: 32, activation: tanh}\n",
         '    - {block: blstm_projection, repeat: 2, name: "enc{index}", with: {hidden: 64}}\n')
@@ -92,7 +83,7 @@ def test_blocks_expand_into_named_groups_with_prefixed_layer_names():
 
 
 def test_block_default_names_and_parameter_defaults():
-    text = BASE.replace("name: t\n", "name: t\nuse: [std:blocks/dense]\n").replace(
+    text = MINIMAL_SPEC.replace("name: t\n", "name: t\nuse: [std:blocks/dense]\n").replace(
         "    - {name: hidden, type: linear, units: 32, activation: tanh}\n",
         "    - {block: dense}\n    - {block: dense, repeat: 2}\n")
     result, diagnostics = resolved(text)
@@ -103,7 +94,7 @@ def test_block_default_names_and_parameter_defaults():
 
 
 def test_set_values_are_typed_by_yaml_and_reach_list_items():
-    result, diagnostics = resolved(BASE, ["optimizer.lr=0.5", "network.layers.0.units=128",
+    result, diagnostics = resolved(MINIMAL_SPEC, ["optimizer.lr=0.5", "network.layers.0.units=128",
                                           "trainer.deterministic=false", "metrics=[accuracy]",
                                           "optimizer.momentum=0.9", "name=007"])
     assert not diagnostics.items
@@ -119,7 +110,7 @@ def test_set_values_are_typed_by_yaml_and_reach_list_items():
 
 
 def test_overrides_apply_in_order_and_after_fragments():
-    text = BASE.replace("optimizer: {type: sgd, lr: 0.1}\n", "use: [std:presets/adadelta_espnet]\n")
+    text = MINIMAL_SPEC.replace("optimizer: {type: sgd, lr: 0.1}\n", "use: [std:presets/adadelta_espnet]\n")
     result, diagnostics = resolved(text, ["optimizer.rho=0.5", "optimizer.rho=0.7"])
     assert not diagnostics.items
     assert to_plain(result.root)["optimizer"]["rho"] == 0.7
@@ -127,7 +118,7 @@ def test_overrides_apply_in_order_and_after_fragments():
 
 def test_an_override_with_a_mapping_replaces_the_fragments_mapping_whole():
     # Applied before the fragment, the override would merge under it and keep rho and eps.
-    text = BASE.replace("optimizer: {type: sgd, lr: 0.1}\n", "use: [std:presets/adadelta_espnet]\n")
+    text = MINIMAL_SPEC.replace("optimizer: {type: sgd, lr: 0.1}\n", "use: [std:presets/adadelta_espnet]\n")
     result, diagnostics = resolved(text, ["optimizer={type: sgd, lr: 0.3}"])
     assert not diagnostics.items
     assert to_plain(result.root)["optimizer"] == {"type": "sgd", "lr": 0.3}
@@ -136,14 +127,14 @@ def test_an_override_with_a_mapping_replaces_the_fragments_mapping_whole():
 
 
 def test_set_problems_are_e203_and_e204():
-    _, diagnostics = resolved(BASE, ["optimizer.lr", "network.layers.5.units=1", "name.first=x",
+    _, diagnostics = resolved(MINIMAL_SPEC, ["optimizer.lr", "network.layers.5.units=1", "name.first=x",
                                      "network.layers.x=1"])
     assert [item.code for item in diagnostics.items] == ["E203", "E204", "E204", "E204"]
     assert "past the end of a list of 2" in diagnostics.items[1].message
 
 
 def test_use_cannot_be_overridden_since_fragments_load_first():
-    result, diagnostics = resolved(BASE, ["use=[std:presets/adadelta_espnet]"])
+    result, diagnostics = resolved(MINIMAL_SPEC, ["use=[std:presets/adadelta_espnet]"])
     assert [item.code for item in diagnostics.items] == ["E204"]
     assert "`use` cannot be set" in diagnostics.items[0].message
     assert to_plain(result.root)["optimizer"] == {"type": "sgd", "lr": 0.1}
@@ -152,7 +143,7 @@ def test_use_cannot_be_overridden_since_fragments_load_first():
 def test_fragment_cycles_and_missing_fragments(tmp_path):
     write(tmp_path, "a.yaml", "# a\nfragment: preset\nuse: [b.yaml]\nspec: {seed: 1}\n")
     write(tmp_path, "b.yaml", "# b\nfragment: preset\nuse: [a]\nspec: {seed: 2}\n")
-    text = BASE.replace("name: t\n", "name: t\nuse: [a.yaml, nothere.yaml]\n")
+    text = MINIMAL_SPEC.replace("name: t\n", "name: t\nuse: [a.yaml, nothere.yaml]\n")
     spec = write(tmp_path, "spec.yaml", text)
     compiled = compile_spec(spec)
     by_code = {item.code: item for item in compiled.diagnostics}
@@ -162,7 +153,7 @@ def test_fragment_cycles_and_missing_fragments(tmp_path):
 
 
 def test_a_fragment_used_twice_is_loaded_once():
-    text = BASE.replace("name: t\n", "name: t\nuse: [std:blocks/dense, std:blocks/dense]\n")
+    text = MINIMAL_SPEC.replace("name: t\n", "name: t\nuse: [std:blocks/dense, std:blocks/dense]\n")
     result, diagnostics = resolved(text)
     assert not diagnostics.items and list(result.blocks) == ["dense"]
 
@@ -170,9 +161,9 @@ def test_a_fragment_used_twice_is_loaded_once():
 def test_paths_the_system_refuses_are_user_errors_not_crashes():
     long_name = "x" * 5000  # longer than any file system allows (ENAMETOOLONG)
     for use in (long_name, f"std:blocks/{long_name}", "a\\0b"):
-        text = BASE.replace("name: t\n", f'name: t\nuse: ["{use}"]\n')
+        text = MINIMAL_SPEC.replace("name: t\n", f'name: t\nuse: ["{use}"]\n')
         compiled = compile_spec("spec.yaml", text=text)
         assert [item.code for item in compiled.diagnostics] == ["E201"]
-    text = BASE.replace("source: digits", f"source: npz, path: {long_name}")
+    text = MINIMAL_SPEC.replace("source: digits", f"source: npz, path: {long_name}")
     compiled = compile_spec("spec.yaml", text=text)
     assert [item.code for item in compiled.diagnostics] == ["E412"]

@@ -6,10 +6,10 @@ graph, the batch size and the sequence length planned for. Out: a `MemoryPlan` w
 * per recurrent layer and direction: the hidden-state units it may hold, α (the size of an
   internal state in hidden-state units), the policy's predicted forward steps and peak bytes next
   to plain BPTT's — computed by the dynamic programmes of Gruslys et al. (2016) in
-  `nndsl.plan.recompute`;
-* per feed-forward chain (`nndsl.plan.block_chains`: layers, and residual blocks as single
+  `nndsl.plan.memory.recompute`;
+* per feed-forward chain (`nndsl.plan.memory.block_chains`: layers, and residual blocks as single
   elements) that checkpointing can shrink: its checkpoint segments, chosen by
-  `nndsl.plan.segments` from the elements' estimated sizes and costs.
+  `nndsl.plan.memory.segments` from the elements' estimated sizes and costs.
 
 How the parts share the budget: a percentage applies to each part alike (every recurrent layer
 and every chain keeps at most that share of its own plain activation memory, so the network
@@ -31,20 +31,18 @@ output states and what autograd keeps for the gates.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
-from nndsl.diagnostics import DiagnosticList, Span
+from nndsl.diagnostics import DiagnosticList, Span, StageContext
 from nndsl.ir import Graph, GraphNode
-from nndsl.plan.block_chains import element_layers, expand, find_block_chains
+from nndsl.plan.memory.block_chains import element_layers, expand, find_block_chains
 from nndsl.plan.plan import ChainMemoryPlan, MemoryPlan, RecurrentMemoryPlan, SegmentPlan
-from nndsl.plan.recompute import plain_bptt_bytes, plan_recompute, smallest_feasible_units, units_for_budget
-from nndsl.plan.segments import (ChainLayer, Segment, evaluate, fits, optimal_segments,
-                                 plain_segments, segment_bytes, smallest_peak, sqrt_segments,
-                                 step_cost)
+from nndsl.plan.memory.recompute import plain_bptt_bytes, plan_recompute, smallest_feasible_units, units_for_budget
+from nndsl.plan.memory.segment_search import fits, optimal_segments, smallest_peak
+from nndsl.plan.memory.segments import (ChainLayer, Segment, evaluate, plain_segments, segment_bytes,
+                                        sqrt_segments, step_cost)
 from nndsl.records import Record
 from nndsl.spec import Spec
 
-Locator = Callable[[tuple[str | int, ...]], Span | None]
 FLOAT_BYTES = 4
 # Tensors of width H an internal state holds besides the step input (per example): LSTM: h, c in;
 # 4 gate activations, tanh(c'), c', h' out; GRU: h in, 3 gates, candidate, h' out; RNN: h in, h' out.
@@ -60,8 +58,9 @@ class _Recurrent(Record):
     plain_bytes: int  # one direction
 
 
-def plan_memory(spec: Spec, graph: Graph, locate: Locator, diagnostics: DiagnosticList) -> MemoryPlan | None:
+def plan_memory(spec: Spec, graph: Graph, context: StageContext) -> MemoryPlan | None:
     """The plan for the spec's `memory:` (None without one, or after E602/E604 in `diagnostics`)."""
+    locate, diagnostics = context.locate, context.diagnostics
     memory = spec.memory
     if memory is None:
         return None
@@ -75,7 +74,7 @@ def plan_memory(spec: Spec, graph: Graph, locate: Locator, diagnostics: Diagnost
     recurrent = _recurrent_layers(graph, batch, int(length or 1), span, diagnostics)
     if recurrent is None:
         return None
-    # Chains of layers and whole blocks (a residual block is one element: nndsl.plan.block_chains).
+    # Chains of layers and whole blocks (a residual block is one element: nndsl.plan.memory.block_chains).
     found = [(chain, element_layers(graph, chain, batch, memory.sequence_length))
              for chain in find_block_chains(graph)]
     found = [(chain, layers) for chain, layers in found
