@@ -4,6 +4,7 @@ plan.json, and keep a plan of n cuts (and a top-down search over them) linear in
 from __future__ import annotations
 
 import json
+import pickle
 
 import pytest
 
@@ -50,6 +51,8 @@ def test_complement_parameters_equality(order):
     assert chosen.parameters + rest.parameters == order.parameters_below[-1] > 0
     assert order.everything().complement().names == () and not order.span(3, 3)
     assert chosen != order.span(2, 5) and chosen != chosen.names  # a set is no tuple
+    copied = pickle.loads(pickle.dumps(chosen))  # plans travel to worker processes
+    assert copied == chosen and copied.names == chosen.names and order.names[2] in copied
 
 
 def test_plan_json_lists_short_stretches_by_name_and_long_ones_as_ranges(order):
