@@ -218,7 +218,8 @@ def main() -> None:
                                   f"{row[command]['cpu']:>5.2f}s {row[command]['megabytes']:>5.0f}"
                                   for command in ("validate", "show"))
                 print(f"{variant:<10} {size:>6} {cells}  {verdict(all(checks))}", flush=True)
-    print(f"growth ratio work(2n)/work(n) of CPU time (goal <= {GOAL_GROWTH}), wall time in brackets:")
+    print(f"growth ratio work(2n)/work(n) of CPU time (goal <= {GOAL_GROWTH}), "
+          "wall time in brackets:")
     worst = 0.0
     for variant in arguments.variants:
         parts = []

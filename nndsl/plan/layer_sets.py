@@ -42,7 +42,8 @@ class LayerOrder:
         self.position = {name: index for index, name in enumerate(self.names)}
         self.parameters_below = [0]
         for name in self.names:
-            self.parameters_below.append(self.parameters_below[-1] + graph.node(name).parameter_count)
+            count = graph.node(name).parameter_count
+            self.parameters_below.append(self.parameters_below[-1] + count)
 
     def span(self, start: int, stop: int) -> LayerSet:
         """The layers at positions start..stop-1 (empty when stop <= start)."""
@@ -175,7 +176,8 @@ class LayerSet(Sequence[str]):
         names, written = self.order.names, []
         for start, stop in self.ranges:
             if stop - start > LISTED_RUN:
-                written.append({"from": names[start], "to": names[stop - 1], "layers": stop - start})
+                written.append({"from": names[start], "to": names[stop - 1],
+                                "layers": stop - start})
             else:
                 written.extend(names[start:stop])
         return written

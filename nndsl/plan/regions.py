@@ -19,7 +19,8 @@ from nndsl.spec import Selector, Spec
 Locator = Callable[[tuple[str | int, ...]], Span | None]
 
 
-def plan_cuts(spec: Spec, graph: Graph, locate: Locator, diagnostics: DiagnosticList) -> tuple[CutPlan, ...]:
+def plan_cuts(spec: Spec, graph: Graph, locate: Locator,
+              diagnostics: DiagnosticList) -> tuple[CutPlan, ...]:
     """Every cut of the spec as extractor/classifier layer sets.
 
     Linear in the layers: `cuts: units` on an n-layer network has n-1 cuts, each extractor a set

@@ -16,7 +16,8 @@ def spec_text(layers: int, schedule: str = "") -> str:
     hidden = "".join(f"    - {{name: h{index}, type: linear, units: 4, activation: tanh}}\n"
                      for index in range(1, layers))
     return ("nndsl: 1\nname: sets\ndata: {source: digits}\nnetwork:\n  layers:\n" + hidden
-            + "    - {name: out, type: linear, units: 10}\ncuts: units\nloss: {type: cross_entropy}\n"
+            + "    - {name: out, type: linear, units: 10}\ncuts: units\n"
+            + "loss: {type: cross_entropy}\n"
             + "optimizer: {type: sgd, lr: 0.1}\n" + schedule)
 
 

@@ -20,14 +20,15 @@ def large_spec(layers: int) -> str:
     lines = [f"    - {{name: layer{index}, type: linear, units: 8, activation: tanh}}"
              for index in range(1, layers)]
     return ("nndsl: 1\nname: large\nseed: 1\ndata: {source: digits}\n"
-            "network:\n  layers:\n" + "\n".join(lines) + "\n    - {name: out, type: linear, units: 10}\n"
+            "network:\n  layers:\n" + "\n".join(lines)
+            + "\n    - {name: out, type: linear, units: 10}\n"
             "cuts: units\nloss: {type: cross_entropy}\noptimizer: {type: sgd, lr: 0.1}\n"
             "schedule:\n  - {phase: joint}\n  - {phase: top_down}\n")
 
 
 def test_chunk_sizes():
-    assert [_chunk_size(entries) for entries in (1, CHUNK, CHUNK + 1, CHUNK * CHUNK,
-                                                 CHUNK * CHUNK + 1)] == [1, 1, CHUNK, CHUNK, CHUNK**2]
+    entries = (1, CHUNK, CHUNK + 1, CHUNK * CHUNK, CHUNK * CHUNK + 1)
+    assert [_chunk_size(count) for count in entries] == [1, 1, CHUNK, CHUNK, CHUNK**2]
 
 
 @pytest.mark.slow  # compiles a 2000-layer spec: seconds on a loaded machine
