@@ -8,25 +8,21 @@ into an extractor layer (E601).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from nndsl.diagnostics import DiagnosticList, Span
+from nndsl.diagnostics import DiagnosticList, Span, StageContext
 from nndsl.ir import INPUT, Graph
 from nndsl.plan.layer_sets import LayerSet, layer_order
 from nndsl.plan.plan import CutPlan
 from nndsl.spec import Selector, Spec
 
-Locator = Callable[[tuple[str | int, ...]], Span | None]
 
-
-def plan_cuts(spec: Spec, graph: Graph, locate: Locator,
-              diagnostics: DiagnosticList) -> tuple[CutPlan, ...]:
+def plan_cuts(spec: Spec, graph: Graph, context: StageContext) -> tuple[CutPlan, ...]:
     """Every cut of the spec as extractor/classifier layer sets.
 
     Linear in the layers: `cuts: units` on an n-layer network has n-1 cuts, each extractor a set
     of whole units that nothing outside feeds, hence a prefix of the topological order: one
     range of positions (`LayerSet`), its classifier the rest. No cut lists its layers.
     """
+    locate, diagnostics = context.locate, context.diagnostics
     if spec.cuts is None:
         return ()
     order = layer_order(graph)
