@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from nndsl.plan.layer_sets import LayerSet
 from nndsl.records import Record, fields
 from nndsl.spec.training import LossSpec, OptimizerSpec
 
@@ -17,8 +18,8 @@ class CutPlan(Record):
     """A cut: the extractor (b, below) and classifier (t, above) layer sets, in graph order."""
 
     name: str
-    extractor: tuple[str, ...]
-    classifier: tuple[str, ...]
+    extractor: LayerSet
+    classifier: LayerSet
     extractor_parameters: int
     classifier_parameters: int
 
@@ -54,9 +55,9 @@ class RunPlan(Record):
 
     label: str  # the run's name in the run directory: checkpoints/<label>, logs/<label>
     cut: str | None
-    trainable: tuple[str, ...]
-    frozen: tuple[str, ...]
-    reinitialised: tuple[str, ...]
+    trainable: LayerSet
+    frozen: LayerSet
+    reinitialised: LayerSet
     seed: int
 
 
@@ -80,9 +81,9 @@ class PhasePlan(Record):
 
     name: str
     kind: str
-    trainable: tuple[str, ...]
-    frozen: tuple[str, ...]
-    reinitialised: tuple[str, ...]
+    trainable: LayerSet
+    frozen: LayerSet
+    reinitialised: LayerSet
     trainable_parameters: int
     frozen_parameters: int
     reinitialised_parameters: int
@@ -272,6 +273,8 @@ class Plan(Record):
         """Plain JSON-ready data (pydantic parts dumped as they would be written in a spec)."""
 
         def convert(value: Any) -> Any:
+            if isinstance(value, LayerSet):  # names, long stretches as ranges (layer_sets.py)
+                return value.to_json()
             if isinstance(value, Record):
                 return {item.name: convert(getattr(value, item.name)) for item in fields(value)}
             if hasattr(value, "model_dump"):
