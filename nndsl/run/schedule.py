@@ -88,6 +88,10 @@ def run_schedule(context: RunContext) -> list[dict[str, Any]]:
     progress = Progress.load(context.directory)
     rows: list[dict[str, Any]] = []
     for index, phase in enumerate(context.plan.phases):
+        if phase.init is not None:  # a finished run's recorded state replaces it on resume
+            from nndsl.run.init_weights import load_initial_weights
+
+            load_initial_weights(context.network, phase.init)
         if phase.search is not None:
             rows.extend(_top_down(context, progress, phase))
         elif phase.accept is not None:
