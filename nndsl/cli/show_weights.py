@@ -63,7 +63,7 @@ def stage_table(plan: Plan) -> Table:
         stage = phase.stage
         if stage is None:
             continue
-        literal_row(table, phase.name, f"{stage.number}/{stage.stages} of {stage.phase}",
+        literal_row(table, phase.name, f"{stage.number}/{stage.stages}",
                     ", ".join(stage.unfrozen), str(phase.stop.max_epochs),
                     f"{phase.optimizer.lr:.4g}", f"{stage.lr_multiplier:g}")
     return table

@@ -113,15 +113,18 @@ def _steps(phase: GradualUnfreezePhase, graph: Graph, cuts: tuple[CutPlan, ...],
            ) -> list[tuple[tuple[str, ...], tuple[Selector, ...]]]:
     """Per possible stage, top first: what it adds (unit or cut names) and its train selectors."""
     if phase.by == "units":
-        units = [unit for unit in reversed(graph.units)
-                 if any(graph.node(node).parameter_count for node in unit.nodes)]
-        return [((unit.name,), tuple(Selector("name", earlier.name) for earlier in units[:k]))
-                for k, unit in enumerate(units, start=1)]
+        # A stage ends at a unit with parameters; parameter-free units above it come along.
+        steps, above = [], []
+        for unit in reversed(graph.units):
+            above.append(Selector("name", unit.name))
+            if any(graph.node(node).parameter_count for node in unit.nodes):
+                steps.append(((unit.name,), tuple(above)))
+        return steps
     steps, previous = [], -1
     for cut in sorted(cuts, key=lambda cut: len(cut.extractor), reverse=True):
         # A cut beside a parameter-free layer would repeat the stage above it.
         if cut.classifier_parameters != previous:
-            steps.append(((cut.name,), (Selector("classifier", cut.name),)))
+            steps.append(((f"classifier:{cut.name}",), (Selector("classifier", cut.name),)))
             previous = cut.classifier_parameters
     if steps:
         steps.append((("all",), (Selector("all"),)))

@@ -169,6 +169,9 @@ def _resolve(text: str, spec_span: Span | None, span: Span | None) -> Path:
 def _source_file(init: InitFromSpec, source: Path, span: Span | None, weights_span: Span | None,
                  diagnostics: DiagnosticList) -> tuple[Path, str, dict[str, str]] | None:
     """The file to read, its format, and the source's layer types where a run directory says."""
+    if not source.exists():  # a run still to be trained: the caller warns, training checks again
+        kind = {".ckpt": "lightning", ".pt": "state_dict", ".pth": "state_dict"}
+        return source, kind.get(source.suffix, "run"), {}
     if not source.is_dir():
         if init.weights == "best":
             diagnostics.add("E425", "`weights: best` applies to a run directory, not a file",
