@@ -1,7 +1,7 @@
 """A researcher's day through the command line: train on digits, fine-tune from that run (its
 extractor's weights, a fresh classifier, gradual unfreezing with a warmup in every stage), predict
-a CSV file and export to ONNX; and the fine-tuning, interrupted in its second stage and resumed,
-ends bit for bit where the uninterrupted one did."""
+a CSV file and export to ONNX; and the fine-tuning, interrupted as its second stage starts and
+resumed, ends bit for bit where the uninterrupted one did."""
 
 from __future__ import annotations
 
@@ -11,13 +11,11 @@ import json
 import numpy as np
 import pytest
 import torch
+from interrupting import assert_same_run  # tests/run is on sys.path, as for the other resume tests
 
 from nndsl.cli import main
 from nndsl.run import train
 from nndsl.run.safe_load import read_state_dict
-from nndsl.run.schedule import Interrupted
-
-from interrupting import assert_same_run, interrupt_at
 
 BASE = """
 nndsl: 1
@@ -67,7 +65,7 @@ def _rates(run, phase: str) -> list[float]:
 
 
 @pytest.mark.slow
-def test_train_finetune_predict_export_and_resume(tmp_path, capsys, monkeypatch):
+def test_train_finetune_predict_export_and_resume(tmp_path, capsys):
     (tmp_path / "base.yaml").write_text(BASE)
     (tmp_path / "finetune.yaml").write_text(FINETUNE)
     base, finetuned = tmp_path / "runs" / "base", tmp_path / "runs" / "finetune"
@@ -130,12 +128,17 @@ def test_train_finetune_predict_export_and_resume(tmp_path, capsys, monkeypatch)
         probabilities = torch.softmax(torch.from_numpy(outputs), -1).numpy()
         assert np.allclose(probabilities[:, 3], [float(row["p_3"]) for row in rows], atol=1e-4)
 
-    # Interrupted in its second stage and resumed, fine-tuning ends where it did above.
+    # Interrupted as its second stage starts and resumed, fine-tuning ends where it did above:
+    # the first stage is taken from the record, the loaded weights and all.
+    def stop_at_second_stage(phase, label, cut, attempt):
+        if label == "thaw-2":
+            raise KeyboardInterrupt
+
     interrupted = tmp_path / "runs" / "interrupted"
-    interrupt_at(monkeypatch, "thaw-2", epoch=0, batch=5)
-    with pytest.raises(Interrupted):
-        train(str(tmp_path / "finetune.yaml"), run_dir=str(interrupted), progress_bar=False)
-    monkeypatch.undo()
-    assert (interrupted / "checkpoints" / "thaw-2" / "last.ckpt").exists()
+    with pytest.raises(KeyboardInterrupt):
+        train(str(tmp_path / "finetune.yaml"), run_dir=str(interrupted),
+              printer=stop_at_second_stage, progress_bar=False)
+    assert (interrupted / "checkpoints" / "thaw-1" / "state.pt").exists()
+    assert not (interrupted / "checkpoints" / "thaw-2").exists()
     assert main(["train", "--resume", str(interrupted)]) == 0
     assert_same_run(interrupted, finetuned)
