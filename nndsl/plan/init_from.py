@@ -108,8 +108,14 @@ def plan_init(init: InitFromSpec, path: tuple[str | int, ...], graph: Graph,
         return None
     chosen: set[str] = set()
     for position, selector in enumerate(init.select):
-        chosen |= set(select(selector, graph, cuts, locate((*path, "select", position)),
-                             diagnostics))
+        place = locate((*path, "select", position))
+        if selector.kind in ("extractor", "classifier") and selector.argument not in cuts:
+            # The check stage checks phases' cut names; this selector is only read here.
+            diagnostics.add("E403", f"cut `{selector.argument}` does not exist", place,
+                            did_you_mean(selector.argument, cuts)
+                            or (f"cuts: {', '.join(cuts)}" if cuts else "define `cuts:`"))
+            return None
+        chosen |= set(select(selector, graph, cuts, place, diagnostics))
     sources = _renamed(init, path, graph, held, locate, diagnostics)
     if sources is None:
         return None

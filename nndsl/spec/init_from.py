@@ -14,9 +14,9 @@ A source is a run directory (`weights: final` reads its `final_weights.pt`, `wei
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import BeforeValidator, Field
 
 from nndsl.spec.base import SpecModel
 from nndsl.spec.selectors import Selector
@@ -39,11 +39,17 @@ class InitFromSpec(SpecModel):
         "network's, e.g. {hidden: encoder}")
 
 
-def _written_out(value: InitFromSpec | str) -> InitFromSpec:
+def _written_out(value: Any) -> Any:
     # `init_from: runs/x` is the common case: every layer from that run's final weights.
-    return InitFromSpec(path=value) if isinstance(value, str) else value
+    return {"path": value} if isinstance(value, str) else value
+
+
+def path_or_mapping(schema: dict[str, Any]) -> None:
+    """JSON Schema of an `init_from` field: the mapping, or the path alone (editors accept both)."""
+    schema.setdefault("anyOf", []).insert(0, {"type": "string", "minLength": 1})
 
 
 #: `init_from:` as written: a path alone, or the mapping; always an `InitFromSpec` once loaded.
-InitFrom = Annotated[InitFromSpec | Annotated[str, Field(min_length=1)],
-                     AfterValidator(_written_out)]
+#: (A before-validator, not a union with `str`: a mistake inside the mapping then reads as that
+#: mistake, not also as "expected text".) Fields add `json_schema_extra=path_or_mapping`.
+InitFrom = Annotated[InitFromSpec, BeforeValidator(_written_out)]

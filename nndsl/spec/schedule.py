@@ -30,7 +30,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from nndsl.spec.base import SimpleName, SpecModel
-from nndsl.spec.init_from import InitFrom
+from nndsl.spec.init_from import InitFrom, path_or_mapping
 from nndsl.spec.selectors import Selector
 from nndsl.spec.tempering import TemperingSpec
 from nndsl.spec.training import OptimizerSpec
@@ -61,7 +61,8 @@ class _Phase(SpecModel):
     optimizer: OptimizerSpec | None = Field(None, description="optimiser for this phase (default: the spec's)")
     tempering: TemperingSpec | None = Field(None, description="tempering rule for this phase")
     keep_best: bool = Field(True, description="end the phase with its best-validation weights")
-    init_from: InitFrom | None = Field(None, description="weights loaded at the phase's start")
+    init_from: InitFrom | None = Field(None, description="weights loaded at the phase's start",
+                                       json_schema_extra=path_or_mapping)
 
 
 class JointPhase(_Phase):

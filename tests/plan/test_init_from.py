@@ -163,3 +163,9 @@ def test_phase_level_init_is_planned_for_its_phase(tmp_path):
     first, second = compiled.plan.phases
     assert first.init is None and compiled.plan.init is None
     assert [layer.layer for layer in second.init.layers] == ["head"]
+
+
+def test_a_cut_named_in_select_must_exist(tmp_path):
+    torch.save(_source_state(), tmp_path / "weights.pt")
+    compiled = _compile(tmp_path, "{path: weights.pt, select: [extractor:C9]}")
+    assert _codes(compiled) == ["E403"] and compiled.diagnostics[0].hint == "cuts: C1, C2"
