@@ -72,3 +72,27 @@ def test_a_file_changed_since_validation_is_refused(tmp_path, source_weights):
     assert diagnostic.code == "E466" and "(10, 17)" in diagnostic.message
     # Checked before anything is copied: no half-loaded network.
     assert all(torch.equal(value, before[key]) for key, value in target.state_dict().items())
+
+
+@pytest.mark.slow
+def test_a_phase_starts_from_its_own_init_from(tmp_path, source_weights):
+    """The second phase loads `out` at its start and keeps it frozen: the run ends with the
+    checkpoint's values there, while the first phase had trained its own."""
+    from nndsl.run import train
+    from nndsl.run.safe_load import read_state_dict
+
+    schedule = """schedule:
+  - {phase: joint, name: first, stop: {max_epochs: 1}}
+  - {phase: train, name: second, train: [enc*], stop: {max_epochs: 1},
+     init_from: {path: weights.pt, select: [out]}}
+trainer: {limit_train_batches: 2}
+"""
+    (tmp_path / "target.yaml").write_text(TARGET + schedule)
+    run = train(str(tmp_path / "target.yaml"), run_dir=str(tmp_path / "run"), progress_bar=False)
+    first = read_state_dict(run.directory / "checkpoints" / "first" / "state.pt")
+    final = read_state_dict(run.directory / "final_weights.pt")
+    for tensor in ("layers.out.0.weight", "layers.out.0.bias"):
+        assert not torch.equal(first[tensor], source_weights[tensor])
+        assert torch.equal(final[tensor], source_weights[tensor])
+    assert not torch.equal(final["layers.enc1__linear.0.weight"],
+                           first["layers.enc1__linear.0.weight"])
