@@ -87,25 +87,57 @@ def plan_init(init: InitFromSpec, path: tuple[str | int, ...], graph: Graph,
                         "train the run it comes from first (`nndsl train SPEC --run-dir DIR`); "
                         "training checks again", severity="warning")
         return InitPlan(init.path, str(file), file_format, (), 0, checked=False)
+    held = _held_layers(init, file, where, diagnostics)
+    chosen = _selected(init, path, graph, cuts, locate, diagnostics)
+    sources = _renamed(init, path, graph, held or {}, locate, diagnostics)
+    if held is None or chosen is None or sources is None:
+        return None
+    layers = _matched(graph, chosen, sources, held, source_types, span, diagnostics)
+    used = {state_key(sources.get(name, name)) for name in chosen}
+    unused = sorted(key.replace("__", ".") for key in set(held) - used)
+    if any(selector.kind == "all" for selector in init.select) and unused:
+        # `all` loads the checkpoint as a whole, like torch's strict loading: a layer left over
+        # is most often a renamed one, which would silently keep its fresh initialisation.
+        diagnostics.add("E467", f"init_from: checkpoint layers {', '.join(unused[:5])}"
+                        f"{' …' if len(unused) > 5 else ''} match no layer here",
+                        span, "map them with `rename:`, or name the layers loaded with `select:`")
+        return None
+    if layers is None:
+        return None
+    return InitPlan(init.path, str(file), file_format, layers,
+                    sum(layer.parameters for layer in layers))
+
+
+def _held_layers(init: InitFromSpec, file: Path, span: Span | None,
+                 diagnostics: DiagnosticList) -> dict[str, dict[str, tuple[int, ...]]] | None:
+    """The checkpoint's tensor shapes by layer key and tensor name, read without torch; E335 for
+    a file nndsl cannot read, E465 for one without an nndsl network."""
     from nndsl.plan.checkpoint_shapes import CheckpointRefused, checkpoint_shapes
 
     try:
         shapes = checkpoint_shapes(file)
     except CheckpointRefused as refusal:
-        diagnostics.add("E335", f"init_from: `{file}` is not a checkpoint nndsl can read: {refusal}",
-                        where, "give a run directory, a Lightning .ckpt or a state dict saved "
-                        "by torch.save")
+        diagnostics.add("E335", f"init_from: `{file}` is not a checkpoint nndsl can read: "
+                        f"{refusal}", span, "give a run directory, a Lightning .ckpt or a state "
+                        "dict saved by torch.save")
         return None
-    held: dict[str, dict[str, tuple[int, ...]]] = {}  # checkpoint layer key -> tensor -> shape
+    held: dict[str, dict[str, tuple[int, ...]]] = {}
     for key, shape in shapes.items():
         if key.startswith(_PREFIX) and "." in key[len(_PREFIX):]:
             layer, tensor = key[len(_PREFIX):].split(".", 1)
             held.setdefault(layer, {})[tensor] = shape
     if not held:
         diagnostics.add("E465", f"init_from: `{init.path}` holds no nndsl network: none of its "
-                        f"{len(shapes)} tensors is named `layers.NAME.…`", where,
+                        f"{len(shapes)} tensors is named `layers.NAME.…`", span,
                         "give a checkpoint written by nndsl (a run directory, its .ckpt or .pt)")
         return None
+    return held
+
+
+def _selected(init: InitFromSpec, path: tuple[str | int, ...], graph: Graph,
+              cuts: dict[str, CutPlan], locate: Locator,
+              diagnostics: DiagnosticList) -> set[str] | None:
+    """The layers `select:` picks; E403 for a cut that does not exist (E404 from `select`)."""
     chosen: set[str] = set()
     for position, selector in enumerate(init.select):
         place = locate((*path, "select", position))
@@ -116,16 +148,21 @@ def plan_init(init: InitFromSpec, path: tuple[str | int, ...], graph: Graph,
                             or (f"cuts: {', '.join(cuts)}" if cuts else "define `cuts:`"))
             return None
         chosen |= set(select(selector, graph, cuts, place, diagnostics))
-    sources = _renamed(init, path, graph, held, locate, diagnostics)
-    if sources is None:
-        return None
-    layers, used, fits = [], set(), True
+    return chosen
+
+
+def _matched(graph: Graph, chosen: set[str], sources: dict[str, str],
+             held: dict[str, dict[str, tuple[int, ...]]], source_types: dict[str, str],
+             span: Span | None, diagnostics: DiagnosticList) -> tuple[LayerInit, ...] | None:
+    """Each chosen layer with the checkpoint layer it loads, in graph order; None after E465
+    (a layer with parameters the checkpoint lacks) or E466 (another type or size)."""
+    layers, fits = [], True
     for name in (node for node in graph.order if node in chosen):
         origin = sources.get(name, name)
         tensors = held.get(state_key(origin))
         expected = graph.node(name).parameter_count
         if tensors is None:
-            if expected:
+            if expected:  # a layer without parameters (an activation) has nothing to load
                 fits = False
                 named = "" if origin == name else f" (renamed from `{origin}`)"
                 diagnostics.add("E465", f"init_from: the checkpoint has no layer `{origin}` for "
@@ -133,9 +170,7 @@ def plan_init(init: InitFromSpec, path: tuple[str | int, ...], graph: Graph,
                                 did_you_mean(origin, [key.replace("__", ".") for key in held])
                                 or "load fewer layers with `select:`, or map names with `rename:`")
             continue
-        used.add(state_key(origin))
-        count = _count(tensors)
-        kind = source_types.get(origin)
+        count, kind = _count(tensors), source_types.get(origin)
         if kind is not None and kind != graph.node(name).type:
             fits = False
             diagnostics.add("E466", f"init_from: layer `{name}` is a {graph.node(name).type}, the "
@@ -149,19 +184,7 @@ def plan_init(init: InitFromSpec, path: tuple[str | int, ...], graph: Graph,
                             "`select:`")
         else:
             layers.append(LayerInit(name, origin, tuple(sorted(tensors)), expected))
-    everything = any(selector.kind == "all" for selector in init.select)
-    unused = sorted(key.replace("__", ".") for key in set(held) - used)
-    if everything and unused:
-        # `all` loads the checkpoint as a whole, like torch's strict loading: a layer left over
-        # is most often a renamed one, which would silently keep its fresh initialisation.
-        fits = False
-        diagnostics.add("E467", f"init_from: checkpoint layers {', '.join(unused[:5])}"
-                        f"{' …' if len(unused) > 5 else ''} match no layer here",
-                        span, "map them with `rename:`, or name the layers loaded with `select:`")
-    if not fits:
-        return None
-    return InitPlan(init.path, str(file), file_format, tuple(layers),
-                    sum(layer.parameters for layer in layers))
+    return tuple(layers) if fits else None
 
 
 def _resolve(text: str, spec_span: Span | None, span: Span | None) -> Path:
