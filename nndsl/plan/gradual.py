@@ -12,22 +12,19 @@ than a stage: E463.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from nndsl.diagnostics import DiagnosticList, Span
+from nndsl.diagnostics import DiagnosticList, Locator, Span, StageContext
 from nndsl.ir import Graph
 from nndsl.plan.phases import _default_name
 from nndsl.plan.plan import CutPlan, UnfreezeStage
 from nndsl.spec import Selector, Spec
 from nndsl.spec.schedule import GradualUnfreezePhase, TrainPhase
 
-Locator = Callable[[tuple[str | int, ...]], Span | None]
 
-
-def expand_gradual(spec: Spec, graph: Graph, cuts: tuple[CutPlan, ...], locate: Locator,
-                   diagnostics: DiagnosticList,
-                   ) -> tuple[Spec, Locator, dict[str, UnfreezeStage]]:
-    """The spec with every `gradual_unfreeze` phase replaced by its stages (see the module)."""
+def expand_gradual(spec: Spec, graph: Graph, cuts: tuple[CutPlan, ...], context: StageContext,
+                   ) -> tuple[Spec, StageContext, dict[str, UnfreezeStage]]:
+    """The spec with every `gradual_unfreeze` phase replaced by its stages (see the module), and
+    the context whose locator places the stages' diagnostics at the phase written."""
+    locate, diagnostics = context.locate, context.diagnostics
     schedule, origin, stages = [], [], {}
     for index, phase in enumerate(spec.schedule):
         name = phase.name or _default_name(phase.phase, index, spec)
@@ -54,7 +51,8 @@ def expand_gradual(spec: Spec, graph: Graph, cuts: tuple[CutPlan, ...], locate: 
             path = ("schedule", origin[path[1]], *path[2:])
         return locate(path)
 
-    return spec.model_copy(update={"schedule": tuple(schedule)}), located, stages
+    return (spec.model_copy(update={"schedule": tuple(schedule)}),
+            StageContext(located, diagnostics), stages)
 
 
 def _stages(spec: Spec, phase: GradualUnfreezePhase, name: str, index: int, graph: Graph,

@@ -14,10 +14,9 @@ data read); the run stage loads the tensors through `nndsl.run.safe_load`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
-from nndsl.diagnostics import DiagnosticList, Span, did_you_mean
+from nndsl.diagnostics import DiagnosticList, Locator, Span, StageContext, did_you_mean
 from nndsl.ir import Graph
 from nndsl.plan.phases import _BUFFER_NAMES, _default_name
 from nndsl.plan.plan import CutPlan, InitPlan, LayerInit, PhasePlan
@@ -26,7 +25,6 @@ from nndsl.records import replace
 from nndsl.spec import Spec
 from nndsl.spec.init_from import InitFromSpec
 
-Locator = Callable[[tuple[str | int, ...]], Span | None]
 _PREFIX = "layers."
 
 
@@ -36,11 +34,11 @@ def state_key(layer: str) -> str:
 
 
 def plan_initialisations(spec: Spec, graph: Graph, cuts: dict[str, CutPlan],
-                         phases: tuple[PhasePlan, ...], locate: Locator,
-                         diagnostics: DiagnosticList,
+                         phases: tuple[PhasePlan, ...], context: StageContext,
                          ) -> tuple[InitPlan | None, tuple[PhasePlan, ...]]:
     """The spec's `init_from` plan, and the phases with theirs (E468 when a phase re-initialises
     layers its `init_from` loads: the loaded weights would be thrown away at once)."""
+    locate, diagnostics = context.locate, context.diagnostics
     ensemble = spec.ensemble is not None
     initial = None
     if spec.init_from is not None:
