@@ -79,6 +79,13 @@ def _stages(spec: Spec, phase: GradualUnfreezePhase, name: str, index: int, grap
         if len(values) != count:
             problems.append((field, f"{len(values)} {field} for {count} stages",
                              "give one per stage (or one number for `epochs`)"))
+    tempering = phase.tempering or spec.tempering
+    if any(value != 1.0 for value in multipliers) and (
+            tempering.global_lr is not None or tempering.shunting):
+        # The rate would then not come from the optimiser, so a multiplier could not act on it.
+        problems.append(("lr_multipliers", "lr_multipliers scale the optimiser's rate, but "
+                         "tempering sets the rate itself (global_lr or shunting)",
+                         "remove tempering.global_lr / shunting, or the multipliers"))
     if phase.epochs is not None and phase.stop.max_epochs is not None:
         problems.append(("epochs", "both `epochs` and `stop.max_epochs` set the stages' epochs",
                          "keep one of them"))

@@ -121,3 +121,12 @@ def test_cuts_needed_and_stage_names_must_be_free(tmp_path):
 """)
     assert [item.code for item in clash.diagnostics] == ["E469"]
     assert "`thaw-2`" in clash.diagnostics[0].message
+
+
+def test_multipliers_need_a_rate_from_the_optimiser(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text(SPEC.replace("trainer:", "tempering: {global_lr: 0.3}\ntrainer:")
+                    + "  - {phase: gradual_unfreeze, lr_multipliers: [1, 0.5, 0.5]}\n")
+    compiled = compile_spec(path)
+    assert [item.code for item in compiled.diagnostics] == ["E469"]
+    assert "global_lr" in compiled.diagnostics[0].message
