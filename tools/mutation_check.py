@@ -41,6 +41,8 @@ TEMPERING_TESTS = ("tests/plan/test_tempering_plan.py", "tests/plan/test_temperi
 ENSEMBLE_TESTS = ("tests/backend/test_ensemble_module_k.py", "tests/backend/test_ensemble_losses.py")
 LOSS_TESTS = ("tests/backend/test_metrics_losses.py",)
 RESOLVE_TESTS = ("tests/resolve/test_resolve.py",)
+INIT_TESTS = ("tests/plan/test_init_from.py", "tests/run/test_init_weights.py")
+GRADUAL_TESTS = ("tests/plan/test_gradual_unfreeze.py",)
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,22 @@ MUTATIONS = (
     Mutation("fragments-not-merged-deeply", "nndsl/resolve/merge.py",
              "entries[key] = merge_under(entries[key], value) if key in entries else value",
              "entries[key] = value", RESOLVE_TESTS),
+    # init_from: which tensors load where (plan/init_from.py), carried out (run/init_weights.py).
+    Mutation("init-rename-ignored", "nndsl/plan/init_from.py",
+             "mapping[name] = old + name[len(new):]", "mapping[name] = name", INIT_TESTS),
+    Mutation("init-best-of-a-rejected-run", "nndsl/plan/init_from.py",
+             'if record.get("row") and record.get("accepted", True)]', 'if record.get("row")]',
+             INIT_TESTS),
+    Mutation("init-loaded-into-the-source-name", "nndsl/run/init_weights.py",
+             'target = f"layers.{state_key(layer.layer)}.{tensor}"',
+             'target = f"layers.{state_key(layer.source)}.{tensor}"', INIT_TESTS),
+    # gradual_unfreeze's stages (plan/gradual.py).
+    Mutation("gradual-bottom-up", "nndsl/plan/gradual.py",
+             "        for unit in reversed(graph.units):\n", "        for unit in graph.units:\n",
+             GRADUAL_TESTS),
+    Mutation("gradual-multiplier-ignored", "nndsl/plan/gradual.py",
+             'update={"lr": optimizer.lr * multiplier}', 'update={"lr": optimizer.lr}',
+             GRADUAL_TESTS),
 )
 
 

@@ -47,6 +47,10 @@ def render_show(console: Console, compiled: Compiled) -> None:
     console.print(network_table(graph, plan))
     if plan.phases:
         console.print(phase_table(plan))
+    if plan.init is not None or any(phase.init or phase.stage for phase in plan.phases):
+        from nndsl.cli.show_weights import weights_tables
+
+        console.print(*weights_tables(plan))
     console.print(group_table(plan))
     if plan.tempering is not None:
         console.print(tempering_table(plan))

@@ -24,7 +24,8 @@ from nndsl.plan.plan import Acceptance, CutPlan, PhasePlan, RunPlan, StopPlan, T
 from nndsl.plan.regions import select
 from nndsl.records import Record
 from nndsl.spec import Spec
-from nndsl.spec.schedule import JointPhase, RetrainClassifierPhase, StopSpec, TopDownPhase, TrainPhase
+from nndsl.spec.schedule import (GradualUnfreezePhase, JointPhase, RetrainClassifierPhase, StopSpec,
+                                 TopDownPhase, TrainPhase)
 from nndsl.state_names import is_buffer, layer_prefix
 
 
@@ -178,6 +179,13 @@ def _plan_retrain_classifier(schedule: _Schedule, index: int, phase: RetrainClas
     return planned
 
 
+def _plan_expanded(schedule: _Schedule, index: int, phase: GradualUnfreezePhase, common: dict,
+                   earlier: tuple[PhasePlan, ...]) -> PhasePlan | None:
+    """Never reached: `make_plan` first replaces each gradual_unfreeze phase by its `train`
+    stages (`nndsl.plan.gradual`), which are planned like any `train` phase."""
+    raise AssertionError("gradual_unfreeze phases are expanded before the phases are planned")
+
+
 #: The planner of each phase kind. A kind added to the language gets its planner here (a kind
 #: without one fails every plan at once, rather than being skipped).
 PLANNERS: dict[type, Callable[[_Schedule, int, Any, dict, tuple[PhasePlan, ...]], PhasePlan | None]] = {
@@ -185,6 +193,7 @@ PLANNERS: dict[type, Callable[[_Schedule, int, Any, dict, tuple[PhasePlan, ...]]
     TrainPhase: _plan_train,
     TopDownPhase: _plan_top_down,
     RetrainClassifierPhase: _plan_retrain_classifier,
+    GradualUnfreezePhase: _plan_expanded,
 }
 
 

@@ -95,6 +95,40 @@ class PhasePlan(Record):
     parameter_groups: tuple[ParameterGroup, ...] = ()
     runs: tuple[RunPlan, ...] = ()
     accept: Acceptance | None = None
+    init: InitPlan | None = None  # weights loaded at the phase's start
+    stage: UnfreezeStage | None = None  # the phase is a stage of a gradual_unfreeze phase
+
+
+class LayerInit(Record):
+    """One layer's tensors taken from a checkpoint: entry `layers.<source>.<tensor>` there goes
+    to `layers.<layer>.<tensor>` here (a `.` in a name written `__`, as torch keys modules)."""
+
+    layer: str
+    source: str
+    tensors: tuple[str, ...]
+    parameters: int
+
+
+class InitPlan(Record):
+    """`init_from:` decided: the file read, its kind, and which tensors load into which layer."""
+
+    source: str  # as written in the spec
+    file: str  # the resolved file read at run time
+    format: Literal["run", "lightning", "state_dict"]
+    layers: tuple[LayerInit, ...]
+    parameters: int
+    checked: bool = True  # False: the file did not exist at validation; training checks again
+
+
+class UnfreezeStage(Record):
+    """A stage of the `gradual_unfreeze` phase `phase`: `unfrozen` are the units (or the cut) it
+    adds to training, `lr_multiplier` scales the phase optimiser's rate."""
+
+    phase: str
+    number: int
+    stages: int
+    unfrozen: tuple[str, ...]
+    lr_multiplier: float
 
 
 class ParameterGroup(Record):
@@ -265,6 +299,7 @@ class Plan(Record):
     memory: MemoryPlan | None = None
     ensemble: EnsemblePlan | None = None
     notes: tuple[str, ...] = ()
+    init: InitPlan | None = None  # weights loaded before the first phase
 
     def cut(self, name: str) -> CutPlan:
         return next(cut for cut in self.cuts if cut.name == name)

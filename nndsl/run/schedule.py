@@ -110,6 +110,10 @@ def run_schedule(context: RunContext) -> list[Row]:
     progress = Progress.load(context.directory)
     rows: list[Row] = []
     for index, phase in enumerate(context.plan.phases):
+        if phase.init is not None:  # a finished run's recorded state replaces it on resume
+            from nndsl.run.init_weights import load_initial_weights
+
+            load_initial_weights(context.network, phase.init)
         runner = PHASE_RUNNERS.get(phase.kind)
         if runner is None:
             raise NotImplementedError(f"the run stage has no runner for `{phase.kind}` phases")

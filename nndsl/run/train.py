@@ -143,6 +143,10 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
     spec, plan, signature = compiled.spec, compiled.plan, compiled.signature
     if directory is None and run_dir is not None and is_primary_process():
         refuse_existing(Path(run_dir))  # before loading data, which may take a while
+    if plan.init is not None or any(phase.init is not None for phase in plan.phases):
+        from nndsl.run.init_weights import check_init_sources
+
+        check_init_sources(plan)  # before the run directory is made
     seed_everything(spec.seed, workers=True, verbose=False)
     datamodule = load_data(compiled)
     if directory is None:
@@ -158,6 +162,10 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
     with recording_outcome(directory, (KeyboardInterrupt, Interrupted)):
         torch.manual_seed(spec.seed)
         network = build_network(compiled, datamodule)
+        if plan.init is not None:  # on resume, finished runs' states replace it again
+            from nndsl.run.init_weights import load_initial_weights
+
+            load_initial_weights(network, plan.init)
         loss = CompiledLoss(plan.loss, signature.target_kind, len(datamodule.splits.train), bool(plan.loss_terms))
         context = RunContext(compiled, network, datamodule, loss, directory, fast_dev_run,
                              printer=printer, progress_bar=progress_bar)
