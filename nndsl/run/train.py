@@ -106,7 +106,7 @@ def load_data(compiled: Compiled) -> Any:
     try:
         arrays = DATA_SOURCES.get(spec.data.source).load(spec.data.options, base, seed)
         return ArrayDataModule(arrays, spec.data.batch_size, spec.data.valid_fraction, spec.data.test_fraction,
-                               seed, spec.data.num_workers)
+                               seed, spec.data.num_workers, spec.data.standardize)
     except DataSourceError as error:
         where = ("data", error.field) if error.field else ("data",)
         raise SpecError([Diagnostic(error.code, error.message, locate(compiled.resolved.root, where),
@@ -149,9 +149,17 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
         directory = open_run_directory(compiled, str(spec_path), overrides or [], run_dir)
     if is_primary_process():  # for `nndsl predict`: labels by name, CSV columns by name
         features = getattr(datamodule.splits.train, "feature_names", None)
+        # Each class index's name (a source's names, else the index itself): the label map.
+        classes = datamodule.class_names or (
+            [str(index) for index in range(signature.num_classes or 0)]
+            if signature.target_kind == "class" else None)
         write_json(directory / "data.json", {
-            "classes": list(datamodule.class_names) if datamodule.class_names else None,
+            "classes": list(classes) if classes else None,
             "features": list(features) if features else None})
+        if datamodule.feature_statistics is not None:  # fitted on the training split only
+            from nndsl.data.standardize import STATISTICS_FILE
+
+            write_json(directory / STATISTICS_FILE, datamodule.feature_statistics.to_dict())
     # run.json says how the run ended, a failure included.
     with recording_outcome(directory, (KeyboardInterrupt, Interrupted)):
         torch.manual_seed(spec.seed)
