@@ -39,6 +39,7 @@ from lightning.pytorch import Callback
 from torch import nn
 from torch.func import functional_call
 
+from nndsl.backend.callbacks.activation_peak import activation_peak
 from nndsl.backend.callbacks.parameter_change import ParameterChange
 from nndsl.backend.graph_module import module_key
 from nndsl.plan import CutPlan, PhasePlan, RunPlan
@@ -130,6 +131,8 @@ def _step(context: RunContext, progress: Progress, phase: PhasePlan, run: RunPla
     torch.manual_seed(layer_seed(context.spec.seed, f"{label}/train"))
     change = ParameterChange(phase.stop.monitor, phase.stop.mode)
     callbacks: list[Any] = [*context.extra_callbacks, change, RandomState()]
+    peak = activation_peak(context)  # a memory budget's measured peak, beside the plan's
+    callbacks += [peak] if peak is not None else []
     network: nn.Module = context.network
     if len(sets) > 1:
         network = ClassifierSet(context.network, sets[1:])
@@ -163,7 +166,7 @@ def _step(context: RunContext, progress: Progress, phase: PhasePlan, run: RunPla
         context.network.load_state_dict(start_state)
     row = {"phase": phase.name, "run": label, "cut": cut, "attempt": attempt, "epochs": outcome.epochs,
            "monitor": monitor, "best": score, "baseline": baseline, "accepted": accepted,
-           **change.summary(), **extra}
+           **change.summary(), **(peak.summary() if peak is not None else {}), **extra}
     progress.runs[label] = {"row": row, "accepted": accepted, "state": str(state_path)}
     progress.save()
     if outcome.interrupt_pending:
