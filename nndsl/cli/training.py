@@ -39,6 +39,7 @@ def run_training(arguments: argparse.Namespace, console: Console, errors: Consol
         plan = compiled.plan
         console.print(phase_table(plan))
     from nndsl.run import train
+    from nndsl.run.launch import LaunchError
     from nndsl.run.safe_load import UnreadableCheckpoint
     from nndsl.run.schedule import Interrupted
     from nndsl.run.train import TrainingDiverged
@@ -52,7 +53,7 @@ def run_training(arguments: argparse.Namespace, console: Console, errors: Consol
     try:
         result = train(arguments.spec, arguments.overrides, arguments.run_dir, arguments.resume,
                        arguments.fast_dev_run, printer=announce)
-    except (RunDirectoryError, UnreadableCheckpoint) as error:
+    except (RunDirectoryError, UnreadableCheckpoint, LaunchError) as error:
         errors.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
         return EXIT_USER_ERROR
     except OSError as error:  # the file system refused a write (read-only, full, gone)

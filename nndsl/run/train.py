@@ -139,6 +139,9 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
     resuming = directory is not None
     spec, plan, signature = compiled.spec, compiled.plan, compiled.signature
     assert spec is not None and plan is not None and signature is not None and compiled.graph is not None
+    from nndsl.run.launch import check_launch
+
+    check_launch(spec.trainer)  # before anything is written: the launch fits the trainer
     if directory is None and run_dir is not None and is_primary_process():
         refuse_existing(Path(run_dir))  # before loading data, which may take a while
     seed_everything(spec.seed, workers=True, verbose=False)
