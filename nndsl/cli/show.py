@@ -52,7 +52,10 @@ def render_show(console: Console, compiled: Compiled) -> None:
     # Names, paths and data descriptions are user text: escaped, so `[...]` prints as written.
     console.print(f"[bold]{escape(spec.name)}[/bold]  ({escape(compiled.path)})")
     if compiled.signature is not None:
-        console.print(f"data: [bold]{escape(spec.data.source)}[/bold] — {escape(data_description(compiled))}")
+        scaled = ("; inputs standardised with training-split statistics"
+                  if spec.data.standardize else "")
+        console.print(f"data: [bold]{escape(spec.data.source)}[/bold] — "
+                      f"{escape(data_description(compiled))}{scaled}")
     console.print(escape(trainer_line(spec)))
     console.print(network_table(graph, plan))
     if plan.phases:

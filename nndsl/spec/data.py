@@ -15,8 +15,8 @@ from pydantic import BaseModel
 from nndsl.diagnostics import did_you_mean
 from nndsl.spec.base import SpecModel, gather_flat_keys, spec_error
 
-_COMMON_KEYS = {"source", "batch_size", "valid_fraction", "test_fraction", "seed", "num_workers", "options",
-                "standardize"}
+_COMMON_KEYS = {"source", "batch_size", "valid_fraction", "test_fraction", "seed", "num_workers",
+                "options", "standardize"}
 
 
 class DataSpec(SpecModel):

@@ -90,3 +90,20 @@ def test_without_standardisation_the_same_run_learns_far_less(standardized_run, 
     scaled = json.loads((standardized_run / "summary.json").read_text())["test"]["test/accuracy"]
     assert not (run / "feature_statistics.json").exists()
     assert raw < scaled - 0.3
+
+
+def test_predict_refuses_a_run_without_its_statistics(standardized_run, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(standardized_run, copy)
+    (copy / "feature_statistics.json").unlink()
+    assert main(["predict", str(copy), str(TABLE)]) == 2
+    error = capsys.readouterr().err
+    assert "feature_statistics.json" in error and "Traceback" not in error
+
+
+def test_show_says_the_inputs_are_standardised(capsys):
+    assert main(["show", str(SPEC)]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "standardised with training-split statistics" in shown
