@@ -8,16 +8,16 @@ categories, not measurements, so standardising them is refused (E476) rather tha
 
 from __future__ import annotations
 
-from nndsl.check.references import Locator
 from nndsl.data.registry import DataSignature
-from nndsl.diagnostics import DiagnosticList
+from nndsl.diagnostics import StageContext
 from nndsl.spec import Spec
 
 
-def check_data_options(spec: Spec, signature: DataSignature, locate: Locator,
-                       diagnostics: DiagnosticList) -> None:
+def check_data_options(spec: Spec, signature: DataSignature, context: StageContext) -> None:
     """`standardize` needs numeric features (E476)."""
+    locate = context.locate
     if spec.data.standardize and signature.input_kind == "tokens":
-        diagnostics.add("E476", f"`standardize` rescales numeric features, but "
-                        f"`{spec.data.source}` yields token ids", locate(("data", "standardize")),
-                        "remove `standardize`: an embedding layer learns the tokens' scale")
+        context.diagnostics.add("E476", f"`standardize` rescales numeric features, but "
+                                f"`{spec.data.source}` yields token ids",
+                                locate(("data", "standardize")),
+                                "remove `standardize`: an embedding layer learns the tokens' scale")

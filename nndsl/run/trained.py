@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from nndsl.api import Compiled, compile_spec
+from nndsl.api import Valid, compile_spec
 from nndsl.backend.standardize import Standardize
 from nndsl.data.standardize import STATISTICS_FILE, FeatureStatistics, read_statistics
 from nndsl.run.rundir import RunDirectoryError, read_json
@@ -25,7 +25,7 @@ from nndsl.run.safe_load import read_state_dict
 @dataclass(frozen=True)
 class TrainedRun:
     directory: Path
-    compiled: Compiled
+    compiled: Valid
     network: torch.nn.Module
     class_names: tuple[str, ...] | None
     feature_names: tuple[str, ...] | None = None
@@ -33,11 +33,10 @@ class TrainedRun:
 
     @property
     def ensemble(self) -> bool:
-        return self.compiled.plan is not None and self.compiled.plan.ensemble is not None
+        return self.compiled.plan.ensemble is not None
 
     @property
     def target_kind(self) -> str:
-        assert self.compiled.signature is not None
         return self.compiled.signature.target_kind
 
 
@@ -81,10 +80,9 @@ def open_trained_run(run_dir: str | Path) -> TrainedRun:
     )
 
 
-def _feature_statistics(directory: Path, compiled: Compiled) -> FeatureStatistics | None:
+def _feature_statistics(directory: Path, compiled: Valid) -> FeatureStatistics | None:
     """The statistics training standardised with; a run whose spec asks for them must have them
     (predictions on raw inputs would be silently wrong)."""
-    assert compiled.spec is not None
     if not compiled.spec.data.standardize:
         return None
     path = directory / STATISTICS_FILE
@@ -109,15 +107,14 @@ def original_spec_path(directory: Path, recorded: str | None) -> Path:
                 directory / "spec.yaml")
 
 
-def build_trained_network(compiled: Compiled) -> Any:
+def build_trained_network(compiled: Valid) -> Any:
     """The plan's network (one graph module, or the ensemble), untrained: weights come next."""
     from nndsl.backend.graph_module import GraphModule
 
     plan = compiled.plan
-    assert plan is not None and compiled.graph is not None
     if plan.ensemble is None:
         return GraphModule(compiled.graph, plan.tempering, memory=plan.memory)
-    from nndsl.backend.ensemble_network import EnsembleNetwork
+    from nndsl.backend.ensemble.network import EnsembleNetwork
 
     return EnsembleNetwork(compiled.graph, plan.ensemble, plan.tempering)
 

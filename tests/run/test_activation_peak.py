@@ -9,7 +9,7 @@ from pathlib import Path
 
 from nndsl.api import compile_spec
 from nndsl.cli import main
-from nndsl.plan.network_peak import network_peak
+from nndsl.plan.memory.network_peak import network_peak
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "specs" / "memory_mlp_digits.yaml"

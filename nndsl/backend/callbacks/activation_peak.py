@@ -2,18 +2,19 @@
 memory budget, beside the planner's prediction.
 
 In: the network being trained (its forward pass is watched through module hooks) and the
-plan's `NetworkPeak` (`nndsl.plan.network_peak`). Out: `summary()`, the row fields
+plan's `NetworkPeak` (`nndsl.plan.memory.network_peak`). Out: `summary()`, the row fields
 `activation_peak_bytes` (the largest measured over the run's training steps),
 `planned_peak_bytes` and `plain_peak_bytes`, which the results table and `summary.json` show.
 
 What is measured: the bytes autograd keeps for the backward pass of the network's forward (the
 loss excluded, as in the plan), each storage counted once while it is alive, with what
 checkpointed segments save while they are recomputed during backward, by
-`nndsl.backend.saved_memory.SavedTensorMeter`; parameters, buffers and the input batch are not
+`nndsl.backend.saved_tensor_meter.SavedTensorMeter`; parameters, buffers and the input batch are not
 activations and are left out. Recurrent layers under a recompute schedule keep their states
 outside autograd and count them themselves (`RecomputeStatistics.peak_stored_bytes`); their
 peaks are added. Ensembles are not measured: torch.func's vectorised members refuse saved-tensor
-hooks. The peak so far is part of the callback's checkpoint state, so a resumed run keeps it.
+hooks; nor is anything on a torch without the private hook lookup the meter needs to count
+recomputation. The peak so far is part of the callback's checkpoint state, so a resumed run keeps it.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from typing import Any
 import torch
 from lightning.pytorch import Callback
 
-from nndsl.backend.saved_memory import SavedTensorMeter
-from nndsl.plan.network_peak import NetworkPeak
+from nndsl.backend.saved_tensor_meter import SavedTensorMeter, counts_recomputation
+from nndsl.plan.memory.network_peak import NetworkPeak
 
 
 class ActivationPeak(Callback):
@@ -114,13 +115,14 @@ class ActivationPeak(Callback):
 
 def activation_peak(context: Any) -> ActivationPeak | None:
     """The meter for a run context (`nndsl.run.session.RunContext`): None without a memory
-    budget, for ensembles, or without the graph the prediction needs."""
+    budget, for ensembles, or on a torch whose hooks the
+    meter cannot reach inside checkpoint recomputation (`counts_recomputation`)."""
     plan = context.plan
-    if plan.memory is None or plan.ensemble is not None or context.plan_graph is None:
+    if plan.memory is None or plan.ensemble is not None or not counts_recomputation():
         return None
-    from nndsl.plan.network_peak import network_peak
+    from nndsl.plan.memory.network_peak import network_peak
 
     memory_spec = context.spec.memory
-    planned = network_peak(plan.memory, context.plan_graph, context.spec.data.batch_size,
+    planned = network_peak(plan.memory, context.graph, context.spec.data.batch_size,
                            memory_spec.sequence_length if memory_spec is not None else None)
     return ActivationPeak(context.network, planned)
