@@ -20,8 +20,9 @@ from nndsl.plan.plan import ParameterGroup
 #: Captions for the two tables with an α column (`nndsl.cli.show`).
 TEMPERING_CAPTION = (
     "local rate: the rule's multiple of η for the layer (η_j/η = 1/(s·√ε_j)); attenuation α: "
-    "the factor on the error propagated back through the layer, 1/(s·√fan-out) (— where none "
-    "is applied); effective rate: the local rate times the attenuations above the layer")
+    "the factor on the error backpropagated into the layer, 1/(s·√fan-out) (— for outputs); "
+    "effective rate: the local rate times the α of the layer and of every layer "
+    "above it (and the output's error scale)")
 MEMORY_CAPTION = (
     "units: hidden states (h, and c for an LSTM) the policy may hold per direction; α: the size "
     "of one internal state (what a step keeps for its backward pass) in hidden-state units; "

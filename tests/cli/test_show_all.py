@@ -66,7 +66,7 @@ def test_show_prints_trainer_phase_settings_and_phase_rates(spec, capsys, monkey
 
 def test_the_alpha_columns_are_explained(capsys):
     tempered = _shown(["show", str(ROOT / "specs" / "family_relations_tempered.yaml")], capsys)
-    assert "attenuation α: the factor on the error propagated back" in " ".join(tempered.split())
+    assert "attenuation α: the factor on the error backpropagated into the layer" in " ".join(tempered.split())
     recurrent = ROOT / "specs" / "topdown_speech_small.yaml"
     shown = _shown(["show", str(recurrent), "--set", "memory={budget: 80%, sequence_length: 40}"],
                    capsys)
