@@ -6,6 +6,7 @@ networkx with shapes, parameter counts, cuts and per-phase states as attributes.
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
 
 import networkx
@@ -117,3 +118,15 @@ def test_dot_without_pydot_is_a_one_line_error(spec, capsys, monkeypatch):
     captured = capsys.readouterr()
     assert captured.out == "" and "pip install 'nndsl[graph]'" in captured.err
     assert "Traceback" not in captured.err
+
+
+def test_networkx_is_imported_only_for_graph_output(spec):
+    import subprocess
+
+    probe = ("import sys\nfrom nndsl.cli import main\nassert main(sys.argv[1:]) == 0\n"
+             "print('NETWORKX', 'networkx' in sys.modules, file=sys.stderr)")
+    for arguments, expected in ((["show", str(spec)], False),
+                                (["show", str(spec), "--format", "graphml"], True)):
+        result = subprocess.run([sys.executable, "-c", probe, *arguments], capture_output=True,
+                                text=True, timeout=120)
+        assert f"NETWORKX {expected}" in result.stderr, result.stderr[-2000:]
