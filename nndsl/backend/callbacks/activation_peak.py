@@ -9,12 +9,14 @@ plan's `NetworkPeak` (`nndsl.plan.memory.network_peak`). Out: `summary()`, the r
 What is measured: the bytes autograd keeps for the backward pass of the network's forward (the
 loss excluded, as in the plan), each storage counted once while it is alive, with what
 checkpointed segments save while they are recomputed during backward, by
-`nndsl.backend.saved_tensor_meter.SavedTensorMeter`; parameters, buffers and the input batch are not
-activations and are left out. Recurrent layers under a recompute schedule keep their states
+`nndsl.backend.saved_tensor_meter.SavedTensorMeter`; parameters, buffers and the input batch are
+not activations and are left out. Recurrent layers under a recompute schedule keep their states
 outside autograd and count them themselves (`RecomputeStatistics.peak_stored_bytes`); their
 peaks are added. Ensembles are not measured: torch.func's vectorised members refuse saved-tensor
 hooks; nor is anything on a torch without the private hook lookup the meter needs to count
-recomputation. The peak so far is part of the callback's checkpoint state, so a resumed run keeps it.
+recomputation. The peak so far is part of the callback's checkpoint state, so a resumed run
+keeps it. A training step that runs the network several times (a classifier set's retraining)
+is measured over its first pass.
 """
 
 from __future__ import annotations
@@ -115,8 +117,8 @@ class ActivationPeak(Callback):
 
 def activation_peak(context: Any) -> ActivationPeak | None:
     """The meter for a run context (`nndsl.run.session.RunContext`): None without a memory
-    budget, for ensembles, or on a torch whose hooks the
-    meter cannot reach inside checkpoint recomputation (`counts_recomputation`)."""
+    budget, for ensembles, or on a torch whose hooks the meter cannot reach inside checkpoint
+    recomputation (`counts_recomputation`)."""
     plan = context.plan
     if plan.memory is None or plan.ensemble is not None or not counts_recomputation():
         return None
