@@ -133,6 +133,24 @@ def test_launches_that_contradict_the_trainer_are_refused(monkeypatch):
         check_launch(TrainerSpec())  # devices auto: the node count is still checked
 
 
+def test_slurm_tasks_are_checked_and_ranked(monkeypatch):
+    from nndsl.run.rundir import is_primary_process
+
+    for name in [*LAUNCH_VARIABLES, *(key for key in os.environ if key.startswith("SLURM_"))]:
+        monkeypatch.delenv(name, raising=False)
+    # What `srun` sets in the second task of `sbatch --nodes=2 --ntasks-per-node=1`.
+    for name, value in (("SLURM_NTASKS", "2"), ("SLURM_JOB_NAME", "train"), ("SLURM_NNODES", "2"),
+                        ("SLURM_NTASKS_PER_NODE", "1"), ("SLURM_PROCID", "1"),
+                        ("SLURM_LOCALID", "0"), ("SLURM_NODEID", "1")):
+        monkeypatch.setenv(name, value)
+    assert not is_primary_process()  # the second task writes nothing into the run directory
+    check_launch(TrainerSpec(num_nodes=2, devices=1, strategy="ddp"))
+    with pytest.raises(LaunchError, match="SLURM: .*num_nodes"):
+        check_launch(TrainerSpec(num_nodes=1, devices=1))
+    with pytest.raises(LaunchError, match="SLURM started processes on 2 node"):
+        check_launch(TrainerSpec())
+
+
 def test_a_mismatched_launch_is_a_one_line_error_before_any_run_directory(tmp_path, capsys,
                                                                          monkeypatch):
     from nndsl.cli import main
