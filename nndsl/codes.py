@@ -73,6 +73,7 @@ CODES: dict[str, str] = {
     "E414": "checkpoint does not fit",
     "E425": "option would have no effect here",
     "E475": "speech synthesiser not installed",
+    "E476": "standardisation of inputs that are not numeric features",
     # ir: graph and shapes
     "E501": "graph has a cycle",
     "E502": "input shapes do not match",
