@@ -5,6 +5,7 @@ Entry point: `run_checks(spec, signature, locate, diagnostics)`.
 
 from __future__ import annotations
 
+from nndsl.check.batching import check_batching
 from nndsl.check.references import Locator, check_cuts, check_names, check_phases, cut_names, unit_names
 from nndsl.check.compatibility import (check_ensemble_options, check_loss, check_loss_options,
                                       check_metrics)
@@ -26,6 +27,7 @@ DATA_CHECKS = (
     (check_metrics, frozenset({"metrics", "ensemble", "data"})),
     (check_ensemble_options, frozenset({"ensemble", "data"})),
     (check_monitors, frozenset({"metrics", "ensemble", "schedule", "trainer", "data"})),
+    (check_batching, frozenset({"ensemble", "data"})),
 )
 
 
@@ -38,6 +40,7 @@ def run_checks(spec: Spec, signature: DataSignature | None, locate: Locator, dia
     if signature is not None:
         check_input_shape(spec, signature, locate, diagnostics)
         check_targets(spec, signature, locate, diagnostics)
+        check_batching(spec, signature, locate, diagnostics)
 
 
 def run_partial_checks(spec: Spec, clean: frozenset[str], signature: DataSignature | None,

@@ -97,16 +97,14 @@ def _run_directory(name: str, requested: str | None) -> Path:
 
 def load_data(compiled: Compiled) -> Any:
     """The source's arrays in a Lightning data module; data problems become diagnostics (exit 2)."""
-    from nndsl.backend.datamodule import ArrayDataModule
+    from nndsl.backend.data_choice import open_data_module
 
     spec = compiled.spec
     assert spec is not None and compiled.resolved is not None
     base = Path(compiled.path).parent
     seed = spec.data.seed if spec.data.seed is not None else spec.seed
     try:
-        arrays = DATA_SOURCES.get(spec.data.source).load(spec.data.options, base, seed)
-        return ArrayDataModule(arrays, spec.data.batch_size, spec.data.valid_fraction, spec.data.test_fraction,
-                               seed, spec.data.num_workers)
+        return open_data_module(DATA_SOURCES.get(spec.data.source), spec.data, base, seed)
     except DataSourceError as error:
         where = ("data", error.field) if error.field else ("data",)
         raise SpecError([Diagnostic(error.code, error.message, locate(compiled.resolved.root, where),

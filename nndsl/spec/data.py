@@ -15,7 +15,8 @@ from pydantic import BaseModel
 from nndsl.diagnostics import did_you_mean
 from nndsl.spec.base import SpecModel, gather_flat_keys, spec_error
 
-_COMMON_KEYS = {"source", "batch_size", "valid_fraction", "test_fraction", "seed", "num_workers", "options"}
+_COMMON_KEYS = {"source", "batch_size", "valid_fraction", "test_fraction", "seed", "num_workers", "options",
+                "batch_frames"}
 
 
 class DataSpec(SpecModel):
@@ -29,6 +30,9 @@ class DataSpec(SpecModel):
     seed: int | None = Field(None, description="split seed (default: the spec's seed)")
     num_workers: int = Field(0, ge=0, le=64, description="data-loading worker processes")
     options: BaseModel | None = Field(None, description="source-specific keys, written flat beside `source`")
+    batch_frames: int | None = Field(None, ge=1, le=1_000_000_000, description=(
+        "instead of batch_size, for sequences: batches of similar length holding at most this many "
+        "padded frames (longest length x examples), in a seeded order"))
 
     @model_validator(mode="before")
     @classmethod
@@ -53,6 +57,13 @@ class DataSpec(SpecModel):
             return None  # an unknown source is already reported
         source = registry.get(name)
         return source.Params.model_validate(value or {})
+
+    @model_validator(mode="after")
+    def _one_batching(self) -> DataSpec:
+        if self.batch_frames is not None and "batch_size" in self.model_fields_set:
+            raise spec_error("batch_frames_and_size", "batch_frames and batch_size exclude each other: "
+                             "a frame budget sizes each batch by its examples' lengths")
+        return self
 
     @model_validator(mode="after")
     def _fractions(self) -> DataSpec:
