@@ -229,6 +229,8 @@ BUILTIN_SOURCES = {
     "csv": "nndsl.data.csv_table",
     "kaldi": "nndsl.data.kaldi",
     "spoken_words": "nndsl.data.spoken_words",
+    "npy_dir": "nndsl.data.lazy_npy",
+    "arrow": "nndsl.data.lazy_arrow",
 }
 BUILTIN_MODULES = tuple(dict.fromkeys(BUILTIN_SOURCES.values()))
 
