@@ -267,6 +267,16 @@ class KaldiFeatures:
     def _signature(
         self, params: KaldiParams, listing: KaldiListing, base_directory: Path
     ) -> DataSignature:
+        piped = next((utterance for utterance, specifier in zip(listing.utterances,
+                                                                listing.specifiers)
+                      if is_pipe_command(specifier)), None)
+        if params.lazy and piped is not None:
+            from nndsl.data.lazy_kaldi import PIPE_UNDER_LAZY
+
+            raise DataSourceError(f"{listing.scp}: utterance {piped!r} is a pipe command; lazy "
+                                  "reading needs each utterance's ark file and offset", "lazy",
+                                  "write the features to an ark file (copy-feats), or load the "
+                                  "data whole with `lazy: false`", code=PIPE_UNDER_LAZY)
         feature_dim = params.feature_dim
         if feature_dim is None:
             # Validation runs no command: the size comes from the first entry that is a file.

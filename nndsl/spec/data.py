@@ -62,7 +62,8 @@ class DataSpec(SpecModel):
     def _one_batching(self) -> DataSpec:
         if self.batch_frames is not None and "batch_size" in self.model_fields_set:
             raise spec_error("batch_frames_and_size", "batch_frames and batch_size exclude each other: "
-                             "a frame budget sizes each batch by its examples' lengths")
+                             "a frame budget sizes each batch by its examples' lengths",
+                             hint="remove batch_size (or batch_frames for fixed-size batches)")
         return self
 
     @model_validator(mode="after")

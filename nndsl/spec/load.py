@@ -121,6 +121,8 @@ def _report(item: Any, root: MappingNode, plain: Any, diagnostics: DiagnosticLis
         message = f"`{path}` {message}"
     elif kind in ("unknown_layer", "unknown_source"):
         message, hint = message.split(" (", 1)[0], item.get("ctx", {}).get("hint")
+    elif kind == "batch_frames_and_size":
+        message, hint = f"`{path}`: {message}", (item.get("ctx") or {}).get("hint")
     elif kind == "ensemble_option":
         message, hint = message.split(" (hint: ", 1)
         message, hint = f"`{path}`: {message}", hint.removesuffix(")")
