@@ -324,6 +324,15 @@ class KaldiFeatures:
         beside = listing.scp.parent / "utt2num_frames"
         return beside if beside.is_file() else None
 
+    def size_on_disk(self, params: KaldiParams, base_directory: Path) -> int:
+        """Bytes of the ark files the scp points into (for `nndsl show`)."""
+        from nndsl.data.lazy_store import directory_size
+
+        listing = read_listing(params, base_directory)
+        files = [_resolve_specifier(item, listing.scp, base_directory).rpartition(":")[0]
+                 for item in listing.specifiers if not is_pipe_command(item)]
+        return directory_size(files)
+
     def open(self, params: KaldiParams, base_directory: Path, seed: int) -> Any:
         """With `lazy: true`, a `KaldiStore` reading utterances by offset (else None: `load`)."""
         if not params.lazy:

@@ -27,6 +27,7 @@ from nndsl.data.lazy_store import Example, ExampleStore, cut_example
 from nndsl.data.registry import DataArrays, DataSignature, DataSourceError, data_source
 
 SAMPLE_ROWS = 256
+REMAP_BYTES = 256 << 20
 
 
 class ArrowParams(BaseModel):
@@ -47,6 +48,8 @@ class ArrowParams(BaseModel):
         "integers, else regression")
     num_classes: int | None = Field(None, ge=1, description="classes (CTC: labels including "
                                     "the blank); default: largest label + 1")
+    lazy: bool = Field(True, description="read a batch at a time from the memory-mapped files; "
+                       "false loads the whole set into memory before training")
 
 
 def load_arrow(params: ArrowParams, base_directory: Path) -> Any:
@@ -216,17 +219,34 @@ class ArrowStore(ExampleStore):
     """
 
     def __init__(self, dataset: Any, params: ArrowParams, layout: ArrowLayout,
-                 input_lengths: Any) -> None:
-        self.dataset, self.layout = dataset, layout
+                 input_lengths: Any, base_directory: Path) -> None:
+        self._handles = {"dataset": dataset, "read": 0}
+        self.params, self.base_directory, self.layout = params, base_directory, layout
         self.columns = (params.inputs_column, params.targets_column)
         self.count, self.input_lengths = len(dataset), input_lengths
         self.has_target_lengths = layout.task == "label_sequence"
 
+    @property
+    def dataset(self) -> Any:
+        """The data set, mapped afresh in a new process and after `REMAP_BYTES` were read."""
+        handles = self.__dict__.setdefault("_handles", {"dataset": None, "read": 0})
+        if handles["dataset"] is None:
+            handles["dataset"], handles["read"] = load_arrow(self.params, self.base_directory), 0
+        return handles["dataset"]
+
     def _take(self, rows: Any) -> Any:
+        # Pages of a memory map a process touched count in its resident size until unmapped:
+        # mapping the files afresh now and then keeps the trainer's resident memory flat (the
+        # pages stay in the page cache). pyarrow unmaps when the old table is released.
+        handles = self.__dict__.setdefault("_handles", {"dataset": None, "read": 0})
+        if handles["read"] > REMAP_BYTES:
+            handles["dataset"] = None
         indices = self.dataset._indices  # a selected or shuffled data set maps its rows
         if indices is not None:
             rows = indices.column(0).take(rows).to_numpy()
-        return self.dataset.data.table.select(list(self.columns)).take(rows)
+        taken = self.dataset.data.table.select(list(self.columns)).take(rows)
+        handles["read"] += taken.nbytes
+        return taken
 
     def examples(self, indices: Any) -> list[Example]:
         import numpy as np
@@ -317,19 +337,22 @@ class ArrowData:
             "memory-mapped Arrow",
             longest_example=None if lengths is None else int(lengths.max()))
 
-    def open(self, params: ArrowParams, base_directory: Path, seed: int) -> ArrowStore:
-        """The lazy store; every label is checked first."""
+    def open(self, params: ArrowParams, base_directory: Path, seed: int) -> ArrowStore | None:
+        """The lazy store, every label checked first; None with `lazy: false`."""
+        return self._store(params, base_directory) if params.lazy else None
+
+    def _store(self, params: ArrowParams, base_directory: Path) -> ArrowStore:
         dataset = load_arrow(params, base_directory)
         layout = ArrowLayout(params, dataset)
         lengths = layout.lengths(params, dataset)
         self._signature(params, dataset, layout, lengths, layout.count)
-        return ArrowStore(dataset, params, layout, lengths)
+        return ArrowStore(dataset, params, layout, lengths, base_directory)
 
     def load(self, params: ArrowParams, base_directory: Path, seed: int) -> DataArrays:
         """Every row in memory, padded (what the lazy store is compared with)."""
         import numpy as np
 
-        store = self.open(params, base_directory, seed)
+        store = self._store(params, base_directory)
         examples = store.examples(np.arange(store.count))
         inputs = _pad([example["inputs"] for example in examples], np.float32)
         targets = [example["targets"] for example in examples]

@@ -44,6 +44,8 @@ class NpyDirectoryParams(BaseModel):
         "1-D targets, multilabel for boolean 2-D targets, else regression")
     num_classes: int | None = Field(None, ge=1, description="classes (CTC: labels including "
                                     "the blank); default: largest label + 1")
+    lazy: bool = Field(True, description="read a batch at a time from the memory-mapped files; "
+                       "false loads the whole set into memory before training")
 
 
 def _open(file: Path) -> Any:
@@ -144,6 +146,21 @@ def label_range(targets: Any, lengths: Any, rows: int) -> tuple[int, int]:
     return (lowest or 0, highest or 0) if lowest is not None else (0, 0)
 
 
+def release_pages(maps: Any) -> None:
+    """Drop the read pages from this process's memory map (they stay in the page cache).
+
+    A mapped page a process touched counts in its resident memory until it is unmapped, so an
+    epoch over a mapped file would grow the trainer's resident size to the file's size although
+    nothing is materialised; the rows are copies by now, so the mapping can let them go.
+    """
+    import mmap
+
+    for array in maps:
+        mapping = getattr(array, "_mmap", None)
+        if mapping is not None and hasattr(mapping, "madvise"):
+            mapping.madvise(mmap.MADV_DONTNEED)
+
+
 class NpyStore(ExampleStore):
     """Rows of a `.npy` directory, read through memory maps opened in each process.
 
@@ -181,6 +198,7 @@ class NpyStore(ExampleStore):
         targets = targets.astype(np.int64 if self.integer_targets else np.float32)
         targets_in_order = np.empty_like(targets)
         targets_in_order[order] = targets
+        release_pages(maps.values())
         return [cut_example(inputs[position], targets_in_order[position],
                             None if self.input_lengths is None else self.input_lengths[row],
                             None if self.target_lengths is None else self.target_lengths[row])
@@ -241,8 +259,12 @@ class NpyDirectory:
             target_shape={"class": (), "label_sequence": ("L",)}.get(task, targets.shape[1:]),
             longest_example=None if input_lengths is None else int(input_lengths.max()))
 
-    def open(self, params: NpyDirectoryParams, base_directory: Path, seed: int) -> NpyStore:
-        """The memory-mapped store; every label is checked first (a streaming pass)."""
+    def open(self, params: NpyDirectoryParams, base_directory: Path,
+             seed: int) -> NpyStore | None:
+        """The memory-mapped store, every label checked first; None with `lazy: false`."""
+        return self._store(params, base_directory) if params.lazy else None
+
+    def _store(self, params: NpyDirectoryParams, base_directory: Path) -> NpyStore:
         layout = NpyLayout(params, base_directory)
         self._signature(params, layout, len(layout.arrays["inputs_file"]))
         return NpyStore(layout.files, layout.lengths("input_lengths_file"),
@@ -253,7 +275,7 @@ class NpyDirectory:
         """The arrays whole, in memory (what the lazy store is compared with)."""
         import numpy as np
 
-        store = self.open(params, base_directory, seed)
+        store = self._store(params, base_directory)
         maps = store._maps()
         targets = np.array(maps["targets_file"])
         return DataArrays(

@@ -150,6 +150,12 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
         write_json(directory / "data.json", {
             "classes": list(datamodule.class_names) if datamodule.class_names else None,
             "features": list(features) if features else None})
+    store = getattr(datamodule, "store", None)  # a streamed data set: statistics in one pass
+    if store is not None and is_primary_process():
+        from nndsl.data.statistics import streaming_statistics
+
+        write_json(directory / "data_statistics.json", streaming_statistics(
+            store, datamodule.splits.train.indices, signature.num_classes))
     # run.json says how the run ended, a failure included.
     with recording_outcome(directory, (KeyboardInterrupt, Interrupted)):
         torch.manual_seed(spec.seed)

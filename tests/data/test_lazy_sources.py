@@ -142,3 +142,24 @@ def test_npy_metadata_errors(tmp_path: Path) -> None:
     with pytest.raises(DataSourceError) as caught:
         npy.signature(params, tmp_path)
     assert caught.value.code == "E495"
+
+
+def test_streaming_statistics_match_the_whole_data(tmp_path: Path) -> None:
+    from nndsl.data import statistics
+    from nndsl.data.statistics import streaming_statistics
+
+    write_npy(tmp_path / "set")
+    npy, params = source("npy_dir", path="set")
+    store = npy.open(params, tmp_path, 0)
+    rows = np.array([0, 3, 4, 7, 8, 11, 12, 20, 29])
+    statistics.CHUNK_EXAMPLES, chunk = 2, statistics.CHUNK_EXAMPLES  # several chunks merged
+    try:
+        result = streaming_statistics(store, rows, num_classes=5, moments=True)
+    finally:
+        statistics.CHUNK_EXAMPLES = chunk
+    frames, classes, _ = sequences()
+    whole = np.concatenate([frames[row] for row in rows])
+    assert result["examples"] == 9 and result["frames"] == len(whole)
+    assert result["class_counts"] == np.bincount(classes[rows], minlength=5).tolist()
+    np.testing.assert_allclose(result["feature_mean"], whole.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(result["feature_std"], whole.std(axis=0), rtol=1e-6)
