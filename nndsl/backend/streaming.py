@@ -108,12 +108,18 @@ class BucketBatchSampler(BatchSampler):
         seed: the seed of the epoch order.
         shuffle: False for evaluation: the planned order every epoch, every batch in every
             process (as evaluation under DDP works in `ArrayDataModule`).
+        epoch_source: returns the epoch being trained, or None to read the sampler's epoch.
+            A loader with worker processes draws its first batches when its iterator is made,
+            which a resumed run does before Lightning's `set_epoch`: the trainer's own epoch
+            count is right at that moment too.
     """
 
     def __init__(self, sampler: Any, batch_size: int = 1, drop_last: bool = False,
-                 batches: tuple = (), seed: int = 0, shuffle: bool = True) -> None:
+                 batches: tuple = (), seed: int = 0, shuffle: bool = True,
+                 epoch_source: Any = None) -> None:
         super().__init__(sampler, batch_size, drop_last)
         self.batches, self.seed, self.shuffle = batches, seed, shuffle
+        self.epoch_source = epoch_source
 
     def _share(self) -> tuple[int, int]:
         if not self.shuffle:
@@ -126,7 +132,9 @@ class BucketBatchSampler(BatchSampler):
             yield from (batch.tolist() for batch in self.batches)
             return
         rank, replicas = self._share()
-        epoch = getattr(self.sampler, "epoch", 0)
+        epoch = self.epoch_source() if self.epoch_source is not None else None
+        if epoch is None:
+            epoch = getattr(self.sampler, "epoch", 0)
         for batch in epoch_batches(list(self.batches), self.seed, epoch, rank, replicas):
             yield batch.tolist()
 
@@ -195,6 +203,11 @@ class StreamingDataModule(LightningDataModule):
         self.__dict__.update(state)
         self._hide_hooks_of_missing_splits()
 
+    def current_epoch(self) -> int | None:
+        """The attached trainer's epoch (restored from a checkpoint on resume), or None."""
+        trainer = getattr(self, "trainer", None)
+        return None if trainer is None else trainer.current_epoch
+
     def train_batches_per_epoch(self, replicas: int = 1) -> int:
         """Training steps per epoch in each of `replicas` processes."""
         if self.batch_frames is None:
@@ -211,7 +224,7 @@ class StreamingDataModule(LightningDataModule):
         if self.batch_frames is not None:
             batch_sampler = BucketBatchSampler(EpochCounter(len(dataset)), 1, False,
                                                batches=self.batches[split], seed=self.seed,
-                                               shuffle=shuffle)
+                                               shuffle=shuffle, epoch_source=self.current_epoch)
             return loader_class(dataset, batch_sampler=batch_sampler, **common)
         sampler = None if shuffle else DistributedSampler(dataset, num_replicas=1, rank=0,
                                                           shuffle=False)
