@@ -17,12 +17,12 @@ bounded sample at validation and of the whole target column when training starts
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from nndsl.data.arrow_files import load_arrow, peek_arrow
 from nndsl.data.lazy_store import Example, ExampleStore, cut_example
 from nndsl.data.registry import DataArrays, DataSignature, DataSourceError, data_source
 
@@ -50,40 +50,6 @@ class ArrowParams(BaseModel):
                                     "the blank); default: largest label + 1")
     lazy: bool = Field(True, description="read a batch at a time from the memory-mapped files; "
                        "false loads the whole set into memory before training")
-
-
-def load_arrow(params: ArrowParams, base_directory: Path) -> Any:
-    """The `datasets.Dataset` at `params.path` (local files only).
-
-    Raises:
-        DataSourceError: the library is missing (E412), or the path holds neither a saved data
-            set nor Parquet files (E498).
-    """
-    os.environ["HF_DATASETS_OFFLINE"] = "1"  # before the import: the library reads it once
-    try:
-        import datasets
-    except ImportError:
-        raise DataSourceError("the arrow source needs the `datasets` library", "path",
-                              "pip install datasets") from None
-    datasets.disable_progress_bars()
-    location = base_directory / Path(params.path).expanduser()
-    if (location / "dataset_info.json").is_file() or (location / "state.json").is_file():
-        return datasets.load_from_disk(str(location))
-    files = (sorted(location.glob("*.parquet")) if location.is_dir() else
-             [location] if location.is_file() else sorted(location.parent.glob(location.name)))
-    files = [file for file in files if file.suffix == ".parquet"]
-    if not files:
-        raise DataSourceError(f"{params.path!r} is neither a folder written by save_to_disk nor "
-                              f"Parquet files (looked at {location.resolve()})", "path",
-                              "give a save_to_disk folder, a .parquet file, a folder of them or "
-                              "a glob such as data/*.parquet", code="E498")
-    try:
-        return datasets.load_dataset("parquet", data_files=[str(file) for file in files],
-                                     split="train")
-    except Exception as error:  # noqa: BLE001 - pyarrow raises several types for a bad file
-        raise DataSourceError(f"{files[0]}: cannot read the Parquet data ({error})", "path",
-                              "check that the files are complete Parquet files",
-                              code="E498") from None
 
 
 def _column(dataset: Any, params: ArrowParams, field: str) -> Any:
@@ -125,10 +91,10 @@ def flat_rows(column: Any) -> tuple[Any, Any]:
 class ArrowLayout:
     """What the columns' types and a bounded sample say (task, shapes, lengths)."""
 
-    def __init__(self, params: ArrowParams, dataset: Any) -> None:
+    def __init__(self, params: ArrowParams, dataset: Any, count: int | None = None) -> None:
         import numpy as np
 
-        self.count = len(dataset)
+        self.count = len(dataset) if count is None else count
         if self.count == 0:
             raise DataSourceError(f"{params.path!r} has no rows", "path", "add examples",
                                   code="E494")
@@ -288,14 +254,13 @@ class ArrowStore(ExampleStore):
         return directory_size(file["filename"] for file in self.dataset.cache_files)
 
 
-def check_labels(params: ArrowParams, dataset: Any, task: str, rows: int) -> int | None:
-    """Classes from the given count or the whole column; labels of the first `rows` rows
-    checked against it (E495). None for regression."""
+def check_labels(params: ArrowParams, column: Any, task: str, rows: int) -> int | None:
+    """Classes from the given count or the whole target `column`; labels of its first `rows`
+    rows checked against it (E495). None for regression."""
     import numpy as np
 
     if task == "regression":
         return None
-    column = dataset.data.table.column(params.targets_column)
     if params.num_classes is not None:
         column = column.slice(0, rows)
     labels = column.to_numpy() if task == "class" else flat_rows(column)[0]
@@ -319,15 +284,19 @@ class ArrowData:
     doc = "Arrow (save_to_disk folder) or Parquet files via Hugging Face datasets, read lazily"
 
     def signature(self, params: ArrowParams, base_directory: Path) -> DataSignature:
-        """Column types, a bounded sample of rows and labels; the row lengths (offsets only)."""
-        dataset = load_arrow(params, base_directory)
-        layout = ArrowLayout(params, dataset)
-        return self._signature(params, dataset, layout, layout.lengths(params, dataset),
-                               SAMPLE_ROWS)
+        """Column types, a bounded sample of rows and labels. A saved data set's row lengths
+        come from its list offsets; Parquet files are not converted for validation (their
+        metadata and first rows are read), so their longest example is checked when training."""
+        sample, count, target_column = peek_arrow(params, base_directory)
+        layout = ArrowLayout(params, sample, count)
+        lengths = layout.lengths(params, sample) if len(sample) == count else None
+        if target_column is None:
+            target_column = _column(sample, params, "targets_column")
+        return self._signature(params, target_column, layout, lengths, SAMPLE_ROWS)
 
-    def _signature(self, params: ArrowParams, dataset: Any, layout: ArrowLayout, lengths: Any,
-                   rows: int) -> DataSignature:
-        num_classes = check_labels(params, dataset, layout.task, rows)
+    def _signature(self, params: ArrowParams, target_column: Any, layout: ArrowLayout,
+                   lengths: Any, rows: int) -> DataSignature:
+        num_classes = check_labels(params, target_column, layout.task, rows)
         return DataSignature(
             input_shape=layout.input_shape, target_shape=layout.target_shape,
             input_kind="sequence" if layout.sequence else "dense",
@@ -345,7 +314,8 @@ class ArrowData:
         dataset = load_arrow(params, base_directory)
         layout = ArrowLayout(params, dataset)
         lengths = layout.lengths(params, dataset)
-        self._signature(params, dataset, layout, lengths, layout.count)
+        self._signature(params, _column(dataset, params, "targets_column"), layout, lengths,
+                        layout.count)
         return ArrowStore(dataset, params, layout, lengths, base_directory)
 
     def load(self, params: ArrowParams, base_directory: Path, seed: int) -> DataArrays:
