@@ -5,8 +5,9 @@ In: the data source, the spec's `data:` section, the spec file's directory and t
 Out: one line such as "1.2 GB on disk; 312 training batches per epoch (batch_frames 20000)".
 The training split is the one training will use (`nndsl.data.splits`, same seed); with
 `batch_frames` its batches are planned exactly as training plans them (`nndsl.data.bucketing`)
-from the examples' lengths: a lazy source reads them from its metadata, any other source loads
-its data once for them. No torch; numpy inside functions.
+from the examples' lengths: a lazy source reads them from its metadata (Parquet is converted for
+that), any other source loads its data once for them; without it, only the split's arithmetic
+is needed. No torch; numpy inside functions.
 """
 
 from __future__ import annotations
@@ -41,10 +42,12 @@ def data_plan_line(source: Any, data: Any, base_directory: Path, seed: int,
     from nndsl.data.bucketing import bucket_batches
     from nndsl.data.splits import split_indices
 
-    opener = getattr(source, "open", None)
-    store = opener(data.options, base_directory, seed) if opener is not None else None
-    if store is None and data.batch_frames is not None:
-        store = ArrayStore(source.load(data.options, base_directory, seed))
+    store = None
+    if data.batch_frames is not None:  # planning needs every example's length
+        opener = getattr(source, "open", None)
+        store = opener(data.options, base_directory, seed) if opener is not None else None
+        if store is None:
+            store = ArrayStore(source.load(data.options, base_directory, seed))
     parts = []
     size = size_on_disk(source, data.options, base_directory, store)
     if size is not None:

@@ -306,6 +306,14 @@ class ArrowData:
             "memory-mapped Arrow",
             longest_example=None if lengths is None else int(lengths.max()))
 
+    def size_on_disk(self, params: ArrowParams, base_directory: Path) -> int:
+        """Bytes of the saved data set's folder or of the Parquet files."""
+        from nndsl.data.arrow_files import locate
+        from nndsl.data.lazy_store import directory_size
+
+        saved, files = locate(params, base_directory)
+        return directory_size(saved.rglob("*") if saved is not None else files)
+
     def open(self, params: ArrowParams, base_directory: Path, seed: int) -> ArrowStore | None:
         """The lazy store, every label checked first; None with `lazy: false`."""
         return self._store(params, base_directory) if params.lazy else None
