@@ -1,6 +1,6 @@
 """Check stage: a frame budget per batch (`data.batch_frames`) against the data and the spec.
 
-In: the spec, the data signature, a locator and the diagnostics. Out: E491 when the inputs have
+In: the spec, the data signature and the stage context (locator, diagnostics). Out: E491 when the inputs have
 no time axis to bucket by, E492 when the source's metadata names an example longer than the
 budget (such an example fits no batch), E497 when a bagging ensemble would replace the bucketed
 batches by its own fixed-size bootstrap batches (the budget would be ignored).
@@ -8,15 +8,14 @@ batches by its own fixed-size bootstrap batches (the budget would be ignored).
 
 from __future__ import annotations
 
-from nndsl.check.references import Locator
 from nndsl.data.registry import DataSignature
-from nndsl.diagnostics import DiagnosticList
+from nndsl.diagnostics import StageContext
 from nndsl.spec import Spec
 
 
-def check_batching(spec: Spec, signature: DataSignature, locate: Locator,
-                   diagnostics: DiagnosticList) -> None:
+def check_batching(spec: Spec, signature: DataSignature, context: StageContext) -> None:
     """Report what keeps `batch_frames` from being honoured."""
+    locate, diagnostics = context.locate, context.diagnostics
     budget = spec.data.batch_frames
     if budget is None:
         return
