@@ -74,3 +74,32 @@ def test_lazy_run_interrupted_in_mid_epoch_resumes_bit_for_bit(reference, tmp_pa
             train(str(reference / "spec.yaml"), run_dir=str(tmp_path / "run"), progress_bar=False)
     train(None, resume=str(tmp_path / "run"), progress_bar=False)
     assert_same_run(tmp_path / "run", reference / "run")
+
+
+@pytest.mark.slow
+def test_bucketed_batches_are_shared_out_under_ddp(tmp_path):
+    """Two CPU processes under Lightning's ddp: each trains its share of the 5 planned batches,
+    ceil(5 / 2) = 3 steps per epoch (one process alone takes 5)."""
+    import csv
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    specs = Path(__file__).resolve().parents[2] / "specs"
+    shutil.copytree(specs / "data" / "speakers_npy", tmp_path / "data" / "speakers_npy")
+    text = (specs / "lazy_npy_speakers.yaml").read_text()
+    text = text.replace("stop: {monitor: valid/loss, patience: 5}", "stop: {max_epochs: 2}")
+    text = text.replace("trainer: {max_epochs: 30}", "trainer: {max_epochs: 2, strategy: ddp, "
+                        "accelerator: cpu, devices: 2}")
+    (tmp_path / "spec.yaml").write_text(text)
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in ("RANK", "LOCAL_RANK", "NODE_RANK", "WORLD_SIZE")}
+    script = Path(sys.executable).with_name("nndsl")
+    finished = subprocess.run([str(script), "train", "spec.yaml", "--run-dir", "run"],
+                              cwd=tmp_path, env=environment, capture_output=True, text=True,
+                              timeout=500)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    with open(tmp_path / "run/logs/joint/metrics.csv") as handle:
+        steps = {int(row["epoch"]): int(row["step"]) for row in csv.DictReader(handle)}
+    assert steps == {0: 2, 1: 5}  # the global step after 3 and after 6 batches
