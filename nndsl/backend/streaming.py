@@ -32,6 +32,7 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 from nndsl.backend.datamodule import pad_collate
 from nndsl.data.bucketing import batches_per_epoch, bucket_batches, epoch_batches
 from nndsl.data.lazy_store import ExampleStore
+from nndsl.data.registry import DataSourceError
 from nndsl.data.splits import split_indices
 
 Batch = dict[str, torch.Tensor]
@@ -62,6 +63,31 @@ class StoreSplits:
         self.train, self.valid, self.test = train, valid, test
 
 
+class DataReadError(DataSourceError):
+    """A user error in the data found while a batch was read (a damaged utterance, NaN).
+
+    torch re-raises a worker process's exception in the training process as
+    `type(text with the worker's traceback)`, keeping no attribute; this error's text carries
+    its code, field and hint, and its constructor reads them back from such a text.
+    """
+
+    SEPARATOR = "\x1f"
+
+    def __init__(self, text: str) -> None:
+        packed = text.rsplit(f"{type(self).__name__}: ", 1)[-1].strip()
+        parts = packed.split(self.SEPARATOR)
+        code, field, hint, message = parts if len(parts) == 4 else ("E412", "", "", packed)
+        super().__init__(message, field or None, hint or None, code)
+
+    def __str__(self) -> str:
+        return self.SEPARATOR.join((self.code, self.field or "", self.hint or "", self.message))
+
+    @classmethod
+    def of(cls, error: DataSourceError) -> DataReadError:
+        return cls(cls.SEPARATOR.join((error.code, error.field or "", error.hint or "",
+                                       error.message)))
+
+
 class StoreDataset(Dataset):
     """The examples of one split, read from the store when a batch asks for them."""
 
@@ -76,7 +102,11 @@ class StoreDataset(Dataset):
 
     def __getitems__(self, positions: list[int]) -> list[Batch]:
         # One store call per batch: memory-mapped and Arrow stores read a batch in one slice.
-        examples = self.store.examples([int(self.indices[position]) for position in positions])
+        try:
+            examples = self.store.examples([int(self.indices[position])
+                                            for position in positions])
+        except DataSourceError as error:
+            raise DataReadError.of(error) from None
         return [{key: _tensor(value) for key, value in example.items()} for example in examples]
 
 

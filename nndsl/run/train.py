@@ -100,6 +100,13 @@ def _run_directory(name: str, requested: str | None) -> Path:
     return Path(choice[0])
 
 
+def data_error(compiled: Valid, error: DataSourceError) -> SpecError:
+    """A data problem as a diagnostic located at its `data:` key (exit 2)."""
+    where = ("data", error.field) if error.field else ("data",)
+    return SpecError([Diagnostic(error.code, error.message, locate(compiled.resolved.root, where),
+                                 error.hint)])
+
+
 def load_data(compiled: Valid) -> ArrayDataModule | StreamingDataModule:
     """The source's arrays in a Lightning data module; data problems become diagnostics (exit 2)."""
     from nndsl.backend.data_choice import open_data_module
@@ -110,9 +117,7 @@ def load_data(compiled: Valid) -> ArrayDataModule | StreamingDataModule:
     try:
         return open_data_module(DATA_SOURCES.get(spec.data.source), spec.data, base, seed)
     except DataSourceError as error:
-        where = ("data", error.field) if error.field else ("data",)
-        raise SpecError([Diagnostic(error.code, error.message, locate(compiled.resolved.root, where),
-                                    error.hint)]) from None
+        raise data_error(compiled, error) from None
     except OSError as error:  # a file the system refuses to read (permissions, a vanished disk)
         raise SpecError([Diagnostic("E412", f"data: {error.strerror or error}: {error.filename}",
                                     locate(compiled.resolved.root, ("data",)),
@@ -173,6 +178,8 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
             raise
         except FloatingPointError as error:
             raise TrainingDiverged(str(error), directory, _newest_checkpoint(directory)) from None
+        except DataSourceError as error:  # a lazily read example (outside the checked sample)
+            raise data_error(compiled, error) from None
         test_metrics: dict[str, float] = {}
         if datamodule.splits.test is not None and not fast_dev_run:
             module = build_module(context, (), (), spec.optimizer, 1)

@@ -103,3 +103,30 @@ def test_bucketed_batches_are_shared_out_under_ddp(tmp_path):
     with open(tmp_path / "run/logs/joint/metrics.csv") as handle:
         steps = {int(row["epoch"]): int(row["step"]) for row in csv.DictReader(handle)}
     assert steps == {0: 2, 1: 5}  # the global step after 3 and after 6 batches
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_damaged_utterance_outside_the_sample_stops_training_with_its_code(
+        tmp_path, monkeypatch, capsys, workers):
+    from nndsl.cli import main
+    from nndsl.data.lazy_kaldi import KaldiStore
+
+    write_speakers(tmp_path / "data")
+    features = dict(kaldiio.load_scp(str(tmp_path / "data/feats.scp")))
+    features["utt07"] = features["utt07"].copy()
+    features["utt07"][2, 1] = np.nan
+    with kaldiio.WriteHelper(f"ark,scp:{tmp_path}/data/feats.ark,{tmp_path}/data/feats.scp") as w:
+        for name, matrix in features.items():
+            w(name, matrix)
+    monkeypatch.setattr(KaldiStore, "check_sample", lambda self, seed: None)  # not caught early
+    text = SPEC.replace("num_workers: 1", f"num_workers: {workers}").replace(
+        "valid_fraction: 0.2, test_fraction: 0.2", "valid_fraction: 0, test_fraction: 0")
+    text = text.replace("schedule:\n  - {phase: joint, stop: {max_epochs: 3}}",
+                        "schedule:\n  - {phase: joint, stop: {monitor: train/loss, max_epochs: 1}}")
+    (tmp_path / "spec.yaml").write_text(text)
+    assert main(["train", str(tmp_path / "spec.yaml"), "--run-dir", str(tmp_path / "run")]) == 2
+    printed = capsys.readouterr()
+    output = printed.out + printed.err
+    assert "E350" in output and "'utt07'" in output and "frame 2, feature 1" in output
+    assert "Traceback" not in output
