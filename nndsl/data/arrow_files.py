@@ -74,11 +74,10 @@ def peek_arrow(params: Any, base_directory: Path) -> tuple[Any, int, Any]:
     """(a data set of the first rows or the whole saved set, the row count, the whole target
     column when Parquet classes must be counted, else None)."""
     saved, files = locate(params, base_directory)
-    datasets = _datasets()
     if saved is not None:
-        dataset = datasets.load_from_disk(str(saved))
+        dataset = _datasets().load_from_disk(str(saved))
         return dataset, len(dataset), None
-    import pyarrow as arrow
+    import pyarrow as arrow  # pyarrow alone: importing `datasets` would double validation time
     from pyarrow import parquet
 
     try:
@@ -94,4 +93,16 @@ def peek_arrow(params: Any, base_directory: Path) -> tuple[Any, int, Any]:
             ).column(0)
     except Exception as error:  # noqa: BLE001 - pyarrow raises several types for a bad file
         raise _unreadable(files[0], error) from None
-    return datasets.Dataset(datasets.table.InMemoryTable(table)), count, targets
+    return TableView(table), count, targets
+
+
+class TableView:
+    """The part of a `datasets.Dataset` the checks read, over a plain Arrow table."""
+
+    def __init__(self, table: Any) -> None:
+        self.table, self.data = table, self  # `dataset.data.table` is the Arrow table
+        self.column_names = table.column_names
+        self._indices = None
+
+    def __len__(self) -> int:
+        return self.table.num_rows
