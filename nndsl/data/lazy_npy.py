@@ -24,7 +24,7 @@ from nndsl.data.lazy_store import Example, ExampleStore, cut_example, directory_
 from nndsl.data.registry import DataArrays, DataSignature, DataSourceError, data_source
 
 SAMPLE_ROWS = 4096  # labels checked at validation; the whole column when training starts
-CHUNK_ROWS = 1 << 20  # rows per read when scanning a column
+CHUNK_ROWS = 1 << 16  # rows per read when scanning a column (bounded memory)
 
 
 class NpyDirectoryParams(BaseModel):
