@@ -18,7 +18,7 @@ from lightning.pytorch import LightningDataModule
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 from nndsl.backend.datamodule import ArrayDataset, pad_collate
-from nndsl.backend.lightning_module import NndslModule, stop_unless_finite
+from nndsl.backend.lightning_module import NndslModule
 from nndsl.backend.modules.variational_dropout import total_kl
 
 
@@ -35,16 +35,15 @@ def adaptation_loss(output: torch.Tensor) -> torch.Tensor:
 
 
 class AdaptationModule(NndslModule):
-    """`NndslModule` whose training step adapts to the network's own decisions."""
+    """`NndslModule` whose training loss adapts to the network's own decisions."""
 
-    def training_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
+    def training_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         output, _ = self.network(batch["inputs"], batch.get("input_lengths"))
         loss = adaptation_loss(output)
         if self.compiled_loss.has_kl:
             loss = loss + total_kl(self.network) / self.compiled_loss.training_examples
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True,
                  batch_size=batch["inputs"].shape[0])
-        stop_unless_finite(self, loss)
         return loss
 
 
@@ -59,15 +58,24 @@ class AdaptationData(LightningDataModule):
         self.batch_size = 1
         self.class_names = base.class_names
         self.lexicon, self.grammar = base.lexicon, base.grammar
+        self._shuffle_state: torch.Tensor | None = None
         if base.splits.valid is None:
             # As in the base module: a hook left as the base class's own skips validation.
             self.val_dataloader = super().val_dataloader  # type: ignore[method-assign]
 
+    def resume_shuffle(self, state: torch.Tensor) -> None:
+        """A resumed run's loader generator state, as `ArrayDataModule.resume_shuffle` takes it
+        (the order is fixed here, but the generator still seeds loader workers)."""
+        self._shuffle_state = state
+
     def train_dataloader(self) -> StatefulDataLoader:
         examples = getattr(self.base.splits, self.split)
+        generator = torch.Generator().manual_seed(self.base.seed)
+        if self._shuffle_state is not None:
+            generator.set_state(self._shuffle_state)
+            self._shuffle_state = None
         return StatefulDataLoader(ArrayDataset(examples), batch_size=1, shuffle=False,
-                                  collate_fn=pad_collate,
-                                  generator=torch.Generator().manual_seed(self.base.seed))
+                                  collate_fn=pad_collate, generator=generator)
 
     def val_dataloader(self) -> Any:
         return self.base.val_dataloader()

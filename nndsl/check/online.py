@@ -63,7 +63,11 @@ def check_online(spec: Spec, context: StageContext) -> None:
     locate, diagnostics = context.locate, context.diagnostics
     if not spec.data.online:
         return
-    if spec.data.batch_size != 1:
+    if spec.data.batch_frames is not None:
+        diagnostics.add("E485", "online training updates after every example, but batch_frames "
+                        "makes batches of several", locate(("data", "batch_frames")),
+                        "write `batch_size: 1` instead of batch_frames")
+    elif spec.data.batch_size != 1:
         diagnostics.add("E485", f"online training updates after every example, but batch_size "
                         f"is {spec.data.batch_size}", locate(("data", "batch_size")),
                         "write `batch_size: 1`, or drop `online: true` for batch training")

@@ -18,7 +18,12 @@ def adaptation_context(context: Any, phase: PhasePlan) -> Any:
     """The run context for an adapt phase's run."""
     from nndsl.backend.adaptation import AdaptationData
 
-    index = context.plan.phases.index(phase)
-    spec_phase = context.spec.schedule[index]  # a valid spec plans one phase per entry
+    from nndsl.plan.phases import _default_name
+
+    schedule = context.spec.schedule
+    # Found by name: the plan may hold more phases than the schedule (expanded macros).
+    (spec_phase,) = [entry for index, entry in enumerate(schedule)
+                     if (entry.name or _default_name(entry.phase, index, context.spec))
+                     == phase.name]
     data = AdaptationData(context.datamodule, spec_phase.inputs)
     return dataclasses.replace(context, datamodule=data, adaptation=spec_phase.target)

@@ -10,6 +10,7 @@ from nndsl.spec.base import SimpleName, SpecModel, spec_error
 from nndsl.spec.data import DataSpec
 from nndsl.spec.extras import EnsembleSpec, MemorySpec
 from nndsl.spec.hardware import HardwareSpec
+from nndsl.spec.init_from import InitFrom, path_or_mapping
 from nndsl.spec.network import NetworkSpec
 from nndsl.spec.schedule import CutSpec, JointPhase, PhaseSpec
 from nndsl.spec.tempering import TemperingSpec
@@ -42,6 +43,8 @@ class Spec(SpecModel):
     trainer: TrainerSpec = Field(default_factory=TrainerSpec, description="Lightning Trainer options")
     hardware: HardwareSpec | None = Field(None, description="device limits: weight bits, ranges, "
                                           "offsets, learning-rate grid")
+    init_from: InitFrom | None = Field(None, description="weights loaded before the first phase",
+                                       json_schema_extra=path_or_mapping)
 
     @field_validator("nndsl")
     @classmethod

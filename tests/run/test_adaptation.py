@@ -51,8 +51,8 @@ def test_adapt_phase_plans_like_a_train_phase_with_its_sweeps(spec_file):
     compiled = compile_spec(spec_file)
     assert compiled.ok, compiled.diagnostics
     adapt = compiled.plan.phases[1]
-    assert adapt.kind == "adapt" and adapt.trainable == ("unmix",)
-    assert adapt.frozen == ("hidden", "out") and adapt.stop.max_epochs == 2
+    assert adapt.kind == "adapt" and tuple(adapt.trainable) == ("unmix",)
+    assert tuple(adapt.frozen) == ("hidden", "out") and adapt.stop.max_epochs == 2
 
 
 @pytest.mark.slow
