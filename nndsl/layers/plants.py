@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import Field
 
 from nndsl.layers.registry import LayerParams, LayerType, Shape, ShapeProblem, layer_type
-from nndsl.layers.shapes import format_shape, require_rank
+from nndsl.layers.shapes import format_shape
 
 MAX_TAPS = 4096
 
@@ -42,7 +42,6 @@ class FirChannel(LayerType):
                                f"[T, F], not {format_shape(shape)}",
                                "put the channel in the data (an FIR from the source to the "
                                "target) when the network sees one step at a time")
-        require_rank(shape, (2,), self.name, "a sequence [T, F]")
         return shape
 
     def build(self, params: FirChannelParams, input_shapes: list[Shape]) -> Any:
