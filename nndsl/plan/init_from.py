@@ -19,12 +19,12 @@ from pathlib import Path
 from nndsl.diagnostics import DiagnosticList, Locator, Span, StageContext, did_you_mean
 from nndsl.ir import Graph
 from nndsl.plan.phases import _default_name
+from nndsl.state_names import LAYERS, is_buffer, module_key
 from nndsl.plan.plan import CutPlan, InitPlan, LayerInit, PhasePlan
 from nndsl.plan.regions import select
 from nndsl.records import replace
 from nndsl.spec import Spec
 from nndsl.spec.init_from import InitFromSpec
-from nndsl.state_names import BUFFER_NAMES, LAYERS, module_key
 
 _PREFIX = f"{LAYERS}."
 
@@ -276,7 +276,7 @@ def _renamed(init: InitFromSpec, path: tuple[str | int, ...], graph: Graph,
 def _count(tensors: dict[str, tuple[int, ...]], with_buffers: bool = False) -> int:
     total = 0
     for tensor, shape in tensors.items():
-        if with_buffers or tensor.rsplit(".", 1)[-1] not in BUFFER_NAMES:
+        if with_buffers or not is_buffer(tensor):
             size = 1
             for extent in shape:
                 size *= extent

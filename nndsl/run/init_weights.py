@@ -18,8 +18,8 @@ from torch import nn
 
 from nndsl.diagnostics import Diagnostic, SpecError
 from nndsl.plan import InitPlan, Plan
-from nndsl.run.safe_load import UnreadableCheckpoint, read_state_dict
 from nndsl.state_names import layer_prefix
+from nndsl.run.safe_load import UnreadableCheckpoint, read_state_dict
 
 
 def check_init_sources(plan: Plan) -> None:
