@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from lightning.pytorch import Trainer
@@ -26,6 +26,7 @@ from nndsl.backend.datamodule import ArrayDataModule
 from nndsl.backend.graph_module import GraphModule
 from nndsl.backend.lightning_module import NndslModule, RunSettings, TrainingModule
 from nndsl.backend.losses import CompiledLoss
+from nndsl.backend.networks import build_planned_network
 from nndsl.ir import Graph
 from nndsl.plan import ParameterGroup, PhasePlan, Plan, StopPlan
 from nndsl.plan.phases import run_seed
@@ -33,6 +34,9 @@ from nndsl.run.metrics_log import HistoryCSVLogger, KeepHistoryUntilResume
 from nndsl.run.safe_load import read_lightning_checkpoint
 from nndsl.spec import Spec
 from nndsl.spec.training import OptimizerSpec, SchedulerSpec
+
+if TYPE_CHECKING:  # the ensemble's modules load only for a plan with an ensemble
+    from nndsl.backend.ensemble.network import EnsembleNetwork
 
 
 #: Told each run before it starts: its phase, run label, cut (or None) and top-down attempt
@@ -231,19 +235,17 @@ def train_run(context: RunContext, label: str, trainable: tuple[str, ...], group
                       interrupted=False, interrupt_pending=interrupt.pending)
 
 
-def build_network(compiled: Valid, datamodule: ArrayDataModule) -> Any:
-    """The network the plan describes: one graph module, or an ensemble of them (seeded)."""
+def build_network(compiled: Valid,
+                  datamodule: ArrayDataModule) -> GraphModule | EnsembleNetwork:
+    """The network the plan describes: one graph module, or an ensemble of them (seeded); a
+    bagging ensemble's members then train on their own bootstrap samples of `datamodule`."""
     plan = compiled.plan
-    if plan.ensemble is None:
-        return GraphModule(compiled.graph, plan.tempering, memory=plan.memory)
-    from nndsl.backend.ensemble.network import EnsembleNetwork
-
-    if plan.ensemble.method == "bagging":
+    if plan.ensemble is not None and plan.ensemble.method == "bagging":
         datamodule.use_bootstrap_samples(plan.ensemble.members, plan.seed)
-    return EnsembleNetwork(compiled.graph, plan.ensemble, plan.tempering)
+    return build_planned_network(compiled.graph, plan)
 
 
-def test_report(context: RunContext, module: Any) -> dict[str, Any]:
+def test_report(context: RunContext, module: TrainingModule) -> dict[str, Any]:
     """Extra test-time results: for ensembles, the class -> member assignment counts (sMCL)."""
     assignments = getattr(module, "test_assignments", None)
     ensemble = context.plan.ensemble
