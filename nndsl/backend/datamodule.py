@@ -36,6 +36,7 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 from nndsl.backend.ensemble.data import BootstrapSamples, bootstrap_indices, bootstrap_loader
 from nndsl.data.registry import DataArrays
 from nndsl.data.splits import DataSplits, split_arrays
+from nndsl.data.standardize import FeatureStatistics, standardize_splits
 
 Batch = dict[str, torch.Tensor]
 
@@ -120,6 +121,8 @@ class ArrayDataModule(LightningDataModule):
         test_fraction: share of all examples for testing; 0 for none (or a source's fixed set).
         seed: seed of the splits and of the training loader's shuffling.
         num_workers: loader worker processes; 0 loads in the training process.
+        standardize: standardise every split's inputs with statistics of the training split
+            (`nndsl.data.standardize`); they are kept as `feature_statistics`.
 
     Raises:
         DataSourceError: a requested split would be empty (see `nndsl.data.splits`).
@@ -133,6 +136,7 @@ class ArrayDataModule(LightningDataModule):
         test_fraction: float = 0.0,
         seed: int = 0,
         num_workers: int = 0,
+        standardize: bool = False,
     ) -> None:
         super().__init__()
         self.batch_size = batch_size
@@ -142,6 +146,9 @@ class ArrayDataModule(LightningDataModule):
         self.lexicon, self.grammar = arrays.lexicon, arrays.grammar  # for word decoding
         # Splitting here, not in setup(), surfaces an empty split before the Trainer starts.
         self.splits: DataSplits = split_arrays(arrays, valid_fraction, test_fraction, seed)
+        self.feature_statistics: FeatureStatistics | None = None
+        if standardize:
+            self.feature_statistics, self.splits = standardize_splits(self.splits, batch_size)
         self._datasets: dict[str, ArrayDataset | None] = {}
         self.bootstrap: BootstrapSamples | None = None  # bagging: each member's own sample
         self._bootstrap_seed = seed

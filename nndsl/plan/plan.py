@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from nndsl.plan.layer_sets import LayerSet
 from nndsl.records import Record, fields
 from nndsl.spec.training import LossSpec, OptimizerSpec
 
@@ -17,8 +18,8 @@ class CutPlan(Record):
     """A cut: the extractor (b, below) and classifier (t, above) layer sets, in graph order."""
 
     name: str
-    extractor: tuple[str, ...]
-    classifier: tuple[str, ...]
+    extractor: LayerSet
+    classifier: LayerSet
     extractor_parameters: int
     classifier_parameters: int
 
@@ -54,9 +55,9 @@ class RunPlan(Record):
 
     label: str  # the run's name in the run directory: checkpoints/<label>, logs/<label>
     cut: str | None
-    trainable: tuple[str, ...]
-    frozen: tuple[str, ...]
-    reinitialised: tuple[str, ...]
+    trainable: LayerSet
+    frozen: LayerSet
+    reinitialised: LayerSet
     seed: int
 
 
@@ -80,9 +81,9 @@ class PhasePlan(Record):
 
     name: str
     kind: str
-    trainable: tuple[str, ...]
-    frozen: tuple[str, ...]
-    reinitialised: tuple[str, ...]
+    trainable: LayerSet
+    frozen: LayerSet
+    reinitialised: LayerSet
     trainable_parameters: int
     frozen_parameters: int
     reinitialised_parameters: int
@@ -94,6 +95,40 @@ class PhasePlan(Record):
     parameter_groups: tuple[ParameterGroup, ...] = ()
     runs: tuple[RunPlan, ...] = ()
     accept: Acceptance | None = None
+    init: InitPlan | None = None  # weights loaded at the phase's start
+    stage: UnfreezeStage | None = None  # the phase is a stage of a gradual_unfreeze phase
+
+
+class LayerInit(Record):
+    """One layer's tensors taken from a checkpoint: entry `layers.<source>.<tensor>` there goes
+    to `layers.<layer>.<tensor>` here (a `.` in a name written `__`, as torch keys modules)."""
+
+    layer: str
+    source: str
+    tensors: tuple[str, ...]
+    parameters: int
+
+
+class InitPlan(Record):
+    """`init_from:` decided: the file read, its kind, and which tensors load into which layer."""
+
+    source: str  # as written in the spec
+    file: str  # the resolved file read at run time
+    format: Literal["run", "lightning", "state_dict"]
+    layers: tuple[LayerInit, ...]
+    parameters: int
+    checked: bool = True  # False: the file did not exist at validation; training checks again
+
+
+class UnfreezeStage(Record):
+    """A stage of the `gradual_unfreeze` phase `phase`: `unfrozen` are the units (or the cut) it
+    adds to training, `lr_multiplier` scales the phase optimiser's rate."""
+
+    phase: str
+    number: int
+    stages: int
+    unfrozen: tuple[str, ...]
+    lr_multiplier: float
 
 
 class ParameterGroup(Record):
@@ -264,6 +299,7 @@ class Plan(Record):
     memory: MemoryPlan | None = None
     ensemble: EnsemblePlan | None = None
     notes: tuple[str, ...] = ()
+    init: InitPlan | None = None  # weights loaded before the first phase
 
     def cut(self, name: str) -> CutPlan:
         return next(cut for cut in self.cuts if cut.name == name)
@@ -272,6 +308,8 @@ class Plan(Record):
         """Plain JSON-ready data (pydantic parts dumped as they would be written in a spec)."""
 
         def convert(value: Any) -> Any:
+            if isinstance(value, LayerSet):  # names, long stretches as ranges (layer_sets.py)
+                return value.to_json()
             if isinstance(value, Record):
                 return {item.name: convert(getattr(value, item.name)) for item in fields(value)}
             if hasattr(value, "model_dump"):

@@ -38,6 +38,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from nndsl.backend.callbacks.activation_peak import activation_peak
 from nndsl.backend.callbacks.parameter_change import ParameterChange
 from nndsl.backend.callbacks.random_state import RandomState
 from nndsl.backend.classifier_set import ClassifierSet, RepeatTargets
@@ -110,6 +111,10 @@ def run_schedule(context: RunContext) -> list[Row]:
     progress = Progress.load(context.directory)
     rows: list[Row] = []
     for index, phase in enumerate(context.plan.phases):
+        if phase.init is not None:  # a finished run's recorded state replaces it on resume
+            from nndsl.run.init_weights import load_initial_weights
+
+            load_initial_weights(context.network, phase.init)
         runner = PHASE_RUNNERS.get(phase.kind)
         if runner is None:
             raise NotImplementedError(f"the run stage has no runner for `{phase.kind}` phases")
@@ -145,6 +150,8 @@ def _step(context: RunContext, progress: Progress, trial: Trial) -> Row:
     sets = _prepare(context, trial)
     change = ParameterChange(phase.stop.monitor, phase.stop.mode)
     callbacks: list[Any] = [*context.extra_callbacks, change, RandomState()]
+    peak = activation_peak(context)  # a memory budget's measured peak, beside the plan's
+    callbacks += [peak] if peak is not None else []
     network: nn.Module = context.network
     if len(sets) > 1:
         network = ClassifierSet(context.network, sets[1:])
@@ -164,7 +171,8 @@ def _step(context: RunContext, progress: Progress, trial: Trial) -> Row:
         context.network.load_state_dict(start_state)
     row = {"phase": phase.name, "run": run.label, "cut": run.cut, "attempt": trial.attempt,
            "epochs": outcome.epochs, "monitor": monitor, "best": score, "baseline": trial.baseline,
-           "accepted": accepted, **change.summary(), **extra}
+           "accepted": accepted, **change.summary(),
+           **(peak.summary() if peak is not None else {}), **extra}
     progress.runs[run.label] = {"row": row, "accepted": accepted, "state": str(state_path)}
     progress.save()
     if outcome.interrupt_pending:

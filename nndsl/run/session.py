@@ -174,6 +174,7 @@ def trainer_for(context: RunContext, label: str, stop: StopPlan, callbacks: list
     return Trainer(
         max_epochs=stop.max_epochs, min_epochs=min(context.spec.trainer.min_epochs, stop.max_epochs),
         accelerator=spec.accelerator, devices=spec.devices, strategy=spec.strategy,
+        num_nodes=spec.num_nodes,
         precision=spec.precision, gradient_clip_val=spec.gradient_clip_val,
         accumulate_grad_batches=spec.accumulate_grad_batches, deterministic=spec.deterministic,
         log_every_n_steps=spec.log_every_n_steps, limit_train_batches=spec.limit_train_batches,
