@@ -18,19 +18,16 @@ from pathlib import Path
 
 from nndsl.diagnostics import DiagnosticList, Locator, Span, StageContext, did_you_mean
 from nndsl.ir import Graph
-from nndsl.plan.phases import _BUFFER_NAMES, _default_name
+from nndsl.plan.phases import _default_name
 from nndsl.plan.plan import CutPlan, InitPlan, LayerInit, PhasePlan
 from nndsl.plan.regions import select
 from nndsl.records import replace
 from nndsl.spec import Spec
 from nndsl.spec.init_from import InitFromSpec
+from nndsl.state_names import LAYERS, is_buffer
+from nndsl.state_names import module_key as state_key
 
-_PREFIX = "layers."
-
-
-def state_key(layer: str) -> str:
-    """A layer's name as its module is keyed in the network's state dict (torch forbids `.`)."""
-    return layer.replace(".", "__")
+_PREFIX = f"{LAYERS}."
 
 
 def plan_initialisations(spec: Spec, graph: Graph, cuts: dict[str, CutPlan],
@@ -280,7 +277,7 @@ def _renamed(init: InitFromSpec, path: tuple[str | int, ...], graph: Graph,
 def _count(tensors: dict[str, tuple[int, ...]], with_buffers: bool = False) -> int:
     total = 0
     for tensor, shape in tensors.items():
-        if with_buffers or tensor.rsplit(".", 1)[-1] not in _BUFFER_NAMES:
+        if with_buffers or not is_buffer(tensor):
             size = 1
             for extent in shape:
                 size *= extent
