@@ -18,8 +18,8 @@ from torch import nn
 
 from nndsl.diagnostics import Diagnostic, SpecError
 from nndsl.plan import InitPlan, Plan
-from nndsl.run.safe_load import UnreadableCheckpoint, read_state_dict
 from nndsl.state_names import layer_prefix
+from nndsl.run.safe_load import UnreadableCheckpoint, read_state_dict
 
 
 def check_init_sources(plan: Plan) -> None:
@@ -54,8 +54,8 @@ def load_initial_weights(network: nn.Module, init: InitPlan) -> int:
     values: dict[str, torch.Tensor] = {}
     for layer in init.layers:
         for tensor in layer.tensors:
-            source = f"{layer_prefix(layer.source)}{tensor}"
-            target = f"{layer_prefix(layer.layer)}{tensor}"
+            source = layer_prefix(layer.source) + tensor
+            target = layer_prefix(layer.layer) + tensor
             problem = _mismatch(state, own, source, target)
             if problem:
                 raise SpecError([Diagnostic(
