@@ -15,10 +15,17 @@ from nndsl.ir import Graph
 from nndsl.plan import Plan
 
 if TYPE_CHECKING:  # the ensemble's modules load only for a plan with an ensemble
+    from nndsl.backend.datamodule import ArrayDataModule
     from nndsl.backend.ensemble.network import EnsembleNetwork
+    from nndsl.backend.streaming import StreamingDataModule
+
+    #: The networks a plan describes.
+    Network = GraphModule | EnsembleNetwork
+    #: The data modules a data source is loaded into (in memory, or read as batches are drawn).
+    DataModule = ArrayDataModule | StreamingDataModule
 
 
-def build_planned_network(graph: Graph, plan: Plan) -> GraphModule | EnsembleNetwork:
+def build_planned_network(graph: Graph, plan: Plan) -> Network:
     """The plan's network, its weights freshly initialised (from torch's current seed)."""
     if plan.ensemble is None:
         return GraphModule(graph, plan.tempering, memory=plan.memory)

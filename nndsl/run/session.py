@@ -22,8 +22,6 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from nndsl.api import Valid
-from nndsl.backend.datamodule import ArrayDataModule
-from nndsl.backend.graph_module import GraphModule
 from nndsl.backend.lightning_module import NndslModule, RunSettings, TrainingModule
 from nndsl.backend.losses import CompiledLoss
 from nndsl.backend.networks import build_planned_network
@@ -35,8 +33,8 @@ from nndsl.run.safe_load import read_lightning_checkpoint
 from nndsl.spec import Spec
 from nndsl.spec.training import OptimizerSpec, SchedulerSpec
 
-if TYPE_CHECKING:  # the ensemble's modules load only for a plan with an ensemble
-    from nndsl.backend.ensemble.network import EnsembleNetwork
+if TYPE_CHECKING:
+    from nndsl.backend.networks import DataModule, Network
 
 
 #: Told each run before it starts: its phase, run label, cut (or None) and top-down attempt
@@ -53,8 +51,8 @@ class RunContext:
     """
 
     compiled: Valid
-    network: GraphModule
-    datamodule: ArrayDataModule
+    network: Network
+    datamodule: DataModule
     loss: CompiledLoss
     directory: Path
     fast_dev_run: bool = False
@@ -236,8 +234,7 @@ def train_run(context: RunContext, label: str, trainable: tuple[str, ...], group
                       interrupted=False, interrupt_pending=interrupt.pending)
 
 
-def build_network(compiled: Valid,
-                  datamodule: ArrayDataModule) -> GraphModule | EnsembleNetwork:
+def build_network(compiled: Valid, datamodule: DataModule) -> Network:
     """The network the plan describes: one graph module, or an ensemble of them (seeded); a
     bagging ensemble's members then train on their own bootstrap samples of `datamodule`."""
     plan = compiled.plan
