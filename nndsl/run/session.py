@@ -26,7 +26,7 @@ from nndsl.backend.lightning_module import NndslModule, RunSettings, TrainingMod
 from nndsl.backend.losses import CompiledLoss
 from nndsl.backend.networks import build_planned_network
 from nndsl.ir import Graph
-from nndsl.plan import ParameterGroup, PhasePlan, Plan, StopPlan
+from nndsl.plan import ParameterGroup, PhasePlan, Plan, RunPlan, StopPlan
 from nndsl.plan.phases import run_seed
 from nndsl.run.metrics_log import HistoryCSVLogger, KeepHistoryUntilResume
 from nndsl.run.safe_load import read_lightning_checkpoint
@@ -183,9 +183,10 @@ def trainer_for(context: RunContext, label: str, stop: StopPlan, callbacks: list
     )
 
 
-def train_run(context: RunContext, label: str, trainable: tuple[str, ...], groups: tuple[ParameterGroup, ...],
-              optimizer: OptimizerSpec, stop: StopPlan, keep_best: bool) -> RunOutcome:
-    """Fit the network with `trainable` layers learning; resumes from `last.ckpt` if present."""
+def train_run(context: RunContext, run: RunPlan, phase: PhasePlan) -> RunOutcome:
+    """Fit the network with the run's trainable layers learning, by its phase's optimiser and
+    stopping rule; resumes from `last.ckpt` if present."""
+    label, optimizer, stop = run.label, phase.optimizer, phase.stop
     directory = context.directory / "checkpoints" / label
     checkpoint = ModelCheckpoint(dirpath=directory, filename="best", monitor=stop.monitor, mode=stop.mode,
                                  save_top_k=1, enable_version_counter=False)
@@ -205,7 +206,8 @@ def train_run(context: RunContext, label: str, trainable: tuple[str, ...], group
         from lightning.pytorch.callbacks import LearningRateMonitor
 
         callbacks.append(LearningRateMonitor())  # the rate per scheduler interval, in metrics.csv
-    module = build_module(context, trainable, groups, optimizer, stop.max_epochs)
+    module = build_module(context, run.trainable, phase.parameter_groups, optimizer,
+                          stop.max_epochs)
     trainer = trainer_for(context, label, stop, callbacks)
     last = directory / "last.ckpt"
     if last.exists():
@@ -228,7 +230,7 @@ def train_run(context: RunContext, label: str, trainable: tuple[str, ...], group
     if interrupt.interrupted or trainer.interrupted:
         return RunOutcome(label, None, trainer.current_epoch, interrupted=True)
     score = checkpoint.best_model_score
-    if keep_best and checkpoint.best_model_path and Path(checkpoint.best_model_path).exists():
+    if phase.keep_best and checkpoint.best_model_path and Path(checkpoint.best_model_path).exists():
         module.load_state_dict(read_lightning_checkpoint(checkpoint.best_model_path)["state_dict"])
     return RunOutcome(label, None if score is None else float(score), trainer.current_epoch,
                       interrupted=False, interrupt_pending=interrupt.pending)
