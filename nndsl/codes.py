@@ -76,7 +76,7 @@ CODES: dict[str, str] = {
     "E414": "checkpoint does not fit",
     "E425": "option would have no effect here",
     "E475": "speech synthesiser not installed",
-    "E476": "standardisation the data cannot take (token ids, streamed batches)",
+    "E476": "standardisation of inputs that are not numeric features",
     "E491": "batch_frames on data without a time axis",
     "E492": "example longer than batch_frames",
     "E493": "column not in the data set",

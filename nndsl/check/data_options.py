@@ -3,8 +3,9 @@
 In: the spec and the data's `DataSignature`. Out: diagnostics appended to the list.
 
 `standardize: true` rescales numeric input features (`nndsl.data.standardize`); token ids are
-categories, not measurements, so standardising them is refused (E476) rather than ignored; so is
-standardising data streamed in batches (lazy sources, `batch_frames`), which is not built.
+categories, not measurements, so standardising them is refused (E476) rather than ignored.
+Data streamed in batches (lazy sources, `batch_frames`) is standardised as it is read
+(`nndsl.backend.streaming`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from nndsl.spec import Spec
 
 
 def check_data_options(spec: Spec, signature: DataSignature, context: StageContext) -> None:
-    """`standardize` needs numeric features held in memory (E476)."""
+    """`standardize` needs numeric features (E476)."""
     locate = context.locate
     if not spec.data.standardize:
         return
@@ -24,10 +25,4 @@ def check_data_options(spec: Spec, signature: DataSignature, context: StageConte
                                 f"`{spec.data.source}` yields token ids",
                                 locate(("data", "standardize")),
                                 "remove `standardize`: an embedding layer learns the tokens' scale")
-    elif spec.data.batch_frames is not None or getattr(spec.data.options, "lazy", False):
-        # Streamed batches (`nndsl.backend.data_choice`) are read as they are: refused here, at
-        # validation, rather than when training starts.
-        context.diagnostics.add("E476", "`standardize` is not available for data read lazily or "
-                                "in length-bucketed batches", locate(("data", "standardize")),
-                                "standardise the files beforehand, or load them whole "
-                                "(`lazy: false`, `batch_size` instead of `batch_frames`)")
+
