@@ -196,8 +196,8 @@ MUTATIONS = (
              'if record.get("row") and record.get("accepted", True)]', 'if record.get("row")]',
              INIT_TESTS),
     Mutation("init-loaded-into-the-source-name", "nndsl/run/init_weights.py",
-             'target = f"layers.{state_key(layer.layer)}.{tensor}"',
-             'target = f"layers.{state_key(layer.source)}.{tensor}"', INIT_TESTS),
+             "target = layer_prefix(layer.layer) + tensor",
+             "target = layer_prefix(layer.source) + tensor", INIT_TESTS),
     # gradual_unfreeze's stages (plan/gradual.py).
     Mutation("gradual-bottom-up", "nndsl/plan/gradual.py",
              "        for unit in reversed(graph.units):\n", "        for unit in graph.units:\n",
