@@ -161,8 +161,7 @@ def _step(context: RunContext, progress: Progress, trial: Trial) -> Row:
         from nndsl.run.adaptation import adaptation_context
 
         run_context = adaptation_context(run_context, phase)
-    outcome: RunOutcome = train_run(run_context, run.label, run.trainable, phase.parameter_groups,
-                                    phase.optimizer, phase.stop, phase.keep_best)
+    outcome: RunOutcome = train_run(run_context, run, phase)
     if outcome.interrupted:
         raise Interrupted(run.label)
     accept, stop = phase.accept, phase.stop
