@@ -17,7 +17,8 @@ LAYERS = "layers"
 #: layer's assignment of predictors to networks. They are not parameters: a checkpoint's
 #: parameter count leaves them out.
 BUFFER_NAMES = frozenset({"running_mean", "running_var", "num_batches_tracked", "whitening",
-                          "mean", "attenuation", "network_of"})
+                          "mean", "attenuation", "network_of",
+                          "taps", "distortion", "mel_bank", "offset"})  # plants, log_mel, hardware
 
 
 def module_key(layer: str) -> str:

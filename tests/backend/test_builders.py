@@ -120,6 +120,11 @@ CASES = [
     Case("glu-last", "glu", {}, (("T", 6),)),
     Case("glu-channels", "glu", {"axis": 0}, ((6, "T"),)),
     Case("transpose", "transpose", {}, (("T", 6),)),
+    Case("ica-real", "ica", {}, ((3,),)),
+    Case("ica-complex-frames", "ica", {"complex": True}, ((4, 9, 2, 2),)),
+    Case("log_mel", "log_mel", {"mels": 5}, ((4, 9, 2, 2),)),
+    Case("fir_channel", "fir_channel", {"taps": [0.5, 0.25]}, (("T", 3),)),
+    Case("cubic_speaker", "cubic_speaker", {"a": 0.1}, ((3,),)),
 ]
 
 

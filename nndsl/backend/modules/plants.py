@@ -33,7 +33,7 @@ class CubicSpeakerModule(nn.Module):
 
     def __init__(self, a: float):
         super().__init__()
-        self.register_buffer("a", torch.tensor(float(a)))
+        self.register_buffer("distortion", torch.tensor(float(a)))
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return inputs - self.a.to(inputs.dtype) * inputs.pow(3)
+        return inputs - self.distortion.to(inputs.dtype) * inputs.pow(3)

@@ -20,13 +20,13 @@ class LogMelModule(nn.Module):
         import librosa
 
         bank = librosa.filters.mel(sr=sample_rate, n_fft=2 * (bins - 1), n_mels=mels)
-        self.register_buffer("bank", torch.tensor(bank, dtype=torch.float32))  # [mels, bins]
+        self.register_buffer("mel_bank", torch.tensor(bank, dtype=torch.float32))  # [mels, bins]
         self.channel, self.normalise = channel, normalise
 
     def forward(self, spectra: torch.Tensor) -> torch.Tensor:
         chosen = spectra[..., self.channel, :]  # [B, ..., bins, 2]
         power = chosen.pow(2).sum(dim=-1)
-        energies = torch.log(power @ self.bank.T + POWER_FLOOR)
+        energies = torch.log(power @ self.mel_bank.T + POWER_FLOOR)
         if not self.normalise:
             return energies
         centred = energies - energies.mean(dim=-1, keepdim=True)
