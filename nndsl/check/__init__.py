@@ -5,6 +5,7 @@ Entry point: `run_checks(spec, signature, context)`.
 
 from __future__ import annotations
 
+from nndsl.check.batching import check_batching
 from nndsl.check.references import check_cuts, check_names, check_phases, cut_names, unit_names
 from nndsl.check.compatibility import (check_ensemble_options, check_loss, check_loss_options,
                                       check_metrics)
@@ -28,6 +29,7 @@ DATA_CHECKS = (
     (check_metrics, frozenset({"metrics", "ensemble", "data"})),
     (check_ensemble_options, frozenset({"ensemble", "data"})),
     (check_monitors, frozenset({"metrics", "ensemble", "schedule", "trainer", "data"})),
+    (check_batching, frozenset({"ensemble", "data"})),
 )
 
 
@@ -41,6 +43,7 @@ def run_checks(spec: Spec, signature: DataSignature | None, context: StageContex
         check_input_shape(spec, signature, context)
         check_data_options(spec, signature, context)
         check_targets(spec, signature, context)
+        check_batching(spec, signature, context)
 
 
 def run_partial_checks(spec: Spec, clean: frozenset[str], signature: DataSignature | None,

@@ -46,6 +46,20 @@ def data_description(compiled: Compiled) -> str:
     return describe(compiled.spec.data.options, Path(compiled.path).parent)
 
 
+def data_footprint(compiled: Compiled) -> str:
+    """Size on disk and planned training batches per epoch (`nndsl.data.data_plan`)."""
+    from nndsl.data.data_plan import data_plan_line
+    from nndsl.data.registry import DATA_SOURCES, DataSourceError
+
+    data = compiled.spec.data
+    seed = data.seed if data.seed is not None else compiled.spec.seed
+    try:
+        return data_plan_line(DATA_SOURCES.get(data.source), data, Path(compiled.path).parent,
+                              seed, compiled.signature)
+    except DataSourceError as error:  # found only by reading the data (lazy: when training)
+        return f"batches not planned: {error.code} {error.message}"
+
+
 def render_show(console: Console, compiled: Compiled) -> None:
     graph, plan, spec = compiled.graph, compiled.plan, compiled.spec
     assert graph is not None and plan is not None and spec is not None
@@ -56,6 +70,9 @@ def render_show(console: Console, compiled: Compiled) -> None:
                   if spec.data.standardize else "")
         console.print(f"data: [bold]{escape(spec.data.source)}[/bold] — "
                       f"{escape(data_description(compiled))}{scaled}")
+        footprint = data_footprint(compiled)
+        if footprint:
+            console.print(f"      {escape(footprint)}")
     console.print(escape(trainer_line(spec)))
     console.print(network_table(graph, plan))
     if plan.phases:

@@ -18,19 +18,15 @@ from pathlib import Path
 
 from nndsl.diagnostics import DiagnosticList, Locator, Span, StageContext, did_you_mean
 from nndsl.ir import Graph
-from nndsl.plan.phases import _BUFFER_NAMES, _default_name
+from nndsl.plan.phases import _default_name
+from nndsl.state_names import LAYERS, is_buffer, module_key
 from nndsl.plan.plan import CutPlan, InitPlan, LayerInit, PhasePlan
 from nndsl.plan.regions import select
 from nndsl.records import replace
 from nndsl.spec import Spec
 from nndsl.spec.init_from import InitFromSpec
 
-_PREFIX = "layers."
-
-
-def state_key(layer: str) -> str:
-    """A layer's name as its module is keyed in the network's state dict (torch forbids `.`)."""
-    return layer.replace(".", "__")
+_PREFIX = f"{LAYERS}."
 
 
 def plan_initialisations(spec: Spec, graph: Graph, cuts: dict[str, CutPlan],
@@ -91,7 +87,7 @@ def plan_init(init: InitFromSpec, path: tuple[str | int, ...], graph: Graph,
     if held is None or chosen is None or sources is None:
         return None
     layers = _matched(graph, chosen, sources, held, source_types, span, diagnostics)
-    used = {state_key(sources.get(name, name)) for name in chosen}
+    used = {module_key(sources.get(name, name)) for name in chosen}
     unused = sorted(key.replace("__", ".") for key in set(held) - used)
     if any(selector.kind == "all" for selector in init.select) and unused:
         # `all` loads the checkpoint as a whole, like torch's strict loading: a layer left over
@@ -157,7 +153,7 @@ def _matched(graph: Graph, chosen: set[str], sources: dict[str, str],
     layers, fits = [], True
     for name in (node for node in graph.order if node in chosen):
         origin = sources.get(name, name)
-        tensors = held.get(state_key(origin))
+        tensors = held.get(module_key(origin))
         expected = graph.node(name).parameter_count
         if tensors is None:
             if expected:  # a layer without parameters (an activation) has nothing to load
@@ -280,7 +276,7 @@ def _renamed(init: InitFromSpec, path: tuple[str | int, ...], graph: Graph,
 def _count(tensors: dict[str, tuple[int, ...]], with_buffers: bool = False) -> int:
     total = 0
     for tensor, shape in tensors.items():
-        if with_buffers or tensor.rsplit(".", 1)[-1] not in _BUFFER_NAMES:
+        if with_buffers or not is_buffer(tensor):
             size = 1
             for extent in shape:
                 size *= extent

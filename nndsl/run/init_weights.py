@@ -18,7 +18,7 @@ from torch import nn
 
 from nndsl.diagnostics import Diagnostic, SpecError
 from nndsl.plan import InitPlan, Plan
-from nndsl.plan.init_from import state_key
+from nndsl.state_names import layer_prefix
 from nndsl.run.safe_load import UnreadableCheckpoint, read_state_dict
 
 
@@ -54,8 +54,8 @@ def load_initial_weights(network: nn.Module, init: InitPlan) -> int:
     values: dict[str, torch.Tensor] = {}
     for layer in init.layers:
         for tensor in layer.tensors:
-            source = f"layers.{state_key(layer.source)}.{tensor}"
-            target = f"layers.{state_key(layer.layer)}.{tensor}"
+            source = layer_prefix(layer.source) + tensor
+            target = layer_prefix(layer.layer) + tensor
             problem = _mismatch(state, own, source, target)
             if problem:
                 raise SpecError([Diagnostic(

@@ -22,6 +22,7 @@ from nndsl.source import locate, to_plain
 
 if TYPE_CHECKING:  # torch is imported only once training starts
     from nndsl.backend.datamodule import ArrayDataModule
+    from nndsl.backend.streaming import StreamingDataModule
     from nndsl.run.session import PhasePrinter
 
 
@@ -99,21 +100,24 @@ def _run_directory(name: str, requested: str | None) -> Path:
     return Path(choice[0])
 
 
-def load_data(compiled: Valid) -> ArrayDataModule:
+def data_error(compiled: Valid, error: DataSourceError) -> SpecError:
+    """A data problem as a diagnostic located at its `data:` key (exit 2)."""
+    where = ("data", error.field) if error.field else ("data",)
+    return SpecError([Diagnostic(error.code, error.message, locate(compiled.resolved.root, where),
+                                 error.hint)])
+
+
+def load_data(compiled: Valid) -> ArrayDataModule | StreamingDataModule:
     """The source's arrays in a Lightning data module; data problems become diagnostics (exit 2)."""
-    from nndsl.backend.datamodule import ArrayDataModule
+    from nndsl.backend.data_choice import open_data_module
 
     spec = compiled.spec
     base = Path(compiled.path).parent
     seed = spec.data.seed if spec.data.seed is not None else spec.seed
     try:
-        arrays = DATA_SOURCES.get(spec.data.source).load(spec.data.options, base, seed)
-        return ArrayDataModule(arrays, spec.data.batch_size, spec.data.valid_fraction, spec.data.test_fraction,
-                               seed, spec.data.num_workers, spec.data.standardize)
+        return open_data_module(DATA_SOURCES.get(spec.data.source), spec.data, base, seed)
     except DataSourceError as error:
-        where = ("data", error.field) if error.field else ("data",)
-        raise SpecError([Diagnostic(error.code, error.message, locate(compiled.resolved.root, where),
-                                    error.hint)]) from None
+        raise data_error(compiled, error) from None
     except OSError as error:  # a file the system refuses to read (permissions, a vanished disk)
         raise SpecError([Diagnostic("E412", f"data: {error.strerror or error}: {error.filename}",
                                     locate(compiled.resolved.root, ("data",)),
@@ -165,10 +169,17 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
         write_json(directory / "data.json", {
             "classes": list(classes) if classes else None,
             "features": list(features) if features else None})
-        if datamodule.feature_statistics is not None:  # fitted on the training split only
+        statistics = getattr(datamodule, "feature_statistics", None)
+        if statistics is not None:  # fitted on the training split only
             from nndsl.data.standardize import STATISTICS_FILE
 
-            write_json(directory / STATISTICS_FILE, datamodule.feature_statistics.to_dict())
+            write_json(directory / STATISTICS_FILE, statistics.to_dict())
+    store = getattr(datamodule, "store", None)  # a streamed data set: statistics in one pass
+    if store is not None and is_primary_process():
+        from nndsl.data.statistics import streaming_statistics
+
+        write_json(directory / "data_statistics.json", streaming_statistics(
+            store, datamodule.splits.train.indices, signature.num_classes))
     # run.json says how the run ended, a failure included.
     with recording_outcome(directory, (KeyboardInterrupt, Interrupted)):
         torch.manual_seed(spec.seed)
@@ -187,6 +198,8 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
             raise
         except FloatingPointError as error:
             raise TrainingDiverged(str(error), directory, _newest_checkpoint(directory)) from None
+        except DataSourceError as error:  # a lazily read example (outside the checked sample)
+            raise data_error(compiled, error) from None
         test_metrics: dict[str, float] = {}
         if datamodule.splits.test is not None and not fast_dev_run:
             module = build_module(context, (), (), spec.optimizer, 1)

@@ -16,7 +16,8 @@ from nndsl.diagnostics import did_you_mean
 from nndsl.spec.base import SpecModel, gather_flat_keys, spec_error
 
 _COMMON_KEYS = {"source", "batch_size", "valid_fraction", "test_fraction", "seed", "num_workers",
-                "options", "standardize"}
+                "options", "standardize",
+                "batch_frames"}
 
 
 class DataSpec(SpecModel):
@@ -32,6 +33,9 @@ class DataSpec(SpecModel):
     standardize: bool = Field(False, description="standardise each input feature to mean 0 and "
                               "std 1 with statistics of the training split (kept for `predict`)")
     options: BaseModel | None = Field(None, description="source-specific keys, written flat beside `source`")
+    batch_frames: int | None = Field(None, ge=1, le=1_000_000_000, description=(
+        "instead of batch_size, for sequences: batches of similar length holding at most this many "
+        "padded frames (longest length x examples), in a seeded order"))
 
     @model_validator(mode="before")
     @classmethod
@@ -56,6 +60,14 @@ class DataSpec(SpecModel):
             return None  # an unknown source is already reported
         source = registry.get(name)
         return source.Params.model_validate(value or {})
+
+    @model_validator(mode="after")
+    def _one_batching(self) -> DataSpec:
+        if self.batch_frames is not None and "batch_size" in self.model_fields_set:
+            raise spec_error("batch_frames_and_size", "batch_frames and batch_size exclude each other: "
+                             "a frame budget sizes each batch by its examples' lengths",
+                             hint="remove batch_size (or batch_frames for fixed-size batches)")
+        return self
 
     @model_validator(mode="after")
     def _fractions(self) -> DataSpec:

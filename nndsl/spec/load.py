@@ -27,7 +27,7 @@ _CODES = {
     "literal_error": "E305", "enum": "E305", "union_tag_invalid": "E305", "union_tag_not_found": "E302",
     "unknown_layer": "E306", "budget": "E307", "version": "E308", "size_too_large": "E309",
     "unknown_source": "E310", "selector": "E311", "value_error": "E311", "simple_name": "E312",
-    "ensemble_option": "E425",
+    "ensemble_option": "E425", "batch_frames_and_size": "E348",
 }
 _SKIPPED_LOC_PARTS = {"params", "options", "layer", "group"}
 
@@ -121,6 +121,8 @@ def _report(item: Any, root: MappingNode, plain: Any, diagnostics: DiagnosticLis
         message = f"`{path}` {message}"
     elif kind in ("unknown_layer", "unknown_source"):
         message, hint = message.split(" (", 1)[0], item.get("ctx", {}).get("hint")
+    elif kind == "batch_frames_and_size":
+        message, hint = f"`{path}`: {message}", (item.get("ctx") or {}).get("hint")
     elif kind == "ensemble_option":
         message, hint = message.split(" (hint: ", 1)
         message, hint = f"`{path}`: {message}", hint.removesuffix(")")

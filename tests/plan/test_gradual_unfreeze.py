@@ -43,10 +43,10 @@ def test_units_from_the_top_with_epochs_and_rates(tmp_path):
         "joint-1", "gradual_unfreeze-1", "gradual_unfreeze-2", "gradual_unfreeze-3", "joint-3"]
     stages = phases[1:4]
     # The parameter-free `drop` unit is no stage of its own: it comes with the one below it.
-    assert [phase.trainable for phase in stages] == [
+    assert [tuple(phase.trainable) for phase in stages] == [
         ("head",), ("enc2.linear", "enc2.dropout", "drop", "head"),
         ("enc1.linear", "enc1.dropout", "enc2.linear", "enc2.dropout", "drop", "head")]
-    assert stages[0].frozen == ("enc1.linear", "enc1.dropout", "enc2.linear", "enc2.dropout",
+    assert tuple(stages[0].frozen) == ("enc1.linear", "enc1.dropout", "enc2.linear", "enc2.dropout",
                                 "drop")
     assert [phase.stop.max_epochs for phase in stages] == [1, 2, 3]
     assert [phase.optimizer.lr for phase in stages] == [0.2, 0.1, 0.05]
@@ -68,9 +68,9 @@ def test_by_cuts_with_fewer_stages_and_shared_epochs(tmp_path):
     first, second = compiled.plan.phases
     assert (first.name, second.name) == ("thaw-1", "thaw-2")
     # C3 (above `drop`) and C2 (above enc2) train the same parameters: C3 alone is a stage.
-    assert first.stage.unfrozen == ("classifier:C3",) and first.trainable == ("head",)
+    assert first.stage.unfrozen == ("classifier:C3",) and tuple(first.trainable) == ("head",)
     assert second.stage.unfrozen == ("classifier:C1",)
-    assert second.trainable == ("enc2.linear", "enc2.dropout", "drop", "head")
+    assert tuple(second.trainable) == ("enc2.linear", "enc2.dropout", "drop", "head")
     assert first.optimizer.type == "adam" and second.optimizer.lr == 0.01
     assert first.stop.max_epochs == second.stop.max_epochs == 4
 
