@@ -37,7 +37,8 @@ def open_data_module(source: Any, data: Any, base_directory: Path, seed: int) ->
         raise DataSourceError("`standardize` is not available for data read lazily or in "
                               "length-bucketed batches", "standardize",
                               "standardise the files beforehand, or load them whole "
-                              "(`lazy: false`, `batch_size` instead of `batch_frames`)", code="E476")
+                              "(`lazy: false`, `batch_size` instead of `batch_frames`)",
+                              code="E476")
     from nndsl.backend.streaming import StreamingDataModule
 
     if store is None:

@@ -203,7 +203,8 @@ class ArrayDataModule(LightningDataModule):
         # would count one example twice); the processes' values are then equal, and the metrics
         # early stopping and checkpointing read are the exact whole-split ones in every process.
         # Every process runs the same number of batches, so DDP's collectives stay in step.
-        sampler = None if shuffle else DistributedSampler(dataset, num_replicas=1, rank=0, shuffle=False)
+        sampler = None if shuffle else DistributedSampler(dataset, num_replicas=1, rank=0,
+                                                          shuffle=False)
         return loader_class(
             dataset,
             batch_size=self.batch_size,

@@ -37,8 +37,8 @@ def stop_unless_finite(module: LightningModule, loss: torch.Tensor) -> None:
         everywhere = trainer.strategy.reduce_boolean_decision(here, all=True)
     if not everywhere:
         value = loss.item() if not here else "non-finite on another process"
-        raise FloatingPointError(f"the training loss became {value} at epoch {module.current_epoch}, "
-                                 f"step {module.global_step}")
+        raise FloatingPointError(f"the training loss became {value} at epoch "
+                                 f"{module.current_epoch}, step {module.global_step}")
 
 
 @dataclass(frozen=True)

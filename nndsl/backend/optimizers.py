@@ -27,8 +27,8 @@ def parameter_groups(network: Any, groups: tuple[ParameterGroup, ...], trainable
                       for name, parameter in network.layer_parameters(layer)
                       if parameter.requires_grad and _belongs(name, group.parameters_of)]
         if parameters:
-            torch_groups.append({"params": parameters, "lr": group.lr, "weight_decay": group.weight_decay,
-                                 "name": group.name})
+            torch_groups.append({"params": parameters, "lr": group.lr,
+                                 "weight_decay": group.weight_decay, "name": group.name})
     return torch_groups
 
 
@@ -44,7 +44,8 @@ def build_optimizer(settings: Any, groups: list[dict[str, Any]]) -> torch.optim.
     """The torch optimiser named by the spec (`settings` is the phase's optimizer section)."""
     kind = settings.type
     if kind == "sgd":
-        return torch.optim.SGD(groups, lr=settings.lr, momentum=settings.momentum, nesterov=settings.nesterov)
+        return torch.optim.SGD(groups, lr=settings.lr, momentum=settings.momentum,
+                               nesterov=settings.nesterov)
     if kind == "adadelta":
         return torch.optim.Adadelta(groups, lr=settings.lr, rho=settings.rho, eps=settings.eps)
     if kind == "adam":
@@ -55,13 +56,15 @@ def build_optimizer(settings: Any, groups: list[dict[str, Any]]) -> torch.optim.
         # One group (the plan refuses more, E610); Lightning's automatic optimisation hands
         # LBFGS the closure it re-evaluates during its line search.
         parameters = [parameter for group in groups for parameter in group["params"]]
-        rate = groups[0]["lr"] if groups else settings.lr  # the planned rate (a tempering global_lr)
+        # the planned rate (a tempering global_lr)
+        rate = groups[0]["lr"] if groups else settings.lr
         return torch.optim.LBFGS(parameters, lr=rate, max_iter=settings.max_iter,
                                  max_eval=settings.max_eval, history_size=settings.history_size,
-                                 line_search_fn=None if settings.line_search == "none" else settings.line_search,
-                                 tolerance_grad=settings.tolerance_grad,
+                                 line_search_fn=None if settings.line_search == "none"
+                                 else settings.line_search, tolerance_grad=settings.tolerance_grad,
                                  tolerance_change=settings.tolerance_change)
-    return DeltaBarDelta(groups, lr=settings.lr, momentum=settings.momentum, increment=settings.increment,
+    return DeltaBarDelta(groups, lr=settings.lr, momentum=settings.momentum,
+                         increment=settings.increment,
                          decrement=settings.decrement, theta=settings.theta)
 
 
