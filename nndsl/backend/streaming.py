@@ -34,6 +34,7 @@ from nndsl.data.bucketing import batches_per_epoch, bucket_batches, epoch_batche
 from nndsl.data.lazy_store import ExampleStore
 from nndsl.data.registry import DataSourceError
 from nndsl.data.splits import split_indices
+from nndsl.data.standardize import FeatureStatistics, fit_statistics, store_batches
 
 Batch = dict[str, torch.Tensor]
 
@@ -89,10 +90,12 @@ class DataReadError(DataSourceError):
 
 
 class StoreDataset(Dataset):
-    """The examples of one split, read from the store when a batch asks for them."""
+    """The examples of one split, read from the store when a batch asks for them; with
+    `statistics`, inputs standardised as they are read."""
 
-    def __init__(self, view: StoreView) -> None:
+    def __init__(self, view: StoreView, statistics: FeatureStatistics | None = None) -> None:
         self.store, self.indices = view.store, view.indices
+        self.statistics = statistics
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -107,6 +110,9 @@ class StoreDataset(Dataset):
                                             for position in positions])
         except DataSourceError as error:
             raise DataReadError.of(error) from None
+        if self.statistics is not None:  # frames [T, *frame] or one example: both broadcast
+            for example in examples:
+                example["inputs"] = self.statistics.apply(example["inputs"])
         return [{key: _tensor(value) for key, value in example.items()} for example in examples]
 
 
@@ -182,6 +188,9 @@ class StreamingDataModule(LightningDataModule):
         seed: seed of the splits and of the training order.
         num_workers: loader worker processes.
         batch_frames: the padded-frame budget per batch, or None for fixed-size batches.
+        standardize: standardise inputs with statistics fitted on the training split in one
+            pass over it, `batch_size` examples at a time (`nndsl.data.standardize`); they are
+            kept as `feature_statistics`.
 
     Raises:
         DataSourceError: an empty split, or an example longer than `batch_frames` (E492).
@@ -189,7 +198,7 @@ class StreamingDataModule(LightningDataModule):
 
     def __init__(self, store: ExampleStore, batch_size: int, valid_fraction: float = 0.0,
                  test_fraction: float = 0.0, seed: int = 0, num_workers: int = 0,
-                 batch_frames: int | None = None) -> None:
+                 batch_frames: int | None = None, standardize: bool = False) -> None:
         super().__init__()
         self.store, self.batch_size, self.seed = store, batch_size, seed
         self.num_workers, self.batch_frames = num_workers, batch_frames
@@ -210,7 +219,12 @@ class StreamingDataModule(LightningDataModule):
                     ids = (None if store.example_ids is None else
                            [store.example_ids[int(row)] for row in view.indices])
                     self.batches[name] = tuple(bucket_batches(lengths, batch_frames, ids))
-        self._datasets = {name: None if view is None else StoreDataset(view)
+        self.feature_statistics: FeatureStatistics | None = None
+        if standardize:
+            self.feature_statistics = fit_statistics(
+                store_batches(store, self.splits.train.indices, batch_size))
+        self._datasets = {name: None if view is None else StoreDataset(view,
+                                                                      self.feature_statistics)
                           for name, view in (("train", self.splits.train),
                                              ("valid", self.splits.valid),
                                              ("test", self.splits.test))}
