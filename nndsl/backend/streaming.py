@@ -30,6 +30,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampl
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 from nndsl.backend.datamodule import pad_collate
+from nndsl.backend.training_loader import TrainingLoaderControl
 from nndsl.data.bucketing import batches_per_epoch, bucket_batches, epoch_batches
 from nndsl.data.lazy_store import ExampleStore
 from nndsl.data.registry import DataSourceError
@@ -178,7 +179,7 @@ class BucketBatchSampler(BatchSampler):
         return batches_per_epoch(len(self.batches), self._share()[1])
 
 
-class StreamingDataModule(LightningDataModule):
+class StreamingDataModule(TrainingLoaderControl, LightningDataModule):
     """Seeded splits of an `ExampleStore` and loaders that read it lazily.
 
     Args:
@@ -274,10 +275,6 @@ class StreamingDataModule(LightningDataModule):
                                                           shuffle=False)
         return loader_class(dataset, batch_size=self.batch_size, shuffle=shuffle,
                             sampler=sampler, **common)
-
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled: by the seeded generator, or bucketed batches in a (seed, epoch) order."""
-        return self._loader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
         """In order; every process evaluates the whole split."""
