@@ -156,8 +156,8 @@ def release_pages(maps: Any) -> None:
     """
     import mmap
 
-    for array in maps:
-        mapping = getattr(array, "_mmap", None)
+    for array in maps:  # numpy memory maps, or Python `mmap` objects themselves
+        mapping = array if isinstance(array, mmap.mmap) else getattr(array, "_mmap", None)
         if mapping is not None and hasattr(mapping, "madvise"):
             mapping.madvise(mmap.MADV_DONTNEED)
 
