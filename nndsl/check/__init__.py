@@ -9,6 +9,7 @@ from nndsl.check.batching import check_batching
 from nndsl.check.references import check_cuts, check_names, check_phases, cut_names, unit_names
 from nndsl.check.compatibility import (check_ensemble_options, check_loss, check_loss_options,
                                       check_metrics)
+from nndsl.check.data_options import check_data_options
 from nndsl.check.scheduler import check_schedulers
 from nndsl.check.targets import check_input_shape, check_monitors, check_targets, logged_metrics
 from nndsl.data.registry import DataSignature
@@ -22,6 +23,7 @@ __all__ = ["run_checks", "run_partial_checks", "cut_names", "unit_names", "logge
 STRUCTURE_SECTIONS = frozenset({"network", "cuts", "schedule"})
 DATA_CHECKS = (
     (check_input_shape, frozenset({"network", "data"})),
+    (check_data_options, frozenset({"data"})),
     (check_loss, frozenset({"loss", "ensemble", "data"})),
     (check_loss_options, frozenset({"loss", "ensemble"})),
     (check_metrics, frozenset({"metrics", "ensemble", "data"})),
@@ -39,6 +41,7 @@ def run_checks(spec: Spec, signature: DataSignature | None, context: StageContex
     check_schedulers(spec, context)
     if signature is not None:
         check_input_shape(spec, signature, context)
+        check_data_options(spec, signature, context)
         check_targets(spec, signature, context)
         check_batching(spec, signature, context)
 

@@ -145,8 +145,15 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
     compiled, directory = compile_run(spec_path, overrides or [], resume)
     resuming = directory is not None
     spec, plan, signature = compiled.spec, compiled.plan, compiled.signature
+    from nndsl.run.launch import check_launch
+
+    check_launch(spec.trainer)  # before anything is written: the launch fits the trainer
     if directory is None and run_dir is not None and is_primary_process():
         refuse_existing(Path(run_dir))  # before loading data, which may take a while
+    if plan.init is not None or any(phase.init is not None for phase in plan.phases):
+        from nndsl.run.init_weights import check_init_sources
+
+        check_init_sources(plan)  # before the run directory is made
     seed_everything(spec.seed, workers=True, verbose=False)
     datamodule = load_data(compiled)
     if directory is None:
@@ -155,9 +162,18 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
         directory = open_run_directory(compiled, str(spec_path), overrides or [], run_dir)
     if is_primary_process():  # for `nndsl predict`: labels by name, CSV columns by name
         features = getattr(datamodule.splits.train, "feature_names", None)
+        # Each class index's name (a source's names, else the index itself): the label map.
+        classes = datamodule.class_names or (
+            [str(index) for index in range(signature.num_classes or 0)]
+            if signature.target_kind == "class" else None)
         write_json(directory / "data.json", {
-            "classes": list(datamodule.class_names) if datamodule.class_names else None,
+            "classes": list(classes) if classes else None,
             "features": list(features) if features else None})
+        statistics = getattr(datamodule, "feature_statistics", None)
+        if statistics is not None:  # fitted on the training split only
+            from nndsl.data.standardize import STATISTICS_FILE
+
+            write_json(directory / STATISTICS_FILE, statistics.to_dict())
     store = getattr(datamodule, "store", None)  # a streamed data set: statistics in one pass
     if store is not None and is_primary_process():
         from nndsl.data.statistics import streaming_statistics
@@ -168,6 +184,10 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
     with recording_outcome(directory, (KeyboardInterrupt, Interrupted)):
         torch.manual_seed(spec.seed)
         network = build_network(compiled, datamodule)
+        if plan.init is not None:  # on resume, finished runs' states replace it again
+            from nndsl.run.init_weights import load_initial_weights
+
+            load_initial_weights(network, plan.init)
         loss = CompiledLoss(plan.loss, signature.target_kind, len(datamodule.splits.train), bool(plan.loss_terms))
         context = RunContext(compiled, network, datamodule, loss, directory, fast_dev_run,
                              printer=printer, progress_bar=progress_bar)
