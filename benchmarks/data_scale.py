@@ -225,7 +225,9 @@ def main() -> None:
                 written = data_bytes(work / "data")
                 lazy = measure(data, True, work, arguments.batch_frames)
                 memory = None
-                if position == 0 and not arguments.no_memory:
+                # --smoke compares once, for the first format: every path runs, briefly.
+                compare = not (arguments.smoke and name != arguments.formats[0])
+                if position == 0 and compare and not arguments.no_memory:
                     # Alternated and best of two each: the machine's load changes meanwhile.
                     memory = measure(data, False, work, arguments.batch_frames)
                     for _ in range(0 if arguments.smoke else 1):
