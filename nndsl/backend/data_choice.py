@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 
+
 def open_data_module(source: Any, data: Any, base_directory: Path, seed: int) -> Any:
     """The data module for `data` (a `DataSpec`).
 

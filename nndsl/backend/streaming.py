@@ -30,12 +30,12 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampl
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 from nndsl.backend.datamodule import pad_collate
-from nndsl.backend.ensemble.data import BootstrapSamples, bootstrap_indices, bootstrap_loader
+from nndsl.backend.training_loader import TrainingLoaderControl
 from nndsl.data.bucketing import batches_per_epoch, bucket_batches, epoch_batches
 from nndsl.data.lazy_store import ExampleStore
 from nndsl.data.registry import DataSourceError
 from nndsl.data.splits import split_indices
-from nndsl.data.standardize import FeatureStatistics, fit_statistics
+from nndsl.data.standardize import FeatureStatistics, fit_statistics, store_batches
 
 Batch = dict[str, torch.Tensor]
 
@@ -56,19 +56,6 @@ class StoreView:
 
     def __len__(self) -> int:
         return len(self.indices)
-
-
-def training_rows(store: ExampleStore, indices: Any, chunk: int = 256) -> Any:
-    """The feature rows of the examples at `indices`, `chunk` examples at a time: a sequence's
-    frames, a fixed-size example as one row (what feature statistics are fitted on)."""
-    import numpy as np
-
-    for start in range(0, len(indices), chunk):
-        examples = store.examples(indices[start:start + chunk])
-        if store.input_lengths is not None:
-            yield np.concatenate([example["inputs"] for example in examples])
-        else:
-            yield np.stack([example["inputs"] for example in examples])
 
 
 class StoreSplits:
@@ -104,10 +91,12 @@ class DataReadError(DataSourceError):
 
 
 class StoreDataset(Dataset):
-    """The examples of one split, read from the store when a batch asks for them."""
+    """The examples of one split, read from the store when a batch asks for them; with
+    `statistics`, inputs standardised as they are read."""
 
     def __init__(self, view: StoreView, statistics: FeatureStatistics | None = None) -> None:
-        self.store, self.indices, self.statistics = view.store, view.indices, statistics
+        self.store, self.indices = view.store, view.indices
+        self.statistics = statistics
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -122,7 +111,7 @@ class StoreDataset(Dataset):
                                             for position in positions])
         except DataSourceError as error:
             raise DataReadError.of(error) from None
-        if self.statistics is not None:  # a cut sequence is rows of frames: no padding to keep
+        if self.statistics is not None:  # frames [T, *frame] or one example: both broadcast
             for example in examples:
                 example["inputs"] = self.statistics.apply(example["inputs"])
         return [{key: _tensor(value) for key, value in example.items()} for example in examples]
@@ -190,7 +179,7 @@ class BucketBatchSampler(BatchSampler):
         return batches_per_epoch(len(self.batches), self._share()[1])
 
 
-class StreamingDataModule(LightningDataModule):
+class StreamingDataModule(TrainingLoaderControl, LightningDataModule):
     """Seeded splits of an `ExampleStore` and loaders that read it lazily.
 
     Args:
@@ -200,8 +189,9 @@ class StreamingDataModule(LightningDataModule):
         seed: seed of the splits and of the training order.
         num_workers: loader worker processes.
         batch_frames: the padded-frame budget per batch, or None for fixed-size batches.
-        standardize: standardise inputs with statistics of the training split, fitted in one
-            streaming pass over it (`nndsl.data.standardize`), kept as `feature_statistics`.
+        standardize: standardise inputs with statistics fitted on the training split in one
+            pass over it, `batch_size` examples at a time (`nndsl.data.standardize`); they are
+            kept as `feature_statistics`.
 
     Raises:
         DataSourceError: an empty split, or an example longer than `batch_frames` (E492).
@@ -230,37 +220,16 @@ class StreamingDataModule(LightningDataModule):
                     ids = (None if store.example_ids is None else
                            [store.example_ids[int(row)] for row in view.indices])
                     self.batches[name] = tuple(bucket_batches(lengths, batch_frames, ids))
-        self.feature_statistics = (fit_statistics(training_rows(store, self.splits.train.indices))
-                                   if standardize else None)
+        self.feature_statistics: FeatureStatistics | None = None
+        if standardize:
+            self.feature_statistics = fit_statistics(
+                store_batches(store, self.splits.train.indices, batch_size))
         self._datasets = {name: None if view is None else StoreDataset(view,
-                                                                       self.feature_statistics)
+                                                                      self.feature_statistics)
                           for name, view in (("train", self.splits.train),
                                              ("valid", self.splits.valid),
                                              ("test", self.splits.test))}
-        self.bootstrap: BootstrapSamples | None = None  # bagging: each member's own sample
-        self._bootstrap_seed = seed
-        self._shuffle_state: torch.Tensor | None = None  # for the next training loader only
         self._hide_hooks_of_missing_splits()
-
-    def setup(self, stage: str | None = None) -> None:
-        """Nothing to build: the datasets read the store when batches ask."""
-
-    def use_bootstrap_samples(self, members: int, seed: int) -> None:
-        """Bagging, as `ArrayDataModule.use_bootstrap_samples` (fixed-size batches only: with
-        `batch_frames` the check stage refuses bagging, E497)."""
-        assert self.batch_frames is None, "bagging with batch_frames is refused (E497)"
-        train = self._datasets["train"]
-        self.bootstrap = BootstrapSamples(train, bootstrap_indices(len(train), members, seed))
-        self._bootstrap_seed = seed
-
-    @property
-    def bootstrap_indices(self) -> torch.Tensor | None:
-        """Each member's bootstrap sample, example indices [M, N]; None without bagging."""
-        return None if self.bootstrap is None else self.bootstrap.indices
-
-    def resume_shuffle(self, state: torch.Tensor) -> None:
-        """The next training loader starts its generator from `state` (a resumed run's)."""
-        self._shuffle_state = state
 
     def _hide_hooks_of_missing_splits(self) -> None:
         # As in `ArrayDataModule`: Lightning skips a loop whose hook is the base class's own.
@@ -306,19 +275,6 @@ class StreamingDataModule(LightningDataModule):
                                                           shuffle=False)
         return loader_class(dataset, batch_size=self.batch_size, shuffle=shuffle,
                             sampler=sampler, **common)
-
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled: by the seeded generator, or bucketed batches in a (seed, epoch) order."""
-        if self.bootstrap is not None:
-            loader: DataLoader = bootstrap_loader(self.bootstrap, self.batch_size,
-                                                  self._bootstrap_seed, self.num_workers)
-        else:
-            loader = self._loader("train", shuffle=True)
-        if self._shuffle_state is not None:
-            assert loader.generator is not None  # every training loader has its own
-            loader.generator.set_state(self._shuffle_state)
-            self._shuffle_state = None
-        return loader
 
     def val_dataloader(self) -> DataLoader:
         """In order; every process evaluates the whole split."""
