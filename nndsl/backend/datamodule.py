@@ -225,6 +225,17 @@ class ArrayDataModule(LightningDataModule):
         self.bootstrap = BootstrapSamples(train, bootstrap_indices(len(train), members, seed))
         self._bootstrap_seed = seed
 
+    def train_batches_per_epoch(self, replicas: int = 1) -> int:
+        """Training batches each of `replicas` processes runs per epoch (before Lightning's
+        `limit_train_batches`), counted from the split's size without building a loader.
+
+        Under DDP each process gets a `DistributedSampler` share of ceil(N / replicas)
+        examples, in batches of `batch_size`; ceil(ceil(N / replicas) / batch_size) equals
+        ceil(ceil(N / batch_size) / replicas). Bagging's bootstrap samples have N positions too.
+        """
+        batches = -(-len(self.splits.train) // self.batch_size)
+        return -(-batches // replicas)
+
     @property
     def bootstrap_indices(self) -> torch.Tensor | None:
         """Each member's bootstrap sample, example indices [M, N]; None without bagging."""

@@ -214,6 +214,7 @@ class StreamingDataModule(LightningDataModule):
                           for name, view in (("train", self.splits.train),
                                              ("valid", self.splits.valid),
                                              ("test", self.splits.test))}
+        self._shuffle_state: torch.Tensor | None = None  # for the next training loader only
         self._hide_hooks_of_missing_splits()
 
     def _hide_hooks_of_missing_splits(self) -> None:
@@ -261,9 +262,18 @@ class StreamingDataModule(LightningDataModule):
         return loader_class(dataset, batch_size=self.batch_size, shuffle=shuffle,
                             sampler=sampler, **common)
 
+    def resume_shuffle(self, state: torch.Tensor) -> None:
+        """The next training loader starts its shuffling generator from `state` (a resumed run's,
+        saved in its checkpoint) instead of the seed, as `ArrayDataModule.resume_shuffle`."""
+        self._shuffle_state = state
+
     def train_dataloader(self) -> DataLoader:
         """Shuffled: by the seeded generator, or bucketed batches in a (seed, epoch) order."""
-        return self._loader("train", shuffle=True)
+        loader = self._loader("train", shuffle=True)
+        if self._shuffle_state is not None:
+            loader.generator.set_state(self._shuffle_state)
+            self._shuffle_state = None
+        return loader
 
     def val_dataloader(self) -> DataLoader:
         """In order; every process evaluates the whole split."""
