@@ -16,7 +16,8 @@ order drawn from (seed, epoch). Lightning calls `set_epoch` on the batch sampler
 each epoch; under DDP it re-creates the batch sampler with its `DistributedSampler` in that
 place, whose rank and replica count pick this process's batches. The sampler keeps no state of
 its own: after a mid-epoch resume torchdata's loader replays the epoch's order and skips the
-batches already trained on, reading none of them.
+batches already trained on, reading none of them. `resume_shuffle` hands the next training
+loader the shuffling state a checkpoint recorded, as in `ArrayDataModule`.
 Worker processes (`num_workers`) each receive a pickled store and open the files themselves.
 """
 
