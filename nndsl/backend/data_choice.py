@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from nndsl.data.registry import DataSourceError
 
 
 def open_data_module(source: Any, data: Any, base_directory: Path, seed: int) -> Any:
@@ -32,12 +31,6 @@ def open_data_module(source: Any, data: Any, base_directory: Path, seed: int) ->
         arrays = source.load(data.options, base_directory, seed)
         return ArrayDataModule(arrays, data.batch_size, data.valid_fraction, data.test_fraction,
                                seed, data.num_workers, data.standardize)
-    if getattr(data, "standardize", False):
-        # Streamed batches are read as they are; standardising them is not built, so refused.
-        raise DataSourceError("`standardize` is not available for data read lazily or in "
-                              "length-bucketed batches", "standardize",
-                              "standardise the files beforehand, or load them whole "
-                              "(`lazy: false`, `batch_size` instead of `batch_frames`)", code="E476")
     from nndsl.backend.streaming import StreamingDataModule
 
     if store is None:
@@ -45,4 +38,4 @@ def open_data_module(source: Any, data: Any, base_directory: Path, seed: int) ->
 
         store = ArrayStore(source.load(data.options, base_directory, seed))
     return StreamingDataModule(store, data.batch_size, data.valid_fraction, data.test_fraction,
-                               seed, data.num_workers, batch_frames)
+                               seed, data.num_workers, batch_frames, data.standardize)

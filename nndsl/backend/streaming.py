@@ -16,8 +16,7 @@ order drawn from (seed, epoch). Lightning calls `set_epoch` on the batch sampler
 each epoch; under DDP it re-creates the batch sampler with its `DistributedSampler` in that
 place, whose rank and replica count pick this process's batches. The sampler keeps no state of
 its own: after a mid-epoch resume torchdata's loader replays the epoch's order and skips the
-batches already trained on, reading none of them. `resume_shuffle` hands the next training
-loader the shuffling state a checkpoint recorded, as in `ArrayDataModule`.
+batches already trained on, reading none of them.
 Worker processes (`num_workers`) each receive a pickled store and open the files themselves.
 """
 
@@ -31,10 +30,12 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampl
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 from nndsl.backend.datamodule import pad_collate
+from nndsl.backend.training_loader import TrainingLoaderControl
 from nndsl.data.bucketing import batches_per_epoch, bucket_batches, epoch_batches
 from nndsl.data.lazy_store import ExampleStore
 from nndsl.data.registry import DataSourceError
 from nndsl.data.splits import split_indices
+from nndsl.data.standardize import FeatureStatistics, fit_statistics, store_batches
 
 Batch = dict[str, torch.Tensor]
 
@@ -90,10 +91,12 @@ class DataReadError(DataSourceError):
 
 
 class StoreDataset(Dataset):
-    """The examples of one split, read from the store when a batch asks for them."""
+    """The examples of one split, read from the store when a batch asks for them; with
+    `statistics`, inputs standardised as they are read."""
 
-    def __init__(self, view: StoreView) -> None:
+    def __init__(self, view: StoreView, statistics: FeatureStatistics | None = None) -> None:
         self.store, self.indices = view.store, view.indices
+        self.statistics = statistics
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -108,6 +111,9 @@ class StoreDataset(Dataset):
                                             for position in positions])
         except DataSourceError as error:
             raise DataReadError.of(error) from None
+        if self.statistics is not None:  # frames [T, *frame] or one example: both broadcast
+            for example in examples:
+                example["inputs"] = self.statistics.apply(example["inputs"])
         return [{key: _tensor(value) for key, value in example.items()} for example in examples]
 
 
@@ -173,7 +179,7 @@ class BucketBatchSampler(BatchSampler):
         return batches_per_epoch(len(self.batches), self._share()[1])
 
 
-class StreamingDataModule(LightningDataModule):
+class StreamingDataModule(TrainingLoaderControl, LightningDataModule):
     """Seeded splits of an `ExampleStore` and loaders that read it lazily.
 
     Args:
@@ -183,6 +189,9 @@ class StreamingDataModule(LightningDataModule):
         seed: seed of the splits and of the training order.
         num_workers: loader worker processes.
         batch_frames: the padded-frame budget per batch, or None for fixed-size batches.
+        standardize: standardise inputs with statistics fitted on the training split in one
+            pass over it, `batch_size` examples at a time (`nndsl.data.standardize`); they are
+            kept as `feature_statistics`.
 
     Raises:
         DataSourceError: an empty split, or an example longer than `batch_frames` (E492).
@@ -190,7 +199,7 @@ class StreamingDataModule(LightningDataModule):
 
     def __init__(self, store: ExampleStore, batch_size: int, valid_fraction: float = 0.0,
                  test_fraction: float = 0.0, seed: int = 0, num_workers: int = 0,
-                 batch_frames: int | None = None) -> None:
+                 batch_frames: int | None = None, standardize: bool = False) -> None:
         super().__init__()
         self.store, self.batch_size, self.seed = store, batch_size, seed
         self.num_workers, self.batch_frames = num_workers, batch_frames
@@ -211,11 +220,15 @@ class StreamingDataModule(LightningDataModule):
                     ids = (None if store.example_ids is None else
                            [store.example_ids[int(row)] for row in view.indices])
                     self.batches[name] = tuple(bucket_batches(lengths, batch_frames, ids))
-        self._datasets = {name: None if view is None else StoreDataset(view)
+        self.feature_statistics: FeatureStatistics | None = None
+        if standardize:
+            self.feature_statistics = fit_statistics(
+                store_batches(store, self.splits.train.indices, batch_size))
+        self._datasets = {name: None if view is None else StoreDataset(view,
+                                                                      self.feature_statistics)
                           for name, view in (("train", self.splits.train),
                                              ("valid", self.splits.valid),
                                              ("test", self.splits.test))}
-        self._shuffle_state: torch.Tensor | None = None  # for the next training loader only
         self._hide_hooks_of_missing_splits()
 
     def _hide_hooks_of_missing_splits(self) -> None:
@@ -241,8 +254,10 @@ class StreamingDataModule(LightningDataModule):
         return None if trainer is None else trainer.current_epoch
 
     def train_batches_per_epoch(self, replicas: int = 1) -> int:
-        """Training steps per epoch in each of `replicas` processes."""
-        if self.batch_frames is None:
+        """Training steps per epoch in each of `replicas` processes (before Lightning's
+        `limit_train_batches`). Bagging's loader takes fixed-size batches of the N bootstrap
+        positions, bucketed or not."""
+        if self.batch_frames is None or self.bootstrap is not None:
             return batches_per_epoch(-(-len(self.splits.train) // self.batch_size), replicas)
         return batches_per_epoch(len(self.batches["train"]), replicas)
 
@@ -262,19 +277,6 @@ class StreamingDataModule(LightningDataModule):
                                                           shuffle=False)
         return loader_class(dataset, batch_size=self.batch_size, shuffle=shuffle,
                             sampler=sampler, **common)
-
-    def resume_shuffle(self, state: torch.Tensor) -> None:
-        """The next training loader starts its shuffling generator from `state` (a resumed run's,
-        saved in its checkpoint) instead of the seed, as `ArrayDataModule.resume_shuffle`."""
-        self._shuffle_state = state
-
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled: by the seeded generator, or bucketed batches in a (seed, epoch) order."""
-        loader = self._loader("train", shuffle=True)
-        if self._shuffle_state is not None:
-            loader.generator.set_state(self._shuffle_state)
-            self._shuffle_state = None
-        return loader
 
     def val_dataloader(self) -> DataLoader:
         """In order; every process evaluates the whole split."""

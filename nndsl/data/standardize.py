@@ -22,6 +22,7 @@ Typical use::
     statistics = fit_statistics(training_batches)          # one pass, any iterable of arrays
     standardized = statistics.apply(inputs)                 # float32, same shape
     statistics, splits = standardize_splits(splits, batch_size)   # fitted on splits.train
+    statistics = fit_statistics(store_batches(store, train_rows, 256))   # streamed data
     FeatureStatistics.from_dict(statistics.to_dict())       # as saved in the run directory
 
 numpy is imported inside the functions: this module is importable by the front end.
@@ -162,6 +163,18 @@ def array_batches(inputs: Any, batch_size: int, lengths: Any = None) -> Iterable
     for start in range(0, len(inputs), batch_size):
         batch = inputs[start : start + batch_size]
         yield batch if lengths is None else valid_frames(batch, lengths[start : start + batch_size])
+
+
+def store_batches(store: Any, rows: Any, batch_size: int) -> Iterable[Any]:
+    """The examples at `rows` of an `ExampleStore` (`nndsl.data.lazy_store`) as feature batches,
+    read `batch_size` examples at a time: a sequence gives its frames (the store cuts them to
+    their length), a fixed-size example one row. Memory holds one batch, whatever the data."""
+    import numpy as np
+
+    for start in range(0, len(rows), batch_size):
+        examples = store.examples(rows[start : start + batch_size])
+        yield np.concatenate([np.asarray(example["inputs"]) if "input_lengths" in example
+                              else np.asarray(example["inputs"])[None] for example in examples])
 
 
 def standardize_splits(splits: DataSplits, batch_size: int) -> tuple[FeatureStatistics,

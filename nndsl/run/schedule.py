@@ -157,8 +157,7 @@ def _step(context: RunContext, progress: Progress, trial: Trial) -> Row:
         network = ClassifierSet(context.network, sets[1:])
         callbacks.append(RepeatTargets(len(sets)))
     run_context = dataclasses.replace(context, network=network, extra_callbacks=callbacks)
-    outcome: RunOutcome = train_run(run_context, run.label, run.trainable, phase.parameter_groups,
-                                    phase.optimizer, phase.stop, phase.keep_best)
+    outcome: RunOutcome = train_run(run_context, run, phase)
     if outcome.interrupted:
         raise Interrupted(run.label)
     accept, stop = phase.accept, phase.stop

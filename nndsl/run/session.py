@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from lightning.pytorch import Trainer
@@ -22,17 +22,19 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from nndsl.api import Valid
-from nndsl.backend.datamodule import ArrayDataModule
-from nndsl.backend.graph_module import GraphModule
 from nndsl.backend.lightning_module import NndslModule, RunSettings, TrainingModule
 from nndsl.backend.losses import CompiledLoss
+from nndsl.backend.networks import build_planned_network
 from nndsl.ir import Graph
-from nndsl.plan import ParameterGroup, PhasePlan, Plan, StopPlan
+from nndsl.plan import ParameterGroup, PhasePlan, Plan, RunPlan, StopPlan
 from nndsl.plan.phases import run_seed
 from nndsl.run.metrics_log import HistoryCSVLogger, KeepHistoryUntilResume
 from nndsl.run.safe_load import read_lightning_checkpoint
 from nndsl.spec import Spec
 from nndsl.spec.training import OptimizerSpec, SchedulerSpec
+
+if TYPE_CHECKING:
+    from nndsl.backend.networks import DataModule, Network
 
 
 #: Told each run before it starts: its phase, run label, cut (or None) and top-down attempt
@@ -49,8 +51,8 @@ class RunContext:
     """
 
     compiled: Valid
-    network: GraphModule
-    datamodule: ArrayDataModule
+    network: Network
+    datamodule: DataModule
     loss: CompiledLoss
     directory: Path
     fast_dev_run: bool = False
@@ -181,9 +183,10 @@ def trainer_for(context: RunContext, label: str, stop: StopPlan, callbacks: list
     )
 
 
-def train_run(context: RunContext, label: str, trainable: tuple[str, ...], groups: tuple[ParameterGroup, ...],
-              optimizer: OptimizerSpec, stop: StopPlan, keep_best: bool) -> RunOutcome:
-    """Fit the network with `trainable` layers learning; resumes from `last.ckpt` if present."""
+def train_run(context: RunContext, run: RunPlan, phase: PhasePlan) -> RunOutcome:
+    """Fit the network with the run's trainable layers learning, by its phase's optimiser and
+    stopping rule; resumes from `last.ckpt` if present."""
+    label, optimizer, stop = run.label, phase.optimizer, phase.stop
     directory = context.directory / "checkpoints" / label
     checkpoint = ModelCheckpoint(dirpath=directory, filename="best", monitor=stop.monitor, mode=stop.mode,
                                  save_top_k=1, enable_version_counter=False)
@@ -203,7 +206,8 @@ def train_run(context: RunContext, label: str, trainable: tuple[str, ...], group
         from lightning.pytorch.callbacks import LearningRateMonitor
 
         callbacks.append(LearningRateMonitor())  # the rate per scheduler interval, in metrics.csv
-    module = build_module(context, trainable, groups, optimizer, stop.max_epochs)
+    module = build_module(context, run.trainable, phase.parameter_groups, optimizer,
+                          stop.max_epochs)
     trainer = trainer_for(context, label, stop, callbacks)
     last = directory / "last.ckpt"
     if last.exists():
@@ -226,25 +230,22 @@ def train_run(context: RunContext, label: str, trainable: tuple[str, ...], group
     if interrupt.interrupted or trainer.interrupted:
         return RunOutcome(label, None, trainer.current_epoch, interrupted=True)
     score = checkpoint.best_model_score
-    if keep_best and checkpoint.best_model_path and Path(checkpoint.best_model_path).exists():
+    if phase.keep_best and checkpoint.best_model_path and Path(checkpoint.best_model_path).exists():
         module.load_state_dict(read_lightning_checkpoint(checkpoint.best_model_path)["state_dict"])
     return RunOutcome(label, None if score is None else float(score), trainer.current_epoch,
                       interrupted=False, interrupt_pending=interrupt.pending)
 
 
-def build_network(compiled: Valid, datamodule: ArrayDataModule) -> Any:
-    """The network the plan describes: one graph module, or an ensemble of them (seeded)."""
+def build_network(compiled: Valid, datamodule: DataModule) -> Network:
+    """The network the plan describes: one graph module, or an ensemble of them (seeded); a
+    bagging ensemble's members then train on their own bootstrap samples of `datamodule`."""
     plan = compiled.plan
-    if plan.ensemble is None:
-        return GraphModule(compiled.graph, plan.tempering, memory=plan.memory)
-    from nndsl.backend.ensemble.network import EnsembleNetwork
-
-    if plan.ensemble.method == "bagging":
+    if plan.ensemble is not None and plan.ensemble.method == "bagging":
         datamodule.use_bootstrap_samples(plan.ensemble.members, plan.seed)
-    return EnsembleNetwork(compiled.graph, plan.ensemble, plan.tempering)
+    return build_planned_network(compiled.graph, plan)
 
 
-def test_report(context: RunContext, module: Any) -> dict[str, Any]:
+def test_report(context: RunContext, module: TrainingModule) -> dict[str, Any]:
     """Extra test-time results: for ensembles, the class -> member assignment counts (sMCL)."""
     assignments = getattr(module, "test_assignments", None)
     ensemble = context.plan.ensemble

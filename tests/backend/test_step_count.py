@@ -61,7 +61,8 @@ def _streaming_module(examples: int, batch_size: int) -> StreamingDataModule:
     return StreamingDataModule(ArrayStore(arrays), batch_size, seed=0)
 
 
-@pytest.mark.parametrize("datamodule", ["array", "bagging", "streaming", "bucketed"])
+@pytest.mark.parametrize("datamodule", ["array", "bagging", "streaming", "bucketed",
+                                        "bucketed-bagging"])
 @pytest.mark.parametrize("options", [
     {"max_epochs": 3},
     {"max_epochs": 2, "limit_train_batches": 4},
@@ -70,13 +71,11 @@ def _streaming_module(examples: int, batch_size: int) -> StreamingDataModule:
     {"max_epochs": 4, "max_steps": 7},
 ])
 def test_the_step_count_is_lightnings_without_building_the_loader(tmp_path, datamodule, options):
-    data = {"array": lambda: _array_module(77, 8), "streaming": lambda: _streaming_module(77, 8),
-            "bucketed": _bucketed_module}
-    if datamodule == "bagging":
-        module = _array_module(77, 8)
+    data = {"array": lambda: _array_module(77, 8), "bagging": lambda: _array_module(77, 8),
+            "streaming": lambda: _streaming_module(77, 8), "bucketed": _bucketed_module}
+    module = data[datamodule.removesuffix("-bagging")]()
+    if datamodule.endswith("bagging"):
         module.use_bootstrap_samples(members=2, seed=3)
-    else:
-        module = data[datamodule]()
     counting = _Counting()
     trainer = Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
                       enable_model_summary=False, default_root_dir=tmp_path, **options)
