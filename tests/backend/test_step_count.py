@@ -69,6 +69,7 @@ def _streaming_module(examples: int, batch_size: int) -> StreamingDataModule:
     {"max_epochs": 2, "limit_train_batches": 0.5},
     {"max_epochs": 3, "accumulate_grad_batches": 3},
     {"max_epochs": 4, "max_steps": 7},
+    {"fast_dev_run": 2},
 ])
 def test_the_step_count_is_lightnings_without_building_the_loader(tmp_path, datamodule, options):
     data = {"array": lambda: _array_module(77, 8), "bagging": lambda: _array_module(77, 8),
