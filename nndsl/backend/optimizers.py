@@ -73,13 +73,36 @@ def scheduler_interval(scheduler: SchedulerSpec) -> str:
     return scheduler.interval or ("step" if scheduler.type == "one_cycle" else "epoch")
 
 
+def stepping_batches(trainer: Any) -> int:
+    """The optimiser steps a run takes, counted as Lightning's `estimated_stepping_batches` counts
+    them (the data module's batches per epoch and process, cut by `limit_train_batches`, over
+    `accumulate_grad_batches`, times the epochs, capped by `max_steps`), but from the data
+    module's sizes (`train_batches_per_epoch`), without building a loader.
+
+    Why not Lightning's estimate: asked in `configure_optimizers`, it builds the training loader
+    and its first iterator before a resumed run's loop and loader state are restored, and that
+    loader stays; a run resumed in mid-epoch would then start its epoch again from the first
+    batch (and from the seed's shuffle) while the loop counts on from the interrupted batch.
+    """
+    datamodule = trainer.datamodule
+    if datamodule is None:  # loaders given to `fit` directly: only Lightning can count them
+        return int(trainer.estimated_stepping_batches)
+    if trainer.max_epochs == -1:
+        return trainer.max_steps
+    batches = datamodule.train_batches_per_epoch(trainer.world_size)
+    limit = trainer.limit_train_batches  # as Lightning's `_parse_num_batches` applies it
+    batches = min(batches, limit) if isinstance(limit, int) else int(batches * limit)
+    steps = -(-batches // trainer.accumulate_grad_batches) * max(trainer.max_epochs, 1)
+    return steps if trainer.max_steps == -1 else min(steps, trainer.max_steps)
+
+
 def build_scheduler(scheduler: SchedulerSpec | None, optimizer: torch.optim.Optimizer,
                     max_epochs: int, total_steps: Callable[[], int] | None = None
                     ) -> dict[str, Any] | None:
     """Lightning's lr-scheduler configuration dict, or None.
 
     `max_epochs` is the phase's epoch cap; `total_steps` gives the phase's optimiser steps
-    (Lightning's estimate), asked only for a per-step schedule that needs its length. A warmup
+    (`stepping_batches`), asked only for a per-step schedule that needs its length. A warmup
     is torch's `LinearLR` followed, through `SequentialLR`, by the main scheduler over the rest.
     The configuration is named "lr", so `LearningRateMonitor` logs `lr` (or `lr/<group>`).
     """
