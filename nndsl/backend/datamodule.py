@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 from nndsl.backend.training_loader import TrainingLoaderControl
+from nndsl.data.bucketing import batches_per_epoch
 from nndsl.data.registry import DataArrays
 from nndsl.data.splits import DataSplits, split_arrays
 from nndsl.data.standardize import FeatureStatistics, standardize_splits
@@ -204,7 +205,8 @@ class ArrayDataModule(TrainingLoaderControl, LightningDataModule):
         # would count one example twice); the processes' values are then equal, and the metrics
         # early stopping and checkpointing read are the exact whole-split ones in every process.
         # Every process runs the same number of batches, so DDP's collectives stay in step.
-        sampler = None if shuffle or resumable else DistributedSampler(dataset, num_replicas=1, rank=0, shuffle=False)
+        sampler = None if shuffle or resumable else DistributedSampler(dataset, num_replicas=1,
+                                                                       rank=0, shuffle=False)
         return loader_class(
             dataset,
             batch_size=self.batch_size,
@@ -215,6 +217,16 @@ class ArrayDataModule(TrainingLoaderControl, LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
+
+    def train_batches_per_epoch(self, replicas: int = 1) -> int:
+        """Training batches each of `replicas` processes runs per epoch (before Lightning's
+        `limit_train_batches`), counted from the split's size without building a loader.
+
+        Under DDP each process gets a `DistributedSampler` share of ceil(N / replicas)
+        examples, in batches of `batch_size`; ceil(ceil(N / replicas) / batch_size) equals
+        ceil(ceil(N / batch_size) / replicas). Bagging's bootstrap samples have N positions too.
+        """
+        return batches_per_epoch(-(-len(self.splits.train) // self.batch_size), replicas)
 
     def val_dataloader(self) -> DataLoader:
         """In order. Without a validation split Lightning sees no hook and skips validation."""

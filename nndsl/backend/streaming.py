@@ -254,8 +254,10 @@ class StreamingDataModule(TrainingLoaderControl, LightningDataModule):
         return None if trainer is None else trainer.current_epoch
 
     def train_batches_per_epoch(self, replicas: int = 1) -> int:
-        """Training steps per epoch in each of `replicas` processes."""
-        if self.batch_frames is None:
+        """Training steps per epoch in each of `replicas` processes (before Lightning's
+        `limit_train_batches`). Bagging's loader takes fixed-size batches of the N bootstrap
+        positions, bucketed or not."""
+        if self.batch_frames is None or self.bootstrap is not None:
             return batches_per_epoch(-(-len(self.splits.train) // self.batch_size), replicas)
         return batches_per_epoch(len(self.batches["train"]), replicas)
 

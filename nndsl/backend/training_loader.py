@@ -34,6 +34,12 @@ class TrainingLoaderControl:
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         raise NotImplementedError
 
+    def train_batches_per_epoch(self, replicas: int = 1) -> int:
+        """Training batches per epoch in each of `replicas` processes, counted from the data's
+        sizes without building a loader (a per-step schedule's length needs it before Lightning
+        restores a resumed run's loader: `nndsl.backend.optimizers.stepping_batches`)."""
+        raise NotImplementedError
+
     def use_bootstrap_samples(self, members: int, seed: int) -> None:
         """From now on the training loader yields member-major bootstrap batches (bagging), the
         samples reproducible from `seed`."""

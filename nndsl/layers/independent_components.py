@@ -7,8 +7,8 @@ of Bae & Lee's eq. (3) (ica-top-down-attention), with the sign an optimiser's de
 
 so plain SGD performs the infomax update plus γ times the attention error. Real mode unmixes the
 last axis [..., C] with φ = tanh; complex mode unmixes each frequency bin of [..., bins, C, 2]
-(real and imaginary parts on the last axis; frames on the leading axes) with its own complex W(f) and φ(z) = tanh(Re z) + j·tanh(Im z).
-W starts at the identity.
+(real and imaginary parts on the last axis; frames on the leading axes) with its own complex
+W(f) and φ(z) = tanh(Re z) + j·tanh(Im z). W starts at the identity.
 """
 
 from __future__ import annotations

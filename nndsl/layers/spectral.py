@@ -21,7 +21,8 @@ from nndsl.layers.shapes import format_shape, is_symbolic
 class LogMelParams(LayerParams):
     channel: int = Field(0, ge=0, le=255, description="which channel (ICA output) to take")
     mels: int = Field(20, ge=1, le=512, description="mel filters")
-    sample_rate: float = Field(8000.0, gt=0, le=1e6, description="sampling rate of the spectra (Hz)")
+    sample_rate: float = Field(8000.0, gt=0, le=1e6,
+                               description="sampling rate of the spectra (Hz)")
     normalise: bool = Field(True, description="normalise each frame to zero mean, unit variance")
 
 

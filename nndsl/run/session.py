@@ -140,7 +140,8 @@ class _CheckpointOnInterrupt(Callback):
 
 
 def layer_seed(seed: int, label: str) -> int:
-    """A stable seed per run label (the plan's rule), for randomness that repeats exactly on resume."""
+    """A stable seed per run label (the plan's rule), for randomness that repeats exactly on
+    resume."""
     return run_seed(seed, label)
 
 
@@ -176,13 +177,15 @@ def trainer_for(context: RunContext, label: str, stop: StopPlan, callbacks: list
         logger = HistoryCSVLogger(context.directory / "logs", name=label)
         callbacks = [*callbacks, KeepHistoryUntilResume(logger)]
     return Trainer(
-        max_epochs=stop.max_epochs, min_epochs=min(context.spec.trainer.min_epochs, stop.max_epochs),
+        max_epochs=stop.max_epochs,
+        min_epochs=min(context.spec.trainer.min_epochs, stop.max_epochs),
         accelerator=spec.accelerator, devices=spec.devices, strategy=spec.strategy,
         num_nodes=spec.num_nodes,
         precision=spec.precision, gradient_clip_val=spec.gradient_clip_val,
         accumulate_grad_batches=spec.accumulate_grad_batches, deterministic=spec.deterministic,
         log_every_n_steps=spec.log_every_n_steps, limit_train_batches=spec.limit_train_batches,
-        callbacks=[*callbacks, *context.extra_callbacks, *([RichProgressBar(leave=False)] if context.progress_bar else [])],
+        callbacks=[*callbacks, *context.extra_callbacks,
+                   *([RichProgressBar(leave=False)] if context.progress_bar else [])],
         enable_progress_bar=context.progress_bar,
         logger=logger, enable_model_summary=False, num_sanity_val_steps=0,
         fast_dev_run=context.fast_dev_run, default_root_dir=context.directory,
@@ -194,8 +197,8 @@ def train_run(context: RunContext, run: RunPlan, phase: PhasePlan) -> RunOutcome
     stopping rule; resumes from `last.ckpt` if present."""
     label, optimizer, stop = run.label, phase.optimizer, phase.stop
     directory = context.directory / "checkpoints" / label
-    checkpoint = ModelCheckpoint(dirpath=directory, filename="best", monitor=stop.monitor, mode=stop.mode,
-                                 save_top_k=1, enable_version_counter=False)
+    checkpoint = ModelCheckpoint(dirpath=directory, filename="best", monitor=stop.monitor,
+                                 mode=stop.mode, save_top_k=1, enable_version_counter=False)
     # A second, unmonitored checkpoint keeps the latest epoch: Lightning's save_last only
     # refreshes when the monitored value improves, and resuming must continue from the last epoch.
     latest = ModelCheckpoint(dirpath=directory, filename="last", monitor=None, save_top_k=1,
@@ -205,8 +208,8 @@ def train_run(context: RunContext, run: RunPlan, phase: PhasePlan) -> RunOutcome
     if stop.patience is not None or stop.threshold is not None:
         # Without patience, early stopping still ends the run once the threshold is reached.
         callbacks.append(EarlyStopping(monitor=stop.monitor, mode=stop.mode,
-                                       patience=stop.patience if stop.patience is not None else stop.max_epochs + 1,
-                                       stopping_threshold=stop.threshold,
+                                       patience=stop.patience if stop.patience is not None
+                                       else stop.max_epochs + 1, stopping_threshold=stop.threshold,
                                        check_on_train_epoch_end=stop.monitor.startswith("train/")))
     if phase_scheduler(context, optimizer) is not None:
         from lightning.pytorch.callbacks import LearningRateMonitor
@@ -217,14 +220,16 @@ def train_run(context: RunContext, run: RunPlan, phase: PhasePlan) -> RunOutcome
     trainer = trainer_for(context, label, stop, callbacks)
     last = directory / "last.ckpt"
     if last.exists():
-        read_lightning_checkpoint(last)  # a damaged or hostile file is a user error, before Lightning
+        # a damaged or hostile file is a user error, before Lightning
+        read_lightning_checkpoint(last)
     # Lightning loads `last.ckpt` again itself: weights-only too where its `fit` takes the option.
-    safe = {"weights_only": True} if "weights_only" in inspect.signature(trainer.fit).parameters else {}
+    takes_option = "weights_only" in inspect.signature(trainer.fit).parameters
+    safe = {"weights_only": True} if takes_option else {}
     deferring = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, interrupt.request) if deferring else None
     try:
-        trainer.fit(module, datamodule=context.datamodule, ckpt_path=str(last) if last.exists() else None,
-                    **safe)
+        trainer.fit(module, datamodule=context.datamodule,
+                    ckpt_path=str(last) if last.exists() else None, **safe)
     except SystemExit:
         if not interrupt.interrupted:
             raise
@@ -268,14 +273,17 @@ def test_report(context: RunContext, module: TrainingModule) -> dict[str, Any]:
     if ensemble is None:
         return {}
     report: dict[str, Any] = {"ensemble": {"members": ensemble.members, "method": ensemble.method,
-                                           "seeds": list(ensemble.seeds), "vectorised": module.network.members.vectorised,
+                                           "seeds": list(ensemble.seeds),
+                                           "vectorised": module.network.members.vectorised,
                                            "path": module.network.members.path}}
     if assignments is not None:
         from nndsl.run.ensemble_report import write_assignment_picture
 
         report["ensemble"]["assignments"] = assignments.tolist()  # [classes, members]
-        write_assignment_picture(report["ensemble"]["assignments"], context.directory / "assignments.png",
-                                 f"{context.spec.name}: class → member ({ensemble.method}, M = {ensemble.members})")
+        write_assignment_picture(report["ensemble"]["assignments"],
+                                 context.directory / "assignments.png",
+                                 f"{context.spec.name}: class → member ({ensemble.method}, M = "
+                                 f"{ensemble.members})")
     return report
 
 
@@ -311,7 +319,8 @@ def evaluation_trainer(context: RunContext) -> Trainer:
     whole split itself: a distributed sampler would pad the split with repeated examples so the
     ranks get equal shares, which changes the metrics (Lightning's own advice for testing)."""
     return Trainer(accelerator=context.spec.trainer.accelerator, devices=1, logger=False,
-                   enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
+                   enable_progress_bar=False, enable_model_summary=False,
+                   enable_checkpointing=False)
 
 
 def validation_score(context: RunContext, monitor: str) -> float | None:
@@ -320,6 +329,7 @@ def validation_score(context: RunContext, monitor: str) -> float | None:
     if context.datamodule.splits.valid is None:
         return None
     module = build_module(context, (), (), context.spec.optimizer, 1)
-    results = evaluation_trainer(context).validate(module, datamodule=context.datamodule, verbose=False)
+    results = evaluation_trainer(context).validate(module, datamodule=context.datamodule,
+                                                   verbose=False)
     value = results[0].get(monitor) if results else None
     return None if value is None else float(value)
