@@ -49,7 +49,8 @@ def test_error_flows_only_into_the_predictor_owning_each_path_point():
     predictions = torch.randn(1, 6, 8, 2, requires_grad=True)  # 4 labels x 2 states
     frames = torch.randn(1, 6, 2)
     labels, label_lengths = torch.tensor([[3, 1]]), torch.tensor([2])
-    loss = dtw_prediction_loss(predictions, frames, torch.tensor([6]), labels, label_lengths, 2, "sum")
+    loss = dtw_prediction_loss(predictions, frames, torch.tensor([6]), labels, label_lengths, 2,
+                               "sum")
     loss.backward()
     owners = [6, 7, 2, 3]  # label 3's states, then label 1's
     distances = (predictions.detach()[0][:, owners] - frames[0][:, None]).norm(dim=-1)
@@ -73,13 +74,18 @@ def test_separate_predictors_are_independent_mlps_of_the_previous_frames():
     hidden = torch.tanh(window @ bank.input_weights[predictor] + bank.input_bias[predictor])
     expected = hidden @ bank.output_weights[predictor] + bank.output_bias[predictor]
     assert torch.allclose(output[:, step, predictor], expected, atol=1e-6)
-    first = torch.tanh(bank.input_bias[predictor]) @ bank.output_weights[predictor] + bank.output_bias[predictor]
-    assert torch.allclose(output[:, 0, predictor], first.expand(2, -1), atol=1e-6)  # zeros before t=0
+    first = (
+        torch.tanh(bank.input_bias[predictor]) @ bank.output_weights[predictor]
+        + bank.output_bias[predictor]
+    )
+    # zeros before t=0
+    assert torch.allclose(output[:, 0, predictor], first.expand(2, -1), atol=1e-6)
 
 
 def test_hidden_control_is_one_mlp_with_one_hot_state_inputs():
     torch.manual_seed(2)
-    bank = PredictorBank(features=3, predictors=6, context=1, hidden=4, networks=2)  # 3 states per net
+    # 3 states per net
+    bank = PredictorBank(features=3, predictors=6, context=1, hidden=4, networks=2)
     frames = torch.randn(1, 5, 3)
     output = bank(frames)
     network = 1

@@ -45,13 +45,16 @@ CASES = [
     Case("lwta", "lwta", {"blocks": 3, "block_size": 4}, ((7,),)),
     Case("whitened_linear", "whitened_linear", {"units": 5, "activation": "relu"}, ((6,),)),
     Case("variational_dropout-activations-neuron", "variational_dropout", {}, (("T", 6),)),
-    Case("variational_dropout-activations-layer", "variational_dropout", {"granularity": "layer"}, ((6,),)),
-    Case("variational_dropout-B-neuron", "variational_dropout", {"units": 5, "variant": "B"}, ((6,),)),
+    Case("variational_dropout-activations-layer", "variational_dropout", {"granularity": "layer"},
+         ((6,),)),
+    Case("variational_dropout-B-neuron", "variational_dropout", {"units": 5, "variant": "B"},
+         ((6,),)),
     Case("variational_dropout-B-weight", "variational_dropout",
          {"units": 5, "variant": "B", "granularity": "weight", "activation": "tanh"}, ((6,),)),
     Case("variational_dropout-B-layer", "variational_dropout",
          {"units": 5, "variant": "B", "granularity": "layer"}, ((6,),)),
-    Case("variational_dropout-A-neuron", "variational_dropout", {"units": 5, "variant": "A"}, ((6,),)),
+    Case("variational_dropout-A-neuron", "variational_dropout", {"units": 5, "variant": "A"},
+         ((6,),)),
     Case("variational_dropout-A-layer", "variational_dropout",
          {"units": 5, "variant": "A", "granularity": "layer"}, (("T", 6),)),
     Case("embedding", "embedding", {"vocabulary": 11, "dim": 4}, (("T",),), integer_inputs=True),
@@ -62,11 +65,14 @@ CASES = [
     Case("dropout", "dropout", {"p": 0.3}, ((6,),)),
     Case("gaussian_dropout", "gaussian_dropout", {"p": 0.3}, (("T", 6),)),
     Case("conv1d-same", "conv1d", {"channels": 4, "kernel": 3, "padding": "same"}, ((3, 16),)),
-    Case("conv1d-strided-over-time", "conv1d", {"channels": 4, "kernel": 3, "stride": 2}, ((3, "T"),),
+    Case("conv1d-strided-over-time", "conv1d", {"channels": 4, "kernel": 3, "stride": 2},
+         ((3, "T"),),
          time_axis=1),
-    Case("conv2d-same", "conv2d", {"channels": 4, "kernel": 3, "padding": "same", "activation": "relu"},
+    Case("conv2d-same", "conv2d",
+         {"channels": 4, "kernel": 3, "padding": "same", "activation": "relu"},
          ((1, "T", 8),), time_axis=1),
-    Case("conv2d-strided", "conv2d", {"channels": 2, "kernel": [3, 2], "stride": [2, 2], "padding": 1},
+    Case("conv2d-strided", "conv2d",
+         {"channels": 2, "kernel": [3, 2], "stride": [2, 2], "padding": 1},
          ((3, "T", 9),), time_axis=1),
     Case("conv2d-fixed", "conv2d", {"channels": 2, "kernel": 3, "stride": 2}, ((1, 8, 8),)),
     Case("maxpool-2d-over-time", "maxpool", {"kernel": 2}, ((4, "T", 8),), time_axis=1),
@@ -77,11 +83,13 @@ CASES = [
     Case("lstm", "lstm", {"hidden": 5}, (("T", 6),), time_axis=0),
     Case("lstm-projection", "lstm", {"hidden": 7, "projection": 3}, (("T", 6),), time_axis=0),
     Case("lstm-projection-2-layers-bidirectional", "lstm",
-         {"hidden": 7, "projection": 3, "layers": 2, "bidirectional": True}, (("T", 6),), time_axis=0),
+         {"hidden": 7, "projection": 3, "layers": 2, "bidirectional": True}, (("T", 6),),
+         time_axis=0),
     Case("blstm", "blstm", {"hidden": 4}, (("T", 6),), time_axis=0),
     Case("blstm-projection", "blstm", {"hidden": 8, "projection": 5}, (("T", 6),), time_axis=0),
     Case("gru", "gru", {"hidden": 5, "layers": 2}, (("T", 6),), time_axis=0),
-    Case("rnn-last", "rnn", {"hidden": 5, "output": "last", "nonlinearity": "relu"}, (("T", 6),), time_axis=0),
+    Case("rnn-last", "rnn", {"hidden": 5, "output": "last", "nonlinearity": "relu"}, (("T", 6),),
+         time_axis=0),
     Case("blstm-last", "blstm", {"hidden": 4, "output": "last"}, (("T", 6),), time_axis=0),
     Case("slice", "slice", {"start": 2, "stop": 7}, (("T", 10),)),
     Case("concat-features", "concat", {}, (("T", 3), ("T", 4))),
@@ -91,28 +99,36 @@ CASES = [
     Case("hmm_likelihood-mixture", "hmm_likelihood", {"models": 2, "states": 3, "kind": "mixture"},
          (("T", 4),)),
     Case("pairwise_relative", "pairwise_relative", {}, ((4,),)),
-    Case("predictor_bank", "predictor_bank", {"predictors": 4, "context": 2, "hidden": 3}, (("T", 5),)),
-    Case("predictor_bank-hidden-control", "predictor_bank", {"predictors": 6, "hidden": 3, "networks": 2},
+    Case("predictor_bank", "predictor_bank", {"predictors": 4, "context": 2, "hidden": 3},
+         (("T", 5),)),
+    Case("predictor_bank-hidden-control", "predictor_bank",
+         {"predictors": 6, "hidden": 3, "networks": 2},
          (("T", 5),)),
     Case("self_attention", "self_attention", {"heads": 2}, (("T", 8),)),
-    Case("self_attention-causal-no-bias", "self_attention", {"heads": 4, "causal": True, "bias": False,
+    Case("self_attention-causal-no-bias", "self_attention",
+         {"heads": 4, "causal": True, "bias": False,
                                                               "dropout": 0.1}, (("T", 8),)),
     Case("cross_attention", "cross_attention", {"heads": 2}, (("T", 8), (7, 6))),
     Case("positional_encoding-sinusoidal", "positional_encoding", {}, (("T", 6),)),
-    Case("positional_encoding-learned", "positional_encoding", {"kind": "learned", "max_length": 20}, (("T", 6),)),
+    Case("positional_encoding-learned", "positional_encoding",
+         {"kind": "learned", "max_length": 20}, (("T", 6),)),
     Case("avgpool-2d-over-time", "avgpool", {"kernel": 2}, ((4, "T", 8),), time_axis=1),
     Case("avgpool-1d-strided", "avgpool", {"kernel": 3, "stride": 2}, ((3, 10),)),
     Case("global_pool-maps", "global_pool", {"reduce": "max"}, ((3, 5, 4),)),
     Case("global_pool-sequence", "global_pool", {}, (("T", 6),)),
     Case("global_pool-channels-first", "global_pool", {"reduce": "max"}, ((4, "T"),)),
-    Case("conv_transpose-1d-over-time", "conv_transpose", {"channels": 4, "kernel": 4, "stride": 2, "padding": 1},
+    Case("conv_transpose-1d-over-time", "conv_transpose",
+         {"channels": 4, "kernel": 4, "stride": 2, "padding": 1},
          ((3, "T"),), time_axis=1),
     Case("conv_transpose-2d-grouped", "conv_transpose",
-         {"channels": 4, "kernel": [3, 2], "stride": 2, "output_padding": 1, "groups": 2, "activation": "silu"},
+         {"channels": 4, "kernel": [3, 2], "stride": 2, "output_padding": 1, "groups": 2,
+          "activation": "silu"},
          ((2, 5, 4),)),
-    Case("conv1d-depthwise", "conv1d", {"channels": 6, "kernel": 3, "groups": "depthwise"}, ((3, "T"),),
+    Case("conv1d-depthwise", "conv1d", {"channels": 6, "kernel": 3, "groups": "depthwise"},
+         ((3, "T"),),
          time_axis=1),
-    Case("conv2d-grouped", "conv2d", {"channels": 4, "kernel": 3, "groups": 2, "padding": "same"}, ((6, 7, 7),)),
+    Case("conv2d-grouped", "conv2d", {"channels": 4, "kernel": 3, "groups": 2, "padding": "same"},
+         ((6, 7, 7),)),
     Case("rms_norm", "rms_norm", {}, (("T", 6),)),
     Case("activation-silu", "activation", {"function": "silu"}, (("T", 6),)),
     Case("activation-gelu", "activation", {"function": "gelu"}, ((6,),)),
@@ -170,12 +186,14 @@ def test_built_module_matches_the_shape_rule_and_parameter_count(case: Case):
     inputs = make_inputs(case)
     lengths = torch.tensor([LENGTH, LENGTH - 4, 1][:BATCH])
     if getattr(module, "takes_input_lengths", False):  # one tensor per input (None: fixed length)
-        output = module(*inputs, lengths=[lengths if shape[0] == "T" else None for shape in case.inputs])
+        output = module(*inputs,
+                        lengths=[lengths if shape[0] == "T" else None for shape in case.inputs])
     elif getattr(module, "takes_lengths", False):
         output = module(*inputs, lengths=lengths)
     else:
         output = module(*inputs)
-    assert tuple(output.shape) == (BATCH, *(concrete(dim) for dim in expected_shape)), expected_shape
+    assert tuple(output.shape) == (BATCH,
+                                   *(concrete(dim) for dim in expected_shape)), expected_shape
     assert torch.isfinite(output.float()).all()
     assert trainable_parameters(module) == record.parameter_count(params, shapes)
     # Gradients reach every trainable parameter (nothing built but left out of the forward pass).
@@ -185,7 +203,8 @@ def test_built_module_matches_the_shape_rule_and_parameter_count(case: Case):
     assert not unused
 
 
-@pytest.mark.parametrize("case", [case for case in CASES if case.time_axis is not None], ids=lambda case: case.id)
+@pytest.mark.parametrize("case", [case for case in CASES if case.time_axis is not None],
+                         ids=lambda case: case.id)
 def test_sequence_lengths_follow_the_time_axis_of_the_shape_rule(case: Case):
     """Layers that shorten time map per-example lengths as the shape rule maps T."""
     record = LAYERS.get(case.type)
@@ -221,7 +240,8 @@ def test_variational_dropout_combination_without_a_module_is_refused_at_build(va
 
 
 def _graph_inputs(graph: Graph) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """A batch for the graph's input: token ids when the first layer embeds, lengths for sequences."""
+    """A batch for the graph's input: token ids when the first layer embeds, lengths for
+    sequences."""
     first = graph.node(graph.order[0])
     size = (BATCH, *(concrete(dim) for dim in graph.input_shape))
     if first.type == "embedding":
@@ -244,7 +264,9 @@ def test_shipped_networks_build_as_their_graph_says(spec: Path):
     outputs: dict[str, tuple[int, ...]] = {}
     for node in graph.nodes:
         module = network.layers[module_key(node.name)]
-        module.register_forward_hook(lambda _m, _i, output, name=node.name: outputs.__setitem__(name, output.shape))
+        module.register_forward_hook(
+            lambda _m, _i, output, name=node.name: outputs.__setitem__(name, output.shape)
+        )
     inputs, lengths = _graph_inputs(graph)
     with torch.no_grad():
         network(inputs, lengths)

@@ -43,26 +43,32 @@ LAYER_CASES = [
     ("avgpool", {"kernel": 2}, (4, 10, 10)),
     ("global_pool", {"reduce": "max"}, (4, 10, 10)),
     ("rms_norm", {}, (10, 16)),
-    ("conv_transpose", {"channels": 8, "kernel": 2, "stride": 2, "activation": "silu"}, (4, 10, 10)),
+    ("conv_transpose", {"channels": 8, "kernel": 2, "stride": 2, "activation": "silu"},
+     (4, 10, 10)),
     ("conv2d", {"channels": 8, "kernel": 3, "groups": 4, "activation": "gelu"}, (4, 10, 10)),
     ("activation", {"function": "silu"}, (16,)),
     ("glu", {}, (10, 16)),
 ]
 
 
-@pytest.mark.parametrize("kind, raw, shape", LAYER_CASES, ids=[f"{case[0]}-{index}" for index, case in
-                                                             enumerate(LAYER_CASES)])
+@pytest.mark.parametrize("kind, raw, shape", LAYER_CASES,
+                         ids=[f"{case[0]}-{index}" for index, case in enumerate(LAYER_CASES)])
 def test_saved_bytes_estimate_covers_what_autograd_saves(kind, raw, shape):
     record = LAYERS.get(kind)
     params = record.Params(**raw)
-    node = GraphNode(name="layer", type=kind, params=params, inputs=("previous",), input_shapes=(shape,),
+    node = GraphNode(name="layer", type=kind, params=params, inputs=("previous",),
+                     input_shapes=(shape,),
                      output_shape=record.output_shape(params, [shape]),
-                     parameter_count=record.parameter_count(params, [shape]), activation="", unit="layer",
+                     parameter_count=record.parameter_count(params, [shape]), activation="",
+                     unit="layer",
                      block=None, span=None)
     estimate = owned_bytes(chain_layers(None, [node], BATCH, None), 0)  # type: ignore[arg-type]
     module = record.build(params, [shape]).train()
-    inputs = torch.randint(0, 50, (BATCH, *shape)) if kind == "embedding" else torch.randn(BATCH, *shape,
-                                                                                          requires_grad=True)
+    inputs = (
+        torch.randint(0, 50, (BATCH, *shape))
+        if kind == "embedding"
+        else torch.randn(BATCH, *shape, requires_grad=True)
+    )
     with SavedTensorMeter(exclude=[*module.parameters(), *module.buffers()]) as meter:
         module(inputs)
     # Estimates may over-count (variational dropout's weight-sized terms), never under-count.
@@ -101,7 +107,9 @@ def networks(tmp_path, budget: str, policy: str = "optimal"):
     return result.plan.memory, budgeted, plain
 
 
-def step(network: GraphModule, inputs: torch.Tensor, meter: SavedTensorMeter) -> tuple[torch.Tensor, list]:
+def step(
+    network: GraphModule, inputs: torch.Tensor, meter: SavedTensorMeter
+) -> tuple[torch.Tensor, list]:
     """One forward and backward pass (the forward under the meter), fixed random state."""
     network.train()
     network.zero_grad()
@@ -113,8 +121,11 @@ def step(network: GraphModule, inputs: torch.Tensor, meter: SavedTensorMeter) ->
     return output.detach(), [parameter.grad.clone() for parameter in network.parameters()]
 
 
-@pytest.mark.parametrize("budget, policy", [("45%", "optimal"), ("70%", "optimal"), ("90%", "sqrt")])
-def test_checkpointed_chain_matches_plain_gradients_and_keeps_within_the_plan(tmp_path, budget, policy):
+@pytest.mark.parametrize("budget, policy",
+                         [("45%", "optimal"), ("70%", "optimal"), ("90%", "sqrt")])
+def test_checkpointed_chain_matches_plain_gradients_and_keeps_within_the_plan(
+    tmp_path, budget, policy
+):
     memory, budgeted, plain = networks(tmp_path, budget, policy)
     assert memory.checkpoint_segments, "the plan should checkpoint something"
     inputs = torch.randn(32, 64)
@@ -144,7 +155,8 @@ def test_evaluation_and_no_grad_run_without_checkpoints(tmp_path):
         torch.testing.assert_close(budgeted(inputs)[0], plain(inputs)[0])
     with torch.no_grad():
         torch.testing.assert_close(budgeted(inputs)[0], plain(inputs)[0])
-    assert meter.total_bytes > 0  # evaluation with gradients on still runs plainly (no checkpoint frames)
+    # evaluation with gradients on still runs plainly (no checkpoint frames)
+    assert meter.total_bytes > 0
 
 
 def test_a_segment_whose_inner_layer_is_the_output_runs_plainly(tmp_path):
@@ -152,7 +164,8 @@ def test_a_segment_whose_inner_layer_is_the_output_runs_plainly(tmp_path):
     inner = next(segment for segment in memory.checkpoint_segments if len(segment) > 1)
     graph = compile_spec(tmp_path / "spec.yaml").graph
     upper = GraphModule(graph, memory=memory, output=inner[0])  # a trunk ending inside a segment
-    assert set(upper.segments) == {segment[0] for segment in memory.checkpoint_segments} - {inner[0]}
+    assert set(upper.segments) == ({segment[0] for segment in memory.checkpoint_segments}
+                                   - {inner[0]})
     output, _ = upper.train()(torch.randn(4, 64))
     assert output.shape == (4, graph.node(inner[0]).output_shape[0])
     output.sum().backward()

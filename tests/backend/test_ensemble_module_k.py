@@ -52,6 +52,9 @@ def test_a_training_step_sends_each_examples_gradient_to_its_k_best_members(k: i
         with torch.no_grad():
             losses = per_member_cross_entropy(network(inputs), targets)[:, 0]  # [M]
         best = set(torch.argsort(losses, stable=True)[:k].tolist())
-        reached = {member for member, gradient in enumerate(_member_gradients(network, "layers.out.0.bias"))
-                   if gradient.abs().sum() > 0}
+        reached = {
+            member
+            for member, gradient in enumerate(_member_gradients(network, "layers.out.0.bias"))
+            if gradient.abs().sum() > 0
+        }
         assert reached == best, (losses.tolist(), k)

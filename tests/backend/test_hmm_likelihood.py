@@ -12,7 +12,8 @@ import torch
 from nndsl.backend.modules.hmm import HMMLikelihood, PairwiseRelative
 
 
-def _random_bank(features: int, models: int, states: int, kind: str = "hmm", seed: int = 0) -> HMMLikelihood:
+def _random_bank(features: int, models: int, states: int, kind: str = "hmm",
+                 seed: int = 0) -> HMMLikelihood:
     torch.manual_seed(seed)
     bank = HMMLikelihood(features, models, states, kind=kind, per_frame=False).double()
     with torch.no_grad():  # away from the symmetric start, so every parameter matters
@@ -21,9 +22,14 @@ def _random_bank(features: int, models: int, states: int, kind: str = "hmm", see
     return bank
 
 
-def _gaussian_log_density(frame: torch.Tensor, mean: torch.Tensor, log_variance: torch.Tensor) -> torch.Tensor:
+def _gaussian_log_density(frame: torch.Tensor, mean: torch.Tensor,
+                          log_variance: torch.Tensor) -> torch.Tensor:
     variance = log_variance.exp()
-    return -0.5 * (((frame - mean) ** 2 / variance).sum() + log_variance.sum() + len(frame) * math.log(2 * math.pi))
+    return -0.5 * (
+        ((frame - mean) ** 2 / variance).sum()
+        + log_variance.sum()
+        + len(frame) * math.log(2 * math.pi)
+    )
 
 
 def _path_posteriors(bank: HMMLikelihood, model: int, sequence: torch.Tensor):
@@ -70,7 +76,8 @@ def test_gradients_equal_the_posterior_expected_statistics_of_eq_16_to_19():
         _, paths, posterior = _path_posteriors(bank, 0, sequence)
         states = bank.states
         occupancy = torch.zeros(len(sequence), states, dtype=torch.float64)  # <δ(s_t, i)>
-        pairs = torch.zeros(len(sequence), states, states, dtype=torch.float64)  # <δ(s_t-1,i) δ(s_t,j)>
+        # <δ(s_t-1,i) δ(s_t,j)>
+        pairs = torch.zeros(len(sequence), states, states, dtype=torch.float64)
         for path, weight in zip(paths, posterior):
             for step, state in enumerate(path):
                 occupancy[step, state] += weight
@@ -116,7 +123,8 @@ def test_mixture_scores_frames_independently():
     sequence = torch.randn(4, 2, dtype=torch.float64)
     weights = torch.softmax(bank.initial_logits[0], -1)
     expected = sum(torch.logsumexp(torch.stack([
-        weights[state].log() + _gaussian_log_density(frame, bank.means[0, state], bank.log_variances[0, state])
+        weights[state].log() + _gaussian_log_density(frame, bank.means[0, state],
+                                                     bank.log_variances[0, state])
         for state in range(3)]), 0) for frame in sequence)
     assert bank(sequence[None])[0, 0].item() == pytest.approx(expected.item(), rel=1e-10)
 
@@ -130,7 +138,9 @@ def test_long_sequences_stay_finite():
 def test_pairwise_relative_units_compare_every_pair_once():
     scores = torch.tensor([[0.0, 1.0, -2.0, 0.5]])
     units = PairwiseRelative(4)(scores)
-    expected = [torch.sigmoid(scores[0, m] - scores[0, n]) for m in range(4) for n in range(m + 1, 4)]
+    expected = [
+        torch.sigmoid(scores[0, m] - scores[0, n]) for m in range(4) for n in range(m + 1, 4)
+    ]
     assert units.shape == (1, 6)
     assert torch.allclose(units[0], torch.stack(expected))
 

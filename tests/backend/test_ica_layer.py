@@ -70,5 +70,7 @@ def test_with_independence_the_gradient_adds_minus_the_infomax_direction():
     inputs = torch.randn(7, 2)
     outputs = layer(inputs)
     outputs.sum().backward()  # g = 1 everywhere
-    expected = torch.ones(7, 2).T @ inputs - infomax_direction(torch.eye(2)[None], inputs[:, None])[0]
+    expected = (
+        torch.ones(7, 2).T @ inputs - infomax_direction(torch.eye(2)[None], inputs[:, None])[0]
+    )
     assert torch.allclose(layer.weight.grad[0], expected, atol=1e-5)

@@ -21,7 +21,8 @@ from nndsl.backend.metrics import build_metrics, greedy_decode, label_string, up
 from nndsl.spec.training import LossSpec
 
 
-def _loss(kind: str, target_kind: str, examples: int = 100, has_kl: bool = False, **options) -> CompiledLoss:
+def _loss(kind: str, target_kind: str, examples: int = 100, has_kl: bool = False,
+          **options) -> CompiledLoss:
     return CompiledLoss(LossSpec(type=kind, **options), target_kind, examples, has_kl)
 
 
@@ -39,12 +40,17 @@ def test_cross_entropy_on_classes_with_and_without_label_smoothing():
     logits = torch.randn(6, 4, generator=generator)
     targets = torch.tensor([0, 3, 1, 1, 2, 0])
     expected = -functional.log_softmax(logits, -1)[torch.arange(6), targets].mean()
-    assert _data(_loss("cross_entropy", "class"), logits, {"targets": targets}) == pytest.approx(expected.item())
+    assert _data(_loss("cross_entropy", "class"), logits, {"targets": targets}) == pytest.approx(
+        expected.item()
+    )
     smoothing = 0.1
     log_probabilities = functional.log_softmax(logits, -1)
-    smoothed = (1 - smoothing) * -log_probabilities[torch.arange(6), targets] - smoothing * log_probabilities.mean(-1)
+    smoothed = ((1 - smoothing) * -log_probabilities[torch.arange(6), targets]
+                - smoothing * log_probabilities.mean(-1))
     loss = _loss("cross_entropy", "class", label_smoothing=smoothing)
-    assert _data(loss, logits, {"targets": targets}) == pytest.approx(smoothed.mean().item(), rel=1e-5)
+    assert _data(loss, logits, {"targets": targets}) == pytest.approx(
+        smoothed.mean().item(), rel=1e-5
+    )
 
 
 def test_cross_entropy_on_next_tokens_averages_over_every_position():
@@ -53,8 +59,11 @@ def test_cross_entropy_on_next_tokens_averages_over_every_position():
     targets = torch.randint(0, 7, (2, 5), generator=generator)
     log_probabilities = functional.log_softmax(logits, -1)
     expected = -sum(log_probabilities[b, t, targets[b, t]] for b in range(2) for t in range(5)) / 10
-    assert _data(_loss("cross_entropy", "next_token"), logits, {"targets": targets}) == pytest.approx(expected.item())
-    summed = _data(_loss("cross_entropy", "next_token", reduction="sum"), logits, {"targets": targets})
+    assert _data(
+        _loss("cross_entropy", "next_token"), logits, {"targets": targets}
+    ) == pytest.approx(expected.item())
+    summed = _data(_loss("cross_entropy", "next_token", reduction="sum"), logits,
+                   {"targets": targets})
     assert summed == pytest.approx(10 * expected.item(), rel=1e-5)
 
 
@@ -63,15 +72,20 @@ def test_nll_takes_log_probabilities():
     log_probabilities = functional.log_softmax(torch.randn(5, 3, generator=generator), -1)
     targets = torch.tensor([2, 0, 1, 2, 2])
     expected = -log_probabilities[torch.arange(5), targets].mean()
-    assert _data(_loss("nll", "class"), log_probabilities, {"targets": targets}) == pytest.approx(expected.item())
+    assert _data(_loss("nll", "class"), log_probabilities, {"targets": targets}) == pytest.approx(
+        expected.item()
+    )
 
 
 def test_mse_is_the_mean_squared_difference():
     output = torch.tensor([[0.5, -1.0], [2.0, 0.0]])
     targets = torch.tensor([[1.0, -1.0], [0.0, 3.0]])
     expected = (0.25 + 0 + 4 + 9) / 4
-    assert _data(_loss("mse", "regression"), output, {"targets": targets}) == pytest.approx(expected)
-    assert _data(_loss("mse", "regression", reduction="sum"), output, {"targets": targets}) == pytest.approx(13.25)
+    assert _data(_loss("mse", "regression"), output, {"targets": targets}) == pytest.approx(
+        expected
+    )
+    assert _data(_loss("mse", "regression", reduction="sum"), output,
+                 {"targets": targets}) == pytest.approx(13.25)
 
 
 def _bce(probability: float, target: float) -> float:
@@ -95,11 +109,14 @@ def test_binary_cross_entropy_with_zero_error_radius():
     value = _data(loss, inside, {"targets": targets})
     assert value.item() == pytest.approx(sum(expected) / 4, rel=1e-5)
     value.backward()
-    assert (inside.grad[0, :2] < 0).all() and (inside.grad[0, 2:] > 0).all()  # towards the moved targets
+    # towards the moved targets
+    assert (inside.grad[0, :2] < 0).all() and (inside.grad[0, 2:] > 0).all()
     # Radius 0 is the plain binary cross-entropy.
-    plain = _data(_loss("binary_cross_entropy", "multilabel"), inside.detach(), {"targets": targets})
-    assert plain.item() == pytest.approx(sum(_bce(p, t) for p, t in zip([0.5, 0.79, 0.3, 0.6], [1, 1, 0, 0])) / 4,
-                                         rel=1e-5)
+    plain = _data(_loss("binary_cross_entropy", "multilabel"), inside.detach(),
+                  {"targets": targets})
+    assert plain.item() == pytest.approx(
+        sum(_bce(p, t) for p, t in zip([0.5, 0.79, 0.3, 0.6], [1, 1, 0, 0])) / 4, rel=1e-5
+    )
 
 
 POOLED_CTC_SPEC = """
@@ -135,7 +152,8 @@ def test_ctc_uses_the_lengths_left_after_pooling(tmp_path: Path):
     output, output_lengths = network(inputs, input_lengths)
     assert output.shape == (3, 7, 6)
     assert output_lengths.tolist() == [7, 5, 4]  # floor(L / 2)
-    batch = {"inputs": inputs, "input_lengths": input_lengths, "targets": targets, "target_lengths": target_lengths}
+    batch = {"inputs": inputs, "input_lengths": input_lengths, "targets": targets,
+             "target_lengths": target_lengths}
     loss = _data(_loss("ctc", "label_sequence", blank=0), output, batch, output_lengths)
     log_probabilities = functional.log_softmax(output, -1)
     per_example = [functional.ctc_loss(log_probabilities[index, : length].unsqueeze(1),
@@ -180,17 +198,24 @@ def test_kl_term_is_added_as_kl_over_the_training_set_size(tmp_path: Path):
                 module.log_alpha.uniform_(-3.0, -0.5)
     loss = CompiledLoss(compiled.spec.loss, "class", 1000, bool(compiled.plan.loss_terms))
     generator = torch.Generator().manual_seed(4)
-    batch = {"inputs": torch.randn(8, 64, generator=generator), "targets": torch.randint(0, 10, (8,))}
+    batch = {"inputs": torch.randn(8, 64, generator=generator),
+             "targets": torch.randint(0, 10, (8,))}
     network.eval()  # deterministic output; the KL does not depend on the mode
     output, _ = network(batch["inputs"])
     total, data = loss(network, output, None, batch)
     assert data.item() == pytest.approx(functional.cross_entropy(output, batch["targets"]).item())
-    kl = sum(module.kl_divergence() for module in network.modules() if hasattr(module, "kl_divergence"))
+    kl = sum(
+        module.kl_divergence() for module in network.modules() if hasattr(module, "kl_divergence")
+    )
     assert kl.item() > 0
     assert (total - data).item() == pytest.approx(kl.item() / 1000, rel=1e-5)
     # Without noisy layers the plan has no loss term and nothing is added.
-    plain = compile_spec(path, text=VARIATIONAL_SPEC.replace("    - {name: noisy_in, type: variational_dropout}\n", "")
-                         .replace("type: variational_dropout, units: 12, variant: B", "type: linear, units: 12"))
+    plain = compile_spec(
+        path,
+        text=VARIATIONAL_SPEC.replace(
+            "    - {name: noisy_in, type: variational_dropout}\n", ""
+        ).replace("type: variational_dropout, units: 12, variant: B", "type: linear, units: 12"),
+    )
     assert plain.ok and plain.plan.loss_terms == ()
 
 
@@ -242,11 +267,13 @@ def test_cer_and_wer_from_greedy_decoding():
     update_metrics(metrics, output, lengths, batch, 0, None)
     # Edits: one insertion (1 2 [2] 3) and one deletion (4 1 [3] 2) over 3 + 4 reference labels.
     assert metrics["cer"].compute().item() == pytest.approx(2 / 7)
-    assert metrics["wer"].compute().item() == pytest.approx(2 / 7)  # no space label: a label is a word
+    # no space label: a label is a word
+    assert metrics["wer"].compute().item() == pytest.approx(2 / 7)
     # With a space label (4), words are the runs between spaces.
     spaced = build_metrics(("wer",), "label_sequence", 5, 0, 4)
     words_output = _frames([[1, 0, 1, 4, 2, 3, 4, 3]])  # "1 1 _ 2 3 _ 3" -> words [11, 23, 3]
-    words_batch = {"targets": torch.tensor([[1, 1, 4, 2, 2, 4, 3]]), "target_lengths": torch.tensor([7])}
+    words_batch = {"targets": torch.tensor([[1, 1, 4, 2, 2, 4, 3]]),
+                   "target_lengths": torch.tensor([7])}
     update_metrics(spaced, words_output, None, words_batch, 0, 4)  # reference words [11, 22, 3]
     assert spaced["wer"].compute().item() == pytest.approx(1 / 3)
     assert label_string([1, 4, 2], 4, words=True).split(" ") == [chr(0x4E00 + 1), chr(0x4E00 + 2)]
@@ -257,10 +284,13 @@ def test_perplexity_is_the_exponential_of_the_mean_cross_entropy():
     logits = torch.randn(3, 6, 9, generator=generator)
     targets = torch.randint(0, 9, (3, 6), generator=generator)
     metrics = build_metrics(("perplexity",), "next_token", 9, 0, None)
-    update_metrics(metrics, logits[:2], None, {"targets": targets[:2]}, 0, None)  # accumulates over batches
+    # accumulates over batches
+    update_metrics(metrics, logits[:2], None, {"targets": targets[:2]}, 0, None)
     update_metrics(metrics, logits[2:], None, {"targets": targets[2:]}, 0, None)
     cross_entropy = functional.cross_entropy(logits.reshape(-1, 9), targets.reshape(-1))
-    assert metrics["perplexity"].compute().item() == pytest.approx(math.exp(cross_entropy.item()), rel=1e-5)
+    assert metrics["perplexity"].compute().item() == pytest.approx(
+        math.exp(cross_entropy.item()), rel=1e-5
+    )
     loss = _data(_loss("cross_entropy", "next_token"), logits, {"targets": targets})
     assert metrics["perplexity"].compute().item() == pytest.approx(math.exp(loss.item()), rel=1e-5)
 
@@ -269,5 +299,6 @@ def test_mse_metric_on_regression_outputs():
     # `metrics: [mse]` passes validation for regression targets, so the backend must compute it.
     metrics = build_metrics(("mse",), "regression", None, 0, None)
     output = torch.tensor([[1.0, 2.0], [0.0, 0.0]])
-    update_metrics(metrics, output, None, {"targets": torch.tensor([[1.0, 0.0], [0.0, 2.0]])}, 0, None)
+    update_metrics(metrics, output, None, {"targets": torch.tensor([[1.0, 0.0], [0.0, 2.0]])}, 0,
+                   None)
     assert metrics["mse"].compute().item() == pytest.approx(2.0)

@@ -33,7 +33,9 @@ def test_the_grammar_rules_out_transitions():
     # word 1 may not follow word 0: the best allowed explanation is something else
     decoded = one_stage_decode(distances, WORDS, successors=[[2, 3], [0], [0], [0]])
     assert decoded != [0, 1]
-    assert all(following in [[2, 3], [0], [0], [0]][word] for word, following in zip(decoded, decoded[1:]))
+    assert all(
+        following in [[2, 3], [0], [0], [0]][word] for word, following in zip(decoded, decoded[1:])
+    )
 
 
 def test_word_accuracy_counts_substitutions_deletions_and_insertions():
