@@ -45,7 +45,10 @@ def test_metrics_a_classifier_run_never_logs_are_refused(metric):
 
 def test_metrics_are_logged_on_the_validation_split_only():
     # No metric is computed on the training split: monitoring train/accuracy would never stop.
-    spec = BASE + "metrics: [accuracy]\nschedule:\n  - {phase: joint, stop: {monitor: train/accuracy}}\n"
+    spec = (
+        BASE
+        + "metrics: [accuracy]\nschedule:\n  - {phase: joint, stop: {monitor: train/accuracy}}\n"
+    )
     assert [code for code, _ in codes(spec, [])] == ["E407"]
 
 
@@ -65,7 +68,8 @@ def test_an_ensemble_of_next_token_models_is_refused_before_training():
     from pathlib import Path
 
     spec = Path(__file__).resolve().parents[2] / "specs" / "lstm_language_model.yaml"
-    compiled = compile_spec(spec, ["ensemble={members: 2}", "metrics=[]", "schedule=[{phase: joint}]"])
+    compiled = compile_spec(spec,
+                            ["ensemble={members: 2}", "metrics=[]", "schedule=[{phase: joint}]"])
     found = [(item.code, item.message) for item in compiled.diagnostics if item.severity == "error"]
     assert [code for code, _ in found] == ["E408"] and "ensemble" in found[0][1]
 
