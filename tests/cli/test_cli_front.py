@@ -181,7 +181,9 @@ def test_shipped_specs_validate_against_the_schema_and_mistakes_do_not(capsys):
     spec = yaml.safe_load((SPECS / "quickstart.yaml").read_text())
     # Sections may come from `use:` fragments; without fragments the required ones must be there.
     assert validator.is_valid({key: value for key, value in spec.items() if key != "optimizer"})
-    assert not validator.is_valid({key: value for key, value in spec.items() if key not in ("optimizer", "use")})
+    assert not validator.is_valid(
+        {key: value for key, value in spec.items() if key not in ("optimizer", "use")}
+    )
     assert not validator.is_valid({**spec, "metricz": ["accuracy"]})
     assert not validator.is_valid({**spec, "network": {"layers": [{"type": "linear", "unitz": 3}]}})
 

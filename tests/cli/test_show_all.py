@@ -67,7 +67,9 @@ def test_show_prints_trainer_phase_settings_and_phase_rates(spec, capsys, monkey
 
 def test_the_alpha_columns_are_explained(capsys):
     tempered = _shown(["show", str(ROOT / "specs" / "family_relations_tempered.yaml")], capsys)
-    assert "attenuation α: the factor on the error backpropagated into the layer" in " ".join(tempered.split())
+    assert "attenuation α: the factor on the error backpropagated into the layer" in " ".join(
+        tempered.split()
+    )
     recurrent = ROOT / "specs" / "topdown_speech_small.yaml"
     shown = _shown(["show", str(recurrent), "--set", "memory={budget: 80%, sequence_length: 40}"],
                    capsys)
@@ -132,7 +134,8 @@ def test_networkx_is_imported_only_for_graph_output(spec):
         assert f"NETWORKX {expected}" in result.stderr, result.stderr[-2000:]
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "specs").glob("*.yaml")), ids=lambda path: path.stem)
+@pytest.mark.parametrize("path", sorted((ROOT / "specs").glob("*.yaml")),
+                         ids=lambda path: path.stem)
 def test_every_shipped_spec_writes_graphml_that_reads_back(path):
     from nndsl.api import compile_spec
     from nndsl.cli.show_graph import graph_text
