@@ -125,7 +125,8 @@ def test_markov_text_higher_order_and_determinism() -> None:
     _, again = _load("markov_text", vocabulary_size=5, order=2, examples=20)
     np.testing.assert_array_equal(first.inputs, again.inputs)
     source = DATA_SOURCES.get("markov_text")
-    assert 0 < source.entropy_rate(source.Params(vocabulary_size=5, order=2, examples=20)) < math.log(5)
+    assert 0 < source.entropy_rate(source.Params(vocabulary_size=5, order=2,
+                                                 examples=20)) < math.log(5)
     assert first.inputs.max() < 5 and first.inputs.min() >= 0
 
 

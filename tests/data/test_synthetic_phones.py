@@ -28,7 +28,9 @@ def test_arrays_match_the_signature_and_the_corpus():
         assert arrays.targets[index, : arrays.target_lengths[index]].tolist() == sentence["phones"]
         assert not arrays.inputs[index, arrays.input_lengths[index]:].any()
         # 6-10 frames per phone
-        assert 6 * len(sentence["phones"]) <= len(sentence["frames"]) <= 10 * len(sentence["phones"])
+        assert (
+            6 * len(sentence["phones"]) <= len(sentence["frames"]) <= 10 * len(sentence["phones"])
+        )
 
 
 def test_sentences_follow_the_grammar_and_the_lexicon():

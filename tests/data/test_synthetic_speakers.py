@@ -38,7 +38,10 @@ def test_padding_is_zero_and_frames_are_not():
 
 
 def test_seeded_and_the_seed_matters():
-    first, second = _load(speakers=3, sequences_per_speaker=2)[1], _load(speakers=3, sequences_per_speaker=2)[1]
+    first, second = (
+        _load(speakers=3, sequences_per_speaker=2)[1],
+        _load(speakers=3, sequences_per_speaker=2)[1],
+    )
     other = _load(speakers=3, sequences_per_speaker=2, generator_seed=1)[1]
     assert np.array_equal(first.inputs, second.inputs)
     assert not np.array_equal(first.inputs, other.inputs)
@@ -46,11 +49,16 @@ def test_seeded_and_the_seed_matters():
 
 def test_speakers_differ_more_than_their_own_sequences():
     _, arrays = _load(speakers=4, sequences_per_speaker=10, speaker_spread=1.0)
-    means = np.stack([row[:length].mean(axis=0) for row, length in zip(arrays.inputs, arrays.input_lengths)])
+    means = np.stack(
+        [row[:length].mean(axis=0) for row, length in zip(arrays.inputs, arrays.input_lengths)]
+    )
     centres = np.stack([means[arrays.targets == speaker].mean(axis=0) for speaker in range(4)])
-    within = np.mean([np.linalg.norm(means[arrays.targets == speaker] - centres[speaker], axis=1).mean()
+    within = np.mean([np.linalg.norm(means[arrays.targets == speaker] - centres[speaker],
+                                     axis=1).mean()
                       for speaker in range(4)])
-    between = np.mean([np.linalg.norm(centres[a] - centres[b]) for a in range(4) for b in range(a + 1, 4)])
+    between = np.mean(
+        [np.linalg.norm(centres[a] - centres[b]) for a in range(4) for b in range(a + 1, 4)]
+    )
     assert between > within
 
 
