@@ -85,7 +85,8 @@ def test_case_fails_validate_with_exit_2_and_no_traceback(path, capsys):
     else:  # inside a fragment: shown after the spec's `use:` entry that brought it in
         first = captured.err.splitlines()[0]
         assert first.startswith(f"{path}:") and f": {expected.code} " in first, first
-        assert re.search(rf"= in fragment: \S+:{expected.line}:{expected.column}$", captured.err, re.M)
+        assert re.search(rf"= in fragment: \S+:{expected.line}:{expected.column}$", captured.err,
+                         re.M)
 
 
 #: (overrides, code, file, line, column) for problems in `--set` arguments.
