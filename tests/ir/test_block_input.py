@@ -50,7 +50,8 @@ def test_blocks_of_blocks_name_and_wire_every_repetition(tmp_path):
     (tmp_path / "stage.yaml").write_text(STAGE)
     inner = '{block: resnet_basic, repeat: 2, name: "res{index}", with: {channels: 4}}'
     outer = '{block: stage, repeat: 2, name: "stage{index}", with: {channels: 4}}'
-    compiled = compile_file(tmp_path, SPEC.replace("use: [std:blocks/resnet_basic]", "use: [stage.yaml]")
+    compiled = compile_file(tmp_path,
+                            SPEC.replace("use: [std:blocks/resnet_basic]", "use: [stage.yaml]")
                             .replace(inner, outer))
     assert compiled.diagnostics == (), compiled.diagnostics
     graph = compiled.graph
