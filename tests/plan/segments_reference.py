@@ -32,7 +32,8 @@ def reference_segments(layers: Sequence[ChainLayer], budget: float,
             stored = state.stored + owned[start]
             if stored <= budget:
                 score = max(state.score, stored) if minimise_peak else state.score
-                incoming[start + 1].append(_State(stored, score, state, Segment(start, start + 1, False)))
+                incoming[start + 1].append(_State(stored, score, state,
+                                                  Segment(start, start + 1, False)))
             if not layers[start].checkpointable:
                 continue
             after_plain = state.segment is not None and not state.segment.checkpointed
@@ -46,7 +47,8 @@ def reference_segments(layers: Sequence[ChainLayer], budget: float,
                 if peak > budget:
                     break
                 score = max(state.score, peak) if minimise_peak else state.score + cost
-                incoming[stop].append(_State(state.stored + boundary, score, state, Segment(start, stop, True)))
+                incoming[stop].append(_State(state.stored + boundary, score, state,
+                                             Segment(start, stop, True)))
     finals = _pareto(incoming[count])
     if not finals:
         return None

@@ -41,7 +41,10 @@ def test_units_cuts_are_c1_to_c_n_minus_1_bottom_up():
     assert c3.classifier.names == ("out",)
     assert (c1.extractor_parameters, c1.classifier_parameters) == (H, 2 * H2 + OUT)
     assert (c3.extractor_parameters, c3.classifier_parameters) == (H + 2 * H2, OUT)
-    assert c2.extractor.names + c2.classifier.names == plan.cuts[0].extractor.names + plan.cuts[0].classifier.names
+    assert (
+        c2.extractor.names + c2.classifier.names
+        == plan.cuts[0].extractor.names + plan.cuts[0].classifier.names
+    )
 
 
 def test_named_cuts_by_unit_and_by_extractor_selectors():

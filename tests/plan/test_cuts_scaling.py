@@ -35,7 +35,9 @@ def reference_cuts(spec, graph: Graph, locate, diagnostics) -> tuple[CutPlan, ..
         unit_index = {unit.name: index for index, unit in enumerate(graph.units)}
         for name, cut in spec.cuts.items():
             if cut.after is not None and cut.after in unit_index:
-                extractors[name] = {node for unit in graph.units[: unit_index[cut.after] + 1] for node in unit.nodes}
+                extractors[name] = {
+                    node for unit in graph.units[: unit_index[cut.after] + 1] for node in unit.nodes
+                }
             elif cut.extractor is not None:
                 extractors[name] = set()
                 for position, selector in enumerate(cut.extractor):
@@ -80,12 +82,17 @@ def compare(text: str) -> tuple[tuple[CutPlan, ...], list[str]]:
     planned, reference = DiagnosticList(), DiagnosticList()
     cuts = plan_cuts(compiled.spec, compiled.graph, StageContext(lambda path: None, planned))
     assert [_listed(cut) for cut in cuts] == [
-        _listed(cut) for cut in reference_cuts(compiled.spec, compiled.graph, lambda path: None, reference)]
+        _listed(cut) for cut in reference_cuts(compiled.spec, compiled.graph, lambda path: None,
+                                               reference)]
     assert [item.code for item in planned.items] == [item.code for item in reference.items]
     # the diagnostics name the same cuts (the reference's messages are shorter)
-    assert [item.message.split("`")[1] for item in planned.items] == [item.message.split()[0] for item in reference.items]
+    assert [item.message.split("`")[1] for item in planned.items] == [
+        item.message.split()[0] for item in reference.items
+    ]
     top_first = sorted(cuts, key=lambda cut: len(cut.extractor), reverse=True)
-    assert _distinct_attempts(layer_order(compiled.graph), top_first) == reference_attempts(compiled.graph, top_first)
+    assert _distinct_attempts(layer_order(compiled.graph), top_first) == reference_attempts(
+        compiled.graph, top_first
+    )
     return cuts, [item.code for item in planned.items]
 
 
@@ -135,7 +142,9 @@ cuts:
 
 
 def test_a_deep_units_network():
-    layers = "".join(f"    - {{name: l{index}, type: {'dropout, p: 0.1' if index % 3 == 0 else 'linear, units: 8'}}}\n"
+    layers = "".join(f"    - {{name: l{index}, type: "
+                     f"{'dropout, p: 0.1' if index % 3 == 0 else 'linear, units: 8'}}}\n"
                      for index in range(1, 300))
-    cuts, codes = compare("network:\n  layers:\n" + layers + "    - {name: out, type: linear, units: 10}\ncuts: units\n")
+    cuts, codes = compare("network:\n  layers:\n" + layers
+                          + "    - {name: out, type: linear, units: 10}\ncuts: units\n")
     assert len(cuts) == 299 and codes == []

@@ -61,7 +61,8 @@ def test_units_from_the_top_with_epochs_and_rates(tmp_path):
 
 
 def test_by_cuts_with_fewer_stages_and_shared_epochs(tmp_path):
-    compiled = _compile(tmp_path, """  - {phase: gradual_unfreeze, name: thaw, by: cuts, stages: 2, epochs: 4,
+    compiled = _compile(tmp_path,
+                        """  - {phase: gradual_unfreeze, name: thaw, by: cuts, stages: 2, epochs: 4,
      optimizer: {type: adam, lr: 0.01}}
 """)
     assert compiled.ok, compiled.diagnostics

@@ -31,8 +31,10 @@ def plan_of(schedule: str):
 
 
 def test_a_plain_phase_is_one_run_of_its_own_sets_and_no_trial():
-    plan = plan_of("  - {phase: joint}\n"
-                   "  - {phase: train, name: top, freeze: [extractor:C1], reinit: [classifier:C2]}\n")
+    plan = plan_of(
+        "  - {phase: joint}\n"
+        "  - {phase: train, name: top, freeze: [extractor:C1], reinit: [classifier:C2]}\n"
+    )
     joint, top = plan.phases
     (run,) = joint.runs
     assert (run.label, run.cut, run.trainable, run.frozen, run.reinitialised) == (
@@ -58,7 +60,8 @@ def test_each_top_down_attempt_freezes_its_classifier_and_resets_and_trains_its_
         assert run.frozen == cut.classifier
         assert run.seed == run_seed(7, run.label)
     assert len({run.seed for run in phase.runs}) == 3
-    assert (phase.trainable, phase.reinitialised) == (phase.runs[0].trainable, phase.runs[0].reinitialised)
+    assert (phase.trainable, phase.reinitialised) == (phase.runs[0].trainable,
+                                                      phase.runs[0].reinitialised)
 
 
 def test_a_search_between_first_and_last_cut_plans_only_those_attempts():
@@ -76,9 +79,15 @@ def test_retrain_classifier_plans_a_run_per_cut_the_search_may_accept_last():
         cut = plan.cut(run.cut)
         assert run.label == retrain.name and run.trainable == run.reinitialised == cut.classifier
         assert run.frozen == cut.extractor
-    assert retrain.accept.monitor == retrain.stop.monitor and retrain.accept.mode == retrain.stop.mode
+    assert (
+        retrain.accept.monitor == retrain.stop.monitor and retrain.accept.mode == retrain.stop.mode
+    )
     (run,) = fixed.runs
-    assert run.cut == "C1" and run.trainable == plan.cut("C1").classifier and run.reinitialised.names == ()
+    assert (
+        run.cut == "C1"
+        and run.trainable == plan.cut("C1").classifier
+        and run.reinitialised.names == ()
+    )
     assert fixed.accept is not None
 
 

@@ -8,7 +8,12 @@ from unittest import mock
 import pytest
 
 from nndsl.plan.memory import recompute
-from nndsl.plan.memory.recompute_mixed import MixedCosts, MixedTable, clear_mixed_tables, mixed_table
+from nndsl.plan.memory.recompute_mixed import (
+    MixedCosts,
+    MixedTable,
+    clear_mixed_tables,
+    mixed_table,
+)
 from oracles.recompute_reference import ReferenceMixedCosts
 from nndsl.plan.memory.recompute_rows import INFINITE, RowShape
 

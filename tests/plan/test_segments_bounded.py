@@ -15,7 +15,8 @@ from nndsl.plan.memory.segment_search import EXACT_LAYERS, fits, optimal_segment
 from nndsl.plan.memory.segments import ChainLayer, Segment, evaluate, plain_segments
 
 
-def random_chain(generator: random.Random, count: int, checkpointable: float = 0.97) -> list[ChainLayer]:
+def random_chain(generator: random.Random, count: int,
+                 checkpointable: float = 0.97) -> list[ChainLayer]:
     layers = []
     width = generator.choice([8, 64, 256])
     for index in range(count):
@@ -24,7 +25,8 @@ def random_chain(generator: random.Random, count: int, checkpointable: float = 0
             name=f"l{index}", input_bytes=0 if index == 0 else width * 4, output_bytes=output * 4,
             saves_input=generator.random() < 0.7, saves_output=generator.random() < 0.5,
             private_bytes=generator.choice([0, 0, output, output * 4]),
-            forward_cost=float(generator.randint(1, 100)), checkpointable=generator.random() < checkpointable))
+            forward_cost=float(generator.randint(1, 100)),
+            checkpointable=generator.random() < checkpointable))
         width = output
     return layers
 
@@ -34,7 +36,8 @@ def wide_and_narrow(count: int, batch: int = 64) -> list[ChainLayer]:
     layers, previous = [], 64
     for index in range(count):
         width = 256 if index % 2 == 0 else 32
-        layers.append(ChainLayer(f"h{index}", 0 if index == 0 else previous * batch * 4, width * batch * 4,
+        layers.append(ChainLayer(f"h{index}", 0 if index == 0 else previous * batch * 4,
+                                 width * batch * 4,
                                  True, True, 0, 2.0 * previous * width * batch))
         previous = width
     return layers
@@ -69,7 +72,10 @@ def test_fits_and_smallest_peak_match_brute_force(seed):
 def test_search_equals_the_unbounded_programme_up_to_exact_layers(seed):
     generator = random.Random(seed)
     layers = random_chain(generator, generator.randint(20, 40))
-    assert smallest_peak(layers) == evaluate(layers, reference_segments(layers, float("inf"), True)).peak_bytes
+    assert (
+        smallest_peak(layers)
+        == evaluate(layers, reference_segments(layers, float("inf"), True)).peak_bytes
+    )
     for budget in budgets(layers):
         chosen, reference = optimal_segments(layers, budget), reference_segments(layers, budget)
         assert chosen is not None and reference is not None

@@ -34,7 +34,9 @@ def test_a_layer_without_bias_counts_no_bias_input_and_is_not_shunted():
     assert central.rate_multiplier == pytest.approx(1 / 12 ** 0.5)  # ε = 12 tanh inputs, no bias
     assert not central.shunted
     assert all(rate.shunted for rate in plan.tempering.layers if rate.layer != "central")
-    groups = {(layer, group.parameters_of) for group in plan.parameter_groups for layer in group.layers}
+    groups = {
+        (layer, group.parameters_of) for group in plan.parameter_groups for layer in group.layers
+    }
     assert ("central", "all") in groups and ("central", "biases") not in groups
 
 
@@ -45,7 +47,9 @@ def test_shunted_biases_learn_at_their_multiplier_and_weights_at_the_global_rate
     for group in plan.parameter_groups:
         for layer in group.layers:
             # eq. 21: the mean error a shunted bias sees is not scaled by the global rate.
-            expected = multiplier[layer] * (1 if group.parameters_of == "biases" else plan.tempering.global_lr)
+            expected = multiplier[layer] * (
+                1 if group.parameters_of == "biases" else plan.tempering.global_lr
+            )
             assert group.lr == pytest.approx(expected), (layer, group.parameters_of)
 
 
@@ -54,13 +58,15 @@ def test_multipliers_scale_the_rules_rates_rather_than_replace_them():
     text = spec.read_text()
     base = compile_spec(spec).raise_for_errors().plan
     assert "multipliers" not in text
-    scaled = compile_spec(spec, text=text.replace("input_power: 4", "input_power: 4, multipliers: "
-                                                  "[{select: [central], lr: 0.5}]")).raise_for_errors().plan
+    scaled_text = text.replace("input_power: 4", "input_power: 4, multipliers: "
+                                                 "[{select: [central], lr: 0.5}]")
+    scaled = compile_spec(spec, text=scaled_text).raise_for_errors().plan
 
     def rates(plan):
         return {layer: group.lr for group in plan.parameter_groups for layer in group.layers}
 
     assert rates(scaled)["central"] == pytest.approx(0.5 * rates(base)["central"])
     assert rates(base)["central"] != pytest.approx(rates(base)["out"])  # the rule's own rate, not 1
-    assert {layer: lr for layer, lr in rates(scaled).items() if layer != "central"} == pytest.approx(
-        {layer: lr for layer, lr in rates(base).items() if layer != "central"})
+    assert {
+        layer: lr for layer, lr in rates(scaled).items() if layer != "central"
+    } == pytest.approx({layer: lr for layer, lr in rates(base).items() if layer != "central"})
