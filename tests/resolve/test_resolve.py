@@ -52,7 +52,8 @@ def test_lists_from_the_spec_replace_fragment_lists_whole():
 
 
 def test_values_from_a_stdlib_fragment_carry_its_origin():
-    text = MINIMAL_SPEC.replace("optimizer: {type: sgd, lr: 0.1}\n", "use: [std:presets/adadelta_espnet]\n")
+    text = MINIMAL_SPEC.replace("optimizer: {type: sgd, lr: 0.1}\n",
+                                "use: [std:presets/adadelta_espnet]\n")
     result, diagnostics = resolved(text)
     assert not diagnostics.items
     span = locate(result.root, ("optimizer", "rho"))
@@ -62,7 +63,8 @@ def test_values_from_a_stdlib_fragment_carry_its_origin():
 
 
 def test_blocks_expand_into_named_groups_with_prefixed_layer_names():
-    text = MINIMAL_SPEC.replace("name: t\n", "name: t\nuse: [std:blocks/blstm_projection]\n").replace(
+    text = MINIMAL_SPEC.replace("name: t\n",
+                                "name: t\nuse: [std:blocks/blstm_projection]\n").replace(
         "data: {source: digits}", "data: {source: synthetic_speech}").replace(
         "    - {name: hidden, type: linear, units: 32, activation: tanh}\n",
         '    - {block: blstm_projection, repeat: 2, name: "enc{index}", with: {hidden: 64}}\n')
@@ -110,7 +112,8 @@ def test_set_values_are_typed_by_yaml_and_reach_list_items():
 
 
 def test_overrides_apply_in_order_and_after_fragments():
-    text = MINIMAL_SPEC.replace("optimizer: {type: sgd, lr: 0.1}\n", "use: [std:presets/adadelta_espnet]\n")
+    text = MINIMAL_SPEC.replace("optimizer: {type: sgd, lr: 0.1}\n",
+                                "use: [std:presets/adadelta_espnet]\n")
     result, diagnostics = resolved(text, ["optimizer.rho=0.5", "optimizer.rho=0.7"])
     assert not diagnostics.items
     assert to_plain(result.root)["optimizer"]["rho"] == 0.7
@@ -118,17 +121,20 @@ def test_overrides_apply_in_order_and_after_fragments():
 
 def test_an_override_with_a_mapping_replaces_the_fragments_mapping_whole():
     # Applied before the fragment, the override would merge under it and keep rho and eps.
-    text = MINIMAL_SPEC.replace("optimizer: {type: sgd, lr: 0.1}\n", "use: [std:presets/adadelta_espnet]\n")
+    text = MINIMAL_SPEC.replace("optimizer: {type: sgd, lr: 0.1}\n",
+                                "use: [std:presets/adadelta_espnet]\n")
     result, diagnostics = resolved(text, ["optimizer={type: sgd, lr: 0.3}"])
     assert not diagnostics.items
     assert to_plain(result.root)["optimizer"] == {"type": "sgd", "lr": 0.3}
-    spec = compile_spec("spec.yaml", ["optimizer={type: sgd, lr: 0.3}"], text=text).raise_for_errors().spec
+    spec = compile_spec("spec.yaml", ["optimizer={type: sgd, lr: 0.3}"],
+                        text=text).raise_for_errors().spec
     assert spec.optimizer.type == "sgd" and spec.optimizer.lr == 0.3
 
 
 def test_set_problems_are_e203_and_e204():
-    _, diagnostics = resolved(MINIMAL_SPEC, ["optimizer.lr", "network.layers.5.units=1", "name.first=x",
-                                     "network.layers.x=1"])
+    _, diagnostics = resolved(MINIMAL_SPEC,
+                              ["optimizer.lr", "network.layers.5.units=1", "name.first=x",
+                               "network.layers.x=1"])
     assert [item.code for item in diagnostics.items] == ["E203", "E204", "E204", "E204"]
     assert "past the end of a list of 2" in diagnostics.items[1].message
 
