@@ -16,7 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from nndsl.run.rundir import RUN_DIRECTORY_VARIABLE, is_primary_process, shared_run_directory, write_json
+from nndsl.run.rundir import (
+    RUN_DIRECTORY_VARIABLE,
+    is_primary_process,
+    shared_run_directory,
+    write_json,
+)
 
 SPEC = """
 nndsl: 1
@@ -41,12 +46,15 @@ DDP_OVERRIDES = ["--set", "trainer.strategy=ddp", "--set", "trainer.devices=2",
 
 
 def _nndsl(arguments: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    """`nndsl ...` as the console script, as a user runs it (Lightning re-runs this command line)."""
+    """`nndsl ...` as the console script, as a user runs it (Lightning re-runs this command
+    line)."""
     script = Path(sys.executable).with_name("nndsl")
     environment = {key: value for key, value in os.environ.items()
-                   if key not in ("RANK", "LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", RUN_DIRECTORY_VARIABLE)}
+                   if key not in ("RANK", "LOCAL_RANK", "NODE_RANK", "WORLD_SIZE",
+                                  RUN_DIRECTORY_VARIABLE)}
     environment["COLUMNS"] = "200"
-    return subprocess.run([str(script), *arguments], cwd=cwd, env=environment, capture_output=True, text=True,
+    return subprocess.run([str(script), *arguments], cwd=cwd, env=environment, capture_output=True,
+                          text=True,
                           timeout=500)
 
 
@@ -93,14 +101,17 @@ def _one_process_test_metrics(directory: Path) -> dict[str, float]:
     datamodule = load_data(compiled)
     assert len(datamodule.splits.test) == 359
     network = GraphModule(compiled.graph, compiled.plan.tempering)
-    network.load_state_dict(torch.load(directory / "final_weights.pt", map_location="cpu", weights_only=True))
+    network.load_state_dict(torch.load(directory / "final_weights.pt", map_location="cpu",
+                                       weights_only=True))
     signature = compiled.signature
-    loss = CompiledLoss(compiled.spec.loss, signature.target_kind, len(datamodule.splits.train), False)
+    loss = CompiledLoss(compiled.spec.loss, signature.target_kind, len(datamodule.splits.train),
+                        False)
     context = RunContext(compiled, network, datamodule, loss, directory)
     trainer = Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
                       enable_model_summary=False, enable_checkpointing=False)
     with contextlib.redirect_stdout(io.StringIO()):
-        results = trainer.test(build_module(context, (), (), compiled.spec.optimizer, 1), datamodule=datamodule,
+        results = trainer.test(build_module(context, (), (), compiled.spec.optimizer, 1),
+                               datamodule=datamodule,
                                verbose=False)
     return {key: float(value) for key, value in results[0].items()}
 
@@ -132,7 +143,8 @@ def test_rank_one_reuses_the_directory_rank_zero_chose(tmp_path, monkeypatch):
     assert os.environ[RUN_DIRECTORY_VARIABLE] == str((tmp_path / "explicit").resolve())
     monkeypatch.setenv("LOCAL_RANK", "1")  # what Lightning's launcher gives the child process
     assert not is_primary_process()
-    assert shared_run_directory("name", "explicit") == (tmp_path / "explicit").resolve()  # no "already exists"
+    # no "already exists"
+    assert shared_run_directory("name", "explicit") == (tmp_path / "explicit").resolve()
     write_json(chosen / "summary.json", {"rank": 1})  # ranks above 0 write nothing
     assert json.loads((chosen / "summary.json").read_text()) == {"rank": 0}
 

@@ -78,20 +78,25 @@ def test_ddp_processes_decide_on_exact_whole_split_validation_metrics(tmp_path: 
     (tmp_path / "spec.yaml").write_text(spec)
     (tmp_path / "script.py").write_text(SCRIPT)
     environment = {key: value for key, value in os.environ.items()
-                   if key not in ("RANK", "LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", RUN_DIRECTORY_VARIABLE)}
+                   if key not in ("RANK", "LOCAL_RANK", "NODE_RANK", "WORLD_SIZE",
+                                  RUN_DIRECTORY_VARIABLE)}
     result = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, env=environment,
                             capture_output=True, text=True, timeout=500)
     assert result.returncode == 0, result.stderr[-3000:]
-    ranks = [[json.loads(line) for line in (tmp_path / f"rank{rank}.jsonl").read_text().splitlines()]
-             for rank in (0, 1)]
+    ranks = [
+        [json.loads(line) for line in (tmp_path / f"rank{rank}.jsonl").read_text().splitlines()]
+        for rank in (0, 1)
+    ]
     assert len(ranks[0]) == len(ranks[1]) >= 1  # both processes stopped after the same epoch
     assert [row["epoch"] for row in ranks[0]] == [row["epoch"] for row in ranks[1]]
     for zero, one in zip(*ranks):
         assert set(zero) >= set(keys)
         assert zero == pytest.approx(one, abs=1e-6), (zero, one)
-        expected = _one_process_validation(tmp_path / "run", tmp_path / f"weights{zero['epoch']}.pt")
+        expected = _one_process_validation(tmp_path / "run",
+                                           tmp_path / f"weights{zero['epoch']}.pt")
         for key in keys:
-            assert zero[key] == pytest.approx(expected[key], rel=1e-5, abs=1e-6), (key, zero, expected)
+            assert zero[key] == pytest.approx(expected[key], rel=1e-5,
+                                              abs=1e-6), (key, zero, expected)
 
 
 def _one_process_validation(directory: Path, weights: Path) -> dict[str, float]:
@@ -112,9 +117,13 @@ def _one_process_validation(directory: Path, weights: Path) -> dict[str, float]:
     network = build_network(compiled, datamodule)
     network.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     signature = compiled.signature
-    loss = CompiledLoss(compiled.spec.loss, signature.target_kind, len(datamodule.splits.train), False)
+    loss = CompiledLoss(compiled.spec.loss, signature.target_kind, len(datamodule.splits.train),
+                        False)
     context = RunContext(compiled, network, datamodule, loss, directory)
     with contextlib.redirect_stdout(io.StringIO()):
-        results = evaluation_trainer(context).validate(build_module(context, (), (), compiled.spec.optimizer, 1),
-                                                       datamodule=datamodule, verbose=False)
+        results = evaluation_trainer(context).validate(
+            build_module(context, (), (), compiled.spec.optimizer, 1),
+            datamodule=datamodule,
+            verbose=False,
+        )
     return {key: float(value) for key, value in results[0].items()}

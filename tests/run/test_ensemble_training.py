@@ -43,23 +43,28 @@ def write(tmp_path: Path, ensemble: str, epochs: int = 4, batches: int = 1.0) ->
 
 @pytest.mark.slow
 def test_smcl_members_specialise_and_the_oracle_beats_every_member(tmp_path):
-    result = train(str(write(tmp_path, "{members: 4, method: smcl, k: 1}")), run_dir=str(tmp_path / "run"))
+    result = train(str(write(tmp_path, "{members: 4, method: smcl, k: 1}")),
+                   run_dir=str(tmp_path / "run"))
     test = result.summary["test"]
     best_member = max(test[f"test/member{index}_accuracy"] for index in range(1, 5))
     assert test["test/oracle_accuracy"] > best_member + 0.2
-    assignments = torch.tensor(result.summary["ensemble"]["assignments"], dtype=torch.float)  # [classes, members]
+    # [classes, members]
+    assignments = torch.tensor(result.summary["ensemble"]["assignments"], dtype=torch.float)
     purity = (assignments.max(1).values / assignments.sum(1).clamp(min=1)).mean()
-    assert purity > 0.8  # each class goes (almost) entirely to one member, as in the paper's Figure 4c
+    # each class goes (almost) entirely to one member, as in the paper's Figure 4c
+    assert purity > 0.8
     assert result.summary["ensemble"]["seeds"] == [1001, 2001, 3001, 4001]
     assert (result.directory / "assignments.png").stat().st_size > 1000
 
 
 @pytest.mark.slow
 def test_bagging_and_shared_extractor_train(tmp_path):
-    bagged = train(str(write(tmp_path, "{members: 3, method: bagging}", epochs=2)), run_dir=str(tmp_path / "bag"))
+    bagged = train(str(write(tmp_path, "{members: 3, method: bagging}", epochs=2)),
+                   run_dir=str(tmp_path / "bag"))
     assert bagged.summary["test"]["test/accuracy"] > 0.5
     (tmp_path / "shared").mkdir()
-    shared = train(str(write(tmp_path / "shared", "{members: 3, share: C1, method: independent}", epochs=2)),
+    shared = train(str(write(tmp_path / "shared", "{members: 3, share: C1, method: independent}",
+                             epochs=2)),
                    run_dir=str(tmp_path / "shared_run"))
     weights = torch.load(shared.directory / "final_weights.pt")
     trunk = [name for name in weights if name.startswith("trunk.")]

@@ -43,7 +43,8 @@ def test_budgeted_network_matches_plain_gradients(tmp_path, cell, policy):
         suffix = "_reverse" if direction else ""
         with torch.no_grad():
             for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                getattr(cell_module, name).copy_(getattr(plain.layer("rnn1").recurrent, f"{name}_l0{suffix}"))
+                getattr(cell_module, name).copy_(getattr(plain.layer("rnn1").recurrent,
+                                                         f"{name}_l0{suffix}"))
     budgeted.layer("out").load_state_dict(plain.layer("out").state_dict())
     inputs = torch.randn(3, 12, 40)
     lengths = torch.tensor([12, 9, 5])
@@ -55,7 +56,8 @@ def test_budgeted_network_matches_plain_gradients(tmp_path, cell, policy):
         outputs.append(output)
     torch.testing.assert_close(outputs[0], outputs[1], atol=1e-5, rtol=1e-4)
     plain_recurrent = plain.layer("rnn1").recurrent
-    torch.testing.assert_close(recurrent.cells[0].weight_hh.grad, plain_recurrent.weight_hh_l0.grad, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(recurrent.cells[0].weight_hh.grad, plain_recurrent.weight_hh_l0.grad,
+                               atol=1e-5, rtol=1e-4)
     assert recurrent.statistics.forward_steps > 0
 
 
@@ -79,7 +81,8 @@ def test_checkpointed_chain_trains_to_the_same_metrics_as_plain_backprop(tmp_pat
     spec = Path(__file__).resolve().parents[2] / "specs" / "memory_mlp_digits.yaml"
     short = ["trainer.max_epochs=2"]
     budgeted = train(str(spec), short, run_dir=str(tmp_path / "budgeted"), progress_bar=False)
-    plain = train(str(spec), short + ["memory.budget=100%", "memory.policy=none"], run_dir=str(tmp_path / "plain"),
+    plain = train(str(spec), short + ["memory.budget=100%", "memory.policy=none"],
+                  run_dir=str(tmp_path / "plain"),
                   progress_bar=False)
     assert budgeted.summary["test"] and budgeted.summary["test"] == plain.summary["test"]
     plan = (tmp_path / "budgeted" / "plan.json").read_text()

@@ -42,7 +42,8 @@ schedule:
   - {phase: joint, stop: {max_epochs: 1}}
   - {phase: top_down, search: full, monitor: valid/loss, stop: {max_epochs: 2}}
   - {phase: retrain_classifier, reinit: true, stop: {max_epochs: 1}}
-  - {phase: train, name: fix_bottom, freeze: [extractor:C1], reinit: [classifier:C2], stop: {max_epochs: 1}}
+  - {phase: train, name: fix_bottom, freeze: [extractor:C1], reinit: [classifier:C2],
+     stop: {max_epochs: 1}}
 trainer: {max_epochs: 2, limit_train_batches: 3}
 """
 
@@ -90,7 +91,8 @@ def executed(tmp_path_factory):
         return row
 
     def trainer_for(context, label, stop, callbacks):
-        return original_trainer(context, label, stop, [*callbacks, _Recorder(records.setdefault(label, {}))])
+        return original_trainer(context, label, stop,
+                                [*callbacks, _Recorder(records.setdefault(label, {}))])
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(schedule, "_step", step)
@@ -105,16 +107,23 @@ def _keys(state: State, layer: str) -> list[str]:
     return [key for key in state if key.startswith(prefix)]
 
 
-def _planned_runs(plan: dict[str, Any]) -> dict[tuple[str, str | None], tuple[dict[str, Any], dict[str, Any]]]:
+def _planned_runs(
+    plan: dict[str, Any],
+) -> dict[tuple[str, str | None], tuple[dict[str, Any], dict[str, Any]]]:
     # retrain_classifier plans one run per cut the search may keep, all under one label.
-    return {(run["label"], run["cut"]): (phase, run) for phase in plan["phases"] for run in phase["runs"]}
+    return {
+        (run["label"], run["cut"]): (phase, run)
+        for phase in plan["phases"]
+        for run in phase["runs"]
+    }
 
 
 def test_the_plan_json_is_the_compiled_plan_and_lists_every_attempt(executed):
     _, plan, _, spec = executed
     assert plan == compile_spec(spec).plan.to_dict()
     top_down = plan["phases"][1]
-    assert [run["label"] for run in top_down["runs"]] == ["top_down/1-C3", "top_down/2-C2", "top_down/3-C1"]
+    assert [run["label"] for run in top_down["runs"]] == ["top_down/1-C3", "top_down/2-C2",
+                                                          "top_down/3-C1"]
     assert [run["cut"] for run in top_down["runs"]] == top_down["search"]["cuts"]
     assert top_down["accept"] == {"monitor": "valid/loss", "mode": "min"}
 
@@ -124,7 +133,8 @@ def test_every_run_trains_resets_and_freezes_exactly_the_planned_layers(executed
     compiled = compile_spec(spec).raise_for_errors()
     planned = _planned_runs(plan)
     rows = result.summary["phases"]
-    assert [row["run"] for row in rows] == ["joint", "top_down/1-C3", "top_down/2-C2", "top_down/3-C1",
+    assert [row["run"] for row in rows] == ["joint", "top_down/1-C3", "top_down/2-C2",
+                                            "top_down/3-C1",
                                             "retrain_classifier", "fix_bottom"]
     for row in rows:
         phase, run = planned[row["run"], row["cut"]]
@@ -144,9 +154,13 @@ def test_every_run_trains_resets_and_freezes_exactly_the_planned_layers(executed
                        for key in _keys(expected, layer)), (row["run"], layer)
         trained = torch.load(result.directory / "checkpoints" / row["run"] / "state.pt")
         for layer in run["frozen"]:
-            assert all(torch.equal(trained[key], record["before"][key]) for key in _keys(trained, layer))
+            assert all(
+                torch.equal(trained[key], record["before"][key]) for key in _keys(trained, layer)
+            )
         for layer in with_parameters:
-            assert all(not torch.equal(trained[key], record["start"][key]) for key in _keys(trained, layer))
+            assert all(
+                not torch.equal(trained[key], record["start"][key]) for key in _keys(trained, layer)
+            )
 
 
 def test_trials_are_kept_exactly_when_strictly_better_and_a_rejected_one_changes_nothing(executed):
@@ -171,7 +185,9 @@ def test_trials_are_kept_exactly_when_strictly_better_and_a_rejected_one_changes
             baselines[phase["name"]] = row["best"]
             assert all(torch.equal(record["after"][key], trained[key]) for key in trained)
         else:
-            assert all(torch.equal(record["after"][key], record["before"][key]) for key in record["before"])
+            assert all(
+                torch.equal(record["after"][key], record["before"][key]) for key in record["before"]
+            )
     # Not vacuous: this seed's search keeps some attempts and undoes others.
     assert True in outcomes and False in outcomes
     accepted = [row for row in result.summary["phases"] if row["attempt"] and row["accepted"]]

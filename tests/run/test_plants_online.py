@@ -54,7 +54,8 @@ def test_online_analog_canceller_trains_and_its_limits_hold(tmp_path):
     result = train(str(ROOT / "specs/anc_analog_h1.yaml"), overrides=["data.samples=300"],
                    run_dir=str(tmp_path / "run"))
     state = torch.load(result.directory / "final_weights.pt")
-    assert float(state["layers.speaker.distortion"]) == pytest.approx(0.3)  # the plant never changes
+    # the plant never changes
+    assert float(state["layers.speaker.distortion"]) == pytest.approx(0.3)
     weights = [value for key, value in state.items() if key.endswith(("weight", "bias"))]
     assert weights and all(value.abs().max() <= 1.0 for value in weights)  # clipping holds
     import csv

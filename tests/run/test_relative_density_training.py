@@ -11,7 +11,8 @@ from nndsl.api import compile_spec
 from nndsl.run import train
 
 ROOT = Path(__file__).resolve().parents[2]
-SMALL = ["data.speakers=4", "data.sequences_per_speaker=8", "data.min_length=20", "data.max_length=30",
+SMALL = ["data.speakers=4", "data.sequences_per_speaker=8", "data.min_length=20",
+         "data.max_length=30",
          "data.speaker_spread=1.0", "network.layers.0.models=4", "network.layers.2.units=4",
          "optimizer.max_iter=15"]
 
@@ -40,13 +41,15 @@ def test_lbfgs_steps_a_plain_network_through_lightning(tmp_path: Path, keep_best
     # Without a validation set, keep_best: false used to ask Lightning for a missing validation
     # loader after the phase; the phase now ends with no validation score.
     spec = tmp_path / "spec.yaml"
-    spec.write_text("nndsl: 1\nname: t\nseed: 1\n"
-                    "data: {source: digits, batch_size: 2000, valid_fraction: 0.0, test_fraction: 0.3}\n"
-                    "network:\n  layers:\n    - {name: out, type: linear, units: 10}\n"
-                    "loss: {type: cross_entropy}\nmetrics: [accuracy]\n"
-                    "optimizer: {type: lbfgs, max_iter: 25}\n"
-                    f"schedule:\n  - {{phase: joint, keep_best: {keep_best}, stop: {{monitor: train/loss}}}}\n"
-                    "trainer: {max_epochs: 1}\n")
+    spec.write_text(
+        "nndsl: 1\nname: t\nseed: 1\n"
+        "data: {source: digits, batch_size: 2000, valid_fraction: 0.0, test_fraction: 0.3}\n"
+        "network:\n  layers:\n    - {name: out, type: linear, units: 10}\n"
+        "loss: {type: cross_entropy}\nmetrics: [accuracy]\n"
+        "optimizer: {type: lbfgs, max_iter: 25}\n"
+        f"schedule:\n  - {{phase: joint, keep_best: {keep_best}, stop: {{monitor: train/loss}}}}\n"
+        "trainer: {max_epochs: 1}\n"
+    )
     result = train(str(spec), run_dir=str(tmp_path / "run"), progress_bar=False)
     # one full-batch step of 25 quasi-Newton iterations already fits a linear classifier
     assert result.summary["test"]["test/accuracy"] > 0.85

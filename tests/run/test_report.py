@@ -24,14 +24,16 @@ class _Network(torch.nn.Module):
     def __init__(self):
         super().__init__()
         self.order = ["low", "high"]
-        self.parts = torch.nn.ModuleDict({"low": torch.nn.Linear(2, 2), "high": torch.nn.Linear(2, 1)})
+        self.parts = torch.nn.ModuleDict({"low": torch.nn.Linear(2, 2),
+                                          "high": torch.nn.Linear(2, 1)})
 
     def layer_parameters(self, name):
         return list(self.parts[name].named_parameters())
 
 
 def _epoch(callback, network, epoch, loss):
-    trainer = SimpleNamespace(current_epoch=epoch, callback_metrics={"valid/loss": torch.tensor(loss)},
+    trainer = SimpleNamespace(current_epoch=epoch,
+                              callback_metrics={"valid/loss": torch.tensor(loss)},
                               sanity_checking=False, state=SimpleNamespace(fn="fit"))
     callback.on_validation_end(trainer, SimpleNamespace(network=network))
     callback.on_train_epoch_end(trainer, SimpleNamespace(network=network))  # counted once per epoch
@@ -46,7 +48,8 @@ def test_parameter_change_is_the_sum_of_absolute_changes_from_epoch_1_to_the_bes
         low.weight.copy_(torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
         low.bias.copy_(torch.tensor([0.5, -0.5]))
     _epoch(callback, network, 0, loss=1.0)  # θ_1
-    assert callback.summary() == {"parameter_change": {"low": 0.0}, "change_from_epoch": 1, "change_to_epoch": 1}
+    assert callback.summary() == {"parameter_change": {"low": 0.0}, "change_from_epoch": 1,
+                                  "change_to_epoch": 1}
     with torch.no_grad():
         low.weight.copy_(torch.tensor([[1.5, 2.0], [2.0, 4.0]]))  # |Δ| = 0.5 + 1
         low.bias.copy_(torch.tensor([0.5, 0.0]))  # |Δ| = 0.5
@@ -54,41 +57,48 @@ def test_parameter_change_is_the_sum_of_absolute_changes_from_epoch_1_to_the_bes
     with torch.no_grad():
         low.weight.add_(10.0)
     _epoch(callback, network, 2, loss=0.7)  # worse: the best stays epoch 2
-    assert callback.summary() == {"parameter_change": {"low": 2.0}, "change_from_epoch": 1, "change_to_epoch": 2}
+    assert callback.summary() == {"parameter_change": {"low": 2.0}, "change_from_epoch": 1,
+                                  "change_to_epoch": 2}
     restored = ParameterChange("valid/loss", "min")
     restored.load_state_dict(callback.state_dict())
     with torch.no_grad():
         low.weight.copy_(torch.tensor([[0.0, 2.0], [3.0, 4.0]]))  # |Δ| = 1 from θ_1
         low.bias.copy_(torch.tensor([0.5, -0.5]))
     _epoch(restored, network, 3, loss=0.1)
-    assert restored.summary() == {"parameter_change": {"low": 1.0}, "change_from_epoch": 1, "change_to_epoch": 4}
+    assert restored.summary() == {"parameter_change": {"low": 1.0}, "change_from_epoch": 1,
+                                  "change_to_epoch": 4}
 
 
 def _write_log(folder: Path, name: str, rows: list[tuple[int, float, float]]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     lines = ["epoch,step,train/loss,valid/accuracy,valid/loss"]
     for epoch, loss, accuracy in rows:
-        lines += [f"{epoch},{epoch * 3 + 2},,{accuracy},{loss}", f"{epoch},{epoch * 3 + 2},{loss + 0.1},,"]
+        lines += [f"{epoch},{epoch * 3 + 2},,{accuracy},{loss}",
+                  f"{epoch},{epoch * 3 + 2},{loss + 0.1},,"]
     (folder / name).write_text("\n".join(lines) + "\n")
 
 
 SUMMARY = {
     "name": "report-test",
     "phases": [
-        {"phase": "joint", "run": "joint", "cut": None, "attempt": None, "epochs": 3, "monitor": "valid/loss",
+        {"phase": "joint", "run": "joint", "cut": None, "attempt": None, "epochs": 3,
+         "monitor": "valid/loss",
          "best": 0.8, "baseline": None, "accepted": True, "change_to_epoch": 3,
          "parameter_change": {"h1.linear": 1.5, "h2.linear": 20.25, "out": 300.0}},
         {"phase": "top_down", "run": "top_down/1-C2", "cut": "C2", "attempt": 1, "epochs": 2,
-         "monitor": "valid/loss", "best": 0.7, "baseline": 0.8, "accepted": True, "change_to_epoch": 2,
+         "monitor": "valid/loss", "best": 0.7, "baseline": 0.8, "accepted": True,
+         "change_to_epoch": 2,
          "parameter_change": {"h1.linear": 4.0, "h2.linear": 5.0}},
         {"phase": "top_down", "run": "top_down/2-C1", "cut": "C1", "attempt": 2, "epochs": 2,
-         "monitor": "valid/loss", "best": 0.9, "baseline": 0.7, "accepted": False, "change_to_epoch": 1,
+         "monitor": "valid/loss", "best": 0.9, "baseline": 0.7, "accepted": False,
+         "change_to_epoch": 1,
          "parameter_change": {"h1.linear": 0.0}},
     ],
     "test": {"test/loss": 0.75, "test/accuracy": 0.8},
 }
 GRAPH = {"units": [{"name": "h1", "nodes": ["h1.linear", "h1.dropout"]},
-                   {"name": "h2", "nodes": ["h2.linear", "h2.dropout"]}, {"name": "out", "nodes": ["out"]}],
+                   {"name": "h2", "nodes": ["h2.linear", "h2.dropout"]},
+                   {"name": "out", "nodes": ["out"]}],
          "nodes": [{"name": "h1.linear", "parameters": 10}, {"name": "h1.dropout", "parameters": 0},
                    {"name": "h2.linear", "parameters": 10}, {"name": "h2.dropout", "parameters": 0},
                    {"name": "out", "parameters": 5}]}
@@ -96,8 +106,10 @@ GRAPH = {"units": [{"name": "h1", "nodes": ["h1.linear", "h1.dropout"]},
 
 def _run_directory(root: Path) -> Path:
     directory = root / "run"
-    _write_log(directory / "logs/joint", "metrics.csv", [(0, 1.2, 0.5), (1, 0.9, 0.6), (2, 0.8, 0.7)])
-    _write_log(directory / "logs/top_down/1-C2", "metrics.1.csv", [(0, 0.95, 0.6)])  # before a resume
+    _write_log(directory / "logs/joint", "metrics.csv",
+               [(0, 1.2, 0.5), (1, 0.9, 0.6), (2, 0.8, 0.7)])
+    # before a resume
+    _write_log(directory / "logs/top_down/1-C2", "metrics.1.csv", [(0, 0.95, 0.6)])
     _write_log(directory / "logs/top_down/1-C2", "metrics.csv", [(1, 0.7, 0.75)])
     _write_log(directory / "logs/top_down/2-C1", "metrics.csv", [(0, 0.9, 0.7), (1, 1.0, 0.65)])
     (directory / "summary.json").write_text(json.dumps(SUMMARY))
@@ -175,7 +187,9 @@ class _Recorder(Callback):
         self.losses: list[float] = []
 
     def on_train_epoch_end(self, trainer, module):
-        self.snapshots.append({key: value.detach().clone() for key, value in module.network.state_dict().items()})
+        self.snapshots.append(
+            {key: value.detach().clone() for key, value in module.network.state_dict().items()}
+        )
         self.losses.append(float(trainer.callback_metrics["valid/loss"]))
 
 
@@ -185,8 +199,13 @@ def test_a_run_records_the_hand_computed_parameter_change_and_draws_curves(tmp_p
 
     recorder = _Recorder()
     original = session.trainer_for
-    monkeypatch.setattr(session, "trainer_for",
-                        lambda context, label, stop, callbacks: original(context, label, stop, [*callbacks, recorder]))
+    monkeypatch.setattr(
+        session,
+        "trainer_for",
+        lambda context, label, stop, callbacks: original(
+            context, label, stop, [*callbacks, recorder]
+        ),
+    )
     spec = tmp_path / "spec.yaml"
     spec.write_text(SPEC)
     result = train(str(spec), run_dir=str(tmp_path / "run"))
@@ -196,12 +215,15 @@ def test_a_run_records_the_hand_computed_parameter_change_and_draws_curves(tmp_p
     expected = {}
     for layer, prefix in (("h1.linear", "layers.h1__linear."), ("h2.linear", "layers.h2__linear."),
                           ("out", "layers.out.")):
-        expected[layer] = sum(float((chosen[key] - first[key]).abs().sum()) for key in first if key.startswith(prefix))
+        expected[layer] = sum(
+            float((chosen[key] - first[key]).abs().sum()) for key in first if key.startswith(prefix)
+        )
     assert row["change_to_epoch"] == best + 1
     assert row["parameter_change"] == pytest.approx(expected, rel=1e-6)
     assert expected["out"] > 0
     # The best epoch's weights are the ones the run kept.
     kept = torch.load(result.directory / "checkpoints/joint/state.pt")
     assert all(torch.equal(kept[key], chosen[key]) for key in chosen)
-    assert json.loads((result.directory / "progress.json").read_text())["runs"]["joint"]["row"]["parameter_change"]
+    progress = json.loads((result.directory / "progress.json").read_text())
+    assert progress["runs"]["joint"]["row"]["parameter_change"]
     assert (result.directory / "curves.png").stat().st_size > 0

@@ -34,10 +34,12 @@ trainer: {{max_epochs: {epochs}}}
 """
 
 
-def _spec(directory: Path, path: str = "data.npz", extra: str = "", units: int = 3, loss: str = "cross_entropy",
+def _spec(directory: Path, path: str = "data.npz", extra: str = "", units: int = 3,
+          loss: str = "cross_entropy",
           lr: float = 0.1, epochs: int = 1) -> Path:
     spec = directory / "spec.yaml"
-    spec.write_text(NPZ_SPEC.format(path=path, extra=extra, units=units, loss=loss, lr=lr, epochs=epochs))
+    spec.write_text(NPZ_SPEC.format(path=path, extra=extra, units=units, loss=loss, lr=lr,
+                                    epochs=epochs))
     return spec
 
 
@@ -62,13 +64,15 @@ def test_missing_npz_file(workdir, capsys):
 
 
 def test_npz_with_inconsistent_row_counts(workdir, capsys):
-    np.savez(workdir / "data.npz", inputs=np.zeros((10, 4), np.float32), targets=np.zeros(9, np.int64))
+    np.savez(workdir / "data.npz", inputs=np.zeros((10, 4), np.float32),
+             targets=np.zeros(9, np.int64))
     error = _train_fails([str(_spec(workdir))], capsys)
     assert "'inputs' has 10 rows but 'targets' has 9" in error
 
 
 def test_npz_labels_out_of_range_stop_before_a_run_directory_is_made(workdir, capsys):
-    np.savez(workdir / "data.npz", inputs=np.zeros((10, 4), np.float32), targets=np.array([0, 1, 2, 5] * 2 + [0, 1]))
+    np.savez(workdir / "data.npz", inputs=np.zeros((10, 4), np.float32),
+             targets=np.array([0, 1, 2, 5] * 2 + [0, 1]))
     spec = _spec(workdir, extra=", num_classes: 3")
     error = _train_fails([str(spec), "--run-dir", "run"], capsys)
     assert "E412" in error and re.search(r"label 5 is outside \[0, 3\)", error), error
@@ -79,7 +83,8 @@ def test_npz_labels_out_of_range_stop_before_a_run_directory_is_made(workdir, ca
 def test_csv_with_a_value_that_is_not_a_number(workdir, capsys):
     (workdir / "table.csv").write_text("a,b,target\n1.0,2.0,0\n3.0,oops,1\n")
     spec = workdir / "spec.yaml"
-    spec.write_text(NPZ_SPEC.format(path="table.csv", extra="", units=2, loss="cross_entropy", lr=0.1, epochs=1)
+    spec.write_text(NPZ_SPEC.format(path="table.csv", extra="", units=2, loss="cross_entropy",
+                                    lr=0.1, epochs=1)
                     .replace("source: npz", "source: csv"))
     error = _train_fails([str(spec)], capsys)
     assert "line 3, column 'b': 'oops' is not a number" in error
@@ -90,10 +95,13 @@ def test_csv_with_a_value_that_is_not_a_number(workdir, capsys):
 def test_diverging_loss_names_epoch_and_step_and_keeps_the_last_good_checkpoint(workdir, capsys):
     # MSE of a linear unit on constant inputs: each SGD step multiplies the error by 1 - 4 lr = -3,
     # so the loss overflows to inf after about 40 steps (5 epochs of 8 batches).
-    np.savez(workdir / "data.npz", inputs=np.ones((80, 1), np.float32), targets=np.zeros((80, 1), np.float32))
+    np.savez(workdir / "data.npz", inputs=np.ones((80, 1), np.float32),
+             targets=np.zeros((80, 1), np.float32))
     spec = _spec(workdir, units=1, loss="mse", lr=1.0, epochs=20)
     error = _train_fails([str(spec), "--run-dir", "run"], capsys)
-    match = re.search(r"training diverged: the training loss became (nan|inf) at epoch (\d+), step (\d+)", error)
+    match = re.search(
+        r"training diverged: the training loss became (nan|inf) at epoch (\d+), step (\d+)", error
+    )
     assert match, error
     epoch, step = int(match.group(2)), int(match.group(3))
     assert epoch >= 1 and step > 8
@@ -116,7 +124,8 @@ def test_resume_of_a_directory_that_is_not_a_run(workdir, capsys):
 
 
 def test_report_prints_the_phase_table_of_a_finished_run(workdir, capsys):
-    np.savez(workdir / "data.npz", inputs=np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32),
+    np.savez(workdir / "data.npz",
+             inputs=np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32),
              targets=np.arange(40) % 3)
     assert main(["train", str(_spec(workdir)), "--run-dir", "run"]) == 0
     capsys.readouterr()

@@ -113,7 +113,9 @@ def test_npz_without_rows_is_an_error_at_validate(workdir, capsys):
     assert "E412" in error and "no rows" in error
 
 
-def test_a_run_that_fails_after_its_directory_exists_says_so_in_run_json(workdir, capsys, monkeypatch):
+def test_a_run_that_fails_after_its_directory_exists_says_so_in_run_json(
+    workdir, capsys, monkeypatch
+):
     import nndsl.run.session as session
 
     def broken(*arguments, **keywords):

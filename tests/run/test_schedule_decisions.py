@@ -51,7 +51,9 @@ def _search(monkeypatch, search: str, outcomes: dict[str, bool]) -> list[tuple[s
     from nndsl.api import compile_spec
     from nndsl.run import schedule
 
-    (phase,) = compile_spec("spec.yaml", text=SPEC.format(search=search)).raise_for_errors().plan.phases
+    (phase,) = (
+        compile_spec("spec.yaml", text=SPEC.format(search=search)).raise_for_errors().plan.phases
+    )
     made: list[tuple[str, float]] = []
 
     def step(context, progress, trial):
@@ -68,7 +70,7 @@ def _search(monkeypatch, search: str, outcomes: dict[str, bool]) -> list[tuple[s
     return made
 
 
-def test_greedy_search_tries_cuts_from_the_top_until_one_helps_then_stops_at_the_first_that_does_not(
+def test_greedy_search_tries_cuts_from_the_top_until_one_helps_then_stops_at_the_first_that_does_not(  # noqa: E501
         monkeypatch):
     made = _search(monkeypatch, "greedy", {"C4": False, "C3": True, "C2": False, "C1": True})
     assert made == [("top_down/1-C4", 100.0), ("top_down/2-C3", 100.0), ("top_down/3-C2", 8.0)]

@@ -36,11 +36,13 @@ def test_attenuation_scales_each_layers_error_by_the_planned_product():
     expected = {
         "layers.out_code.0.weight": attenuation["out_code"],
         "layers.central.0.weight": attenuation["central"] * attenuation["out_code"],
-        "layers.person_code.0.weight": attenuation["person_code"] * attenuation["central"] * attenuation["out_code"],
+        "layers.person_code.0.weight": (attenuation["person_code"] * attenuation["central"]
+                                        * attenuation["out_code"]),
     }
     for name, factor in expected.items():
         torch.testing.assert_close(with_tempering[name], factor * without[name])
-    torch.testing.assert_close(with_tempering["layers.out.0.weight"], without["layers.out.0.weight"])
+    torch.testing.assert_close(with_tempering["layers.out.0.weight"],
+                               without["layers.out.0.weight"])
 
 
 def test_shunted_layers_use_centred_weight_errors_and_mean_bias_errors():
@@ -66,7 +68,8 @@ def test_family_relations_learn_faster_with_tempering_and_shunting(tmp_path, mon
     monkeypatch.setattr(Trainer, "save_checkpoint", lambda trainer, *arguments, **options: None)
     epochs = {}
     for name in ("tempered", "tempered_only"):
-        result = train(str(ROOT / f"specs/family_relations_{name}.yaml"), run_dir=str(tmp_path / name),
+        result = train(str(ROOT / f"specs/family_relations_{name}.yaml"),
+                       run_dir=str(tmp_path / name),
                        progress_bar=False)
         row = result.summary["phases"][0]
         assert row["best"] <= 1.0, f"{name} did not reach the error criterion"

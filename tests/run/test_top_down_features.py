@@ -60,8 +60,11 @@ def _state(directory: Path, run: str) -> dict[str, torch.Tensor]:
 
 @pytest.mark.slow
 def test_freeze_bottom_retrain_top_control_keeps_the_bottom_bit_for_bit(tmp_path):
-    spec = _spec(tmp_path, "  - {phase: joint}\n"
-                           "  - {phase: train, name: fix_bottom, freeze: [extractor:C1], reinit: [classifier:C1]}\n")
+    spec = _spec(
+        tmp_path,
+        "  - {phase: joint}\n"
+        "  - {phase: train, name: fix_bottom, freeze: [extractor:C1], reinit: [classifier:C1]}\n",
+    )
     result = train(str(spec), run_dir=str(tmp_path / "run"))
     joint, control = _state(result.directory, "joint"), _state(result.directory, "fix_bottom")
     assert _equal(joint, control, "h1.linear")
@@ -83,11 +86,17 @@ def test_retrain_classifier_freezes_the_extractor_of_the_cut_accepted_last(tmp_p
     assert retrain["phase"] == "retrain_classifier" and retrain["cut"] == expected_cut
     assert retrain["baseline"] is not None and isinstance(retrain["accepted"], bool)
     cut = compile_spec(spec).plan.cut(expected_cut)
-    before, after = _state(result.directory, before_run), _state(result.directory, "retrain_classifier")
+    before, after = (
+        _state(result.directory, before_run),
+        _state(result.directory, "retrain_classifier"),
+    )
     assert all(_equal(before, after, layer) for layer in cut.extractor if _layer(before, layer))
-    assert not any(_equal(before, after, layer) for layer in cut.classifier if _layer(before, layer))
+    assert not any(
+        _equal(before, after, layer) for layer in cut.classifier if _layer(before, layer)
+    )
     final = torch.load(result.directory / "final_weights.pt")
-    assert all(torch.equal(final[key], (after if retrain["accepted"] else before)[key]) for key in final)
+    assert all(torch.equal(final[key],
+                           (after if retrain["accepted"] else before)[key]) for key in final)
 
 
 def _checkpoint(tmp_path: Path, name: str, seed: int, head: str = HEAD) -> Path:
@@ -102,7 +111,8 @@ def _checkpoint(tmp_path: Path, name: str, seed: int, head: str = HEAD) -> Path:
 @pytest.mark.slow
 def test_classifier_from_one_checkpoint_is_loaded_frozen_and_the_extractor_trains(tmp_path):
     teacher = _checkpoint(tmp_path, "teacher.pt", seed=99)
-    spec = _spec(tmp_path, f"  - {{phase: top_down, first_cut: C2, last_cut: C2, classifier_from: [{teacher.name}]}}\n")
+    spec = _spec(tmp_path, "  - {phase: top_down, first_cut: C2, last_cut: C2, "
+                           f"classifier_from: [{teacher.name}]}}\n")
     result = train(str(spec), run_dir=str(tmp_path / "run"))
     (row,) = result.summary["phases"]
     assert row["cut"] == "C2" and row["classifier_from"] == [str(teacher.resolve())]
@@ -140,8 +150,9 @@ def test_classifier_set_loss_is_the_mean_over_its_classifiers():
     loss = torch.nn.functional.cross_entropy(output, batch["targets"])
     first = torch.nn.functional.cross_entropy(network(inputs)[0], targets)
     hidden = torch.tanh(network.layers["hidden"](inputs))
-    second = torch.nn.functional.cross_entropy(hidden @ other["layers.out.weight"].T + other["layers.out.bias"],
-                                               targets)
+    second = torch.nn.functional.cross_entropy(
+        hidden @ other["layers.out.weight"].T + other["layers.out.bias"], targets
+    )
     assert torch.allclose(loss, (first + second) / 2)
 
 
@@ -149,7 +160,8 @@ class _TinyNetwork(torch.nn.Module):
     def __init__(self):
         super().__init__()
         self.order = ["hidden", "out"]
-        self.layers = torch.nn.ModuleDict({"hidden": torch.nn.Linear(2, 4), "out": torch.nn.Linear(4, 3)})
+        self.layers = torch.nn.ModuleDict({"hidden": torch.nn.Linear(2, 4),
+                                           "out": torch.nn.Linear(4, 3)})
 
     def layer(self, name):
         return self.layers[name]
@@ -162,10 +174,15 @@ def test_checkpoint_shapes_are_read_without_torch_and_match_torch(tmp_path):
     state = {"layers.out.0.weight": torch.zeros(10, 16), "layers.out.0.bias": torch.zeros(10),
              "layers.norm.running_mean": torch.zeros(3)}
     torch.save(state, tmp_path / "weights.pt")
-    assert checkpoint_shapes(tmp_path / "weights.pt") == {key: tuple(value.shape) for key, value in state.items()}
-    torch.save({"state_dict": {f"network.{key}": value for key, value in state.items()}, "epoch": 3},
+    assert checkpoint_shapes(tmp_path / "weights.pt") == {
+        key: tuple(value.shape) for key, value in state.items()
+    }
+    torch.save({"state_dict": {f"network.{key}": value for key, value in state.items()},
+                "epoch": 3},
                tmp_path / "lightning.ckpt")
-    assert checkpoint_shapes(tmp_path / "lightning.ckpt") == checkpoint_shapes(tmp_path / "weights.pt")
+    assert checkpoint_shapes(tmp_path / "lightning.ckpt") == checkpoint_shapes(
+        tmp_path / "weights.pt"
+    )
 
 
 class _Exploit:
@@ -189,9 +206,15 @@ def _diagnostics(spec: Path):
 
 def test_a_classifier_checkpoint_of_the_wrong_shape_is_e414_at_its_entry(tmp_path):
     wrong = _checkpoint(tmp_path, "wide.pt", seed=1, head=HEAD.replace("units: 16", "units: 32"))
-    spec = _spec(tmp_path, f"  - {{phase: joint}}\n  - {{phase: top_down, classifier_from: [{wrong.name}]}}\n")
+    spec = _spec(
+        tmp_path,
+        f"  - {{phase: joint}}\n  - {{phase: top_down, classifier_from: [{wrong.name}]}}\n",
+    )
     (error,) = [item for item in _diagnostics(spec) if item.code == "E414"]
-    assert error.severity == "error" and "`out` holds 330 parameters, this network's holds 170" in error.message
+    assert (
+        error.severity == "error"
+        and "`out` holds 330 parameters, this network's holds 170" in error.message
+    )
     lines = spec.read_text().splitlines()
     line = next(number for number, text in enumerate(lines, start=1) if "classifier_from" in text)
     column = lines[line - 1].index("wide.pt") + 1
@@ -205,10 +228,15 @@ def test_a_checkpoint_without_the_classifier_layers_is_e414(tmp_path):
     assert "has no layer `out`" in error.message
 
 
-def test_a_missing_classifier_checkpoint_is_a_warning_at_validation_and_an_error_at_training(tmp_path):
-    spec = _spec(tmp_path, "  - {phase: top_down, classifier_from: [runs/teacher/final_weights.pt]}\n")
+def test_a_missing_classifier_checkpoint_is_a_warning_at_validation_and_an_error_at_training(
+    tmp_path,
+):
+    spec = _spec(tmp_path,
+                 "  - {phase: top_down, classifier_from: [runs/teacher/final_weights.pt]}\n")
     compiled = compile_spec(spec)
-    assert compiled.ok and [(item.code, item.severity) for item in compiled.diagnostics] == [("E414", "warning")]
+    assert compiled.ok and [(item.code, item.severity) for item in compiled.diagnostics] == [
+        ("E414", "warning")
+    ]
     from nndsl.diagnostics import SpecError
 
     with pytest.raises(SpecError, match="does not exist"):
@@ -217,7 +245,8 @@ def test_a_missing_classifier_checkpoint_is_a_warning_at_validation_and_an_error
 
 
 @pytest.mark.parametrize("schedule, code", [
-    ("  - {phase: joint}\n  - {phase: retrain_classifier}\n", "E411"),  # no cut, no top_down before it
+    # no cut, no top_down before it
+    ("  - {phase: joint}\n  - {phase: retrain_classifier}\n", "E411"),
     ("  - {phase: retrain_classifier, cut: C9}\n", "E403"),
     ("  - {phase: train, freeze: [extractor:C1], reinit: [nothing*]}\n", "E404"),
     ("  - {phase: train, train: [type:dropout]}\n", "E405"),
@@ -233,12 +262,22 @@ def test_the_control_and_retrain_classifier_plans(tmp_path):
                            "  - {phase: train, freeze: [extractor:C1], reinit: [classifier:C1]}\n")
     plan = compile_spec(spec).plan
     retrain, control = plan.phases[2], plan.phases[3]
-    assert retrain.cut is None and retrain.trainable.names == ("out",) and retrain.reinitialised.names == ()
+    assert (
+        retrain.cut is None
+        and retrain.trainable.names == ("out",)
+        and retrain.reinitialised.names == ()
+    )
     assert control.frozen.names == ("h1.linear", "h1.dropout")
-    assert control.reinitialised.names == control.trainable.names == ("h2.linear", "h2.dropout", "h3.linear", "h3.dropout", "out")
+    assert (
+        control.reinitialised.names
+        == control.trainable.names
+        == ("h2.linear", "h2.dropout", "h3.linear", "h3.dropout", "out")
+    )
 
 
-def test_a_classifier_checkpoint_given_by_set_is_relative_to_the_working_directory(tmp_path, monkeypatch):
+def test_a_classifier_checkpoint_given_by_set_is_relative_to_the_working_directory(
+    tmp_path, monkeypatch
+):
     (tmp_path / "specs").mkdir()
     spec = _spec(tmp_path / "specs", "  - {phase: joint}\n  - {phase: top_down, first_cut: C3}\n")
     teacher = _checkpoint(tmp_path, "teacher.pt", seed=5)

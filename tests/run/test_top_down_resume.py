@@ -76,7 +76,9 @@ def _assert_same(resumed, reference):
 
 
 @pytest.mark.slow
-def test_interrupting_a_later_attempt_resumes_to_the_same_result(spec_file, reference, tmp_path, monkeypatch):
+def test_interrupting_a_later_attempt_resumes_to_the_same_result(
+    spec_file, reference, tmp_path, monkeypatch
+):
     from nndsl.run import session
 
     original = session.trainer_for

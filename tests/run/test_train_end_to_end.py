@@ -52,14 +52,16 @@ def test_top_down_run_records_attempts_and_freezes_the_classifier(spec_file, tmp
     assert rows[0]["phase"] == "joint"
     attempts = [row for row in rows if row["attempt"] is not None]
     assert attempts and attempts[0]["cut"] == "C3"  # the top cut first: softmax only above it
-    for name in ("spec.yaml", "plan.json", "graph.json", "versions.json", "summary.json", "progress.json"):
+    for name in ("spec.yaml", "plan.json", "graph.json", "versions.json", "summary.json",
+                 "progress.json"):
         assert (result.directory / name).exists(), name
     # Frozen classifier: in every attempt the output layer's weights equal the joint phase's.
     joint_state = torch.load(result.directory / "checkpoints/joint/state.pt")
     for row in attempts:
         attempt_state = torch.load(result.directory / "checkpoints" / row["run"] / "state.pt")
         assert torch.equal(attempt_state["layers.out.0.weight"], joint_state["layers.out.0.weight"])
-        assert not torch.equal(attempt_state["layers.h1__linear.0.weight"], joint_state["layers.h1__linear.0.weight"])
+        assert not torch.equal(attempt_state["layers.h1__linear.0.weight"],
+                               joint_state["layers.h1__linear.0.weight"])
     assert set(result.summary["test"]) >= {"test/loss", "test/accuracy"}
 
 
@@ -91,8 +93,12 @@ def test_interrupted_run_resumes_to_the_same_result(spec_file, tmp_path, monkeyp
     monkeypatch.setattr(session, "trainer_for", original)
     assert (tmp_path / "interrupted/checkpoints/top_down/1-C3/last.ckpt").exists()
     resumed = train(None, resume=str(tmp_path / "interrupted"))
-    assert [row["run"] for row in resumed.summary["phases"]] == [row["run"] for row in reference.summary["phases"]]
-    assert resumed.summary["phases"][0]["best"] == pytest.approx(reference.summary["phases"][0]["best"])
+    assert [row["run"] for row in resumed.summary["phases"]] == [
+        row["run"] for row in reference.summary["phases"]
+    ]
+    assert resumed.summary["phases"][0]["best"] == pytest.approx(
+        reference.summary["phases"][0]["best"]
+    )
 
 
 @pytest.mark.slow
@@ -108,7 +114,8 @@ def test_cli_train_quickstart_fast_dev_run(tmp_path, capsys):
 def test_cli_train_refuses_an_existing_run_directory(tmp_path, capsys):
     (tmp_path / "run").mkdir()
     (tmp_path / "run/file").write_text("x")
-    status = main(["train", str(ROOT / "specs/quickstart.yaml"), "--run-dir", str(tmp_path / "run")])
+    status = main(["train", str(ROOT / "specs/quickstart.yaml"), "--run-dir",
+                   str(tmp_path / "run")])
     assert status == 2
     assert "already exists" in capsys.readouterr().err
 

@@ -24,7 +24,8 @@ metrics: [accuracy]
 optimizer: {type: sgd, lr: 0.05, momentum: 0.9}
 schedule:
   - {phase: joint, stop: {max_epochs: 2}}
-trainer: {logger: tensorboard, limit_train_batches: 4, scheduler: {type: step, step_size: 1, gamma: 0.5}}
+trainer: {logger: tensorboard, limit_train_batches: 4,
+          scheduler: {type: step, step_size: 1, gamma: 0.5}}
 """
 
 
