@@ -85,7 +85,8 @@ def test_show_prints_names_literally(tmp_path, capsys):
 def test_report_prints_a_run_directory_literally(tmp_path, capsys):
     """`nndsl report` of a run directory from someone else: its summary is user text."""
     summary = {"name": "[red]run[/red] root:x:0:0", "test": {"acc:x:": 0.5},
-               "phases": [{"phase": "[blink]p", "run": "[blink]p", "cut": None, "attempt": None, "epochs": 1,
+               "phases": [{"phase": "[blink]p", "run": "[blink]p", "cut": None, "attempt": None,
+                           "epochs": 1,
                            "monitor": "valid/loss", "best": 0.25, "accepted": True}]}
     (tmp_path / "summary.json").write_text(json.dumps(summary))
     (tmp_path / "curves.png").write_bytes(b"")
@@ -99,12 +100,15 @@ def test_the_tui_lists_diagnostics_bounded_and_literal():
     from nndsl.tui.panes import DiagnosticList
 
     span = Span("spec.yaml", 2, 7, 2, 9)
-    entry = DiagnosticList()._prompt(Diagnostic("E301", "unknown key `[red]" + "k" * 1_000_000 + ":x:`", span))
+    entry = DiagnosticList()._prompt(Diagnostic("E301",
+                                                "unknown key `[red]" + "k" * 1_000_000 + ":x:`",
+                                                span))
     assert len(entry.plain) < TEXT_LIMIT + 100 and "[red]" in entry.plain
 
 
-@pytest.mark.parametrize("content, reason", [("{oops", "cannot be read"), ("[1, 2]", "is not an nndsl summary"),
-                                             ('{"name": "x", "phases": 3}', "is not an nndsl summary")])
+@pytest.mark.parametrize("content, reason",
+                         [("{oops", "cannot be read"), ("[1, 2]", "is not an nndsl summary"),
+                          ('{"name": "x", "phases": 3}', "is not an nndsl summary")])
 def test_report_of_a_damaged_summary_is_exit_2(content, reason, tmp_path, capsys):
     (tmp_path / "summary.json").write_text(content)
     status, output = _run(["report", str(tmp_path)], capsys)

@@ -47,14 +47,18 @@ def _one_line(text: str) -> str:
 
 def test_the_only_loads_in_nndsl_are_in_the_safe_reader():
     pattern = re.compile(r"torch\.load|pickle\.load|weights_only\s*=\s*False")
-    offenders = [f"{path.relative_to(ROOT)}:{number}" for path in sorted((ROOT / "nndsl").rglob("*.py"))
-                 for number, line in enumerate(path.read_text().splitlines(), start=1)
-                 if pattern.search(line) and path.name != "safe_load.py"]
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in sorted((ROOT / "nndsl").rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if pattern.search(line) and path.name != "safe_load.py"
+    ]
     assert offenders == []
 
 
 @pytest.mark.parametrize("kind", ["zip", "legacy"])
-def test_a_hostile_pickle_is_refused_without_running(kind, tmp_path, hostile_torch_file, hostile_legacy_pickle):
+def test_a_hostile_pickle_is_refused_without_running(kind, tmp_path, hostile_torch_file,
+                                                     hostile_legacy_pickle):
     write = hostile_torch_file if kind == "zip" else hostile_legacy_pickle
     path = write(tmp_path / "evil.pt")
     with pytest.raises(UnreadableCheckpoint) as refused:
@@ -96,14 +100,20 @@ def test_a_file_without_a_state_dict_is_refused(tmp_path):
 
 def test_what_nndsl_saves_loads_under_weights_only(tmp_path):
     generator = torch.Generator().manual_seed(1)
-    state = {"layers.out.0.weight": torch.randn(3, 2), "layers.norm.num_batches_tracked": torch.tensor(4)}
+    state = {"layers.out.0.weight": torch.randn(3, 2),
+             "layers.norm.num_batches_tracked": torch.tensor(4)}
     save_state(tmp_path / "state.pt", state)
     assert read_state_dict(tmp_path / "state.pt").keys() == state.keys()
     # The shapes of what the run stage's callbacks keep in a Lightning checkpoint.
-    checkpoint = {"state_dict": {f"network.{key}": value for key, value in state.items()}, "epoch": 2,
-                  "callbacks": {"RandomState": {"torch": torch.get_rng_state(), "shuffle": generator.get_state()},
-                                "ParameterChange[valid/loss]": {"start": {"out": 1.5}, "best_score": None}},
-                  "loops": {"fit_loop": {"epoch_progress": {"total": {"ready": 2}}}}}
+    checkpoint = {
+        "state_dict": {f"network.{key}": value for key, value in state.items()},
+        "epoch": 2,
+        "callbacks": {
+            "RandomState": {"torch": torch.get_rng_state(), "shuffle": generator.get_state()},
+            "ParameterChange[valid/loss]": {"start": {"out": 1.5}, "best_score": None},
+        },
+        "loops": {"fit_loop": {"epoch_progress": {"total": {"ready": 2}}}},
+    }
     torch.save(checkpoint, tmp_path / "last.ckpt")
     loaded = read_lightning_checkpoint(tmp_path / "last.ckpt")
     assert torch.equal(loaded["callbacks"]["RandomState"]["shuffle"], generator.get_state())
@@ -118,7 +128,9 @@ def _classifier_spec(directory: Path, checkpoint: str) -> Path:
 
 
 @pytest.mark.parametrize("kind", ["hostile", "truncated"])
-def test_validate_refuses_a_bad_classifier_checkpoint_at_its_entry(kind, tmp_path, hostile_torch_file, capsys):
+def test_validate_refuses_a_bad_classifier_checkpoint_at_its_entry(
+    kind, tmp_path, hostile_torch_file, capsys
+):
     if kind == "hostile":
         hostile_torch_file(tmp_path / "teacher.pt")
     else:
@@ -172,7 +184,9 @@ def test_nndsl_reads_back_every_file_it_wrote(finished_run):
 
 
 @pytest.mark.slow
-def test_resume_with_a_truncated_last_checkpoint_is_exit_2_naming_it(finished_run, tmp_path, capsys):
+def test_resume_with_a_truncated_last_checkpoint_is_exit_2_naming_it(
+    finished_run, tmp_path, capsys
+):
     run = _unfinished_copy(finished_run, tmp_path)
     last = run / "checkpoints/joint/last.ckpt"
     last.write_bytes(last.read_bytes()[:1000])
@@ -181,7 +195,8 @@ def test_resume_with_a_truncated_last_checkpoint_is_exit_2_naming_it(finished_ru
 
 
 @pytest.mark.slow
-def test_resume_with_a_hostile_last_checkpoint_runs_nothing(finished_run, tmp_path, hostile_torch_file, capsys):
+def test_resume_with_a_hostile_last_checkpoint_runs_nothing(finished_run, tmp_path,
+                                                            hostile_torch_file, capsys):
     run = _unfinished_copy(finished_run, tmp_path)
     hostile_torch_file(run / "checkpoints/joint/last.ckpt")
     error = _resume_fails(finished_run[0], run, capsys)
@@ -189,8 +204,9 @@ def test_resume_with_a_hostile_last_checkpoint_runs_nothing(finished_run, tmp_pa
 
 
 @pytest.mark.slow
-def test_lightning_itself_loads_last_checkpoint_with_weights_only(finished_run, tmp_path, hostile_torch_file,
-                                                                  monkeypatch):
+def test_lightning_itself_loads_last_checkpoint_with_weights_only(
+    finished_run, tmp_path, hostile_torch_file, monkeypatch
+):
     """Even without nndsl's check first, Lightning's own load of `ckpt_path` refuses the pickle."""
     import pickle
 
@@ -204,7 +220,8 @@ def test_lightning_itself_loads_last_checkpoint_with_weights_only(finished_run, 
 
 
 @pytest.mark.slow
-def test_resume_with_a_hostile_state_file_runs_nothing(finished_run, tmp_path, hostile_legacy_pickle, capsys):
+def test_resume_with_a_hostile_state_file_runs_nothing(finished_run, tmp_path,
+                                                       hostile_legacy_pickle, capsys):
     run = tmp_path / "run"
     shutil.copytree(finished_run[1], run)
     state = run / "checkpoints/joint/state.pt"

@@ -20,7 +20,8 @@ from nndsl.data.registry import DATA_SOURCES
 SPEC = """nndsl: 1
 name: kaldi-run
 seed: 1
-data: {{source: kaldi, feats: data/feats.scp, text: data/text, batch_size: 2, valid_fraction: 0.5{extra}}}
+data: {{source: kaldi, feats: data/feats.scp, text: data/text, batch_size: 2,
+       valid_fraction: 0.5{extra}}}
 network:
   layers:
     - {{name: out, type: linear, units: 4}}
@@ -57,7 +58,9 @@ def _fails(arguments: list[str], capsys) -> str:
 
 
 @pytest.mark.parametrize("command", ["validate", "show", "train"])
-def test_a_pipe_entry_without_the_opt_in_is_e412_and_runs_nothing(command, tmp_path, marker, capsys, monkeypatch):
+def test_a_pipe_entry_without_the_opt_in_is_e412_and_runs_nothing(
+    command, tmp_path, marker, capsys, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     spec = _data(tmp_path, f"touch {marker} |")
     error = _fails([command, str(spec)], capsys)
@@ -109,8 +112,12 @@ def test_with_the_opt_in_training_runs_the_pipe(tmp_path, monkeypatch):
 
 def test_the_opt_in_key_belongs_to_kaldi_only(tmp_path, capsys):
     spec = tmp_path / "spec.yaml"
-    spec.write_text(SPEC.format(extra="").replace("source: kaldi, feats: data/feats.scp, text: data/text",
-                                                  "source: digits, allow_pipe_commands: true"))
+    spec.write_text(
+        SPEC.format(extra="").replace(
+            "source: kaldi, feats: data/feats.scp, text: data/text",
+            "source: digits, allow_pipe_commands: true",
+        )
+    )
     error = _fails(["validate", str(spec)], capsys)
     assert "E301 unknown key `allow_pipe_commands`" in error
 

@@ -87,7 +87,8 @@ def test_symbolic_links_out_of_the_folder_or_to_other_files_are_refused(tmp_path
     (folder / "notes.txt").write_text(f"{SECRET}\n")
     (folder / "linked.yaml").symlink_to(outside)
     (folder / "inside.yaml").symlink_to(folder / "notes.txt")
-    for reference, reason in (("linked.yaml", "outside the spec's folder"), ("linked", "outside the spec's folder"),
+    for reference, reason in (("linked.yaml", "outside the spec's folder"),
+                              ("linked", "outside the spec's folder"),
                               ("inside.yaml", "not YAML")):
         spec = _spec(folder, f"name: t\nuse: [{reference}]\n")
         status, output = _validate(spec, capsys)
@@ -97,7 +98,9 @@ def test_symbolic_links_out_of_the_folder_or_to_other_files_are_refused(tmp_path
 
 def test_an_error_inside_a_fragment_starts_at_the_use_entry(tmp_path, capsys):
     (tmp_path / "blocks").mkdir()
-    (tmp_path / "blocks/preset.yaml").write_text("# a preset\nfragment: preset\nspec:\n  seed: -4\n")
+    (tmp_path / "blocks/preset.yaml").write_text(
+        "# a preset\nfragment: preset\nspec:\n  seed: -4\n"
+    )
     spec = _spec(tmp_path, "name: t\nuse: [blocks/preset.yaml]\n")
     status, output = _validate(spec, capsys)
     lines = output.splitlines()
@@ -107,7 +110,9 @@ def test_an_error_inside_a_fragment_starts_at_the_use_entry(tmp_path, capsys):
     assert "4 |   seed: -4" in output
 
 
-@pytest.mark.parametrize("name", ["../../escaped", "/tmp/nndsl-absolute", "a\\0b", ".hidden", "a/b", "x" * 150])
+@pytest.mark.parametrize("name",
+                         ["../../escaped", "/tmp/nndsl-absolute", "a\\0b", ".hidden", "a/b",
+                          "x" * 150])
 def test_a_name_that_is_not_simple_is_e312_at_validation(name, tmp_path, capsys):
     spec = _spec(tmp_path, f'name: "{name}"\n')
     status, output = _validate(spec, capsys)
