@@ -131,8 +131,9 @@ def test_nodes_are_typed_scalars_sequences_and_mappings():
 
 
 def test_explicit_plain_tags_that_do_not_fit_are_type_errors():
-    root, diagnostics = parse("a: !!int sgd\n!!int b: 1\nc: !!bool maybe\nd: !!str 12\ne: !!float 1\n"
-                              "f: !!int\n")
+    root, diagnostics = parse(
+        "a: !!int sgd\n!!int b: 1\nc: !!bool maybe\nd: !!str 12\ne: !!float 1\nf: !!int\n"
+    )
     assert [(item.code, item.span.line, item.span.column) for item in diagnostics.items] == [
         ("E303", 1, 4), ("E303", 2, 1), ("E303", 3, 4), ("E303", 6, 4)]
     assert diagnostics.items[0].message == "`sgd` is not a valid `!!int`"
@@ -169,13 +170,23 @@ def test_libyaml_and_pyyaml_give_the_same_located_nodes():
     if yaml_loader._SpecLoader is yaml_loader._PureSpecLoader:
         pytest.skip("PyYAML was built without libyaml")
     root = Path(__file__).resolve().parents[2]
-    texts = [path.read_text(errors="replace") for folder in ("specs", "stdlib", "tests/errors/cases")
-             for path in sorted((root / folder).rglob("*.yaml"))]
+    texts = [
+        path.read_text(errors="replace")
+        for folder in ("specs", "stdlib", "tests/errors/cases")
+        for path in sorted((root / folder).rglob("*.yaml"))
+    ]
     texts += [
         "base: &b {units: 10, activation: tanh}\nlayer: {<<: *b, units: 20}\nlist: [*b, *b]\n",
-        "text: |\n  two\n  lines\nfolded: >\n  one\n  line\nquoted: 'it''s'\nunicode: \"\\u00e9t\\u00e9\"\n",
-        "a: 1\na: 2\n", "lr: 1e-3\nflag: yes\nwhen: 2024-01-01\n", "- [1, 2\n", "a: b: c\n", "",
+        ("text: |\n  two\n  lines\nfolded: >\n  one\n  line\n"
+         "quoted: 'it''s'\nunicode: \"\\u00e9t\\u00e9\"\n"),
+        "a: 1\na: 2\n",
+        "lr: 1e-3\nflag: yes\nwhen: 2024-01-01\n",
+        "- [1, 2\n",
+        "a: b: c\n",
+        "",
     ]
     assert len(texts) > 80
     for text in texts:
-        assert _parse_with(yaml_loader._SpecLoader, text) == _parse_with(yaml_loader._PureSpecLoader, text), text
+        assert _parse_with(yaml_loader._SpecLoader, text) == _parse_with(
+            yaml_loader._PureSpecLoader, text
+        ), text
