@@ -33,7 +33,8 @@ def test_percentage_budgets_stay_shares(text, expected):
 
 
 @pytest.mark.parametrize("text, kind", [
-    ("48 MegaBytes", "budget"), ("five", "budget"), ("90iB", "budget"), ("3 xb", "budget"), ("-3 MiB", "budget"), ("0", "budget"),
+    ("48 MegaBytes", "budget"), ("five", "budget"), ("90iB", "budget"), ("3 xb", "budget"),
+    ("-3 MiB", "budget"), ("0", "budget"),
     ("0%", "budget"), ("101%", "budget"), (True, "budget"), ("9000 TiB", "size_too_large"),
     (float(MAX_BUDGET_BYTES) * 2, "size_too_large"),
 ])

@@ -76,7 +76,8 @@ def test_phase_union_is_discriminated_by_phase():
 
 
 def test_layers_and_groups_are_told_apart_and_located_inside_groups():
-    text = MINIMAL_SPEC.replace("name: t\n", "name: t\nuse: [std:blocks/blstm_projection]\n").replace(
+    text = MINIMAL_SPEC.replace("name: t\n",
+                                "name: t\nuse: [std:blocks/blstm_projection]\n").replace(
         "data: {source: digits}", "data: {source: synthetic_speech}").replace(
         "    - {name: hidden, type: linear, units: 32, activation: tanh}\n",
         '    - {block: blstm_projection, repeat: 2, name: "enc{index}", '
@@ -92,7 +93,8 @@ def test_layers_and_groups_are_told_apart_and_located_inside_groups():
 
 
 def test_unknown_layer_type_and_data_source_have_hints():
-    problems = found(MINIMAL_SPEC.replace("type: linear, units: 32", "type: lienar, units: 32").replace(
+    problems = found(MINIMAL_SPEC.replace("type: linear, units: 32",
+                                          "type: lienar, units: 32").replace(
         "source: digits", "source: digts"))
     assert [(code, hint) for code, _, _, _, hint in problems] == [
         ("E310", "did you mean `digits`?"), ("E306", "did you mean `linear`?")]
@@ -107,7 +109,9 @@ def test_data_options_are_validated_by_the_source():
 
 
 def test_wrong_types_and_ranges_name_the_value():
-    problems = found(MINIMAL_SPEC.replace("lr: 0.1", "lr: fast").replace("name: t", "name: t\nseed: -3"))
+    problems = found(
+        MINIMAL_SPEC.replace("lr: 0.1", "lr: fast").replace("name: t", "name: t\nseed: -3")
+    )
     assert [(code, message) for code, _, _, message, _ in problems] == [
         ("E304", "`seed`: input should be greater than or equal to 0, got -3"),
         ("E303", "`optimizer.lr`: input should be a valid number, unable to parse string as a "
