@@ -21,6 +21,10 @@ def test_plan_pane_lists_checkpoint_segments():
             await pilot.pause()
             text = screen_text(app)
             assert "memory: budget 1.65 MiB, policy optimal" in text
-            assert "wide1, drop1, narrow1" in text and "checkpoint" in text and "chain wide1 … out (9)" in text
+            assert (
+                "wide1, drop1, narrow1" in text
+                and "checkpoint" in text
+                and "chain wide1 … out (9)" in text
+            )
 
     asyncio.run(main())
