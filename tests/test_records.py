@@ -21,7 +21,9 @@ def test_records_are_immutable_values():
     span = Span("spec.yaml", 3, 5, 3, 9)
     with pytest.raises(AttributeError):
         span.line = 4  # type: ignore[misc]
-    assert span == Span("spec.yaml", 3, 5, 3, 9) and hash(span) == hash(Span("spec.yaml", 3, 5, 3, 9))
+    assert span == Span("spec.yaml", 3, 5, 3, 9) and hash(span) == hash(
+        Span("spec.yaml", 3, 5, 3, 9)
+    )
     moved = replace(span, line=4, end_line=4)
     assert (moved.line, moved.end_line, span.line) == (4, 4, 3)
     assert [item.name for item in fields(span)][:3] == ["file", "line", "column"]
@@ -38,7 +40,8 @@ def test_records_of_different_types_never_compare_equal():
     assert Point(1) != Other(1)
 
 
-@pytest.mark.parametrize("spec", ["quickstart.yaml", "memory_mlp_digits.yaml", "topdown_speech_small.yaml"])
+@pytest.mark.parametrize("spec",
+                         ["quickstart.yaml", "memory_mlp_digits.yaml", "topdown_speech_small.yaml"])
 def test_a_compiled_spec_survives_pickling(spec):
     compiled = compile_spec(ROOT / "specs" / spec, []).raise_for_errors()
     copy = pickle.loads(pickle.dumps(compiled))

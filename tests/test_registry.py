@@ -28,7 +28,8 @@ def test_an_unknown_name_raises_with_close_matches_in_both_registries(registry, 
 
 
 def test_the_data_source_error_keeps_its_own_type():
-    with pytest.raises(UnknownDataSourceError, match="unknown data source 'zzzzzz'; known sources: "):
+    with pytest.raises(UnknownDataSourceError,
+                       match="unknown data source 'zzzzzz'; known sources: "):
         DATA_SOURCES.get("zzzzzz")
 
 

@@ -51,7 +51,8 @@ def test_stdlib_fragments_have_headers_and_blocks_expand(tmp_path):
 
 
 def test_every_stdlib_block_is_used_by_a_shipped_spec():
-    """So each block validates, shows and trains as part of a spec (and the drift test builds it)."""
+    """So each block validates, shows and trains as part of a spec (and the drift test builds
+    it)."""
     used = "\n".join(path.read_text() for path in SPECS)
     for name in stdlib_names():
         if name.startswith("std:blocks/"):
