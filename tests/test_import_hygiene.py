@@ -69,8 +69,7 @@ def test_validate_status_lines_follow_the_colour_conventions(tmp_path):
     assert forced.stdout.startswith("\x1b[32m✓\x1b[0m ")
     assert refused.stdout == plain.stdout
     failed = subprocess.run([*command[:-1], str(bad)], cwd=ROOT, capture_output=True, text=True,
-                            timeout=120,
-                            env=environment)
+                            timeout=120, env=environment)
     assert failed.returncode == 2
     assert "metricz" in failed.stderr and f"✗ {bad}: 1 error" in failed.stderr
 

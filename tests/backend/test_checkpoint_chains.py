@@ -57,11 +57,9 @@ def test_saved_bytes_estimate_covers_what_autograd_saves(kind, raw, shape):
     record = LAYERS.get(kind)
     params = record.Params(**raw)
     node = GraphNode(name="layer", type=kind, params=params, inputs=("previous",),
-                     input_shapes=(shape,),
-                     output_shape=record.output_shape(params, [shape]),
+                     input_shapes=(shape,), output_shape=record.output_shape(params, [shape]),
                      parameter_count=record.parameter_count(params, [shape]), activation="",
-                     unit="layer",
-                     block=None, span=None)
+                     unit="layer", block=None, span=None)
     estimate = owned_bytes(chain_layers(None, [node], BATCH, None), 0)  # type: ignore[arg-type]
     module = record.build(params, [shape]).train()
     inputs = (

@@ -32,8 +32,7 @@ def test_every_benchmark_offers_smoke(script):
 def test_benchmark_smoke_run(script, tmp_path):
     environment = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     result = subprocess.run([sys.executable, str(script), "--smoke"], cwd=tmp_path,
-                            capture_output=True,
-                            text=True, timeout=300, env=environment)
+                            capture_output=True, text=True, timeout=300, env=environment)
     assert result.returncode == 0, (
         f"{script.name} --smoke failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
     )

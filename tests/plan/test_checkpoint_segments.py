@@ -12,8 +12,7 @@ from spec_texts import compile_file
 
 from nndsl.plan.memory.segment_search import optimal_segments, smallest_peak
 from nndsl.plan.memory.segments import (ChainLayer, Segment, equal_segments, evaluate,
-                                        plain_segments,
-                                        sqrt_segments)
+                                        plain_segments, sqrt_segments)
 from nndsl.records import replace
 
 
@@ -154,8 +153,7 @@ DEEP = (
 
 
 def compiled(tmp_path, budget: str, layers: str = DEEP, source: str = "digits",
-             loss: str = "cross_entropy",
-             extra: str = ""):
+             loss: str = "cross_entropy", extra: str = ""):
     return compile_file(tmp_path,
                         SPEC.format(layers=layers, budget=budget, source=source, loss=loss,
                                     extra=extra))

@@ -37,8 +37,7 @@ def wide_and_narrow(count: int, batch: int = 64) -> list[ChainLayer]:
     for index in range(count):
         width = 256 if index % 2 == 0 else 32
         layers.append(ChainLayer(f"h{index}", 0 if index == 0 else previous * batch * 4,
-                                 width * batch * 4,
-                                 True, True, 0, 2.0 * previous * width * batch))
+                                 width * batch * 4, True, True, 0, 2.0 * previous * width * batch))
         previous = width
     return layers
 

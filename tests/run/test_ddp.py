@@ -54,8 +54,7 @@ def _nndsl(arguments: list[str], cwd: Path) -> subprocess.CompletedProcess:
                                   RUN_DIRECTORY_VARIABLE)}
     environment["COLUMNS"] = "200"
     return subprocess.run([str(script), *arguments], cwd=cwd, env=environment, capture_output=True,
-                          text=True,
-                          timeout=500)
+                          text=True, timeout=500)
 
 
 def _check_run(directory: Path, result: subprocess.CompletedProcess) -> None:

@@ -20,8 +20,7 @@ def test_lpnn_trains_and_its_predictors_decode_words(tmp_path: Path):
     overrides = ["data.sentences=100", "data.words=10", "data.successors=3", "data.batch_size=8",
                  "trainer.max_epochs=6", "seed=3", "data.seed=3"]
     result = train(str(ROOT / "specs" / "lpnn_phones.yaml"), overrides,
-                   run_dir=str(tmp_path / "run"),
-                   progress_bar=False)
+                   run_dir=str(tmp_path / "run"), progress_bar=False)
     with open(result.directory / "logs" / "joint" / "metrics.csv") as handle:
         losses = [float(row["valid/loss"]) for row in csv.DictReader(handle) if row["valid/loss"]]
     assert len(losses) == 6 and losses[-1] < 0.8 * losses[0]

@@ -82,8 +82,7 @@ def test_checkpointed_chain_trains_to_the_same_metrics_as_plain_backprop(tmp_pat
     short = ["trainer.max_epochs=2"]
     budgeted = train(str(spec), short, run_dir=str(tmp_path / "budgeted"), progress_bar=False)
     plain = train(str(spec), short + ["memory.budget=100%", "memory.policy=none"],
-                  run_dir=str(tmp_path / "plain"),
-                  progress_bar=False)
+                  run_dir=str(tmp_path / "plain"), progress_bar=False)
     assert budgeted.summary["test"] and budgeted.summary["test"] == plain.summary["test"]
     plan = (tmp_path / "budgeted" / "plan.json").read_text()
     assert '"checkpointed": true' in plan

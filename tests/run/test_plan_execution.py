@@ -134,8 +134,7 @@ def test_every_run_trains_resets_and_freezes_exactly_the_planned_layers(executed
     planned = _planned_runs(plan)
     rows = result.summary["phases"]
     assert [row["run"] for row in rows] == ["joint", "top_down/1-C3", "top_down/2-C2",
-                                            "top_down/3-C1",
-                                            "retrain_classifier", "fix_bottom"]
+                                            "top_down/3-C1", "retrain_classifier", "fix_bottom"]
     for row in rows:
         phase, run = planned[row["run"], row["cut"]]
         record = records[row["run"]]

@@ -35,8 +35,7 @@ trainer: {{max_epochs: {epochs}}}
 
 
 def _spec(directory: Path, path: str = "data.npz", extra: str = "", units: int = 3,
-          loss: str = "cross_entropy",
-          lr: float = 0.1, epochs: int = 1) -> Path:
+          loss: str = "cross_entropy", lr: float = 0.1, epochs: int = 1) -> Path:
     spec = directory / "spec.yaml"
     spec.write_text(NPZ_SPEC.format(path=path, extra=extra, units=units, loss=loss, lr=lr,
                                     epochs=epochs))

@@ -69,8 +69,7 @@ def test_family_relations_learn_faster_with_tempering_and_shunting(tmp_path, mon
     epochs = {}
     for name in ("tempered", "tempered_only"):
         result = train(str(ROOT / f"specs/family_relations_{name}.yaml"),
-                       run_dir=str(tmp_path / name),
-                       progress_bar=False)
+                       run_dir=str(tmp_path / name), progress_bar=False)
         row = result.summary["phases"][0]
         assert row["best"] <= 1.0, f"{name} did not reach the error criterion"
         epochs[name] = row["epochs"]

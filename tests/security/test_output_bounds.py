@@ -86,8 +86,7 @@ def test_report_prints_a_run_directory_literally(tmp_path, capsys):
     """`nndsl report` of a run directory from someone else: its summary is user text."""
     summary = {"name": "[red]run[/red] root:x:0:0", "test": {"acc:x:": 0.5},
                "phases": [{"phase": "[blink]p", "run": "[blink]p", "cut": None, "attempt": None,
-                           "epochs": 1,
-                           "monitor": "valid/loss", "best": 0.25, "accepted": True}]}
+                           "epochs": 1, "monitor": "valid/loss", "best": 0.25, "accepted": True}]}
     (tmp_path / "summary.json").write_text(json.dumps(summary))
     (tmp_path / "curves.png").write_bytes(b"")
     status, output = _run(["report", str(tmp_path)], capsys)

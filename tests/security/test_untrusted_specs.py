@@ -88,8 +88,7 @@ def test_symbolic_links_out_of_the_folder_or_to_other_files_are_refused(tmp_path
     (folder / "linked.yaml").symlink_to(outside)
     (folder / "inside.yaml").symlink_to(folder / "notes.txt")
     for reference, reason in (("linked.yaml", "outside the spec's folder"),
-                              ("linked", "outside the spec's folder"),
-                              ("inside.yaml", "not YAML")):
+                              ("linked", "outside the spec's folder"), ("inside.yaml", "not YAML")):
         spec = _spec(folder, f"name: t\nuse: [{reference}]\n")
         status, output = _validate(spec, capsys)
         assert status == 2 and f"{spec}:3:7: E211" in output and reason in output, output
