@@ -44,7 +44,8 @@ def setting(overrides: list[str]) -> dict:
     spec = compiled.spec
     generated = corpus(spec.data.options)
     seed = spec.data.seed if spec.data.seed is not None else spec.seed
-    indices = split_indices(len(generated["sentences"]), spec.data.valid_fraction, spec.data.test_fraction, seed)
+    indices = split_indices(len(generated["sentences"]), spec.data.valid_fraction,
+                            spec.data.test_fraction, seed)
     states = spec.loss.states_per_label
     word_states = [[phone * states + offset for phone in word for offset in range(states)]
                    for word in generated["lexicon"]]
@@ -61,7 +62,8 @@ def lpnn_distances(variant: str, overrides: list[str], data: dict, directory: Pa
     from nndsl.run import train
 
     every = overrides + VARIANTS[variant]
-    result = train(str(SPEC), every, run_dir=str(directory / variant.replace(" ", "_")), progress_bar=False)
+    result = train(str(SPEC), every, run_dir=str(directory / variant.replace(" ", "_")),
+                   progress_bar=False)
     return saved_distances(every, result.directory / "final_weights.pt")
 
 
@@ -93,7 +95,8 @@ def hmm_distances(deltas: bool, data: dict):
     prepare = with_deltas if deltas else (lambda frames: frames)
     training = [sentences[int(index)] for index in data["indices"].train]
     utterances = [prepare(sentence["frames"]) for sentence in training]
-    model = GaussianStates(data["compiled"].signature.num_classes * data["states"], utterances[0].shape[1])
+    model = GaussianStates(data["compiled"].signature.num_classes * data["states"],
+                           utterances[0].shape[1])
     model.fit(utterances, [sentence_states(sentence, data["states"]) for sentence in training])
     return lambda frames: model.distances(prepare(frames))
 
@@ -113,8 +116,8 @@ def evaluate(distances, data: dict) -> tuple[float, float, float]:
         hypotheses.append(one_stage_decode(local, data["word_states"], data["corpus"]["grammar"]))
         references.append(sentence["words"])
         truth = sentence_states(sentence, states)
-        path = dtw_paths(torch.from_numpy(local[:, truth])[None].double(), torch.tensor([len(local)]),
-                         torch.tensor([len(truth)]))[0].numpy()
+        path = dtw_paths(torch.from_numpy(local[:, truth])[None].double(),
+                         torch.tensor([len(local)]), torch.tensor([len(truth)]))[0].numpy()
         for step, position in enumerate(path):
             owner = truth[position]
             phone = owner // states

@@ -56,10 +56,11 @@ def spec_text(network: str, batch: int, budget: str, data: Path) -> str:
     lines = []
     for index, (kind, size, activation) in enumerate(MLP if network == "mlp" else CONV):
         if kind == "linear":
-            lines.append(f"{{name: l{index}, type: linear, units: {size}, activation: {activation}}}")
-        elif kind == "conv2d":
-            lines.append(f"{{name: l{index}, type: conv2d, channels: {size}, kernel: 3, padding: same, "
+            lines.append(f"{{name: l{index}, type: linear, units: {size}, "
                          f"activation: {activation}}}")
+        elif kind == "conv2d":
+            lines.append(f"{{name: l{index}, type: conv2d, channels: {size}, kernel: 3, "
+                         f"padding: same, activation: {activation}}}")
         elif kind == "dropout":
             lines.append(f"{{name: l{index}, type: dropout, p: {size}}}")
         elif kind == "maxpool":
@@ -67,9 +68,11 @@ def spec_text(network: str, batch: int, budget: str, data: Path) -> str:
         else:
             lines.append(f"{{name: l{index}, type: flatten}}")
     layers = "\n".join(f"    - {line}" for line in lines)
-    return (f"nndsl: 1\nname: bench\ndata: {{source: npz, path: {data}, task: class, num_classes: 10, "
-            f"batch_size: {batch}}}\nnetwork:\n  layers:\n{layers}\nloss: {{type: cross_entropy}}\n"
-            f"memory: {{budget: \"{budget}\", policy: optimal}}\noptimizer: {{type: sgd, lr: 0.1}}\n")
+    return (f"nndsl: 1\nname: bench\ndata: {{source: npz, path: {data}, task: class, "
+            f"num_classes: 10, batch_size: {batch}}}\nnetwork:\n  layers:\n{layers}\n"
+            f"loss: {{type: cross_entropy}}\n"
+            f"memory: {{budget: \"{budget}\", policy: optimal}}\n"
+            f"optimizer: {{type: sgd, lr: 0.1}}\n")
 
 
 def compiled(network: str, batch: int, budget: str, directory: Path):
@@ -101,7 +104,8 @@ def measured_peak(model: GraphModule, inputs: torch.Tensor, targets: torch.Tenso
     return meter.peak_bytes
 
 
-def step_time_ratios(models: dict[str, GraphModule], inputs, targets, repeats: int) -> dict[str, float]:
+def step_time_ratios(models: dict[str, GraphModule], inputs, targets,
+                     repeats: int) -> dict[str, float]:
     """Median over rounds of each model's step time / the plain model's in the same round.
 
     Each round runs every model once, in an order rotated from round to round; pairing within a
@@ -124,11 +128,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--network", choices=["mlp", "conv"], default="mlp")
     parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--budgets", default="10,20,30,40,50", help="percent of plain backprop's saved bytes")
+    parser.add_argument("--budgets", default="10,20,30,40,50",
+                        help="percent of plain backprop's saved bytes")
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (1: steadiest on a shared machine, where threads contend)")
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds: checks that the script still runs")
+                        help="torch threads (1: steadiest on a shared machine, "
+                             "where threads contend)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny sizes, a few seconds: checks that the script still runs")
     arguments = parser.parse_args()
     if arguments.smoke:
         arguments.batch, arguments.budgets, arguments.repeats = 8, "30,50", 1
@@ -148,12 +155,15 @@ def main() -> None:
     plain_planned = reference.plan.memory.chains[0].plain_peak_bytes
     for model in (plain_model, plain_model):  # warm-up: first calls pay one-off set-up costs
         training_step(model, inputs, targets)
-    print(f"{arguments.network} chain of {len(chain)} layers, batch {arguments.batch}, {torch.get_num_threads()} "
-          f"thread(s); plain backprop saves {plain_measured / 2**20:.2f} MiB measured, "
-          f"{plain_planned / 2**20:.2f} MiB predicted; plain step {1000 * plain_step:.0f} ms; time ratios: median "
-          f"of {arguments.repeats} rounds, each timing every variant once (order rotated)")
-    print(f"{'budget':>7} {'MiB':>7} | {'planned: peak meas.':>19} {'pred.':>6} {'fits':>4} {'time':>6} "
-          f"{'pred.':>6} | {'equal split: k':>14} {'peak':>6} {'time':>6} {'pred.':>6}")
+    print(f"{arguments.network} chain of {len(chain)} layers, batch {arguments.batch}, "
+          f"{torch.get_num_threads()} thread(s); plain backprop saves "
+          f"{plain_measured / 2**20:.2f} MiB measured, "
+          f"{plain_planned / 2**20:.2f} MiB predicted; plain step {1000 * plain_step:.0f} ms; "
+          f"time ratios: median of {arguments.repeats} rounds, each timing every variant once "
+          f"(order rotated)")
+    print(f"{'budget':>7} {'MiB':>7} | {'planned: peak meas.':>19} {'pred.':>6} {'fits':>4} "
+          f"{'time':>6} {'pred.':>6} | {'equal split: k':>14} {'peak':>6} {'time':>6} "
+          f"{'pred.':>6}")
     for percent in (float(value) for value in arguments.budgets.split(",")):
         result = compiled(arguments.network, arguments.batch, f"{percent:g}%", directory)
         if not result.ok:
@@ -168,8 +178,9 @@ def main() -> None:
         fitting = [count for count in range(1, len(chain) + 1)
                    if evaluate(chain, equal_segments(chain, count)).peak_bytes <= budget]
         # The strongest equal-split baseline: the count whose recomputation is cheapest.
-        equal_count = min(fitting, key=lambda count: evaluate(chain, equal_segments(chain, count)).recompute_cost,
-                          default=None)
+        equal_count = min(
+            fitting, key=lambda count: evaluate(chain, equal_segments(chain, count)).recompute_cost,
+            default=None)
         if equal_count is not None:
             segments = equal_segments(chain, equal_count)
             names = tuple(layer.name for layer in chain)
@@ -178,17 +189,22 @@ def main() -> None:
             models["equal"] = GraphModule(graph, memory=equal_memory).train()
             models["equal"].load_state_dict(plain_model.state_dict())
             equal_predicted = 1 + evaluate(chain, segments).recompute_cost / step_cost(chain)
-        # Measured first, which also warms each model up (checkpoint's first call imports torch._dynamo).
-        peaks = {name: measured_peak(model, inputs, targets) for name, model in models.items() if name != "plain"}
+        # Measured first, which also warms each model up (checkpoint's first call imports
+        # torch._dynamo).
+        peaks = {name: measured_peak(model, inputs, targets)
+                 for name, model in models.items() if name != "plain"}
         ratios = step_time_ratios(models, inputs, targets, arguments.repeats)
         equal_text = (f"{equal_count:>14} {peaks['equal'] / 2**20:6.2f} {ratios['equal']:6.2f} "
-                      f"{equal_predicted:6.2f}" if equal_count is not None else f"{'none fits':>14}")
+                      f"{equal_predicted:6.2f}" if equal_count is not None
+                      else f"{'none fits':>14}")
         print(f"{percent:6.0f}% {budget / 2**20:7.2f} | {peaks['planned'] / 2**20:19.2f} "
-              f"{planned_chain.predicted_peak_bytes / 2**20:6.2f} {'yes' if peaks['planned'] <= budget else 'NO':>4} "
+              f"{planned_chain.predicted_peak_bytes / 2**20:6.2f} "
+              f"{'yes' if peaks['planned'] <= budget else 'NO':>4} "
               f"{ratios['planned']:6.2f} {planned_chain.predicted_time_ratio:6.2f} | {equal_text}",
               flush=True)
-    print("MiB: saved-for-backward bytes; time: training step vs plain backprop (measured side by side), "
-          "pred.: the planner's prediction (1 + recomputed / (forward + backward) FLOP-equivalents)")
+    print("MiB: saved-for-backward bytes; time: training step vs plain backprop (measured side by "
+          "side), pred.: the planner's prediction (1 + recomputed / (forward + backward) "
+          "FLOP-equivalents)")
 
 
 if __name__ == "__main__":

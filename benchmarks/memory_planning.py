@@ -33,7 +33,8 @@ HIDDEN_BYTES, INTERNAL_BYTES = 131_072, 589_824  # LSTM, batch 64, hidden 256, f
 POLICIES = ("optimal", "hidden", "internal", "sqrt", "none")
 
 
-def timed_plan(length: int, units: int, policy: str, alpha: int, *, cold: bool = True) -> tuple[float, int]:
+def timed_plan(length: int, units: int, policy: str, alpha: int, *,
+               cold: bool = True) -> tuple[float, int]:
     recompute._plan.cache_clear()
     if cold:
         clear_mixed_tables()
@@ -48,7 +49,8 @@ def main() -> None:
     parser.add_argument("--budgets", type=float, nargs="+", default=[1, 2, 5, 10, 25, 50],
                         help="percentages of plain BPTT")
     parser.add_argument("--no-reference", action="store_true")
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds: checks that the script still runs")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny sizes, a few seconds: checks that the script still runs")
     args = parser.parse_args()
     if args.smoke:
         args.lengths, args.budgets = [60], [10, 50]
@@ -58,7 +60,8 @@ def main() -> None:
     for length in args.lengths:
         plain = length * INTERNAL_BYTES
         for percent in args.budgets:
-            units, alpha = units_for_budget(int(plain * percent / 100), HIDDEN_BYTES, INTERNAL_BYTES)
+            units, alpha = units_for_budget(int(plain * percent / 100), HIDDEN_BYTES,
+                                            INTERNAL_BYTES)
             for policy in POLICIES:
                 label = f"{length:>5} {percent:>5g}% {units:>5} {policy:>8}"
                 if units < smallest_feasible_units(length, policy, alpha):  # type: ignore[arg-type]
@@ -80,8 +83,8 @@ def main() -> None:
                         raise SystemExit(f"costs differ: {label}: {cost} vs {reference_cost}")
                     previous = f"{reference_seconds:10.3f}"
                     ratio = f"{reference_seconds / seconds:6.1f}"
-                print(f"{label} {cost:>6} {table:>5} {seconds:8.3f} {warm:>7} {previous:>10} {ratio:>6}",
-                      flush=True)
+                print(f"{label} {cost:>6} {table:>5} {seconds:8.3f} {warm:>7} {previous:>10} "
+                      f"{ratio:>6}", flush=True)
     for length, seconds in slowest.items():
         print(f"T = {length}: slowest cold planning {seconds:.3f} s")
 

@@ -26,8 +26,8 @@ import warnings
 from pathlib import Path
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
-NETWORKS = {"RDN": "rdn_speakers.yaml", "Alphanet": "rdn_alphanet.yaml", "MoGnet": "rdn_mognet.yaml",
-            "CDN": "rdn_cdn.yaml", "CDN-1": "rdn_cdn1.yaml"}
+NETWORKS = {"RDN": "rdn_speakers.yaml", "Alphanet": "rdn_alphanet.yaml",
+            "MoGnet": "rdn_mognet.yaml", "CDN": "rdn_cdn.yaml", "CDN-1": "rdn_cdn1.yaml"}
 
 
 def parameter_count(network: str, overrides: list[str]) -> int:
@@ -48,19 +48,23 @@ def matched_sizes(models: int, base: dict[str, list[str]]) -> dict[str, list[str
         return min((make(value) for value in candidates), key=lambda overrides: abs(
             parameter_count(network, base[network] + overrides) - target))
 
-    sizes["Alphanet"] = nearest("Alphanet", lambda states: [f"network.layers.0.states={states}"], range(1, 30))
+    sizes["Alphanet"] = nearest("Alphanet", lambda states: [f"network.layers.0.states={states}"],
+                                range(1, 30))
     sizes["MoGnet"] = list(sizes["Alphanet"])
     sizes["CDN"] = nearest("CDN", lambda hidden: [f"network.layers.0.models={models}",
-                                                  f"network.layers.1.units={hidden}"], range(1, 200))
+                                                  f"network.layers.1.units={hidden}"],
+                           range(1, 200))
     sizes["CDN-1"] = nearest("CDN-1", lambda states: [f"network.layers.0.models={models}",
-                                                      f"network.layers.0.states={states}"], range(1, 30))
+                                                      f"network.layers.0.states={states}"],
+                             range(1, 30))
     return sizes
 
 
 def test_accuracy(network: str, overrides: list[str], directory: Path) -> float:
     from nndsl.run import train
 
-    result = train(str(SPECS / NETWORKS[network]), overrides, run_dir=str(directory), progress_bar=False)
+    result = train(str(SPECS / NETWORKS[network]), overrides, run_dir=str(directory),
+                   progress_bar=False)
     return result.summary["test"]["test/accuracy"]
 
 
@@ -75,10 +79,12 @@ def paired_p_value(first: list[float], second: list[float]) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", type=int, nargs="+", default=[12, 16, 20, 24], help="RDN sizes M")
+    parser.add_argument("--models", type=int, nargs="+", default=[12, 16, 20, 24],
+                        help="RDN sizes M")
     parser.add_argument("--splits", type=int, default=10, help="train/test splits")
     parser.add_argument("--iterations", type=int, default=90, help="L-BFGS iteration cap")
-    parser.add_argument("--smoke", action="store_true", help="tiny data, M = 4, 2 splits, 5 iterations")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny data, M = 4, 2 splits, 5 iterations")
     arguments = parser.parse_args()
     base: dict[str, list[str]] = {network: [] for network in NETWORKS}
     if arguments.smoke:
@@ -105,7 +111,8 @@ def main() -> None:
             for split in range(1, arguments.splits + 1):
                 for network in NETWORKS:
                     overrides = base[network] + sizes[network] + [
-                        f"seed={split}", f"data.seed={split}", f"optimizer.max_iter={arguments.iterations}"]
+                        f"seed={split}", f"data.seed={split}",
+                        f"optimizer.max_iter={arguments.iterations}"]
                     run = Path(directory) / f"{network}-{models}-{split}"
                     results[models][network].append(test_accuracy(network, overrides, run))
     elapsed = time.perf_counter() - started
@@ -120,8 +127,8 @@ def _smoke_outputs(network: str) -> list[str]:
 
 
 def _print_table(arguments, counts, results, elapsed: float) -> None:
-    print(f"\ntest accuracy on synthetic speakers, mean ± s.d. over {arguments.splits} train/test splits, "
-          f"L-BFGS capped at {arguments.iterations} iterations ({elapsed:.0f} s)")
+    print(f"\ntest accuracy on synthetic speakers, mean ± s.d. over {arguments.splits} train/test "
+          f"splits, L-BFGS capped at {arguments.iterations} iterations ({elapsed:.0f} s)")
     header = f"{'M':>3}  " + "  ".join(f"{network:>17}" for network in NETWORKS)
     print(header)
     for models, by_network in results.items():
@@ -134,13 +141,15 @@ def _print_table(arguments, counts, results, elapsed: float) -> None:
     print(header)
     for models, by_network in counts.items():
         print(f"{models:>3}  " + "  ".join(f"{by_network[network]:>17,}" for network in NETWORKS))
-    print("\npaired t-test p-value, RDN vs each control (two-sided; sign: + when the RDN's mean is higher)")
+    print("\npaired t-test p-value, RDN vs each control (two-sided; sign: + when the RDN's mean "
+          "is higher)")
     print(f"{'M':>3}  " + "  ".join(f"{network:>17}" for network in list(NETWORKS)[1:]))
     for models, by_network in results.items():
         cells = []
         for network in list(NETWORKS)[1:]:
             p_value = paired_p_value(by_network["RDN"], by_network[network])
-            sign = "+" if statistics.mean(by_network["RDN"]) > statistics.mean(by_network[network]) else "-"
+            higher = statistics.mean(by_network["RDN"]) > statistics.mean(by_network[network])
+            sign = "+" if higher else "-"
             cells.append("n/a" if p_value is None else f"{sign} {p_value:.2g}")
         print(f"{models:>3}  " + "  ".join(f"{cell:>17}" for cell in cells))
     # The paper's claim in one line per M: RDN above the Alphanet (p < 0.01 in every setting).

@@ -213,7 +213,8 @@ def main() -> None:
                         help="two rates per condition, 5 restarts, cap 5000 epochs")
     parser.add_argument("--restarts", type=int, default=None)
     parser.add_argument("--max-epochs", type=int, default=None)
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds: checks that the script still runs")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny sizes, a few seconds: checks that the script still runs")
     arguments = parser.parse_args()
     if arguments.smoke:
         arguments.quick, arguments.restarts, arguments.max_epochs = True, 2, 30

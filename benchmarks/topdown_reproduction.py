@@ -12,13 +12,14 @@ Tasks:
           tested on held-out voices (needs espeak-ng; not in the default --tasks)
 Per seed, four runs through `nndsl.run.train` with `--set` overrides (`--runs` picks): the
 top-down spec (its joint phase's weights give "joint", the final network "top-down"), the same
-with dropout, the control, the longer joint run and the equal-budget joint run (after top-down). Each network is scored on the test split (error: 1 - accuracy for digits, CER for speech).
+with dropout, the control, the longer joint run and the equal-budget joint run (after top-down).
+Each network is scored on the test split (error: 1 - accuracy for digits, CER for speech).
 Printed: mean ± std of the test error per condition, its relative change against joint next to
 the paper's (eval92 CER, Table 2), and the bottom unit's Σ|Δθ| under joint training vs the first
 top-down attempt (Table 1's diagnostic: larger when the extractor trains below a frozen classifier).
 
-    python benchmarks/topdown_reproduction.py               # both tasks, seeds 1 2 3
-    python benchmarks/topdown_reproduction.py --quick       # shorter runs (capped epochs, patience 3)
+    python benchmarks/topdown_reproduction.py             # both tasks, seeds 1 2 3
+    python benchmarks/topdown_reproduction.py --quick     # shorter runs (capped epochs, patience 3)
     python benchmarks/topdown_reproduction.py --tasks digits --seeds 1 2 3 --keep runs/reproduction
 
 With --keep, each finished run's test errors are recorded there (TASK-seedN.json) and not run
@@ -41,21 +42,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 TASKS = {
-    "digits": {"spec": "specs/topdown_digits.yaml", "control": "specs/topdown_digits_fix_bottom.yaml",
-               "metric": "test/accuracy", "error": lambda value: 1 - value, "unit": "error", "dropout": 0.1,
-               "patience": 5, "max_epochs": 100,
-               "quick": ["trainer.max_epochs=40", "schedule.0.stop.patience=3", "schedule.1.stop.patience=3"]},
-    "speech": {"spec": "specs/topdown_speech_small.yaml", "control": "specs/topdown_speech_small_fix_bottom.yaml",
+    "digits": {"spec": "specs/topdown_digits.yaml",
+               "control": "specs/topdown_digits_fix_bottom.yaml",
+               "metric": "test/accuracy", "error": lambda value: 1 - value, "unit": "error",
+               "dropout": 0.1, "patience": 5, "max_epochs": 100,
+               "quick": ["trainer.max_epochs=40", "schedule.0.stop.patience=3",
+                         "schedule.1.stop.patience=3"]},
+    "speech": {"spec": "specs/topdown_speech_small.yaml",
+               "control": "specs/topdown_speech_small_fix_bottom.yaml",
                "metric": "test/cer", "error": lambda value: value, "unit": "CER", "dropout": 0.2,
                "patience": 4, "max_epochs": 40,
-               "quick": ["trainer.max_epochs=30", "trainer.min_epochs=10", "schedule.0.stop.patience=3",
-                         "schedule.1.stop.patience=3"]},
-    "spoken": {"spec": "specs/topdown_spoken_words.yaml", "control": "specs/topdown_spoken_words_fix_bottom.yaml",
+               "quick": ["trainer.max_epochs=30", "trainer.min_epochs=10",
+                         "schedule.0.stop.patience=3", "schedule.1.stop.patience=3"]},
+    "spoken": {"spec": "specs/topdown_spoken_words.yaml",
+               "control": "specs/topdown_spoken_words_fix_bottom.yaml",
                "metric": "test/cer", "error": lambda value: value, "unit": "CER", "dropout": 0.2,
                "patience": 4, "max_epochs": 60,
                # Small batches: CTC's all-blank plateau lasts a number of updates, not epochs.
                "quick": ["data.utterances=400", "data.test_utterances=100", "data.batch_size=4",
-                         "trainer.max_epochs=30", "trainer.min_epochs=20", "schedule.0.stop.patience=3",
+                         "trainer.max_epochs=30", "trainer.min_epochs=20",
+                         "schedule.0.stop.patience=3",
                          "schedule.1.stop.patience=3"]},
 }
 
@@ -121,7 +127,8 @@ def bottom_change(summary: dict) -> tuple[float | None, float | None]:
 RUNS = ("top-down", "dropout", "control", "longer", "budget")
 
 
-def seed_runs(task: str, seed: int, quick: bool, root: Path, runs: tuple[str, ...] = RUNS) -> dict[str, float]:
+def seed_runs(task: str, seed: int, quick: bool, root: Path,
+              runs: tuple[str, ...] = RUNS) -> dict[str, float]:
     """The chosen runs for one seed: top-down (gives joint and top-down), dropout (dropout and
     dropout + top-down), control (fix bottom, retrain top), longer (joint with 3x the patience),
     budget (joint for the top-down run's total epochs, without early stopping; needs top-down)."""
@@ -155,11 +162,13 @@ def seed_runs(task: str, seed: int, quick: bool, root: Path, runs: tuple[str, ..
         directory = root / f"{task}-{name}-seed{seed}"
         summary = run(settings["spec"], overrides, directory)
         joint_state = directory / "checkpoints/joint/state.pt"
-        values = {plain: settings["error"](test_metrics(settings["spec"], overrides, joint_state)[settings["metric"]]),
+        metrics = test_metrics(settings["spec"], overrides, joint_state)
+        values = {plain: settings["error"](metrics[settings["metric"]]),
                   combined: error(summary)}
         accepted = [row["cut"] for row in summary["phases"] if row["attempt"] and row["accepted"]]
         epochs = sum(row["epochs"] for row in summary["phases"])
-        print(f"  {task} seed {seed} {name}: accepted cuts {accepted or 'none'} ({epochs} epochs in all); "
+        print(f"  {task} seed {seed} {name}: accepted cuts {accepted or 'none'} "
+              f"({epochs} epochs in all); "
               f"{plain} {values[plain]:.4f}, {combined} {values[combined]:.4f}", flush=True)
         if name == "top-down":
             values["joint Σ|Δθ| bottom"], values["top-down Σ|Δθ| bottom"] = bottom_change(summary)
@@ -168,23 +177,26 @@ def seed_runs(task: str, seed: int, quick: bool, root: Path, runs: tuple[str, ..
     if "control" in runs and "control" not in done:
         summary = run(settings["control"], base, root / f"{task}-control-seed{seed}")
         finished("control", {"fix bottom, retrain top": error(summary)})
-        print(f"  {task} seed {seed} control: fix bottom, retrain top {results['fix bottom, retrain top']:.4f}",
-              flush=True)
+        print(f"  {task} seed {seed} control: fix bottom, retrain top "
+              f"{results['fix bottom, retrain top']:.4f}", flush=True)
     if "longer" in runs and "longer" not in done:
         # Top-down trains for several runs' worth of epochs; joint training given 3x the patience
         # separates the method from the extra training.
         patience = 3 * (3 if quick else settings["patience"])
-        overrides = [*base, f"schedule=[{{phase: joint, stop: {{monitor: valid/loss, patience: {patience}}}}}]",
+        overrides = [*base, f"schedule=[{{phase: joint, stop: {{monitor: valid/loss, "
+                            f"patience: {patience}}}}}]",
                      f"trainer.max_epochs={3 * settings['max_epochs']}"]
         summary = run(settings["spec"], overrides, root / f"{task}-longer-seed{seed}")
         finished("longer", {"joint, 3x patience": error(summary)})
-        print(f"  {task} seed {seed} longer: joint with patience {patience}, {summary['phases'][0]['epochs']} "
+        print(f"  {task} seed {seed} longer: joint with patience {patience}, "
+              f"{summary['phases'][0]['epochs']} "
               f"epochs: {results['joint, 3x patience']:.4f}", flush=True)
     if "budget" in runs and "budget" not in done and "top-down epochs" in results:
         # The equal-budget control: joint training for exactly the epochs top-down used in all
         # (joint phase and every attempt), keeping its best-validation weights as top-down does.
         epochs = int(results["top-down epochs"])
-        overrides = [*base, f"schedule=[{{phase: joint, stop: {{monitor: valid/loss, max_epochs: {epochs}}}}}]",
+        overrides = [*base, f"schedule=[{{phase: joint, stop: {{monitor: valid/loss, "
+                            f"max_epochs: {epochs}}}}}]",
                      f"trainer.max_epochs={epochs}", f"trainer.min_epochs={epochs}"]
         summary = run(settings["spec"], overrides, root / f"{task}-budget-seed{seed}")
         finished("budget", {"joint, equal epochs": error(summary)})
@@ -202,19 +214,25 @@ def describe(values: list[float], percent: bool = True) -> str:
 
 def report(task: str, results: list[dict[str, float]]) -> None:
     unit = TASKS[task]["unit"]
-    print(f"\n{task}: test {unit} over {len(results)} seed(s) (mean ± std), relative change of the mean")
-    print(f"  {'condition':<26}{'measured':>18}{'vs joint':>11}{'vs dropout':>12}   paper (WSJ eval92, Table 2)")
-    joint = statistics.mean(result["joint"] for result in results) if "joint" in results[0] else None
-    dropout = statistics.mean(result["dropout"] for result in results) if "dropout" in results[0] else None
+    print(f"\n{task}: test {unit} over {len(results)} seed(s) (mean ± std), "
+          "relative change of the mean")
+    print(f"  {'condition':<26}{'measured':>18}{'vs joint':>11}{'vs dropout':>12}   "
+          "paper (WSJ eval92, Table 2)")
+    joint = (statistics.mean(result["joint"] for result in results)
+             if "joint" in results[0] else None)
+    dropout = (statistics.mean(result["dropout"] for result in results)
+               if "dropout" in results[0] else None)
     for condition in CONDITIONS:
         if condition not in results[0]:
             continue
         values = [result[condition] for result in results]
         mean = statistics.mean(values)
-        against_joint = "" if condition == "joint" or not joint else f"{(mean - joint) / joint * 100:+.0f}%"
+        against_joint = ("" if condition == "joint" or not joint
+                         else f"{(mean - joint) / joint * 100:+.0f}%")
         against_dropout = (f"{(mean - dropout) / dropout * 100:+.0f}%"
                            if condition == "dropout + top-down" and dropout else "")
-        print(f"  {condition:<26}{describe(values):>18}{against_joint:>11}{against_dropout:>12}   {PAPER[condition]}")
+        print(f"  {condition:<26}{describe(values):>18}{against_joint:>11}{against_dropout:>12}   "
+              f"{PAPER[condition]}")
     if joint and "top-down" in results[0]:
         top_down = statistics.mean(result["top-down"] for result in results)
         print(f"  ratio of mean test {unit}s top-down / joint: {top_down / joint:.3f}")
@@ -227,25 +245,31 @@ def report(task: str, results: list[dict[str, float]]) -> None:
     changes = [(result["joint Σ|Δθ| bottom"], result["top-down Σ|Δθ| bottom"]) for result in results
                if result.get("top-down Σ|Δθ| bottom") is not None]
     if changes:
-        print(f"  bottom layer Σ|Δθ| (epoch 1 -> best): joint {describe([a for a, _ in changes], False)}, "
+        print(f"  bottom layer Σ|Δθ| (epoch 1 -> best): "
+              f"joint {describe([a for a, _ in changes], False)}, "
               f"first top-down attempt {describe([b for _, b in changes], False)} "
               "(paper, Table 1: larger below a frozen classifier)")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=["digits", "speech"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--quick", action="store_true", help="capped epochs, patience 3")
     parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS),
                         help="which runs per seed (default: all)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (small models run best on one)")
-    parser.add_argument("--keep", help="keep the run directories here (default: a temporary folder)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (small models run best on one)")
+    parser.add_argument("--keep",
+                        help="keep the run directories here (default: a temporary folder)")
     parser.add_argument("--smoke", action="store_true",
-                        help="digits, one seed, the top-down run only, 2 epochs: checks that the script still runs")
+                        help="digits, one seed, the top-down run only, 2 epochs: "
+                             "checks that the script still runs")
     arguments = parser.parse_args()
     if arguments.smoke:
-        arguments.tasks, arguments.seeds, arguments.runs, arguments.keep = ["digits"], [1], ["top-down"], None
+        arguments.tasks, arguments.seeds, arguments.runs, arguments.keep = (["digits"], [1],
+                                                                            ["top-down"], None)
         TASKS["digits"]["quick"] = ["trainer.max_epochs=2", "schedule.0.stop.patience=1",
                                     "schedule.1.stop.patience=1"]
         arguments.quick = True
@@ -257,10 +281,12 @@ def main() -> int:
     _quiet_lightning()
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
-        root = Path(arguments.keep) if arguments.keep else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        root = (Path(arguments.keep) if arguments.keep
+                else Path(stack.enter_context(tempfile.TemporaryDirectory())))
         root.mkdir(parents=True, exist_ok=True)
         print(f"top-down reproduction: tasks {arguments.tasks}, seeds {arguments.seeds}, "
-              f"{'quick' if arguments.quick else 'full'} mode, {arguments.threads} torch thread(s)", flush=True)
+              f"{'quick' if arguments.quick else 'full'} mode, {arguments.threads} torch thread(s)",
+              flush=True)
         for task in arguments.tasks:
             results = [seed_runs(task, seed, arguments.quick, root, tuple(arguments.runs))
                        for seed in arguments.seeds]

@@ -1,6 +1,7 @@
 """Benchmark: `nndsl validate` and `nndsl show` time and peak memory as networks grow.
 
-Run: `python benchmarks/validate_scaling.py [--sizes 100 500 1000 2000 5000] [--variants ...] [--repeat 3]`
+Run: `python benchmarks/validate_scaling.py [--sizes 100 500 1000 2000 5000] [--variants ...]
+     [--repeat 3]`
 (`--smoke`: two tiny sizes, every variant, a process per variant; seconds).
 
 For each variant and size a spec is generated (a digits MLP of that many layers, or a token
@@ -79,7 +80,8 @@ def spec_text(variant: str, size: int) -> str:
                 units, activation = (256, "relu") if index % 2 else (32, "tanh")
             else:
                 units, activation = 32, "tanh"
-            text += f"    - {{name: layer{index}, type: linear, units: {units}, activation: {activation}}}\n"
+            text += (f"    - {{name: layer{index}, type: linear, units: {units}, "
+                     f"activation: {activation}}}\n")
     text += "    - {name: out, type: linear, units: 10}\n"
     if variant in ("cuts", "top_down"):
         text += "cuts: units\n"
@@ -102,7 +104,8 @@ def _recurrent_text(size: int) -> str:
             text += f"    - {{name: layer{index}, type: lstm, hidden: 32}}\n"
         else:
             units, activation = (128, "relu") if index % 3 == 2 else (32, "tanh")
-            text += f"    - {{name: layer{index}, type: linear, units: {units}, activation: {activation}}}\n"
+            text += (f"    - {{name: layer{index}, type: linear, units: {units}, "
+                     f"activation: {activation}}}\n")
     text += ("    - {name: out, type: linear, units: 20}\nloss: {type: cross_entropy}\n"
              "metrics: [perplexity]\noptimizer: {type: sgd, lr: 1.0}\ntrainer: {max_epochs: 1}\n"
              "memory: {budget: 50%, policy: optimal}\n")
@@ -144,7 +147,8 @@ def child(jobs: list[str]) -> None:
     # grows with the network, not start-up.
     for job in jobs:
         command, spec = job.split("=", 1)
-        modules = ["nndsl.cli.commands"] + (["nndsl.cli.show", "nndsl.cli.render"] if command == "show" else [])
+        modules = ["nndsl.cli.commands"] + (["nndsl.cli.show", "nndsl.cli.render"]
+                                            if command == "show" else [])
         modules += ["nndsl.plan.memory.budget"] if "\nmemory:" in Path(spec).read_text() else []
         for module in modules:
             importlib.import_module(module)
@@ -183,9 +187,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 500, 1000, 2000, 5000])
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--repeat", type=int, default=1,
-                        help="processes per measurement, the median printed (a shared machine's load varies)")
+                        help="processes per measurement, the median printed "
+                             "(a shared machine's load varies)")
     parser.add_argument("--smoke", action="store_true",
-                        help="sizes 10 and 20, one process per variant: checks that the script still runs")
+                        help="sizes 10 and 20, one process per variant: "
+                             "checks that the script still runs")
     parser.add_argument("--child", nargs="+", metavar="COMMAND=SPEC", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.child:
@@ -205,13 +211,14 @@ def main() -> None:
             jobs = [(command, spec) for spec in specs.values() for command in ("validate", "show")]
             # One process per measurement; the smoke run shares one per variant (its figures
             # mean nothing, it only shows that every variant still compiles and shows).
-            measured = measure(jobs) if arguments.smoke else [median_of(measure, [job], arguments.repeat)
-                                                              for job in jobs]
+            measured = measure(jobs) if arguments.smoke else [
+                median_of(measure, [job], arguments.repeat) for job in jobs]
             for size in sizes:
                 row = {command: measured.pop(0) for command in ("validate", "show")}
                 results.update({(variant, size, command): value for command, value in row.items()})
                 checks = [row[command]["megabytes"] <= GOAL_MEGABYTES for command in row]
-                checks += [row[command]["wall"] <= limit for command, limit in GOAL_SECONDS.get(size, {}).items()]
+                checks += [row[command]["wall"] <= limit
+                           for command, limit in GOAL_SECONDS.get(size, {}).items()]
                 if not all(checks):
                     missed.append(f"{variant}@{size}")
                 cells = "  ".join(f"{row[command]['wall']:>7.2f}s {row[command]['work']:>6.2f}s "

@@ -78,7 +78,8 @@ def main() -> None:
         median = statistics.median(values)
         verdict = "ok" if median <= GOAL_SECONDS else "over"
         print(f"{name:<{width}}  {median:>8.3f}s  {torch_median:>11.3f}s  "
-              f"{median / torch_median:>5.2f}  {verdict:>4}  {statistics.median(cold[name]):>7.3f}s")
+              f"{median / torch_median:>5.2f}  {verdict:>4}  "
+              f"{statistics.median(cold[name]):>7.3f}s")
     print(f"median of {arguments.runs} interleaved runs each; goal <= {GOAL_SECONDS} s per spec; "
           f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
 
