@@ -43,6 +43,9 @@ CODES: dict[str, str] = {
     "E310": "unknown data source",
     "E311": "invalid value",
     "E312": "name is not a simple name",
+    "E345": "class selection lists a class twice",
+    "E346": "one phase saves two layers into one slot",
+    "E347": "relabel without a class selection",
     # check: cross-references
     "E401": "duplicate layer name",
     "E402": "input names no layer",
@@ -65,6 +68,11 @@ CODES: dict[str, str] = {
     "E414": "checkpoint does not fit",
     "E425": "option would have no effect here",
     "E475": "speech synthesiser not installed",
+    "E470": "class selection on targets that are not classes, or on an ensemble",
+    "E471": "selected class is not a class of the data",
+    "E472": "restore names a slot no earlier phase saves",
+    "E473": "evaluate phase has no split to score",
+    "E474": "layer both restored and re-initialised in one phase",
     # ir: graph and shapes
     "E501": "graph has a cycle",
     "E502": "input shapes do not match",
@@ -82,4 +90,7 @@ CODES: dict[str, str] = {
     "E605": "ensemble members cannot share this cut",
     "E610": "optimizer cannot honour the planned parameter groups",
     "E611": "optimizer cannot accumulate gradients",
+    "E627": "layer cannot be saved or restored (not in the network, no parameters, ensemble)",
+    "E628": "restored slot does not fit the layer",
+    "E629": "output too narrow for the selected classes",
 }

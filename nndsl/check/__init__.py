@@ -9,6 +9,7 @@ from nndsl.check.references import Locator, check_cuts, check_names, check_phase
 from nndsl.check.compatibility import (check_ensemble_options, check_loss, check_loss_options,
                                       check_metrics)
 from nndsl.check.scheduler import check_schedulers
+from nndsl.check.selection import check_selections, check_slots
 from nndsl.check.targets import check_input_shape, check_monitors, check_targets, logged_metrics
 from nndsl.data.registry import DataSignature
 from nndsl.diagnostics import DiagnosticList
@@ -26,6 +27,7 @@ DATA_CHECKS = (
     (check_metrics, frozenset({"metrics", "ensemble", "data"})),
     (check_ensemble_options, frozenset({"ensemble", "data"})),
     (check_monitors, frozenset({"metrics", "ensemble", "schedule", "trainer", "data"})),
+    (check_selections, frozenset({"schedule", "data"})),
 )
 
 
@@ -35,9 +37,11 @@ def run_checks(spec: Spec, signature: DataSignature | None, locate: Locator, dia
     check_cuts(spec, locate, diagnostics)
     check_phases(spec, locate, diagnostics)
     check_schedulers(spec, locate, diagnostics)
+    check_slots(spec, locate, diagnostics)
     if signature is not None:
         check_input_shape(spec, signature, locate, diagnostics)
         check_targets(spec, signature, locate, diagnostics)
+        check_selections(spec, signature, locate, diagnostics)
 
 
 def run_partial_checks(spec: Spec, clean: frozenset[str], signature: DataSignature | None,
@@ -50,6 +54,8 @@ def run_partial_checks(spec: Spec, clean: frozenset[str], signature: DataSignatu
         check_phases(spec, locate, diagnostics)
     if {"optimizer", "trainer", "schedule"} <= clean:
         check_schedulers(spec, locate, diagnostics)
+    if "schedule" in clean:
+        check_slots(spec, locate, diagnostics)
     for check, sections in DATA_CHECKS if signature is not None else ():
         if sections <= clean:
             check(spec, signature, locate, diagnostics)

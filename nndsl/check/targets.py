@@ -9,7 +9,7 @@ from nndsl.data.registry import DataSignature
 from nndsl.diagnostics import DiagnosticList, Span
 from nndsl.layers import format_shape
 from nndsl.spec import Spec
-from nndsl.spec.schedule import TopDownPhase
+from nndsl.spec.schedule import EvaluatePhase, TopDownPhase
 
 Locator = Callable[[tuple[str | int, ...]], Span | None]
 
@@ -58,6 +58,8 @@ def check_monitors(spec: Spec, signature: DataSignature, locate: Locator,
     logged = logged_metrics(spec, signature.target_kind)
     monitors: list[tuple[tuple, str]] = []
     for index, phase in enumerate(spec.schedule):
+        if isinstance(phase, EvaluatePhase):
+            continue  # it monitors nothing (and says so itself when it has no split, E473)
         monitors.append((("schedule", index, "stop", "monitor"), phase.stop.monitor))
         if isinstance(phase, TopDownPhase):
             monitors.append((("schedule", index, "monitor"), phase.monitor))

@@ -11,14 +11,16 @@ from collections.abc import Callable
 from nndsl.diagnostics import DiagnosticList, Span
 from nndsl.ir import Graph
 from nndsl.plan.phases import plan_phases
-from nndsl.plan.plan import (Acceptance, CutPlan, EnsemblePlan, LayerRate, MemoryPlan, ParameterGroup,
-                             PhasePlan, Plan, RecurrentMemoryPlan, RunPlan, StopPlan, TemperingPlan,
-                             TopDownSearch)
+from nndsl.plan.plan import (Acceptance, CutPlan, EnsemblePlan, LayerRate, LayerSlot, MemoryPlan,
+                             ParameterGroup, PhasePlan, Plan, RecurrentMemoryPlan, RunPlan,
+                             StopPlan, TemperingPlan, TopDownSearch)
 from nndsl.plan.rates import plan_rates
 from nndsl.plan.regions import plan_cuts
+from nndsl.plan.selection import plan_selections
 from nndsl.records import replace
 
-__all__ = ["Acceptance", "CutPlan", "EnsemblePlan", "LayerRate", "MemoryPlan", "ParameterGroup", "PhasePlan",
+__all__ = ["Acceptance", "CutPlan", "EnsemblePlan", "LayerRate", "LayerSlot", "MemoryPlan",
+           "ParameterGroup", "PhasePlan",
            "Plan", "RecurrentMemoryPlan", "RunPlan", "StopPlan", "TemperingPlan", "TopDownSearch", "make_plan"]
 
 Locator = Callable[[tuple[str | int, ...]], Span | None]
@@ -31,6 +33,7 @@ def make_plan(spec, graph: Graph, locate: Locator, diagnostics: DiagnosticList, 
     cuts = plan_cuts(spec, graph, locate, diagnostics)
     by_name = {cut.name: cut for cut in cuts}
     phases = plan_phases(spec, graph, cuts, locate, diagnostics)
+    phases = plan_selections(spec, graph, phases, locate, diagnostics)
     groups, tempering = plan_rates(spec, spec.tempering, graph, by_name, spec.optimizer.lr, locate, diagnostics)
     phases = tuple(_with_groups(spec, index, phase, graph, by_name, groups, locate, diagnostics)
                    for index, phase in enumerate(phases))

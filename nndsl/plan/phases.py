@@ -22,7 +22,8 @@ from nndsl.plan.plan import Acceptance, CutPlan, PhasePlan, RunPlan, StopPlan, T
 from nndsl.plan.regions import select
 from nndsl.records import Record
 from nndsl.spec import Spec
-from nndsl.spec.schedule import JointPhase, RetrainClassifierPhase, StopSpec, TopDownPhase, TrainPhase
+from nndsl.spec.schedule import (EvaluatePhase, JointPhase, RetrainClassifierPhase, StopSpec,
+                                 TopDownPhase, TrainPhase)
 
 Locator = Callable[[tuple[str | int, ...]], Span | None]
 
@@ -53,6 +54,8 @@ def plan_phases(spec: Spec, graph: Graph, cuts: tuple[CutPlan, ...], locate: Loc
         everything = tuple(graph.order)
         if isinstance(phase, JointPhase):
             phases.append(_phase(graph, trainable=everything, reinitialised=(), **common))
+        elif isinstance(phase, EvaluatePhase):
+            phases.append(_phase(graph, trainable=(), reinitialised=(), **common))
         elif isinstance(phase, TrainPhase):
             picked = {}
             named: set[str] = set()  # trained layers chosen by a selector other than `all`

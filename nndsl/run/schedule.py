@@ -45,6 +45,7 @@ from nndsl.plan import CutPlan, PhasePlan, RunPlan
 from nndsl.run.resume_state import RandomState
 from nndsl.run.rundir import is_primary_process, read_json, save_state, write_json
 from nndsl.run.safe_load import read_state_dict
+from nndsl.run.selection import LayerStore, evaluate, phase_context
 from nndsl.run.session import RunContext, RunOutcome, layer_seed, train_run, validation_score
 
 
@@ -87,14 +88,22 @@ def run_schedule(context: RunContext) -> list[dict[str, Any]]:
     _check_checkpoints_exist(context)
     progress = Progress.load(context.directory)
     rows: list[dict[str, Any]] = []
-    for index, phase in enumerate(context.plan.phases):
-        if phase.search is not None:
+    store = LayerStore(context.directory)
+    network_context = context
+    for index, phase in enumerate(network_context.plan.phases):
+        store.restore(network_context.network, phase.restore)
+        context = phase_context(network_context, phase)
+        if phase.kind == "evaluate":
+            rows.append(evaluate(context, progress, phase))
+        elif phase.search is not None:
             rows.extend(_top_down(context, progress, phase))
         elif phase.accept is not None:
             rows.append(_retrain_classifier(context, progress, phase, index))
         else:
             (run,) = phase.runs
             rows.append(_step(context, progress, phase, run))
+        store.save(network_context.network, phase.save)
+    context = network_context
     if not context.fast_dev_run and is_primary_process():
         from nndsl.run.report import write_curves
 

@@ -12,6 +12,8 @@ Phase kinds:
                         the extractor, move the cut down while validation improves
     retrain_classifier  freeze the extractor below a cut, continue (or re-initialise) the top;
                         kept only when validation improves
+    evaluate            train nothing: score the network on validation and test
+                        (`nndsl.spec.selection`: class subsets, saving and restoring layers)
 
 The paper's control "freeze the bottom layer, retrain the top" is a `train` phase:
 `{phase: train, freeze: [extractor:C1], reinit: [classifier:C1]}`.
@@ -27,6 +29,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from nndsl.spec.base import SimpleName, SpecModel
+from nndsl.spec.selection import EvaluatePhase, SelectionFields
 from nndsl.spec.selectors import Selector
 from nndsl.spec.tempering import TemperingSpec
 from nndsl.spec.training import OptimizerSpec
@@ -59,11 +62,11 @@ class _Phase(SpecModel):
     keep_best: bool = Field(True, description="end the phase with its best-validation weights")
 
 
-class JointPhase(_Phase):
+class JointPhase(SelectionFields, _Phase):
     phase: Literal["joint"]
 
 
-class TrainPhase(_Phase):
+class TrainPhase(SelectionFields, _Phase):
     phase: Literal["train"]
     train: tuple[Selector, ...] = Field(default_factory=lambda: (Selector("all"),), description="layers that learn")
     freeze: tuple[Selector, ...] = Field((), description="layers held fixed")
@@ -90,4 +93,5 @@ class RetrainClassifierPhase(_Phase):
     reinit: bool = Field(False, description="re-initialise the classifier instead of continuing it")
 
 
-PhaseSpec = Annotated[JointPhase | TrainPhase | TopDownPhase | RetrainClassifierPhase, Field(discriminator="phase")]
+PhaseSpec = Annotated[JointPhase | TrainPhase | TopDownPhase | RetrainClassifierPhase
+                      | EvaluatePhase, Field(discriminator="phase")]
