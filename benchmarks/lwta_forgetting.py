@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import multiprocessing
 import statistics
 import sys
 import tempfile
@@ -156,6 +157,24 @@ def one_run(model: str, units: int, seed: int, max_epochs: int, folder: Path) ->
     }
 
 
+def run_task(task: tuple) -> dict[str, float]:
+    """One run in a worker process (one thread: the runs themselves run side by side)."""
+    torch.set_num_threads(1)
+    return one_run(*task)
+
+
+def report_runs(runs: list[tuple[int, str]], finished, results: dict[str, list]) -> None:
+    """Prints each run as it finishes (in order) and files it under its model."""
+    for (seed, model), run in zip(runs, finished):
+        results[model].append(run)
+        print(
+            f"  {model:8s} seed {seed:2d}: P1 error {run['before']:5.2f} % -> "
+            f"{run['after']:6.2f} % (epochs P1 {run['p1_epochs']}, P2 {run['p2_epochs']}; "
+            f"train loss {run['p1_loss']:.3f}, {run['p2_loss']:.3f})",
+            flush=True,
+        )
+
+
 def spread(values: list[float]) -> str:
     deviation = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{statistics.fmean(values):6.2f} ± {deviation:5.2f}"
@@ -169,25 +188,25 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=256, help="units per hidden layer "
                         "(the paper: 1000)")
     parser.add_argument("--max-epochs", type=int, default=100, help="cap per task (P1, P2)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its "
+                        "own process (the results do not depend on it)")
     arguments = parser.parse_args()
     if arguments.smoke:
         arguments.seeds, arguments.units, arguments.max_epochs = 1, 16, 2
     torch.set_num_threads(1)  # small networks: threads only wait on each other on a shared machine
-    results = {model: [] for model in MODELS}
+    results: dict[str, list[dict[str, float]]] = {model: [] for model in MODELS}
     started = time.perf_counter()
+    runs = list(itertools.product(range(1, arguments.seeds + 1), MODELS))
     with tempfile.TemporaryDirectory() as directory:
-        for seed, model in itertools.product(range(1, arguments.seeds + 1), MODELS):
-            results[model].append(
-                one_run(model, arguments.units, seed, arguments.max_epochs, Path(directory))
-            )
-            run = results[model][-1]
-            print(
-                f"  {model:8s} seed {seed:2d}: P1 error {run['before']:5.2f} % -> "
-                f"{run['after']:6.2f} % (epochs P1 {run['p1_epochs']}, P2 {run['p2_epochs']}; "
-                f"train loss {run['p1_loss']:.3f},"
-                f" {run['p2_loss']:.3f})",
-                flush=True,
-            )
+        tasks = [(model, arguments.units, seed, arguments.max_epochs, Path(directory))
+                 for seed, model in runs]
+        if arguments.jobs > 1:
+            context = multiprocessing.get_context("spawn")  # no forked torch or Lightning state
+            with context.Pool(arguments.jobs) as pool:
+                finished = pool.imap(run_task, tasks)
+                report_runs(runs, finished, results)
+        else:
+            report_runs(runs, map(run_task, tasks), results)
     print(
         f"\nP1 test error (%), mean ± sd over {arguments.seeds} initialisations, "
         f"{arguments.units} units "
