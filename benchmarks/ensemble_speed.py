@@ -29,8 +29,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from nndsl.backend.ensemble import Ensemble
-from nndsl.backend.ensemble_losses import oracle_loss, per_member_cross_entropy
+from nndsl.backend.ensemble.members import Ensemble
+from nndsl.backend.ensemble.losses import oracle_loss, per_member_cross_entropy
 
 FEATURES, SIDE, CLASSES = 64, 8, 10
 MLP_GOAL, CONV_GOAL = 0.45, 0.6  # step time of the fastest vectorised path / the loop's, M = 8

@@ -21,8 +21,8 @@ import time
 import torch
 from torch import nn
 
-from nndsl.backend.recompute import RecomputedRecurrent
-from nndsl.plan.recompute import plain_bptt_bytes, plan_recompute, units_for_budget
+from nndsl.backend.recompute.layer import RecomputedRecurrent
+from nndsl.plan.memory.recompute import plain_bptt_bytes, plan_recompute, units_for_budget
 
 
 def plain_loop(cell: nn.LSTMCell, inputs: torch.Tensor) -> torch.Tensor:
@@ -167,7 +167,7 @@ def print_planning_times(length: int, hidden_bytes: int, internal_bytes: int,
 
 
 def _plan_uncached(length: int, units: int, policy: str, alpha: int) -> None:
-    from nndsl.plan import recompute
+    from nndsl.plan.memory import recompute
 
     recompute._plan.cache_clear()  # time the dynamic programmes, not the cache
     plan_recompute(length, units, policy, alpha)  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ A deep MLP (default) or conv chain with unequal widths is compiled from a spec w
 `torch.utils.checkpoint` in nndsl's own GraphModule. For each budget, in one run, we measure:
 
 * bytes saved for backward, counted per storage with saved-tensor hooks, recomputation included
-  (`nndsl.backend.saved_memory.SavedTensorMeter`): the peak next to the budget and the planner's
+  (`SavedTensorMeter` in tests/oracles/saved_memory.py): the peak next to the budget and the planner's
   predicted peak;
 * the time of one training step (forward + backward, dropout on) against the same network
   without checkpoints: in each round every variant runs once (plain, planned, equal, order
@@ -22,6 +22,7 @@ Run: ``python benchmarks/memory_chain.py`` (``--network conv`` for the conv chai
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import statistics
 import time
@@ -31,10 +32,13 @@ import torch
 
 from nndsl.api import compile_spec
 from nndsl.backend.graph_module import GraphModule
-from nndsl.backend.saved_memory import SavedTensorMeter
-from nndsl.plan.chains import chain_layers, find_chains
-from nndsl.plan.segments import equal_segments, evaluate, step_cost
+from nndsl.plan.memory.chains import chain_layers, find_chains
+from nndsl.plan.memory.segments import equal_segments, evaluate, step_cost
 from nndsl.records import replace
+
+# The oracle lives with the tests (tests/oracles/), outside the shipped package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from oracles.saved_memory import SavedTensorMeter
 
 # 16 blocks: a wide ReLU layer (widths cycling 1024, 2048, 512, 1536), dropout in every other
 # block, a narrow tanh bottleneck (32, 64, 128): boundaries are cheap to keep at the bottlenecks.

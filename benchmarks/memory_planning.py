@@ -1,10 +1,10 @@
 """Planning time of the recompute planner, fast BPTT-MSM programme against the previous one.
 
 For sequence lengths T and budgets (fractions of plain BPTT's T internal states, converted to
-hidden-state units as ``nndsl.plan.memory`` does, for an LSTM with alpha = 5 as in
+hidden-state units as ``nndsl.plan.memory.budget`` does, for an LSTM with alpha = 5 as in
 benchmarks/memory_bptt.py) and every policy, the time of ``plan_recompute`` from a cold start
 (its schedule cache and the shared MSM tables cleared), then, in the same run, the time of the
-same planning with the previous full-scan programme (``nndsl.plan.recompute_reference``) in
+same planning with the previous full-scan programme (tests/oracles/recompute_reference.py) in
 place of the fast one, and their ratio. Only ``optimal`` budgets the lower bound does not
 certify run a table; the other rows time identical code on both sides. "warm" is ``optimal``
 again with the shared table already grown (another layer or budget planned before).
@@ -16,13 +16,18 @@ which takes up to a minute per budget at T = 2000).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 from unittest import mock
 
-from nndsl.plan import recompute
-from nndsl.plan.recompute import plan_recompute, smallest_feasible_units, units_for_budget
-from nndsl.plan.recompute_mixed import clear_mixed_tables
-from nndsl.plan.recompute_reference import ReferenceMixedCosts
+from nndsl.plan.memory import recompute
+from nndsl.plan.memory.recompute import plan_recompute, smallest_feasible_units, units_for_budget
+from nndsl.plan.memory.recompute_mixed import clear_mixed_tables
+
+# The oracle lives with the tests (tests/oracles/), outside the shipped package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from oracles.recompute_reference import ReferenceMixedCosts
 
 HIDDEN_BYTES, INTERNAL_BYTES = 131_072, 589_824  # LSTM, batch 64, hidden 256, float32: alpha 5
 POLICIES = ("optimal", "hidden", "internal", "sqrt", "none")

@@ -189,8 +189,7 @@ class NndslSide:
         torch.manual_seed(spec.seed)
         network = GraphModule(compiled.graph, plan.tempering)
         loss = CompiledLoss(spec.loss, signature.target_kind, training_examples, bool(plan.loss_terms))
-        context = RunContext(spec, plan, network, None, loss, directory, signature.target_kind,
-                             signature.num_classes)
+        context = RunContext(compiled, network, None, loss, directory)  # no data module needed
         return cls(compiled, network, context)
 
     def module(self) -> Any:

@@ -98,8 +98,7 @@ def test_metrics(spec: str, overrides: list[str], state: Path) -> dict[str, floa
     signature = compiled.signature
     loss = CompiledLoss(compiled.spec.loss, signature.target_kind, len(datamodule.splits.train),
                         bool(compiled.plan.loss_terms))
-    context = RunContext(compiled.spec, compiled.plan, network, datamodule, loss, state.parent,
-                         signature.target_kind, signature.num_classes)
+    context = RunContext(compiled, network, datamodule, loss, state.parent)
     module = build_module(context, (), (), compiled.spec.optimizer, 1)
     trainer = Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
                       enable_model_summary=False, enable_checkpointing=False)

@@ -140,7 +140,7 @@ def child(jobs: list[str]) -> None:
     for job in jobs:
         command, spec = job.split("=", 1)
         modules = ["nndsl.cli.commands"] + (["nndsl.cli.show", "nndsl.cli.render"] if command == "show" else [])
-        modules += ["nndsl.plan.memory"] if "\nmemory:" in Path(spec).read_text() else []
+        modules += ["nndsl.plan.memory.budget"] if "\nmemory:" in Path(spec).read_text() else []
         for module in modules:
             importlib.import_module(module)
     real_stdout, works = sys.stdout, []

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from nndsl.check import run_checks, run_partial_checks
 from nndsl.data.registry import DATA_SOURCES, DataSignature, DataSourceError
-from nndsl.diagnostics import Diagnostic, DiagnosticList, SpecError
+from nndsl.diagnostics import Diagnostic, DiagnosticList, SpecError, StageContext
 from nndsl.ir import Graph, check_output, lower
 from nndsl.plan import Plan, make_plan
 from nndsl.records import Record, field
@@ -43,10 +43,32 @@ class Compiled(Record):
     def ok(self) -> bool:
         return self.plan is not None and not any(item.severity == "error" for item in self.diagnostics)
 
-    def raise_for_errors(self) -> Compiled:
+    def raise_for_errors(self) -> Valid:
+        """The spec as a `Valid` record, every stage's output set; SpecError when it has errors."""
         if not self.ok:
             raise SpecError(self.diagnostics)
-        return self
+        # A plan is made only after a clean check, which needs the data's signature and the graph.
+        assert (self.resolved is not None and self.spec is not None and self.signature is not None
+                and self.graph is not None and self.plan is not None)
+        return Valid(self.path, self.diagnostics, self.sources, self.resolved, self.spec,
+                     self.signature, self.graph, self.plan)
+
+
+class Valid(Record):
+    """A spec that passed every front-end stage: what `run/` starts from, no field ever None.
+
+    `diagnostics` holds the warnings (a `Valid` has no errors); `sources` the text of every file
+    read, by name.
+    """
+
+    path: str
+    diagnostics: tuple[Diagnostic, ...]
+    sources: dict[str, str]
+    resolved: Resolved
+    spec: Spec
+    signature: DataSignature
+    graph: Graph
+    plan: Plan
 
 
 def compile_spec(path: str | Path, overrides: list[str] | None = None, text: str | None = None) -> Compiled:
@@ -71,6 +93,7 @@ def compile_spec(path: str | Path, overrides: list[str] | None = None, text: str
     def located(spec_path: tuple[str | int, ...]):
         return locate(resolved.root, spec_path)
 
+    context = StageContext(located, diagnostics)
     resolved_cleanly = not diagnostics.has_errors  # a missing fragment leaves sections unknown
     spec = load_spec(resolved.root, diagnostics)
     if spec is None and resolved_cleanly:
@@ -79,32 +102,33 @@ def compile_spec(path: str | Path, overrides: list[str] | None = None, text: str
 
         partial = partial_spec(resolved.root)
         if partial is not None:
-            signature = (data_signature(partial.spec, Path(path).parent, located, diagnostics)
+            signature = (data_signature(partial.spec, Path(path).parent, context)
                          if "data" in partial.clean else None)
-            run_partial_checks(partial.spec, partial.clean, signature, located, diagnostics)
+            run_partial_checks(partial.spec, partial.clean, signature, context)
     if spec is None or diagnostics.has_errors:
         return Compiled(path, tuple(diagnostics.sorted()), sources, resolved)
-    signature = data_signature(spec, Path(path).parent, located, diagnostics)
-    run_checks(spec, signature, located, diagnostics)
+    signature = data_signature(spec, Path(path).parent, context)
+    run_checks(spec, signature, context)
     # The graph needs sound layer names and inputs only; other check errors (a metric, a cut, a
     # data file) do not stop it, so its shape errors are reported with them.
     shapeless = signature is None and spec.network.input is None  # the data failed to say
     if any(item.code in GRAPH_BREAKING for item in diagnostics.items) or (
             shapeless and diagnostics.has_errors):
         return Compiled(path, tuple(diagnostics.sorted()), sources, resolved, spec, signature)
-    graph = lower(spec, signature.input_shape if signature else None, located, diagnostics)
+    graph = lower(spec, signature.input_shape if signature else None, context)
     # The output is sized for the loss: a loss that does not fit the data says enough.
     loss_fits = not any(item.code == "E408" for item in diagnostics.items)
     if graph is not None and signature is not None and loss_fits:
-        check_output(spec, signature, graph, located, diagnostics)
+        check_output(spec, signature, graph, context)
     if graph is None or diagnostics.has_errors:
         return Compiled(path, tuple(diagnostics.sorted()), sources, resolved, spec, signature, graph)
-    plan = make_plan(spec, graph, located, diagnostics, signature.input_kind if signature else None)
+    plan = make_plan(spec, graph, context, signature.input_kind if signature else None)
     return Compiled(path, tuple(diagnostics.sorted()), sources, resolved, spec, signature, graph, plan)
 
 
-def data_signature(spec: Spec, base_directory: Path, located, diagnostics: DiagnosticList) -> DataSignature | None:
+def data_signature(spec: Spec, base_directory: Path, context: StageContext) -> DataSignature | None:
     """What the data source yields (shapes, target kind), or None with an E412 diagnostic."""
+    located, diagnostics = context.locate, context.diagnostics
     source = DATA_SOURCES.get(spec.data.source)
     try:
         return source.signature(spec.data.options, base_directory)

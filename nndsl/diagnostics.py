@@ -7,7 +7,7 @@ carrying all diagnostics collected so far. Rendering (code frames, colours) live
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -32,6 +32,12 @@ class Span(Record):
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}"
+
+
+#: Where a spec path (keys and list positions from the top of the resolved document) was written:
+#: the span of its value, or None where nothing was written (a default). Every stage from check
+#: to plan receives one in its `StageContext`, so that a problem points at the user's text.
+Locator = Callable[[tuple[str | int, ...]], Span | None]
 
 
 class Diagnostic(Record):
@@ -160,3 +166,16 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     if len(matches) == 1:
         return f"did you mean `{matches[0]}`?"
     return "did you mean " + ", ".join(f"`{match}`" for match in matches[:-1]) + f" or `{matches[-1]}`?"
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What the stages after `spec` (check, ir, plan) receive besides their input.
+
+    `locate` turns a spec path into the place the user wrote it; `diagnostics` collects every
+    problem found (stages append and carry on where they can, rather than raise). One context is
+    made per compilation, by `nndsl.api.compile_spec`.
+    """
+
+    locate: Locator
+    diagnostics: DiagnosticList

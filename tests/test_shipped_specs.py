@@ -23,7 +23,7 @@ def test_shipped_spec_validates(path):
 @pytest.mark.parametrize("path", SPECS, ids=[path.name for path in SPECS])
 def test_shipped_spec_header_names_its_command(path):
     header = path.read_text().split("\nnndsl:")[0]
-    assert f"nndsl " in header and path.name in header
+    assert "nndsl " in header and path.name in header
 
 
 def test_stdlib_fragments_have_headers_and_blocks_expand(tmp_path):

@@ -34,13 +34,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 SCHEDULE_TESTS = ("tests/run/test_schedule_decisions.py", "tests/run/test_plan_execution.py")
-PHASE_TESTS = ("tests/plan/test_phase_runs.py", "tests/frontend/test_cuts_and_phases.py",
-               "tests/frontend/test_selectors.py", "tests/golden/test_graph_golden.py")
-TEMPERING_TESTS = ("tests/frontend/test_tempering_plan.py", "tests/plan/test_tempering_rules.py",
-                   "tests/frontend/test_phase_rates.py")
+PHASE_TESTS = ("tests/plan/test_phase_runs.py", "tests/plan/test_cuts_and_phases.py",
+               "tests/spec/test_selectors.py", "tests/golden/test_graph_golden.py")
+TEMPERING_TESTS = ("tests/plan/test_tempering_plan.py", "tests/plan/test_tempering_rules.py",
+                   "tests/plan/test_phase_rates.py")
 ENSEMBLE_TESTS = ("tests/backend/test_ensemble_module_k.py", "tests/backend/test_ensemble_losses.py")
 LOSS_TESTS = ("tests/backend/test_metrics_losses.py",)
-RESOLVE_TESTS = ("tests/frontend/test_resolve.py",)
+RESOLVE_TESTS = ("tests/resolve/test_resolve.py",)
 
 
 @dataclass(frozen=True)
@@ -99,8 +99,8 @@ MUTATIONS = (
     Mutation("attempt-labels-off-by-one", "nndsl/plan/phases.py",
              "enumerate(order, start=1)", "enumerate(order, start=0)", PHASE_TESTS),
     Mutation("planned-attempt-reinitialises-nothing", "nndsl/plan/phases.py",
-             "by_name[attempt].extractor,\n                              by_name[attempt].extractor)",
-             "by_name[attempt].extractor,\n                              ())", PHASE_TESTS),
+             "by_name[attempt].extractor,\n                      by_name[attempt].extractor)",
+             "by_name[attempt].extractor,\n                      ())", PHASE_TESTS),
     Mutation("run-frozen-set-empty", "nndsl/plan/phases.py",
              "    return tuple(node for node in graph.order if node not in chosen)", "    return ()", PHASE_TESTS),
     Mutation("freeze-ignored-in-train-phase", "nndsl/plan/phases.py",
@@ -114,13 +114,15 @@ MUTATIONS = (
              "key=lambda cut: len(cut.extractor), reverse=True)", "key=lambda cut: len(cut.extractor))",
              PHASE_TESTS),
     Mutation("repeated-attempts-kept", "nndsl/plan/phases.py",
-             "if trained and trained != previous:", "if trained:", PHASE_TESTS),
+             "if trained.count and (previous is None or not trained_below.same(trained, previous)):",
+             "if trained.count:", PHASE_TESTS),
     Mutation("retrain-classifier-reinit-inverted", "nndsl/plan/phases.py",
              "by_name[candidate].classifier if phase.reinit else ()",
              "() if phase.reinit else by_name[candidate].classifier", PHASE_TESTS),
     Mutation("accuracy-mode-inverted", "nndsl/plan/phases.py",
-             'return "max" if monitor.endswith("accuracy") else "min"',
-             'return "min" if monitor.endswith("accuracy") else "max"', PHASE_TESTS),
+             'return "max" if monitor.endswith(("accuracy", "/f1_macro", "/f1_micro", "/r2")) else "min"',
+             'return "min" if monitor.endswith(("accuracy", "/f1_macro", "/f1_micro", "/r2")) else "max"',
+             PHASE_TESTS),
     Mutation("top-down-accepts-on-the-stop-monitor", "nndsl/plan/phases.py",
              "accept=Acceptance(phase.monitor, monitor_mode)", "accept=Acceptance(stop.monitor, stop.mode)",
              PHASE_TESTS),
@@ -153,10 +155,10 @@ MUTATIONS = (
              "slope_maximum * math.sqrt(fan_out))", "slope_maximum * fan_out)", TEMPERING_TESTS),
     Mutation("tempering-multiplier-replaces", "nndsl/plan/rates.py",
              "multipliers[name] *= multiplier.lr", "multipliers[name] = multiplier.lr", TEMPERING_TESTS),
-    # The ensemble's oracle loss (backend/ensemble_module.py, backend/ensemble_losses.py).
-    Mutation("smcl-ignores-k", "nndsl/backend/ensemble_module.py",
+    # The ensemble's oracle loss (backend/ensemble/module.py, backend/ensemble/losses.py).
+    Mutation("smcl-ignores-k", "nndsl/backend/ensemble/module.py",
              "oracle_loss(losses, k=self.plan.k)", "oracle_loss(losses)", ENSEMBLE_TESTS),
-    Mutation("smcl-best-members-off-by-one", "nndsl/backend/ensemble_losses.py",
+    Mutation("smcl-best-members-off-by-one", "nndsl/backend/ensemble/losses.py",
              "torch.sort(losses, dim=0, stable=True).indices[:k]",
              "torch.sort(losses, dim=0, stable=True).indices[1:k + 1]", ENSEMBLE_TESTS),
     # Losses (backend/losses.py).

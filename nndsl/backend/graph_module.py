@@ -65,7 +65,7 @@ class GraphModule(nn.Module):
                 _shunt(self.layers[module_key(rate.layer)])
         for planned in memory.recurrent if memory else ():
             if planned.layer in chosen:
-                from nndsl.plan.recompute import plan_recompute
+                from nndsl.plan.memory.recompute import plan_recompute
 
                 schedule = plan_recompute(planned.sequence_length, planned.memory_units, planned.policy, planned.alpha)
                 self.layers[module_key(planned.layer)].use_recompute(schedule)

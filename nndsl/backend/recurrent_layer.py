@@ -41,7 +41,7 @@ class RecurrentLayer(nn.Module):
         The executor's cells hold the same parameters as the single-layer torch module it
         replaces (weight_ih, weight_hh, bias_ih, bias_hh per direction).
         """
-        from nndsl.backend.recompute import RecomputedRecurrent
+        from nndsl.backend.recompute.layer import RecomputedRecurrent
 
         cell = "lstm" if self.kind in ("lstm", "blstm") else self.kind
         self.recurrent = RecomputedRecurrent(cell, self.features, self.params.hidden, schedule,

@@ -1,18 +1,18 @@
 """Check stage: cross-references the pydantic models cannot see, every error collected.
 
-Entry point: `run_checks(spec, signature, locate, diagnostics)`.
+Entry point: `run_checks(spec, signature, context)`.
 """
 
 from __future__ import annotations
 
-from nndsl.check.references import Locator, check_cuts, check_names, check_phases, cut_names, unit_names
+from nndsl.check.references import check_cuts, check_names, check_phases, cut_names, unit_names
 from nndsl.check.compatibility import (check_ensemble_options, check_loss, check_loss_options,
                                       check_metrics)
 from nndsl.check.scheduler import check_schedulers
 from nndsl.check.selection import check_selections, check_slots
 from nndsl.check.targets import check_input_shape, check_monitors, check_targets, logged_metrics
 from nndsl.data.registry import DataSignature
-from nndsl.diagnostics import DiagnosticList
+from nndsl.diagnostics import StageContext
 from nndsl.spec import Spec
 
 __all__ = ["run_checks", "run_partial_checks", "cut_names", "unit_names", "logged_metrics"]
@@ -31,31 +31,31 @@ DATA_CHECKS = (
 )
 
 
-def run_checks(spec: Spec, signature: DataSignature | None, locate: Locator, diagnostics: DiagnosticList) -> None:
+def run_checks(spec: Spec, signature: DataSignature | None, context: StageContext) -> None:
     """Run every check; problems are appended to `diagnostics`."""
-    check_names(spec, locate, diagnostics)
-    check_cuts(spec, locate, diagnostics)
-    check_phases(spec, locate, diagnostics)
-    check_schedulers(spec, locate, diagnostics)
-    check_slots(spec, locate, diagnostics)
+    check_names(spec, context)
+    check_cuts(spec, context)
+    check_phases(spec, context)
+    check_schedulers(spec, context)
+    check_slots(spec, context)
     if signature is not None:
-        check_input_shape(spec, signature, locate, diagnostics)
-        check_targets(spec, signature, locate, diagnostics)
-        check_selections(spec, signature, locate, diagnostics)
+        check_input_shape(spec, signature, context)
+        check_targets(spec, signature, context)
+        check_selections(spec, signature, context)
 
 
 def run_partial_checks(spec: Spec, clean: frozenset[str], signature: DataSignature | None,
-                       locate: Locator, diagnostics: DiagnosticList) -> None:
+                       context: StageContext) -> None:
     """The checks whose sections all validated, on a spec whose other sections have errors
     (`nndsl.spec.partial`): a wrong cut is reported together with a typo elsewhere."""
     if STRUCTURE_SECTIONS <= clean:
-        check_names(spec, locate, diagnostics)
-        check_cuts(spec, locate, diagnostics)
-        check_phases(spec, locate, diagnostics)
+        check_names(spec, context)
+        check_cuts(spec, context)
+        check_phases(spec, context)
     if {"optimizer", "trainer", "schedule"} <= clean:
-        check_schedulers(spec, locate, diagnostics)
+        check_schedulers(spec, context)
     if "schedule" in clean:
-        check_slots(spec, locate, diagnostics)
+        check_slots(spec, context)
     for check, sections in DATA_CHECKS if signature is not None else ():
         if sections <= clean:
-            check(spec, signature, locate, diagnostics)
+            check(spec, signature, context)

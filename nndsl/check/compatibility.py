@@ -16,19 +16,15 @@ a metric, add its backend implementation and one entry here:
 member and example, and logs a combined prediction's metrics only; empty: never in an
 ensemble); `ensemble_only` marks a metric that exists only for ensembles (the oracle accuracy
 needs several members' predictions). A new `LossType` or `MetricName` without an entry here
-fails tests/frontend/test_compatibility.py.
+fails tests/check/test_compatibility.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from nndsl.data.registry import DataSignature
-from nndsl.diagnostics import DiagnosticList, Span
+from nndsl.diagnostics import StageContext
 from nndsl.records import Record
 from nndsl.spec import Spec
-
-Locator = Callable[[tuple[str | int, ...]], Span | None]
 
 
 class LossFit(Record):
@@ -98,9 +94,9 @@ def metric_targets(name: str, ensemble: bool) -> tuple[str, ...]:
     return fit.in_ensemble if ensemble else fit.targets
 
 
-def check_loss(spec: Spec, signature: DataSignature, locate: Locator,
-               diagnostics: DiagnosticList) -> None:
+def check_loss(spec: Spec, signature: DataSignature, context: StageContext) -> None:
     """The loss must be defined for the data's target kind (E408)."""
+    locate, diagnostics = context.locate, context.diagnostics
     target = signature.target_kind
     fit = LOSSES[spec.loss.type]
     if target in fit.targets and spec.ensemble is not None and target not in fit.in_ensemble:
@@ -116,9 +112,9 @@ def check_loss(spec: Spec, signature: DataSignature, locate: Locator,
                     f"use {' or '.join(fitting)}" if fitting else None)
 
 
-def check_loss_options(spec: Spec, signature: DataSignature, locate: Locator,
-                       diagnostics: DiagnosticList) -> None:
+def check_loss_options(spec: Spec, signature: DataSignature, context: StageContext) -> None:
     """Every option written under `loss:` is one this loss reads in this kind of run (E425)."""
+    locate, diagnostics = context.locate, context.diagnostics
     fit = LOSSES[spec.loss.type]
     ensemble = spec.ensemble is not None
     used = fit.ensemble_options if ensemble else fit.options
@@ -129,9 +125,9 @@ def check_loss_options(spec: Spec, signature: DataSignature, locate: Locator,
                         locate(("loss", option)), f"remove `{option}`")
 
 
-def check_metrics(spec: Spec, signature: DataSignature, locate: Locator,
-                  diagnostics: DiagnosticList) -> None:
+def check_metrics(spec: Spec, signature: DataSignature, context: StageContext) -> None:
     """Every listed metric must be computed for the target kind in this kind of run (E409)."""
+    locate, diagnostics = context.locate, context.diagnostics
     target = signature.target_kind
     ensemble = spec.ensemble is not None
     fitting = [name for name in METRICS if target in metric_targets(name, ensemble)]
@@ -166,9 +162,9 @@ def check_metrics(spec: Spec, signature: DataSignature, locate: Locator,
         diagnostics.add("E409", message, locate(("metrics", index)), offer)
 
 
-def check_ensemble_options(spec: Spec, signature: DataSignature, locate: Locator,
-                           diagnostics: DiagnosticList) -> None:
+def check_ensemble_options(spec: Spec, signature: DataSignature, context: StageContext) -> None:
     """`combine` scores a combined class prediction; on other targets nothing uses it (E425)."""
+    locate, diagnostics = context.locate, context.diagnostics
     target = signature.target_kind
     ensemble = spec.ensemble
     if ensemble is None or "combine" not in ensemble.model_fields_set or target == "class":
@@ -185,9 +181,9 @@ def top_k(name: str) -> int | None:
     return None
 
 
-def check_top_k(spec: Spec, signature: DataSignature, locate: Locator,
-                diagnostics: DiagnosticList) -> None:
+def check_top_k(spec: Spec, signature: DataSignature, context: StageContext) -> None:
     """A top-k accuracy needs more than k classes, or every prediction would count (E460)."""
+    locate, diagnostics = context.locate, context.diagnostics
     classes = signature.num_classes
     if signature.target_kind != "class" or classes is None:
         return
@@ -199,11 +195,10 @@ def check_top_k(spec: Spec, signature: DataSignature, locate: Locator,
                             "use a smaller k, or `accuracy`")
 
 
-def check_compatibility(spec: Spec, signature: DataSignature, locate: Locator,
-                        diagnostics: DiagnosticList) -> None:
+def check_compatibility(spec: Spec, signature: DataSignature, context: StageContext) -> None:
     """Loss, metrics and ensemble options against the data's target kind."""
-    check_loss(spec, signature, locate, diagnostics)
-    check_loss_options(spec, signature, locate, diagnostics)
-    check_metrics(spec, signature, locate, diagnostics)
-    check_ensemble_options(spec, signature, locate, diagnostics)
-    check_top_k(spec, signature, locate, diagnostics)
+    check_loss(spec, signature, context)
+    check_loss_options(spec, signature, context)
+    check_metrics(spec, signature, context)
+    check_ensemble_options(spec, signature, context)
+    check_top_k(spec, signature, context)

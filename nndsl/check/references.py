@@ -6,14 +6,34 @@ ensembles that name missing cuts, duplicate phase names, and monitored metrics t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
-from nndsl.diagnostics import DiagnosticList, Span, did_you_mean
+from nndsl.diagnostics import DiagnosticList, Span, StageContext, did_you_mean
+from nndsl.records import Record
 from nndsl.spec import Spec
 from nndsl.spec.network import GroupSpec, LayerSpec
-from nndsl.spec.schedule import RetrainClassifierPhase, TopDownPhase, TrainPhase
+from nndsl.spec.schedule import (EvaluatePhase, JointPhase, RetrainClassifierPhase, TopDownPhase,
+                                 TrainPhase)
 
-Locator = Callable[[tuple[str | int, ...]], Span | None]
+
+class PhaseReferences(Record):
+    """What a phase kind names that must exist: cuts and the cuts inside selectors."""
+
+    cut_fields: tuple[str, ...] = ()  # fields holding one cut's name (None when not written)
+    selector_fields: tuple[str, ...] = ()  # fields holding selector lists
+    needs_cuts: bool = False  # the kind works on cuts: the spec must define some (E403)
+
+
+#: The references of each phase kind. A kind added to the language gets its entry here (a kind
+#: without one fails every check at once, rather than going unchecked). Only `train` phases hold
+#: selector lists: a retrain_classifier phase's `reinit` is a flag.
+PHASE_REFERENCES: dict[type, PhaseReferences] = {
+    JointPhase: PhaseReferences(),
+    TrainPhase: PhaseReferences(selector_fields=("train", "freeze", "reinit")),
+    TopDownPhase: PhaseReferences(cut_fields=("first_cut", "last_cut"), needs_cuts=True),
+    RetrainClassifierPhase: PhaseReferences(cut_fields=("cut",), needs_cuts=True),
+    EvaluatePhase: PhaseReferences(),  # its layer slots: nndsl.check.selection
+}
 
 
 def layer_entries(spec: Spec) -> Iterator[tuple[tuple[str | int, ...], LayerSpec | GroupSpec]]:
@@ -39,7 +59,8 @@ def cut_names(spec: Spec) -> list[str]:
     return list(spec.cuts or {})
 
 
-def check_names(spec: Spec, locate: Locator, diagnostics: DiagnosticList) -> None:
+def check_names(spec: Spec, context: StageContext) -> None:
+    locate, diagnostics = context.locate, context.diagnostics
     seen: dict[str, tuple] = {}
     for path, item in layer_entries(spec):
         name = item.group if isinstance(item, GroupSpec) else item.name
@@ -64,7 +85,8 @@ def check_names(spec: Spec, locate: Locator, diagnostics: DiagnosticList) -> Non
                         locate(("network", "output")), did_you_mean(spec.network.output, known))
 
 
-def check_cuts(spec: Spec, locate: Locator, diagnostics: DiagnosticList) -> None:
+def check_cuts(spec: Spec, context: StageContext) -> None:
+    locate, diagnostics = context.locate, context.diagnostics
     units = unit_names(spec)
     if spec.cuts == "units" and len(units) < 2:
         diagnostics.add("E411", "`cuts: units` needs at least two top-level units", locate(("cuts",)),
@@ -82,19 +104,15 @@ def check_cuts(spec: Spec, locate: Locator, diagnostics: DiagnosticList) -> None
                                 "with layers above it", locate(("cuts", name, "after")), hint)
     cuts = cut_names(spec)
     for index, phase in enumerate(spec.schedule):
-        references: list[tuple[str, str | None]] = []
-        if isinstance(phase, TopDownPhase):
-            references = [("first_cut", phase.first_cut), ("last_cut", phase.last_cut)]
-        elif isinstance(phase, RetrainClassifierPhase):
-            references = [("cut", phase.cut)]
-        for field, cut in references:
+        references = PHASE_REFERENCES[type(phase)]
+        for field in references.cut_fields:
+            cut = getattr(phase, field)
             if cut is not None and cut not in cuts:
                 _missing_cut(cut, cuts, locate(("schedule", index, field)), diagnostics)
-        if (isinstance(phase, TopDownPhase) or isinstance(phase, RetrainClassifierPhase)) and not cuts:
+        if references.needs_cuts and not cuts:
             diagnostics.add("E403", f"phase `{phase.phase}` needs cuts, but the spec defines none",
                             locate(("schedule", index)), "add `cuts: units`")
-        # Only `train` phases hold selector lists (a retrain_classifier phase's `reinit` is a flag).
-        for field in ("train", "freeze", "reinit") if isinstance(phase, TrainPhase) else ():
+        for field in references.selector_fields:
             for position, selector in enumerate(getattr(phase, field)):
                 if selector.kind in ("extractor", "classifier") and selector.argument not in cuts:
                     _missing_cut(selector.argument, cuts, locate(("schedule", index, field, position)), diagnostics)
@@ -112,7 +130,8 @@ def _missing_cut(cut: str, cuts: list[str], span: Span | None, diagnostics: Diag
                     did_you_mean(cut, cuts) or (f"cuts: {', '.join(cuts)}" if cuts else "define `cuts:`"))
 
 
-def check_phases(spec: Spec, locate: Locator, diagnostics: DiagnosticList) -> None:
+def check_phases(spec: Spec, context: StageContext) -> None:
+    locate, diagnostics = context.locate, context.diagnostics
     seen: set[str] = set()
     for index, phase in enumerate(spec.schedule):
         if phase.name is None:

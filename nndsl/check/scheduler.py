@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from nndsl.check.references import Locator
-from nndsl.diagnostics import DiagnosticList
+from nndsl.diagnostics import StageContext
 from nndsl.spec import Spec
 from nndsl.spec.training import SchedulerSpec
 
@@ -77,8 +76,9 @@ def scheduler_places(spec: Spec) -> Iterator[tuple[Path, SchedulerSpec, tuple[in
         yield path, scheduler, tuple(caps)
 
 
-def check_schedulers(spec: Spec, locate: Locator, diagnostics: DiagnosticList) -> None:
+def check_schedulers(spec: Spec, context: StageContext) -> None:
     """Every scheduler's options are read, its combination composes, its warmup fits (E461-E464)."""
+    locate, diagnostics = context.locate, context.diagnostics
     if spec.optimizer.scheduler is not None and spec.trainer.scheduler is not None:
         diagnostics.add(
             "E464",
@@ -87,16 +87,16 @@ def check_schedulers(spec: Spec, locate: Locator, diagnostics: DiagnosticList) -
             "keep one of them",
         )
     for path, scheduler, caps in scheduler_places(spec):
-        _check_one(path, scheduler, caps, locate, diagnostics)
+        _check_one(path, scheduler, caps, context)
 
 
 def _check_one(
     path: Path,
     scheduler: SchedulerSpec,
     caps: tuple[int, ...],
-    locate: Locator,
-    diagnostics: DiagnosticList,
+    context: StageContext,
 ) -> None:
+    locate, diagnostics = context.locate, context.diagnostics
     written = scheduler.model_fields_set - {"type"}
     for option in sorted(written - OPTIONS[scheduler.type]):
         if (scheduler.type, option) in CONFLICTS:

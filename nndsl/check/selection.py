@@ -10,18 +10,14 @@ validation or test split to score (E473). Layers are matched against the graph l
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from nndsl.data.registry import DataSignature
-from nndsl.diagnostics import DiagnosticList, Span, did_you_mean
+from nndsl.diagnostics import StageContext, did_you_mean
 from nndsl.spec import Spec
 from nndsl.spec.selection import EvaluatePhase, SelectionFields
 
-Locator = Callable[[tuple[str | int, ...]], Span | None]
-
-
-def check_slots(spec: Spec, locate: Locator, diagnostics: DiagnosticList) -> None:
+def check_slots(spec: Spec, context: StageContext) -> None:
     """Every restored slot is saved by an earlier phase (E472)."""
+    locate, diagnostics = context.locate, context.diagnostics
     saved: set[str] = set()
     for index, phase in enumerate(spec.schedule):
         if not isinstance(phase, SelectionFields):
@@ -43,10 +39,9 @@ def check_slots(spec: Spec, locate: Locator, diagnostics: DiagnosticList) -> Non
         saved.update(phase.save.values())
 
 
-def check_selections(
-    spec: Spec, signature: DataSignature, locate: Locator, diagnostics: DiagnosticList
-) -> None:
+def check_selections(spec: Spec, signature: DataSignature, context: StageContext) -> None:
     """Class selections fit the data's targets (E470, E471); evaluate phases can score (E473)."""
+    locate, diagnostics = context.locate, context.diagnostics
     for index, phase in enumerate(spec.schedule):
         if (
             isinstance(phase, EvaluatePhase)

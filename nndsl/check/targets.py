@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from nndsl.check.compatibility import check_compatibility
 from nndsl.data.registry import DataSignature
-from nndsl.diagnostics import DiagnosticList, Span
+from nndsl.diagnostics import StageContext
 from nndsl.layers import format_shape
 from nndsl.spec import Spec
 from nndsl.spec.schedule import EvaluatePhase, TopDownPhase
-
-Locator = Callable[[tuple[str | int, ...]], Span | None]
 
 
 def logged_metrics(spec: Spec, target_kind: str | None = None) -> set[str]:
@@ -26,12 +22,12 @@ def logged_metrics(spec: Spec, target_kind: str | None = None) -> set[str]:
     return {"train/loss", *(f"valid/{name}" for name in names)}
 
 
-def check_input_shape(spec: Spec, signature: DataSignature, locate: Locator,
-                      diagnostics: DiagnosticList) -> None:
+def check_input_shape(spec: Spec, signature: DataSignature, context: StageContext) -> None:
     """`network.input.shape`, when written, must be the data's example shape (E502).
 
     Sizes must be equal; a variable length (any name such as "T") matches only a variable length.
     """
+    locate, diagnostics = context.locate, context.diagnostics
     if spec.network.input is None:
         return
     declared, actual = tuple(spec.network.input.shape), tuple(signature.input_shape)
@@ -46,15 +42,15 @@ def check_input_shape(spec: Spec, signature: DataSignature, locate: Locator,
                         "remove `network.input` to take the data's shape, or change the data")
 
 
-def check_targets(spec: Spec, signature: DataSignature, locate: Locator, diagnostics: DiagnosticList) -> None:
+def check_targets(spec: Spec, signature: DataSignature, context: StageContext) -> None:
     """Loss, metrics and ensemble options fit the targets; monitored values are logged."""
-    check_compatibility(spec, signature, locate, diagnostics)
-    check_monitors(spec, signature, locate, diagnostics)
+    check_compatibility(spec, signature, context)
+    check_monitors(spec, signature, context)
 
 
-def check_monitors(spec: Spec, signature: DataSignature, locate: Locator,
-                   diagnostics: DiagnosticList) -> None:
+def check_monitors(spec: Spec, signature: DataSignature, context: StageContext) -> None:
     """Every monitored value is logged (E407); the data's own test set (E412)."""
+    locate, diagnostics = context.locate, context.diagnostics
     logged = logged_metrics(spec, signature.target_kind)
     monitors: list[tuple[tuple, str]] = []
     for index, phase in enumerate(spec.schedule):

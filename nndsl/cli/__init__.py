@@ -13,9 +13,9 @@ import sys
 from typing import Any
 
 from nndsl.cli.consoles import LazyConsole
+from nndsl.cli.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USER_ERROR
 from nndsl.diagnostics import SpecError
 
-EXIT_OK, EXIT_USER_ERROR, EXIT_INTERRUPTED = 0, 2, 130
 _SHORT_COMMANDS = {"validate", "show", "schema", "ls"}
 
 

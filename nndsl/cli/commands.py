@@ -6,11 +6,10 @@ import argparse
 from typing import TYPE_CHECKING
 
 from nndsl.api import compile_spec
+from nndsl.cli.exits import EXIT_OK, EXIT_USER_ERROR
 
 if TYPE_CHECKING:  # the consoles are `LazyConsole`s standing in for rich's (start-up time)
     from rich.console import Console
-
-EXIT_OK, EXIT_USER_ERROR = 0, 2
 
 
 def run_validate(arguments: argparse.Namespace, console: Console, errors: Console) -> int:

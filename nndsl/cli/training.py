@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-EXIT_OK, EXIT_USER_ERROR, EXIT_INTERRUPTED = 0, 2, 130
+from nndsl.cli.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USER_ERROR
 
 
 def run_training(arguments: argparse.Namespace, console: Console, errors: Console) -> int:
@@ -87,9 +87,8 @@ def trainable_text(plan, phase, cut: str | None) -> str:
 
 
 def render_report(console: Console, directory: Path, summary: dict) -> None:
-    from nndsl.run.report import change_table, read_graph
-
     from nndsl.cli.render import literal_row, printable
+    from nndsl.run.report import change_table, read_graph
 
     # summary.json is user text (a run directory may come from anyone): printed literally.
     name, where = escape(printable(str(summary["name"]))), escape(printable(str(directory)))

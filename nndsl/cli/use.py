@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.markup import escape
 
-EXIT_OK, EXIT_USER_ERROR = 0, 2
+from nndsl.cli.exits import EXIT_OK, EXIT_USER_ERROR
 
 
 def _open(run_dir: str, errors: Any) -> Any:

@@ -21,14 +21,13 @@ How the spec stage uses it::
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel
 
 from nndsl.records import Record
+from nndsl.registry import Registry, UnknownName
 
 __all__ = [
     "DATA_SOURCES",
@@ -228,162 +227,32 @@ BUILTIN_MODULES = tuple(dict.fromkeys(BUILTIN_SOURCES.values()))
 
 ENTRY_POINT_GROUP = "nndsl.data"
 
-SourceClass = TypeVar("SourceClass", bound=type)
+
+class UnknownDataSourceError(UnknownName):
+    """A spec names a data source nobody registered (the attributes of `UnknownName`)."""
+
+    def __init__(self, name: str, matches: tuple[str, ...], known: tuple[str, ...],
+                 plugin_failures: tuple[str, ...] = ()) -> None:
+        super().__init__("data source", name, matches, known, plugin_failures)
 
 
-class UnknownDataSourceError(KeyError):
-    """A spec names a data source nobody registered.
-
-    Attributes:
-        name: the name that was asked for.
-        matches: registered names close to it, best first (for "did you mean").
-        known: every registered name, sorted.
-        plugin_failures: entry points that failed to load, as "name: reason" lines.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        matches: tuple[str, ...],
-        known: tuple[str, ...],
-        plugin_failures: tuple[str, ...] = (),
-    ) -> None:
-        super().__init__(name)
-        self.name = name
-        self.matches = matches
-        self.known = known
-        self.plugin_failures = plugin_failures
-
-    def __str__(self) -> str:
-        # KeyError's own __str__ shows repr(name); a sentence reads better in diagnostics.
-        message = f"unknown data source {self.name!r}"
-        if self.matches:
-            message += f"; did you mean {' or '.join(repr(match) for match in self.matches)}?"
-        else:
-            message += f"; known sources: {', '.join(self.known)}"
-        for failure in self.plugin_failures:
-            message += f"\n(plugin that failed to load: {failure})"
-        return message
-
-
-class DataSourceRegistry:
-    """Data sources by name: built-ins, decorator registrations and entry-point plugins.
+class DataSourceRegistry(Registry[DataSource]):
+    """Data sources by name: built-ins, decorator registrations and entry-point plugins, with the
+    lookup rules of every nndsl registry (`nndsl.registry`).
 
     Args:
         builtin_modules: modules imported on first lookup; their decorators register sources.
         entry_point_group: the `importlib.metadata` group searched on first lookup.
     """
 
-    def __init__(
-        self,
-        builtin_modules: tuple[str, ...] = BUILTIN_MODULES,
-        entry_point_group: str | None = ENTRY_POINT_GROUP,
-    ) -> None:
-        self._sources: dict[str, DataSource] = {}
-        self._builtin_modules = builtin_modules
-        self._entry_point_group = entry_point_group
-        self._discovered = False
-        self._discovering = False
-        self.plugin_failures: list[str] = []
+    def __init__(self, builtin_modules: tuple[str, ...] = BUILTIN_MODULES,
+                 entry_point_group: str | None = ENTRY_POINT_GROUP) -> None:
+        super().__init__("data source", protocol=("Params", "doc", "signature", "load"),
+                         builtin_modules=builtin_modules, builtin_names=BUILTIN_SOURCES,
+                         entry_point_group=entry_point_group, unknown=UnknownDataSourceError)
 
-    def register(self, name: str, record_class: type, *, replace: bool = False) -> DataSource:
-        """Register `record_class` (instantiated once, without arguments) under `name`.
-
-        Raises:
-            ValueError: the name is taken (unless `replace`) or the class lacks part of the
-                `DataSource` protocol.
-        """
-        if name in self._sources and not replace:
-            raise ValueError(f"data source {name!r} is already registered")
-        missing = [
-            attribute
-            for attribute in ("Params", "doc", "signature", "load")
-            if not hasattr(record_class, attribute)
-        ]
-        if missing:
-            raise ValueError(f"data source {name!r} lacks {', '.join(missing)}")
-        record = record_class()
-        record.name = name
-        self._sources[name] = record
-        return record
-
-    def data_source(self, name: str) -> Callable[[SourceClass], SourceClass]:
-        """Class decorator: `@registry.data_source("digits")` registers the class below it."""
-
-        def decorate(record_class: SourceClass) -> SourceClass:
-            self.register(name, record_class)
-            return record_class
-
-        return decorate
-
-    def get(self, name: str) -> DataSource:
-        """The source registered under `name`.
-
-        Raises:
-            UnknownDataSourceError: nothing is registered under that name.
-        """
-        self._find(name)
-        try:
-            return self._sources[name]
-        except KeyError:
-            import difflib  # only on the error path
-
-            known = self.names()
-            matches = tuple(difflib.get_close_matches(name, known, n=3, cutoff=0.6))
-            raise UnknownDataSourceError(
-                name, matches, known, tuple(self.plugin_failures)
-            ) from None
-
-    def names(self) -> tuple[str, ...]:
-        """Every registered name, sorted (what `nndsl ls` and "did you mean" offer)."""
-        self._discover()
-        return tuple(sorted(self._sources))
-
-    def __contains__(self, name: object) -> bool:
-        if isinstance(name, str):
-            self._find(name)
-        return name in self._sources
-
-    def _find(self, name: str) -> None:
-        """Make `name` registered if any module can register it: its built-in module alone when
-        it is a built-in name, else every built-in module and the entry points."""
-        if name in self._sources:
-            return
-        module_name = BUILTIN_SOURCES.get(name)
-        if module_name in self._builtin_modules:
-            importlib.import_module(module_name)
-        if name not in self._sources:
-            self._discover()
-
-    def _discover(self) -> None:
-        """Import the built-in modules and load entry points, once."""
-        # The guard covers re-entry: a built-in module's decorator runs while we import it.
-        if self._discovered or self._discovering:
-            return
-        self._discovering = True
-        try:
-            for module_name in self._builtin_modules:
-                importlib.import_module(module_name)
-            if self._entry_point_group:
-                self._load_entry_points(self._entry_point_group)
-            self._discovered = True
-        finally:
-            self._discovering = False
-
-    def _load_entry_points(self, group: str) -> None:
-        # Imported here: importlib.metadata costs tens of milliseconds at start-up.
-        from importlib.metadata import entry_points
-
-        for entry_point in entry_points(group=group):
-            try:
-                loaded: Any = entry_point.load()
-            except Exception as error:  # a broken plugin must not break every other source
-                self.plugin_failures.append(f"{entry_point.name} ({entry_point.value}): {error}")
-                continue
-            # An entry point may name a module whose decorators already registered its sources,
-            # or a record class, which is registered under the entry point's name.
-            if isinstance(loaded, type) and entry_point.name not in self._sources:
-                self.register(entry_point.name, loaded)
+    #: Class decorator: `@registry.data_source("digits")` registers the class below it.
+    data_source = Registry.decorator
 
 
 DATA_SOURCES = DataSourceRegistry()

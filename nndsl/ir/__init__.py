@@ -1,7 +1,7 @@
 """IR stage: Spec -> Graph (expanded blocks, shapes, parameter counts; `Graph.digraph` is its
 networkx view).
 
-Entry point: `lower(spec, input_shape, locate, diagnostics)`; `check_output` then compares the
+Entry point: `lower(spec, input_shape, context)`; `check_output` then compares the
 output with the loss and the data (E505).
 """
 

@@ -8,16 +8,12 @@ line in the YAML (the spec, the fragment or the override that wrote it).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from nndsl.diagnostics import DiagnosticList, Span
+from nndsl.diagnostics import StageContext
 from nndsl.ir.graph import INPUT, Graph, GraphNode, Unit
 from nndsl.layers import LAYERS, Shape, ShapeProblem, format_shape
 from nndsl.records import Record
 from nndsl.spec import Spec
 from nndsl.spec.network import GroupSpec, LayerSpec
-
-Locator = Callable[[tuple[str | int, ...]], Span | None]
 
 
 class _FlatLayer(Record):
@@ -28,16 +24,17 @@ class _FlatLayer(Record):
     path: tuple[str | int, ...]
 
 
-def lower(spec: Spec, input_shape: Shape | None, locate: Locator, diagnostics: DiagnosticList) -> Graph | None:
+def lower(spec: Spec, input_shape: Shape | None, context: StageContext) -> Graph | None:
     """Build the graph of `spec`'s network.
 
     Args:
         spec: the validated spec.
         input_shape: the data's example shape; `network.input.shape` wins when given (a
             disagreement is reported by the check stage).
-        locate: maps a spec path such as ("network", "layers", 2) to its span.
-        diagnostics: receives E501-E507.
+        context: its `locate` maps a spec path such as ("network", "layers", 2) to its span;
+            its `diagnostics` receive E501-E507.
     """
+    locate, diagnostics = context.locate, context.diagnostics
     shape = spec.network.input.shape if spec.network.input else input_shape
     if shape is None:
         diagnostics.add("E302", "the network's input shape is unknown", locate(("network",)),
@@ -75,7 +72,7 @@ def lower(spec: Spec, input_shape: Shape | None, locate: Locator, diagnostics: D
     layers: dict[str, GraphNode] = {}
     for name in order:
         item = by_name[name]
-        node = _infer(item, [groups.get(source, source) for source in item.inputs], shapes, locate, diagnostics)
+        node = _infer(item, [groups.get(source, source) for source in item.inputs], shapes, context)
         if node is None:
             return None
         shapes[name] = node.output_shape
@@ -177,8 +174,8 @@ def _topological_order(names: set[str], edges: list[tuple[str, str, int]], posit
     return tuple(order)
 
 
-def _infer(item: _FlatLayer, sources: list[str], shapes: dict[str, Shape], locate: Locator,
-           diagnostics: DiagnosticList) -> GraphNode | None:
+def _infer(item: _FlatLayer, sources: list[str], shapes: dict[str, Shape], context: StageContext) -> GraphNode | None:
+    locate, diagnostics = context.locate, context.diagnostics
     layer = item.layer
     record = LAYERS.get(layer.type)
     assert record is not None  # unknown types were rejected by the spec stage

@@ -8,16 +8,13 @@ so its rank and its last axis are compared with what the loss reads: one score p
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from nndsl.data.registry import DataSignature
-from nndsl.diagnostics import DiagnosticList, Span
+from nndsl.diagnostics import StageContext
 from nndsl.ir.graph import Graph
 from nndsl.layers import format_shape
 from nndsl.spec import Spec
 from nndsl.spec.network import GroupSpec, LayerSpec
 
-Locator = Callable[[tuple[str | int, ...]], Span | None]
 
 #: Losses reading one score per class on the output's last axis.
 _SCORED_LOSSES = ("cross_entropy", "nll", "ctc", "binary_cross_entropy")
@@ -31,14 +28,14 @@ _RANK_HINT = {1: "end the network with a layer of that shape (flatten, or a recu
 _WHAT = {"ctc": "labels (the blank included)", "binary_cross_entropy": "targets"}
 
 
-def check_output(spec: Spec, signature: DataSignature, graph: Graph, locate: Locator,
-                 diagnostics: DiagnosticList) -> None:
+def check_output(spec: Spec, signature: DataSignature, graph: Graph, context: StageContext) -> None:
     """Report an output layer whose rank or width does not fit the loss (E505).
 
     A wrong rank or too few scores is an error; more scores than classes only a warning.
     """
+    locate, diagnostics = context.locate, context.diagnostics
     if spec.loss.type == "dtw_prediction":
-        _check_predictions(spec, signature, graph, locate, diagnostics)
+        _check_predictions(spec, signature, graph, context)
         return
     if spec.loss.type not in _SCORED_LOSSES:
         return
@@ -107,10 +104,10 @@ def _layer_path(spec: Spec, name: str) -> tuple[str | int, ...] | None:
     return search(spec.network.layers, ("network", "layers"))
 
 
-def _check_predictions(spec: Spec, signature: DataSignature, graph: Graph, locate: Locator,
-                       diagnostics: DiagnosticList) -> None:
+def _check_predictions(spec: Spec, signature: DataSignature, graph: Graph, context: StageContext) -> None:
     """dtw_prediction reads [T, predictors, features]: a forecast of every input frame by one
     predictor per (label, state), so predictors = labels x `states_per_label` (E505)."""
+    locate, diagnostics = context.locate, context.diagnostics
     node = graph.node(graph.output)
     path = _layer_path(spec, node.name)
     span = locate(path) if path is not None else node.span

@@ -61,7 +61,7 @@ def attention_cost(params: AttentionParams, input_shapes: list[tuple[int, ...]],
                    batch: int) -> float:
     """Forward FLOP-equivalents: the four projections (2 per weight and position), the two
     products with the attention weights and the softmax over them (50 per element, as
-    `nndsl.plan.chains` weighs softmax)."""
+    `nndsl.plan.memory.chains` weighs softmax)."""
     (queries, features), (keys, key_features) = input_shapes[0], input_shapes[-1]
     projections = 2.0 * batch * (2 * queries * features * features
                                  + 2 * keys * key_features * features)

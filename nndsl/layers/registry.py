@@ -11,11 +11,13 @@ the `nndsl.layers` entry-point group; a spec never contains executable code.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
+
+from nndsl.registry import Registry
 
 Dim = int | str  # a size, or a symbolic length such as "T" or "T/4"
 Shape = tuple[Dim, ...]  # one example's shape, without the batch axis
@@ -39,13 +41,13 @@ class ShapeProblem(Exception):
 class LayerType:
     """Base class of layer-type records; subclasses override what differs.
 
-    Class attributes: `name` (set by the decorator), `doc` (one line for `nndsl ls`), `shape_rule`
-    (the input-to-output shapes in words, for docs/reference.md), `Params`,
-    `inputs` (min, max number of inputs; None = unbounded), `recurrent` (executes over time and
-    accepts memory budgets).
+    Attributes: `name` (set by the registry on the one instance it makes), and the class
+    attributes `doc` (one line for `nndsl ls`), `shape_rule` (the input-to-output shapes in
+    words, for docs/reference.md), `Params`, `inputs` (min, max number of inputs; None =
+    unbounded), `recurrent` (executes over time and accepts memory budgets).
     """
 
-    name: ClassVar[str] = ""
+    name: str = ""  # the registered name
     doc: ClassVar[str] = ""
     shape_rule: ClassVar[str] = ""  # e.g. "[T, F] → [T, units]", for the language reference
     Params: ClassVar[type[LayerParams]] = LayerParams
@@ -68,12 +70,12 @@ class LayerType:
                        output_shape: tuple[int, ...], batch: int) -> tuple[bool, bool, int] | None:
         """What autograd keeps for the backward pass of one batch (float32), for memory planning:
         (saves its input, saves its output, bytes of other saved tensors), shapes evaluated at the
-        planned length. None leaves it to the planner's rules by type (`nndsl.plan.chains`)."""
+        planned length. None leaves it to the planner's rules by type (`nndsl.plan.memory.chains`)."""
         return None
 
     def forward_cost(self, params: Any, input_shapes: list[tuple[int, ...]],
                      output_shape: tuple[int, ...], batch: int) -> float | None:
-        """Forward FLOP-equivalents for one batch (see `nndsl.plan.chains`); None: the planner's
+        """Forward FLOP-equivalents for one batch (see `nndsl.plan.memory.chains`); None: the planner's
         rules."""
         return None
 
@@ -82,45 +84,15 @@ class LayerType:
         raise NotImplementedError(f"layer type `{self.name}` has no builder")
 
 
-class LayerRegistry:
-    """Layer types by name, with lazy discovery of plugins from entry points."""
+class LayerRegistry(Registry[LayerType]):
+    """Layer types by name, with the lookup rules of every nndsl registry (`nndsl.registry`):
+    the built-in types register when `nndsl.layers` is imported (on first lookup at the latest),
+    plugins through the `nndsl.layers` entry-point group, loaded on the first unknown name.
+    """
 
-    def __init__(self) -> None:
-        self._types: dict[str, LayerType] = {}
-        self._plugins_loaded = False
-
-    def register(self, name: str) -> Callable[[type[LayerType]], type[LayerType]]:
-        """Class decorator registering a `LayerType` subclass under `name`."""
-
-        def decorate(cls: type[LayerType]) -> type[LayerType]:
-            cls.name = name
-            self._types[name] = cls()
-            return cls
-
-        return decorate
-
-    def _load_plugins(self) -> None:
-        if self._plugins_loaded:
-            return
-        self._plugins_loaded = True
-        # Imported here: importlib.metadata costs tens of milliseconds, and specs that use only
-        # built-in types never need it (`nndsl validate` start-up time).
-        from importlib.metadata import entry_points
-
-        for entry_point in entry_points(group="nndsl.layers"):
-            entry_point.load()  # importing the module runs its @layer_type decorators
-
-    def get(self, name: str) -> LayerType | None:
-        if name not in self._types:
-            self._load_plugins()
-        return self._types.get(name)
-
-    def names(self) -> list[str]:
-        self._load_plugins()
-        return sorted(self._types)
-
-    def __iter__(self) -> Iterator[LayerType]:
-        return iter(self._types[name] for name in self.names())
+    def __init__(self, entry_point_group: str | None = "nndsl.layers") -> None:
+        super().__init__("layer type", protocol=("Params", "output_shape", "parameter_count", "build"),
+                         builtin_modules=("nndsl.layers",), entry_point_group=entry_point_group)
 
 
 LAYERS = LayerRegistry()
@@ -135,4 +107,4 @@ def layer_type(name: str) -> Callable[[type[LayerType]], type[LayerType]]:
         ... class IdentityExample(LayerType):
         ...     doc = "passes its input through"
     """
-    return LAYERS.register(name)
+    return LAYERS.decorator(name)

@@ -1,14 +1,12 @@
 """Plan stage: Graph + Spec -> Plan (cuts, phases, parameter groups with tempered rates,
 memory policy, ensemble members). Pure Python: no torch.
 
-Entry point: `make_plan(spec, graph, locate, diagnostics)`.
+Entry point: `make_plan(spec, graph, context)`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from nndsl.diagnostics import DiagnosticList, Span
+from nndsl.diagnostics import StageContext
 from nndsl.ir import Graph
 from nndsl.plan.phases import plan_phases
 from nndsl.plan.plan import (Acceptance, CutPlan, EnsemblePlan, LayerRate, LayerSlot, MemoryPlan,
@@ -23,24 +21,23 @@ __all__ = ["Acceptance", "CutPlan", "EnsemblePlan", "LayerRate", "LayerSlot", "M
            "ParameterGroup", "PhasePlan",
            "Plan", "RecurrentMemoryPlan", "RunPlan", "StopPlan", "TemperingPlan", "TopDownSearch", "make_plan"]
 
-Locator = Callable[[tuple[str | int, ...]], Span | None]
 
 _LOSS_TERM_LAYERS = {"variational_dropout": "kl"}
 
 
-def make_plan(spec, graph: Graph, locate: Locator, diagnostics: DiagnosticList, input_kind: str | None = None) -> Plan:
+def make_plan(spec, graph: Graph, context: StageContext, input_kind: str | None = None) -> Plan:
     """Decide everything the backend will do."""
-    cuts = plan_cuts(spec, graph, locate, diagnostics)
+    cuts = plan_cuts(spec, graph, context)
     by_name = {cut.name: cut for cut in cuts}
-    phases = plan_phases(spec, graph, cuts, locate, diagnostics)
-    phases = plan_selections(spec, graph, phases, locate, diagnostics)
-    groups, tempering = plan_rates(spec, spec.tempering, graph, by_name, spec.optimizer.lr, locate, diagnostics)
-    phases = tuple(_with_groups(spec, index, phase, graph, by_name, groups, locate, diagnostics)
+    phases = plan_phases(spec, graph, cuts, context)
+    phases = plan_selections(spec, graph, phases, context)
+    groups, tempering = plan_rates(spec, spec.tempering, graph, by_name, spec.optimizer.lr, context)
+    phases = tuple(_with_groups(spec, index, phase, graph, by_name, groups, context)
                    for index, phase in enumerate(phases))
     if any(phase.optimizer.type == "lbfgs" for phase in phases):
         from nndsl.plan.optimizers import check_optimizers
 
-        check_optimizers(spec, phases, locate, diagnostics)
+        check_optimizers(spec, phases, context)
     loss_terms = tuple(f"{_LOSS_TERM_LAYERS[node.type]}:{node.name}" for node in graph.nodes
                        if node.type in _LOSS_TERM_LAYERS)
     ensemble = memory = None
@@ -49,22 +46,22 @@ def make_plan(spec, graph: Graph, locate: Locator, diagnostics: DiagnosticList, 
     if spec.ensemble is not None:
         from nndsl.plan.ensemble import plan_ensemble
 
-        ensemble = plan_ensemble(spec, graph, by_name, phases, locate, diagnostics, input_kind)
+        ensemble = plan_ensemble(spec, graph, by_name, phases, context, input_kind)
     if spec.memory is not None:
-        from nndsl.plan.memory import plan_memory
+        from nndsl.plan.memory.budget import plan_memory
 
-        memory = plan_memory(spec, graph, locate, diagnostics)
+        memory = plan_memory(spec, graph, context)
     return Plan(name=spec.name, seed=spec.seed, cuts=cuts, phases=phases, parameter_groups=groups,
                 loss=spec.loss, loss_terms=loss_terms, tempering=tempering, ensemble=ensemble, memory=memory)
 
 
 def _with_groups(spec, index: int, phase: PhasePlan, graph: Graph, cuts: dict[str, CutPlan],
-                 spec_groups: tuple[ParameterGroup, ...], locate: Locator, diagnostics: DiagnosticList) -> PhasePlan:
+                 spec_groups: tuple[ParameterGroup, ...], context: StageContext) -> PhasePlan:
     """The phase with its own parameter groups: its optimiser's rate and its tempering rule."""
     phase_spec = spec.schedule[index] if index < len(spec.schedule) else None
     if phase_spec is not None and (phase_spec.optimizer is not None or phase_spec.tempering is not None):
         groups, _ = plan_rates(spec, phase_spec.tempering or spec.tempering, graph, cuts, phase.optimizer.lr,
-                               locate, diagnostics, path=("schedule", index, "tempering"))
+                               context, path=("schedule", index, "tempering"))
     else:
         groups = spec_groups
     return replace(phase, parameter_groups=groups)

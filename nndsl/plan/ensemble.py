@@ -8,19 +8,17 @@ vectorised (recurrent layers: torch.func.vmap has no batching rule for their fus
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from nndsl.diagnostics import DiagnosticList, Span
+from nndsl.diagnostics import StageContext
 from nndsl.ir import Graph
 from nndsl.plan.plan import CutPlan, EnsemblePlan, PhasePlan
 from nndsl.spec import Spec
 
-Locator = Callable[[tuple[str | int, ...]], Span | None]
 MEMBER_SEED_STRIDE = 1000
 
 
 def plan_ensemble(spec: Spec, graph: Graph, cuts: dict[str, CutPlan], phases: tuple[PhasePlan, ...],
-                  locate: Locator, diagnostics: DiagnosticList, input_kind: str | None) -> EnsemblePlan | None:
+                  context: StageContext, input_kind: str | None) -> EnsemblePlan | None:
+    locate, diagnostics = context.locate, context.diagnostics
     ensemble = spec.ensemble
     if ensemble is None:
         return None

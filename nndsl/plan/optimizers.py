@@ -9,18 +9,14 @@ accumulated over earlier batches would be mixed into those evaluations (E611).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from nndsl.diagnostics import DiagnosticList, Span
+from nndsl.diagnostics import StageContext
 from nndsl.plan.plan import PhasePlan
 
-Locator = Callable[[tuple[str | int, ...]], Span | None]
 
-
-def check_optimizers(spec, phases: tuple[PhasePlan, ...], locate: Locator,
-                     diagnostics: DiagnosticList) -> None:
+def check_optimizers(spec, phases: tuple[PhasePlan, ...], context: StageContext) -> None:
     """Report phases whose optimiser is `lbfgs` but whose plan needs several parameter groups
     (E610), and `lbfgs` with gradient accumulation (E611, once)."""
+    locate, diagnostics = context.locate, context.diagnostics
     accumulation_reported = False
     for index, phase in enumerate(phases):
         if phase.optimizer.type != "lbfgs":

@@ -15,8 +15,9 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from nndsl.diagnostics import DiagnosticList, Span
+from nndsl.diagnostics import DiagnosticList, Span, StageContext
 from nndsl.ir import Graph
 from nndsl.plan.plan import Acceptance, CutPlan, PhasePlan, RunPlan, StopPlan, TopDownSearch
 from nndsl.plan.regions import select
@@ -24,8 +25,6 @@ from nndsl.records import Record
 from nndsl.spec import Spec
 from nndsl.spec.schedule import (EvaluatePhase, JointPhase, RetrainClassifierPhase, StopSpec,
                                  TopDownPhase, TrainPhase)
-
-Locator = Callable[[tuple[str | int, ...]], Span | None]
 
 
 def run_seed(seed: int, label: str) -> int:
@@ -39,100 +38,155 @@ def default_mode(monitor: str) -> str:
     return "max" if monitor.endswith(("accuracy", "/f1_macro", "/f1_micro", "/r2")) else "min"
 
 
-def plan_phases(spec: Spec, graph: Graph, cuts: tuple[CutPlan, ...], locate: Locator,
-                diagnostics: DiagnosticList) -> tuple[PhasePlan, ...]:
-    by_name = {cut.name: cut for cut in cuts}
-    # Cuts from the top of the network down: the order in which top-down tries them.
-    top_first = sorted(cuts, key=lambda cut: len(cut.extractor), reverse=True)
-    phases = []
+class _Schedule(Record):
+    """What every phase planner reads besides its phase: the spec, the graph, the cuts by name
+    and from the top of the network down (the order in which top-down tries them)."""
+
+    spec: Spec
+    graph: Graph
+    by_name: dict[str, CutPlan]
+    top_first: tuple[CutPlan, ...]
+    context: StageContext
+
+
+def plan_phases(spec: Spec, graph: Graph, cuts: tuple[CutPlan, ...], context: StageContext) -> tuple[PhasePlan, ...]:
+    """One `PhasePlan` per phase of the schedule, made by the planner of its kind (`PLANNERS`).
+
+    A phase that cannot be planned is left out, with a diagnostic saying why (or, for phases that
+    need cuts in a spec without any, the check stage's E403).
+    """
+    top_first = tuple(sorted(cuts, key=lambda cut: len(cut.extractor), reverse=True))
+    schedule = _Schedule(spec, graph, {cut.name: cut for cut in cuts}, top_first, context)
+    phases: list[PhasePlan] = []
     for index, phase in enumerate(spec.schedule):
         name = phase.name or _default_name(phase.phase, index, spec)
-        stop = _stop(phase.stop, spec)
-        optimizer = phase.optimizer or spec.optimizer
-        common = dict(name=name, kind=phase.phase, stop=stop, optimizer=optimizer, keep_best=phase.keep_best,
-                      seed=spec.seed)
-        everything = tuple(graph.order)
-        if isinstance(phase, JointPhase):
-            phases.append(_phase(graph, trainable=everything, reinitialised=(), **common))
-        elif isinstance(phase, EvaluatePhase):
-            phases.append(_phase(graph, trainable=(), reinitialised=(), **common))
-        elif isinstance(phase, TrainPhase):
-            picked = {}
-            named: set[str] = set()  # trained layers chosen by a selector other than `all`
-            for field in ("train", "freeze", "reinit"):
-                chosen: set[str] = set()
-                for position, selector in enumerate(getattr(phase, field)):
-                    span = locate(("schedule", index, field, position))
-                    matched = set(select(selector, graph, by_name, span, diagnostics))
-                    chosen |= matched
-                    if field == "train" and selector.kind != "all":
-                        named |= matched
-                picked[field] = chosen
-            # `train: [all]` (the default) with `freeze:` means "all but these"; a layer is
-            # contradictory only when a train selector picks it out by name, type or cut.
-            overlap = sorted(named & picked["freeze"])
-            if overlap:
-                diagnostics.add("E406", f"phase `{name}` both trains and freezes {', '.join(overlap[:5])}",
-                                locate(("schedule", index, "freeze")), "a layer is either trained or frozen")
-            trainable = tuple(node for node in graph.order if node in picked["train"] - picked["freeze"])
-            reinit = tuple(node for node in graph.order if node in picked["reinit"])
-            planned = _phase(graph, trainable=trainable, reinitialised=reinit, **common)
-            if planned.trainable_parameters == 0 and not overlap:  # E406 said why already
-                diagnostics.add("E405", f"phase `{name}` trains no parameters", locate(("schedule", index)),
-                                "select layers with parameters under `train:`")
-            phases.append(planned)
-        elif isinstance(phase, TopDownPhase) and top_first:
-            names = [cut.name for cut in top_first]
-            first = names.index(phase.first_cut) if phase.first_cut in names else 0
-            last = names.index(phase.last_cut) if phase.last_cut in names else len(names) - 1
-            if last < first:
-                diagnostics.add("E411", f"top_down: last_cut `{phase.last_cut}` lies above first_cut "
-                                f"`{phase.first_cut}`", locate(("schedule", index, "last_cut")),
-                                "cuts are tried from the top down")
-                continue
-            order = _distinct_attempts(graph, [by_name[name] for name in names[first:last + 1]])
-            if not order:
-                diagnostics.add("E405", f"phase `{name}` trains nothing: every cut from "
-                                f"`{names[first]}` to `{names[last]}` has no parameters below it",
-                                locate(("schedule", index)),
-                                "choose cuts above a layer with parameters")
-                continue
-            monitor_mode = phase.mode or default_mode(phase.monitor)
-            cut = by_name[order[0]]
-            checkpoints = tuple(_check_checkpoint(path, graph, cut, locate(()),
-                                                  locate(("schedule", index, "classifier_from", position)),
-                                                  diagnostics)
-                                for position, path in enumerate(phase.classifier_from))
-            search = TopDownSearch(order, phase.search, phase.monitor, monitor_mode, checkpoints)
-            # Attempt n tries the n-th cut: each attempt either moves one cut down or ends the search.
-            runs = tuple(_run(graph, spec.seed, f"{name}/{number}-{attempt}", attempt, by_name[attempt].extractor,
-                              by_name[attempt].extractor) for number, attempt in enumerate(order, start=1))
-            phases.append(_phase(graph, trainable=cut.extractor, reinitialised=cut.extractor, cut=cut.name,
-                                 search=search, runs=runs, accept=Acceptance(phase.monitor, monitor_mode),
-                                 **common))
-        elif isinstance(phase, RetrainClassifierPhase) and top_first:
-            # Without `cut:` the cut is the one top-down accepted last, known only at run time;
-            # the plan shows the first cut the preceding search tries, its fallback.
-            searches = [earlier for earlier in phases if earlier.search is not None]
-            if phase.cut is None and not searches:
-                diagnostics.add("E411", f"phase `{name}` has no cut: no top_down phase comes before it",
-                                locate(("schedule", index)), "name the cut, e.g. `cut: C3`, or put a top_down "
-                                "phase before it")
-                continue
-            cut = by_name[phase.cut] if phase.cut in by_name else by_name[searches[-1].search.cuts[0]]
-            # One run per cut the run stage may pick: the named one, or any an earlier search
-            # tries (the last search's first cut, the fallback, first).
-            candidates = [cut.name] if phase.cut in by_name else list(dict.fromkeys(
-                [candidate for earlier in reversed(searches) for candidate in earlier.search.cuts]))
-            runs = tuple(_run(graph, spec.seed, name, candidate, by_name[candidate].classifier,
-                              by_name[candidate].classifier if phase.reinit else ()) for candidate in candidates)
-            planned = _phase(graph, trainable=cut.classifier, reinitialised=cut.classifier if phase.reinit else (),
-                             cut=phase.cut, runs=runs, accept=Acceptance(stop.monitor, stop.mode), **common)
-            if planned.trainable_parameters == 0:
-                diagnostics.add("E405", f"phase `{name}` trains no parameters: the classifier above `{cut.name}` "
-                                "has none", locate(("schedule", index)), "choose a lower cut")
+        common = dict(name=name, kind=phase.phase, stop=_stop(phase.stop, spec),
+                      optimizer=phase.optimizer or spec.optimizer, keep_best=phase.keep_best, seed=spec.seed)
+        planned = PLANNERS[type(phase)](schedule, index, phase, common, tuple(phases))
+        if planned is not None:
             phases.append(planned)
     return tuple(phases)
+
+
+def _plan_joint(schedule: _Schedule, index: int, phase: JointPhase, common: dict,
+                earlier: tuple[PhasePlan, ...]) -> PhasePlan | None:
+    """Every layer trained, none re-initialised."""
+    return _phase(schedule.graph, trainable=tuple(schedule.graph.order), reinitialised=(), **common)
+
+
+def _plan_evaluate(schedule: _Schedule, index: int, phase: EvaluatePhase, common: dict,
+                   earlier: tuple[PhasePlan, ...]) -> PhasePlan | None:
+    """No layer trained: the run stage scores the network (`nndsl.run.selection.evaluate`)."""
+    return _phase(schedule.graph, trainable=(), reinitialised=(), **common)
+
+
+def _plan_train(schedule: _Schedule, index: int, phase: TrainPhase, common: dict,
+                earlier: tuple[PhasePlan, ...]) -> PhasePlan | None:
+    """The layers its `train`, `freeze` and `reinit` selectors pick (E404-E406)."""
+    graph, by_name, name = schedule.graph, schedule.by_name, common["name"]
+    locate, diagnostics = schedule.context.locate, schedule.context.diagnostics
+    picked = {}
+    named: set[str] = set()  # trained layers chosen by a selector other than `all`
+    for field in ("train", "freeze", "reinit"):
+        chosen: set[str] = set()
+        for position, selector in enumerate(getattr(phase, field)):
+            span = locate(("schedule", index, field, position))
+            matched = set(select(selector, graph, by_name, span, diagnostics))
+            chosen |= matched
+            if field == "train" and selector.kind != "all":
+                named |= matched
+        picked[field] = chosen
+    # `train: [all]` (the default) with `freeze:` means "all but these"; a layer is
+    # contradictory only when a train selector picks it out by name, type or cut.
+    overlap = sorted(named & picked["freeze"])
+    if overlap:
+        diagnostics.add("E406", f"phase `{name}` both trains and freezes {', '.join(overlap[:5])}",
+                        locate(("schedule", index, "freeze")), "a layer is either trained or frozen")
+    trainable = tuple(node for node in graph.order if node in picked["train"] - picked["freeze"])
+    reinit = tuple(node for node in graph.order if node in picked["reinit"])
+    planned = _phase(graph, trainable=trainable, reinitialised=reinit, **common)
+    if planned.trainable_parameters == 0 and not overlap:  # E406 said why already
+        diagnostics.add("E405", f"phase `{name}` trains no parameters", locate(("schedule", index)),
+                        "select layers with parameters under `train:`")
+    return planned
+
+
+def _plan_top_down(schedule: _Schedule, index: int, phase: TopDownPhase, common: dict,
+                   earlier: tuple[PhasePlan, ...]) -> PhasePlan | None:
+    """One run per cut worth an attempt, from `first_cut` down to `last_cut` (E405, E411, E414)."""
+    if not schedule.top_first:
+        return None
+    graph, by_name, name, spec = schedule.graph, schedule.by_name, common["name"], schedule.spec
+    locate, diagnostics = schedule.context.locate, schedule.context.diagnostics
+    names = [cut.name for cut in schedule.top_first]
+    first = names.index(phase.first_cut) if phase.first_cut in names else 0
+    last = names.index(phase.last_cut) if phase.last_cut in names else len(names) - 1
+    if last < first:
+        diagnostics.add("E411", f"top_down: last_cut `{phase.last_cut}` lies above first_cut "
+                        f"`{phase.first_cut}`", locate(("schedule", index, "last_cut")),
+                        "cuts are tried from the top down")
+        return None
+    order = _distinct_attempts(graph, [by_name[name] for name in names[first:last + 1]])
+    if not order:
+        diagnostics.add("E405", f"phase `{name}` trains nothing: every cut from "
+                        f"`{names[first]}` to `{names[last]}` has no parameters below it",
+                        locate(("schedule", index)),
+                        "choose cuts above a layer with parameters")
+        return None
+    monitor_mode = phase.mode or default_mode(phase.monitor)
+    cut = by_name[order[0]]
+    checkpoints = tuple(_check_checkpoint(path, graph, cut, locate(()),
+                                          locate(("schedule", index, "classifier_from", position)),
+                                          diagnostics)
+                        for position, path in enumerate(phase.classifier_from))
+    search = TopDownSearch(order, phase.search, phase.monitor, monitor_mode, checkpoints)
+    # Attempt n tries the n-th cut: each attempt either moves one cut down or ends the search.
+    runs = tuple(_run(graph, spec.seed, f"{name}/{number}-{attempt}", attempt, by_name[attempt].extractor,
+                      by_name[attempt].extractor) for number, attempt in enumerate(order, start=1))
+    return _phase(graph, trainable=cut.extractor, reinitialised=cut.extractor, cut=cut.name,
+                  search=search, runs=runs, accept=Acceptance(phase.monitor, monitor_mode), **common)
+
+
+def _plan_retrain_classifier(schedule: _Schedule, index: int, phase: RetrainClassifierPhase, common: dict,
+                             earlier: tuple[PhasePlan, ...]) -> PhasePlan | None:
+    """One run per cut the run stage may pick: the named one, or any an earlier search tries
+    (E405, E411)."""
+    if not schedule.top_first:
+        return None
+    graph, by_name, name, stop = schedule.graph, schedule.by_name, common["name"], common["stop"]
+    locate, diagnostics = schedule.context.locate, schedule.context.diagnostics
+    # Without `cut:` the cut is the one top-down accepted last, known only at run time;
+    # the plan shows the first cut the preceding search tries, its fallback.
+    searches = [plan for plan in earlier if plan.search is not None]
+    if phase.cut is None and not searches:
+        diagnostics.add("E411", f"phase `{name}` has no cut: no top_down phase comes before it",
+                        locate(("schedule", index)), "name the cut, e.g. `cut: C3`, or put a top_down "
+                        "phase before it")
+        return None
+    cut = by_name[phase.cut] if phase.cut in by_name else by_name[searches[-1].search.cuts[0]]
+    # One run per cut the run stage may pick: the named one, or any an earlier search
+    # tries (the last search's first cut, the fallback, first).
+    candidates = [cut.name] if phase.cut in by_name else list(dict.fromkeys(
+        [candidate for plan in reversed(searches) for candidate in plan.search.cuts]))
+    runs = tuple(_run(graph, schedule.spec.seed, name, candidate, by_name[candidate].classifier,
+                      by_name[candidate].classifier if phase.reinit else ()) for candidate in candidates)
+    planned = _phase(graph, trainable=cut.classifier, reinitialised=cut.classifier if phase.reinit else (),
+                     cut=phase.cut, runs=runs, accept=Acceptance(stop.monitor, stop.mode), **common)
+    if planned.trainable_parameters == 0:
+        diagnostics.add("E405", f"phase `{name}` trains no parameters: the classifier above `{cut.name}` "
+                        "has none", locate(("schedule", index)), "choose a lower cut")
+    return planned
+
+
+#: The planner of each phase kind. A kind added to the language gets its planner here (a kind
+#: without one fails every plan at once, rather than being skipped).
+PLANNERS: dict[type, Callable[[_Schedule, int, Any, dict, tuple[PhasePlan, ...]], PhasePlan | None]] = {
+    JointPhase: _plan_joint,
+    TrainPhase: _plan_train,
+    TopDownPhase: _plan_top_down,
+    RetrainClassifierPhase: _plan_retrain_classifier,
+    EvaluatePhase: _plan_evaluate,
+}
 
 
 # Buffers, not parameters: a checkpoint holds them but the graph's parameter counts do not.

@@ -163,7 +163,7 @@ class SegmentPlan(Record):
     checkpointed: bool
     stored_bytes: int  # kept from forward to backward: the input if checkpointed, else all it saves
     recompute_bytes: int  # held while it is recomputed during backward (0 when plain)
-    recompute_flops: float  # FLOP-equivalents (elementwise work weighted by its cost, nndsl.plan.chains)
+    recompute_flops: float  # FLOP-equivalents (elementwise work weighted by its cost, nndsl.plan.memory.chains)
 
 
 class ChainMemoryPlan(Record):

@@ -8,9 +8,8 @@ share one parameter group. No rate is decided at run time.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
-from nndsl.diagnostics import DiagnosticList, Span
+from nndsl.diagnostics import DiagnosticList, Span, StageContext
 from nndsl.ir import INPUT, Graph
 from nndsl.plan.plan import CutPlan, LayerRate, ParameterGroup, TemperingPlan
 from nndsl.plan.regions import select
@@ -18,16 +17,16 @@ from nndsl.plan.tempering import TemperedNode, TemperingError, layerwise_decay, 
 from nndsl.spec import Spec
 from nndsl.spec.tempering import TemperingSpec
 
-Locator = Callable[[tuple[str | int, ...]], Span | None]
 _PASSTHROUGH = {"activation", "dropout", "gaussian_dropout", "concat", "slice", "flatten"}
 _DENSE = {"linear", "whitened_linear", "lwta", "variational_dropout"}
 _NORMS = {"layer_norm", "batch_norm"}
 
 
 def plan_rates(spec: Spec, tempering: TemperingSpec, graph: Graph, cuts: dict[str, CutPlan], base_lr: float,
-               locate: Locator, diagnostics: DiagnosticList, path: tuple = ("tempering",),
+               context: StageContext, path: tuple = ("tempering",),
                ) -> tuple[tuple[ParameterGroup, ...], TemperingPlan | None]:
     """Parameter groups (and the tempering table when a rule is active) for one optimiser."""
+    locate, diagnostics = context.locate, context.diagnostics
     layers = [node.name for node in graph.nodes if node.parameter_count > 0]
     multipliers = {name: 1.0 for name in layers}
     tempering_plan = None

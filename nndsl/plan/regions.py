@@ -7,23 +7,20 @@ into an extractor layer (E601).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from nndsl.diagnostics import DiagnosticList, Span
+from nndsl.diagnostics import DiagnosticList, Span, StageContext
 from nndsl.ir import INPUT, Graph
 from nndsl.plan.plan import CutPlan
 from nndsl.spec import Selector, Spec
 
-Locator = Callable[[tuple[str | int, ...]], Span | None]
 
-
-def plan_cuts(spec: Spec, graph: Graph, locate: Locator, diagnostics: DiagnosticList) -> tuple[CutPlan, ...]:
+def plan_cuts(spec: Spec, graph: Graph, context: StageContext) -> tuple[CutPlan, ...]:
     """Every cut of the spec as extractor/classifier layer sets.
 
     Linear in the layers per cut: `cuts: units` on an n-layer network has n-1 cuts whose layer
     lists are slices of the graph order (each cut's extractor, a set of whole units that nothing
     outside feeds, is a prefix of the topological order), so no cut tests membership in a list.
     """
+    locate, diagnostics = context.locate, context.diagnostics
     if spec.cuts is None:
         return ()
     position = {name: index for index, name in enumerate(graph.order)}

@@ -11,9 +11,7 @@ restores and re-initialises (E474).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from nndsl.diagnostics import DiagnosticList, Span, did_you_mean
+from nndsl.diagnostics import DiagnosticList, Locator, Span, StageContext, did_you_mean
 from nndsl.ir import Graph
 from nndsl.layers import format_shape
 from nndsl.plan.plan import LayerSlot, PhasePlan
@@ -21,17 +19,11 @@ from nndsl.records import replace
 from nndsl.spec import Spec
 from nndsl.spec.selection import SelectionFields
 
-Locator = Callable[[tuple[str | int, ...]], Span | None]
-
-
 def plan_selections(
-    spec: Spec,
-    graph: Graph,
-    phases: tuple[PhasePlan, ...],
-    locate: Locator,
-    diagnostics: DiagnosticList,
+    spec: Spec, graph: Graph, phases: tuple[PhasePlan, ...], context: StageContext
 ) -> tuple[PhasePlan, ...]:
-    """The phases with their class selections and slots; problems go to `diagnostics`."""
+    """The phases with their class selections and slots; problems go to `context.diagnostics`."""
+    locate, diagnostics = context.locate, context.diagnostics
     from nndsl.plan.phases import _default_name  # the phase naming rule, kept in one place
 
     by_name = {phase.name: phase for phase in phases}

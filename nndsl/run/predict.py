@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nndsl.backend.ensemble_losses import majority_vote, mean_probabilities
+from nndsl.backend.ensemble.losses import majority_vote, mean_probabilities
 from nndsl.run.trained import Predictor, TrainedRun
 
 

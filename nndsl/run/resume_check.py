@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from nndsl.api import Compiled, compile_spec
+from nndsl.api import Valid, compile_spec
 from nndsl.run.rundir import RunDirectoryError, read_json, spec_text
 from nndsl.source import to_plain
 
@@ -27,7 +27,7 @@ from nndsl.source import to_plain
 _SHOWN_DIFFERENCES = 8
 
 
-def compile_resumed(directory: Path, spec_path: str | None, overrides: list[str]) -> Compiled:
+def compile_resumed(directory: Path, spec_path: str | None, overrides: list[str]) -> Valid:
     """The compiled spec of the run in `directory`, after checking what was given against it.
 
     Raises:
@@ -52,7 +52,7 @@ def compile_resumed(directory: Path, spec_path: str | None, overrides: list[str]
     else:
         given_path, given_overrides = spec_path, overrides
     compiled = compile_spec(given_path, given_overrides).raise_for_errors()
-    resolved = to_plain(compiled.resolved.root)  # type: ignore[union-attr]
+    resolved = to_plain(compiled.resolved.root)
     if spec_text(resolved)[1] == record["spec_hash"]:
         return compiled
     raise RunDirectoryError(_refusal(directory, record, run_spec, spec_path, overrides, resolved))

@@ -87,8 +87,12 @@ def phase_context(context: RunContext, phase: PhasePlan) -> RunContext:
     if phase.classes is None:
         return context
     datamodule = select_classes(context.datamodule, phase.classes, phase.relabel, phase.name)
-    classes = len(phase.classes) if phase.relabel else context.num_classes
-    return dataclasses.replace(context, datamodule=datamodule, num_classes=classes)
+    if not phase.relabel:
+        return dataclasses.replace(context, datamodule=datamodule)
+    # Metrics count the classes the relabelled targets have: the data's signature, narrowed.
+    signature = replace(context.compiled.signature, num_classes=len(phase.classes))
+    compiled = replace(context.compiled, signature=signature)
+    return dataclasses.replace(context, compiled=compiled, datamodule=datamodule)
 
 
 class LayerStore:

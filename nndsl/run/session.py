@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,32 +21,61 @@ from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from nndsl.api import Valid
+from nndsl.backend.datamodule import ArrayDataModule
 from nndsl.backend.graph_module import GraphModule
 from nndsl.backend.lightning_module import NndslModule
 from nndsl.backend.losses import CompiledLoss
-from nndsl.plan import ParameterGroup, Plan, StopPlan
+from nndsl.ir import Graph
+from nndsl.plan import ParameterGroup, PhasePlan, Plan, StopPlan
 from nndsl.plan.phases import run_seed
 from nndsl.run.metrics_log import HistoryCSVLogger, KeepHistoryUntilResume
 from nndsl.run.safe_load import read_lightning_checkpoint
+from nndsl.spec import Spec
+
+
+#: Told each run before it starts: its phase, run label, cut (or None) and top-down attempt
+#: (or None). The command line prints it; tests use it to interrupt a schedule at a chosen run.
+PhasePrinter = Callable[[PhasePlan, str, str | None, int | None], None]
 
 
 @dataclass
 class RunContext:
-    """Everything a run needs that stays the same across phases."""
+    """Everything a run needs that stays the same across phases.
 
-    spec: Any
-    plan: Plan
+    `compiled` is the checked spec with its graph and plan; `network` the module they describe
+    (its weights change as the schedule runs); `printer` announces each run.
+    """
+
+    compiled: Valid
     network: GraphModule
-    datamodule: Any
+    datamodule: ArrayDataModule
     loss: CompiledLoss
     directory: Path
-    target_kind: str
-    num_classes: int | None
     fast_dev_run: bool = False
-    extra_callbacks: list[Any] = field(default_factory=list)
-    printer: Any = None
+    extra_callbacks: list[Callback] = field(default_factory=list)
+    printer: PhasePrinter | None = None
     progress_bar: bool = True
-    plan_graph: Any = None
+
+    @property
+    def spec(self) -> Spec:
+        return self.compiled.spec
+
+    @property
+    def plan(self) -> Plan:
+        return self.compiled.plan
+
+    @property
+    def graph(self) -> Graph:
+        return self.compiled.graph
+
+    @property
+    def target_kind(self) -> str:
+        return self.compiled.signature.target_kind
+
+    @property
+    def num_classes(self) -> int | None:
+        return self.compiled.signature.num_classes
 
 
 @dataclass(frozen=True)
@@ -117,8 +147,7 @@ def _run_inputs(module: Any, batch: dict[str, torch.Tensor]) -> Any:
 
 def layer_callbacks(context: RunContext) -> list[Any]:
     """Callbacks the network's layers need: re-whitening for whitened_linear layers (PRONG)."""
-    whitened = [node.params for node in context.plan_graph.nodes if node.type == "whitened_linear"] \
-        if context.plan_graph is not None else []
+    whitened = [node.params for node in context.graph.nodes if node.type == "whitened_linear"]
     if not whitened:
         return []
     from nndsl.backend.callbacks.rewhitening import Rewhitening
@@ -201,13 +230,13 @@ def train_run(context: RunContext, label: str, trainable: tuple[str, ...], group
                       interrupted=False, interrupt_pending=interrupt.pending)
 
 
-def build_network(compiled: Any, datamodule: Any) -> Any:
+def build_network(compiled: Valid, datamodule: ArrayDataModule) -> Any:
     """The network the plan describes: one graph module, or an ensemble of them (seeded)."""
     plan = compiled.plan
     if plan.ensemble is None:
         return GraphModule(compiled.graph, plan.tempering, memory=plan.memory)
-    from nndsl.backend.ensemble_data import use_bootstrap_samples
-    from nndsl.backend.ensemble_network import EnsembleNetwork
+    from nndsl.backend.ensemble.data import use_bootstrap_samples
+    from nndsl.backend.ensemble.network import EnsembleNetwork
 
     if plan.ensemble.method == "bagging":
         use_bootstrap_samples(datamodule, plan.ensemble.members, plan.seed)
@@ -240,7 +269,7 @@ def phase_scheduler(context: RunContext, optimizer: Any) -> Any:
 def build_module(context: RunContext, trainable: tuple[str, ...], groups: tuple[ParameterGroup, ...],
                  optimizer: Any, max_epochs: int) -> Any:
     if context.plan.ensemble is not None:
-        from nndsl.backend.ensemble_module import EnsembleModule
+        from nndsl.backend.ensemble.module import EnsembleModule
 
         return EnsembleModule(context.network, context.plan.ensemble, context.plan.loss, trainable,
                               groups, optimizer, phase_scheduler(context, optimizer), max_epochs,

@@ -10,15 +10,19 @@ import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nndsl.api import Compiled, compile_spec
+from nndsl.api import Valid, compile_spec
 from nndsl.data.registry import DATA_SOURCES, DataSourceError
 from nndsl.diagnostics import Diagnostic, SpecError
 from nndsl.run.rundir import (RunDirectoryError, is_primary_process, package_versions,
                               recording_outcome, refuse_existing, save_state, shared_run_directory,
                               write_json, write_spec)
 from nndsl.source import locate, to_plain
+
+if TYPE_CHECKING:  # torch is imported only once training starts
+    from nndsl.backend.datamodule import ArrayDataModule
+    from nndsl.run.session import PhasePrinter
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,7 @@ class TrainingDiverged(FloatingPointError):
         self.checkpoint = checkpoint
 
 
-def compile_run(spec_path: str | None, overrides: list[str], resume: str | None) -> tuple[Compiled, Path | None]:
+def compile_run(spec_path: str | None, overrides: list[str], resume: str | None) -> tuple[Valid, Path | None]:
     """Compile the spec, or the spec of the run directory being resumed (`nndsl.run.resume_check`:
     what is given must resolve to the run's own spec).
 
@@ -58,15 +62,15 @@ def compile_run(spec_path: str | None, overrides: list[str], resume: str | None)
     return compile_spec(spec_path, overrides).raise_for_errors(), None
 
 
-def open_run_directory(compiled: Compiled, spec_path: str, overrides: list[str], run_dir: str | None) -> Path:
+def open_run_directory(compiled: Valid, spec_path: str, overrides: list[str], run_dir: str | None) -> Path:
     """Make the new run's directory and write what describes it (spec, plan, graph, versions)."""
-    directory = _run_directory(compiled.spec.name, run_dir)  # type: ignore[union-attr]
-    digest = write_spec(directory, to_plain(compiled.resolved.root))  # type: ignore[union-attr]
+    directory = _run_directory(compiled.spec.name, run_dir)
+    digest = write_spec(directory, to_plain(compiled.resolved.root))
     # The spec's absolute path: `--resume` finds it again from any working directory.
     write_json(directory / "run.json", {"spec_path": str(Path(spec_path).resolve()),
                                         "overrides": overrides, "spec_hash": digest})
-    write_json(directory / "plan.json", compiled.plan.to_dict())  # type: ignore[union-attr]
-    write_json(directory / "graph.json", compiled.graph.to_dict())  # type: ignore[union-attr]
+    write_json(directory / "plan.json", compiled.plan.to_dict())
+    write_json(directory / "graph.json", compiled.graph.to_dict())
     write_json(directory / "versions.json", package_versions())
     return directory
 
@@ -95,12 +99,11 @@ def _run_directory(name: str, requested: str | None) -> Path:
     return Path(choice[0])
 
 
-def load_data(compiled: Compiled) -> Any:
+def load_data(compiled: Valid) -> ArrayDataModule:
     """The source's arrays in a Lightning data module; data problems become diagnostics (exit 2)."""
     from nndsl.backend.datamodule import ArrayDataModule
 
     spec = compiled.spec
-    assert spec is not None and compiled.resolved is not None
     base = Path(compiled.path).parent
     seed = spec.data.seed if spec.data.seed is not None else spec.seed
     try:
@@ -118,7 +121,7 @@ def load_data(compiled: Compiled) -> Any:
 
 
 def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: str | None = None,
-          resume: str | None = None, fast_dev_run: bool = False, printer: Any = None,
+          resume: str | None = None, fast_dev_run: bool = False, printer: PhasePrinter | None = None,
           progress_bar: bool = True) -> RunResult:
     """Train a spec (or resume a run directory, `spec_path` then optional); returns the summary."""
     import torch
@@ -138,7 +141,6 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
     compiled, directory = compile_run(spec_path, overrides or [], resume)
     resuming = directory is not None
     spec, plan, signature = compiled.spec, compiled.plan, compiled.signature
-    assert spec is not None and plan is not None and signature is not None and compiled.graph is not None
     if directory is None and run_dir is not None and is_primary_process():
         refuse_existing(Path(run_dir))  # before loading data, which may take a while
     seed_everything(spec.seed, workers=True, verbose=False)
@@ -157,9 +159,8 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
         torch.manual_seed(spec.seed)
         network = build_network(compiled, datamodule)
         loss = CompiledLoss(plan.loss, signature.target_kind, len(datamodule.splits.train), bool(plan.loss_terms))
-        context = RunContext(spec, plan, network, datamodule, loss, directory, signature.target_kind,
-                             signature.num_classes, fast_dev_run, printer=printer, progress_bar=progress_bar,
-                             plan_graph=compiled.graph)
+        context = RunContext(compiled, network, datamodule, loss, directory, fast_dev_run,
+                             printer=printer, progress_bar=progress_bar)
         try:
             rows = run_schedule(context)
         except Interrupted as interrupted:

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from nndsl.api import Compiled, compile_spec
+from nndsl.api import Valid, compile_spec
 from nndsl.run.rundir import RunDirectoryError, read_json
 from nndsl.run.safe_load import read_state_dict
 
@@ -22,18 +22,17 @@ from nndsl.run.safe_load import read_state_dict
 @dataclass(frozen=True)
 class TrainedRun:
     directory: Path
-    compiled: Compiled
+    compiled: Valid
     network: torch.nn.Module
     class_names: tuple[str, ...] | None
     feature_names: tuple[str, ...] | None = None
 
     @property
     def ensemble(self) -> bool:
-        return self.compiled.plan is not None and self.compiled.plan.ensemble is not None
+        return self.compiled.plan.ensemble is not None
 
     @property
     def target_kind(self) -> str:
-        assert self.compiled.signature is not None
         return self.compiled.signature.target_kind
 
 
@@ -89,15 +88,14 @@ def original_spec_path(directory: Path, recorded: str | None) -> Path:
                 directory / "spec.yaml")
 
 
-def build_trained_network(compiled: Compiled) -> Any:
+def build_trained_network(compiled: Valid) -> Any:
     """The plan's network (one graph module, or the ensemble), untrained: weights come next."""
     from nndsl.backend.graph_module import GraphModule
 
     plan = compiled.plan
-    assert plan is not None and compiled.graph is not None
     if plan.ensemble is None:
         return GraphModule(compiled.graph, plan.tempering, memory=plan.memory)
-    from nndsl.backend.ensemble_network import EnsembleNetwork
+    from nndsl.backend.ensemble.network import EnsembleNetwork
 
     return EnsembleNetwork(compiled.graph, plan.ensemble, plan.tempering)
 

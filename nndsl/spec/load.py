@@ -220,7 +220,8 @@ def _allowed_keys(loc: tuple[Any, ...], plain: Any) -> set[str]:
             model = GroupSpec
             continue
         if part == "params" and isinstance(value, dict):
-            layer = LAYERS.get(str(value.get("type")))
+            type_name = str(value.get("type"))
+            layer = LAYERS.get(type_name) if type_name in LAYERS else None
             extra = {"name", "type", "inputs"}
             model = layer.Params if layer else None
             continue

@@ -42,7 +42,7 @@ class LayerSpec(SpecModel):
     @classmethod
     def _known_type(cls, value: str, info: ValidationInfo) -> str:
         registry = layer_registry(info)
-        if registry.get(value) is None:
+        if value not in registry:
             hint = did_you_mean(value, registry.names()) or "`nndsl ls` lists the layer types"
             raise spec_error("unknown_layer", "unknown layer type `{type}` ({hint})", type=value, hint=hint)
         return value
@@ -50,10 +50,10 @@ class LayerSpec(SpecModel):
     @field_validator("params", mode="before")
     @classmethod
     def _typed_params(cls, value: Any, info: ValidationInfo) -> Any:
-        layer = layer_registry(info).get(info.data.get("type", ""))
-        if layer is None:
+        registry, type_name = layer_registry(info), info.data.get("type", "")
+        if type_name not in registry:
             return LayerParams()  # the unknown type is already reported
-        return layer.Params.model_validate(value or {})
+        return registry.get(type_name).Params.model_validate(value or {})
 
 
 class GroupSpec(SpecModel):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_USER_ERROR = 0, 2
+from nndsl.cli.exits import EXIT_OK, EXIT_USER_ERROR
 
 
 def run_tui(spec_path: str | Path) -> int:

@@ -5,25 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset
 
-from nndsl.backend.bagging import (
-    BaggedDataset,
-    bagged_tensors,
-    bootstrap_indices,
-    collate_bagged,
-)
-from nndsl.backend.ensemble import Ensemble
-from nndsl.backend.ensemble_losses import independent_loss, per_member_cross_entropy
+from nndsl.backend.ensemble.data import BootstrapSamples, bootstrap_indices, collate_member_major
+from nndsl.backend.ensemble.losses import independent_loss, per_member_cross_entropy
+from nndsl.backend.ensemble.members import Ensemble
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices gain nothing from threads, which on a busy 2-core box wait on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_bootstrap_indices_are_reproducible_from_the_seed_alone() -> None:
@@ -47,49 +36,60 @@ def test_bootstrap_samples_differ_across_members_and_draw_with_replacement() -> 
         assert 0.60 < distinct < 0.66
 
 
-def make_dataset(size: int = 40) -> TensorDataset:
-    inputs = torch.arange(size * 3, dtype=torch.float32).view(size, 3)  # example i starts at 3i
-    targets = torch.arange(size) % 4
-    return TensorDataset(inputs, targets)
+class Examples(Dataset):
+    """Examples as the data modules give them: {"inputs": [3], "targets": []}."""
+
+    def __init__(self, size: int) -> None:
+        self.inputs = torch.arange(size * 3, dtype=torch.float32).view(size, 3)  # i starts at 3i
+        self.targets = torch.arange(size) % 4
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {"inputs": self.inputs[index], "targets": self.targets[index]}
+
+
+def make_dataset(size: int = 40) -> Examples:
+    return Examples(size)
+
+
+def bagged_batch(dataset: Examples, indices: torch.Tensor, positions: torch.Tensor):
+    """One member-major batch (inputs [M, B, 3], targets [M, B]) at these sample positions."""
+    batch = collate_member_major([BootstrapSamples(dataset, indices)[int(position)]
+                                  for position in positions])
+    return batch["inputs"], batch["targets"]
 
 
 def test_loader_yields_member_major_batches_of_each_members_own_sample() -> None:
     dataset = make_dataset()
     indices = bootstrap_indices(len(dataset), members=3, seed=5)
     loader = DataLoader(
-        BaggedDataset(dataset, indices), batch_size=8, shuffle=False, collate_fn=collate_bagged
+        BootstrapSamples(dataset, indices), batch_size=8, shuffle=False,
+        collate_fn=collate_member_major,
     )
     seen_inputs, seen_targets = [], []
-    for inputs, targets in loader:
+    for batch in loader:
+        inputs, targets = batch["inputs"], batch["targets"]
         assert inputs.shape[0] == 3 and inputs.shape[2] == 3 and targets.shape == inputs.shape[:2]
         seen_inputs.append(inputs)
         seen_targets.append(targets)
     all_inputs = torch.cat(seen_inputs, dim=1)  # [M, N, 3]
     all_targets = torch.cat(seen_targets, dim=1)  # [M, N]
-    assert torch.equal(all_inputs, dataset.tensors[0][indices])
-    assert torch.equal(all_targets, dataset.tensors[1][indices])
+    assert torch.equal(all_inputs, dataset.inputs[indices])
+    assert torch.equal(all_targets, dataset.targets[indices])
 
 
 def test_shuffled_loader_keeps_every_member_on_its_own_sample() -> None:
     dataset = make_dataset()
     indices = bootstrap_indices(len(dataset), members=2, seed=1)
     loader = DataLoader(
-        BaggedDataset(dataset, indices), batch_size=16, shuffle=True, collate_fn=collate_bagged,
-        generator=torch.Generator().manual_seed(0),
+        BootstrapSamples(dataset, indices), batch_size=16, shuffle=True,
+        collate_fn=collate_member_major, generator=torch.Generator().manual_seed(0),
     )
     for member in range(2):
-        seen = torch.cat([inputs[member, :, 0] for inputs, _ in loader]) / 3  # example ids
+        seen = torch.cat([batch["inputs"][member, :, 0] for batch in loader]) / 3  # example ids
         assert sorted(seen.long().tolist()) == sorted(indices[member].tolist())
-
-
-def test_bagged_tensors_match_the_loader_path() -> None:
-    dataset = make_dataset()
-    indices = bootstrap_indices(len(dataset), members=3, seed=2)
-    positions = torch.tensor([4, 0, 9, 31])
-    inputs, targets = bagged_tensors(*dataset.tensors, indices, positions)
-    items = [BaggedDataset(dataset, indices)[int(position)] for position in positions]
-    expected_inputs, expected_targets = collate_bagged(items)
-    assert torch.equal(inputs, expected_inputs) and torch.equal(targets, expected_targets)
 
 
 @pytest.mark.parametrize("vectorise", [True, False])
@@ -100,7 +100,7 @@ def test_one_step_trains_each_member_on_its_own_bootstrap_batch(vectorise: bool)
 
     dataset = make_dataset()
     indices = bootstrap_indices(len(dataset), members=3, seed=3)
-    inputs, targets = bagged_tensors(*dataset.tensors, indices, torch.arange(10))  # [3, 10, ...]
+    inputs, targets = bagged_batch(dataset, indices, torch.arange(10))  # [3, 10, ...]
     inputs = inputs / 100  # keep the activations in a sensible range
     ensemble = Ensemble(member, 3, vectorise=vectorise)
     logits = ensemble(inputs, per_member=True)  # [M, B, C]

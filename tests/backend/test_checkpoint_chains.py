@@ -9,11 +9,11 @@ import torch
 
 from nndsl.api import compile_spec
 from nndsl.backend.graph_module import GraphModule
-from nndsl.backend.saved_memory import SavedTensorMeter
+from oracles.saved_memory import SavedTensorMeter
 from nndsl.ir.graph import GraphNode
 from nndsl.layers import LAYERS
-from nndsl.plan.chains import chain_layers
-from nndsl.plan.segments import owned_bytes
+from nndsl.plan.memory.chains import chain_layers
+from nndsl.plan.memory.segments import owned_bytes
 
 BATCH = 8
 LAYER_CASES = [

@@ -9,19 +9,13 @@ import pytest
 import torch
 from torch import nn
 
-from nndsl.backend.ensemble import Ensemble
-from nndsl.backend.ensemble_losses import oracle_loss, per_member_cross_entropy
+from nndsl.backend.ensemble.losses import oracle_loss, per_member_cross_entropy
+from nndsl.backend.ensemble.members import Ensemble
 
 MEMBERS = 4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices gain nothing from threads, which on a busy 2-core box wait on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def mlp_member(index: int) -> nn.Module:

@@ -7,8 +7,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from nndsl.backend.ensemble import Ensemble
-from nndsl.backend.ensemble_losses import (
+from nndsl.backend.ensemble.losses import (
     assignment_counts,
     independent_loss,
     majority_vote,
@@ -19,6 +18,7 @@ from nndsl.backend.ensemble_losses import (
     oracle_selection,
     per_member_cross_entropy,
 )
+from nndsl.backend.ensemble.members import Ensemble
 
 
 def leaf_losses(values: list[list[float]]) -> torch.Tensor:
@@ -119,16 +119,6 @@ def test_assignment_counts_give_the_class_by_member_matrix() -> None:
     targets = torch.tensor([1, 0, 0, 1, 1])
     counts = assignment_counts(assignment, targets, members=3, classes=2)
     assert counts.tolist() == [[0, 2, 0], [2, 0, 1]]
-
-
-@pytest.fixture
-def one_thread():
-    """Tiny matrices gain nothing from threads, and on a busy 2-core box threads that wait for
-    each other slow each step twenty-fold."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_smcl_members_specialise_on_a_two_branch_regression(one_thread: None) -> None:

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from nndsl.api import compile_spec
-from nndsl.backend.ensemble_losses import per_member_cross_entropy
-from nndsl.backend.ensemble_module import EnsembleModule
-from nndsl.backend.ensemble_network import EnsembleNetwork
+from nndsl.backend.ensemble.losses import per_member_cross_entropy
+from nndsl.backend.ensemble.module import EnsembleModule
+from nndsl.backend.ensemble.network import EnsembleNetwork
 
 SPEC = """
 nndsl: 1

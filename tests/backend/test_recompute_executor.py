@@ -7,8 +7,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from nndsl.backend.recompute import RecomputedRecurrent
-from nndsl.plan.recompute import plan_recompute, smallest_feasible_units
+from nndsl.backend.recompute.layer import RecomputedRecurrent
+from nndsl.plan.memory.recompute import plan_recompute, smallest_feasible_units
 
 BATCH, LENGTH, FEATURES, HIDDEN = 3, 23, 4, 5
 REFERENCES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
@@ -17,13 +17,7 @@ BUDGETS = [("optimal", 12), ("hidden", 3), ("internal", 11), ("optimal", 1), ("s
            ("none", 200)]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: intra-op threads only contend on the shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def build(cell_type: str, policy: str, memory: int, bidirectional: bool = False,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from nndsl.plan.segments import ChainLayer, Segment, merge_plain, owned_bytes, segment_bytes
+from nndsl.plan.memory.segments import ChainLayer, Segment, merge_plain, owned_bytes, segment_bytes
 from nndsl.records import Record
 
 

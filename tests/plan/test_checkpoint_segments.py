@@ -8,10 +8,11 @@ import itertools
 import random
 
 import pytest
+from spec_texts import compile_file
 
-from nndsl.api import compile_spec
-from nndsl.plan.segments import (ChainLayer, Segment, equal_segments, evaluate, optimal_segments, plain_segments,
-                                 smallest_peak, sqrt_segments)
+from nndsl.plan.memory.segment_search import optimal_segments, smallest_peak
+from nndsl.plan.memory.segments import (ChainLayer, Segment, equal_segments, evaluate, plain_segments,
+                                        sqrt_segments)
 from nndsl.records import replace
 
 
@@ -138,9 +139,8 @@ DEEP = "\n".join(f"    - {{name: h{index}, type: linear, units: {width}, activat
 
 def compiled(tmp_path, budget: str, layers: str = DEEP, source: str = "digits", loss: str = "cross_entropy",
              extra: str = ""):
-    path = tmp_path / "spec.yaml"
-    path.write_text(SPEC.format(layers=layers, budget=budget, source=source, loss=loss, extra=extra))
-    return compile_spec(path)
+    return compile_file(tmp_path, SPEC.format(layers=layers, budget=budget, source=source, loss=loss,
+                                              extra=extra))
 
 
 def test_spec_budget_plans_segments_within_the_budget(tmp_path):

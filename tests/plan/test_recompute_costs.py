@@ -6,9 +6,9 @@ from __future__ import annotations
 import heapq
 import pytest
 
-from nndsl.plan.recompute import plan_recompute
-from nndsl.plan.recompute_costs import INFEASIBLE, ConvexCosts
-from nndsl.plan.recompute_mixed import MixedCosts
+from nndsl.plan.memory.recompute import plan_recompute
+from nndsl.plan.memory.recompute_costs import INFEASIBLE, ConvexCosts
+from nndsl.plan.memory.recompute_mixed import MixedCosts
 
 # -- the paper's recurrences, written out plainly (the digest's boundary conditions) ---------
 

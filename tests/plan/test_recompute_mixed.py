@@ -7,10 +7,10 @@ from unittest import mock
 
 import pytest
 
-from nndsl.plan import recompute
-from nndsl.plan.recompute_mixed import MixedCosts, MixedTable, clear_mixed_tables, mixed_table
-from nndsl.plan.recompute_reference import ReferenceMixedCosts
-from nndsl.plan.recompute_rows import INFINITE, RowShape
+from nndsl.plan.memory import recompute
+from nndsl.plan.memory.recompute_mixed import MixedCosts, MixedTable, clear_mixed_tables, mixed_table
+from oracles.recompute_reference import ReferenceMixedCosts
+from nndsl.plan.memory.recompute_rows import INFINITE, RowShape
 
 ALPHA_BETA = [(1, 1), (2, 1), (2, 2), (3, 2), (3, 3), (5, 4), (5, 5), (7, 7)]
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from nndsl.plan.recompute import (
+from nndsl.plan.memory.recompute import (
     RecomputeSchedule,
     plain_bptt_bytes,
     plan_recompute,

@@ -10,9 +10,9 @@ import random
 import pytest
 from segments_reference import reference_segments
 
-from nndsl.plan import segments as segments_module
-from nndsl.plan.segments import (EXACT_LAYERS, ChainLayer, Segment, evaluate, fits, optimal_segments,
-                                 plain_segments, smallest_peak)
+from nndsl.plan.memory import segment_search as search_module
+from nndsl.plan.memory.segment_search import EXACT_LAYERS, fits, optimal_segments, smallest_peak
+from nndsl.plan.memory.segments import ChainLayer, Segment, evaluate, plain_segments
 
 
 def random_chain(generator: random.Random, count: int, checkpointable: float = 0.97) -> list[ChainLayer]:
@@ -119,16 +119,16 @@ def test_long_chains_find_a_plan_at_their_smallest_budget():
 def test_work_per_layer_is_bounded(monkeypatch):
     """The search's states per position do not grow with the chain: counted, not timed."""
     sizes: list[int] = []
-    original = segments_module._front
+    original = search_module._front
 
     def counting(states, quantum):
         front = original(states, quantum)
         sizes.append(len(front))
         return front
 
-    monkeypatch.setattr(segments_module, "_front", counting)
+    monkeypatch.setattr(search_module, "_front", counting)
     for count in (200, 800):
         sizes.clear()
         layers = wide_and_narrow(count)
         optimal_segments(layers, evaluate(layers, plain_segments(layers)).peak_bytes // 2)
-        assert max(sizes) <= segments_module.BUCKETS + 2
+        assert max(sizes) <= search_module.BUCKETS + 2

@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The test networks are tiny: torch's intra-op threads only wait on each other, badly so on a
-    busy machine (a top-down run took 16 s with two threads and 4 s with one, same results).
-    Module scope, so that module-scoped runs (reference runs shared by a file's tests) get it too."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def single_threaded(one_thread):
+    """Every training test runs with one torch thread (tests/conftest.py says why)."""
     yield
-    torch.set_num_threads(threads)

@@ -113,8 +113,7 @@ def _one_process_validation(directory: Path, weights: Path) -> dict[str, float]:
     network.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     signature = compiled.signature
     loss = CompiledLoss(compiled.spec.loss, signature.target_kind, len(datamodule.splits.train), False)
-    context = RunContext(compiled.spec, compiled.plan, network, datamodule, loss, directory,
-                         signature.target_kind, signature.num_classes)
+    context = RunContext(compiled, network, datamodule, loss, directory)
     with contextlib.redirect_stdout(io.StringIO()):
         results = evaluation_trainer(context).validate(build_module(context, (), (), compiled.spec.optimizer, 1),
                                                        datamodule=datamodule, verbose=False)

@@ -11,7 +11,6 @@ One short run (CPU, fixed seed) whose full top-down search both accepts and reje
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest

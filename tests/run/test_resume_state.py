@@ -102,7 +102,7 @@ def test_metrics_csv_reads_as_one_run_across_a_resume(tmp_path):
 
 
 def test_vectorised_members_follow_a_training_mode_set_without_train():
-    from nndsl.backend.ensemble import Ensemble
+    from nndsl.backend.ensemble.members import Ensemble
 
     ensemble = Ensemble(
         lambda index: nn.Sequential(nn.Conv1d(1, 2, 3), nn.Dropout(0.5), nn.Flatten()), 2)
