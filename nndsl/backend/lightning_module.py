@@ -72,6 +72,13 @@ class NndslModule(LightningModule):
         output, lengths = self.network(batch["inputs"], batch.get("input_lengths"))
         loss, _ = self.compiled_loss(self.network, output, lengths, batch)
         batch_size = batch["inputs"].shape[0]
+        if split == "train":
+            # Summed here and logged once at the epoch's end (`on_train_epoch_end`): the same
+            # example-weighted mean Lightning would log, without its per-call bookkeeping, which
+            # cost as much as the forward pass of a small network every step.
+            self.train_loss_sum = self.train_loss_sum + loss.detach() * batch_size
+            self.train_examples += batch_size
+            return loss
         self.log(f"{split}/loss", loss, on_step=False, on_epoch=True, prog_bar=split != "test",
                  batch_size=batch_size, sync_dist=True)
         if split in self.metrics:
@@ -84,10 +91,21 @@ class NndslModule(LightningModule):
                          batch_size=batch_size)
         return loss
 
+    def on_train_epoch_start(self) -> None:
+        self.train_loss_sum: torch.Tensor | float = 0.0
+        self.train_examples = 0
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
         loss = self._step(batch, "train")
         stop_unless_finite(self, loss)
         return loss
+
+    def on_train_epoch_end(self) -> None:
+        """`train/loss`: the epoch's mean training loss per example (then averaged over
+        processes), logged before early stopping and checkpointing read it."""
+        if self.train_examples:
+            self.log("train/loss", self.train_loss_sum / self.train_examples, on_step=False,
+                     on_epoch=True, prog_bar=True, sync_dist=True)
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
         self._step(batch, "valid")
