@@ -7,7 +7,8 @@ SGD-with-momentum step) on one batch of digits-sized inputs (8x8 = 64 features, 
 
 - an MLP 64 -> 128 -> 128 -> 10 on three paths: "loop" (an `nn.ModuleList`, one member after the
   other), "vmap" (the generic `torch.func` path) and "batched-matmul" (the Linear-chain fast path);
-- a small conv net (conv 3x3 1->8, conv 3x3 8->16, linear 256 -> 10) on "loop" and "vmap".
+- a small conv net (conv 3x3 1->8, conv 3x3 8->16, max-pool, linear 256 -> 10) on "loop", "vmap"
+  and "grouped-conv" (the members' channels side by side in grouped convolutions).
 
 Paths are timed side by side in one process, interleaved round by round so that drift of a shared
 machine hits all of them alike; each is warmed up first, and the median over rounds is printed
@@ -144,8 +145,10 @@ def main() -> None:
         images = images.to(device)
         conv = {
             "loop": Ensemble(conv_member, options.members, vectorise=False).to(device),
-            "vmap": Ensemble(conv_member, options.members).to(device),
+            "vmap": Ensemble(conv_member, options.members, batched_matmul=False).to(device),
+            "grouped-conv": Ensemble(conv_member, options.members).to(device),
         }
+        assert [ensemble.path for ensemble in conv.values()] == list(conv)
         medians = time_side_by_side(
             {name: training_step(ensemble, images, targets) for name, ensemble in conv.items()},
             options.warmup, options.rounds, options.steps_per_round,

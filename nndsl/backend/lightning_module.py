@@ -58,6 +58,7 @@ class NndslModule(LightningModule):
                 target_kind, num_classes, self.blank, space_label, decoding)
             for split in ("valid", "test")})
         self.freeze_layers()
+        self.on_train_epoch_start()
 
     def freeze_layers(self) -> None:
         """`requires_grad` on exactly the trainable layers (frozen layers keep their values)."""
@@ -93,12 +94,22 @@ class NndslModule(LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self.train_loss_sum: torch.Tensor | float = 0.0
-        self.train_examples = 0
+        self.train_examples = 0  # (a run resumed in mid-epoch starts from __init__'s zeros)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
         loss = self._step(batch, "train")
         stop_unless_finite(self, loss)
         return loss
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # A checkpoint inside an epoch (Ctrl-C) carries the epoch's running sum, so the resumed
+        # run logs the train/loss the uninterrupted one would (the same additions, in order).
+        checkpoint["train_loss_sum"] = {"sum": self.train_loss_sum, "examples": self.train_examples}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get("train_loss_sum")
+        if saved is not None:
+            self.train_loss_sum, self.train_examples = saved["sum"], saved["examples"]
 
     def on_train_epoch_end(self) -> None:
         """`train/loss`: the epoch's mean training loss per example (then averaged over
