@@ -5,8 +5,8 @@ A deep MLP (default) or conv chain with unequal widths is compiled from a spec w
 `torch.utils.checkpoint` in nndsl's own GraphModule. For each budget, in one run, we measure:
 
 * bytes saved for backward, counted per storage with saved-tensor hooks, recomputation included
-  (`SavedTensorMeter` in tests/oracles/saved_memory.py): the peak next to the budget and the planner's
-  predicted peak;
+  (`nndsl.backend.saved_tensor_meter.SavedTensorMeter`): the peak next to the budget and the
+  planner's predicted peak;
 * the time of one training step (forward + backward, dropout on) against the same network
   without checkpoints: in each round every variant runs once (plain, planned, equal, order
   rotated) and the ratio to plain is taken within the round; the median over rounds is printed
@@ -22,7 +22,6 @@ Run: ``python benchmarks/memory_chain.py`` (``--network conv`` for the conv chai
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import statistics
 import time
@@ -32,13 +31,11 @@ import torch
 
 from nndsl.api import compile_spec
 from nndsl.backend.graph_module import GraphModule
+from nndsl.backend.saved_tensor_meter import SavedTensorMeter
 from nndsl.plan.memory.chains import chain_layers, find_chains
 from nndsl.plan.memory.segments import equal_segments, evaluate, step_cost
 from nndsl.records import replace
 
-# The oracle lives with the tests (tests/oracles/), outside the shipped package.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from oracles.saved_memory import SavedTensorMeter
 
 # 16 blocks: a wide ReLU layer (widths cycling 1024, 2048, 512, 1536), dropout in every other
 # block, a narrow tanh bottleneck (32, 64, 128): boundaries are cheap to keep at the bottlenecks.

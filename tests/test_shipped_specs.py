@@ -16,7 +16,12 @@ SPECS = sorted((ROOT / "specs").glob("*.yaml"))
 @pytest.mark.parametrize("path", SPECS, ids=[path.name for path in SPECS])
 def test_shipped_spec_validates(path):
     compiled = compile_spec(path)
-    assert compiled.diagnostics == ()
+    # A fine-tuning spec starts from a run its header trains first: until that run exists, its
+    # one diagnostic is the warning saying so.
+    pending = tuple(item for item in compiled.diagnostics
+                    if item.code == "E335" and item.severity == "warning")
+    assert compiled.diagnostics == pending
+    assert len(pending) <= 1 and (not pending or "--run-dir runs/" in path.read_text())
     assert compiled.plan is not None
 
 

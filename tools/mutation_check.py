@@ -41,6 +41,8 @@ TEMPERING_TESTS = ("tests/plan/test_tempering_plan.py", "tests/plan/test_temperi
 ENSEMBLE_TESTS = ("tests/backend/test_ensemble_module_k.py", "tests/backend/test_ensemble_losses.py")
 LOSS_TESTS = ("tests/backend/test_metrics_losses.py",)
 RESOLVE_TESTS = ("tests/resolve/test_resolve.py",)
+INIT_TESTS = ("tests/plan/test_init_from.py", "tests/run/test_init_weights.py")
+GRADUAL_TESTS = ("tests/plan/test_gradual_unfreeze.py",)
 
 
 @dataclass(frozen=True)
@@ -100,11 +102,11 @@ MUTATIONS = (
              "enumerate(order, start=1)", "enumerate(order, start=0)", PHASE_TESTS),
     Mutation("planned-attempt-reinitialises-nothing", "nndsl/plan/phases.py",
              "by_name[attempt].extractor,\n                      by_name[attempt].extractor)",
-             "by_name[attempt].extractor,\n                      ())", PHASE_TESTS),
+             "by_name[attempt].extractor,\n                      schedule.layers.span(0, 0))", PHASE_TESTS),
     Mutation("run-frozen-set-empty", "nndsl/plan/phases.py",
-             "    return tuple(node for node in graph.order if node not in chosen)", "    return ()", PHASE_TESTS),
+             "frozen=trainable.complement(),", "frozen=trainable.order.span(0, 0),", PHASE_TESTS),
     Mutation("freeze-ignored-in-train-phase", "nndsl/plan/phases.py",
-             'if node in picked["train"] - picked["freeze"])', 'if node in picked["train"])', PHASE_TESTS),
+             'schedule.layers.of(picked["train"] - picked["freeze"])', 'schedule.layers.of(picked["train"])', PHASE_TESTS),
     Mutation("first-cut-off-by-one", "nndsl/plan/phases.py",
              "if phase.first_cut in names else 0", "if phase.first_cut in names else 1", PHASE_TESTS),
     Mutation("last-cut-off-by-one", "nndsl/plan/phases.py",
@@ -114,11 +116,11 @@ MUTATIONS = (
              "key=lambda cut: len(cut.extractor), reverse=True)", "key=lambda cut: len(cut.extractor))",
              PHASE_TESTS),
     Mutation("repeated-attempts-kept", "nndsl/plan/phases.py",
-             "if trained.count and (previous is None or not trained_below.same(trained, previous)):",
-             "if trained.count:", PHASE_TESTS),
+             "if trained(cut.extractor) and (previous is None or not same(cut.extractor, previous)):",
+             "if trained(cut.extractor):", PHASE_TESTS),
     Mutation("retrain-classifier-reinit-inverted", "nndsl/plan/phases.py",
-             "by_name[candidate].classifier if phase.reinit else ()",
-             "() if phase.reinit else by_name[candidate].classifier", PHASE_TESTS),
+             "by_name[candidate].classifier if phase.reinit else nothing)",
+             "nothing if phase.reinit else by_name[candidate].classifier)", PHASE_TESTS),
     Mutation("accuracy-mode-inverted", "nndsl/plan/phases.py",
              'return "max" if monitor.endswith(("accuracy", "/f1_macro", "/f1_micro", "/r2")) else "min"',
              'return "min" if monitor.endswith(("accuracy", "/f1_macro", "/f1_micro", "/r2")) else "max"',
@@ -187,6 +189,22 @@ MUTATIONS = (
     Mutation("fragments-not-merged-deeply", "nndsl/resolve/merge.py",
              "entries[key] = merge_under(entries[key], value) if key in entries else value",
              "entries[key] = value", RESOLVE_TESTS),
+    # init_from: which tensors load where (plan/init_from.py), carried out (run/init_weights.py).
+    Mutation("init-rename-ignored", "nndsl/plan/init_from.py",
+             "mapping[name] = old + name[len(new):]", "mapping[name] = name", INIT_TESTS),
+    Mutation("init-best-of-a-rejected-run", "nndsl/plan/init_from.py",
+             'if record.get("row") and record.get("accepted", True)]', 'if record.get("row")]',
+             INIT_TESTS),
+    Mutation("init-loaded-into-the-source-name", "nndsl/run/init_weights.py",
+             "target = layer_prefix(layer.layer) + tensor",
+             "target = layer_prefix(layer.source) + tensor", INIT_TESTS),
+    # gradual_unfreeze's stages (plan/gradual.py).
+    Mutation("gradual-bottom-up", "nndsl/plan/gradual.py",
+             "        for unit in reversed(graph.units):\n", "        for unit in graph.units:\n",
+             GRADUAL_TESTS),
+    Mutation("gradual-multiplier-ignored", "nndsl/plan/gradual.py",
+             'update={"lr": optimizer.lr * multiplier}', 'update={"lr": optimizer.lr}',
+             GRADUAL_TESTS),
 )
 
 

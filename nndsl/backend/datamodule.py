@@ -15,6 +15,9 @@ continues with the batch the interrupted one would have drawn next.
 Under DDP, Lightning replaces the shuffling sampler with a `DistributedSampler` (its default
 sampler injection, kept on purpose); that sampler is seeded from `PL_GLOBAL_SEED`, which
 `lightning.seed_everything` sets, and re-shuffled each epoch by Lightning's `set_epoch` call.
+Bagging (`use_bootstrap_samples`) replaces the training examples by every ensemble member's own
+bootstrap sample; `resume_shuffle` hands the next training loader the shuffling state a
+checkpoint recorded (`nndsl.backend.callbacks.random_state`).
 Validation and test loaders never shuffle, and under DDP every process evaluates the whole split
 (see `_loader`); when a split is empty its hook is hidden from Lightning, which then skips that
 loop.
@@ -30,8 +33,10 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchdata.stateful_dataloader import StatefulDataLoader
 
+from nndsl.backend.ensemble.data import BootstrapSamples, bootstrap_indices, bootstrap_loader
 from nndsl.data.registry import DataArrays
 from nndsl.data.splits import DataSplits, split_arrays
+from nndsl.data.standardize import FeatureStatistics, standardize_splits
 
 Batch = dict[str, torch.Tensor]
 
@@ -116,6 +121,8 @@ class ArrayDataModule(LightningDataModule):
         test_fraction: share of all examples for testing; 0 for none (or a source's fixed set).
         seed: seed of the splits and of the training loader's shuffling.
         num_workers: loader worker processes; 0 loads in the training process.
+        standardize: standardise every split's inputs with statistics of the training split
+            (`nndsl.data.standardize`); they are kept as `feature_statistics`.
 
     Raises:
         DataSourceError: a requested split would be empty (see `nndsl.data.splits`).
@@ -129,6 +136,7 @@ class ArrayDataModule(LightningDataModule):
         test_fraction: float = 0.0,
         seed: int = 0,
         num_workers: int = 0,
+        standardize: bool = False,
     ) -> None:
         super().__init__()
         self.batch_size = batch_size
@@ -138,7 +146,13 @@ class ArrayDataModule(LightningDataModule):
         self.lexicon, self.grammar = arrays.lexicon, arrays.grammar  # for word decoding
         # Splitting here, not in setup(), surfaces an empty split before the Trainer starts.
         self.splits: DataSplits = split_arrays(arrays, valid_fraction, test_fraction, seed)
+        self.feature_statistics: FeatureStatistics | None = None
+        if standardize:
+            self.feature_statistics, self.splits = standardize_splits(self.splits, batch_size)
         self._datasets: dict[str, ArrayDataset | None] = {}
+        self.bootstrap: BootstrapSamples | None = None  # bagging: each member's own sample
+        self._bootstrap_seed = seed
+        self._shuffle_state: torch.Tensor | None = None  # for the next training loader only
         self._hide_hooks_of_missing_splits()
 
     def _hide_hooks_of_missing_splits(self) -> None:
@@ -201,9 +215,38 @@ class ArrayDataModule(LightningDataModule):
             persistent_workers=self.num_workers > 0,
         )
 
+    def use_bootstrap_samples(self, members: int, seed: int) -> None:
+        """From now on the training loader yields member-major bootstrap batches (bagging):
+        `{"inputs": [M, B, ...], "targets": [M, B, ...]}`, member m's rows drawn from its own
+        bootstrap sample of the training split, the samples reproducible from `seed`."""
+        self.setup()
+        train = self._datasets["train"]
+        assert train is not None  # the training split always exists
+        self.bootstrap = BootstrapSamples(train, bootstrap_indices(len(train), members, seed))
+        self._bootstrap_seed = seed
+
+    @property
+    def bootstrap_indices(self) -> torch.Tensor | None:
+        """Each member's bootstrap sample, example indices [M, N]; None without bagging."""
+        return None if self.bootstrap is None else self.bootstrap.indices
+
+    def resume_shuffle(self, state: torch.Tensor) -> None:
+        """The next training loader starts its shuffling generator from `state` (a resumed
+        run's, saved in its checkpoint) instead of the seed; later loaders start from the seed."""
+        self._shuffle_state = state
+
     def train_dataloader(self) -> DataLoader:
-        """Shuffled each epoch by a generator seeded once with `seed`."""
-        return self._loader("train", shuffle=True)
+        """Shuffled each epoch by a generator seeded once with `seed` (or resumed)."""
+        if self.bootstrap is not None:
+            loader: DataLoader = bootstrap_loader(self.bootstrap, self.batch_size,
+                                                  self._bootstrap_seed, self.num_workers)
+        else:
+            loader = self._loader("train", shuffle=True)
+        if self._shuffle_state is not None:
+            assert loader.generator is not None  # both training loaders have their own
+            loader.generator.set_state(self._shuffle_state)
+            self._shuffle_state = None
+        return loader
 
     def val_dataloader(self) -> DataLoader:
         """In order. Without a validation split Lightning sees no hook and skips validation."""

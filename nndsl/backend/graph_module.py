@@ -21,11 +21,7 @@ from nndsl.backend.tempering import ShuntedLinear, attenuate_error
 from nndsl.ir import INPUT, Graph
 from nndsl.layers import LAYERS
 from nndsl.plan import MemoryPlan, TemperingPlan
-
-
-def module_key(layer: str) -> str:
-    """The key of a layer's module in `GraphModule.layers` (torch forbids '.' there)."""
-    return layer.replace(".", "__")
+from nndsl.state_names import module_key
 
 
 class GraphModule(nn.Module):
@@ -65,10 +61,8 @@ class GraphModule(nn.Module):
                 _shunt(self.layers[module_key(rate.layer)])
         for planned in memory.recurrent if memory else ():
             if planned.layer in chosen:
-                from nndsl.plan.memory.recompute import plan_recompute
-
-                schedule = plan_recompute(planned.sequence_length, planned.memory_units, planned.policy, planned.alpha)
-                self.layers[module_key(planned.layer)].use_recompute(schedule)
+                assert planned.schedule is not None  # the budget planner always makes one
+                self.layers[module_key(planned.layer)].use_recompute(planned.schedule)
         # Checkpoint segments by their first layer. A segment only partly in this module, or
         # whose inner layer is the module's output, runs plainly (its inner values are needed).
         self.segments: dict[str, tuple[str, ...]] = {

@@ -1,13 +1,18 @@
-"""Backend stage: the LightningModule that trains one run of a phase.
+"""Backend stage: the LightningModules that train one run of a phase.
 
-In: the graph module (shared across phases, so weights carry over), the run's trainable layers
-and parameter groups, the compiled loss and the metric names. Out: Lightning hooks that log
-`train/loss`, `valid/loss`, `valid/<metric>` (and `test/...`) and an optimiser over exactly the
-trainable layers. Frozen layers have `requires_grad` off and stay out of the optimiser.
+In: the network (shared across phases, so weights carry over) and a `RunSettings` record: the
+run's trainable layers and parameter groups, optimiser, scheduler, epochs and target. Out:
+`TrainingModule`, the base holding what every run does the same way: freezing (frozen layers
+have `requires_grad` off and stay out of the optimiser), the optimiser and scheduler,
+stopping on a non-finite loss, and validation and test steps that call the subclass's
+`evaluate`. `NndslModule` trains one graph module with the compiled loss and logs `train/loss`,
+`valid/loss`, `valid/<metric>` (and `test/...`); the ensemble's subclass is
+`nndsl.backend.ensemble.module.EnsembleModule`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -18,7 +23,7 @@ from nndsl.backend.losses import CompiledLoss
 from nndsl.backend.metrics import UNLOGGED, build_metrics, update_metrics
 from nndsl.backend.optimizers import build_optimizer, build_scheduler, parameter_groups
 from nndsl.plan import ParameterGroup
-
+from nndsl.spec.training import OptimizerSpec, SchedulerSpec
 
 
 def stop_unless_finite(module: LightningModule, loss: torch.Tensor) -> None:
@@ -35,36 +40,108 @@ def stop_unless_finite(module: LightningModule, loss: torch.Tensor) -> None:
         raise FloatingPointError(f"the training loss became {value} at epoch {module.current_epoch}, "
                                  f"step {module.global_step}")
 
-class NndslModule(LightningModule):
-    """One training run: a phase, or one attempt of a top-down search."""
 
-    def __init__(self, network: GraphModule, loss: CompiledLoss, trainable: tuple[str, ...],
-                 groups: tuple[ParameterGroup, ...], optimizer: Any, scheduler: Any, max_epochs: int,
-                 metric_names: tuple[str, ...], target_kind: str, num_classes: int | None,
-                 space_label: int | None = None, decoding: dict | None = None):
+@dataclass(frozen=True)
+class RunSettings:
+    """How one run trains, whatever the network.
+
+    Attributes:
+        trainable: names of the layers that learn; all others are frozen.
+        groups: the plan's parameter groups (rate multipliers per layer).
+        optimizer: the phase's optimiser section.
+        scheduler: its learning-rate scheduler, or None.
+        max_epochs: the run's epoch limit (schedulers spanning the run need it).
+        target_kind: what the targets are ("class", ...), for the metrics.
+        num_classes: the class count when the targets are classes, else None.
+    """
+
+    trainable: tuple[str, ...]
+    groups: tuple[ParameterGroup, ...]
+    optimizer: OptimizerSpec
+    scheduler: SchedulerSpec | None
+    max_epochs: int
+    target_kind: str
+    num_classes: int | None
+
+
+class TrainingModule(LightningModule):
+    """One training run: freezing, the optimiser, and the training, validation and test steps.
+
+    Subclasses say how a batch is scored: `training_loss(batch)` returns the loss to minimise
+    (logging what they want), `evaluate(batch, split)` logs the loss and metrics of "valid" or
+    "test".
+
+    Args:
+        network: the module trained; it exposes `order` and `layer_parameters(name)`.
+        settings: the run's settings.
+    """
+
+    def __init__(self, network: Any, settings: RunSettings) -> None:
         super().__init__()
         self.network = network
-        self.compiled_loss = loss
-        self.trainable = set(trainable)
-        self.groups = groups
-        self.optimizer_settings = optimizer
-        self.scheduler_settings = scheduler
-        self.max_epochs = max_epochs
-        self.blank = loss.loss.blank
-        self.space_label = space_label
-        self.metrics = torch.nn.ModuleDict({
-            split: build_metrics(
-                tuple(name for name in metric_names if split == "test" or name not in UNLOGGED),
-                target_kind, num_classes, self.blank, space_label, decoding)
-            for split in ("valid", "test")})
+        self.settings = settings
+        self.trainable = set(settings.trainable)
         self.freeze_layers()
-        self.on_train_epoch_start()
 
     def freeze_layers(self) -> None:
         """`requires_grad` on exactly the trainable layers (frozen layers keep their values)."""
         for name in self.network.order:
             for _, parameter in self.network.layer_parameters(name):
                 parameter.requires_grad_(name in self.trainable)
+
+    def training_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def evaluate(self, batch: dict[str, torch.Tensor], split: str) -> None:
+        raise NotImplementedError
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
+        loss = self.training_loss(batch)
+        stop_unless_finite(self, loss)
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
+        self.evaluate(batch, "valid")
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
+        self.evaluate(batch, "test")
+
+    def configure_optimizers(self) -> Any:
+        settings = self.settings
+        optimizer = build_optimizer(settings.optimizer,
+                                    parameter_groups(self.network, settings.groups, self.trainable))
+        scheduler = build_scheduler(settings.scheduler, optimizer, settings.max_epochs,
+                                    lambda: int(self.trainer.estimated_stepping_batches))
+        if scheduler is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+
+class NndslModule(TrainingModule):
+    """One run of a graph module under the compiled loss, with the spec's metrics.
+
+    Args:
+        network: the graph module.
+        loss: the compiled loss (it may read the network: weight penalties).
+        settings: the run's settings.
+        metric_names: the spec's metrics.
+        space_label: the label that separates words, for word-level metrics; None without.
+        decoding: lexicon, grammar and states per label for word accuracy; None without.
+    """
+
+    def __init__(self, network: GraphModule, loss: CompiledLoss, settings: RunSettings,
+                 metric_names: tuple[str, ...], space_label: int | None = None,
+                 decoding: dict | None = None):
+        super().__init__(network, settings)
+        self.compiled_loss = loss
+        self.blank = loss.loss.blank
+        self.space_label = space_label
+        self.metrics = torch.nn.ModuleDict({
+            split: build_metrics(
+                tuple(name for name in metric_names if split == "test" or name not in UNLOGGED),
+                settings.target_kind, settings.num_classes, self.blank, space_label, decoding)
+            for split in ("valid", "test")})
+        self.on_train_epoch_start()
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None):
         return self.network(inputs, lengths)
@@ -92,14 +169,15 @@ class NndslModule(LightningModule):
                          batch_size=batch_size)
         return loss
 
+    def training_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def evaluate(self, batch: dict[str, torch.Tensor], split: str) -> None:
+        self._step(batch, split)
+
     def on_train_epoch_start(self) -> None:
         self.train_loss_sum: torch.Tensor | float = 0.0
         self.train_examples = 0  # (a run resumed in mid-epoch starts from __init__'s zeros)
-
-    def training_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
-        loss = self._step(batch, "train")
-        stop_unless_finite(self, loss)
-        return loss
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # A checkpoint inside an epoch (Ctrl-C) carries the epoch's running sum, so the resumed
@@ -117,15 +195,3 @@ class NndslModule(LightningModule):
         if self.train_examples:
             self.log("train/loss", self.train_loss_sum / self.train_examples, on_step=False,
                      on_epoch=True, prog_bar=True, sync_dist=True)
-
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
-        self._step(batch, "valid")
-
-    def test_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
-        self._step(batch, "test")
-
-    def configure_optimizers(self) -> Any:
-        optimizer = build_optimizer(self.optimizer_settings, parameter_groups(self.network, self.groups, self.trainable))
-        scheduler = build_scheduler(self.scheduler_settings, optimizer, self.max_epochs,
-                                    lambda: int(self.trainer.estimated_stepping_batches))
-        return optimizer if scheduler is None else {"optimizer": optimizer, "lr_scheduler": scheduler}

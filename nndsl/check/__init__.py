@@ -5,9 +5,11 @@ Entry point: `run_checks(spec, signature, context)`.
 
 from __future__ import annotations
 
+from nndsl.check.batching import check_batching
 from nndsl.check.references import check_cuts, check_names, check_phases, cut_names, unit_names
 from nndsl.check.compatibility import (check_ensemble_options, check_loss, check_loss_options,
                                       check_metrics)
+from nndsl.check.data_options import check_data_options
 from nndsl.check.scheduler import check_schedulers
 from nndsl.check.selection import check_selections, check_slots
 from nndsl.check.targets import check_input_shape, check_monitors, check_targets, logged_metrics
@@ -22,11 +24,13 @@ __all__ = ["run_checks", "run_partial_checks", "cut_names", "unit_names", "logge
 STRUCTURE_SECTIONS = frozenset({"network", "cuts", "schedule"})
 DATA_CHECKS = (
     (check_input_shape, frozenset({"network", "data"})),
+    (check_data_options, frozenset({"data"})),
     (check_loss, frozenset({"loss", "ensemble", "data"})),
     (check_loss_options, frozenset({"loss", "ensemble"})),
     (check_metrics, frozenset({"metrics", "ensemble", "data"})),
     (check_ensemble_options, frozenset({"ensemble", "data"})),
     (check_monitors, frozenset({"metrics", "ensemble", "schedule", "trainer", "data"})),
+    (check_batching, frozenset({"ensemble", "data"})),
     (check_selections, frozenset({"schedule", "data"})),
 )
 
@@ -40,7 +44,9 @@ def run_checks(spec: Spec, signature: DataSignature | None, context: StageContex
     check_slots(spec, context)
     if signature is not None:
         check_input_shape(spec, signature, context)
+        check_data_options(spec, signature, context)
         check_targets(spec, signature, context)
+        check_batching(spec, signature, context)
         check_selections(spec, signature, context)
 
 

@@ -12,8 +12,8 @@ from nndsl.diagnostics import DiagnosticList, Span, StageContext, did_you_mean
 from nndsl.records import Record
 from nndsl.spec import Spec
 from nndsl.spec.network import GroupSpec, LayerSpec
-from nndsl.spec.schedule import (EvaluatePhase, JointPhase, RetrainClassifierPhase, TopDownPhase,
-                                 TrainPhase)
+from nndsl.spec.schedule import (EvaluatePhase, GradualUnfreezePhase, JointPhase,
+                                 RetrainClassifierPhase, TopDownPhase, TrainPhase)
 
 
 class PhaseReferences(Record):
@@ -32,6 +32,8 @@ PHASE_REFERENCES: dict[type, PhaseReferences] = {
     TrainPhase: PhaseReferences(selector_fields=("train", "freeze", "reinit")),
     TopDownPhase: PhaseReferences(cut_fields=("first_cut", "last_cut"), needs_cuts=True),
     RetrainClassifierPhase: PhaseReferences(cut_fields=("cut",), needs_cuts=True),
+    # `by: cuts` without cuts is the plan stage's E469, which expands the phase into stages.
+    GradualUnfreezePhase: PhaseReferences(),
     EvaluatePhase: PhaseReferences(),  # its layer slots: nndsl.check.selection
 }
 

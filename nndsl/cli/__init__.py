@@ -34,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--format", choices=("text", "json"), default="text")
     show = with_overrides(commands.add_parser("show", help="the resolved network, cuts, phases, rates, memory plan"))
     show.add_argument("spec", metavar="SPEC")
-    show.add_argument("--format", choices=("text", "json"), default="text")
+    show.add_argument("--format", choices=("text", "json", "graphml", "dot"), default="text",
+                      help="graphml / dot: the network graph with shapes, parameters, cuts and "
+                           "per-phase states as attributes")
     commands.add_parser("schema", help="print the JSON Schema of the spec language")
     commands.add_parser("ls", help="list layer types, data sources and stdlib fragments")
     train = with_overrides(commands.add_parser("train", help="train a spec with PyTorch Lightning"))

@@ -45,6 +45,15 @@ def run_show(arguments: argparse.Namespace, console: Console, errors: Console) -
 
         console.print_json(json.dumps({"graph": result.graph.to_dict(), "plan": result.plan.to_dict()}))
         return EXIT_OK
+    if arguments.format in ("graphml", "dot"):
+        from nndsl.cli.show_graph import GraphFormatError, graph_text
+
+        try:
+            print(graph_text(result, arguments.format), end="", flush=True)
+        except GraphFormatError as error:
+            errors.print(f"error: {error}", markup=False)
+            return EXIT_USER_ERROR
+        return EXIT_OK
     from nndsl.cli.show import render_show
 
     render_show(console, result)

@@ -3,7 +3,9 @@
 Sections appear when the spec uses them: the network (repeated blocks folded as `enc1..enc4 ×4`,
 cuts drawn as rules between units), the data, the phases with trainable / frozen /
 re-initialised parameter counts, the optimiser parameter groups, the tempering table (effective
-rate per layer as a multiple of η, the paper's Figure 1), the memory plan and the ensemble.
+rate per layer as a multiple of η, the paper's Figure 1), the memory plan and the ensemble; the
+trainer line and the per-phase optimiser, scheduler, tempering and rates come from
+`nndsl.cli.show_training`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,13 @@ from rich.text import Text
 
 from nndsl.api import Compiled
 from nndsl.cli.render import literal_row
+from nndsl.cli.show_training import (
+    MEMORY_CAPTION,
+    TEMPERING_CAPTION,
+    phase_group_tables,
+    phase_settings_table,
+    trainer_line,
+)
 from nndsl.ir import Graph, GraphNode, Unit
 from nndsl.layers import format_shape
 from nndsl.plan import PhasePlan, Plan
@@ -37,24 +46,52 @@ def data_description(compiled: Compiled) -> str:
     return describe(compiled.spec.data.options, Path(compiled.path).parent)
 
 
+def data_footprint(compiled: Compiled) -> str:
+    """Size on disk and planned training batches per epoch (`nndsl.data.data_plan`)."""
+    from nndsl.data.data_plan import data_plan_line
+    from nndsl.data.registry import DATA_SOURCES, DataSourceError
+
+    data = compiled.spec.data
+    seed = data.seed if data.seed is not None else compiled.spec.seed
+    try:
+        return data_plan_line(DATA_SOURCES.get(data.source), data, Path(compiled.path).parent,
+                              seed, compiled.signature)
+    except DataSourceError as error:  # found only by reading the data (lazy: when training)
+        return f"batches not planned: {error.code} {error.message}"
+
+
 def render_show(console: Console, compiled: Compiled) -> None:
     graph, plan, spec = compiled.graph, compiled.plan, compiled.spec
     assert graph is not None and plan is not None and spec is not None
     # Names, paths and data descriptions are user text: escaped, so `[...]` prints as written.
     console.print(f"[bold]{escape(spec.name)}[/bold]  ({escape(compiled.path)})")
     if compiled.signature is not None:
-        console.print(f"data: [bold]{escape(spec.data.source)}[/bold] — {escape(data_description(compiled))}")
+        scaled = ("; inputs standardised with training-split statistics"
+                  if spec.data.standardize else "")
+        console.print(f"data: [bold]{escape(spec.data.source)}[/bold] — "
+                      f"{escape(data_description(compiled))}{scaled}")
+        footprint = data_footprint(compiled)
+        if footprint:
+            console.print(f"      {escape(footprint)}")
+    console.print(escape(trainer_line(spec)))
     console.print(network_table(graph, plan))
     if plan.phases:
         console.print(phase_table(plan))
+        console.print(phase_settings_table(spec, plan))
+    if plan.init is not None or any(phase.init or phase.stage for phase in plan.phases):
+        from nndsl.cli.show_weights import weights_tables
+
+        console.print(*weights_tables(plan))
     console.print(group_table(plan))
+    for table in phase_group_tables(spec, plan):  # phases with their own rates
+        console.print(table)
     if plan.tempering is not None:
-        console.print(tempering_table(plan))
+        console.print(tempering_table(plan, TEMPERING_CAPTION))
     if plan.ensemble is not None:
         target = compiled.signature.target_kind if compiled.signature is not None else None
         console.print(ensemble_text(plan, target))
     if plan.memory is not None:
-        console.print(memory_table(plan))
+        console.print(memory_table(plan, MEMORY_CAPTION))
     if plan.loss_terms:
         console.print(escape(f"loss: {spec.loss.type} + " + " + ".join(f"{term} / N" for term in plan.loss_terms)))
 
@@ -235,12 +272,13 @@ def group_table(plan: Plan) -> Table:
     return table
 
 
-def tempering_table(plan: Plan) -> Table:
+def tempering_table(plan: Plan, caption: str | None = None) -> Table:
     tempering = plan.tempering
     assert tempering is not None
     bound = f", bound η* = {tempering.global_lr_bound:.3g}" if tempering.global_lr_bound else ""
     table = Table(title=f"tempering ({tempering.rule}): η = {tempering.global_lr:.4g}{bound}"
-                        + (", error shunting" if tempering.shunting else ""), title_justify="left")
+                        + (", error shunting" if tempering.shunting else ""), title_justify="left",
+                  caption=caption, caption_justify="left")
     for column in ("layer", "local rate η_j/η", "attenuation α", "effective rate"):
         table.add_column(column, justify="left" if column == "layer" else "right")
     for rate in tempering.layers:
@@ -276,16 +314,17 @@ def _ensemble_scores(combine: str, target_kind: str | None) -> str:
             "right when any member is")
 
 
-def memory_table(plan: Plan) -> RenderableType:
+def memory_table(plan: Plan, caption: str | None = None) -> RenderableType:
     """The memory plan: per recurrent layer the recompute policy next to plain backpropagation
-    through time; per feed-forward chain its checkpoint segments next to plain backprop."""
+    through time (`caption` under that table); per feed-forward chain its checkpoint segments
+    next to plain backprop."""
     memory = plan.memory
     assert memory is not None
     title = (f"memory: budget {memory.budget_bytes / 2**20:.2f} MiB, policy {memory.policy} "
              f"({memory.note})")
     parts: list[RenderableType] = []
     if memory.recurrent:
-        table = Table(title=title, title_justify="left")
+        table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
         for column in ("layer", "T", "units", "α", "forward steps", "plain", "peak MiB", "plain MiB"):
             table.add_column(column, justify="left" if column == "layer" else "right")
         for run in _runs(memory.recurrent, lambda layer: replace(layer, layer="")):

@@ -39,6 +39,7 @@ def run_training(arguments: argparse.Namespace, console: Console, errors: Consol
         plan = compiled.plan
         console.print(phase_table(plan))
     from nndsl.run import train
+    from nndsl.run.launch import LaunchError
     from nndsl.run.safe_load import UnreadableCheckpoint
     from nndsl.run.schedule import Interrupted
     from nndsl.run.train import TrainingDiverged
@@ -52,7 +53,7 @@ def run_training(arguments: argparse.Namespace, console: Console, errors: Consol
     try:
         result = train(arguments.spec, arguments.overrides, arguments.run_dir, arguments.resume,
                        arguments.fast_dev_run, printer=announce)
-    except (RunDirectoryError, UnreadableCheckpoint) as error:
+    except (RunDirectoryError, UnreadableCheckpoint, LaunchError) as error:
         errors.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
         return EXIT_USER_ERROR
     except OSError as error:  # the file system refused a write (read-only, full, gone)
@@ -94,15 +95,20 @@ def render_report(console: Console, directory: Path, summary: dict) -> None:
     name, where = escape(printable(str(summary["name"]))), escape(printable(str(directory)))
     console.print(f"[bold]{name}[/bold] — run {where}", soft_wrap=True)
     table = Table(title="phases", title_justify="left")
+    # Runs with a memory budget: the measured peak of saved activations beside the plan's.
+    measured = any("activation_peak_bytes" in row for row in summary["phases"])
     for column in ("phase", "cut", "attempt", "epochs", "monitor", "best", "accepted"):
         table.add_column(column)
+    if measured:
+        table.add_column("saved MiB: measured / planned / plain")
     for row in summary["phases"]:
         best = "—" if row["best"] is None else f"{row['best']:.4f}"
         # Trials (top-down attempts, classifier retraining) are kept only when they beat the baseline.
         trial = row["attempt"] is not None or row.get("baseline") is not None
         accepted = "" if not trial else ("yes" if row["accepted"] else "no")
+        memory = [activation_text(row)] if measured else []
         literal_row(table, str(row["phase"]), str(row["cut"] or ""), str(row["attempt"] or ""),
-                    str(row["epochs"]), str(row["monitor"]), best, accepted)
+                    str(row["epochs"]), str(row["monitor"]), best, accepted, *memory)
     console.print(table)
     changes = change_table(summary, read_graph(directory))
     if changes is not None:
@@ -118,6 +124,14 @@ def render_report(console: Console, directory: Path, summary: dict) -> None:
     if summary.get("test"):
         console.print("test: " + escape(", ".join(f"{key} = {value:.4f}" for key, value in summary["test"].items())),
                       soft_wrap=True)
+
+
+def activation_text(row: dict) -> str:
+    """`measured / planned / plain` MiB of a row with a memory budget's measurement, else ""."""
+    if "activation_peak_bytes" not in row:
+        return ""
+    values = (row["activation_peak_bytes"], row["planned_peak_bytes"], row["plain_peak_bytes"])
+    return " / ".join(f"{value / 2**20:.2f}" for value in values)
 
 
 def print_report(run_dir: str, console: Console, errors: Console) -> int:

@@ -64,6 +64,14 @@ class KaldiParams(BaseModel):
         False, description="run the shell commands of feats.scp pipe entries (`cmd ... |`) when "
         "training; only for data you trust (validation never runs them)"
     )
+    lazy: bool = Field(
+        False, description="read each utterance from its ark offset when a batch needs it, "
+        "instead of loading the whole set before training (data larger than memory)"
+    )
+    utt2num_frames: str | None = Field(
+        None, description="with `lazy`: frames per utterance (default: the utt2num_frames file "
+        "next to feats.scp if there is one, else the ark headers)"
+    )
 
 
     @model_validator(mode="after")
@@ -73,10 +81,13 @@ class KaldiParams(BaseModel):
                              "utterance)")
         unused = (("classes",) if self.text is not None else
                   ("vocabulary", "space_symbol"))
+        if not self.lazy and "utt2num_frames" in self.model_fields_set:
+            unused = (*unused, "utt2num_frames")
         written = [key for key in unused if key in self.model_fields_set]
         if written:
-            raise ValueError(f"`{written[0]}` has no effect with "
-                             f"`{'text' if self.text is not None else 'utt2label'}`")
+            reason = ("lazy: false" if written[0] == "utt2num_frames" else
+                      "text" if self.text is not None else "utt2label")
+            raise ValueError(f"`{written[0]}` has no effect with `{reason}`")
         return self
 
 
@@ -256,6 +267,16 @@ class KaldiFeatures:
     def _signature(
         self, params: KaldiParams, listing: KaldiListing, base_directory: Path
     ) -> DataSignature:
+        piped = next((utterance for utterance, specifier in zip(listing.utterances,
+                                                                listing.specifiers)
+                      if is_pipe_command(specifier)), None)
+        if params.lazy and piped is not None:
+            from nndsl.data.lazy_kaldi import PIPE_UNDER_LAZY
+
+            raise DataSourceError(f"{listing.scp}: utterance {piped!r} is a pipe command; lazy "
+                                  "reading needs each utterance's ark file and offset", "lazy",
+                                  "write the features to an ark file (copy-feats), or load the "
+                                  "data whole with `lazy: false`", code=PIPE_UNDER_LAZY)
         feature_dim = params.feature_dim
         if feature_dim is None:
             # Validation runs no command: the size comes from the first entry that is a file.
@@ -267,8 +288,14 @@ class KaldiFeatures:
             first = _read_matrix(readable[0], listing.scp, base_directory, {})
             feature_dim = int(first.shape[-1])
         count = len(listing.utterances)
+        longest = None
+        counts_file = self._counts_file(params, listing, base_directory)
+        if counts_file is not None:  # lazy reading with frame counts: checked without features
+            from nndsl.data.lazy_kaldi import read_frame_counts
+
+            longest = int(read_frame_counts(counts_file, listing.utterances).max())
         if listing.target_kind == "class":
-            return DataSignature(
+            return DataSignature(longest_example=longest,
                 input_shape=("T", feature_dim), input_kind="sequence", target_kind="class",
                 num_classes=len(listing.class_names), example_count=count,
                 description=f"Kaldi {listing.scp.name}: {count} utterances, {feature_dim} "
@@ -282,7 +309,42 @@ class KaldiFeatures:
             description=f"Kaldi {listing.scp.name}: {count} utterances, {feature_dim} "
             f"features, {len(listing.class_names) - 1} symbols + blank",
             target_shape=("L",),
+            longest_example=longest,
         )
+
+    @staticmethod
+    def _counts_file(params: KaldiParams, listing: KaldiListing,
+                     base_directory: Path) -> Path | None:
+        """With `lazy`, the utt2num_frames file: the one named, else one next to feats.scp."""
+        if not params.lazy:
+            return None
+        if params.utt2num_frames is not None:
+            return existing_file(base_directory, params.utt2num_frames, "utt2num_frames",
+                                 "utt2num_frames file")
+        beside = listing.scp.parent / "utt2num_frames"
+        return beside if beside.is_file() else None
+
+    def size_on_disk(self, params: KaldiParams, base_directory: Path) -> int:
+        """Bytes of the ark files the scp points into (for `nndsl show`)."""
+        from nndsl.data.lazy_store import directory_size
+
+        listing = read_listing(params, base_directory)
+        files = [_resolve_specifier(item, listing.scp, base_directory).rpartition(":")[0]
+                 for item in listing.specifiers if not is_pipe_command(item)]
+        return directory_size(files)
+
+    def open(self, params: KaldiParams, base_directory: Path, seed: int) -> Any:
+        """With `lazy: true`, a `KaldiStore` reading utterances by offset (else None: `load`)."""
+        if not params.lazy:
+            return None
+        from nndsl.data.lazy_kaldi import open_store
+
+        listing = read_listing(params, base_directory)
+        feature_dim = self._signature(params, listing, base_directory).input_shape[1]
+        locations = tuple(_resolve_specifier(specifier, listing.scp, base_directory)
+                          for specifier in listing.specifiers)
+        counts_file = self._counts_file(params, listing, base_directory)
+        return open_store(listing, locations, int(feature_dim), counts_file, seed)
 
     def load(self, params: KaldiParams, base_directory: Path, seed: int) -> DataArrays:
         """All utterances, padded; checks feature sizes and that CTC can align every one."""

@@ -87,6 +87,8 @@ class DataSignature(Record):
             must leave `test_fraction` at 0), or None.
         word_lexicon: the source gives a lexicon and grammar with its arrays, and each
             example's words (the `word_accuracy` metric decodes words with them).
+        longest_example: the most frames of one example, where metadata tells it without
+            reading features (a frame budget `batch_frames` below it is an error), else None.
     """
 
     input_shape: tuple[int | str, ...]
@@ -100,6 +102,7 @@ class DataSignature(Record):
     entropy_rate: float | None = None
     fixed_test_count: int | None = None
     word_lexicon: bool = False
+    longest_example: int | None = None
 
 
 class DataArrays(Record):
@@ -201,6 +204,9 @@ class DataSource:
         """
         raise NotImplementedError
 
+    # Optional: `open(params, base_directory, seed)` returns an `ExampleStore` that reads
+    # examples when batches ask for them (`nndsl.data.lazy_store`), or None to use `load`.
+
     def describe(self, params: Any, base_directory: Path) -> str:
         """The line `nndsl show` prints for the data; optional, and may compute what the cheap
         signature leaves out (such as a source's entropy rate). Defaults to the description."""
@@ -222,6 +228,8 @@ BUILTIN_SOURCES = {
     "csv": "nndsl.data.csv_table",
     "kaldi": "nndsl.data.kaldi",
     "spoken_words": "nndsl.data.spoken_words",
+    "npy_dir": "nndsl.data.lazy_npy",
+    "arrow": "nndsl.data.lazy_arrow",
 }
 BUILTIN_MODULES = tuple(dict.fromkeys(BUILTIN_SOURCES.values()))
 

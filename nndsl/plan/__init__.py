@@ -9,17 +9,18 @@ from __future__ import annotations
 from nndsl.diagnostics import StageContext
 from nndsl.ir import Graph
 from nndsl.plan.phases import plan_phases
-from nndsl.plan.plan import (Acceptance, CutPlan, EnsemblePlan, LayerRate, LayerSlot, MemoryPlan,
-                             ParameterGroup, PhasePlan, Plan, RecurrentMemoryPlan, RunPlan,
-                             StopPlan, TemperingPlan, TopDownSearch)
+from nndsl.plan.plan import (Acceptance, CutPlan, EnsemblePlan, InitPlan, LayerInit, LayerRate,
+                             LayerSlot, MemoryPlan, ParameterGroup, PhasePlan, Plan,
+                             RecurrentMemoryPlan, RunPlan, StopPlan, TemperingPlan, TopDownSearch,
+                             UnfreezeStage)
 from nndsl.plan.rates import plan_rates
 from nndsl.plan.regions import plan_cuts
 from nndsl.plan.selection import plan_selections
 from nndsl.records import replace
 
-__all__ = ["Acceptance", "CutPlan", "EnsemblePlan", "LayerRate", "LayerSlot", "MemoryPlan",
-           "ParameterGroup", "PhasePlan",
-           "Plan", "RecurrentMemoryPlan", "RunPlan", "StopPlan", "TemperingPlan", "TopDownSearch", "make_plan"]
+__all__ = ["Acceptance", "CutPlan", "EnsemblePlan", "InitPlan", "LayerInit", "LayerRate",
+           "LayerSlot", "MemoryPlan", "ParameterGroup", "PhasePlan", "Plan", "RecurrentMemoryPlan",
+           "RunPlan", "StopPlan", "TemperingPlan", "TopDownSearch", "UnfreezeStage", "make_plan"]
 
 
 _LOSS_TERM_LAYERS = {"variational_dropout": "kl"}
@@ -29,11 +30,24 @@ def make_plan(spec, graph: Graph, context: StageContext, input_kind: str | None 
     """Decide everything the backend will do."""
     cuts = plan_cuts(spec, graph, context)
     by_name = {cut.name: cut for cut in cuts}
+    stages = {}
+    if any(phase.phase == "gradual_unfreeze" for phase in spec.schedule):
+        from nndsl.plan.gradual import expand_gradual  # only specs that use it
+
+        # From here on the schedule holds the stages as `train` phases.
+        spec, context, stages = expand_gradual(spec, graph, cuts, context)
     phases = plan_phases(spec, graph, cuts, context)
     phases = plan_selections(spec, graph, phases, context)
     groups, tempering = plan_rates(spec, spec.tempering, graph, by_name, spec.optimizer.lr, context)
     phases = tuple(_with_groups(spec, index, phase, graph, by_name, groups, context)
                    for index, phase in enumerate(phases))
+    initial = None
+    if spec.init_from is not None or any(phase.init_from for phase in spec.schedule):
+        from nndsl.plan.init_from import plan_initialisations  # only specs that use it
+
+        initial, phases = plan_initialisations(spec, graph, by_name, phases, context)
+    if stages:
+        phases = tuple(replace(phase, stage=stages.get(phase.name)) for phase in phases)
     if any(phase.optimizer.type == "lbfgs" for phase in phases):
         from nndsl.plan.optimizers import check_optimizers
 
@@ -52,7 +66,8 @@ def make_plan(spec, graph: Graph, context: StageContext, input_kind: str | None 
 
         memory = plan_memory(spec, graph, context)
     return Plan(name=spec.name, seed=spec.seed, cuts=cuts, phases=phases, parameter_groups=groups,
-                loss=spec.loss, loss_terms=loss_terms, tempering=tempering, ensemble=ensemble, memory=memory)
+                loss=spec.loss, loss_terms=loss_terms, tempering=tempering, ensemble=ensemble, memory=memory,
+                init=initial)
 
 
 def _with_groups(spec, index: int, phase: PhasePlan, graph: Graph, cuts: dict[str, CutPlan],

@@ -38,14 +38,16 @@ def plan_ensemble(spec: Spec, graph: Graph, cuts: dict[str, CutPlan], phases: tu
         cut = cuts.get(ensemble.share)
         if cut is None:
             return None  # the missing cut is reported by the check stage
-        shared = cut.extractor
-        boundary = [name for name in shared if any(target not in shared for target in graph.successors(name))]
+        shared = cut.extractor.names
+        boundary = [name for name in shared
+                    if any(target not in cut.extractor for target in graph.successors(name))]
         if len(boundary) != 1:
             diagnostics.add("E605", f"members can share the extractor of `{ensemble.share}` only if one layer "
                             f"feeds the heads; here {len(boundary)} do ({', '.join(boundary)})",
                             locate(("ensemble", "share")), "choose a cut after a single layer or group")
             return None
-    members = tuple(name for name in graph.order if name not in shared)
+    shared_set = set(shared)
+    members = tuple(name for name in graph.order if name not in shared_set)
     recurrent = [name for name in members if graph.node(name).recurrent]
     reason = None
     if not ensemble.vectorise:

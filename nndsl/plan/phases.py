@@ -19,12 +19,14 @@ from typing import Any
 
 from nndsl.diagnostics import DiagnosticList, Span, StageContext
 from nndsl.ir import Graph
+from nndsl.plan.layer_sets import LayerOrder, LayerSet, layer_order
 from nndsl.plan.plan import Acceptance, CutPlan, PhasePlan, RunPlan, StopPlan, TopDownSearch
 from nndsl.plan.regions import select
 from nndsl.records import Record
 from nndsl.spec import Spec
-from nndsl.spec.schedule import (EvaluatePhase, JointPhase, RetrainClassifierPhase, StopSpec,
-                                 TopDownPhase, TrainPhase)
+from nndsl.spec.schedule import (EvaluatePhase, GradualUnfreezePhase, JointPhase,
+                                 RetrainClassifierPhase, StopSpec, TopDownPhase, TrainPhase)
+from nndsl.state_names import is_buffer, layer_prefix
 
 
 def run_seed(seed: int, label: str) -> int:
@@ -47,6 +49,7 @@ class _Schedule(Record):
     by_name: dict[str, CutPlan]
     top_first: tuple[CutPlan, ...]
     context: StageContext
+    layers: LayerOrder  # the graph order every layer set of the plan is a range of
 
 
 def plan_phases(spec: Spec, graph: Graph, cuts: tuple[CutPlan, ...], context: StageContext) -> tuple[PhasePlan, ...]:
@@ -56,7 +59,8 @@ def plan_phases(spec: Spec, graph: Graph, cuts: tuple[CutPlan, ...], context: St
     need cuts in a spec without any, the check stage's E403).
     """
     top_first = tuple(sorted(cuts, key=lambda cut: len(cut.extractor), reverse=True))
-    schedule = _Schedule(spec, graph, {cut.name: cut for cut in cuts}, top_first, context)
+    schedule = _Schedule(spec, graph, {cut.name: cut for cut in cuts}, top_first, context,
+                         layer_order(graph))
     phases: list[PhasePlan] = []
     for index, phase in enumerate(spec.schedule):
         name = phase.name or _default_name(phase.phase, index, spec)
@@ -71,13 +75,15 @@ def plan_phases(spec: Spec, graph: Graph, cuts: tuple[CutPlan, ...], context: St
 def _plan_joint(schedule: _Schedule, index: int, phase: JointPhase, common: dict,
                 earlier: tuple[PhasePlan, ...]) -> PhasePlan | None:
     """Every layer trained, none re-initialised."""
-    return _phase(schedule.graph, trainable=tuple(schedule.graph.order), reinitialised=(), **common)
+    return _phase(trainable=schedule.layers.everything(), reinitialised=schedule.layers.span(0, 0),
+                  **common)
 
 
 def _plan_evaluate(schedule: _Schedule, index: int, phase: EvaluatePhase, common: dict,
                    earlier: tuple[PhasePlan, ...]) -> PhasePlan | None:
     """No layer trained: the run stage scores the network (`nndsl.run.selection.evaluate`)."""
-    return _phase(schedule.graph, trainable=(), reinitialised=(), **common)
+    nothing = schedule.layers.span(0, 0)
+    return _phase(trainable=nothing, reinitialised=nothing, **common)
 
 
 def _plan_train(schedule: _Schedule, index: int, phase: TrainPhase, common: dict,
@@ -102,9 +108,9 @@ def _plan_train(schedule: _Schedule, index: int, phase: TrainPhase, common: dict
     if overlap:
         diagnostics.add("E406", f"phase `{name}` both trains and freezes {', '.join(overlap[:5])}",
                         locate(("schedule", index, "freeze")), "a layer is either trained or frozen")
-    trainable = tuple(node for node in graph.order if node in picked["train"] - picked["freeze"])
-    reinit = tuple(node for node in graph.order if node in picked["reinit"])
-    planned = _phase(graph, trainable=trainable, reinitialised=reinit, **common)
+    trainable = schedule.layers.of(picked["train"] - picked["freeze"])
+    reinit = schedule.layers.of(picked["reinit"])
+    planned = _phase(trainable=trainable, reinitialised=reinit, **common)
     if planned.trainable_parameters == 0 and not overlap:  # E406 said why already
         diagnostics.add("E405", f"phase `{name}` trains no parameters", locate(("schedule", index)),
                         "select layers with parameters under `train:`")
@@ -126,7 +132,7 @@ def _plan_top_down(schedule: _Schedule, index: int, phase: TopDownPhase, common:
                         f"`{phase.first_cut}`", locate(("schedule", index, "last_cut")),
                         "cuts are tried from the top down")
         return None
-    order = _distinct_attempts(graph, [by_name[name] for name in names[first:last + 1]])
+    order = _distinct_attempts(schedule.layers, [by_name[name] for name in names[first:last + 1]])
     if not order:
         diagnostics.add("E405", f"phase `{name}` trains nothing: every cut from "
                         f"`{names[first]}` to `{names[last]}` has no parameters below it",
@@ -141,9 +147,9 @@ def _plan_top_down(schedule: _Schedule, index: int, phase: TopDownPhase, common:
                         for position, path in enumerate(phase.classifier_from))
     search = TopDownSearch(order, phase.search, phase.monitor, monitor_mode, checkpoints)
     # Attempt n tries the n-th cut: each attempt either moves one cut down or ends the search.
-    runs = tuple(_run(graph, spec.seed, f"{name}/{number}-{attempt}", attempt, by_name[attempt].extractor,
+    runs = tuple(_run(spec.seed, f"{name}/{number}-{attempt}", attempt, by_name[attempt].extractor,
                       by_name[attempt].extractor) for number, attempt in enumerate(order, start=1))
-    return _phase(graph, trainable=cut.extractor, reinitialised=cut.extractor, cut=cut.name,
+    return _phase(trainable=cut.extractor, reinitialised=cut.extractor, cut=cut.name,
                   search=search, runs=runs, accept=Acceptance(phase.monitor, monitor_mode), **common)
 
 
@@ -153,7 +159,7 @@ def _plan_retrain_classifier(schedule: _Schedule, index: int, phase: RetrainClas
     (E405, E411)."""
     if not schedule.top_first:
         return None
-    graph, by_name, name, stop = schedule.graph, schedule.by_name, common["name"], common["stop"]
+    by_name, name, stop = schedule.by_name, common["name"], common["stop"]
     locate, diagnostics = schedule.context.locate, schedule.context.diagnostics
     # Without `cut:` the cut is the one top-down accepted last, known only at run time;
     # the plan shows the first cut the preceding search tries, its fallback.
@@ -168,14 +174,23 @@ def _plan_retrain_classifier(schedule: _Schedule, index: int, phase: RetrainClas
     # tries (the last search's first cut, the fallback, first).
     candidates = [cut.name] if phase.cut in by_name else list(dict.fromkeys(
         [candidate for plan in reversed(searches) for candidate in plan.search.cuts]))
-    runs = tuple(_run(graph, schedule.spec.seed, name, candidate, by_name[candidate].classifier,
-                      by_name[candidate].classifier if phase.reinit else ()) for candidate in candidates)
-    planned = _phase(graph, trainable=cut.classifier, reinitialised=cut.classifier if phase.reinit else (),
+    nothing = schedule.layers.span(0, 0)
+    runs = tuple(_run(schedule.spec.seed, name, candidate, by_name[candidate].classifier,
+                      by_name[candidate].classifier if phase.reinit else nothing)
+                 for candidate in candidates)
+    planned = _phase(trainable=cut.classifier, reinitialised=cut.classifier if phase.reinit else nothing,
                      cut=phase.cut, runs=runs, accept=Acceptance(stop.monitor, stop.mode), **common)
     if planned.trainable_parameters == 0:
         diagnostics.add("E405", f"phase `{name}` trains no parameters: the classifier above `{cut.name}` "
                         "has none", locate(("schedule", index)), "choose a lower cut")
     return planned
+
+
+def _plan_expanded(schedule: _Schedule, index: int, phase: GradualUnfreezePhase, common: dict,
+                   earlier: tuple[PhasePlan, ...]) -> PhasePlan | None:
+    """Never reached: `make_plan` first replaces each gradual_unfreeze phase by its `train`
+    stages (`nndsl.plan.gradual`), which are planned like any `train` phase."""
+    raise AssertionError("gradual_unfreeze phases are expanded before the phases are planned")
 
 
 #: The planner of each phase kind. A kind added to the language gets its planner here (a kind
@@ -185,12 +200,12 @@ PLANNERS: dict[type, Callable[[_Schedule, int, Any, dict, tuple[PhasePlan, ...]]
     TrainPhase: _plan_train,
     TopDownPhase: _plan_top_down,
     RetrainClassifierPhase: _plan_retrain_classifier,
+    GradualUnfreezePhase: _plan_expanded,
     EvaluatePhase: _plan_evaluate,
 }
 
 
 # Buffers, not parameters: a checkpoint holds them but the graph's parameter counts do not.
-_BUFFER_NAMES = {"running_mean", "running_var", "num_batches_tracked", "whitening", "mean", "attenuation"}
 
 
 def _check_checkpoint(path: str, graph: Graph, cut: CutPlan, spec_span: Span | None, span: Span | None,
@@ -219,9 +234,9 @@ def _check_checkpoint(path: str, graph: Graph, cut: CutPlan, spec_span: Span | N
         expected = graph.node(layer).parameter_count
         if expected == 0:
             continue
-        prefix = f"layers.{layer.replace('.', '__')}."
+        prefix = layer_prefix(layer)
         held = {key: _count(shape) for key, shape in shapes.items() if key.startswith(prefix)}
-        parameters = sum(count for key, count in held.items() if key.rsplit(".", 1)[-1] not in _BUFFER_NAMES)
+        parameters = sum(count for key, count in held.items() if not is_buffer(key))
         if not held:
             diagnostics.add("E414", f"checkpoint `{path}` does not fit: it has no layer `{layer}`, which lies "
                             f"above cut `{cut.name}`", span,
@@ -242,55 +257,38 @@ def _count(shape: tuple[int, ...]) -> int:
     return total
 
 
-def _distinct_attempts(graph: Graph, cuts: list[CutPlan]) -> tuple[str, ...]:
+def _distinct_attempts(layers: LayerOrder, cuts: list[CutPlan]) -> tuple[str, ...]:
     """The cuts worth an attempt, top first: each must re-train some parameters, and other ones
     than the cut tried just before (a cut beside a parameter-free layer such as `to_sequence`
-    would repeat its neighbour's attempt; one below nothing but `add_channel` trains nothing)."""
+    would repeat its neighbour's attempt; one below nothing but `add_channel` trains nothing).
+
+    Extractors are compared by their layers with parameters; for prefixes of the graph order
+    (every cut of `cuts: units`) their count decides, so n cuts cost time linear in n.
+    """
     attempts: list[str] = []
-    previous: _Trained | None = None
-    trained_below = _TrainedBelow(graph)
-    for cut in cuts:
-        trained = trained_below.of(cut.extractor)
-        if trained.count and (previous is None or not trained_below.same(trained, previous)):
-            attempts.append(cut.name)
-        previous = trained
-    return tuple(attempts)
+    previous: LayerSet | None = None
+    below = layers.parameters_below
+    with_parameters = [below[index + 1] > below[index] for index in range(len(layers.names))]
+    counted = [0]  # counted[i]: layers with parameters among the first i in graph order
+    for has in with_parameters:
+        counted.append(counted[-1] + has)
 
+    def trained(extractor: LayerSet) -> int:
+        return sum(counted[stop] - counted[start] for start, stop in extractor.ranges)
 
-class _Trained(Record):
-    """The layers with parameters in an extractor: their count, and the extractor (a prefix of
-    the graph order when `prefix`, which the count then identifies among prefixes)."""
-
-    count: int
-    prefix: bool
-    extractor: tuple[str, ...]
-
-
-class _TrainedBelow:
-    """Compares cuts' trained layers in time independent of the extractors' sizes where both are
-    prefixes of the graph order (every cut of `cuts: units`): n cuts, not n sets of n layers."""
-
-    def __init__(self, graph: Graph) -> None:
-        self.position = {name: index for index, name in enumerate(graph.order)}
-        self.with_parameters = {node.name for node in graph.nodes if node.parameter_count > 0}
-        self.counts = [0]  # counts[i]: layers with parameters among the first i in graph order
-        for name in graph.order:
-            self.counts.append(self.counts[-1] + (name in self.with_parameters))
-
-    def of(self, extractor: tuple[str, ...]) -> _Trained:
-        # An extractor lists distinct layers in graph order, so it is the first k layers exactly
-        # when its last layer sits at position k - 1.
-        if extractor and self.position[extractor[-1]] == len(extractor) - 1:
-            return _Trained(self.counts[len(extractor)], True, extractor)
-        return _Trained(len(self.with_parameters.intersection(extractor)), False, extractor)
-
-    def same(self, first: _Trained, second: _Trained) -> bool:
-        if first.count != second.count:
+    def same(first: LayerSet, second: LayerSet) -> bool:
+        if trained(first) != trained(second):
             return False
-        if first.prefix and second.prefix:
+        if first.is_prefix and second.is_prefix:
             return True
-        return (self.with_parameters.intersection(first.extractor)
-                == self.with_parameters.intersection(second.extractor))
+        return ({index for index in first.positions() if with_parameters[index]}
+                == {index for index in second.positions() if with_parameters[index]})
+
+    for cut in cuts:
+        if trained(cut.extractor) and (previous is None or not same(cut.extractor, previous)):
+            attempts.append(cut.name)
+        previous = cut.extractor
+    return tuple(attempts)
 
 
 def _stop(stop: StopSpec, spec: Spec) -> StopPlan:
@@ -299,30 +297,21 @@ def _stop(stop: StopSpec, spec: Spec) -> StopPlan:
                     threshold=stop.threshold)
 
 
-def _phase(graph: Graph, seed: int, trainable: tuple[str, ...], reinitialised: tuple[str, ...],
+def _phase(seed: int, trainable: LayerSet, reinitialised: LayerSet,
            runs: tuple[RunPlan, ...] | None = None, **fields) -> PhasePlan:
     """The phase record; without `runs`, the phase is one run of its own sets, named as the phase."""
-    frozen = _frozen(graph, trainable)
-
-    def count(names: tuple[str, ...]) -> int:
-        return sum(graph.node(name).parameter_count for name in names)
-
+    frozen = trainable.complement()
     if runs is None:
-        runs = (_run(graph, seed, fields["name"], fields.get("cut"), trainable, reinitialised),)
+        runs = (_run(seed, fields["name"], fields.get("cut"), trainable, reinitialised),)
     return PhasePlan(trainable=trainable, frozen=frozen, reinitialised=reinitialised,
-                     trainable_parameters=count(trainable), frozen_parameters=count(frozen),
-                     reinitialised_parameters=count(reinitialised), runs=runs, **fields)
+                     trainable_parameters=trainable.parameters, frozen_parameters=frozen.parameters,
+                     reinitialised_parameters=reinitialised.parameters, runs=runs, **fields)
 
 
-def _run(graph: Graph, seed: int, label: str, cut: str | None, trainable: tuple[str, ...],
-         reinitialised: tuple[str, ...]) -> RunPlan:
-    return RunPlan(label=label, cut=cut, trainable=trainable, frozen=_frozen(graph, trainable),
+def _run(seed: int, label: str, cut: str | None, trainable: LayerSet,
+         reinitialised: LayerSet) -> RunPlan:
+    return RunPlan(label=label, cut=cut, trainable=trainable, frozen=trainable.complement(),
                    reinitialised=reinitialised, seed=run_seed(seed, label))
-
-
-def _frozen(graph: Graph, trainable: tuple[str, ...]) -> tuple[str, ...]:
-    chosen = set(trainable)
-    return tuple(node for node in graph.order if node not in chosen)
 
 
 def _default_name(kind: str, index: int, spec: Spec) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from nndsl.plan.layer_sets import LayerSet
 from nndsl.records import Record, fields
 from nndsl.spec.training import LossSpec, OptimizerSpec
 
@@ -17,8 +18,8 @@ class CutPlan(Record):
     """A cut: the extractor (b, below) and classifier (t, above) layer sets, in graph order."""
 
     name: str
-    extractor: tuple[str, ...]
-    classifier: tuple[str, ...]
+    extractor: LayerSet
+    classifier: LayerSet
     extractor_parameters: int
     classifier_parameters: int
 
@@ -54,9 +55,9 @@ class RunPlan(Record):
 
     label: str  # the run's name in the run directory: checkpoints/<label>, logs/<label>
     cut: str | None
-    trainable: tuple[str, ...]
-    frozen: tuple[str, ...]
-    reinitialised: tuple[str, ...]
+    trainable: LayerSet
+    frozen: LayerSet
+    reinitialised: LayerSet
     seed: int
 
 
@@ -87,9 +88,9 @@ class PhasePlan(Record):
 
     name: str
     kind: str
-    trainable: tuple[str, ...]
-    frozen: tuple[str, ...]
-    reinitialised: tuple[str, ...]
+    trainable: LayerSet
+    frozen: LayerSet
+    reinitialised: LayerSet
     trainable_parameters: int
     frozen_parameters: int
     reinitialised_parameters: int
@@ -105,6 +106,40 @@ class PhasePlan(Record):
     relabel: bool = False  # selected classes renumbered 0, 1, ... in `classes` order
     restore: tuple[LayerSlot, ...] = ()  # copied into layers before the phase's first run
     save: tuple[LayerSlot, ...] = ()  # copied out of layers after the phase
+    init: InitPlan | None = None  # weights loaded at the phase's start
+    stage: UnfreezeStage | None = None  # the phase is a stage of a gradual_unfreeze phase
+
+
+class LayerInit(Record):
+    """One layer's tensors taken from a checkpoint: entry `layers.<source>.<tensor>` there goes
+    to `layers.<layer>.<tensor>` here (a `.` in a name written `__`, as torch keys modules)."""
+
+    layer: str
+    source: str
+    tensors: tuple[str, ...]
+    parameters: int
+
+
+class InitPlan(Record):
+    """`init_from:` decided: the file read, its kind, and which tensors load into which layer."""
+
+    source: str  # as written in the spec
+    file: str  # the resolved file read at run time
+    format: Literal["run", "lightning", "state_dict"]
+    layers: tuple[LayerInit, ...]
+    parameters: int
+    checked: bool = True  # False: the file did not exist at validation; training checks again
+
+
+class UnfreezeStage(Record):
+    """A stage of the `gradual_unfreeze` phase `phase`: `unfrozen` are the units (or the cut) it
+    adds to training, `lr_multiplier` scales the phase optimiser's rate."""
+
+    phase: str
+    number: int
+    stages: int
+    unfrozen: tuple[str, ...]
+    lr_multiplier: float
 
 
 class ParameterGroup(Record):
@@ -138,8 +173,58 @@ class TemperingPlan(Record):
     shunting: bool
 
 
+RecomputePolicy = Literal["optimal", "hidden", "internal", "sqrt", "none"]
+ActionKind = Literal["forward", "keep", "backward", "save_hidden", "free_hidden"]
+
+
+class RecomputeAction(Record):
+    """One executor instruction; positions count hidden states (0 = initial, step k ends at k).
+
+    ``forward``: run steps start+1..stop without autograd, from the state held at ``start``.
+    ``keep``: run step ``stop`` (= start+1) keeping its autograd graph (a core is now held).
+    ``backward``: back-propagate through the kept step ``stop`` and release it.
+    ``save_hidden`` / ``free_hidden``: store / release the state at ``start`` (= stop).
+    """
+
+    kind: ActionKind
+    start: int
+    stop: int
+
+
+class RecomputeSchedule(Record):
+    """A planned recompute policy for one direction of one recurrent layer.
+
+    Attributes:
+        policy: the policy asked for.
+        sequence_length: steps planned for.
+        memory_units: units the policy may use, besides one workspace core.
+        alpha: units of one internal state (ceil(internal bytes / hidden bytes)).
+        shared_input_units: units of an internal state whose input state is already held
+            (beta of eq. 10); equal to alpha for the simpler eq. 7.
+        predicted_forward_steps: forward core executions, first pass included (the paper's C).
+        predicted_peak_units: most units held at once, workspace and initial state included.
+        most_hidden_states: most stored hidden states at once (initial state excluded).
+        most_kept_cores: most kept cores (internal states) at once.
+        actions: the instructions, first pass first.
+        first_pass_length: ``actions[:first_pass_length]`` run in the layer's forward pass.
+    """
+
+    policy: RecomputePolicy
+    sequence_length: int
+    memory_units: int
+    alpha: int
+    shared_input_units: int
+    predicted_forward_steps: int
+    predicted_peak_units: int
+    most_hidden_states: int
+    most_kept_cores: int
+    actions: tuple[RecomputeAction, ...]
+    first_pass_length: int
+
+
 class RecurrentMemoryPlan(Record):
-    """The recompute policy of one recurrent layer under the memory budget."""
+    """The recompute policy of one recurrent layer under the memory budget; `schedule` is what
+    the backend executes for a sequence of the planned length (each direction runs it)."""
 
     layer: str
     cell: str
@@ -154,6 +239,7 @@ class RecurrentMemoryPlan(Record):
     plain_forward_steps: int
     predicted_peak_bytes: int
     plain_peak_bytes: int
+    schedule: RecomputeSchedule | None = None
 
 
 class SegmentPlan(Record):
@@ -224,6 +310,7 @@ class Plan(Record):
     memory: MemoryPlan | None = None
     ensemble: EnsemblePlan | None = None
     notes: tuple[str, ...] = ()
+    init: InitPlan | None = None  # weights loaded before the first phase
 
     def cut(self, name: str) -> CutPlan:
         return next(cut for cut in self.cuts if cut.name == name)
@@ -232,6 +319,8 @@ class Plan(Record):
         """Plain JSON-ready data (pydantic parts dumped as they would be written in a spec)."""
 
         def convert(value: Any) -> Any:
+            if isinstance(value, LayerSet):  # names, long stretches as ranges (layer_sets.py)
+                return value.to_json()
             if isinstance(value, Record):
                 return {item.name: convert(getattr(value, item.name)) for item in fields(value)}
             if hasattr(value, "model_dump"):

@@ -1,4 +1,5 @@
-"""Plan stage: cuts as layer sets, and selectors resolved against the graph.
+"""Plan stage: cuts as layer sets (ranges of the graph order), and selectors resolved against
+the graph.
 
 A cut C_i of `cuts: units` puts units 1..i (nearest the input) in the extractor and the rest in
 the classifier. Every cut must separate the graph: no edge may run from a classifier layer back
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from nndsl.diagnostics import DiagnosticList, Span, StageContext
 from nndsl.ir import INPUT, Graph
+from nndsl.plan.layer_sets import LayerSet, layer_order
 from nndsl.plan.plan import CutPlan
 from nndsl.spec import Selector, Spec
 
@@ -16,32 +18,29 @@ from nndsl.spec import Selector, Spec
 def plan_cuts(spec: Spec, graph: Graph, context: StageContext) -> tuple[CutPlan, ...]:
     """Every cut of the spec as extractor/classifier layer sets.
 
-    Linear in the layers per cut: `cuts: units` on an n-layer network has n-1 cuts whose layer
-    lists are slices of the graph order (each cut's extractor, a set of whole units that nothing
-    outside feeds, is a prefix of the topological order), so no cut tests membership in a list.
+    Linear in the layers: `cuts: units` on an n-layer network has n-1 cuts, each extractor a set
+    of whole units that nothing outside feeds, hence a prefix of the topological order: one
+    range of positions (`LayerSet`), its classifier the rest. No cut lists its layers.
     """
     locate, diagnostics = context.locate, context.diagnostics
     if spec.cuts is None:
         return ()
-    position = {name: index for index, name in enumerate(graph.order)}
-    # parameters_below[i]: parameters of the first i layers in graph order (prefix sums).
-    parameters_below = [0]
-    for name in graph.order:
-        parameters_below.append(parameters_below[-1] + graph.node(name).parameter_count)
+    order = layer_order(graph)
     plans: list[CutPlan] = []
     if spec.cuts == "units":
         count, highest = 0, -1  # layers below the cut, and the highest position among them
+        below: list[int] = []  # positions of the layers below the cut, kept only off prefixes
         for index, unit in enumerate(graph.units[:-1], start=1):
             count += len(unit.nodes)
-            highest = max(highest, max((position[node] for node in unit.nodes), default=-1))
+            positions = [order.position[node] for node in unit.nodes]
+            highest = max(highest, max(positions, default=-1))
+            below.extend(positions)
             name = f"C{index}"
             span = locate(("cuts", name)) or locate(("cuts",))
             if highest < count:  # checked per unit, so the cuts cost linear time together
-                plans.extend(_prefix_cut(name, count, graph, parameters_below, span, diagnostics))
+                plans.extend(_checked(name, order.span(0, count), span, diagnostics))
             else:
-                below = [node for earlier in graph.units[:index] for node in earlier.nodes]
-                plans.extend(_cut(name, below, graph, position, parameters_below, span,
-                                  diagnostics))
+                plans.extend(_cut(name, order.at(below), graph, span, diagnostics))
         return tuple(plans)
     unit_index = {unit.name: index for index, unit in enumerate(graph.units)}
     for name, cut in spec.cuts.items():
@@ -55,56 +54,41 @@ def plan_cuts(spec: Spec, graph: Graph, context: StageContext) -> tuple[CutPlan,
                 extractor.extend(select(selector, graph, {}, span, diagnostics))
         else:
             continue
-        plans.extend(_cut(name, extractor, graph, position, parameters_below,
+        plans.extend(_cut(name, order.of(extractor), graph,
                           locate(("cuts", name)) or locate(("cuts",)), diagnostics))
     return tuple(plans)
 
 
-def _cut(name: str, extractor: list[str], graph: Graph, position: dict[str, int],
-         parameters_below: list[int], span: Span | None, diagnostics: DiagnosticList) -> list[CutPlan]:
+def _cut(name: str, extractor: LayerSet, graph: Graph, span: Span | None,
+         diagnostics: DiagnosticList) -> list[CutPlan]:
     """One cut (a one-element list), or none after an E601 diagnostic.
 
-    A set of k layers whose positions in the topological order all lie below k is that order's
-    first k layers: no edge can enter it from outside, and its lists are slices of the order.
+    A prefix of the topological order separates the graph: no edge can enter it from outside.
     Any other set is checked edge by edge (it separates the graph only if no edge enters it).
     """
-    positions = {position[node] for node in extractor}
-    if positions and max(positions) < len(positions):
-        return _prefix_cut(name, len(positions), graph, parameters_below, span, diagnostics)
-    members = {graph.order[index] for index in positions}
-    crossing = next(((source, target) for source, target, _ in graph.edges
-                     if target in members and source not in members and source != INPUT), None)
-    if crossing is not None:
-        source, target = crossing
-        diagnostics.add("E601", f"cut `{name}` does not separate the graph: classifier layer "
-                        f"`{source}` feeds extractor layer `{target}`", span,
-                        "put every layer that feeds the extractor into the extractor")
-        return []
-    ordered = tuple(graph.order[index] for index in sorted(positions))
-    classifier = tuple(node for node in graph.order if node not in members)
-    extractor_parameters = sum(graph.node(node).parameter_count for node in ordered)
-    return _checked(name, ordered, classifier, extractor_parameters, parameters_below[-1], span,
-                    diagnostics)
+    if not extractor.is_prefix:
+        crossing = next(((source, target) for source, target, _ in graph.edges
+                         if target in extractor and source not in extractor and source != INPUT),
+                        None)
+        if crossing is not None:
+            source, target = crossing
+            diagnostics.add("E601", f"cut `{name}` does not separate the graph: classifier layer "
+                            f"`{source}` feeds extractor layer `{target}`", span,
+                            "put every layer that feeds the extractor into the extractor")
+            return []
+    return _checked(name, extractor, span, diagnostics)
 
 
-def _prefix_cut(name: str, size: int, graph: Graph, parameters_below: list[int], span: Span | None,
-                diagnostics: DiagnosticList) -> list[CutPlan]:
-    """The cut whose extractor is the first `size` layers of the topological order."""
-    return _checked(name, graph.order[:size], graph.order[size:], parameters_below[size],
-                    parameters_below[-1], span, diagnostics)
-
-
-def _checked(name: str, extractor: tuple[str, ...], classifier: tuple[str, ...],
-             extractor_parameters: int, total_parameters: int, span: Span | None,
+def _checked(name: str, extractor: LayerSet, span: Span | None,
              diagnostics: DiagnosticList) -> list[CutPlan]:
     """The cut, or none after E601 when one side is empty."""
+    classifier = extractor.complement()
     if not extractor or not classifier:
         empty = "extractor" if not extractor else "classifier"
         diagnostics.add("E601", f"cut `{name}` leaves the {empty} empty", span,
                         "a cut needs layers on both sides")
         return []
-    return [CutPlan(name, extractor, classifier, extractor_parameters,
-                    total_parameters - extractor_parameters)]
+    return [CutPlan(name, extractor, classifier, extractor.parameters, classifier.parameters)]
 
 
 def select(selector: Selector, graph: Graph, cuts: dict[str, CutPlan], span: Span | None,

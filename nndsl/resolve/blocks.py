@@ -30,7 +30,9 @@ def expand_layers(layers: SequenceNode, blocks: dict[str, BlockDefinition],
     """The layer list with every block entry replaced by its groups (recursively)."""
     expanded: list[Node] = []
     for item in layers.items:
-        if isinstance(item, MappingNode) and "block" in item.entries:
+        # A `group:` entry naming its block is one already expanded (a run's resolved spec.yaml).
+        if isinstance(item, MappingNode) and "block" in item.entries \
+                and "group" not in item.entries:
             expanded.extend(_expand_block_use(item, blocks, diagnostics, depth))
         elif isinstance(item, MappingNode) and isinstance(item.get("layers"), SequenceNode):
             inner = expand_layers(item.entries["layers"], blocks, diagnostics, depth)

@@ -38,7 +38,8 @@ def export_run(run: TrainedRun, kind: str, out: Path | None = None) -> Path:
         )
     path = out or run.directory / f"model{SUFFIXES[kind]}"
     predictor = (
-        UnrolledEnsemble(run.network) if run.ensemble else Predictor(run.network, False)
+        UnrolledEnsemble(run.network, run.feature_statistics) if run.ensemble
+        else Predictor(run.network, False, run.feature_statistics)
     ).eval()
     example = torch.zeros(2, *signature.input_shape)
     if kind == "torchscript":

@@ -101,7 +101,7 @@ def _read_csv(path: Path, options: Any, trained_features: tuple[str, ...] | None
 
 def predict(run: TrainedRun, inputs: np.ndarray, batch_size: int = 256) -> torch.Tensor:
     """The network's outputs for every example: [N, ...], or an ensemble's members' [M, N, ...]."""
-    predictor = Predictor(run.network, run.ensemble).eval()
+    predictor = Predictor(run.network, run.ensemble, run.feature_statistics).eval()
     chunks = []
     with torch.no_grad():
         for start in range(0, len(inputs), batch_size):

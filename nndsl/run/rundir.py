@@ -36,7 +36,7 @@ import yaml
 
 #: The environment variable through which rank 0 hands its run directory to the other ranks.
 RUN_DIRECTORY_VARIABLE = "NNDSL_RUN_DIR"
-_RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK")
+_RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
 
 
 class RunDirectoryError(Exception):
@@ -47,7 +47,8 @@ def process_rank() -> int:
     """This process's rank in a distributed run (0 outside one), from the launcher's variables.
 
     Lightning's launcher sets `LOCAL_RANK` and `NODE_RANK` in the processes it starts; torchrun
-    and cluster launchers set `RANK`. Any nonzero one means this is not the primary process.
+    and cluster launchers set `RANK`, SLURM's `srun` sets `SLURM_PROCID`. Any nonzero one means
+    this is not the primary process.
     """
     for name in _RANK_VARIABLES:
         value = os.environ.get(name, "0")

@@ -14,8 +14,8 @@ Each finished run is written to `progress.json` with its score and the network s
 `last.ckpt` — with the same frozen sets, since those come from the plan, not from the interrupted
 process. A run's randomness depends only on its label (its re-initialisation and its torch seed),
 and its checkpoint — written at a batch boundary when the user presses Ctrl-C — carries the batch
-and loader positions and every random state (`nndsl.run.resume_state`), so a resumed run computes
-what the uninterrupted one would have, even from the middle of an epoch.
+and loader positions and every random state (`nndsl.backend.callbacks.random_state`), so a
+resumed run computes what the uninterrupted one would have, even from the middle of an epoch.
 
 Top-down (Algorithm 1 of the top-down training paper): starting from the current network A with
 validation score s, an attempt at cut C copies A, keeps C's classifier frozen, re-initialises
@@ -30,23 +30,24 @@ accepted last and trains the classifier; like an attempt, it is kept only if val
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.pytorch import Callback
 from torch import nn
-from torch.func import functional_call
 
+from nndsl.backend.callbacks.activation_peak import activation_peak
 from nndsl.backend.callbacks.parameter_change import ParameterChange
-from nndsl.backend.graph_module import module_key
+from nndsl.backend.callbacks.random_state import RandomState
+from nndsl.backend.classifier_set import ClassifierSet, RepeatTargets
 from nndsl.plan import CutPlan, PhasePlan, RunPlan
-from nndsl.run.resume_state import RandomState
 from nndsl.run.rundir import is_primary_process, read_json, save_state, write_json
 from nndsl.run.safe_load import read_state_dict
 from nndsl.run.selection import LayerStore, evaluate, phase_context
 from nndsl.run.session import RunContext, RunOutcome, layer_seed, train_run, validation_score
+from nndsl.state_names import layer_prefix
 
 
 class Interrupted(Exception):
@@ -83,25 +84,46 @@ def better(score: float | None, reference: float | None, mode: str) -> bool:
     return score < reference if mode == "min" else score > reference
 
 
-def run_schedule(context: RunContext) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Trial:
+    """One planned run to execute, and what its result is judged against.
+
+    Attributes:
+        phase: the run's phase (its stopping rule, optimiser and acceptance rule).
+        run: the planned run (label, cut, trainable and re-initialised layers, seed).
+        baseline: the score to beat when the phase accepts runs only if they improve.
+        attempt: the top-down attempt's number (from 1), or None outside a search.
+        classifiers: checkpoints whose layers above the run's cut replace the network's first.
+    """
+
+    phase: PhasePlan
+    run: RunPlan
+    baseline: float | None = None
+    attempt: int | None = None
+    classifiers: tuple[str, ...] = ()
+
+
+Row = dict[str, Any]
+
+
+def run_schedule(context: RunContext) -> list[Row]:
     """Run every phase; returns the phase table rows (one per run)."""
     _check_checkpoints_exist(context)
     progress = Progress.load(context.directory)
-    rows: list[dict[str, Any]] = []
+    rows: list[Row] = []
     store = LayerStore(context.directory)
     network_context = context
     for index, phase in enumerate(network_context.plan.phases):
+        if phase.init is not None:  # a finished run's recorded state replaces it on resume
+            from nndsl.run.init_weights import load_initial_weights
+
+            load_initial_weights(network_context.network, phase.init)
+        runner = PHASE_RUNNERS.get(phase.kind)
+        if runner is None:
+            raise NotImplementedError(f"the run stage has no runner for `{phase.kind}` phases")
+        # Slots and the class selection (`nndsl.run.selection`) frame whatever the phase runs.
         store.restore(network_context.network, phase.restore)
-        context = phase_context(network_context, phase)
-        if phase.kind == "evaluate":
-            rows.append(evaluate(context, progress, phase))
-        elif phase.search is not None:
-            rows.extend(_top_down(context, progress, phase))
-        elif phase.accept is not None:
-            rows.append(_retrain_classifier(context, progress, phase, index))
-        else:
-            (run,) = phase.runs
-            rows.append(_step(context, progress, phase, run))
+        rows.extend(runner(phase_context(network_context, phase), progress, phase, index))
         store.save(network_context.network, phase.save)
     context = network_context
     if not context.fast_dev_run and is_primary_process():
@@ -111,45 +133,84 @@ def run_schedule(context: RunContext) -> list[dict[str, Any]]:
     return rows
 
 
-def _step(context: RunContext, progress: Progress, phase: PhasePlan, run: RunPlan, baseline: float | None = None,
-          attempt: int | None = None, classifiers: tuple[str, ...] = ()) -> dict[str, Any]:
+def _single_run(context: RunContext, progress: Progress, phase: PhasePlan, index: int) -> list[Row]:
+    """A phase of one planned run (joint, train)."""
+    (run,) = phase.runs
+    return [_step(context, progress, Trial(phase, run))]
+
+
+def _step(context: RunContext, progress: Progress, trial: Trial) -> Row:
     """One planned run, as the plan has it; skipped (its state reloaded) when the progress record
     already has it.
 
-    The phase's `accept` makes the run a trial: kept only when it beats `baseline`, else the
-    network returns to its state before the run. `classifiers` are checkpoints whose layers above
-    the run's cut replace the network's before training.
+    The phase's `accept` makes the run a trial: kept only when it beats `trial.baseline`, else
+    the network returns to its state before the run. `trial.classifiers` are checkpoints whose
+    layers above the run's cut replace the network's before training.
     """
-    label, cut, accept = run.label, run.cut, phase.accept
-    record = progress.runs.get(label)
+    phase, run = trial.phase, trial.run
+    record = progress.runs.get(run.label)
     if record is not None:
         if record.get("accepted", True):
             _load_state(context, Path(record["state"]))
         return record["row"]
     start_state = {key: value.clone() for key, value in context.network.state_dict().items()}
-    sets = _classifier_states(context, context.plan.cut(cut), classifiers) if classifiers else []
-    if sets:
-        context.network.load_state_dict(sets[0], strict=False)
-    if run.reinitialised:
-        context.network.reset_layers(run.reinitialised, run.seed)
-    if context.printer:
-        context.printer(phase, label, cut, attempt)
-    # Dropout and anything else drawing from torch's generator depend on the run alone, so a
-    # resumed schedule (which skips finished runs) draws what an uninterrupted one does.
-    torch.manual_seed(layer_seed(context.spec.seed, f"{label}/train"))
+    sets = _prepare(context, trial)
     change = ParameterChange(phase.stop.monitor, phase.stop.mode)
     callbacks: list[Any] = [*context.extra_callbacks, change, RandomState()]
+    peak = activation_peak(context)  # a memory budget's measured peak, beside the plan's
+    callbacks += [peak] if peak is not None else []
     network: nn.Module = context.network
     if len(sets) > 1:
         network = ClassifierSet(context.network, sets[1:])
         callbacks.append(RepeatTargets(len(sets)))
     run_context = dataclasses.replace(context, network=network, extra_callbacks=callbacks)
-    outcome: RunOutcome = train_run(run_context, label, run.trainable, phase.parameter_groups, phase.optimizer,
-                                    phase.stop, phase.keep_best)
+    outcome: RunOutcome = train_run(run_context, run.label, run.trainable, phase.parameter_groups,
+                                    phase.optimizer, phase.stop, phase.keep_best)
     if outcome.interrupted:
-        raise Interrupted(label)
-    monitor, mode = (accept.monitor, accept.mode) if accept else (phase.stop.monitor, phase.stop.mode)
-    extra: dict[str, Any] = {"classifier_from": list(classifiers)} if classifiers else {}
+        raise Interrupted(run.label)
+    accept, stop = phase.accept, phase.stop
+    monitor, mode = (accept.monitor, accept.mode) if accept else (stop.monitor, stop.mode)
+    score, extra = _score(context, trial, sets, outcome, monitor, mode)
+    accepted = True if accept is None else better(score, trial.baseline, mode)
+    state_path = context.directory / "checkpoints" / run.label / "state.pt"
+    save_state(state_path, context.network.state_dict())  # rank 0 writes; every rank keeps its copy
+    if not accepted:
+        context.network.load_state_dict(start_state)
+    row = {"phase": phase.name, "run": run.label, "cut": run.cut, "attempt": trial.attempt,
+           "epochs": outcome.epochs, "monitor": monitor, "best": score, "baseline": trial.baseline,
+           "accepted": accepted, **change.summary(),
+           **(peak.summary() if peak is not None else {}), **extra}
+    progress.runs[run.label] = {"row": row, "accepted": accepted, "state": str(state_path)}
+    progress.save()
+    if outcome.interrupt_pending:
+        raise Interrupted(run.label)  # Ctrl-C after the run's last batch: recorded, so stop here
+    return row
+
+
+def _prepare(context: RunContext, trial: Trial) -> list[dict[str, torch.Tensor]]:
+    """Sets the network up for the run: the first classifier of `trial.classifiers` loaded, the
+    planned layers re-initialised, the run announced and torch seeded. Returns the classifier
+    states (empty without `classifiers`)."""
+    run = trial.run
+    sets = (_classifier_states(context, context.plan.cut(run.cut), trial.classifiers)
+            if trial.classifiers else [])
+    if sets:
+        context.network.load_state_dict(sets[0], strict=False)
+    if run.reinitialised:
+        context.network.reset_layers(run.reinitialised, run.seed)
+    if context.printer:
+        context.printer(trial.phase, run.label, run.cut, trial.attempt)
+    # Dropout and anything else drawing from torch's generator depend on the run alone, so a
+    # resumed schedule (which skips finished runs) draws what an uninterrupted one does.
+    torch.manual_seed(layer_seed(context.spec.seed, f"{run.label}/train"))
+    return sets
+
+
+def _score(context: RunContext, trial: Trial, sets: list[dict[str, torch.Tensor]],
+           outcome: RunOutcome, monitor: str, mode: str) -> tuple[float | None, Row]:
+    """The run's score on `monitor`, and what the row adds about classifier sets."""
+    phase = trial.phase
+    extra: Row = {"classifier_from": list(trial.classifiers)} if trial.classifiers else {}
     if len(sets) > 1:
         # The run ends with one network: the extractor and the classifier that fits it best.
         scores = []
@@ -159,25 +220,11 @@ def _step(context: RunContext, progress: Progress, phase: PhasePlan, run: RunPla
         ranked = [k for k in range(len(sets)) if scores[k] is not None]
         chosen = (min if mode == "min" else max)(ranked, key=lambda k: scores[k]) if ranked else 0
         context.network.load_state_dict(sets[chosen], strict=False)
-        score = scores[chosen]
         extra.update(classifier_scores=scores, classifier=chosen, set_score=outcome.score)
-    elif monitor == phase.stop.monitor and phase.keep_best:
-        score = outcome.score
-    else:
-        score = validation_score(context, monitor)
-    accepted = True if accept is None else better(score, baseline, mode)
-    state_path = context.directory / "checkpoints" / label / "state.pt"
-    save_state(state_path, context.network.state_dict())  # rank 0 writes; every rank keeps its copy
-    if not accepted:
-        context.network.load_state_dict(start_state)
-    row = {"phase": phase.name, "run": label, "cut": cut, "attempt": attempt, "epochs": outcome.epochs,
-           "monitor": monitor, "best": score, "baseline": baseline, "accepted": accepted,
-           **change.summary(), **extra}
-    progress.runs[label] = {"row": row, "accepted": accepted, "state": str(state_path)}
-    progress.save()
-    if outcome.interrupt_pending:
-        raise Interrupted(label)  # Ctrl-C after the run's last batch: it is recorded, so stop here
-    return row
+        return scores[chosen], extra
+    if monitor == phase.stop.monitor and phase.keep_best:
+        return outcome.score, extra
+    return validation_score(context, monitor), extra
 
 
 def _check_checkpoints_exist(context: RunContext) -> None:
@@ -201,7 +248,7 @@ def _baseline(context: RunContext, progress: Progress, phase: PhasePlan, monitor
     return progress.runs[key]["score"]
 
 
-def _top_down(context: RunContext, progress: Progress, phase: PhasePlan) -> list[dict[str, Any]]:
+def _top_down(context: RunContext, progress: Progress, phase: PhasePlan, index: int) -> list[Row]:
     search, accept = phase.search, phase.accept
     assert search is not None and accept is not None
     baseline = _baseline(context, progress, phase, accept.monitor)
@@ -211,8 +258,9 @@ def _top_down(context: RunContext, progress: Progress, phase: PhasePlan) -> list
     searching_from_top = True
     while position < len(phase.runs):
         attempt += 1
-        row = _step(context, progress, phase, phase.runs[position], baseline=baseline, attempt=attempt,
-                    classifiers=search.classifier_from if attempt == 1 else ())
+        trial = Trial(phase, phase.runs[position], baseline, attempt,
+                      search.classifier_from if attempt == 1 else ())
+        row = _step(context, progress, trial)
         rows.append(row)
         if row["accepted"]:
             baseline = row["best"]
@@ -225,13 +273,15 @@ def _top_down(context: RunContext, progress: Progress, phase: PhasePlan) -> list
     return rows
 
 
-def _retrain_classifier(context: RunContext, progress: Progress, phase: PhasePlan, index: int) -> dict[str, Any]:
+def _retrain_classifier(context: RunContext, progress: Progress, phase: PhasePlan,
+                        index: int) -> list[Row]:
     """Freeze the extractor of the cut top-down accepted last (or the named cut); train the top:
     the planned run of that cut."""
     assert phase.accept is not None
     cut = phase.cut or _last_accepted_cut(context, progress, index)
     baseline = _baseline(context, progress, phase, phase.accept.monitor)
-    return _step(context, progress, phase, next(run for run in phase.runs if run.cut == cut), baseline=baseline)
+    run = next(run for run in phase.runs if run.cut == cut)
+    return [_step(context, progress, Trial(phase, run, baseline))]
 
 
 def _last_accepted_cut(context: RunContext, progress: Progress, index: int) -> str:
@@ -242,6 +292,17 @@ def _last_accepted_cut(context: RunContext, progress: Progress, index: int) -> s
                 and record["accepted"]]
     assert searches and searches[-1].search is not None  # the plan stage demands a cut otherwise
     return accepted[-1] if accepted else searches[-1].search.cuts[0]
+
+
+#: How the run stage executes each kind of phase: the planned runs, in order, with the
+#: decisions only a run can make (which top-down attempt comes next). Returns the phase's rows.
+PHASE_RUNNERS: dict[str, Callable[[RunContext, Progress, PhasePlan, int], list[Row]]] = {
+    "joint": _single_run,
+    "train": _single_run,
+    "top_down": _top_down,
+    "retrain_classifier": _retrain_classifier,
+    "evaluate": lambda context, progress, phase, index: [evaluate(context, progress, phase)],
+}
 
 
 def _load_state(context: RunContext, path: Path) -> None:
@@ -256,7 +317,7 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
 def _classifier_states(context: RunContext, cut: CutPlan, paths: tuple[str, ...]) -> list[dict[str, torch.Tensor]]:
     """The entries above `cut` of each checkpoint (the plan stage checked that they fit)."""
     own = context.network.state_dict()
-    prefixes = tuple(f"layers.{module_key(layer)}." for layer in cut.classifier)
+    prefixes = tuple(layer_prefix(layer) for layer in cut.classifier)
     keys = [key for key in own if key.startswith(prefixes)]
     states = []
     for path in paths:
@@ -267,61 +328,3 @@ def _classifier_states(context: RunContext, cut: CutPlan, paths: tuple[str, ...]
                                "does not fit this network")
         states.append({key: loaded[key].to(own[key].dtype) for key in keys})
     return states
-
-
-class ClassifierSet(nn.Module):
-    """The network with several frozen classifiers above one extractor (the paper's suggestion
-    for a stable good classifier: classifiers of differently seeded runs, multi-task style).
-
-    The network's own classifier is the first; `alternatives` hold the others' values. The output
-    stacks every classifier's output along the batch; with `RepeatTargets` repeating the targets
-    to match, the loss is the mean over the classifiers and the metrics pool them. The extractor
-    runs once per classifier (a functional call), which costs time, not correctness.
-    """
-
-    def __init__(self, network: nn.Module, alternatives: list[dict[str, torch.Tensor]]) -> None:
-        super().__init__()
-        self.base = network
-        self.order = network.order
-        self.names: list[dict[str, str]] = []
-        for index, state in enumerate(alternatives):
-            names = {}
-            for position, (key, value) in enumerate(state.items()):
-                names[key] = f"alternative{index}_{position}"
-                self.register_buffer(names[key], value.clone(), persistent=False)
-            self.names.append(names)
-
-    def layer(self, name: str) -> nn.Module:
-        return self.base.layer(name)
-
-    def layer_parameters(self, name: str) -> list[tuple[str, nn.Parameter]]:
-        return self.base.layer_parameters(name)
-
-    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None):
-        results = [self.base(inputs, lengths)]
-        for names in self.names:
-            values = {key: getattr(self, buffer) for key, buffer in names.items()}
-            results.append(functional_call(self.base, values, (inputs, lengths), strict=False))
-        outputs = torch.cat([output for output, _ in results])
-        output_lengths = None if results[0][1] is None else torch.cat([length for _, length in results])
-        return outputs, output_lengths
-
-
-class RepeatTargets(Callback):
-    """Repeats a batch's targets once per classifier of a `ClassifierSet`, in place, before the
-    step that computes the loss and the metrics on the stacked outputs."""
-
-    def __init__(self, copies: int) -> None:
-        self.copies = copies
-
-    def _repeat(self, batch: dict[str, torch.Tensor]) -> None:
-        for key in ("targets", "target_lengths"):
-            if key in batch:
-                batch[key] = torch.cat([batch[key]] * self.copies)
-
-    def on_train_batch_start(self, trainer: Any, module: Any, batch: Any, batch_index: int) -> None:
-        self._repeat(batch)
-
-    def on_validation_batch_start(self, trainer: Any, module: Any, batch: Any, batch_index: int,
-                                  dataloader_index: int = 0) -> None:
-        self._repeat(batch)

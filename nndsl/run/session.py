@@ -24,7 +24,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from nndsl.api import Valid
 from nndsl.backend.datamodule import ArrayDataModule
 from nndsl.backend.graph_module import GraphModule
-from nndsl.backend.lightning_module import NndslModule
+from nndsl.backend.lightning_module import NndslModule, RunSettings, TrainingModule
 from nndsl.backend.losses import CompiledLoss
 from nndsl.ir import Graph
 from nndsl.plan import ParameterGroup, PhasePlan, Plan, StopPlan
@@ -32,6 +32,7 @@ from nndsl.plan.phases import run_seed
 from nndsl.run.metrics_log import HistoryCSVLogger, KeepHistoryUntilResume
 from nndsl.run.safe_load import read_lightning_checkpoint
 from nndsl.spec import Spec
+from nndsl.spec.training import OptimizerSpec, SchedulerSpec
 
 
 #: Told each run before it starts: its phase, run label, cut (or None) and top-down attempt
@@ -169,6 +170,7 @@ def trainer_for(context: RunContext, label: str, stop: StopPlan, callbacks: list
     return Trainer(
         max_epochs=stop.max_epochs, min_epochs=min(context.spec.trainer.min_epochs, stop.max_epochs),
         accelerator=spec.accelerator, devices=spec.devices, strategy=spec.strategy,
+        num_nodes=spec.num_nodes,
         precision=spec.precision, gradient_clip_val=spec.gradient_clip_val,
         accumulate_grad_batches=spec.accumulate_grad_batches, deterministic=spec.deterministic,
         log_every_n_steps=spec.log_every_n_steps, limit_train_batches=spec.limit_train_batches,
@@ -180,7 +182,7 @@ def trainer_for(context: RunContext, label: str, stop: StopPlan, callbacks: list
 
 
 def train_run(context: RunContext, label: str, trainable: tuple[str, ...], groups: tuple[ParameterGroup, ...],
-              optimizer: Any, stop: StopPlan, keep_best: bool) -> RunOutcome:
+              optimizer: OptimizerSpec, stop: StopPlan, keep_best: bool) -> RunOutcome:
     """Fit the network with `trainable` layers learning; resumes from `last.ckpt` if present."""
     directory = context.directory / "checkpoints" / label
     checkpoint = ModelCheckpoint(dirpath=directory, filename="best", monitor=stop.monitor, mode=stop.mode,
@@ -235,11 +237,10 @@ def build_network(compiled: Valid, datamodule: ArrayDataModule) -> Any:
     plan = compiled.plan
     if plan.ensemble is None:
         return GraphModule(compiled.graph, plan.tempering, memory=plan.memory)
-    from nndsl.backend.ensemble.data import use_bootstrap_samples
     from nndsl.backend.ensemble.network import EnsembleNetwork
 
     if plan.ensemble.method == "bagging":
-        use_bootstrap_samples(datamodule, plan.ensemble.members, plan.seed)
+        datamodule.use_bootstrap_samples(plan.ensemble.members, plan.seed)
     return EnsembleNetwork(compiled.graph, plan.ensemble, plan.tempering)
 
 
@@ -261,26 +262,27 @@ def test_report(context: RunContext, module: Any) -> dict[str, Any]:
     return report
 
 
-def phase_scheduler(context: RunContext, optimizer: Any) -> Any:
+def phase_scheduler(context: RunContext, optimizer: OptimizerSpec) -> SchedulerSpec | None:
     """The phase's scheduler: its optimiser's own, else `trainer.scheduler` (or None)."""
     return getattr(optimizer, "scheduler", None) or context.spec.trainer.scheduler
 
 
-def build_module(context: RunContext, trainable: tuple[str, ...], groups: tuple[ParameterGroup, ...],
-                 optimizer: Any, max_epochs: int) -> Any:
+def build_module(context: RunContext, trainable: tuple[str, ...],
+                 groups: tuple[ParameterGroup, ...], optimizer: OptimizerSpec,
+                 max_epochs: int) -> TrainingModule:
+    """The Lightning module of one run: the ensemble's or the single network's."""
+    settings = RunSettings(trainable, groups, optimizer, phase_scheduler(context, optimizer),
+                           max_epochs, context.target_kind, context.num_classes)
     if context.plan.ensemble is not None:
         from nndsl.backend.ensemble.module import EnsembleModule
 
-        return EnsembleModule(context.network, context.plan.ensemble, context.plan.loss, trainable,
-                              groups, optimizer, phase_scheduler(context, optimizer), max_epochs,
-                              context.num_classes, context.target_kind)
+        return EnsembleModule(context.network, context.plan.ensemble, context.plan.loss, settings)
     decoding = None
     if "word_accuracy" in context.spec.metrics:  # checked: a dtw_prediction net, a lexicon source
         decoding = {"lexicon": context.datamodule.lexicon, "grammar": context.datamodule.grammar,
                     "states_per_label": context.spec.loss.states_per_label}
-    return NndslModule(context.network, context.loss, trainable, groups, optimizer,
-                       phase_scheduler(context, optimizer), max_epochs, context.spec.metrics,
-                       context.target_kind, context.num_classes, decoding=decoding)
+    return NndslModule(context.network, context.loss, settings, context.spec.metrics,
+                       decoding=decoding)
 
 
 def evaluation_trainer(context: RunContext) -> Trainer:

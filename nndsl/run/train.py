@@ -22,6 +22,7 @@ from nndsl.source import locate, to_plain
 
 if TYPE_CHECKING:  # torch is imported only once training starts
     from nndsl.backend.datamodule import ArrayDataModule
+    from nndsl.backend.streaming import StreamingDataModule
     from nndsl.run.session import PhasePrinter
 
 
@@ -99,21 +100,24 @@ def _run_directory(name: str, requested: str | None) -> Path:
     return Path(choice[0])
 
 
-def load_data(compiled: Valid) -> ArrayDataModule:
+def data_error(compiled: Valid, error: DataSourceError) -> SpecError:
+    """A data problem as a diagnostic located at its `data:` key (exit 2)."""
+    where = ("data", error.field) if error.field else ("data",)
+    return SpecError([Diagnostic(error.code, error.message, locate(compiled.resolved.root, where),
+                                 error.hint)])
+
+
+def load_data(compiled: Valid) -> ArrayDataModule | StreamingDataModule:
     """The source's arrays in a Lightning data module; data problems become diagnostics (exit 2)."""
-    from nndsl.backend.datamodule import ArrayDataModule
+    from nndsl.backend.data_choice import open_data_module
 
     spec = compiled.spec
     base = Path(compiled.path).parent
     seed = spec.data.seed if spec.data.seed is not None else spec.seed
     try:
-        arrays = DATA_SOURCES.get(spec.data.source).load(spec.data.options, base, seed)
-        return ArrayDataModule(arrays, spec.data.batch_size, spec.data.valid_fraction, spec.data.test_fraction,
-                               seed, spec.data.num_workers)
+        return open_data_module(DATA_SOURCES.get(spec.data.source), spec.data, base, seed)
     except DataSourceError as error:
-        where = ("data", error.field) if error.field else ("data",)
-        raise SpecError([Diagnostic(error.code, error.message, locate(compiled.resolved.root, where),
-                                    error.hint)]) from None
+        raise data_error(compiled, error) from None
     except OSError as error:  # a file the system refuses to read (permissions, a vanished disk)
         raise SpecError([Diagnostic("E412", f"data: {error.strerror or error}: {error.filename}",
                                     locate(compiled.resolved.root, ("data",)),
@@ -141,8 +145,15 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
     compiled, directory = compile_run(spec_path, overrides or [], resume)
     resuming = directory is not None
     spec, plan, signature = compiled.spec, compiled.plan, compiled.signature
+    from nndsl.run.launch import check_launch
+
+    check_launch(spec.trainer)  # before anything is written: the launch fits the trainer
     if directory is None and run_dir is not None and is_primary_process():
         refuse_existing(Path(run_dir))  # before loading data, which may take a while
+    if plan.init is not None or any(phase.init is not None for phase in plan.phases):
+        from nndsl.run.init_weights import check_init_sources
+
+        check_init_sources(plan)  # before the run directory is made
     seed_everything(spec.seed, workers=True, verbose=False)
     datamodule = load_data(compiled)
     if directory is None:
@@ -151,13 +162,32 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
         directory = open_run_directory(compiled, str(spec_path), overrides or [], run_dir)
     if is_primary_process():  # for `nndsl predict`: labels by name, CSV columns by name
         features = getattr(datamodule.splits.train, "feature_names", None)
+        # Each class index's name (a source's names, else the index itself): the label map.
+        classes = datamodule.class_names or (
+            [str(index) for index in range(signature.num_classes or 0)]
+            if signature.target_kind == "class" else None)
         write_json(directory / "data.json", {
-            "classes": list(datamodule.class_names) if datamodule.class_names else None,
+            "classes": list(classes) if classes else None,
             "features": list(features) if features else None})
+        statistics = getattr(datamodule, "feature_statistics", None)
+        if statistics is not None:  # fitted on the training split only
+            from nndsl.data.standardize import STATISTICS_FILE
+
+            write_json(directory / STATISTICS_FILE, statistics.to_dict())
+    store = getattr(datamodule, "store", None)  # a streamed data set: statistics in one pass
+    if store is not None and is_primary_process():
+        from nndsl.data.statistics import streaming_statistics
+
+        write_json(directory / "data_statistics.json", streaming_statistics(
+            store, datamodule.splits.train.indices, signature.num_classes))
     # run.json says how the run ended, a failure included.
     with recording_outcome(directory, (KeyboardInterrupt, Interrupted)):
         torch.manual_seed(spec.seed)
         network = build_network(compiled, datamodule)
+        if plan.init is not None:  # on resume, finished runs' states replace it again
+            from nndsl.run.init_weights import load_initial_weights
+
+            load_initial_weights(network, plan.init)
         loss = CompiledLoss(plan.loss, signature.target_kind, len(datamodule.splits.train), bool(plan.loss_terms))
         context = RunContext(compiled, network, datamodule, loss, directory, fast_dev_run,
                              printer=printer, progress_bar=progress_bar)
@@ -168,6 +198,8 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
             raise
         except FloatingPointError as error:
             raise TrainingDiverged(str(error), directory, _newest_checkpoint(directory)) from None
+        except DataSourceError as error:  # a lazily read example (outside the checked sample)
+            raise data_error(compiled, error) from None
         test_metrics: dict[str, float] = {}
         # The final test uses the last phase's class selection (and numbering), if it has one.
         from nndsl.run.selection import phase_context

@@ -3,7 +3,8 @@
 In: a run directory written by `nndsl train`. Out: a `TrainedRun` with the compiled spec (from
 the run's own resolved `spec.yaml`, relative paths read from the original spec's folder), the
 network rebuilt from the plan with `final_weights.pt` loaded through the safe reader, in eval
-mode, and the class names and CSV feature columns recorded at training (`data.json`), or None.
+mode, the class names and CSV feature columns recorded at training (`data.json`), or None, and
+the feature statistics of a run that standardised its inputs (`feature_statistics.json`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 import torch
 
 from nndsl.api import Valid, compile_spec
+from nndsl.backend.standardize import Standardize
+from nndsl.data.standardize import STATISTICS_FILE, FeatureStatistics, read_statistics
 from nndsl.run.rundir import RunDirectoryError, read_json
 from nndsl.run.safe_load import read_state_dict
 
@@ -26,6 +29,7 @@ class TrainedRun:
     network: torch.nn.Module
     class_names: tuple[str, ...] | None
     feature_names: tuple[str, ...] | None = None
+    feature_statistics: FeatureStatistics | None = None
 
     @property
     def ensemble(self) -> bool:
@@ -72,7 +76,22 @@ def open_trained_run(run_dir: str | Path) -> TrainedRun:
         network,
         tuple(classes) if classes else None,
         tuple(features) if features else None,
+        _feature_statistics(directory, compiled),
     )
+
+
+def _feature_statistics(directory: Path, compiled: Valid) -> FeatureStatistics | None:
+    """The statistics training standardised with; a run whose spec asks for them must have them
+    (predictions on raw inputs would be silently wrong)."""
+    if not compiled.spec.data.standardize:
+        return None
+    path = directory / STATISTICS_FILE
+    try:
+        return read_statistics(path)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise RunDirectoryError(
+            f"`{path}` cannot be read ({error}); the run standardised its inputs with it"
+        ) from None
 
 
 def original_spec_path(directory: Path, recorded: str | None) -> Path:
@@ -103,14 +122,19 @@ def build_trained_network(compiled: Valid) -> Any:
 class Predictor(torch.nn.Module):
     """The trained network as one module from inputs to outputs: a single network's output
     [B, ...], or an ensemble's stacked member outputs [M, B, ...] (the ensemble as one module;
-    `combine` then averages probabilities or votes, as the run scored it)."""
+    `combine` then averages probabilities or votes, as the run scored it). With `statistics`
+    the raw inputs are standardised first, as training did."""
 
-    def __init__(self, network: torch.nn.Module, ensemble: bool):
+    def __init__(self, network: torch.nn.Module, ensemble: bool,
+                 statistics: FeatureStatistics | None = None):
         super().__init__()
         self.network = network
         self.ensemble = ensemble
+        self.standardize = Standardize(statistics) if statistics is not None else None
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self.standardize is not None:
+            inputs = self.standardize(inputs)
         if self.ensemble:
             return self.network(inputs)  # type: ignore[no-any-return]
         output = self.network(inputs)
@@ -121,8 +145,9 @@ class UnrolledEnsemble(torch.nn.Module):
     """An ensemble as plain modules for export: the shared trunk once, then each member in turn,
     outputs stacked [M, B, ...] (the vectorised form's torch.func calls cannot be traced)."""
 
-    def __init__(self, network: Any):
+    def __init__(self, network: Any, statistics: FeatureStatistics | None = None):
         super().__init__()
+        self.standardize = Standardize(statistics) if statistics is not None else None
         ensemble = network.members
         self.trunk = ensemble.shared
         self.heads = torch.nn.ModuleList(
@@ -130,5 +155,7 @@ class UnrolledEnsemble(torch.nn.Module):
         )
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self.standardize is not None:
+            inputs = self.standardize(inputs)
         features = self.trunk(inputs) if self.trunk is not None else inputs
         return torch.stack([head(features) for head in self.heads])

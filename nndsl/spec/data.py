@@ -15,7 +15,9 @@ from pydantic import BaseModel
 from nndsl.diagnostics import did_you_mean
 from nndsl.spec.base import SpecModel, gather_flat_keys, spec_error
 
-_COMMON_KEYS = {"source", "batch_size", "valid_fraction", "test_fraction", "seed", "num_workers", "options"}
+_COMMON_KEYS = {"source", "batch_size", "valid_fraction", "test_fraction", "seed", "num_workers",
+                "options", "standardize",
+                "batch_frames"}
 
 
 class DataSpec(SpecModel):
@@ -28,7 +30,12 @@ class DataSpec(SpecModel):
     test_fraction: float = Field(0.0, ge=0, lt=1, description="share of examples held out for testing")
     seed: int | None = Field(None, description="split seed (default: the spec's seed)")
     num_workers: int = Field(0, ge=0, le=64, description="data-loading worker processes")
+    standardize: bool = Field(False, description="standardise each input feature to mean 0 and "
+                              "std 1 with statistics of the training split (kept for `predict`)")
     options: BaseModel | None = Field(None, description="source-specific keys, written flat beside `source`")
+    batch_frames: int | None = Field(None, ge=1, le=1_000_000_000, description=(
+        "instead of batch_size, for sequences: batches of similar length holding at most this many "
+        "padded frames (longest length x examples), in a seeded order"))
 
     @model_validator(mode="before")
     @classmethod
@@ -53,6 +60,14 @@ class DataSpec(SpecModel):
             return None  # an unknown source is already reported
         source = registry.get(name)
         return source.Params.model_validate(value or {})
+
+    @model_validator(mode="after")
+    def _one_batching(self) -> DataSpec:
+        if self.batch_frames is not None and "batch_size" in self.model_fields_set:
+            raise spec_error("batch_frames_and_size", "batch_frames and batch_size exclude each other: "
+                             "a frame budget sizes each batch by its examples' lengths",
+                             hint="remove batch_size (or batch_frames for fixed-size batches)")
+        return self
 
     @model_validator(mode="after")
     def _fractions(self) -> DataSpec:

@@ -27,8 +27,8 @@ _CODES = {
     "literal_error": "E305", "enum": "E305", "union_tag_invalid": "E305", "union_tag_not_found": "E302",
     "unknown_layer": "E306", "budget": "E307", "version": "E308", "size_too_large": "E309",
     "unknown_source": "E310", "selector": "E311", "value_error": "E311", "simple_name": "E312",
-    "ensemble_option": "E425", "class_repeated": "E345", "slot_written_twice": "E346",
-    "relabel_without_classes": "E347",
+    "ensemble_option": "E425", "batch_frames_and_size": "E348", "class_repeated": "E345",
+    "slot_written_twice": "E346", "relabel_without_classes": "E347",
 }
 _SKIPPED_LOC_PARTS = {"params", "options", "layer", "group"}
 
@@ -122,6 +122,8 @@ def _report(item: Any, root: MappingNode, plain: Any, diagnostics: DiagnosticLis
         message = f"`{path}` {message}"
     elif kind in ("unknown_layer", "unknown_source"):
         message, hint = message.split(" (", 1)[0], item.get("ctx", {}).get("hint")
+    elif kind == "batch_frames_and_size":
+        message, hint = f"`{path}`: {message}", (item.get("ctx") or {}).get("hint")
     elif kind == "ensemble_option":
         message, hint = message.split(" (hint: ", 1)
         message, hint = f"`{path}`: {message}", hint.removesuffix(")")

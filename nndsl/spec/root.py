@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from nndsl.spec.base import SimpleName, SpecModel, spec_error
 from nndsl.spec.data import DataSpec
 from nndsl.spec.extras import EnsembleSpec, MemorySpec
+from nndsl.spec.init_from import InitFrom, path_or_mapping
 from nndsl.spec.network import NetworkSpec
 from nndsl.spec.schedule import CutSpec, JointPhase, PhaseSpec
 from nndsl.spec.tempering import TemperingSpec
@@ -39,6 +40,8 @@ class Spec(SpecModel):
     ensemble: EnsembleSpec | None = Field(None, description="train M members together")
     memory: MemorySpec | None = Field(None, description="activation-memory budget")
     trainer: TrainerSpec = Field(default_factory=TrainerSpec, description="Lightning Trainer options")
+    init_from: InitFrom | None = Field(None, description="weights loaded before the first phase",
+                                       json_schema_extra=path_or_mapping)
 
     @field_validator("nndsl")
     @classmethod

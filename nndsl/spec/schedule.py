@@ -12,6 +12,9 @@ Phase kinds:
                         the extractor, move the cut down while validation improves
     retrain_classifier  freeze the extractor below a cut, continue (or re-initialise) the top;
                         kept only when validation improves
+    gradual_unfreeze    train the top unit (or the classifier above the top cut), then one more
+                        unit (cut) per stage down to the whole network; expanded by the plan
+                        stage (`nndsl.plan.gradual`) into `train` phases named NAME-1, NAME-2 ..
     evaluate            train nothing: score the network on validation and test
                         (`nndsl.spec.selection`: class subsets, saving and restoring layers)
 
@@ -29,6 +32,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from nndsl.spec.base import SimpleName, SpecModel
+from nndsl.spec.init_from import InitFrom, path_or_mapping
 from nndsl.spec.selection import EvaluatePhase, SelectionFields
 from nndsl.spec.selectors import Selector
 from nndsl.spec.tempering import TemperingSpec
@@ -60,6 +64,8 @@ class _Phase(SpecModel):
     optimizer: OptimizerSpec | None = Field(None, description="optimiser for this phase (default: the spec's)")
     tempering: TemperingSpec | None = Field(None, description="tempering rule for this phase")
     keep_best: bool = Field(True, description="end the phase with its best-validation weights")
+    init_from: InitFrom | None = Field(None, description="weights loaded at the phase's start",
+                                       json_schema_extra=path_or_mapping)
 
 
 class JointPhase(SelectionFields, _Phase):
@@ -93,5 +99,26 @@ class RetrainClassifierPhase(_Phase):
     reinit: bool = Field(False, description="re-initialise the classifier instead of continuing it")
 
 
-PhaseSpec = Annotated[JointPhase | TrainPhase | TopDownPhase | RetrainClassifierPhase
-                      | EvaluatePhase, Field(discriminator="phase")]
+_Epochs = Annotated[int, Field(ge=1, le=100_000)]
+
+
+class GradualUnfreezePhase(_Phase):
+    """Gradual unfreezing as one line: stage k trains the top k units (or the classifier above
+    the k-th cut from the top); the last stage trains every layer unless `stages` stops sooner."""
+
+    phase: Literal["gradual_unfreeze"]
+    by: Literal["units", "cuts"] = Field("units", description="what one stage unfreezes: the next "
+                                         "top-level unit with parameters, or the next cut down")
+    stages: int | None = Field(None, ge=1, le=10_000, description="stages (default: until every "
+                               "layer trains)")
+    epochs: _Epochs | tuple[_Epochs, ...] | None = Field(
+        None, description="epochs per stage: one number, or one per stage "
+        "(default: stop.max_epochs, else trainer.max_epochs)")
+    lr_multipliers: tuple[Annotated[float, Field(gt=0, le=1e4)], ...] = Field(
+        (), description="per stage, the optimiser's rate multiplied by this (default 1)")
+
+
+PhaseSpec = Annotated[
+    JointPhase | TrainPhase | TopDownPhase | RetrainClassifierPhase | GradualUnfreezePhase
+    | EvaluatePhase,
+    Field(discriminator="phase")]

@@ -120,3 +120,7 @@ class EvaluatePhase(SelectionFields, _EvaluateKind):
     @property
     def keep_best(self) -> bool:
         return False
+
+    @property
+    def init_from(self) -> None:
+        return None  # weights come from `restore:` slots, not checkpoints

@@ -129,6 +129,8 @@ class TrainerSpec(SpecModel):
     min_epochs: int = Field(1, ge=0, description="epochs before early stopping may stop")
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = Field("auto", description="hardware")
     devices: int | Literal["auto"] = Field("auto", description="number of devices or processes")
+    num_nodes: int = Field(1, ge=1, le=100_000, description="machines, each running `devices` "
+                           "processes (started by torchrun, SLURM or by hand: see the README)")
     strategy: Literal["auto", "ddp", "ddp_spawn", "fsdp"] = Field("auto", description="Lightning strategy")
     precision: Literal["32", "16-mixed", "bf16-mixed", "64"] = Field("32", description="numeric precision")
     gradient_clip_val: float | None = Field(None, gt=0, description="clip gradient norm to this")

@@ -5,9 +5,16 @@ Repeated blocks fold as `nndsl show` folds them (`enc2..enc4 ×3`, the same grou
 and unfold into their units; a cut is a `── cut C2 ──` row after the layer it follows. Each layer
 is coloured and marked by its state in the selected step: ● trainable, ❄ frozen, ↺ re-initialised.
 Rebuilding after a reload or a phase step keeps which folds are open and where the cursor is.
+A level with more than `CHUNK` entries (a network of thousands of separate layers) is split into
+closed chunks (`layer1..layer100 · 100 units`, with its state counts and cuts), and the rows of
+a chunk or of a fold of more than CHUNK layers are made when it first opens, so a rebuild stays
+fast however large the network.
 """
 
 from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -23,6 +30,16 @@ from nndsl.tui.panes import STATE_MARKS, STATE_STYLES, PhaseBar
 from nndsl.tui.phase_steps import PhaseStep
 
 MIXED = "◐"
+CHUNK = 100  # entries per tree level beyond which a level is split into closed chunks
+
+
+def _chunk_size(entries: int) -> int:
+    """How many entries each chunk of a level holds: 1 (no chunks) up to CHUNK entries, else
+    the smallest power of CHUNK that leaves at most CHUNK chunks."""
+    size = 1
+    while -(-entries // size) > CHUNK:
+        size *= CHUNK
+    return size
 
 
 class NetworkTree(Tree[str]):
@@ -35,7 +52,12 @@ class NetworkTree(Tree[str]):
         self.built = False
 
     def build(self, graph: Graph, plan: Plan | None, step: PhaseStep | None) -> None:
-        """(Re)build the tree for `graph`, colouring layers by their state in `step`."""
+        """(Re)build the tree for `graph`, colouring layers by their state in `step`.
+
+        Only what is open gets nodes: a fold's units and a chunk's entries are added when it
+        is first expanded (by the user, or here to restore what was open), so a rebuild costs
+        time in what is shown, not in the size of the network.
+        """
         opened = (
             {node.data for node in self._all_nodes() if node.is_expanded} if self.built else None
         )
@@ -46,6 +68,7 @@ class NetworkTree(Tree[str]):
         for cut in plan.cuts if plan is not None else ():
             self.cut_after.setdefault(cut.extractor[-1], []).append(cut.name)
         self.name_width = min(22, max(len(node.name) for node in graph.nodes))
+        self.pending: dict[str, Callable[[TreeNode[str]], None]] = {}
         self.clear()
         self.root.set_label(
             Text.assemble(
@@ -55,25 +78,65 @@ class NetworkTree(Tree[str]):
             )
         )
         self.root.data = "root"
-        for fold in fold_units(graph.units, graph):
-            if len(fold) == 1:
-                self._add_unit(self.root, fold[0], expand=True)
-                self._add_cuts(self.root, fold[0].nodes[-1])
-                continue
-            fold_node = self.root.add(self._fold_label(fold), data=f"fold:{fold[0].name}")
-            for member in fold:
-                self._add_unit(fold_node, member, expand=True)
-                if member is not fold[-1]:
-                    self._add_cuts(fold_node, member.nodes[-1])
-            self._add_cuts(self.root, fold[-1].nodes[-1])
+        self._add_entries(self.root, fold_units(graph.units, graph), cuts_after_last=True)
         self.root.expand()
-        for node in self._all_nodes():
-            if node.allow_expand and opened is not None:
-                (node.expand if node.data in opened else node.collapse)()
-            elif node.allow_expand and node.data.startswith("unit:"):
-                node.expand()
+        self._open_as_before(self.root, opened)
         self.built = True
         self._restore(cursor, cursor_line, scroll_y)
+
+    def on_tree_node_expanded(self, event: Tree.NodeExpanded[str]) -> None:
+        """A fold or chunk opened by the user gets its children now."""
+        self._fill(event.node)
+
+    def _fill(self, node: TreeNode[str]) -> None:
+        fill = self.pending.pop(node.data, None) if node.data is not None else None
+        if fill is not None:
+            fill(node)
+
+    def _open_as_before(self, node: TreeNode[str], opened: set[str] | None) -> None:
+        """Open below `node` what was open before the rebuild (the first time: every unit)."""
+        for child in node.children:
+            if not child.allow_expand:
+                continue
+            if (child.data in opened) if opened is not None else child.data.startswith("unit:"):
+                self._fill(child)
+                child.expand()
+                self._open_as_before(child, opened)
+            else:
+                child.collapse()
+
+    def _lazy(self, parent: TreeNode[str], label: Text, key: str,
+              fill: Callable[[TreeNode[str]], None]) -> None:
+        """A closed node whose children `fill` adds when it first opens."""
+        parent.add(label, data=key, allow_expand=True)
+        self.pending[key] = fill
+
+    def _add_entries(self, parent: TreeNode[str], folds: list[list[Unit]],
+                     cuts_after_last: bool) -> None:
+        """Folds (a lone unit is a fold of one) with the cut rows after each; more than
+        `CHUNK` of them are split into chunks of CHUNK (or CHUNK², ...) entries. The cuts
+        after the last fold are left to the caller unless `cuts_after_last`."""
+        size = _chunk_size(len(folds))
+        if size > 1:
+            for start in range(0, len(folds), size):
+                part, last = folds[start:start + size], start + size >= len(folds)
+                key = f"chunk:{size}:{part[0][0].name}..{part[-1][-1].name}"
+                self._lazy(parent, self._chunk_label(part), key,
+                           lambda node, part=part, last=last: self._add_entries(
+                               node, part, cuts_after_last or not last))
+            return
+        for position, fold in enumerate(folds):
+            if len(fold) == 1:
+                self._add_unit(parent, fold[0], expand=True)
+            else:
+                key = f"fold:{fold[0].name}"
+                self._lazy(parent, self._fold_label(fold), key,
+                           lambda node, fold=fold: self._add_entries(
+                               node, [[member] for member in fold], cuts_after_last=False))
+                if sum(len(member.nodes) for member in fold) <= CHUNK:
+                    self._fill(parent.children[-1])  # small: its rows now, closed
+            if cuts_after_last or position < len(folds) - 1:
+                self._add_cuts(parent, fold[-1].nodes[-1])
 
     def _restore(self, cursor: str | None, cursor_line: int, scroll_y: float) -> None:
         def restore() -> None:
@@ -87,8 +150,9 @@ class NetworkTree(Tree[str]):
         self.call_after_refresh(restore)
 
     def toggle_folds(self) -> None:
-        """Open every folded repeat if any is closed, else close them all."""
-        folds = [node for node in self.root.children if node.data.startswith("fold:")]
+        """Open every folded repeat if any is closed, else close them all (those inside closed
+        chunks of a large network stay as they are)."""
+        folds = [node for node in self._all_nodes() if node.data.startswith("fold:")]
         opening = any(not node.is_expanded for node in folds)
         for node in folds:
             (node.expand if opening else node.collapse)()
@@ -156,6 +220,28 @@ class NetworkTree(Tree[str]):
             f" · {unit.block or 'group'} · ",
             (f"{parameters:,} params", "dim"),
         )
+
+    def _chunk_label(self, part: list[list[Unit]]) -> Text:
+        """`● 40 ❄ 60  layer1..layer100 · 100 units · 3,300 params · cuts C1..C100`."""
+        units = [unit for fold in part for unit in fold]
+        layers = [name for unit in units for name in unit.nodes]
+        text = Text()
+        if self.step is not None:
+            states = Counter(self.step.state(name) for name in layers)
+            for state, count in states.items():
+                text.append(f"{STATE_MARKS[state]} {count} ", style=STATE_STYLES[state])
+            text.append(" ")
+        parameters = sum(self.graph.node(name).parameter_count for name in layers)
+        text.append(f"{units[0].name}..{units[-1].name}", style="bold")
+        text.append(f" · {len(units)} units · ")
+        text.append(f"{parameters:,} params", style="dim")
+        cuts = [cut for name in layers for cut in self.cut_after.get(name, [])]
+        if cuts:
+            text.append(f" · cuts {cuts[0]}..{cuts[-1]}" if len(cuts) > 1 else f" · cut {cuts[0]}",
+                        style="cyan")
+        if self.step is not None and self.step.cut in cuts:
+            text.append(f"  ◀ this phase's cut {self.step.cut}", style="bold cyan")
+        return text
 
     def _fold_label(self, fold: list[Unit]) -> Text:
         parameters = sum(self.graph.node(name).parameter_count for name in fold[0].nodes)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nndsl.plan import PhasePlan, Plan
+from nndsl.plan.layer_sets import LayerSet
 
 TRAINABLE, FROZEN, REINITIALISED = "trainable", "frozen", "re-init"
 
@@ -23,7 +24,8 @@ class PhaseStep:
     Args:
         index: position of the phase in the plan (attempts of one phase share it).
         phase: the planned phase.
-        trainable / frozen / reinitialised: layer names in this step.
+        trainable / frozen / reinitialised: the layer sets of this step (ranges of the graph
+            order, shared with the plan: a step per top-down attempt copies no names).
         attempt: 1-based attempt number inside a top-down search, None for other phases.
         attempts: how many attempts the search has (0 for other phases).
         cut: the cut this step trains below, when it has one.
@@ -31,9 +33,9 @@ class PhaseStep:
 
     index: int
     phase: PhasePlan
-    trainable: frozenset[str]
-    frozen: frozenset[str]
-    reinitialised: frozenset[str]
+    trainable: LayerSet
+    frozen: LayerSet
+    reinitialised: LayerSet
     attempt: int | None = None
     attempts: int = 0
     cut: str | None = None
@@ -60,19 +62,19 @@ def phase_steps(plan: Plan | None) -> list[PhaseStep]:
     if plan is None:
         return []
     steps: list[PhaseStep] = []
+    cuts = {cut.name: cut for cut in plan.cuts}  # a search over n cuts: n look-ups, not n scans
     for index, phase in enumerate(plan.phases):
-        cut_names = [cut.name for cut in plan.cuts]
         search = phase.search
-        if search is not None and all(name in cut_names for name in search.cuts):
+        if search is not None and all(name in cuts for name in search.cuts):
             for attempt, cut_name in enumerate(search.cuts, start=1):
-                cut = plan.cut(cut_name)
+                cut = cuts[cut_name]
                 steps.append(
                     PhaseStep(
                         index,
                         phase,
-                        frozenset(cut.extractor),
-                        frozenset(cut.classifier),
-                        frozenset(cut.extractor),
+                        cut.extractor,
+                        cut.classifier,
+                        cut.extractor,
                         attempt,
                         len(search.cuts),
                         cut_name,
@@ -83,9 +85,9 @@ def phase_steps(plan: Plan | None) -> list[PhaseStep]:
                 PhaseStep(
                     index,
                     phase,
-                    frozenset(phase.trainable),
-                    frozenset(phase.frozen),
-                    frozenset(phase.reinitialised),
+                    phase.trainable,
+                    phase.frozen,
+                    phase.reinitialised,
                     cut=phase.cut,
                 )
             )

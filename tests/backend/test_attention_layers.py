@@ -165,7 +165,7 @@ def test_graph_module_hands_each_input_its_lengths(tmp_path):
 
 @pytest.mark.parametrize("dropout", [0.0, 0.2])
 def test_cross_attention_saved_bytes_estimate_covers_autograd(dropout):
-    from oracles.saved_memory import SavedTensorMeter
+    from nndsl.backend.saved_tensor_meter import SavedTensorMeter
 
     record = LAYERS.get("cross_attention")
     params = record.Params(heads=2, dropout=dropout)

@@ -11,7 +11,7 @@ import torch
 
 from nndsl.api import compile_spec
 from nndsl.backend.graph_module import GraphModule
-from oracles.saved_memory import SavedTensorMeter
+from nndsl.backend.saved_tensor_meter import SavedTensorMeter
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
 

@@ -18,9 +18,10 @@ import pytest
 import torch
 
 from nndsl.api import compile_spec
-from nndsl.backend.graph_module import GraphModule, module_key
+from nndsl.backend.graph_module import GraphModule
 from nndsl.ir import Graph
 from nndsl.layers import LAYERS
+from nndsl.state_names import is_buffer, module_key
 
 SPECS = sorted((Path(__file__).resolve().parents[2] / "specs").glob("*.yaml"))
 
@@ -248,3 +249,27 @@ def test_shipped_networks_build_as_their_graph_says(spec: Path):
         module = network.layers[module_key(node.name)]
         assert trainable_parameters(module) == node.parameter_count, node.name
     assert trainable_parameters(network) == graph.parameter_count
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_every_saved_buffer_is_named_where_the_plan_stage_reads_checkpoints(case: Case):
+    """The plan stage counts a checkpoint's parameters without torch (`nndsl.state_names`): every
+    tensor a layer saves that is not a parameter must be one of the buffer names it knows."""
+    record = LAYERS.get(case.type)
+    params = record.Params(**case.params)
+    module = record.build(params, [tuple(shape) for shape in case.inputs])
+    parameters = {name for name, _ in module.named_parameters()}
+    buffers = [key for key in module.state_dict() if key not in parameters]
+    assert all(is_buffer(key) for key in buffers), buffers
+    assert not any(is_buffer(key) for key in parameters), parameters
+
+
+def test_tempered_networks_save_only_named_buffers():
+    from nndsl.backend.tempering import ErrorAttenuation
+
+    compiled = compile_spec(SPECS[0].parent / "family_relations_tempered.yaml").raise_for_errors()
+    network = GraphModule(compiled.graph, compiled.plan.tempering)
+    parameters = {name for name, _ in network.named_parameters()}
+    buffers = [key for key in network.state_dict() if key not in parameters]
+    assert all(is_buffer(key) for key in buffers), buffers
+    assert all(is_buffer(key) for key in ErrorAttenuation(0.5).state_dict())

@@ -9,7 +9,7 @@ import torch
 
 from nndsl.api import compile_spec
 from nndsl.backend.graph_module import GraphModule
-from oracles.saved_memory import SavedTensorMeter
+from nndsl.backend.saved_tensor_meter import SavedTensorMeter
 from nndsl.ir.graph import GraphNode
 from nndsl.layers import LAYERS
 from nndsl.plan.memory.chains import chain_layers

@@ -10,6 +10,7 @@ from nndsl.api import compile_spec
 from nndsl.backend.ensemble.losses import per_member_cross_entropy
 from nndsl.backend.ensemble.module import EnsembleModule
 from nndsl.backend.ensemble.network import EnsembleNetwork
+from nndsl.backend.lightning_module import RunSettings
 
 SPEC = """
 nndsl: 1
@@ -39,8 +40,9 @@ def test_a_training_step_sends_each_examples_gradient_to_its_k_best_members(k: i
     compiled = compile_spec("spec.yaml", [], text=SPEC.format(k=k)).raise_for_errors()
     assert compiled.plan.ensemble.k == k
     network = EnsembleNetwork(compiled.graph, compiled.plan.ensemble)
-    module = EnsembleModule(network, compiled.plan.ensemble, compiled.plan.loss, tuple(compiled.graph.order),
-                            compiled.plan.parameter_groups, compiled.spec.optimizer, None, 1, 10, "class")
+    settings = RunSettings(tuple(compiled.graph.order), compiled.plan.parameter_groups,
+                           compiled.spec.optimizer, None, 1, "class", 10)
+    module = EnsembleModule(network, compiled.plan.ensemble, compiled.plan.loss, settings)
     module.log = lambda *arguments, **options: None  # no Trainer to log to
     torch.manual_seed(0)
     for example in range(4):

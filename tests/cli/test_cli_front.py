@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -47,7 +48,10 @@ def run(capsys, *arguments: str) -> tuple[int, str, str]:
 def test_validate_accepts_the_shipped_specs(capsys):
     paths = [str(path) for path in sorted(SPECS.glob("*.yaml"))]
     status, out, err = run(capsys, "validate", *paths)
-    assert status == 0 and err == ""
+    # Fine-tuning specs warn, and only that, while the run they start from is still to be trained.
+    headers = re.findall(r"^\S+:\d+:\d+: (.*?E\d{3}) ", err, re.M)
+    assert status == 0 and set(headers) <= {"warning E335"}
+    assert len(headers) == err.count("= hint:")  # no diagnostic without a header line
     assert out.count("valid") == len(list(SPECS.glob("*.yaml")))
     assert "✓" in out and "quickstart.yaml: valid" in out
 

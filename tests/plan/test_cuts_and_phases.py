@@ -36,24 +36,24 @@ def test_units_cuts_are_c1_to_c_n_minus_1_bottom_up():
     plan = plan_of(MLP + "cuts: units\n")
     assert [cut.name for cut in plan.cuts] == ["C1", "C2", "C3"]
     c1, c2, c3 = plan.cuts
-    assert c1.extractor == ("h1.linear", "h1.dropout")
-    assert c1.classifier == ("h2.linear", "h2.dropout", "h3.linear", "h3.dropout", "out")
-    assert c3.classifier == ("out",)
+    assert c1.extractor.names == ("h1.linear", "h1.dropout")
+    assert c1.classifier.names == ("h2.linear", "h2.dropout", "h3.linear", "h3.dropout", "out")
+    assert c3.classifier.names == ("out",)
     assert (c1.extractor_parameters, c1.classifier_parameters) == (H, 2 * H2 + OUT)
     assert (c3.extractor_parameters, c3.classifier_parameters) == (H + 2 * H2, OUT)
-    assert c2.extractor + c2.classifier == plan.cuts[0].extractor + plan.cuts[0].classifier
+    assert c2.extractor.names + c2.classifier.names == plan.cuts[0].extractor.names + plan.cuts[0].classifier.names
 
 
 def test_named_cuts_by_unit_and_by_extractor_selectors():
     plan = plan_of(MLP + "cuts:\n  low: {after: h1}\n  mid: {extractor: ['h1', 'h2.*']}\n")
     low, mid = plan.cuts
-    assert low.extractor == ("h1.linear", "h1.dropout")
-    assert mid.extractor == ("h1.linear", "h1.dropout", "h2.linear", "h2.dropout")
+    assert low.extractor.names == ("h1.linear", "h1.dropout")
+    assert mid.extractor.names == ("h1.linear", "h1.dropout", "h2.linear", "h2.dropout")
 
 
 def test_joint_phase_trains_everything():
     (joint,) = plan_of(MLP).phases
-    assert joint.kind == "joint" and joint.frozen == () and joint.reinitialised == ()
+    assert joint.kind == "joint" and joint.frozen.names == () and joint.reinitialised.names == ()
     assert joint.trainable_parameters == H + 2 * H2 + OUT and joint.frozen_parameters == 0
 
 
@@ -62,11 +62,11 @@ def test_train_phase_sets_from_selectors():
                 "  - {phase: train, name: top, train: ['classifier:C2'], reinit: [out]}\n"
                 "  - {phase: train, name: bottom, train: [all], freeze: ['type:dropout', out]}\n")
     top, bottom = plan_of(MLP + schedule).phases
-    assert top.trainable == ("h3.linear", "h3.dropout", "out")
-    assert top.frozen == ("h1.linear", "h1.dropout", "h2.linear", "h2.dropout")
-    assert top.reinitialised == ("out",) and top.reinitialised_parameters == OUT
+    assert top.trainable.names == ("h3.linear", "h3.dropout", "out")
+    assert top.frozen.names == ("h1.linear", "h1.dropout", "h2.linear", "h2.dropout")
+    assert top.reinitialised.names == ("out",) and top.reinitialised_parameters == OUT
     assert (top.trainable_parameters, top.frozen_parameters) == (H2 + OUT, H + H2)
-    assert bottom.trainable == ("h1.linear", "h2.linear", "h3.linear")
+    assert bottom.trainable.names == ("h1.linear", "h2.linear", "h3.linear")
     assert bottom.frozen_parameters == OUT
 
 
@@ -75,9 +75,9 @@ def test_top_down_phase_freezes_the_classifier_and_reinitialises_the_extractor()
                "  - {phase: retrain_classifier, cut: C1, reinit: true}\n"
     joint, top_down, retrain = plan_of(MLP + schedule).phases
     assert top_down.search.cuts == ("C3", "C2") and top_down.cut == "C3"
-    assert top_down.frozen == ("out",) and top_down.trainable == top_down.reinitialised
+    assert top_down.frozen.names == ("out",) and top_down.trainable == top_down.reinitialised
     assert top_down.search.mode == "min" and top_down.search.monitor == "valid/loss"
-    assert retrain.trainable == retrain.reinitialised == (
+    assert retrain.trainable.names == retrain.reinitialised.names == (
         "h2.linear", "h2.dropout", "h3.linear", "h3.dropout", "out")
     assert retrain.frozen_parameters == H
 

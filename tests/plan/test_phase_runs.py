@@ -36,11 +36,14 @@ def test_a_plain_phase_is_one_run_of_its_own_sets_and_no_trial():
     joint, top = plan.phases
     (run,) = joint.runs
     assert (run.label, run.cut, run.trainable, run.frozen, run.reinitialised) == (
-        "joint", None, joint.trainable, (), ())
+        "joint", None, joint.trainable, joint.frozen, joint.reinitialised)
+    assert joint.frozen.names == joint.reinitialised.names == ()
     assert run.seed == run_seed(7, "joint") and joint.accept is None
     (run,) = top.runs
-    assert run.trainable == top.trainable and run.frozen == top.frozen == ("h1.linear", "h1.dropout")
-    assert run.reinitialised == top.reinitialised == ("h3.linear", "h3.dropout", "out")
+    assert run.trainable == top.trainable and run.frozen == top.frozen
+    assert top.frozen.names == ("h1.linear", "h1.dropout")
+    assert run.reinitialised == top.reinitialised
+    assert top.reinitialised.names == ("h3.linear", "h3.dropout", "out")
     assert top.accept is None
 
 
@@ -75,7 +78,7 @@ def test_retrain_classifier_plans_a_run_per_cut_the_search_may_accept_last():
         assert run.frozen == cut.extractor
     assert retrain.accept.monitor == retrain.stop.monitor and retrain.accept.mode == retrain.stop.mode
     (run,) = fixed.runs
-    assert run.cut == "C1" and run.trainable == plan.cut("C1").classifier and run.reinitialised == ()
+    assert run.cut == "C1" and run.trainable == plan.cut("C1").classifier and run.reinitialised.names == ()
     assert fixed.accept is not None
 
 

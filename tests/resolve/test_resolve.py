@@ -167,3 +167,16 @@ def test_paths_the_system_refuses_are_user_errors_not_crashes():
     text = MINIMAL_SPEC.replace("source: digits", f"source: npz, path: {long_name}")
     compiled = compile_spec("spec.yaml", text=text)
     assert [item.code for item in compiled.diagnostics] == ["E412"]
+
+
+def test_a_runs_resolved_spec_compiles_to_the_same_graph(tmp_path):
+    """A run's spec.yaml (blocks already expanded into groups that name their block) is what
+    `nndsl predict` and `export` compile again: its groups are kept, not expanded twice."""
+    from nndsl.run.rundir import spec_text
+
+    quickstart = Path(__file__).resolve().parents[2] / "specs" / "quickstart.yaml"
+    original = compile_spec(quickstart).raise_for_errors()
+    text, _ = spec_text(to_plain(original.resolved.root))
+    again = compile_spec(quickstart, [], text=text)
+    assert again.ok, again.diagnostics
+    assert again.graph.to_dict() == original.graph.to_dict()

@@ -18,8 +18,9 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from nndsl.api import compile_spec
-from nndsl.backend.graph_module import GraphModule, module_key
+from nndsl.backend.graph_module import GraphModule
 from nndsl.run import train
+from nndsl.state_names import module_key
 
 pytestmark = pytest.mark.slow
 
@@ -81,10 +82,10 @@ def executed(tmp_path_factory):
     records: dict[str, dict[str, Any]] = {}
     original_step, original_trainer = schedule._step, session.trainer_for
 
-    def step(context, progress, phase, run, **options):
-        record = records.setdefault(run.label, {})
+    def step(context, progress, trial):
+        record = records.setdefault(trial.run.label, {})
         record["before"] = _snapshot(context.network)
-        row = original_step(context, progress, phase, run, **options)
+        row = original_step(context, progress, trial)
         record["after"] = _snapshot(context.network)
         return row
 

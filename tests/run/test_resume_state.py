@@ -14,8 +14,8 @@ import pytest
 import torch
 from torch import nn
 
+from nndsl.backend.callbacks.random_state import RandomState, _native, _portable
 from nndsl.run.metrics_log import HistoryCSVLogger
-from nndsl.run.resume_state import RandomState, _native, _portable
 from nndsl.run.session import _CheckpointOnInterrupt
 
 

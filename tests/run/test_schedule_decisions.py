@@ -54,14 +54,16 @@ def _search(monkeypatch, search: str, outcomes: dict[str, bool]) -> list[tuple[s
     (phase,) = compile_spec("spec.yaml", text=SPEC.format(search=search)).raise_for_errors().plan.phases
     made: list[tuple[str, float]] = []
 
-    def step(context, progress, phase, run, baseline=None, attempt=None, classifiers=()):
-        made.append((run.label, baseline))
+    def step(context, progress, trial):
+        run, attempt = trial.run, trial.attempt
+        made.append((run.label, trial.baseline))
+        assert trial.phase == phase
         assert attempt == len(made) and run.label.startswith(f"top_down/{attempt}-")
         return {"accepted": outcomes[run.cut], "best": 10.0 - attempt}
 
     monkeypatch.setattr(schedule, "_step", step)
     monkeypatch.setattr(schedule, "_baseline", lambda context, progress, phase, monitor: 100.0)
-    rows = schedule._top_down(None, None, phase)
+    rows = schedule.PHASE_RUNNERS[phase.kind](None, None, phase, 0)
     assert len(rows) == len(made)
     return made
 

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from nndsl.api import compile_spec
+from nndsl.backend.classifier_set import ClassifierSet, RepeatTargets
 from nndsl.backend.graph_module import GraphModule
 from nndsl.plan.checkpoint_shapes import CheckpointRefused, checkpoint_shapes
 from nndsl.run import train
-from nndsl.run.schedule import ClassifierSet, RepeatTargets
 
 HEAD = """
 nndsl: 1
@@ -233,9 +233,9 @@ def test_the_control_and_retrain_classifier_plans(tmp_path):
                            "  - {phase: train, freeze: [extractor:C1], reinit: [classifier:C1]}\n")
     plan = compile_spec(spec).plan
     retrain, control = plan.phases[2], plan.phases[3]
-    assert retrain.cut is None and retrain.trainable == ("out",) and retrain.reinitialised == ()
-    assert control.frozen == ("h1.linear", "h1.dropout")
-    assert control.reinitialised == control.trainable == ("h2.linear", "h2.dropout", "h3.linear", "h3.dropout", "out")
+    assert retrain.cut is None and retrain.trainable.names == ("out",) and retrain.reinitialised.names == ()
+    assert control.frozen.names == ("h1.linear", "h1.dropout")
+    assert control.reinitialised.names == control.trainable.names == ("h2.linear", "h2.dropout", "h3.linear", "h3.dropout", "out")
 
 
 def test_a_classifier_checkpoint_given_by_set_is_relative_to_the_working_directory(tmp_path, monkeypatch):

@@ -22,14 +22,12 @@ def test_a_top_down_phase_steps_through_its_cuts_from_the_top():
         "top_down (attempt 4/4, cut C1)",
     ]
     joint, first, second = steps[:3]
-    assert {joint.state(name) for name in plan.cut("C1").extractor + ("out",)} == {TRAINABLE}
+    assert {joint.state(name) for name in plan.cut("C1").extractor.names + ("out",)} == {TRAINABLE}
     # The first attempt is exactly the plan's own sets.
-    assert first.trainable == set(plan.phases[1].trainable) and first.frozen == set(
-        plan.phases[1].frozen
-    )
+    assert first.trainable == plan.phases[1].trainable and first.frozen == plan.phases[1].frozen
     assert first.state("out") == FROZEN and first.state("enc4.blstm") == REINITIALISED
     assert second.state("enc4.blstm") == FROZEN and second.state("enc3.projection") == REINITIALISED
-    assert steps[-1].frozen == set(plan.cut("C1").classifier)
+    assert steps[-1].frozen == plan.cut("C1").classifier
     assert find_step(steps, second, 0) == 2
     assert find_step(steps[:2], second, 4) == 1  # gone: the old position, clamped
     assert phase_steps(None) == [] and find_step([], None, 3) == 0

@@ -1,7 +1,8 @@
 """Backend stage: bagging's training data — each member draws its own bootstrap sample.
 
-In: an `ArrayDataModule` and the ensemble's size and seed. Out: the same data module whose
-training loader yields member-major batches `{"inputs": [M, B, ...], "targets": [M, B, ...]}`:
+In: a training set and the ensemble's size and seed. Out: `BootstrapSamples` and
+`bootstrap_loader`, which `ArrayDataModule.use_bootstrap_samples` uses so that its training
+loader yields member-major batches `{"inputs": [M, B, ...], "targets": [M, B, ...]}`:
 position i of a batch holds, for every member, the i-th draw of that member's bootstrap sample
 (reproducible from the seed), so all members train in the same step on their own samples.
 The samples are fixed once from the seed; the loader that shuffles their positions is a
@@ -9,8 +10,6 @@ The samples are fixed once from the seed; the loader that shuffles their positio
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import torch
 from torch.utils.data import Dataset
@@ -60,17 +59,10 @@ def collate_member_major(batch: list[dict[str, torch.Tensor]]) -> dict[str, torc
     return {key: torch.stack([item[key] for item in batch]).transpose(0, 1) for key in batch[0]}  # [M, B, ...]
 
 
-def use_bootstrap_samples(datamodule: Any, members: int, seed: int) -> None:
-    """Make `datamodule`'s training loader yield per-member bootstrap batches."""
-    datamodule.setup()
-    train_set = datamodule._datasets["train"]
-    samples = BootstrapSamples(train_set, bootstrap_indices(len(train_set), members, seed))
-
-    def train_dataloader() -> StatefulDataLoader:
-        generator = torch.Generator().manual_seed(seed)
-        return StatefulDataLoader(samples, batch_size=datamodule.batch_size, shuffle=True,
-                                  generator=generator, collate_fn=collate_member_major,
-                                  num_workers=datamodule.num_workers)
-
-    datamodule.train_dataloader = train_dataloader
-    datamodule.bootstrap_indices = samples.indices
+def bootstrap_loader(samples: BootstrapSamples, batch_size: int, seed: int,
+                     num_workers: int) -> StatefulDataLoader:
+    """The bagged training loader: positions shuffled by a generator seeded with `seed`, batches
+    member-major, resumable in mid-epoch (a `StatefulDataLoader`)."""
+    generator = torch.Generator().manual_seed(seed)
+    return StatefulDataLoader(samples, batch_size=batch_size, shuffle=True, generator=generator,
+                              collate_fn=collate_member_major, num_workers=num_workers)

@@ -16,18 +16,14 @@ each example receive its gradient) or `independent_loss` (independent and baggin
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
-from lightning.pytorch import LightningModule
 from torch.nn import functional
 
 from nndsl.backend.ensemble.losses import (assignment_counts, independent_loss, majority_vote, mean_probabilities,
                                            oracle_accuracy, oracle_loss, per_member_cross_entropy)
 from nndsl.backend.ensemble.network import EnsembleNetwork
-from nndsl.backend.lightning_module import stop_unless_finite
-from nndsl.backend.optimizers import build_optimizer, build_scheduler, parameter_groups
-from nndsl.plan import EnsemblePlan, ParameterGroup
+from nndsl.backend.lightning_module import RunSettings, TrainingModule
+from nndsl.plan import EnsemblePlan
 from nndsl.spec.training import LossSpec
 
 
@@ -47,27 +43,24 @@ def per_member_losses(outputs: torch.Tensor, targets: torch.Tensor, loss: LossSp
     return elementwise.reshape(*elementwise.shape[:2], -1).mean(-1)
 
 
-class EnsembleModule(LightningModule):
-    """One training run of an ensemble (a phase)."""
+class EnsembleModule(TrainingModule):
+    """One training run of an ensemble (a phase).
 
-    def __init__(self, network: EnsembleNetwork, plan: EnsemblePlan, loss: LossSpec, trainable: tuple[str, ...],
-                 groups: tuple[ParameterGroup, ...], optimizer: Any, scheduler: Any, max_epochs: int,
-                 num_classes: int | None, target_kind: str):
-        super().__init__()
-        self.network = network
+    Args:
+        network: the ensemble network (trunk and M members).
+        plan: the plan's ensemble (method, k, combination, members).
+        loss: the spec's loss, computed per member and example.
+        settings: the run's settings.
+    """
+
+    def __init__(self, network: EnsembleNetwork, plan: EnsemblePlan, loss: LossSpec,
+                 settings: RunSettings):
+        super().__init__(network, settings)
         self.plan = plan
         self.loss = loss
-        self.trainable = set(trainable)
-        self.groups = groups
-        self.optimizer_settings = optimizer
-        self.scheduler_settings = scheduler
-        self.max_epochs = max_epochs
-        self.num_classes = num_classes
-        self.classifies = target_kind == "class" and num_classes is not None
+        self.num_classes = settings.num_classes
+        self.classifies = settings.target_kind == "class" and settings.num_classes is not None
         self.test_assignments: torch.Tensor | None = None
-        for name in network.order:
-            for _, parameter in network.layer_parameters(name):
-                parameter.requires_grad_(name in self.trainable)
 
     def _loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         losses = per_member_losses(outputs, targets, self.loss)  # [M, B]
@@ -75,16 +68,15 @@ class EnsembleModule(LightningModule):
             return oracle_loss(losses, k=self.plan.k)
         return independent_loss(losses), losses.detach().argmin(0)
 
-    def training_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
+    def training_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         bagged = self.plan.method == "bagging"
         outputs = self.network(batch["inputs"], per_member=bagged)
         loss, _ = self._loss(outputs, batch["targets"])
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True,
                  batch_size=outputs.shape[1], sync_dist=True)
-        stop_unless_finite(self, loss)
         return loss
 
-    def _evaluate(self, batch: dict[str, torch.Tensor], split: str) -> None:
+    def evaluate(self, batch: dict[str, torch.Tensor], split: str) -> None:
         outputs = self.network(batch["inputs"])  # [M, B, ...]
         targets = batch["targets"]
         loss, assignment = self._loss(outputs, targets)
@@ -105,15 +97,3 @@ class EnsembleModule(LightningModule):
         if split == "test":
             counts = assignment_counts(assignment, targets, self.plan.members, self.num_classes)
             self.test_assignments = counts if self.test_assignments is None else self.test_assignments + counts
-
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
-        self._evaluate(batch, "valid")
-
-    def test_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
-        self._evaluate(batch, "test")
-
-    def configure_optimizers(self) -> Any:
-        optimizer = build_optimizer(self.optimizer_settings, parameter_groups(self.network, self.groups, self.trainable))
-        scheduler = build_scheduler(self.scheduler_settings, optimizer, self.max_epochs,
-                                    lambda: int(self.trainer.estimated_stepping_batches))
-        return optimizer if scheduler is None else {"optimizer": optimizer, "lr_scheduler": scheduler}

@@ -12,9 +12,10 @@ import torch
 from torch import nn
 
 from nndsl.backend.ensemble.members import Ensemble
-from nndsl.backend.graph_module import GraphModule, module_key
+from nndsl.backend.graph_module import GraphModule
 from nndsl.ir import INPUT, Graph
 from nndsl.plan import EnsemblePlan, TemperingPlan
+from nndsl.state_names import layer_prefix
 
 
 class EnsembleNetwork(nn.Module):
@@ -45,7 +46,7 @@ class EnsembleNetwork(nn.Module):
         """The parameters of layer `name`: the trunk's, or every member's (stacked or listed)."""
         if name in self.shared_layers and self.trunk is not None:
             return self.trunk.layer_parameters(name)
-        prefix = f"layers.{module_key(name)}."
+        prefix = layer_prefix(name)
         return [(parameter_name[len(prefix):], parameter)
                 for parameter_name, parameters in self.members.parameters_by_member_name().items()
                 if parameter_name.startswith(prefix) for parameter in parameters]

@@ -135,7 +135,7 @@ def plan_memory(spec: Spec, graph: Graph, context: StageContext) -> MemoryPlan |
             predicted_forward_steps=schedule.predicted_forward_steps * count,
             plain_forward_steps=int(length or 1) * count,
             predicted_peak_bytes=schedule.predicted_peak_units * item.hidden_bytes * count,
-            plain_peak_bytes=plain * count))
+            plain_peak_bytes=plain * count, schedule=schedule))
     total_budget = memory.fraction * total_plain if memory.is_fraction else float(memory.budget)
     segments = tuple(expand(segment.layers, elements)
                      for (elements, _), chain in zip(found, chain_plans)

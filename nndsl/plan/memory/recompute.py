@@ -23,59 +23,11 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import Literal
 
 from nndsl.plan.memory.recompute_costs import ConvexCosts
 from nndsl.plan.memory.recompute_mixed import MixedCosts
-from nndsl.records import Record
-
-RecomputePolicy = Literal["optimal", "hidden", "internal", "sqrt", "none"]
-ActionKind = Literal["forward", "keep", "backward", "save_hidden", "free_hidden"]
-
-
-class RecomputeAction(Record):
-    """One executor instruction; positions count hidden states (0 = initial, step k ends at k).
-
-    ``forward``: run steps start+1..stop without autograd, from the state held at ``start``.
-    ``keep``: run step ``stop`` (= start+1) keeping its autograd graph (a core is now held).
-    ``backward``: back-propagate through the kept step ``stop`` and release it.
-    ``save_hidden`` / ``free_hidden``: store / release the state at ``start`` (= stop).
-    """
-
-    kind: ActionKind
-    start: int
-    stop: int
-
-
-class RecomputeSchedule(Record):
-    """A planned recompute policy for one direction of one recurrent layer.
-
-    Attributes:
-        policy: the policy asked for.
-        sequence_length: steps planned for.
-        memory_units: units the policy may use, besides one workspace core.
-        alpha: units of one internal state (ceil(internal bytes / hidden bytes)).
-        shared_input_units: units of an internal state whose input state is already held
-            (beta of eq. 10); equal to alpha for the simpler eq. 7.
-        predicted_forward_steps: forward core executions, first pass included (the paper's C).
-        predicted_peak_units: most units held at once, workspace and initial state included.
-        most_hidden_states: most stored hidden states at once (initial state excluded).
-        most_kept_cores: most kept cores (internal states) at once.
-        actions: the instructions, first pass first.
-        first_pass_length: ``actions[:first_pass_length]`` run in the layer's forward pass.
-    """
-
-    policy: RecomputePolicy
-    sequence_length: int
-    memory_units: int
-    alpha: int
-    shared_input_units: int
-    predicted_forward_steps: int
-    predicted_peak_units: int
-    most_hidden_states: int
-    most_kept_cores: int
-    actions: tuple[RecomputeAction, ...]
-    first_pass_length: int
+# The schedule's records are part of the plan (`nndsl.plan.plan`); the backend imports them here.
+from nndsl.plan.plan import RecomputeAction, RecomputePolicy, RecomputeSchedule
 
 
 def plan_recompute(sequence_length: int, memory_units: int, policy: RecomputePolicy,

@@ -1,4 +1,6 @@
-"""Test and benchmark oracle: counting the bytes autograd keeps for backward.
+"""Backend stage: counting the bytes autograd keeps for backward — the measured peak that runs
+with a memory budget report (`nndsl.backend.callbacks.activation_peak`), and the oracle the
+tests and benchmarks check the planner's estimates against.
 
 In: a forward and backward pass run inside `SavedTensorMeter`. Out: the bytes saved for backward,
 each storage counted once, both in total (everything ever saved) and at the peak (the most alive
@@ -12,8 +14,9 @@ which torch keeps alive exactly as long as the storage).
 `torch.utils.checkpoint` (non-reentrant) installs its own hooks inside a checkpointed region, so
 the tensors it saves while recomputing never reach an outer hook. `recompute_context` gives
 `checkpoint(..., context_fn=...)` a context that, during recomputation, counts each saved tensor
-and then hands it to checkpoint's own hook (found with torch's private
-`_top_saved_tensors_default_hooks`: acceptable in a measuring tool, not in the training path).
+and then hands it to checkpoint's own hook, found with torch's private
+`_top_saved_tensors_default_hooks`: `counts_recomputation()` says whether this torch has it, and
+training measures only where it does (a measurement must not be what breaks a run).
 """
 
 from __future__ import annotations
@@ -25,6 +28,11 @@ from typing import Any
 
 import torch
 from torch.autograd.graph import saved_tensors_hooks
+
+
+def counts_recomputation() -> bool:
+    """Whether this torch offers the private hook lookup `recompute_context` relies on."""
+    return hasattr(torch._C._autograd, "_top_saved_tensors_default_hooks")
 
 
 class SavedTensorMeter:

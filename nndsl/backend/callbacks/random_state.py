@@ -1,4 +1,4 @@
-"""Run stage: the running state a checkpoint carries so that a resumed run is the uninterrupted one.
+"""Backend callback: the running state a checkpoint carries so that a resumed run is the uninterrupted one.
 
 In: a run on Lightning's Trainer (through callback hooks). Out: `RandomState`, a callback whose
 state, saved in every checkpoint (`last.ckpt`), holds
@@ -66,7 +66,8 @@ class RandomState(Callback):
 
     Lightning builds the training loader (whose generator the data module seeds afresh) and its
     first iterator before any hook that could reach the loader, so the generator's state goes in
-    through the data module's `train_dataloader` for that one call, set at `on_fit_start`.
+    through the data module (`ArrayDataModule.resume_shuffle`, at `on_fit_start`), which gives it
+    to the next training loader it builds.
     """
 
     def __init__(self) -> None:
@@ -93,20 +94,7 @@ class RandomState(Callback):
         shuffle = None if self.pending is None else self.pending.get("shuffle")
         if shuffle is None or datamodule is None:
             return
-        shadowed = vars(datamodule).get("train_dataloader")
-        build = datamodule.train_dataloader
-
-        def resumed_loader() -> Any:
-            if shadowed is None:
-                del datamodule.train_dataloader
-            else:
-                datamodule.train_dataloader = shadowed
-            loader = build()
-            if getattr(loader, "generator", None) is not None:
-                loader.generator.set_state(shuffle)
-            return loader
-
-        datamodule.train_dataloader = resumed_loader
+        datamodule.resume_shuffle(shuffle)
 
     def on_train_start(self, trainer: Any, module: Any) -> None:
         pending = self.pending or {}

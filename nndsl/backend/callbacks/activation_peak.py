@@ -1,0 +1,130 @@
+"""Backend stage: the measured peak of saved activations of every training step, for runs with a
+memory budget, beside the planner's prediction.
+
+In: the network being trained (its forward pass is watched through module hooks) and the
+plan's `NetworkPeak` (`nndsl.plan.memory.network_peak`). Out: `summary()`, the row fields
+`activation_peak_bytes` (the largest measured over the run's training steps),
+`planned_peak_bytes` and `plain_peak_bytes`, which the results table and `summary.json` show.
+
+What is measured: the bytes autograd keeps for the backward pass of the network's forward (the
+loss excluded, as in the plan), each storage counted once while it is alive, with what
+checkpointed segments save while they are recomputed during backward, by
+`nndsl.backend.saved_tensor_meter.SavedTensorMeter`; parameters, buffers and the input batch are
+not activations and are left out. Recurrent layers under a recompute schedule keep their states
+outside autograd and count them themselves (`RecomputeStatistics.peak_stored_bytes`); their
+peaks are added. Ensembles are not measured: torch.func's vectorised members refuse saved-tensor
+hooks; nor is anything on a torch without the private hook lookup the meter needs to count
+recomputation. The peak so far is part of the callback's checkpoint state, so a resumed run
+keeps it. A training step that runs the network several times (a classifier set's retraining)
+is measured over its first pass.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from lightning.pytorch import Callback
+
+from nndsl.backend.saved_tensor_meter import SavedTensorMeter, counts_recomputation
+from nndsl.plan.memory.network_peak import NetworkPeak
+
+
+class ActivationPeak(Callback):
+    """Measure each training step's saved-activation peak; keep the largest.
+
+    Args:
+        network: the module whose forward pass is measured (a `GraphModule`).
+        planned: the planner's predicted and plain bytes for the same network.
+    """
+
+    def __init__(self, network: torch.nn.Module, planned: NetworkPeak) -> None:
+        self.network = network
+        self.planned = planned
+        self.peak_bytes = 0
+        self._meter: SavedTensorMeter | None = None
+        self._inside = False
+        self._recurrent: list[Any] = []
+        self._handles: list[Any] = []
+        self._checkpoint_context: Any = None
+
+    def on_fit_start(self, trainer: Any, module: Any) -> None:
+        self._handles = [self.network.register_forward_pre_hook(self._start),
+                         self.network.register_forward_hook(self._stop)]
+
+    def on_fit_end(self, trainer: Any, module: Any) -> None:
+        self._finish()
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def on_exception(self, trainer: Any, module: Any, exception: BaseException) -> None:
+        self.on_fit_end(trainer, module)
+
+    def _start(self, network: torch.nn.Module, arguments: tuple[Any, ...]) -> None:
+        # Once per training step (a step may run the network more than once); evaluation and
+        # no-grad passes keep nothing for backward.
+        if self._meter is not None or not (network.training and torch.is_grad_enabled()):
+            return
+        inputs = [value for value in arguments if isinstance(value, torch.Tensor)]
+        self._meter = SavedTensorMeter(exclude=[*network.parameters(), *network.buffers(),
+                                                *inputs])
+        self._recurrent = [layer for layer in network.modules()
+                           if hasattr(layer, "reset_statistics")]
+        for layer in self._recurrent:
+            layer.reset_statistics()
+        if hasattr(network, "checkpoint_context"):  # count what recomputation saves
+            self._checkpoint_context = network.checkpoint_context
+            network.checkpoint_context = self._meter.recompute_context
+        self._meter.__enter__()
+        self._inside = True
+
+    def _stop(self, network: torch.nn.Module, arguments: tuple[Any, ...], output: Any) -> None:
+        if self._inside and self._meter is not None:
+            self._meter.__exit__(None, None, None)
+            self._inside = False
+
+    def on_train_batch_end(self, trainer: Any, module: Any, outputs: Any, batch: Any,
+                           batch_index: int) -> None:
+        """After the backward pass: the step's peak (recomputation included) is known."""
+        self._finish()
+
+    def _finish(self) -> None:
+        meter, self._meter = self._meter, None
+        if meter is None:
+            return
+        if self._inside:
+            meter.__exit__(None, None, None)
+            self._inside = False
+        if self._checkpoint_context is not None:
+            self.network.checkpoint_context = self._checkpoint_context
+            self._checkpoint_context = None
+        recurrent = sum(layer.statistics.peak_stored_bytes for layer in self._recurrent)
+        self.peak_bytes = max(self.peak_bytes, meter.peak_bytes + recurrent)
+
+    def summary(self) -> dict[str, int]:
+        """The row fields: measured peak, planned peak, plain backpropagation's peak (bytes)."""
+        return {"activation_peak_bytes": self.peak_bytes,
+                "planned_peak_bytes": self.planned.predicted_bytes,
+                "plain_peak_bytes": self.planned.plain_bytes}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"peak_bytes": self.peak_bytes}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.peak_bytes = int(state_dict.get("peak_bytes", 0))
+
+
+def activation_peak(context: Any) -> ActivationPeak | None:
+    """The meter for a run context (`nndsl.run.session.RunContext`): None without a memory
+    budget, for ensembles, or on a torch whose hooks the meter cannot reach inside checkpoint
+    recomputation (`counts_recomputation`)."""
+    plan = context.plan
+    if plan.memory is None or plan.ensemble is not None or not counts_recomputation():
+        return None
+    from nndsl.plan.memory.network_peak import network_peak
+
+    memory_spec = context.spec.memory
+    planned = network_peak(plan.memory, context.graph, context.spec.data.batch_size,
+                           memory_spec.sequence_length if memory_spec is not None else None)
+    return ActivationPeak(context.network, planned)

@@ -1,0 +1,36 @@
+"""Check stage: a frame budget per batch (`data.batch_frames`) against the data and the spec.
+
+In: the spec, the data signature and the stage context (locator, diagnostics). Out: E491 when
+the inputs have no time axis to bucket by, E492 when the source's metadata names an example longer than the
+budget (such an example fits no batch), E497 when a bagging ensemble would replace the bucketed
+batches by its own fixed-size bootstrap batches (the budget would be ignored).
+"""
+
+from __future__ import annotations
+
+from nndsl.data.registry import DataSignature
+from nndsl.diagnostics import StageContext
+from nndsl.spec import Spec
+
+
+def check_batching(spec: Spec, signature: DataSignature, context: StageContext) -> None:
+    """Report what keeps `batch_frames` from being honoured."""
+    locate, diagnostics = context.locate, context.diagnostics
+    budget = spec.data.batch_frames
+    if budget is None:
+        return
+    where = locate(("data", "batch_frames"))
+    if signature.input_kind != "sequence":
+        diagnostics.add("E491", f"batch_frames needs inputs with a time axis; this data's "
+                        f"inputs are {signature.input_kind} {signature.input_shape}", where,
+                        "use batch_size for fixed-size inputs")
+    elif signature.longest_example is not None and signature.longest_example > budget:
+        diagnostics.add("E492", f"the longest example has {signature.longest_example} frames, "
+                        f"more than batch_frames {budget}", where,
+                        f"raise batch_frames to at least {signature.longest_example}, or cut "
+                        "the longest examples")
+    ensemble = spec.ensemble
+    if ensemble is not None and ensemble.method == "bagging":
+        diagnostics.add("E497", "batch_frames cannot be honoured with a bagging ensemble, whose "
+                        "members draw fixed-size bootstrap batches", where,
+                        "use batch_size with bagging, or another ensemble method")

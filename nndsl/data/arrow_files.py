@@ -1,0 +1,108 @@
+"""Data stage: finding and opening the files of the `arrow` source through the `datasets`
+library, local files only (`HF_DATASETS_OFFLINE=1` is set before the library is imported).
+
+In: the source's `path` (a `save_to_disk` folder, a Parquet file, a folder of them or a glob)
+relative to the spec file's directory. Out: `load_arrow`, the whole data set memory-mapped
+(Parquet is converted once into the library's Arrow cache, `HF_DATASETS_CACHE`), for training;
+`peek_arrow`, for validation: a saved data set as is, but of Parquet files only their metadata
+(the row count), their first rows and, when the classes must be counted, the target column,
+so validating never converts a large Parquet data set.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from nndsl.data.registry import DataSourceError
+
+PEEK_ROWS = 256
+
+
+def _datasets() -> Any:
+    os.environ["HF_DATASETS_OFFLINE"] = "1"  # before the import: the library reads it once
+    try:
+        import datasets
+    except ImportError:
+        raise DataSourceError("the arrow source needs the `datasets` library", "path",
+                              "pip install datasets") from None
+    datasets.disable_progress_bars()
+    return datasets
+
+
+def locate(params: Any, base_directory: Path) -> tuple[Path | None, list[Path]]:
+    """(a save_to_disk folder, or None) and the Parquet files; E498 when there is neither."""
+    location = base_directory / Path(params.path).expanduser()
+    if (location / "dataset_info.json").is_file() or (location / "state.json").is_file():
+        return location, []
+    files = (sorted(location.glob("*.parquet")) if location.is_dir() else
+             [location] if location.is_file() else sorted(location.parent.glob(location.name)))
+    files = [file for file in files if file.suffix == ".parquet"]
+    if not files:
+        raise DataSourceError(f"{params.path!r} is neither a folder written by save_to_disk nor "
+                              f"Parquet files (looked at {location.resolve()})", "path",
+                              "give a save_to_disk folder, a .parquet file, a folder of them or "
+                              "a glob such as data/*.parquet", code="E498")
+    return None, files
+
+
+def _unreadable(file: Path, error: Exception) -> DataSourceError:
+    return DataSourceError(f"{file}: cannot read the Parquet data ({error})", "path",
+                           "check that the files are complete Parquet files", code="E498")
+
+
+def load_arrow(params: Any, base_directory: Path) -> Any:
+    """The `datasets.Dataset` at `params.path`, memory-mapped.
+
+    Raises:
+        DataSourceError: the library is missing (E412), or the path holds neither a saved data
+            set nor readable Parquet files (E498).
+    """
+    saved, files = locate(params, base_directory)
+    datasets = _datasets()
+    if saved is not None:
+        return datasets.load_from_disk(str(saved))
+    try:
+        return datasets.load_dataset("parquet", data_files=[str(file) for file in files],
+                                     split="train")
+    except Exception as error:  # noqa: BLE001 - pyarrow raises several types for a bad file
+        raise _unreadable(files[0], error) from None
+
+
+def peek_arrow(params: Any, base_directory: Path) -> tuple[Any, int, Any]:
+    """(a data set of the first rows or the whole saved set, the row count, the whole target
+    column when Parquet classes must be counted, else None)."""
+    saved, files = locate(params, base_directory)
+    if saved is not None:
+        dataset = _datasets().load_from_disk(str(saved))
+        return dataset, len(dataset), None
+    import pyarrow as arrow  # pyarrow alone: importing `datasets` would double validation time
+    from pyarrow import parquet
+
+    try:
+        readers = [parquet.ParquetFile(file) for file in files]
+        count = sum(reader.metadata.num_rows for reader in readers)
+        first = next(readers[0].iter_batches(batch_size=PEEK_ROWS), None)
+        table = (arrow.Table.from_batches([first]) if first is not None
+                 else readers[0].schema_arrow.empty_table())
+        targets = None
+        if params.num_classes is None and params.targets_column in table.column_names:
+            targets = arrow.concat_tables(
+                [reader.read(columns=[params.targets_column]) for reader in readers]
+            ).column(0)
+    except Exception as error:  # noqa: BLE001 - pyarrow raises several types for a bad file
+        raise _unreadable(files[0], error) from None
+    return TableView(table), count, targets
+
+
+class TableView:
+    """The part of a `datasets.Dataset` the checks read, over a plain Arrow table."""
+
+    def __init__(self, table: Any) -> None:
+        self.table, self.data = table, self  # `dataset.data.table` is the Arrow table
+        self.column_names = table.column_names
+        self._indices = None
+
+    def __len__(self) -> int:
+        return self.table.num_rows
