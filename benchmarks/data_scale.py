@@ -5,7 +5,7 @@ For each format and size this script writes a data set of about that many bytes 
 (utterances of 40 features, 100-700 frames, 8 classes told apart by a shifted mean), trains one
 epoch of a small model on it with `nndsl train` in a fresh process (length-bucketed batches,
 `batch_frames`, no validation, `num_workers: 0` so one process does all the reading), and
-reads that process's peak resident memory (`ru_maxrss`) and its examples per second during
+reads that process's peak resident memory (VmHWM) and its examples per second during
 `Trainer.fit` (torch on one thread). At the smallest size the same data is also trained on
 loaded whole (`lazy: false`), lazy and in-memory runs alternated twice (best of two each, as
 the shared machine's load drifts), and the lazy / in-memory throughput ratio printed. Each data
@@ -137,6 +137,16 @@ trainer: {{max_epochs: 1}}
 """
 
 
+def peak_resident_mb() -> float:
+    """This process's peak resident memory (VmHWM). Not `ru_maxrss`: Linux carries into it the
+    resident size the forked parent had when the child was started (the parent may just have
+    written a memory-mapped data set), which is not the training process's own."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB; not Linux
+
+
 def child(spec: str, run_dir: str) -> None:
     """Train `spec` once (this process); print fit seconds, examples and peak RSS as JSON."""
     import torch
@@ -162,7 +172,7 @@ def child(spec: str, run_dir: str) -> None:
     result = train(spec, run_dir=run_dir, progress_bar=False)
     statistics = json.loads((result.directory / "data_statistics.json").read_text()) \
         if (result.directory / "data_statistics.json").exists() else {}
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
+    peak = peak_resident_mb()
     print(json.dumps({"fit_seconds": sum(fits), "examples": statistics.get("examples"),
                       "peak_rss_mb": peak}))
 
@@ -215,7 +225,9 @@ def main() -> None:
                 written = data_bytes(work / "data")
                 lazy = measure(data, True, work, arguments.batch_frames)
                 memory = None
-                if position == 0 and not arguments.no_memory:
+                # --smoke compares once, for the first format: every path runs, briefly.
+                compare = not (arguments.smoke and name != arguments.formats[0])
+                if position == 0 and compare and not arguments.no_memory:
                     # Alternated and best of two each: the machine's load changes meanwhile.
                     memory = measure(data, False, work, arguments.batch_frames)
                     for _ in range(0 if arguments.smoke else 1):

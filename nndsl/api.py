@@ -41,7 +41,8 @@ class Compiled(Record):
 
     @property
     def ok(self) -> bool:
-        return self.plan is not None and not any(item.severity == "error" for item in self.diagnostics)
+        return self.plan is not None and not any(item.severity == "error"
+                                                 for item in self.diagnostics)
 
     def raise_for_errors(self) -> Valid:
         """The spec as a `Valid` record, every stage's output set; SpecError when it has errors."""
@@ -71,7 +72,8 @@ class Valid(Record):
     plan: Plan
 
 
-def compile_spec(path: str | Path, overrides: list[str] | None = None, text: str | None = None) -> Compiled:
+def compile_spec(path: str | Path, overrides: list[str] | None = None,
+                 text: str | None = None) -> Compiled:
     """Run every front-end stage, collecting all diagnostics.
 
     Args:
@@ -121,9 +123,11 @@ def compile_spec(path: str | Path, overrides: list[str] | None = None, text: str
     if graph is not None and signature is not None and loss_fits:
         check_output(spec, signature, graph, context)
     if graph is None or diagnostics.has_errors:
-        return Compiled(path, tuple(diagnostics.sorted()), sources, resolved, spec, signature, graph)
+        return Compiled(path, tuple(diagnostics.sorted()), sources, resolved, spec, signature,
+                        graph)
     plan = make_plan(spec, graph, context, signature.input_kind if signature else None)
-    return Compiled(path, tuple(diagnostics.sorted()), sources, resolved, spec, signature, graph, plan)
+    return Compiled(path, tuple(diagnostics.sorted()), sources, resolved, spec, signature, graph,
+                    plan)
 
 
 def data_signature(spec: Spec, base_directory: Path, context: StageContext) -> DataSignature | None:

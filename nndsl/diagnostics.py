@@ -165,7 +165,8 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
         return None
     if len(matches) == 1:
         return f"did you mean `{matches[0]}`?"
-    return "did you mean " + ", ".join(f"`{match}`" for match in matches[:-1]) + f" or `{matches[-1]}`?"
+    return "did you mean " + ", ".join(f"`{match}`"
+                                       for match in matches[:-1]) + f" or `{matches[-1]}`?"
 
 
 @dataclass(frozen=True)

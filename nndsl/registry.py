@@ -75,8 +75,10 @@ class Registry(Generic[Record]):
         unknown: the error raised for an unknown name (`UnknownName` or a subclass).
     """
 
-    def __init__(self, kind: str, protocol: tuple[str, ...] = (), builtin_modules: tuple[str, ...] = (),
-                 builtin_names: Mapping[str, str] | None = None, entry_point_group: str | None = None,
+    def __init__(self, kind: str, protocol: tuple[str, ...] = (),
+                 builtin_modules: tuple[str, ...] = (),
+                 builtin_names: Mapping[str, str] | None = None,
+                 entry_point_group: str | None = None,
                  unknown: Callable[..., UnknownName] | None = None) -> None:
         self.kind = kind
         self.plugin_failures: list[str] = []
@@ -98,7 +100,8 @@ class Registry(Generic[Record]):
         """
         if name in self._records and not replace:
             raise ValueError(f"{self.kind} {name!r} is already registered")
-        missing = [attribute for attribute in self._protocol if not hasattr(record_class, attribute)]
+        missing = [attribute for attribute in self._protocol
+                   if not hasattr(record_class, attribute)]
         if missing:
             raise ValueError(f"{self.kind} {name!r} lacks {', '.join(missing)}")
         record = record_class()
@@ -188,4 +191,5 @@ class Registry(Generic[Record]):
                 try:
                     self.register(entry_point.name, loaded)
                 except ValueError as error:  # a class lacking part of the protocol
-                    self.plugin_failures.append(f"{entry_point.name} ({entry_point.value}): {error}")
+                    failure = f"{entry_point.name} ({entry_point.value}): {error}"
+                    self.plugin_failures.append(failure)

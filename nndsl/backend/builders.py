@@ -21,8 +21,10 @@ from nndsl.backend.modules.whitened import WhitenedLinear
 from nndsl.backend.recurrent_layer import RecurrentLayer
 
 ACTIVATIONS = {
-    "linear": nn.Identity, "relu": nn.ReLU, "tanh": nn.Tanh, "logistic": nn.Sigmoid, "softplus": nn.Softplus,
-    "gelu": nn.GELU, "silu": nn.SiLU, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "softmax": lambda: nn.Softmax(dim=-1),
+    "linear": nn.Identity, "relu": nn.ReLU, "tanh": nn.Tanh, "logistic": nn.Sigmoid,
+    "softplus": nn.Softplus,
+    "gelu": nn.GELU, "silu": nn.SiLU, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU,
+    "softmax": lambda: nn.Softmax(dim=-1),
 }
 
 
@@ -37,7 +39,10 @@ def initialise(module: nn.Module, init: str, scale: float) -> None:
     for name, parameter in module.named_parameters():
         with torch.no_grad():
             if name.endswith("bias"):
-                nn.init.uniform_(parameter, -scale, scale) if init == "uniform" else nn.init.zeros_(parameter)
+                if init == "uniform":
+                    nn.init.uniform_(parameter, -scale, scale)
+                else:
+                    nn.init.zeros_(parameter)
             elif init == "uniform":
                 nn.init.uniform_(parameter, -scale, scale)
             elif init == "normal":
@@ -51,7 +56,8 @@ def initialise(module: nn.Module, init: str, scale: float) -> None:
 class Dense(nn.Sequential):
     """A linear map followed by its activation; `reset_parameters` re-applies the spec's init."""
 
-    def __init__(self, linear: nn.Module, activation: str, init: str = "default", init_scale: float = 0.1):
+    def __init__(self, linear: nn.Module, activation: str, init: str = "default",
+                 init_scale: float = 0.1):
         super().__init__(linear, build_activation(activation))
         self.init, self.init_scale = init, init_scale
         initialise(self, init, init_scale)
@@ -62,7 +68,8 @@ class Dense(nn.Sequential):
 
 
 def build_linear(params: Any, features: int) -> nn.Module:
-    return Dense(nn.Linear(features, params.units, bias=params.bias), params.activation, params.init, params.init_scale)
+    return Dense(nn.Linear(features, params.units, bias=params.bias), params.activation,
+                 params.init, params.init_scale)
 
 
 def build_lwta(params: Any, features: int) -> nn.Module:
@@ -76,9 +83,10 @@ def build_whitened_linear(params: Any, features: int) -> nn.Module:
 
 def build_variational_dropout(params: Any, features: int) -> nn.Module:
     if params.units is None:
-        return VariationalDropout(features, params.initial_rate, params.granularity, params.max_alpha)
-    linear = VariationalDropoutLinear(features, params.units, True, params.variant, params.granularity,
-                                      params.initial_rate, params.max_alpha)
+        return VariationalDropout(features, params.initial_rate, params.granularity,
+                                  params.max_alpha)
+    linear = VariationalDropoutLinear(features, params.units, True, params.variant,
+                                      params.granularity, params.initial_rate, params.max_alpha)
     return nn.Sequential(linear, build_activation(params.activation))
 
 
@@ -141,7 +149,8 @@ def build_conv(params: Any, channels: int, dimensions: int, groups: int = 1) -> 
         conv = nn.Conv1d(channels, params.channels, kernel[0], stride[0], padding[0], groups=groups)
     else:
         conv = nn.Conv2d(channels, params.channels, kernel, stride, padding, groups=groups)
-    return _Window(conv, build_activation(params.activation), kernel=kernel[0], stride=stride[0], padding=padding[0])
+    return _Window(conv, build_activation(params.activation), kernel=kernel[0], stride=stride[0],
+                   padding=padding[0])
 
 
 def build_maxpool(params: Any, dimensions: int) -> nn.Module:

@@ -51,7 +51,8 @@ class ClassifierSet(nn.Module):
             values = {key: getattr(self, buffer) for key, buffer in names.items()}
             results.append(functional_call(self.base, values, (inputs, lengths), strict=False))
         outputs = torch.cat([output for output, _ in results])
-        output_lengths = None if results[0][1] is None else torch.cat([length for _, length in results])
+        output_lengths = (None if results[0][1] is None
+                          else torch.cat([length for _, length in results]))
         return outputs, output_lengths
 
 

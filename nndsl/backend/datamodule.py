@@ -15,9 +15,8 @@ continues with the batch the interrupted one would have drawn next.
 Under DDP, Lightning replaces the shuffling sampler with a `DistributedSampler` (its default
 sampler injection, kept on purpose); that sampler is seeded from `PL_GLOBAL_SEED`, which
 `lightning.seed_everything` sets, and re-shuffled each epoch by Lightning's `set_epoch` call.
-Bagging (`use_bootstrap_samples`) replaces the training examples by every ensemble member's own
-bootstrap sample; `resume_shuffle` hands the next training loader the shuffling state a
-checkpoint recorded (`nndsl.backend.callbacks.random_state`).
+The training loader (`train_dataloader`) and its two requests, bagging and a resumed shuffling
+state, come from `nndsl.backend.training_loader`, shared with the streaming data module.
 Validation and test loaders never shuffle, and under DDP every process evaluates the whole split
 (see `_loader`); when a split is empty its hook is hidden from Lightning, which then skips that
 loop.
@@ -33,7 +32,8 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchdata.stateful_dataloader import StatefulDataLoader
 
-from nndsl.backend.ensemble.data import BootstrapSamples, bootstrap_indices, bootstrap_loader
+from nndsl.backend.training_loader import TrainingLoaderControl
+from nndsl.data.bucketing import batches_per_epoch
 from nndsl.data.registry import DataArrays
 from nndsl.data.splits import DataSplits, split_arrays
 from nndsl.data.standardize import FeatureStatistics, standardize_splits
@@ -111,7 +111,7 @@ def pad_collate(examples: list[Batch]) -> Batch:
     return batch
 
 
-class ArrayDataModule(LightningDataModule):
+class ArrayDataModule(TrainingLoaderControl, LightningDataModule):
     """Seeded splits and loaders for one data set.
 
     Args:
@@ -150,9 +150,6 @@ class ArrayDataModule(LightningDataModule):
         if standardize:
             self.feature_statistics, self.splits = standardize_splits(self.splits, batch_size)
         self._datasets: dict[str, ArrayDataset | None] = {}
-        self.bootstrap: BootstrapSamples | None = None  # bagging: each member's own sample
-        self._bootstrap_seed = seed
-        self._shuffle_state: torch.Tensor | None = None  # for the next training loader only
         self._hide_hooks_of_missing_splits()
 
     def _hide_hooks_of_missing_splits(self) -> None:
@@ -203,7 +200,8 @@ class ArrayDataModule(LightningDataModule):
         # would count one example twice); the processes' values are then equal, and the metrics
         # early stopping and checkpointing read are the exact whole-split ones in every process.
         # Every process runs the same number of batches, so DDP's collectives stay in step.
-        sampler = None if shuffle else DistributedSampler(dataset, num_replicas=1, rank=0, shuffle=False)
+        sampler = None if shuffle else DistributedSampler(dataset, num_replicas=1, rank=0,
+                                                          shuffle=False)
         return loader_class(
             dataset,
             batch_size=self.batch_size,
@@ -215,38 +213,15 @@ class ArrayDataModule(LightningDataModule):
             persistent_workers=self.num_workers > 0,
         )
 
-    def use_bootstrap_samples(self, members: int, seed: int) -> None:
-        """From now on the training loader yields member-major bootstrap batches (bagging):
-        `{"inputs": [M, B, ...], "targets": [M, B, ...]}`, member m's rows drawn from its own
-        bootstrap sample of the training split, the samples reproducible from `seed`."""
-        self.setup()
-        train = self._datasets["train"]
-        assert train is not None  # the training split always exists
-        self.bootstrap = BootstrapSamples(train, bootstrap_indices(len(train), members, seed))
-        self._bootstrap_seed = seed
+    def train_batches_per_epoch(self, replicas: int = 1) -> int:
+        """Training batches each of `replicas` processes runs per epoch (before Lightning's
+        `limit_train_batches`), counted from the split's size without building a loader.
 
-    @property
-    def bootstrap_indices(self) -> torch.Tensor | None:
-        """Each member's bootstrap sample, example indices [M, N]; None without bagging."""
-        return None if self.bootstrap is None else self.bootstrap.indices
-
-    def resume_shuffle(self, state: torch.Tensor) -> None:
-        """The next training loader starts its shuffling generator from `state` (a resumed
-        run's, saved in its checkpoint) instead of the seed; later loaders start from the seed."""
-        self._shuffle_state = state
-
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled each epoch by a generator seeded once with `seed` (or resumed)."""
-        if self.bootstrap is not None:
-            loader: DataLoader = bootstrap_loader(self.bootstrap, self.batch_size,
-                                                  self._bootstrap_seed, self.num_workers)
-        else:
-            loader = self._loader("train", shuffle=True)
-        if self._shuffle_state is not None:
-            assert loader.generator is not None  # both training loaders have their own
-            loader.generator.set_state(self._shuffle_state)
-            self._shuffle_state = None
-        return loader
+        Under DDP each process gets a `DistributedSampler` share of ceil(N / replicas)
+        examples, in batches of `batch_size`; ceil(ceil(N / replicas) / batch_size) equals
+        ceil(ceil(N / batch_size) / replicas). Bagging's bootstrap samples have N positions too.
+        """
+        return batches_per_epoch(-(-len(self.splits.train) // self.batch_size), replicas)
 
     def val_dataloader(self) -> DataLoader:
         """In order. Without a validation split Lightning sees no hook and skips validation."""

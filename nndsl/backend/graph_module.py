@@ -28,13 +28,15 @@ class GraphModule(nn.Module):
     """Runs the network's layers in topological order, carrying sequence lengths alongside."""
 
     def __init__(self, graph: Graph, tempering: TemperingPlan | None = None,
-                 layers: tuple[str, ...] | None = None, source: str = INPUT, output: str | None = None,
+                 layers: tuple[str, ...] | None = None, source: str = INPUT,
+                 output: str | None = None,
                  tensor_only: bool = False, memory: MemoryPlan | None = None):
         """Args:
             graph: the IR graph.
             tempering: the plan's tempering decisions (attenuation, shunting), if any.
             layers: run only these layers (a part of the graph: an ensemble's trunk or heads).
-            source: the layer whose output the forward input stands for (default: the network input).
+            source: the layer whose output the forward input stands for (default: the network
+                input).
             output: the layer whose output is returned (default: the graph's output).
             tensor_only: return only the output tensor (for vectorised ensemble members).
             memory: the plan's recompute policies; their recurrent layers run under them.
@@ -54,7 +56,8 @@ class GraphModule(nn.Module):
         # Tempering acts on the backward pass only: attenuation scales the error entering each
         # hidden layer's output; shunting swaps a dense layer's linear map for one whose weights
         # learn from the centred error and whose bias from the mean error.
-        self.attenuation = {rate.layer: rate.attenuation for rate in (tempering.layers if tempering else ())
+        self.attenuation = {rate.layer: rate.attenuation
+                            for rate in (tempering.layers if tempering else ())
                             if rate.attenuation is not None and rate.attenuation != 1.0}
         for rate in tempering.layers if tempering else ():
             if rate.shunted:
@@ -70,7 +73,8 @@ class GraphModule(nn.Module):
             if chosen.issuperset(segment) and self.output not in segment[:-1]}
         self.steps: list[tuple[str, ...]] = []  # single layers, and segments as one step
         for name in self.order:
-            if self.steps and self.steps[-1][0] in self.segments and name in self.segments[self.steps[-1][0]]:
+            if (self.steps and self.steps[-1][0] in self.segments
+                    and name in self.segments[self.steps[-1][0]]):
                 continue
             self.steps.append(self.segments.get(name, (name,)))
         # `checkpoint(..., context_fn=...)`: measuring tools count what recomputation saves.

@@ -21,7 +21,8 @@ from lightning.pytorch import LightningModule
 from nndsl.backend.graph_module import GraphModule
 from nndsl.backend.losses import CompiledLoss
 from nndsl.backend.metrics import UNLOGGED, build_metrics, update_metrics
-from nndsl.backend.optimizers import build_optimizer, build_scheduler, parameter_groups
+from nndsl.backend.optimizers import (build_optimizer, build_scheduler, parameter_groups,
+                                      stepping_batches)
 from nndsl.plan import ParameterGroup
 from nndsl.spec.training import OptimizerSpec, SchedulerSpec
 
@@ -37,8 +38,8 @@ def stop_unless_finite(module: LightningModule, loss: torch.Tensor) -> None:
         everywhere = trainer.strategy.reduce_boolean_decision(here, all=True)
     if not everywhere:
         value = loss.item() if not here else "non-finite on another process"
-        raise FloatingPointError(f"the training loss became {value} at epoch {module.current_epoch}, "
-                                 f"step {module.global_step}")
+        raise FloatingPointError(f"the training loss became {value} at epoch "
+                                 f"{module.current_epoch}, step {module.global_step}")
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class TrainingModule(LightningModule):
         optimizer = build_optimizer(settings.optimizer,
                                     parameter_groups(self.network, settings.groups, self.trainable))
         scheduler = build_scheduler(settings.scheduler, optimizer, settings.max_epochs,
-                                    lambda: int(self.trainer.estimated_stepping_batches))
+                                    lambda: stepping_batches(self.trainer))
         if scheduler is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": scheduler}

@@ -33,29 +33,33 @@ class CompiledLoss(nn.Module):
         kind = self.loss.type
         reduction = self.loss.reduction
         if kind in ("cross_entropy", "nll"):
-            logits = output.reshape(-1, output.shape[-1])  # [B, C] or [B*T, C] for next-token targets
+            # [B, C] or [B*T, C] for next-token targets
+            logits = output.reshape(-1, output.shape[-1])
             flat_targets = targets.reshape(-1).long()
             if kind == "nll":
                 return functional.nll_loss(logits, flat_targets, reduction=reduction)
-            return functional.cross_entropy(logits, flat_targets, label_smoothing=self.loss.label_smoothing,
+            return functional.cross_entropy(logits, flat_targets,
+                                            label_smoothing=self.loss.label_smoothing,
                                             reduction=reduction)
         if kind == "mse":
-            return functional.mse_loss(output, targets.to(output.dtype).reshape(output.shape), reduction=reduction)
+            return functional.mse_loss(output, targets.to(output.dtype).reshape(output.shape),
+                                       reduction=reduction)
         if kind == "dtw_prediction":
             from nndsl.backend.alignment import dtw_prediction_loss
 
             return dtw_prediction_loss(output, batch["inputs"], batch["input_lengths"], targets,
-                                       batch["target_lengths"], self.loss.states_per_label, reduction)
+                                       batch["target_lengths"], self.loss.states_per_label,
+                                       reduction)
         if kind == "binary_cross_entropy":
-            return binary_cross_entropy_with_radius(output, targets.to(output.dtype), self.loss.zero_error_radius,
-                                                    reduction)
+            return binary_cross_entropy_with_radius(output, targets.to(output.dtype),
+                                                    self.loss.zero_error_radius, reduction)
         # CTC over [T, B, C] log-probabilities, lengths after any pooling in the network.
         log_probabilities = functional.log_softmax(output, dim=-1).transpose(0, 1)
         lengths = output_lengths if output_lengths is not None else torch.full(
             (output.shape[0],), output.shape[1], dtype=torch.long)
         return functional.ctc_loss(log_probabilities, targets.long(), lengths.clamp(min=1).cpu(),
-                                   batch["target_lengths"].cpu(), blank=self.loss.blank, zero_infinity=True,
-                                   reduction=reduction)
+                                   batch["target_lengths"].cpu(), blank=self.loss.blank,
+                                   zero_infinity=True, reduction=reduction)
 
     def forward(self, model: nn.Module, output: torch.Tensor, output_lengths: torch.Tensor | None,
                 batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -66,8 +70,8 @@ class CompiledLoss(nn.Module):
         return data + total_kl(model) / self.training_examples, data
 
 
-def binary_cross_entropy_with_radius(probabilities: torch.Tensor, targets: torch.Tensor, radius: float,
-                                     reduction: str = "mean") -> torch.Tensor:
+def binary_cross_entropy_with_radius(probabilities: torch.Tensor, targets: torch.Tensor,
+                                     radius: float, reduction: str = "mean") -> torch.Tensor:
     """Cross-entropy of logistic outputs with a zero-error radius (tempering paper, Table 1).
 
     Targets move to 1 - r and r; an output already beyond its moved target has no error (a hard
@@ -80,6 +84,7 @@ def binary_cross_entropy_with_radius(probabilities: torch.Tensor, targets: torch
     moved = targets * (1 - 2 * radius) + radius
     error = functional.binary_cross_entropy(probabilities, moved, reduction="none") - \
         functional.binary_cross_entropy(moved, moved, reduction="none")
-    beyond = ((targets > 0.5) & (probabilities >= moved)) | ((targets <= 0.5) & (probabilities <= moved))
+    beyond = (((targets > 0.5) & (probabilities >= moved))
+              | ((targets <= 0.5) & (probabilities <= moved)))
     error = torch.where(beyond, torch.zeros_like(error), error)
     return error.sum() if reduction == "sum" else error.mean()

@@ -65,7 +65,8 @@ def build_metrics(names: tuple[str, ...], target_kind: str, num_classes: int | N
     return nn.ModuleDict(metrics)
 
 
-def update_metrics(metrics: nn.ModuleDict, output: torch.Tensor, output_lengths: torch.Tensor | None,
+def update_metrics(metrics: nn.ModuleDict, output: torch.Tensor,
+                   output_lengths: torch.Tensor | None,
                    batch: dict[str, torch.Tensor], blank: int, space_label: int | None) -> None:
     targets = batch["targets"]
     for name, metric in metrics.items():
@@ -86,11 +87,14 @@ def update_metrics(metrics: nn.ModuleDict, output: torch.Tensor, output_lengths:
             hypotheses = greedy_decode(output.detach(), output_lengths, blank)
             references = [targets[index, : int(length)].tolist()
                           for index, length in enumerate(batch["target_lengths"])]
-            metric.update([label_string(labels, space_label, words=name == "wer") for labels in hypotheses],
-                          [label_string(labels, space_label, words=name == "wer") for labels in references])
+            metric.update([label_string(labels, space_label, words=name == "wer")
+                           for labels in hypotheses],
+                          [label_string(labels, space_label, words=name == "wer")
+                           for labels in references])
 
 
-def greedy_decode(output: torch.Tensor, lengths: torch.Tensor | None, blank: int) -> list[list[int]]:
+def greedy_decode(output: torch.Tensor, lengths: torch.Tensor | None,
+                  blank: int) -> list[list[int]]:
     """Best path decoding: argmax per frame, merge repeats, drop blanks."""
     best = output.argmax(-1)  # [B, T]
     decoded = []

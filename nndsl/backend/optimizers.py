@@ -27,8 +27,8 @@ def parameter_groups(network: Any, groups: tuple[ParameterGroup, ...], trainable
                       for name, parameter in network.layer_parameters(layer)
                       if parameter.requires_grad and _belongs(name, group.parameters_of)]
         if parameters:
-            torch_groups.append({"params": parameters, "lr": group.lr, "weight_decay": group.weight_decay,
-                                 "name": group.name})
+            torch_groups.append({"params": parameters, "lr": group.lr,
+                                 "weight_decay": group.weight_decay, "name": group.name})
     return torch_groups
 
 
@@ -44,7 +44,8 @@ def build_optimizer(settings: Any, groups: list[dict[str, Any]]) -> torch.optim.
     """The torch optimiser named by the spec (`settings` is the phase's optimizer section)."""
     kind = settings.type
     if kind == "sgd":
-        return torch.optim.SGD(groups, lr=settings.lr, momentum=settings.momentum, nesterov=settings.nesterov)
+        return torch.optim.SGD(groups, lr=settings.lr, momentum=settings.momentum,
+                               nesterov=settings.nesterov)
     if kind == "adadelta":
         return torch.optim.Adadelta(groups, lr=settings.lr, rho=settings.rho, eps=settings.eps)
     if kind == "adam":
@@ -55,13 +56,15 @@ def build_optimizer(settings: Any, groups: list[dict[str, Any]]) -> torch.optim.
         # One group (the plan refuses more, E610); Lightning's automatic optimisation hands
         # LBFGS the closure it re-evaluates during its line search.
         parameters = [parameter for group in groups for parameter in group["params"]]
-        rate = groups[0]["lr"] if groups else settings.lr  # the planned rate (a tempering global_lr)
+        # the planned rate (a tempering global_lr)
+        rate = groups[0]["lr"] if groups else settings.lr
         return torch.optim.LBFGS(parameters, lr=rate, max_iter=settings.max_iter,
                                  max_eval=settings.max_eval, history_size=settings.history_size,
-                                 line_search_fn=None if settings.line_search == "none" else settings.line_search,
-                                 tolerance_grad=settings.tolerance_grad,
+                                 line_search_fn=None if settings.line_search == "none"
+                                 else settings.line_search, tolerance_grad=settings.tolerance_grad,
                                  tolerance_change=settings.tolerance_change)
-    return DeltaBarDelta(groups, lr=settings.lr, momentum=settings.momentum, increment=settings.increment,
+    return DeltaBarDelta(groups, lr=settings.lr, momentum=settings.momentum,
+                         increment=settings.increment,
                          decrement=settings.decrement, theta=settings.theta)
 
 
@@ -70,13 +73,36 @@ def scheduler_interval(scheduler: SchedulerSpec) -> str:
     return scheduler.interval or ("step" if scheduler.type == "one_cycle" else "epoch")
 
 
+def stepping_batches(trainer: Any) -> int:
+    """The optimiser steps a run takes, counted as Lightning's `estimated_stepping_batches` counts
+    them (the data module's batches per epoch and process, cut by `limit_train_batches`, over
+    `accumulate_grad_batches`, times the epochs, capped by `max_steps`), but from the data
+    module's sizes (`train_batches_per_epoch`), without building a loader.
+
+    Why not Lightning's estimate: asked in `configure_optimizers`, it builds the training loader
+    and its first iterator before a resumed run's loop and loader state are restored, and that
+    loader stays; a run resumed in mid-epoch would then start its epoch again from the first
+    batch (and from the seed's shuffle) while the loop counts on from the interrupted batch.
+    """
+    datamodule = trainer.datamodule
+    if datamodule is None:  # loaders given to `fit` directly: only Lightning can count them
+        return int(trainer.estimated_stepping_batches)
+    if trainer.max_epochs == -1:
+        return trainer.max_steps
+    batches = datamodule.train_batches_per_epoch(trainer.world_size)
+    limit = trainer.limit_train_batches  # as Lightning's `_parse_num_batches` applies it
+    batches = min(batches, limit) if isinstance(limit, int) else int(batches * limit)
+    steps = -(-batches // trainer.accumulate_grad_batches) * max(trainer.max_epochs, 1)
+    return steps if trainer.max_steps == -1 else min(steps, trainer.max_steps)
+
+
 def build_scheduler(scheduler: SchedulerSpec | None, optimizer: torch.optim.Optimizer,
                     max_epochs: int, total_steps: Callable[[], int] | None = None
                     ) -> dict[str, Any] | None:
     """Lightning's lr-scheduler configuration dict, or None.
 
     `max_epochs` is the phase's epoch cap; `total_steps` gives the phase's optimiser steps
-    (Lightning's estimate), asked only for a per-step schedule that needs its length. A warmup
+    (`stepping_batches`), asked only for a per-step schedule that needs its length. A warmup
     is torch's `LinearLR` followed, through `SequentialLR`, by the main scheduler over the rest.
     The configuration is named "lr", so `LearningRateMonitor` logs `lr` (or `lr/<group>`).
     """

@@ -23,7 +23,8 @@ class RecurrentLayer(nn.Module):
 
     def __init__(self, kind: str, params: Any, features: int):
         super().__init__()
-        options: dict[str, Any] = dict(input_size=features, hidden_size=params.hidden, num_layers=params.layers,
+        options: dict[str, Any] = dict(input_size=features, hidden_size=params.hidden,
+                                       num_layers=params.layers,
                                        bidirectional=params.bidirectional, batch_first=True,
                                        dropout=params.dropout if params.layers > 1 else 0.0)
         if kind in ("lstm", "blstm") and getattr(params, "projection", None):
@@ -57,14 +58,17 @@ class RecurrentLayer(nn.Module):
             if self.output == "last":
                 last = (lengths.clamp(min=1) - 1) if lengths is not None else torch.full(
                     (x.shape[0],), x.shape[1] - 1, device=x.device)
-                return outputs[torch.arange(outputs.shape[0], device=outputs.device), last.to(outputs.device)]
+                rows = torch.arange(outputs.shape[0], device=outputs.device)
+                return outputs[rows, last.to(outputs.device)]
             return outputs
         if lengths is None:
             outputs, _ = self.recurrent(x)  # [B, T, H*D]
             return outputs[:, -1] if self.output == "last" else outputs
-        packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
+        packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True,
+                                      enforce_sorted=False)
         outputs, _ = self.recurrent(packed)
-        outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=x.shape[1])  # [B, T, H*D]
+        # [B, T, H*D]
+        outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=x.shape[1])
         if self.output == "last":
             last = (lengths.clamp(min=1) - 1).to(outputs.device)
             return outputs[torch.arange(outputs.shape[0], device=outputs.device), last]

@@ -76,7 +76,8 @@ class SavedTensorMeter:
         self.record(tensor)
         return tensor
 
-    def recompute_context(self) -> tuple[contextlib.AbstractContextManager, contextlib.AbstractContextManager]:
+    def recompute_context(self) -> tuple[contextlib.AbstractContextManager,
+                                         contextlib.AbstractContextManager]:
         """A `context_fn` for `torch.utils.checkpoint`: counts what recomputation saves."""
         return contextlib.nullcontext(), _CountingRecompute(self)
 
@@ -90,7 +91,8 @@ class _CountingRecompute(contextlib.AbstractContextManager):
 
     def __enter__(self) -> _CountingRecompute:
         top = torch._C._autograd._top_saved_tensors_default_hooks(False)
-        assert top is not None, "recompute_context runs inside torch.utils.checkpoint's recomputation"
+        assert top is not None, (
+            "recompute_context runs inside torch.utils.checkpoint's recomputation")
         pack, unpack = top
 
         def counting_pack(tensor: torch.Tensor) -> Any:

@@ -30,6 +30,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampl
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 from nndsl.backend.datamodule import pad_collate
+from nndsl.backend.training_loader import TrainingLoaderControl
 from nndsl.data.bucketing import batches_per_epoch, bucket_batches, epoch_batches
 from nndsl.data.lazy_store import ExampleStore
 from nndsl.data.registry import DataSourceError
@@ -178,7 +179,7 @@ class BucketBatchSampler(BatchSampler):
         return batches_per_epoch(len(self.batches), self._share()[1])
 
 
-class StreamingDataModule(LightningDataModule):
+class StreamingDataModule(TrainingLoaderControl, LightningDataModule):
     """Seeded splits of an `ExampleStore` and loaders that read it lazily.
 
     Args:
@@ -253,8 +254,10 @@ class StreamingDataModule(LightningDataModule):
         return None if trainer is None else trainer.current_epoch
 
     def train_batches_per_epoch(self, replicas: int = 1) -> int:
-        """Training steps per epoch in each of `replicas` processes."""
-        if self.batch_frames is None:
+        """Training steps per epoch in each of `replicas` processes (before Lightning's
+        `limit_train_batches`). Bagging's loader takes fixed-size batches of the N bootstrap
+        positions, bucketed or not."""
+        if self.batch_frames is None or self.bootstrap is not None:
             return batches_per_epoch(-(-len(self.splits.train) // self.batch_size), replicas)
         return batches_per_epoch(len(self.batches["train"]), replicas)
 
@@ -274,10 +277,6 @@ class StreamingDataModule(LightningDataModule):
                                                           shuffle=False)
         return loader_class(dataset, batch_size=self.batch_size, shuffle=shuffle,
                             sampler=sampler, **common)
-
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled: by the seeded generator, or bucketed batches in a (seed, epoch) order."""
-        return self._loader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
         """In order; every process evaluates the whole split."""

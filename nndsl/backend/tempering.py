@@ -2,7 +2,8 @@
 
 In: a plan's `TemperingTable` values (α_i, 1/φ_j, η_j/η, shunting flags), placed on modules by the
 compiler. Out: autograd functions and modules that change only the backward pass, and optimiser
-parameter-group dicts with the per-node rates (Schraudolph & Sejnowski, "Tempering backpropagation networks").
+parameter-group dicts with the per-node rates (Schraudolph & Sejnowski, "Tempering
+backpropagation networks").
 
 How the factors are applied (the compiler wires exactly this):
 

@@ -1,9 +1,10 @@
 """Check stage: a frame budget per batch (`data.batch_frames`) against the data and the spec.
 
 In: the spec, the data signature and the stage context (locator, diagnostics). Out: E491 when
-the inputs have no time axis to bucket by, E492 when the source's metadata names an example longer than the
-budget (such an example fits no batch), E497 when a bagging ensemble would replace the bucketed
-batches by its own fixed-size bootstrap batches (the budget would be ignored).
+the inputs have no time axis to bucket by, E492 when the source's metadata names an example
+longer than the budget (such an example fits no batch), E497 when a bagging ensemble would
+replace the bucketed batches by its own fixed-size bootstrap batches (the budget would be
+ignored).
 """
 
 from __future__ import annotations

@@ -62,7 +62,8 @@ LOSSES: dict[str, LossFit] = {
                                     options=("reduction", "zero_error_radius")),
     "ctc": LossFit(targets=("label_sequence",), options=("reduction", "blank")),
     # linked predictive nets: the output is every predictor's forecast of every frame
-    "dtw_prediction": LossFit(targets=("label_sequence",), options=("reduction", "states_per_label")),
+    "dtw_prediction": LossFit(targets=("label_sequence",),
+                              options=("reduction", "states_per_label")),
 }
 METRICS: dict[str, MetricFit] = {
     "accuracy": MetricFit(targets=("class", "next_token", "multilabel"), in_ensemble=("class",)),

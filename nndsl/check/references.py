@@ -52,7 +52,8 @@ def layer_entries(spec: Spec) -> Iterator[tuple[tuple[str | int, ...], LayerSpec
 
 def unit_names(spec: Spec) -> list[str]:
     """Top-level unit names in order (what `cuts: units` separates)."""
-    return [item.group if isinstance(item, GroupSpec) else item.name for item in spec.network.layers]
+    return [item.group if isinstance(item, GroupSpec) else item.name
+            for item in spec.network.layers]
 
 
 def cut_names(spec: Spec) -> list[str]:
@@ -80,7 +81,8 @@ def check_names(spec: Spec, context: StageContext) -> None:
     for path, item in layer_entries(spec):
         for position, source in enumerate(item.inputs or ()):
             if source not in known:
-                diagnostics.add("E402", f"input `{source}` names no layer", locate((*path, "inputs", position)),
+                diagnostics.add("E402", f"input `{source}` names no layer",
+                                locate((*path, "inputs", position)),
                                 did_you_mean(source, known) or "`input` is the network input")
     if spec.network.output and spec.network.output not in known:
         diagnostics.add("E402", f"output `{spec.network.output}` names no layer",
@@ -91,19 +93,21 @@ def check_cuts(spec: Spec, context: StageContext) -> None:
     locate, diagnostics = context.locate, context.diagnostics
     units = unit_names(spec)
     if spec.cuts == "units" and len(units) < 2:
-        diagnostics.add("E411", "`cuts: units` needs at least two top-level units", locate(("cuts",)),
-                        "a one-unit network has nothing to cut")
+        diagnostics.add("E411", "`cuts: units` needs at least two top-level units",
+                        locate(("cuts",)), "a one-unit network has nothing to cut")
     if isinstance(spec.cuts, dict):
         for name, cut in spec.cuts.items():
             if (cut.after is None) == (cut.extractor is None):
-                diagnostics.add("E411", f"cut `{name}` needs exactly one of `after:` or `extractor:`",
+                diagnostics.add("E411", f"cut `{name}` needs exactly one of `after:` or "
+                                        f"`extractor:`",
                                 locate(("cuts", name)), "for example: {after: enc3}")
             elif cut.after is not None and cut.after not in units[:-1]:
                 hint = did_you_mean(cut.after, units) or f"top-level units: {', '.join(units)}"
                 if cut.after == units[-1]:
                     hint = "a cut after the last unit leaves no classifier"
-                diagnostics.add("E411", f"cut `{name}` follows `{cut.after}`, which is not a top-level unit "
-                                "with layers above it", locate(("cuts", name, "after")), hint)
+                diagnostics.add("E411", f"cut `{name}` follows `{cut.after}`, which is not a "
+                                f"top-level unit with layers above it",
+                                locate(("cuts", name, "after")), hint)
     cuts = cut_names(spec)
     for index, phase in enumerate(spec.schedule):
         references = PHASE_REFERENCES[type(phase)]
@@ -117,19 +121,21 @@ def check_cuts(spec: Spec, context: StageContext) -> None:
         for field in references.selector_fields:
             for position, selector in enumerate(getattr(phase, field)):
                 if selector.kind in ("extractor", "classifier") and selector.argument not in cuts:
-                    _missing_cut(selector.argument, cuts, locate(("schedule", index, field, position)), diagnostics)
+                    _missing_cut(selector.argument, cuts,
+                                 locate(("schedule", index, field, position)), diagnostics)
     if spec.ensemble and spec.ensemble.share and spec.ensemble.share not in cuts:
         _missing_cut(spec.ensemble.share, cuts, locate(("ensemble", "share")), diagnostics)
     for position, multiplier in enumerate(spec.tempering.multipliers):
         for selector_index, selector in enumerate(multiplier.select):
             if selector.kind in ("extractor", "classifier") and selector.argument not in cuts:
-                _missing_cut(selector.argument, cuts,
-                             locate(("tempering", "multipliers", position, "select", selector_index)), diagnostics)
+                path = ("tempering", "multipliers", position, "select", selector_index)
+                _missing_cut(selector.argument, cuts, locate(path), diagnostics)
 
 
 def _missing_cut(cut: str, cuts: list[str], span: Span | None, diagnostics: DiagnosticList) -> None:
     diagnostics.add("E403", f"cut `{cut}` does not exist", span,
-                    did_you_mean(cut, cuts) or (f"cuts: {', '.join(cuts)}" if cuts else "define `cuts:`"))
+                    did_you_mean(cut, cuts)
+                    or (f"cuts: {', '.join(cuts)}" if cuts else "define `cuts:`"))
 
 
 def check_phases(spec: Spec, context: StageContext) -> None:
@@ -139,6 +145,7 @@ def check_phases(spec: Spec, context: StageContext) -> None:
         if phase.name is None:
             continue
         if phase.name in seen:
-            diagnostics.add("E413", f"two phases are named `{phase.name}`", locate(("schedule", index, "name")),
+            diagnostics.add("E413", f"two phases are named `{phase.name}`",
+                            locate(("schedule", index, "name")),
                             "phase names label the run's phase table; make them unique")
         seen.add(phase.name)

@@ -73,9 +73,11 @@ def check_monitors(spec: Spec, signature: DataSignature, context: StageContext) 
     if spec.data.valid_fraction == 0:
         for path, monitor in monitors:
             if monitor.startswith("valid/"):
-                diagnostics.add("E407", f"`{monitor}` needs a validation set, but data.valid_fraction is 0",
+                diagnostics.add("E407", f"`{monitor}` needs a validation set, but "
+                                        f"data.valid_fraction is 0",
                                 locate(path), "set data.valid_fraction, e.g. 0.1")
                 break
     if signature.fixed_test_count and spec.data.test_fraction:
-        diagnostics.add("E412", f"`{spec.data.source}` fixes its own test set of {signature.fixed_test_count} "
-                        "examples", locate(("data", "test_fraction")), "remove test_fraction")
+        diagnostics.add("E412", f"`{spec.data.source}` fixes its own test set of "
+                        f"{signature.fixed_test_count} examples", locate(("data", "test_fraction")),
+                        "remove test_fraction")

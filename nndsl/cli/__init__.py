@@ -20,19 +20,22 @@ _SHORT_COMMANDS = {"validate", "show", "schema", "ls"}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nndsl", description="Validate, show and train neural-network "
-                                     "experiments described in YAML.")
+    parser = argparse.ArgumentParser(prog="nndsl", description="Validate, show and train "
+                                     "neural-network experiments described in YAML.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_overrides(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        command.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+        command.add_argument("--set", dest="overrides", action="append", default=[],
+                             metavar="PATH=VALUE",
                              help="override a value, e.g. --set optimizer.lr=0.5 (repeatable)")
         return command
 
-    validate = with_overrides(commands.add_parser("validate", help="check specs; print every error at once"))
+    validate = with_overrides(commands.add_parser("validate",
+                                                  help="check specs; print every error at once"))
     validate.add_argument("specs", nargs="+", metavar="SPEC")
     validate.add_argument("--format", choices=("text", "json"), default="text")
-    show = with_overrides(commands.add_parser("show", help="the resolved network, cuts, phases, rates, memory plan"))
+    show = with_overrides(commands.add_parser("show", help="the resolved network, cuts, phases, "
+                                                           "rates, memory plan"))
     show.add_argument("spec", metavar="SPEC")
     show.add_argument("--format", choices=("text", "json", "graphml", "dot"), default="text",
                       help="graphml / dot: the network graph with shapes, parameters, cuts and "
@@ -42,10 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     train = with_overrides(commands.add_parser("train", help="train a spec with PyTorch Lightning"))
     train.add_argument("spec", metavar="SPEC", nargs="?", default=None,
                        help="the spec (optional with --resume, which finds the run's own)")
-    train.add_argument("--run-dir", default=None, help="run directory (default: runs/NAME-TIMESTAMP)")
+    train.add_argument("--run-dir", default=None, help="run directory (default: "
+                                                       "runs/NAME-TIMESTAMP)")
     train.add_argument("--resume", default=None, metavar="RUN_DIR",
                        help="continue an interrupted run (a SPEC or --set given must match it)")
-    train.add_argument("--fast-dev-run", action="store_true", help="one batch of each phase, to smoke-test")
+    train.add_argument("--fast-dev-run", action="store_true",
+                       help="one batch of each phase, to smoke-test")
     report = commands.add_parser("report", help="print a finished run's report again")
     report.add_argument("run_dir", metavar="RUN_DIR")
     predict = commands.add_parser("predict", help="a trained run's predictions for a csv/npz file")

@@ -17,7 +17,8 @@ def run_validate(arguments: argparse.Namespace, console: Console, errors: Consol
     if arguments.format == "json":
         from nndsl.cli.render import diagnostics_json
 
-        console.print_json(diagnostics_json([(result.path, result.diagnostics) for result in results]))
+        console.print_json(diagnostics_json([(result.path, result.diagnostics)
+                                             for result in results]))
     else:
         for result in results:
             if not result.diagnostics:  # rich is imported only to render them (start-up time)
@@ -43,7 +44,8 @@ def run_show(arguments: argparse.Namespace, console: Console, errors: Console) -
     if arguments.format == "json":
         import json
 
-        console.print_json(json.dumps({"graph": result.graph.to_dict(), "plan": result.plan.to_dict()}))
+        console.print_json(json.dumps({"graph": result.graph.to_dict(),
+                                       "plan": result.plan.to_dict()}))
         return EXIT_OK
     if arguments.format in ("graphml", "dot"):
         from nndsl.cli.show_graph import GraphFormatError, graph_text

@@ -50,7 +50,8 @@ class LazyConsole:
         return getattr(self.rich, name)
 
     def status_line(self, mark: str, colour: str, text: str) -> None:
-        """Print `mark text` with the mark coloured (green/red/yellow); `text` is taken literally."""
+        """Print `mark text` with the mark coloured (green/red/yellow); `text` is taken
+        literally."""
         if self._console is not None:
             from rich.markup import escape
 

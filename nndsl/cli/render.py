@@ -76,7 +76,8 @@ def frame_window(text: str, offset: int, width: int = FRAME_WIDTH) -> tuple[str,
     """`text` cut to at most `width` characters (plus `…` marks) around position `offset`;
     returns the shown text and the caret's position in it. Tabs and control characters become
     spaces and `?` so the caret lines up and nothing reaches the terminal raw."""
-    text = "".join(" " if char == "\t" else "?" if ord(char) < 32 or 127 <= ord(char) < 160 else char
+    text = "".join(" " if char == "\t" else "?" if ord(char) < 32 or 127 <= ord(char) < 160
+                   else char
                    for char in text)
     if len(text) <= width:
         return text, min(offset, len(text))
@@ -138,6 +139,7 @@ def _origin(origin: str) -> str:
 
 def diagnostics_json(results: list[tuple[str, tuple[Diagnostic, ...]]]) -> str:
     """`--format json`: one object per spec file with its diagnostics."""
-    return json.dumps([{"file": path, "valid": not any(item.severity == "error" for item in diagnostics),
+    return json.dumps([{"file": path,
+                        "valid": not any(item.severity == "error" for item in diagnostics),
                         "diagnostics": [item.to_dict() for item in diagnostics]}
                        for path, diagnostics in results], indent=2)

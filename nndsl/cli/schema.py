@@ -19,17 +19,21 @@ def spec_schema() -> dict[str, Any]:
     schema = Spec.model_json_schema(mode="validation")
     definitions = schema.setdefault("$defs", {})
     layer_common = {"name": {"type": "string"}, "type": {"enum": LAYERS.names()},
-                    "inputs": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}}
+                    "inputs": {"anyOf": [{"type": "string"},
+                                         {"type": "array", "items": {"type": "string"}}]}}
     alternatives = []
     for layer in LAYERS:
         params = layer.Params.model_json_schema(ref_template="#/$defs/{model}")
         definitions.update(params.pop("$defs", {}))
-        alternatives.append({"if": {"properties": {"type": {"const": layer.name}}, "required": ["type"]},
-                             "then": {"properties": {**layer_common, **params.get("properties", {})},
+        alternatives.append({"if": {"properties": {"type": {"const": layer.name}},
+                                    "required": ["type"]},
+                             "then": {"properties": {**layer_common,
+                                                     **params.get("properties", {})},
                                       "required": ["type", *params.get("required", [])],
                                       "additionalProperties": False}})
     block_use = {"type": "object", "required": ["block"], "additionalProperties": False,
-                 "properties": {"block": {"type": "string"}, "repeat": {"type": "integer", "minimum": 1},
+                 "properties": {"block": {"type": "string"},
+                                "repeat": {"type": "integer", "minimum": 1},
                                 "name": {"type": "string"}, "with": {"type": "object"}}}
     group = {"type": "object", "required": ["group", "layers"],
              "properties": {"group": {"type": "string"}, "block": {"type": "string"},
@@ -54,7 +58,8 @@ def spec_schema() -> dict[str, Any]:
                                            "additionalProperties": False}})
     common["source"] = {**common["source"], "enum": list(DATA_SOURCES.names())}
     definitions["DataSpec"] = {"type": "object", "required": ["source"], "properties": common,
-                               "allOf": data_alternatives, "description": definitions["DataSpec"].get("description", "")}
+                               "allOf": data_alternatives,
+                               "description": definitions["DataSpec"].get("description", "")}
     # Whole sections may come from `use:` fragments (presets, schedules): a file that uses some
     # needs none of the required sections itself; one that uses none needs them all.
     required = schema.pop("required", [])

@@ -93,7 +93,8 @@ def render_show(console: Console, compiled: Compiled) -> None:
     if plan.memory is not None:
         console.print(memory_table(plan, MEMORY_CAPTION))
     if plan.loss_terms:
-        console.print(escape(f"loss: {spec.loss.type} + " + " + ".join(f"{term} / N" for term in plan.loss_terms)))
+        terms = " + ".join(f"{term} / N" for term in plan.loss_terms)
+        console.print(escape(f"loss: {spec.loss.type} + " + terms))
 
 
 def _folds(units: tuple[Unit, ...], graph: Graph) -> list[list[Unit]]:
@@ -137,14 +138,16 @@ def _row_groups(graph: Graph) -> list[list[tuple[Unit, ...]]]:
             repeats = 1
             while all(index + repeats * period + offset < len(folds)
                       and lone[index + repeats * period + offset]
-                      and signatures[index + repeats * period + offset] == signatures[index + offset]
+                      and (signatures[index + repeats * period + offset]
+                           == signatures[index + offset])
                       for offset in range(period)):
                 repeats += 1
             if repeats >= MIN_REPEATS and repeats * period > best_repeats * best_period:
                 best_period, best_repeats = period, repeats
         if best_period:
             groups.append([tuple(folds[index + repeat * best_period + offset][0]
-                                 for offset in range(best_period)) for repeat in range(best_repeats)])
+                                 for offset in range(best_period))
+                                 for repeat in range(best_repeats)])
             index += best_period * best_repeats
         else:
             groups.append([(unit,) for unit in folds[index]])
@@ -154,8 +157,8 @@ def _row_groups(graph: Graph) -> list[list[tuple[Unit, ...]]]:
 
 def network_table(graph: Graph, plan: Plan) -> Table:
     table = Table(title=f"network — input {format_shape(graph.input_shape)}", title_justify="left")
-    for column, justify in (("unit", "left"), ("layer", "left"), ("type", "left"), ("output", "left"),
-                            ("params", "right"), ("fan-in", "right")):
+    for column, justify in (("unit", "left"), ("layer", "left"), ("type", "left"),
+                            ("output", "left"), ("params", "right"), ("fan-in", "right")):
         # fold, not crop: a layer name cut to `enc1.projecti…` no longer names the layer
         table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
     cut_after: dict[str, list[str]] = {}
@@ -182,10 +185,12 @@ def network_table(graph: Graph, plan: Plan) -> Table:
             # one cut after each folded unit: `── C1..C4 ──  cut after each`
             each = count > 1 and all(len(cut_after.get(end, [])) == 1 for end in ends)
             rule = f"── {cuts[0]}..{cuts[-1]} ──" if each else f"── cut {', '.join(cuts)} ──"
-            literal_row(table, Text(rule, style="cyan"), Text("cut after each", style="dim") if each else "",
+            literal_row(table, Text(rule, style="cyan"),
+                        Text("cut after each", style="dim") if each else "",
                           "", "", "", "", end_section=False)
     table.add_section()
-    literal_row(table, "total", "", "", format_shape(graph.node(graph.output).output_shape), f"{graph.parameter_count:,}", "")
+    literal_row(table, "total", "", "", format_shape(graph.node(graph.output).output_shape),
+                f"{graph.parameter_count:,}", "")
     return table
 
 
@@ -228,7 +233,8 @@ def phase_table(plan: Plan) -> Table:
     columns = ("phase", "cut", "train", "frozen", "re-init", "stops on",
                *(("data, slots",) if selecting else ()))
     for column in columns:
-        table.add_column(column, justify="right" if column in ("train", "frozen", "re-init") else "left")
+        table.add_column(column,
+                         justify="right" if column in ("train", "frozen", "re-init") else "left")
     for phase in plan.phases:
         cut = phase.cut or ""
         if phase.search is not None:
@@ -244,8 +250,8 @@ def phase_table(plan: Plan) -> Table:
         stop += f" ≤{phase.stop.max_epochs}ep"
         if phase.kind == "evaluate":
             stop = "scores valid, test"
-        literal_row(table, phase.name, cut, f"{phase.trainable_parameters:,}", f"{phase.frozen_parameters:,}",
-                    f"{phase.reinitialised_parameters:,}", stop,
+        literal_row(table, phase.name, cut, f"{phase.trainable_parameters:,}",
+                    f"{phase.frozen_parameters:,}", f"{phase.reinitialised_parameters:,}", stop,
                     *((_selection_text(phase),) if selecting else ()))
     return table
 
@@ -265,10 +271,13 @@ def _selection_text(phase: PhasePlan) -> str:
 def group_table(plan: Plan) -> Table:
     table = Table(title="optimiser parameter groups", title_justify="left")
     for column in ("group", "layers", "lr", "weight decay", "params"):
-        table.add_column(column, justify="right" if column in ("lr", "weight decay", "params") else "left")
+        table.add_column(column,
+                         justify="right" if column in ("lr", "weight decay", "params") else "left")
     for group in plan.parameter_groups:
-        layers = ", ".join(group.layers[:6]) + (f", … (+{len(group.layers) - 6})" if len(group.layers) > 6 else "")
-        literal_row(table, group.name, layers, f"{group.lr:.4g}", f"{group.weight_decay:.3g}", f"{group.parameters:,}")
+        layers = ", ".join(group.layers[:6]) + (f", … (+{len(group.layers) - 6})"
+                                                if len(group.layers) > 6 else "")
+        literal_row(table, group.name, layers, f"{group.lr:.4g}", f"{group.weight_decay:.3g}",
+                    f"{group.parameters:,}")
     return table
 
 
@@ -284,7 +293,8 @@ def tempering_table(plan: Plan, caption: str | None = None) -> Table:
     for rate in tempering.layers:
         literal_row(table, rate.layer, f"{rate.rate_multiplier:.3f}",
                       "—" if rate.attenuation is None else f"{rate.attenuation:.3f}",
-                      "undefined" if rate.effective_multiplier is None else f"{rate.effective_multiplier:.3f} η")
+                      "undefined" if rate.effective_multiplier is None
+                      else f"{rate.effective_multiplier:.3f} η")
     return table
 
 
@@ -296,9 +306,11 @@ def ensemble_text(plan: Plan, target_kind: str | None = "class") -> str:
     method = {"smcl": f"sMCL oracle loss, gradient to the best {ensemble.k} member(s) per example",
               "bagging": "bagging: each member trains on its own bootstrap sample",
               "independent": "independent members (different seeds)"}[ensemble.method]
-    sharing = (f"members share the extractor below {escape(ensemble.share)} ({len(ensemble.shared_layers)} "
-               f"layers); {len(ensemble.member_layers)} layers per member") if ensemble.share else "no shared layers"
-    execution = "vectorised (torch.func)" if ensemble.vectorised else f"looped: {escape(str(ensemble.fallback_reason))}"
+    sharing = (f"members share the extractor below {escape(ensemble.share)} "
+               f"({len(ensemble.shared_layers)} layers); {len(ensemble.member_layers)} layers per "
+               f"member") if ensemble.share else "no shared layers"
+    execution = ("vectorised (torch.func)" if ensemble.vectorised
+                 else f"looped: {escape(str(ensemble.fallback_reason))}")
     return (f"[bold]ensemble[/bold]: {ensemble.members} members — {method}\n"
             f"  {sharing}; {_ensemble_scores(ensemble.combine, target_kind)}; {execution}\n"
             f"  parameters ×{ensemble.memory_multiplier:.2f} of one network; member seeds "
@@ -325,15 +337,19 @@ def memory_table(plan: Plan, caption: str | None = None) -> RenderableType:
     parts: list[RenderableType] = []
     if memory.recurrent:
         table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
-        for column in ("layer", "T", "units", "α", "forward steps", "plain", "peak MiB", "plain MiB"):
+        for column in ("layer", "T", "units", "α", "forward steps", "plain", "peak MiB",
+                       "plain MiB"):
             table.add_column(column, justify="left" if column == "layer" else "right")
         for run in _runs(memory.recurrent, lambda layer: replace(layer, layer="")):
             layer = run[0]
             names = tuple(item.layer for item in run)
             name = layer.layer if len(run) < MIN_REPEATS else _layer_span(names)
-            literal_row(table, name + (" (×2 dir)" if layer.directions == 2 else ""), str(layer.sequence_length),
-                          str(layer.memory_units), str(layer.alpha), f"{layer.predicted_forward_steps:,}",
-                          f"{layer.plain_forward_steps:,}", f"{layer.predicted_peak_bytes / 2**20:.2f}",
+            literal_row(table, name + (" (×2 dir)" if layer.directions == 2 else ""),
+                        str(layer.sequence_length),
+                          str(layer.memory_units), str(layer.alpha),
+                          f"{layer.predicted_forward_steps:,}",
+                          f"{layer.plain_forward_steps:,}",
+                          f"{layer.predicted_peak_bytes / 2**20:.2f}",
                           f"{layer.plain_peak_bytes / 2**20:.2f}")
         parts.append(table)
     if memory.chains:
@@ -344,22 +360,27 @@ def memory_table(plan: Plan, caption: str | None = None) -> RenderableType:
 def chain_table(chains: tuple[ChainMemoryPlan, ...], title: str | None) -> Table:
     """Checkpoint segments per chain: what each keeps from forward to backward, what it holds
     while recomputed and the recomputation's cost; a closing row per chain with its peak."""
-    table = Table(title=title, title_justify="left", caption="checkpointed segments keep only their input and "
-                  "run again during backward; peak vs plain backprop; step time predicted from FLOP-equivalents",
+    table = Table(title=title, title_justify="left", caption="checkpointed segments keep only "
+                  "their input and run again during backward; peak vs plain backprop; step time "
+                  "predicted from FLOP-equivalents",
                   caption_justify="left")
     for column in ("chain / segment", "run", "kept MiB", "recomputed MiB", "recompute MFLOP-eq"):
-        table.add_column(column, justify="left" if column in ("chain / segment", "run") else "right")
+        table.add_column(column,
+                         justify="left" if column in ("chain / segment", "run") else "right")
     for run in _runs(chains, _unnamed_chain):
         chain = run[0]
         for segment in chain.segments:
-            literal_row(table, _layer_span(segment.layers), "checkpoint" if segment.checkpointed else "plain",
-                          f"{segment.stored_bytes / 2**20:.2f}", f"{segment.recompute_bytes / 2**20:.2f}",
+            literal_row(table, _layer_span(segment.layers),
+                        "checkpoint" if segment.checkpointed else "plain",
+                          f"{segment.stored_bytes / 2**20:.2f}",
+                          f"{segment.recompute_bytes / 2**20:.2f}",
                           f"{segment.recompute_flops / 1e6:.1f}")
         label = f"chain {_layer_span(chain.layers)}" if len(run) < MIN_REPEATS else \
             (f"{len(run)} alike chains, from {_layer_span(chain.layers)} "
              f"to {_layer_span(run[-1].layers)}, each")
         literal_row(table, Text(label, style="bold"), chain.policy,
-                      f"peak {chain.predicted_peak_bytes / 2**20:.2f}", f"plain {chain.plain_peak_bytes / 2**20:.2f}",
+                      f"peak {chain.predicted_peak_bytes / 2**20:.2f}",
+                      f"plain {chain.plain_peak_bytes / 2**20:.2f}",
                       f"time ×{chain.predicted_time_ratio:.2f}", end_section=True)
     return table
 

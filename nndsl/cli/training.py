@@ -70,8 +70,9 @@ def run_training(arguments: argparse.Namespace, console: Console, errors: Consol
     except TrainingDiverged as error:
         kept = (f"the last good checkpoint is {error.checkpoint}" if error.checkpoint is not None
                 else f"it diverged before the first checkpoint, so {error.directory} holds none")
-        errors.print(f"[red]training diverged:[/red] {escape(str(error))}; {escape(kept)} — lower the learning "
-                     "rate or clip gradients (trainer.gradient_clip_val)", soft_wrap=True)
+        errors.print(f"[red]training diverged:[/red] {escape(str(error))}; {escape(kept)} — lower "
+                     f"the learning rate or clip gradients (trainer.gradient_clip_val)",
+                     soft_wrap=True)
         return EXIT_USER_ERROR
     render_report(console, result.directory, result.summary)
     return EXIT_OK
@@ -103,7 +104,8 @@ def render_report(console: Console, directory: Path, summary: dict) -> None:
         table.add_column("saved MiB: measured / planned / plain")
     for row in summary["phases"]:
         best = "—" if row["best"] is None else f"{row['best']:.4f}"
-        # Trials (top-down attempts, classifier retraining) are kept only when they beat the baseline.
+        # Trials (top-down attempts, classifier retraining) are kept only when they beat the
+        # baseline.
         trial = row["attempt"] is not None or row.get("baseline") is not None
         accepted = "" if not trial else ("yes" if row["accepted"] else "no")
         memory = [activation_text(row)] if measured else []
@@ -118,11 +120,13 @@ def render_report(console: Console, directory: Path, summary: dict) -> None:
     assignments = assignment_table(summary)
     if assignments is not None:
         console.print(assignments)
-        console.print(f"assignment picture: {escape(str(directory / 'assignments.png'))}", soft_wrap=True)
+        console.print(f"assignment picture: {escape(str(directory / 'assignments.png'))}",
+                      soft_wrap=True)
     if (directory / "curves.png").exists():
         console.print(f"validation curves: {escape(str(directory / 'curves.png'))}", soft_wrap=True)
     if summary.get("test"):
-        console.print("test: " + escape(", ".join(f"{key} = {value:.4f}" for key, value in summary["test"].items())),
+        console.print("test: " + escape(", ".join(f"{key} = {value:.4f}"
+                                                  for key, value in summary["test"].items())),
                       soft_wrap=True)
 
 
@@ -137,7 +141,8 @@ def activation_text(row: dict) -> str:
 def print_report(run_dir: str, console: Console, errors: Console) -> int:
     path = Path(run_dir) / "summary.json"
     if not path.exists():
-        errors.print(f"[red]error:[/red] `{escape(run_dir)}` holds no summary.json (not a finished nndsl run)",
+        errors.print(f"[red]error:[/red] `{escape(run_dir)}` holds no summary.json (not a finished "
+                     f"nndsl run)",
                      soft_wrap=True)
         return EXIT_USER_ERROR
     try:

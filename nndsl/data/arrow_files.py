@@ -2,11 +2,12 @@
 library, local files only (`HF_DATASETS_OFFLINE=1` is set before the library is imported).
 
 In: the source's `path` (a `save_to_disk` folder, a Parquet file, a folder of them or a glob)
-relative to the spec file's directory. Out: `load_arrow`, the whole data set memory-mapped
-(Parquet is converted once into the library's Arrow cache, `HF_DATASETS_CACHE`), for training;
-`peek_arrow`, for validation: a saved data set as is, but of Parquet files only their metadata
-(the row count), their first rows and, when the classes must be counted, the target column,
-so validating never converts a large Parquet data set.
+relative to the spec file's directory. Out: `load_arrow`, the whole data set memory-mapped,
+for training (Parquet is converted once into the library's Arrow cache, `HF_DATASETS_CACHE`, in
+a separate process so that the conversion's memory stays out of the trainer's); `peek_arrow`,
+for validation: a saved data set as is, but of Parquet files only their metadata (the row
+count), their first rows and, when the classes must be counted, the target column, so
+validating never converts a large Parquet data set.
 """
 
 from __future__ import annotations
@@ -63,11 +64,25 @@ def load_arrow(params: Any, base_directory: Path) -> Any:
     datasets = _datasets()
     if saved is not None:
         return datasets.load_from_disk(str(saved))
+    names = [str(file) for file in files]
+    _convert_apart(names)
     try:
-        return datasets.load_dataset("parquet", data_files=[str(file) for file in files],
-                                     split="train")
+        return datasets.load_dataset("parquet", data_files=names, split="train")
     except Exception as error:  # noqa: BLE001 - pyarrow raises several types for a bad file
         raise _unreadable(files[0], error) from None
+
+
+def _convert_apart(files: list[str]) -> None:
+    """Let a separate process convert the Parquet files into the library's Arrow cache (a no-op
+    when it is built): the conversion's memory grows with the files, and it would otherwise
+    stay in the training process's peak. A failure here is reported by the load that follows."""
+    import subprocess
+    import sys
+
+    script = ("import os, sys; os.environ['HF_DATASETS_OFFLINE'] = '1'; import datasets; "
+              "datasets.disable_progress_bars(); "
+              "datasets.load_dataset('parquet', data_files=sys.argv[1:], split='train')")
+    subprocess.run([sys.executable, "-c", script, *files], capture_output=True, check=False)
 
 
 def peek_arrow(params: Any, base_directory: Path) -> tuple[Any, int, Any]:

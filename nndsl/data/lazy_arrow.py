@@ -27,7 +27,7 @@ from nndsl.data.lazy_store import Example, ExampleStore, cut_example
 from nndsl.data.registry import DataArrays, DataSignature, DataSourceError, data_source
 
 SAMPLE_ROWS = 256
-REMAP_BYTES = 256 << 20
+ROWS_PER_RELEASE = 8  # rows copied out of the maps between two releases of their pages
 
 
 class ArrowParams(BaseModel):
@@ -186,7 +186,7 @@ class ArrowStore(ExampleStore):
 
     def __init__(self, dataset: Any, params: ArrowParams, layout: ArrowLayout,
                  input_lengths: Any, base_directory: Path) -> None:
-        self._handles = {"dataset": dataset, "read": 0}
+        self._handles = {"dataset": dataset}
         self.params, self.base_directory, self.layout = params, base_directory, layout
         self.columns = (params.inputs_column, params.targets_column)
         self.count, self.input_lengths = len(dataset), input_lengths
@@ -194,25 +194,57 @@ class ArrowStore(ExampleStore):
 
     @property
     def dataset(self) -> Any:
-        """The data set, mapped afresh in a new process and after `REMAP_BYTES` were read."""
-        handles = self.__dict__.setdefault("_handles", {"dataset": None, "read": 0})
-        if handles["dataset"] is None:
-            handles["dataset"], handles["read"] = load_arrow(self.params, self.base_directory), 0
+        """The `datasets.Dataset` (loaded once per process; its Arrow files name the maps)."""
+        handles = self.__dict__.setdefault("_handles", {})
+        if handles.get("dataset") is None:
+            handles["dataset"] = load_arrow(self.params, self.base_directory)
         return handles["dataset"]
 
+    def _table(self) -> Any:
+        """The input and target columns over this process's own memory maps of the Arrow files.
+
+        The library maps the files itself, but through maps nndsl cannot release: pages a
+        process touched count in its resident size until unmapped, and the kernel maps whole
+        page-cache folios (around a megabyte) around each row read. Over maps of its own the
+        store drops them after every few rows (`release_pages`), as `npy_dir` does.
+        """
+        import mmap
+
+        import pyarrow as arrow
+
+        handles = self.__dict__.setdefault("_handles", {})
+        if handles.get("table") is None:
+            dataset = self.dataset
+            rows = dataset._indices  # a selected or shuffled data set maps its rows
+            handles["row_map"] = None if rows is None else rows.column(0).to_numpy()
+            maps, tables = [], []
+            for file in dataset.cache_files:
+                with open(file["filename"], "rb") as handle:
+                    maps.append(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
+                tables.append(arrow.ipc.open_stream(arrow.py_buffer(maps[-1])).read_all())
+            handles["maps"] = maps
+            handles["table"] = arrow.concat_tables(tables).select(list(self.columns))
+        return handles["table"]
+
     def _take(self, rows: Any) -> Any:
-        # Pages of a memory map a process touched count in its resident size until unmapped:
-        # mapping the files afresh now and then keeps the trainer's resident memory flat (the
-        # pages stay in the page cache). pyarrow unmaps when the old table is released.
-        handles = self.__dict__.setdefault("_handles", {"dataset": None, "read": 0})
-        if handles["read"] > REMAP_BYTES:
-            handles["dataset"] = None
-        indices = self.dataset._indices  # a selected or shuffled data set maps its rows
-        if indices is not None:
-            rows = indices.column(0).take(rows).to_numpy()
-        taken = self.dataset.data.table.select(list(self.columns)).take(rows)
-        handles["read"] += taken.nbytes
-        return taken
+        """The rows' input and target columns, copied out of the memory maps."""
+        import pyarrow as arrow
+
+        from nndsl.data.lazy_npy import release_pages
+
+        table = self._table()
+        row_map = self._handles["row_map"]
+        if row_map is not None:
+            rows = row_map[rows]
+        # One zero-copy slice per row (`take` on a column of many chunks would first join them
+        # all), copied out a few rows at a time with the mapped pages released in between.
+        pieces = []
+        for start in range(0, len(rows), ROWS_PER_RELEASE):
+            chosen = rows[start:start + ROWS_PER_RELEASE]
+            pieces.append(arrow.concat_tables([table.slice(int(row), 1) for row in chosen])
+                          .combine_chunks())
+            release_pages(self._handles["maps"])
+        return arrow.concat_tables(pieces).combine_chunks()
 
     def examples(self, indices: Any) -> list[Example]:
         import numpy as np

@@ -24,6 +24,7 @@ from nndsl.data.lazy_store import Example, ExampleStore, cut_example, directory_
 from nndsl.data.registry import DataArrays, DataSignature, DataSourceError, data_source
 
 SAMPLE_ROWS = 4096  # labels checked at validation; the whole column when training starts
+ROWS_PER_RELEASE = 8  # rows read through the memory map between two releases of its pages
 CHUNK_ROWS = 1 << 16  # rows per read when scanning a column (bounded memory)
 
 
@@ -147,16 +148,16 @@ def label_range(targets: Any, lengths: Any, rows: int) -> tuple[int, int]:
 
 
 def release_pages(maps: Any) -> None:
-    """Drop the read pages from this process's memory map (they stay in the page cache).
+    """Drop the read pages from this process's memory maps (they stay in the page cache).
 
     A mapped page a process touched counts in its resident memory until it is unmapped, so an
-    epoch over a mapped file would grow the trainer's resident size to the file's size although
-    nothing is materialised; the rows are copies by now, so the mapping can let them go.
+    epoch over a mapped file would grow the trainer's resident size towards the file's size
+    although nothing is materialised; the rows are copies by now, so the mapping can let go.
     """
     import mmap
 
-    for array in maps:
-        mapping = getattr(array, "_mmap", None)
+    for array in maps:  # numpy memory maps, or Python `mmap` objects themselves
+        mapping = array if isinstance(array, mmap.mmap) else getattr(array, "_mmap", None)
         if mapping is not None and hasattr(mapping, "madvise"):
             mapping.madvise(mmap.MADV_DONTNEED)
 
@@ -190,10 +191,15 @@ class NpyStore(ExampleStore):
 
         maps = self._maps()
         rows = np.asarray(indices, dtype=np.int64)
-        # One sorted read per array: the memory map's pages are touched in file order.
+        # Rows are read in file order, a few at a time, and their pages released after each
+        # few: the kernel maps whole page-cache folios (up to megabytes around each row), so a
+        # batch read in one go would map far more than it copies.
         order = np.argsort(rows, kind="stable")
         inputs = np.empty((len(rows), *maps["inputs_file"].shape[1:]), dtype=np.float32)
-        inputs[order] = maps["inputs_file"][rows[order]]
+        for start in range(0, len(rows), ROWS_PER_RELEASE):
+            chosen = order[start:start + ROWS_PER_RELEASE]
+            inputs[chosen] = maps["inputs_file"][rows[chosen]]
+            release_pages([maps["inputs_file"]])
         targets = np.asarray(maps["targets_file"][rows[order]])
         targets = targets.astype(np.int64 if self.integer_targets else np.float32)
         targets_in_order = np.empty_like(targets)

@@ -115,14 +115,15 @@ class MarkovText:
             num_classes=params.vocabulary_size,
             vocabulary_size=params.vocabulary_size,
             example_count=params.examples,
-            description=(f"Markov text: {params.examples} sequences of {params.sequence_length} tokens, "
-                         f"vocabulary {params.vocabulary_size}, order {params.order}"),
+            description=(f"Markov text: {params.examples} sequences of {params.sequence_length} "
+                         f"tokens, vocabulary {params.vocabulary_size}, order {params.order}"),
             target_shape=(params.sequence_length,),
         )
 
     def entropy_rate(self, params: MarkovTextParams) -> float:
         """The source's entropy rate in nats per token (perplexity floor: its exponential)."""
-        return markov_source(params.vocabulary_size, params.order, params.concentration, params.source_seed)[2]
+        return markov_source(params.vocabulary_size, params.order, params.concentration,
+                             params.source_seed)[2]
 
     def describe(self, params: MarkovTextParams, base_directory: Path) -> str:
         """The signature's description with the entropy rate and the perplexity floor."""

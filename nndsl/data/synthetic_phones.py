@@ -128,12 +128,12 @@ class SyntheticPhones:
     def signature(self, params: SyntheticPhonesParams, base_directory: Path) -> DataSignature:
         """("T", feature_dim) frame sequences; each sentence's phones are its label sequence."""
         description = (
-            f"synthetic phones: {params.sentences} sentences of {params.min_words}-{params.max_words} "
-            f"words from {params.words} words of {params.min_phones_per_word}-"
-            f"{params.max_phones_per_word} of {params.phones} phones ({params.successors} successors "
-            f"per word), {params.min_frames}-{params.max_frames} frames per phone, "
-            f"{params.feature_dim} features, AR({params.noise_correlation:g}) noise {params.noise:g} "
-            f"(seed {params.generator_seed})"
+            f"synthetic phones: {params.sentences} sentences of "
+            f"{params.min_words}-{params.max_words} words from {params.words} words of "
+            f"{params.min_phones_per_word}-{params.max_phones_per_word} of {params.phones} phones "
+            f"({params.successors} successors per word), {params.min_frames}-{params.max_frames} "
+            f"frames per phone, {params.feature_dim} features, AR({params.noise_correlation:g}) "
+            f"noise {params.noise:g} (seed {params.generator_seed})"
         )
         return DataSignature(input_shape=("T", params.feature_dim), input_kind="sequence",
                              target_kind="label_sequence", num_classes=params.phones,

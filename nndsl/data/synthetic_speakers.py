@@ -12,8 +12,8 @@ Brown & Hinton's CSLU experiment. Speakers overlap on purpose: every state's mea
 "sounds" shared by all speakers (`sounds`, drawn once) plus a small speaker-specific offset
 (`speaker_spread`), and its deviations lie within a factor e^±spread of 1; a speaker keeps to a
 state for several frames (self-transition probability 0.6-0.95). A sequence is T = 50-150
-frames sampled from its speaker's HMM. Telling speakers apart needs the small offsets, the variances, and which sounds a
-speaker uses and in which order.
+frames sampled from its speaker's HMM. Telling speakers apart needs the small offsets, the
+variances, and which sounds a speaker uses and in which order.
 
 What it is not: speech. Real speakers differ by vocal tract and channel in ways no 5-state HMM
 captures; here the generating process is exactly an HMM of the kind the models fit, so a

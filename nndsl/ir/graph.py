@@ -96,7 +96,8 @@ class Graph:
     def match_names(self, pattern: str) -> list[str]:
         """Layers whose name, or whose unit's name, matches a glob (a unit selects its layers)."""
         return [node.name for node in self.nodes
-                if fnmatch.fnmatchcase(node.name, pattern) or fnmatch.fnmatchcase(node.unit, pattern)]
+                if fnmatch.fnmatchcase(node.name, pattern)
+                or fnmatch.fnmatchcase(node.unit, pattern)]
 
     def match_type(self, layer_type: str) -> list[str]:
         return [node.name for node in self.nodes if node.type == layer_type]
@@ -106,7 +107,8 @@ class Graph:
         return {
             "input_shape": list(self.input_shape),
             "output": self.output,
-            "units": [{"name": unit.name, "block": unit.block, "nodes": list(unit.nodes)} for unit in self.units],
+            "units": [{"name": unit.name, "block": unit.block, "nodes": list(unit.nodes)}
+                      for unit in self.units],
             "nodes": [
                 {"name": node.name, "type": node.type, "inputs": list(node.inputs),
                  "output_shape": list(node.output_shape), "parameters": node.parameter_count,

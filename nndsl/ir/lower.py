@@ -1,9 +1,9 @@
 """IR stage: Spec -> Graph.
 
 Flattens groups into layers, wires default inputs (each layer reads the previous one), builds the
-graph (layers and edges), rejects cycles and layers that do not lead to the output, and infers every shape
-in topological order through the layer registry. Shape problems become diagnostics at the layer's
-line in the YAML (the spec, the fragment or the override that wrote it).
+graph (layers and edges), rejects cycles and layers that do not lead to the output, and infers
+every shape in topological order through the layer registry. Shape problems become diagnostics
+at the layer's line in the YAML (the spec, the fragment or the override that wrote it).
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ def lower(spec: Spec, input_shape: Shape | None, context: StageContext) -> Graph
         return None
     flat, units, group_inputs = _flatten(spec)
     names = {item.layer.name for item in flat}
-    groups = {unit.name: unit.nodes[-1] for unit in units if unit.block is not None or len(unit.nodes) > 1}
+    groups = {unit.name: unit.nodes[-1] for unit in units if unit.block is not None
+              or len(unit.nodes) > 1}
     # A group's `block_input` is its first layer's input, itself possibly a group (its last layer).
     groups.update({alias: groups.get(source, source) for alias, source in group_inputs.items()})
     position = {item.layer.name: index for index, item in enumerate(flat)}
@@ -58,7 +59,8 @@ def lower(spec: Spec, input_shape: Shape | None, context: StageContext) -> Graph
         diagnostics.add("E501", "the layers form a cycle: " + " -> ".join([*cycle, cycle[0]]),
                         locate(first.path), "a layer's inputs must come before it")
         return None
-    output = groups.get(spec.network.output, spec.network.output) if spec.network.output else flat[-1].layer.name
+    output = (groups.get(spec.network.output, spec.network.output) if spec.network.output
+              else flat[-1].layer.name)
     feeding_output = _ancestors(output, edges) | {output}
     disconnected = [item for item in flat if item.layer.name not in feeding_output]
     for item in disconnected:
@@ -87,7 +89,8 @@ def _flatten(spec: Spec) -> tuple[list[_FlatLayer], tuple[Unit, ...], dict[str, 
     group_inputs: dict[str, str] = {}
     previous = INPUT
 
-    def visit(items: tuple, path: tuple, unit: str | None, block: str | None, first_inputs: tuple | None) -> None:
+    def visit(items: tuple, path: tuple, unit: str | None, block: str | None,
+              first_inputs: tuple | None) -> None:
         nonlocal previous
         for index, item in enumerate(items):
             item_path = (*path, index)
@@ -96,9 +99,11 @@ def _flatten(spec: Spec) -> tuple[list[_FlatLayer], tuple[Unit, ...], dict[str, 
                 first = first_inputs if index == 0 and first_inputs else (previous,)
                 reads = item.inputs or first
                 group_inputs[f"{item.group}.block_input"] = reads[0]
-                visit(item.layers, (*item_path, "layers"), unit or item.group, block or item.block, item.inputs)
+                visit(item.layers, (*item_path, "layers"), unit or item.group, block or item.block,
+                      item.inputs)
                 if unit is None:
-                    units.append(Unit(item.group, tuple(entry.layer.name for entry in flat[start:]), item.block))
+                    units.append(Unit(item.group, tuple(entry.layer.name for entry in flat[start:]),
+                                      item.block))
                 continue
             assert isinstance(item, LayerSpec)
             inputs = item.inputs or (first_inputs if index == 0 and first_inputs else (previous,))
@@ -151,7 +156,8 @@ def _ancestors(target: str, edges: list[tuple[str, str, int]]) -> set[str]:
     return seen
 
 
-def _topological_order(names: set[str], edges: list[tuple[str, str, int]], position: dict[str, int]) -> tuple[str, ...]:
+def _topological_order(names: set[str], edges: list[tuple[str, str, int]],
+                       position: dict[str, int]) -> tuple[str, ...]:
     """Layers in dependency order, ties broken by their order in the spec (stable dumps)."""
     import heapq
 
@@ -174,7 +180,8 @@ def _topological_order(names: set[str], edges: list[tuple[str, str, int]], posit
     return tuple(order)
 
 
-def _infer(item: _FlatLayer, sources: list[str], shapes: dict[str, Shape], context: StageContext) -> GraphNode | None:
+def _infer(item: _FlatLayer, sources: list[str], shapes: dict[str, Shape],
+           context: StageContext) -> GraphNode | None:
     locate, diagnostics = context.locate, context.diagnostics
     layer = item.layer
     record = LAYERS.get(layer.type)
@@ -186,7 +193,8 @@ def _infer(item: _FlatLayer, sources: list[str], shapes: dict[str, Shape], conte
         too_many = maximum is not None and len(input_shapes) > maximum
         hint = "join the inputs first with a `concat` or `add` layer" if too_many \
             else "list its inputs with `inputs: [a, b]`"
-        diagnostics.add("E504", f"`{layer.name}` ({layer.type}) takes {wanted} input(s), got {len(input_shapes)}",
+        diagnostics.add("E504", f"`{layer.name}` ({layer.type}) takes {wanted} input(s), got "
+                                f"{len(input_shapes)}",
                         locate(item.path), hint)
         return None
     try:
@@ -194,9 +202,11 @@ def _infer(item: _FlatLayer, sources: list[str], shapes: dict[str, Shape], conte
         parameters = record.parameter_count(layer.params, input_shapes)
     except ShapeProblem as problem:
         inputs = ", ".join(format_shape(shape) for shape in input_shapes)
-        diagnostics.add(problem.code, f"layer `{layer.name}` ({layer.type}) on input {inputs}: {problem.message}",
+        diagnostics.add(problem.code, f"layer `{layer.name}` ({layer.type}) on input {inputs}: "
+                                      f"{problem.message}",
                         locate(item.path), problem.hint)
         return None
-    return GraphNode(layer.name, layer.type, layer.params, tuple(sources), tuple(input_shapes), output_shape,
-                     parameters, record.activation(layer.params), item.unit, item.block, locate(item.path),
-                     record.recurrent)
+    return GraphNode(layer.name, layer.type, layer.params, tuple(sources), tuple(input_shapes),
+                     output_shape,
+                     parameters, record.activation(layer.params), item.unit, item.block,
+                     locate(item.path), record.recurrent)

@@ -104,7 +104,8 @@ def _layer_path(spec: Spec, name: str) -> tuple[str | int, ...] | None:
     return search(spec.network.layers, ("network", "layers"))
 
 
-def _check_predictions(spec: Spec, signature: DataSignature, graph: Graph, context: StageContext) -> None:
+def _check_predictions(spec: Spec, signature: DataSignature, graph: Graph,
+                       context: StageContext) -> None:
     """dtw_prediction reads [T, predictors, features]: a forecast of every input frame by one
     predictor per (label, state), so predictors = labels x `states_per_label` (E505)."""
     locate, diagnostics = context.locate, context.diagnostics

@@ -11,7 +11,8 @@ from nndsl.layers import convolution, dense, recurrent, regularizers, structural
 from nndsl.layers import (attention, convolution_transposed, elementwise,  # noqa: F401  (registers)
                           pooling)
 from nndsl.layers import sequence_models  # noqa: F401  (registers)
-from nndsl.layers.registry import LAYERS, LayerParams, LayerRegistry, LayerType, Shape, ShapeProblem, layer_type
+from nndsl.layers.registry import (LAYERS, LayerParams, LayerRegistry, LayerType, Shape,
+                                   ShapeProblem, layer_type)
 from nndsl.layers.shapes import format_shape
 
 __all__ = ["LAYERS", "LayerParams", "LayerRegistry", "LayerType", "Shape", "ShapeProblem",

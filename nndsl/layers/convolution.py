@@ -14,7 +14,8 @@ from pydantic import Field
 
 from nndsl.layers.dense import Activation
 from nndsl.layers.registry import LayerParams, LayerType, Shape, ShapeProblem, layer_type
-from nndsl.layers.shapes import element_count, format_shape, is_symbolic, require_rank, window_output
+from nndsl.layers.shapes import (element_count, format_shape, is_symbolic, require_rank,
+                                 window_output)
 
 # Window sizes and steps are positive (a zero stride divides by zero), paddings non-negative.
 Size = Annotated[int, Field(gt=0, le=10_000)]
@@ -29,8 +30,9 @@ def _pair(value: Pair) -> tuple[int, int]:
 
 def _channels(shape: Shape, layer: str) -> int:
     if is_symbolic(shape[0]):
-        raise ShapeProblem("E504", f"`{layer}` takes channels first, but {format_shape(shape)} starts "
-                           "with a variable length", "use add_channel to turn [T, F] into [1, T, F]")
+        raise ShapeProblem("E504", f"`{layer}` takes channels first, but {format_shape(shape)} "
+                           f"starts with a variable length",
+                           "use add_channel to turn [T, F] into [1, T, F]")
     return int(shape[0])
 
 
@@ -68,7 +70,8 @@ class Conv1d(LayerType):
         require_rank(shape, (2,), self.name, "[channels, length]")
         conv_groups(params, _channels(shape, self.name), self.name)
         padding = params.kernel // 2 if params.padding == "same" else params.padding
-        return (params.channels, window_output(shape[1], params.kernel, params.stride, padding, self.name))
+        return (params.channels,
+                window_output(shape[1], params.kernel, params.stride, padding, self.name))
 
     def parameter_count(self, params: Conv1dParams, input_shapes: list[Shape]) -> int:
         channels = _channels(input_shapes[0], self.name)
@@ -106,7 +109,8 @@ class Conv2d(LayerType):
         require_rank(shape, (3,), self.name, "[channels, height, width]")
         conv_groups(params, _channels(shape, self.name), self.name)
         kernel, stride = _pair(params.kernel), _pair(params.stride)
-        padding = (kernel[0] // 2, kernel[1] // 2) if params.padding == "same" else _pair(params.padding)
+        padding = ((kernel[0] // 2, kernel[1] // 2) if params.padding == "same"
+                   else _pair(params.padding))
         return (params.channels,
                 window_output(shape[1], kernel[0], stride[0], padding[0], self.name),
                 window_output(shape[2], kernel[1], stride[1], padding[1], self.name))
@@ -159,7 +163,8 @@ class Flatten(LayerType):
         count = element_count(input_shapes[0])
         if count is None:
             raise ShapeProblem("E504", f"`flatten` cannot flatten {format_shape(input_shapes[0])}: "
-                               "it has a variable length", "pool over time first, or use a recurrent layer")
+                               "it has a variable length", "pool over time first, or use a "
+                                                           "recurrent layer")
         return (count,)
 
     def build(self, params: Any, input_shapes: list[Shape]) -> Any:
@@ -190,7 +195,8 @@ class ToSequence(LayerType):
         shape = input_shapes[0]
         require_rank(shape, (3,), self.name, "[channels, time, features]")
         if is_symbolic(shape[2]):
-            raise ShapeProblem("E504", f"`to_sequence` needs fixed features, got {format_shape(shape)}")
+            raise ShapeProblem("E504", f"`to_sequence` needs fixed features, got "
+                                       f"{format_shape(shape)}")
         return (shape[1], _channels(shape, self.name) * int(shape[2]))
 
     def build(self, params: Any, input_shapes: list[Shape]) -> Any:

@@ -34,7 +34,8 @@ class LinearParams(LayerParams):
     activation: Activation = Field("linear", description="nonlinearity applied to the output")
     bias: bool = Field(True, description="add a learned bias")
     init: Initialisation = Field("default", description="weight initialisation")
-    init_scale: float = Field(0.1, gt=0, description="range (uniform) or deviation (normal) of `init`")
+    init_scale: float = Field(0.1, gt=0, description="range (uniform) or deviation (normal) of "
+                                                     "`init`")
 
 
 def _dense_output(params: Any, shapes: list[Shape], layer: str, units: int) -> Shape:

@@ -22,11 +22,13 @@ class RecurrentParams(LayerParams):
     layers: int = Field(1, ge=1, le=64, description="stacked recurrent layers")
     bidirectional: bool = Field(False, description="run a second layer backwards in time")
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout between stacked layers")
-    output: Literal["sequence", "last"] = Field("sequence", description="every step [T, H] or the last [H]")
+    output: Literal["sequence", "last"] = Field("sequence", description="every step [T, H] or the "
+                                                                        "last [H]")
 
 
 class LSTMParams(RecurrentParams):
-    projection: int | None = Field(None, gt=0, description="project the hidden state to this size (LSTMP)")
+    projection: int | None = Field(None, gt=0, description="project the hidden state to this size "
+                                                           "(LSTMP)")
 
 
 class BLSTMParams(LSTMParams):
@@ -41,13 +43,15 @@ class _Recurrent(LayerType):
     recurrent = True
 
     def _output_size(self, params: Any) -> int:
-        return (getattr(params, "projection", None) or params.hidden) * (2 if params.bidirectional else 1)
+        return (getattr(params, "projection", None) or params.hidden) * (2 if params.bidirectional
+                                                                         else 1)
 
     def output_shape(self, params: Any, input_shapes: list[Shape]) -> Shape:
         shape = input_shapes[0]
         require_rank(shape, (2,), self.name, "a sequence [T, features]")
         if self.name == "blstm" and not params.bidirectional:
-            raise ShapeProblem("E311", "`blstm` is bidirectional by definition", "use `lstm` for one direction")
+            raise ShapeProblem("E311", "`blstm` is bidirectional by definition",
+                               "use `lstm` for one direction")
         _features(shape, self.name)
         check_size(self.parameter_count(params, input_shapes), f"`{self.name}`")
         size = self._output_size(params)

@@ -63,20 +63,22 @@ class LayerType:
         return 0
 
     def activation(self, params: Any) -> str:
-        """The nonlinearity applied at the layer's output ("linear" when none); used by tempering."""
+        """The nonlinearity applied at the layer's output ("linear" when none); used by
+        tempering."""
         return str(getattr(params, "activation", "linear"))
 
     def saved_estimate(self, params: Any, input_shapes: list[tuple[int, ...]],
                        output_shape: tuple[int, ...], batch: int) -> tuple[bool, bool, int] | None:
         """What autograd keeps for the backward pass of one batch (float32), for memory planning:
         (saves its input, saves its output, bytes of other saved tensors), shapes evaluated at the
-        planned length. None leaves it to the planner's rules by type (`nndsl.plan.memory.chains`)."""
+        planned length. None leaves it to the planner's rules by type
+        (`nndsl.plan.memory.chains`)."""
         return None
 
     def forward_cost(self, params: Any, input_shapes: list[tuple[int, ...]],
                      output_shape: tuple[int, ...], batch: int) -> float | None:
-        """Forward FLOP-equivalents for one batch (see `nndsl.plan.memory.chains`); None: the planner's
-        rules."""
+        """Forward FLOP-equivalents for one batch (see `nndsl.plan.memory.chains`); None: the
+        planner's rules."""
         return None
 
     def build(self, params: Any, input_shapes: list[Shape]) -> Any:
@@ -91,7 +93,8 @@ class LayerRegistry(Registry[LayerType]):
     """
 
     def __init__(self, entry_point_group: str | None = "nndsl.layers") -> None:
-        super().__init__("layer type", protocol=("Params", "output_shape", "parameter_count", "build"),
+        super().__init__("layer type",
+                         protocol=("Params", "output_shape", "parameter_count", "build"),
                          builtin_modules=("nndsl.layers",), entry_point_group=entry_point_group)
 
 

@@ -43,12 +43,17 @@ class GaussianDropout(LayerType):
 class VariationalDropoutParams(LayerParams):
     units: int | None = Field(None, gt=0, le=MAX_UNITS,
                               description="with units: a linear layer with variational dropout "
-                                          "(local reparameterisation); without: noise on activations")
+                                          "(local reparameterisation); without: noise on "
+                                          "activations")
     activation: Activation = Field("linear", description="nonlinearity after the linear layer")
-    variant: Literal["A", "B"] = Field("B", description="A: correlated (input) noise; B: independent weight noise")
-    granularity: Literal["weight", "neuron", "layer"] = Field("neuron", description="one learned rate per ...")
-    initial_rate: float = Field(0.5, gt=0, lt=1, description="initial dropout rate p (alpha = p/(1-p))")
-    max_alpha: float = Field(1.0, gt=0, le=1.0, description="alpha is clipped at this (the paper uses 1)")
+    variant: Literal["A", "B"] = Field("B", description="A: correlated (input) noise; B: "
+                                                        "independent weight noise")
+    granularity: Literal["weight", "neuron", "layer"] = Field(
+        "neuron", description="one learned rate per ...")
+    initial_rate: float = Field(0.5, gt=0, lt=1, description="initial dropout rate p (alpha = "
+                                                             "p/(1-p))")
+    max_alpha: float = Field(1.0, gt=0, le=1.0, description="alpha is clipped at this (the paper "
+                                                            "uses 1)")
 
 
 @layer_type("variational_dropout")
@@ -67,7 +72,8 @@ class VariationalDropout(LayerType):
         if params.units is None:
             rates = features if params.granularity != "layer" else 1
             return rates
-        rates = {"weight": features * params.units, "neuron": params.units if params.variant == "B" else features,
+        rates = {"weight": features * params.units,
+                 "neuron": params.units if params.variant == "B" else features,
                  "layer": 1}[params.granularity]
         return (features + 1) * params.units + rates
 

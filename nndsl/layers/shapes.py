@@ -43,14 +43,15 @@ def window_output(dim: Dim, kernel: int, stride: int, padding: int, what: str) -
         return f"({dim}{2 * padding - kernel:+d})/{stride}+1"
     size = (int(dim) + 2 * padding - kernel) // stride + 1
     if size < 1:
-        raise ShapeProblem("E503", f"{what} with kernel {kernel}, stride {stride}, padding {padding} "
-                           f"turns length {dim} into {size}",
+        raise ShapeProblem("E503", f"{what} with kernel {kernel}, stride {stride}, padding "
+                           f"{padding} turns length {dim} into {size}",
                            "use a smaller kernel or stride, more padding, or fewer pooling layers")
     return size
 
 
 def _divide_symbol(symbol: str, factor: int) -> str:
-    """`symbol` / `factor` rounded down: "T/2" halved is "T/4" (floor(floor(T/2)/2) = floor(T/4))."""
+    """`symbol` / `factor` rounded down: "T/2" halved is "T/4"
+    (floor(floor(T/2)/2) = floor(T/4))."""
     base, _, divisor = symbol.partition("/")
     if base.isidentifier() and (divisor.isdigit() or not divisor):
         return f"{base}/{int(divisor or 1) * factor}"
@@ -69,10 +70,12 @@ def element_count(shape: Shape) -> int | None:
 
 def require_rank(shape: Shape, ranks: tuple[int, ...], layer: str, meaning: str) -> None:
     if len(shape) not in ranks:
-        raise ShapeProblem("E504", f"`{layer}` takes {meaning}, but its input has shape {format_shape(shape)}",
+        raise ShapeProblem("E504", f"`{layer}` takes {meaning}, but its input has shape "
+                                   f"{format_shape(shape)}",
                            "insert a reshaping layer (flatten, add_channel, to_sequence) before it")
 
 
 def check_size(value: int, what: str) -> None:
     if value > MAX_ELEMENTS:
-        raise ShapeProblem("E507", f"{what} has {value:,} elements", "that cannot fit in memory; use smaller sizes")
+        raise ShapeProblem("E507", f"{what} has {value:,} elements",
+                           "that cannot fit in memory; use smaller sizes")

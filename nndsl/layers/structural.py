@@ -50,12 +50,15 @@ class Concat(LayerType):
                                "inputs need the same number of axes")
         for index in range(rank):
             if index != axis and len({shape[index] for shape in input_shapes}) > 1:
-                raise ShapeProblem("E502", f"`concat` along axis {params.axis} needs the other axes "
-                                   f"to match, got {listing}", "check the widths of the joined layers")
+                raise ShapeProblem("E502", f"`concat` along axis {params.axis} needs the other "
+                                   f"axes to match, got {listing}",
+                                   "check the widths of the joined layers")
         joined = [shape[axis] for shape in input_shapes]
         if any(isinstance(size, str) for size in joined):
-            raise ShapeProblem("E502", f"`concat` cannot join along a variable-length axis: {listing}")
-        return (*input_shapes[0][:axis], sum(int(size) for size in joined), *input_shapes[0][axis + 1:])
+            raise ShapeProblem("E502", f"`concat` cannot join along a variable-length axis: "
+                                       f"{listing}")
+        return (*input_shapes[0][:axis], sum(int(size) for size in joined),
+                *input_shapes[0][axis + 1:])
 
     def build(self, params: ConcatParams, input_shapes: list[Shape]) -> Any:
         from nndsl.backend.builders import build_concat
@@ -77,7 +80,8 @@ class Slice(LayerType):
         last = input_shapes[0][-1]
         if isinstance(last, str) or not params.start < params.stop <= int(last):
             raise ShapeProblem("E504", f"`slice` [{params.start}, {params.stop}) does not fit the "
-                               f"input {format_shape(input_shapes[0])}", "start < stop <= the feature count")
+                               f"input {format_shape(input_shapes[0])}",
+                               "start < stop <= the feature count")
         return (*input_shapes[0][:-1], params.stop - params.start)
 
     def build(self, params: SliceParams, input_shapes: list[Shape]) -> Any:

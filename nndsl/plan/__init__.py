@@ -66,17 +66,18 @@ def make_plan(spec, graph: Graph, context: StageContext, input_kind: str | None 
 
         memory = plan_memory(spec, graph, context)
     return Plan(name=spec.name, seed=spec.seed, cuts=cuts, phases=phases, parameter_groups=groups,
-                loss=spec.loss, loss_terms=loss_terms, tempering=tempering, ensemble=ensemble, memory=memory,
-                init=initial)
+                loss=spec.loss, loss_terms=loss_terms, tempering=tempering, ensemble=ensemble,
+                memory=memory, init=initial)
 
 
 def _with_groups(spec, index: int, phase: PhasePlan, graph: Graph, cuts: dict[str, CutPlan],
                  spec_groups: tuple[ParameterGroup, ...], context: StageContext) -> PhasePlan:
     """The phase with its own parameter groups: its optimiser's rate and its tempering rule."""
     phase_spec = spec.schedule[index] if index < len(spec.schedule) else None
-    if phase_spec is not None and (phase_spec.optimizer is not None or phase_spec.tempering is not None):
-        groups, _ = plan_rates(spec, phase_spec.tempering or spec.tempering, graph, cuts, phase.optimizer.lr,
-                               context, path=("schedule", index, "tempering"))
+    if phase_spec is not None and (phase_spec.optimizer is not None
+                                   or phase_spec.tempering is not None):
+        groups, _ = plan_rates(spec, phase_spec.tempering or spec.tempering, graph, cuts,
+                               phase.optimizer.lr, context, path=("schedule", index, "tempering"))
     else:
         groups = spec_groups
     return replace(phase, parameter_groups=groups)

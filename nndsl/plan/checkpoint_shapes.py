@@ -82,7 +82,8 @@ def checkpoint_shapes(path: Path) -> dict[str, tuple[int, ...]]:
             member = next((item for item in archive.infolist()
                            if item.filename.endswith("/data.pkl")), None)
             if member is None:
-                raise CheckpointRefused("it is a zip archive without a pickle, not a torch.save file")
+                raise CheckpointRefused("it is a zip archive without a pickle, not a torch.save "
+                                        "file")
             if member.file_size > _MAX_PICKLE_BYTES:
                 raise CheckpointRefused(f"its pickle part is {member.file_size:,} bytes; a state "
                                         "dict's is far smaller")

@@ -23,15 +23,20 @@ def plan_ensemble(spec: Spec, graph: Graph, cuts: dict[str, CutPlan], phases: tu
     if ensemble is None:
         return None
     if input_kind == "sequence":
-        diagnostics.add("E605", "ensembles over variable-length sequences are not supported", locate(("ensemble",)),
-                        "use an ensemble on fixed-size inputs, or train the members as separate runs")
+        diagnostics.add("E605", "ensembles over variable-length sequences are not supported",
+                        locate(("ensemble",)),
+                        "use an ensemble on fixed-size inputs, or train the members as separate "
+                        "runs")
         return None
     if spec.loss.type == "ctc":
-        diagnostics.add("E605", "ensembles with a CTC loss are not supported", locate(("ensemble",)))
+        diagnostics.add("E605", "ensembles with a CTC loss are not supported",
+                        locate(("ensemble",)))
         return None
     if any(phase.search is not None for phase in phases):
-        diagnostics.add("E605", "a top_down phase cannot run on an ensemble yet", locate(("ensemble",)),
-                        "train the ensemble with joint or train phases (freeze: [classifier:CUT] works)")
+        diagnostics.add("E605", "a top_down phase cannot run on an ensemble yet",
+                        locate(("ensemble",)),
+                        "train the ensemble with joint or train phases (freeze: [classifier:CUT] "
+                        "works)")
         return None
     shared: tuple[str, ...] = ()
     if ensemble.share is not None:
@@ -42,9 +47,11 @@ def plan_ensemble(spec: Spec, graph: Graph, cuts: dict[str, CutPlan], phases: tu
         boundary = [name for name in shared
                     if any(target not in cut.extractor for target in graph.successors(name))]
         if len(boundary) != 1:
-            diagnostics.add("E605", f"members can share the extractor of `{ensemble.share}` only if one layer "
-                            f"feeds the heads; here {len(boundary)} do ({', '.join(boundary)})",
-                            locate(("ensemble", "share")), "choose a cut after a single layer or group")
+            diagnostics.add("E605", f"members can share the extractor of `{ensemble.share}` only "
+                            f"if one layer feeds the heads; here {len(boundary)} do "
+                            f"({', '.join(boundary)})",
+                            locate(("ensemble", "share")), "choose a cut after a single layer or "
+                                                           "group")
             return None
     shared_set = set(shared)
     members = tuple(name for name in graph.order if name not in shared_set)
@@ -58,8 +65,10 @@ def plan_ensemble(spec: Spec, graph: Graph, cuts: dict[str, CutPlan], phases: tu
     member_parameters = sum(graph.node(name).parameter_count for name in members)
     total = max(1, graph.parameter_count)
     return EnsemblePlan(
-        members=ensemble.members, method=ensemble.method, k=ensemble.k if ensemble.method == "smcl" else ensemble.members,
+        members=ensemble.members, method=ensemble.method,
+        k=ensemble.k if ensemble.method == "smcl" else ensemble.members,
         share=ensemble.share, shared_layers=shared, member_layers=members, combine=ensemble.combine,
-        seeds=tuple(spec.seed + MEMBER_SEED_STRIDE * (index + 1) for index in range(ensemble.members)),
+        seeds=tuple(spec.seed + MEMBER_SEED_STRIDE * (index + 1)
+                    for index in range(ensemble.members)),
         vectorised=reason is None, fallback_reason=reason,
         memory_multiplier=(shared_parameters + ensemble.members * member_parameters) / total)

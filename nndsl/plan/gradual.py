@@ -12,7 +12,7 @@ than a stage: E463.
 
 from __future__ import annotations
 
-from nndsl.diagnostics import DiagnosticList, Locator, Span, StageContext
+from nndsl.diagnostics import DiagnosticList, Span, StageContext
 from nndsl.ir import Graph
 from nndsl.plan.phases import _default_name
 from nndsl.plan.plan import CutPlan, UnfreezeStage
@@ -33,8 +33,7 @@ def expand_gradual(spec: Spec, graph: Graph, cuts: tuple[CutPlan, ...], context:
             schedule.append(phase.model_copy(update={"name": name}))
             origin.append(index)
             continue
-        for stage, train_phase in _stages(spec, phase, name, index, graph, cuts, locate,
-                                          diagnostics):
+        for stage, train_phase in _stages(spec, phase, name, index, graph, cuts, context):
             schedule.append(train_phase)
             origin.append(index)
             stages[train_phase.name] = stage
@@ -56,9 +55,10 @@ def expand_gradual(spec: Spec, graph: Graph, cuts: tuple[CutPlan, ...], context:
 
 
 def _stages(spec: Spec, phase: GradualUnfreezePhase, name: str, index: int, graph: Graph,
-            cuts: tuple[CutPlan, ...], locate: Locator, diagnostics: DiagnosticList,
+            cuts: tuple[CutPlan, ...], context: StageContext,
             ) -> list[tuple[UnfreezeStage, TrainPhase]]:
     """The stages of one phase, or none after an E469."""
+    locate, diagnostics = context.locate, context.diagnostics
     steps = _steps(phase, graph, cuts)
     where = locate(("schedule", index))
     if not steps:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nndsl.diagnostics import DiagnosticList, Locator, Span, StageContext, did_you_mean
+from nndsl.diagnostics import DiagnosticList, Span, StageContext, did_you_mean
 from nndsl.ir import Graph
 from nndsl.plan.phases import _default_name
 from nndsl.state_names import LAYERS, is_buffer, module_key
@@ -38,8 +38,7 @@ def plan_initialisations(spec: Spec, graph: Graph, cuts: dict[str, CutPlan],
     ensemble = spec.ensemble is not None
     initial = None
     if spec.init_from is not None:
-        initial = plan_init(spec.init_from, ("init_from",), graph, cuts, locate, diagnostics,
-                            ensemble)
+        initial = plan_init(spec.init_from, ("init_from",), graph, cuts, context, ensemble)
     by_name = {phase.name: phase for phase in phases}
     for index, phase_spec in enumerate(spec.schedule):
         name = phase_spec.name or _default_name(phase_spec.phase, index, spec)
@@ -47,7 +46,7 @@ def plan_initialisations(spec: Spec, graph: Graph, cuts: dict[str, CutPlan],
         if phase_spec.init_from is None or phase is None:
             continue
         path = ("schedule", index, "init_from")
-        planned = plan_init(phase_spec.init_from, path, graph, cuts, locate, diagnostics, ensemble)
+        planned = plan_init(phase_spec.init_from, path, graph, cuts, context, ensemble)
         if planned is None:
             continue
         wasted = [layer.layer for layer in planned.layers if layer.layer in phase.reinitialised]
@@ -61,9 +60,10 @@ def plan_initialisations(spec: Spec, graph: Graph, cuts: dict[str, CutPlan],
 
 
 def plan_init(init: InitFromSpec, path: tuple[str | int, ...], graph: Graph,
-              cuts: dict[str, CutPlan], locate: Locator, diagnostics: DiagnosticList,
+              cuts: dict[str, CutPlan], context: StageContext,
               ensemble: bool = False) -> InitPlan | None:
     """The loading plan for one `init_from:` at spec `path`; None after an error."""
+    locate, diagnostics = context.locate, context.diagnostics
     span = locate(path)
     where = locate((*path, "path")) or span
     if ensemble:
@@ -82,8 +82,8 @@ def plan_init(init: InitFromSpec, path: tuple[str | int, ...], graph: Graph,
                         "training checks again", severity="warning")
         return InitPlan(init.path, str(file), file_format, (), 0, checked=False)
     held = _held_layers(init, file, where, diagnostics)
-    chosen = _selected(init, path, graph, cuts, locate, diagnostics)
-    sources = _renamed(init, path, graph, held or {}, locate, diagnostics)
+    chosen = _selected(init, path, graph, cuts, context)
+    sources = _renamed(init, path, graph, held or {}, context)
     if held is None or chosen is None or sources is None:
         return None
     layers = _matched(graph, chosen, sources, held, source_types, span, diagnostics)
@@ -129,9 +129,9 @@ def _held_layers(init: InitFromSpec, file: Path, span: Span | None,
 
 
 def _selected(init: InitFromSpec, path: tuple[str | int, ...], graph: Graph,
-              cuts: dict[str, CutPlan], locate: Locator,
-              diagnostics: DiagnosticList) -> set[str] | None:
+              cuts: dict[str, CutPlan], context: StageContext) -> set[str] | None:
     """The layers `select:` picks; E403 for a cut that does not exist (E404 from `select`)."""
+    locate, diagnostics = context.locate, context.diagnostics
     chosen: set[str] = set()
     for position, selector in enumerate(init.select):
         place = locate((*path, "select", position))
@@ -244,13 +244,14 @@ def _best_checkpoint(directory: Path) -> Path | None:
 
 
 def _renamed(init: InitFromSpec, path: tuple[str | int, ...], graph: Graph,
-             held: dict[str, dict[str, tuple[int, ...]]], locate: Locator,
-             diagnostics: DiagnosticList) -> dict[str, str] | None:
+             held: dict[str, dict[str, tuple[int, ...]]],
+             context: StageContext) -> dict[str, str] | None:
     """This network's layer -> the checkpoint layer it loads from, for renamed layers.
 
     A name maps a layer of that name or a group's layers (`old.x` -> `new.x`); E336 when either
     side names nothing.
     """
+    locate, diagnostics = context.locate, context.diagnostics
     checkpoint_names = [key.replace("__", ".") for key in held]
     mapping: dict[str, str] = {}
     ok = True

@@ -52,7 +52,8 @@ class _Schedule(Record):
     layers: LayerOrder  # the graph order every layer set of the plan is a range of
 
 
-def plan_phases(spec: Spec, graph: Graph, cuts: tuple[CutPlan, ...], context: StageContext) -> tuple[PhasePlan, ...]:
+def plan_phases(spec: Spec, graph: Graph, cuts: tuple[CutPlan, ...],
+                context: StageContext) -> tuple[PhasePlan, ...]:
     """One `PhasePlan` per phase of the schedule, made by the planner of its kind (`PLANNERS`).
 
     A phase that cannot be planned is left out, with a diagnostic saying why (or, for phases that
@@ -65,7 +66,8 @@ def plan_phases(spec: Spec, graph: Graph, cuts: tuple[CutPlan, ...], context: St
     for index, phase in enumerate(spec.schedule):
         name = phase.name or _default_name(phase.phase, index, spec)
         common = dict(name=name, kind=phase.phase, stop=_stop(phase.stop, spec),
-                      optimizer=phase.optimizer or spec.optimizer, keep_best=phase.keep_best, seed=spec.seed)
+                      optimizer=phase.optimizer or spec.optimizer, keep_best=phase.keep_best,
+                      seed=spec.seed)
         planned = PLANNERS[type(phase)](schedule, index, phase, common, tuple(phases))
         if planned is not None:
             phases.append(planned)
@@ -107,7 +109,8 @@ def _plan_train(schedule: _Schedule, index: int, phase: TrainPhase, common: dict
     overlap = sorted(named & picked["freeze"])
     if overlap:
         diagnostics.add("E406", f"phase `{name}` both trains and freezes {', '.join(overlap[:5])}",
-                        locate(("schedule", index, "freeze")), "a layer is either trained or frozen")
+                        locate(("schedule", index, "freeze")),
+                        "a layer is either trained or frozen")
     trainable = schedule.layers.of(picked["train"] - picked["freeze"])
     reinit = schedule.layers.of(picked["reinit"])
     planned = _phase(trainable=trainable, reinitialised=reinit, **common)
@@ -150,11 +153,12 @@ def _plan_top_down(schedule: _Schedule, index: int, phase: TopDownPhase, common:
     runs = tuple(_run(spec.seed, f"{name}/{number}-{attempt}", attempt, by_name[attempt].extractor,
                       by_name[attempt].extractor) for number, attempt in enumerate(order, start=1))
     return _phase(trainable=cut.extractor, reinitialised=cut.extractor, cut=cut.name,
-                  search=search, runs=runs, accept=Acceptance(phase.monitor, monitor_mode), **common)
+                  search=search, runs=runs, accept=Acceptance(phase.monitor, monitor_mode),
+                  **common)
 
 
-def _plan_retrain_classifier(schedule: _Schedule, index: int, phase: RetrainClassifierPhase, common: dict,
-                             earlier: tuple[PhasePlan, ...]) -> PhasePlan | None:
+def _plan_retrain_classifier(schedule: _Schedule, index: int, phase: RetrainClassifierPhase,
+                             common: dict, earlier: tuple[PhasePlan, ...]) -> PhasePlan | None:
     """One run per cut the run stage may pick: the named one, or any an earlier search tries
     (E405, E411)."""
     if not schedule.top_first:
@@ -166,8 +170,8 @@ def _plan_retrain_classifier(schedule: _Schedule, index: int, phase: RetrainClas
     searches = [plan for plan in earlier if plan.search is not None]
     if phase.cut is None and not searches:
         diagnostics.add("E411", f"phase `{name}` has no cut: no top_down phase comes before it",
-                        locate(("schedule", index)), "name the cut, e.g. `cut: C3`, or put a top_down "
-                        "phase before it")
+                        locate(("schedule", index)), "name the cut, e.g. `cut: C3`, or put a "
+                        "top_down phase before it")
         return None
     cut = by_name[phase.cut] if phase.cut in by_name else by_name[searches[-1].search.cuts[0]]
     # One run per cut the run stage may pick: the named one, or any an earlier search
@@ -178,11 +182,12 @@ def _plan_retrain_classifier(schedule: _Schedule, index: int, phase: RetrainClas
     runs = tuple(_run(schedule.spec.seed, name, candidate, by_name[candidate].classifier,
                       by_name[candidate].classifier if phase.reinit else nothing)
                  for candidate in candidates)
-    planned = _phase(trainable=cut.classifier, reinitialised=cut.classifier if phase.reinit else nothing,
+    planned = _phase(trainable=cut.classifier,
+                     reinitialised=cut.classifier if phase.reinit else nothing,
                      cut=phase.cut, runs=runs, accept=Acceptance(stop.monitor, stop.mode), **common)
     if planned.trainable_parameters == 0:
-        diagnostics.add("E405", f"phase `{name}` trains no parameters: the classifier above `{cut.name}` "
-                        "has none", locate(("schedule", index)), "choose a lower cut")
+        diagnostics.add("E405", f"phase `{name}` trains no parameters: the classifier above "
+                        f"`{cut.name}` has none", locate(("schedule", index)), "choose a lower cut")
     return planned
 
 
@@ -195,7 +200,8 @@ def _plan_expanded(schedule: _Schedule, index: int, phase: GradualUnfreezePhase,
 
 #: The planner of each phase kind. A kind added to the language gets its planner here (a kind
 #: without one fails every plan at once, rather than being skipped).
-PLANNERS: dict[type, Callable[[_Schedule, int, Any, dict, tuple[PhasePlan, ...]], PhasePlan | None]] = {
+PhasePlanner = Callable[[_Schedule, int, Any, dict, tuple[PhasePlan, ...]], PhasePlan | None]
+PLANNERS: dict[type, PhasePlanner] = {
     JointPhase: _plan_joint,
     TrainPhase: _plan_train,
     TopDownPhase: _plan_top_down,
@@ -208,26 +214,30 @@ PLANNERS: dict[type, Callable[[_Schedule, int, Any, dict, tuple[PhasePlan, ...]]
 # Buffers, not parameters: a checkpoint holds them but the graph's parameter counts do not.
 
 
-def _check_checkpoint(path: str, graph: Graph, cut: CutPlan, spec_span: Span | None, span: Span | None,
-                      diagnostics: DiagnosticList) -> str:
+def _check_checkpoint(path: str, graph: Graph, cut: CutPlan, spec_span: Span | None,
+                      span: Span | None, diagnostics: DiagnosticList) -> str:
     """The checkpoint's path resolved against the spec's folder (the working directory for a
     `--set` value); E414 when its classifier layers (those above `cut`) are missing or hold another
     number of values than the graph's layers. A file that does not exist yet (a run still to come)
     is a warning: training checks it again."""
-    in_spec = spec_span is not None and Path(spec_span.file).is_file() and (span is None or span.origin != "--set")
+    in_spec = (spec_span is not None and Path(spec_span.file).is_file()
+               and (span is None or span.origin != "--set"))
     folder = Path(spec_span.file).parent if in_spec and spec_span is not None else Path()
     resolved = (folder / Path(path).expanduser()).resolve()
     if not resolved.is_file():
         diagnostics.add("E414", f"checkpoint `{path}` does not exist (yet)", span,
-                        "train the run it comes from first; its RUN_DIR/final_weights.pt holds the weights",
+                        "train the run it comes from first; its RUN_DIR/final_weights.pt holds the "
+                        "weights",
                         severity="warning")
         return str(resolved)
-    from nndsl.plan.checkpoint_shapes import CheckpointRefused, checkpoint_shapes  # only specs naming one
+    # only specs naming one
+    from nndsl.plan.checkpoint_shapes import CheckpointRefused, checkpoint_shapes
 
     try:
         shapes = checkpoint_shapes(resolved)
     except CheckpointRefused as refusal:
-        diagnostics.add("E414", f"checkpoint `{path}` is not a state dict nndsl can read: {refusal}", span,
+        diagnostics.add("E414",
+                        f"checkpoint `{path}` is not a state dict nndsl can read: {refusal}", span,
                         "use a run's final_weights.pt or a checkpoints/<run>/state.pt")
         return str(resolved)
     for layer in cut.classifier:
@@ -238,14 +248,16 @@ def _check_checkpoint(path: str, graph: Graph, cut: CutPlan, spec_span: Span | N
         held = {key: _count(shape) for key, shape in shapes.items() if key.startswith(prefix)}
         parameters = sum(count for key, count in held.items() if not is_buffer(key))
         if not held:
-            diagnostics.add("E414", f"checkpoint `{path}` does not fit: it has no layer `{layer}`, which lies "
-                            f"above cut `{cut.name}`", span,
-                            "the checkpoint must come from a network with the same layer names above the cut")
+            diagnostics.add("E414", f"checkpoint `{path}` does not fit: it has no layer `{layer}`, "
+                            f"which lies above cut `{cut.name}`", span,
+                            "the checkpoint must come from a network with the same layer names "
+                            "above the cut")
             break
         if expected not in (parameters, sum(held.values())):
-            diagnostics.add("E414", f"checkpoint `{path}` does not fit: its layer `{layer}` holds {parameters:,} "
-                            f"parameters, this network's holds {expected:,}", span,
-                            "the layers above the cut must have the same sizes as in the run it comes from")
+            diagnostics.add("E414", f"checkpoint `{path}` does not fit: its layer `{layer}` holds "
+                            f"{parameters:,} parameters, this network's holds {expected:,}", span,
+                            "the layers above the cut must have the same sizes as in the run it "
+                            "comes from")
             break
     return str(resolved)
 
@@ -292,14 +304,16 @@ def _distinct_attempts(layers: LayerOrder, cuts: list[CutPlan]) -> tuple[str, ..
 
 
 def _stop(stop: StopSpec, spec: Spec) -> StopPlan:
-    return StopPlan(monitor=stop.monitor, mode=stop.mode or default_mode(stop.monitor),  # type: ignore[arg-type]
+    return StopPlan(monitor=stop.monitor,
+                    mode=stop.mode or default_mode(stop.monitor),  # type: ignore[arg-type]
                     patience=stop.patience, max_epochs=stop.max_epochs or spec.trainer.max_epochs,
                     threshold=stop.threshold)
 
 
 def _phase(seed: int, trainable: LayerSet, reinitialised: LayerSet,
            runs: tuple[RunPlan, ...] | None = None, **fields) -> PhasePlan:
-    """The phase record; without `runs`, the phase is one run of its own sets, named as the phase."""
+    """The phase record; without `runs`, the phase is one run of its own sets, named as the
+    phase."""
     frozen = trainable.complement()
     if runs is None:
         runs = (_run(seed, fields["name"], fields.get("cut"), trainable, reinitialised),)

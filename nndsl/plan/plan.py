@@ -249,7 +249,8 @@ class SegmentPlan(Record):
     checkpointed: bool
     stored_bytes: int  # kept from forward to backward: the input if checkpointed, else all it saves
     recompute_bytes: int  # held while it is recomputed during backward (0 when plain)
-    recompute_flops: float  # FLOP-equivalents (elementwise work weighted by its cost, nndsl.plan.memory.chains)
+    # FLOP-equivalents (elementwise work weighted by its cost, nndsl.plan.memory.chains)
+    recompute_flops: float
 
 
 class ChainMemoryPlan(Record):
@@ -264,11 +265,13 @@ class ChainMemoryPlan(Record):
     smallest_peak_bytes: int
     forward_flops: float
     recompute_flops: float
-    predicted_time_ratio: float  # a training step's time vs plain backprop: 1 + recompute / (forward + backward)
+    # a training step's time vs plain backprop: 1 + recompute / (forward + backward)
+    predicted_time_ratio: float
 
 
 class MemoryPlan(Record):
-    """The budget's decisions: recompute policies of recurrent layers, checkpoint segments of chains.
+    """The budget's decisions: recompute policies of recurrent layers, checkpoint segments of
+    chains.
 
     `checkpoint_segments` lists the layers of each checkpointed segment (what the backend wraps
     in `torch.utils.checkpoint`); `chains` has the details per chain.

@@ -13,7 +13,8 @@ from nndsl.diagnostics import DiagnosticList, Span, StageContext
 from nndsl.ir import INPUT, Graph
 from nndsl.plan.plan import CutPlan, LayerRate, ParameterGroup, TemperingPlan
 from nndsl.plan.regions import select
-from nndsl.plan.tempering import TemperedNode, TemperingError, layerwise_decay, tempering_table, width_scaled
+from nndsl.plan.tempering import (TemperedNode, TemperingError, layerwise_decay, tempering_table,
+                                  width_scaled)
 from nndsl.spec import Spec
 from nndsl.spec.tempering import TemperingSpec
 
@@ -22,8 +23,8 @@ _DENSE = {"linear", "whitened_linear", "lwta", "variational_dropout"}
 _NORMS = {"layer_norm", "batch_norm"}
 
 
-def plan_rates(spec: Spec, tempering: TemperingSpec, graph: Graph, cuts: dict[str, CutPlan], base_lr: float,
-               context: StageContext, path: tuple = ("tempering",),
+def plan_rates(spec: Spec, tempering: TemperingSpec, graph: Graph, cuts: dict[str, CutPlan],
+               base_lr: float, context: StageContext, path: tuple = ("tempering",),
                ) -> tuple[tuple[ParameterGroup, ...], TemperingPlan | None]:
     """Parameter groups (and the tempering table when a rule is active) for one optimiser."""
     locate, diagnostics = context.locate, context.diagnostics
@@ -36,7 +37,8 @@ def plan_rates(spec: Spec, tempering: TemperingSpec, graph: Graph, cuts: dict[st
     elif tempering.global_lr is not None:
         global_lr = float(tempering.global_lr)
     if tempering.rule == "schraudolph":
-        tempering_plan = _schraudolph(spec, tempering, graph, global_lr, locate((*path, "rule")), diagnostics)
+        tempering_plan = _schraudolph(spec, tempering, graph, global_lr, locate((*path, "rule")),
+                                      diagnostics)
         if tempering_plan is not None:
             multipliers.update({rate.layer: rate.rate_multiplier for rate in tempering_plan.layers})
     elif tempering.rule == "layerwise_decay":
@@ -49,34 +51,42 @@ def plan_rates(spec: Spec, tempering: TemperingSpec, graph: Graph, cuts: dict[st
     decay = {name: 1.0 for name in layers}
     for index, multiplier in enumerate(tempering.multipliers):
         for position, selector in enumerate(multiplier.select):
-            for name in select(selector, graph, cuts, locate((*path, "multipliers", index, "select", position)),
+            for name in select(selector, graph, cuts,
+                               locate((*path, "multipliers", index, "select", position)),
                                diagnostics):
                 if name in multipliers:
                     multipliers[name] *= multiplier.lr
                     decay[name] *= multiplier.weight_decay
     weight_decay = spec.optimizer.weight_decay
-    shunted = {rate.layer for rate in tempering_plan.layers if rate.shunted} if tempering_plan else set()
+    shunted = {rate.layer for rate in tempering_plan.layers
+               if rate.shunted} if tempering_plan else set()
     for name in layers:
         if "norm" in tempering.no_decay and graph.node(name).type in _NORMS:
             decay[name] = 0.0
     groups: dict[tuple[float, float, str, bool], list[str]] = {}
     for name in layers:
         multiplier, layer_decay = round(multipliers[name], 12), round(decay[name], 12)
-        split = name in shunted or ("bias" in tempering.no_decay and _bias_count(graph.node(name)) > 0)
-        groups.setdefault((multiplier, layer_decay, "weights" if split else "all", False), []).append(name)
+        split = name in shunted or ("bias" in tempering.no_decay
+                                    and _bias_count(graph.node(name)) > 0)
+        groups.setdefault((multiplier, layer_decay, "weights" if split
+                           else "all", False), []).append(name)
         if split:
             bias_decay = 0.0 if "bias" in tempering.no_decay else layer_decay
             groups.setdefault((multiplier, bias_decay, "biases", name in shunted), []).append(name)
     planned = []
     for (multiplier, decay_multiplier, kind, shunted_biases), members in groups.items():
-        label = f"rate×{multiplier:.4g}" + (f" decay×{decay_multiplier:.3g}" if decay_multiplier != 1 else "")
+        label = f"rate×{multiplier:.4g}" + (f" decay×{decay_multiplier:.3g}"
+                                            if decay_multiplier != 1 else "")
         # A shunted bias learns from the mean error at the d.c. rate η_j/η, whatever the global η
         # (tempering paper, eq. 21): its rate is the multiplier itself, not η × multiplier.
         lr = multiplier if shunted_biases else global_lr * multiplier
         count = sum(_parameter_share(graph.node(name), kind) for name in members)
-        planned.append(ParameterGroup(name=label + ("" if kind == "all" else f" ({kind})"), layers=tuple(members),
-                                      lr=lr, weight_decay=weight_decay * decay_multiplier, rate_multiplier=multiplier,
-                                      parameters=count, parameters_of=kind))  # type: ignore[arg-type]
+        planned.append(ParameterGroup(name=label + ("" if kind == "all" else f" ({kind})"),
+                                      layers=tuple(members),
+                                      lr=lr, weight_decay=weight_decay * decay_multiplier,
+                                      rate_multiplier=multiplier,
+                                      parameters=count,
+                                      parameters_of=kind))  # type: ignore[arg-type]
     return tuple(planned), tempering_plan
 
 
@@ -93,7 +103,8 @@ def _bias_count(node) -> int:
     params = node.params
     if node.type in ("linear",):
         return int(node.output_shape[-1]) if params.bias else 0
-    if node.type in ("lwta", "whitened_linear") or (node.type == "variational_dropout" and params.units):
+    if node.type in ("lwta", "whitened_linear") or (node.type == "variational_dropout"
+                                                    and params.units):
         return int(node.output_shape[-1])
     if node.type in ("conv1d", "conv2d"):
         return params.channels
@@ -105,16 +116,16 @@ def _bias_count(node) -> int:
     return 0
 
 
-def _schraudolph(spec: Spec, tempering: TemperingSpec, graph: Graph, global_lr: float, span: Span | None,
-                 diagnostics: DiagnosticList) -> TemperingPlan | None:
+def _schraudolph(spec: Spec, tempering: TemperingSpec, graph: Graph, global_lr: float,
+                 span: Span | None, diagnostics: DiagnosticList) -> TemperingPlan | None:
     weighted = [node for node in graph.nodes if node.parameter_count > 0]
     unsupported = [node for node in graph.nodes if node.type not in _DENSE | _PASSTHROUGH]
     if unsupported:
         node = unsupported[0]
-        diagnostics.add("E603", f"tempering (schraudolph) is derived for layered networks of dense units; "
-                        f"layer `{node.name}` is {node.type}", span,
-                        "the per-node rates are undefined across skip connections, convolutions and recurrence; "
-                        "use rule: layerwise_decay or manual")
+        diagnostics.add("E603", f"tempering (schraudolph) is derived for layered networks of dense "
+                        f"units; layer `{node.name}` is {node.type}", span,
+                        "the per-node rates are undefined across skip connections, convolutions "
+                        "and recurrence; use rule: layerwise_decay or manual")
         return None
 
     def anterior(name: str) -> tuple[str, ...]:
@@ -135,29 +146,31 @@ def _schraudolph(spec: Spec, tempering: TemperingSpec, graph: Graph, global_lr: 
     for node in weighted:
         sources = anterior(node.name)
         if INPUT in sources and tempering.input_power is None:
-            diagnostics.add("E603", f"layer `{node.name}` reads the network input, whose squared input power ε "
-                            "tempering needs", span, "set tempering.input_power (4 for one-hot inputs with bias)")
+            diagnostics.add("E603", f"layer `{node.name}` reads the network input, whose squared "
+                            f"input power ε tempering needs", span,
+                            "set tempering.input_power (4 for one-hot inputs with bias)")
             return None
         # A layer without a bias (`bias: false`) has no constant input: it neither counts in the
         # fan-in (nor ε) nor can it be shunted.
         has_bias = _bias_count(node) > 0
         nodes.append(TemperedNode(
-            name=node.name, activation=node.activation, fan_in=int(node.input_shapes[0][-1]) + has_bias,
-            has_bias=has_bias,
+            name=node.name, activation=node.activation,
+            fan_in=int(node.input_shapes[0][-1]) + has_bias, has_bias=has_bias,
             input_power_bound=tempering.input_power if INPUT in sources else None,
-            anterior=tuple(source for source in sources if source != INPUT), posterior=tuple(posterior[node.name]),
-            is_output=node.name == graph.output,
+            anterior=tuple(source for source in sources if source != INPUT),
+            posterior=tuple(posterior[node.name]), is_output=node.name == graph.output,
             one_hot_output=spec.loss.type in ("binary_cross_entropy", "cross_entropy", "nll"),
             units=int(node.output_shape[-1]),
             output_loss="quadratic" if spec.loss.type == "mse" else "cross_entropy"))
     try:
         table = tempering_table(nodes, batch_size=spec.data.batch_size,
-                                error_attenuation=tempering.error_attenuation, shunting=tempering.shunting)
+                                error_attenuation=tempering.error_attenuation,
+                                shunting=tempering.shunting)
     except TemperingError as error:
         diagnostics.add("E603", f"tempering is undefined on this graph: {error}", span)
         return None
     return TemperingPlan(
         rule="schraudolph", global_lr=global_lr, global_lr_bound=table.global_rate_bound,
-        layers=tuple(LayerRate(rate.name, rate.rate_multiplier, rate.attenuation, rate.effective_multiplier,
-                               rate.shunted) for rate in table.rates),
+        layers=tuple(LayerRate(rate.name, rate.rate_multiplier, rate.attenuation,
+                               rate.effective_multiplier, rate.shunted) for rate in table.rates),
         error_attenuation=tempering.error_attenuation, shunting=tempering.shunting)

@@ -109,6 +109,7 @@ def select(selector: Selector, graph: Graph, cuts: dict[str, CutPlan], span: Spa
         from nndsl.diagnostics import did_you_mean
         hint = did_you_mean(selector.argument, [*graph.order, *(unit.name for unit in graph.units)])
         diagnostics.add("E404", f"selector `{selector}` matches no layer", span,
-                        hint or "selectors: all, NAME-GLOB, type:TYPE, extractor:CUT, classifier:CUT")
+                        hint or "selectors: all, NAME-GLOB, type:TYPE, extractor:CUT, "
+                                "classifier:CUT")
     chosen = set(matched)  # built once: a membership test per layer, not a list scan
     return tuple(name for name in graph.order if name in chosen and name != INPUT)

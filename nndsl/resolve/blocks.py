@@ -47,7 +47,8 @@ def _expand_block_use(use: MappingNode, blocks: dict[str, BlockDefinition],
     for key, key_span in use.key_spans.items():
         if key not in _BLOCK_KEYS:
             diagnostics.add("E301", f"unknown key `{key}` in a block entry", key_span,
-                            did_you_mean(key, _BLOCK_KEYS) or "block entries take: block, repeat, name, with")
+                            did_you_mean(key, _BLOCK_KEYS) or "block entries take: block, repeat, "
+                                                              "name, with")
     block_node = use.entries["block"]
     name = block_node.value if isinstance(block_node, ScalarNode) else None
     definition = blocks.get(name) if isinstance(name, str) else None
@@ -65,20 +66,21 @@ def _expand_block_use(use: MappingNode, blocks: dict[str, BlockDefinition],
         return []
     arguments = _arguments(use.get("with"), definition, diagnostics)
     name_node = use.get("name")
-    template = name_node.value if isinstance(name_node, ScalarNode) and isinstance(name_node.value, str) else (
-        definition.name + ("{index}" if repeat > 1 else ""))
+    named = isinstance(name_node, ScalarNode) and isinstance(name_node.value, str)
+    template = name_node.value if named else definition.name + ("{index}" if repeat > 1 else "")
     groups: list[Node] = []
     for index in range(1, repeat + 1):
         group_name = template.replace("{index}", str(index))
         values = {**arguments, "index": ScalarNode(index, use.span)}
-        layers = SequenceNode(tuple(_substitute(layer, values, diagnostics) for layer in definition.layers.items),
+        layers = SequenceNode(tuple(_substitute(layer, values, diagnostics)
+                                    for layer in definition.layers.items),
                               use.span)
         layers = expand_layers(layers, blocks, diagnostics, depth + 1)
         layers = _prefix_names(layers, group_name, use.span)
         name_span = name_node.span if name_node else block_node.span
         groups.append(MappingNode(
-            {"group": ScalarNode(group_name, name_span), "block": ScalarNode(definition.name, block_node.span),
-             "layers": layers},
+            {"group": ScalarNode(group_name, name_span),
+             "block": ScalarNode(definition.name, block_node.span), "layers": layers},
             use.span, {"group": name_span, "block": block_node.span, "layers": use.span}))
     return groups
 
@@ -88,13 +90,15 @@ def _repeat_count(node: Node | None, diagnostics: DiagnosticList) -> int | None:
         return 1
     value = node.value if isinstance(node, ScalarNode) else None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_REPEAT:
-        diagnostics.add("E208", f"`repeat` must be a whole number from 1 to {MAX_REPEAT}, not {value!r}",
+        diagnostics.add("E208", f"`repeat` must be a whole number from 1 to {MAX_REPEAT}, not "
+                                f"{value!r}",
                         node.span, "for example: repeat: 4")
         return None
     return value
 
 
-def _arguments(node: Node | None, definition: BlockDefinition, diagnostics: DiagnosticList) -> dict[str, Node]:
+def _arguments(node: Node | None, definition: BlockDefinition,
+               diagnostics: DiagnosticList) -> dict[str, Node]:
     """The block's parameter values: its defaults, overridden by the `with:` mapping."""
     values: dict[str, Node] = dict(definition.params.entries)
     if node is None:
@@ -108,7 +112,8 @@ def _arguments(node: Node | None, definition: BlockDefinition, diagnostics: Diag
             known = ", ".join(definition.params.entries) or "none"
             diagnostics.add("E207", f"block `{definition.name}` has no parameter `{key}`",
                             node.key_spans.get(key, value.span),
-                            did_you_mean(key, definition.params.entries) or f"its parameters: {known}")
+                            did_you_mean(key, definition.params.entries)
+                            or f"its parameters: {known}")
             continue
         values[key] = value
     return values
@@ -116,7 +121,8 @@ def _arguments(node: Node | None, definition: BlockDefinition, diagnostics: Diag
 
 def _substitute(node: Node, values: dict[str, Node], diagnostics: DiagnosticList) -> Node:
     if isinstance(node, SequenceNode):
-        return SequenceNode(tuple(_substitute(item, values, diagnostics) for item in node.items), node.span)
+        return SequenceNode(tuple(_substitute(item, values, diagnostics) for item in node.items),
+                            node.span)
     if isinstance(node, MappingNode):
         # A block used inside a block counts its own repetitions: its `name`'s {index} is its own.
         inner_values = {key: value for key, value in values.items() if key != "index"}
@@ -133,7 +139,8 @@ def _substitute(node: Node, values: dict[str, Node], diagnostics: DiagnosticList
             _undefined(whole.group(1), node.span, values, diagnostics)
             return node
         return replacement
-    text = node.value.replace("{index}", str(values["index"].value)) if "index" in values else node.value
+    text = (node.value.replace("{index}", str(values["index"].value)) if "index" in values
+            else node.value)
 
     def fill(match: re.Match[str]) -> str:
         replacement = values.get(match.group(1))

@@ -81,9 +81,11 @@ def _load_uses(root: MappingNode, file: str, fragments: FragmentSet, diagnostics
             continue
         location = locate_fragment(item.value, file)
         if location is None:
-            hint = did_you_mean(item.value, stdlib_names()) if item.value.startswith("std:") else None
+            hint = (did_you_mean(item.value, stdlib_names()) if item.value.startswith("std:")
+                    else None)
             diagnostics.add("E201", f"fragment `{item.value}` not found", item.span,
-                            hint or "`nndsl ls` lists the standard fragments; paths are relative to this file")
+                            hint or "`nndsl ls` lists the standard fragments; paths are relative "
+                                    "to this file")
             continue
         identity = str(location.resource)
         if identity in chain:

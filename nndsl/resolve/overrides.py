@@ -45,18 +45,20 @@ def parse_overrides(arguments: list[str], diagnostics: DiagnosticList) -> list[O
             # Fragments are read before overrides apply; a `use` override could only be ignored.
             diagnostics.add("E204", f"`--set {text}`: `use` cannot be set from the command line",
                             Span(file, 1, 1, 1, len(path_text) + 1, "--set"),
-                            "fragments are read before overrides apply: edit the spec's `use:` list")
+                            "fragments are read before overrides apply: edit the spec's `use:` "
+                            "list")
             continue
         offset = len(path_text) + 1
-        value = parse_yaml(" " * offset + value_text if value_text.strip() else " " * offset + "null",
-                           file, "--set", diagnostics)
+        value = parse_yaml(" " * offset + value_text if value_text.strip()
+                           else " " * offset + "null", file, "--set", diagnostics)
         if value is None:
             continue
         overrides.append(Override(text, path, value, file))
     return overrides
 
 
-def apply_overrides(root: MappingNode, overrides: list[Override], diagnostics: DiagnosticList) -> MappingNode:
+def apply_overrides(root: MappingNode, overrides: list[Override],
+                    diagnostics: DiagnosticList) -> MappingNode:
     """`root` with every override applied in order; paths that cannot apply give E204."""
     for override in overrides:
         updated = _set(root, override.path, override, diagnostics)
@@ -65,7 +67,8 @@ def apply_overrides(root: MappingNode, overrides: list[Override], diagnostics: D
     return root
 
 
-def _set(node: Node, path: tuple[str | int, ...], override: Override, diagnostics: DiagnosticList) -> Node | None:
+def _set(node: Node, path: tuple[str | int, ...], override: Override,
+         diagnostics: DiagnosticList) -> Node | None:
     head, rest = path[0], path[1:]
     key_span = Span(override.file, 1, 1, 1, len(override.text) + 1, "--set")
     if isinstance(node, MappingNode) and isinstance(head, str):
@@ -85,7 +88,8 @@ def _set(node: Node, path: tuple[str | int, ...], override: Override, diagnostic
     if isinstance(node, SequenceNode) and isinstance(head, int):
         if head >= len(node.items):
             diagnostics.add("E204", f"`--set {override.text}`: index {head} is past the end of a "
-                            f"list of {len(node.items)}", key_span, f"use an index below {len(node.items)}")
+                            f"list of {len(node.items)}", key_span,
+                            f"use an index below {len(node.items)}")
             return None
         new_child = _set(node.items[head], rest, override, diagnostics) if rest else override.value
         if new_child is None:
@@ -93,7 +97,9 @@ def _set(node: Node, path: tuple[str | int, ...], override: Override, diagnostic
         items = list(node.items)
         items[head] = new_child
         return SequenceNode(tuple(items), node.span)
-    kind = "a list" if isinstance(node, SequenceNode) else "a mapping" if isinstance(node, MappingNode) else "a single value"
-    diagnostics.add("E204", f"`--set {override.text}`: `{head}` cannot be set inside {kind}", key_span,
+    kind = ("a list" if isinstance(node, SequenceNode)
+            else "a mapping" if isinstance(node, MappingNode) else "a single value")
+    diagnostics.add("E204", f"`--set {override.text}`: `{head}` cannot be set inside {kind}",
+                    key_span,
                     "list items are addressed by number (layers.0.units), mapping keys by name")
     return None

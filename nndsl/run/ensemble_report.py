@@ -25,14 +25,16 @@ def assignment_table(summary: dict[str, Any]) -> Table | None:
     if not counts:
         return None
     members = len(counts[0])
-    table = Table(title=f"test examples won per class and member (%), {ensemble.get('method')} with "
-                        f"{members} members", title_justify="left")
+    table = Table(title=f"test examples won per class and member (%), {ensemble.get('method')} "
+                        f"with {members} members", title_justify="left")
     table.add_column("class")
     for member in range(1, members + 1):
         table.add_column(f"member {member}", justify="right")
     for index, row in enumerate(_percentages(counts)):
         best = max(row)
-        table.add_row(str(index), *(f"[bold]{value:.1f}[/bold]" if value == best and value > 0 else f"{value:.1f}"
+        table.add_row(str(index),
+                      *(f"[bold]{value:.1f}[/bold]" if value == best and value > 0
+                        else f"{value:.1f}"
                                     for value in row))
     return table
 
@@ -51,7 +53,8 @@ def write_assignment_picture(counts: list[list[int]], path: Path, title: str) ->
         for column, value in enumerate(values):
             axes.text(column, row, f"{value:.0f}", ha="center", va="center",
                       color="white" if value > 60 else "black", fontsize=8)
-    axes.set_xticks(range(len(counts[0])), [f"member {index + 1}" for index in range(len(counts[0]))])
+    axes.set_xticks(range(len(counts[0])),
+                    [f"member {index + 1}" for index in range(len(counts[0]))])
     axes.set_yticks(range(len(counts)), [str(index) for index in range(len(counts))])
     axes.set_ylabel("class")
     axes.set_title(title, fontsize=10)

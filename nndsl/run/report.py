@@ -52,7 +52,8 @@ def error_measure(names: set[str]) -> tuple[str, str, bool] | None:
     return (others[0], others[0], False) if others else None
 
 
-def write_curves(directory: Path, rows: list[dict[str, Any]], name: str | None = None) -> Path | None:
+def write_curves(directory: Path, rows: list[dict[str, Any]],
+                 name: str | None = None) -> Path | None:
     """Draw `curves.png` (loss left, error right; one line per run, dashed when rejected, a dot
     at the best epoch). Returns its path, or None when no run logged validation metrics."""
     runs = []
@@ -69,13 +70,14 @@ def write_curves(directory: Path, rows: list[dict[str, Any]], name: str | None =
 
     names = {key for _, epochs in runs for values in epochs.values() for key in values}
     error = error_measure(names)
-    figure, axes = pyplot.subplots(1, 2 if error else 1, figsize=(13 if error else 7, 4.8), squeeze=False)
+    figure, axes = pyplot.subplots(1, 2 if error else 1, figsize=(13 if error else 7, 4.8),
+                                   squeeze=False)
     colours = pyplot.get_cmap("tab10")
     measures = [("valid/loss", False), *([(error[0], error[2])] if error else [])]
     for index, (row, epochs) in enumerate(runs):
         label = _label(row)
-        style = {"color": colours(index % 10), "linestyle": "--" if row.get("accepted") is False else "-",
-                 "linewidth": 1.6}
+        style = {"color": colours(index % 10),
+                 "linestyle": "--" if row.get("accepted") is False else "-", "linewidth": 1.6}
         best = row.get("change_to_epoch")
         for axis, (metric, flip) in zip(axes[0], measures):
             curve = [(epoch + 1, 1 - values[metric] if flip else values[metric])
@@ -95,7 +97,8 @@ def write_curves(directory: Path, rows: list[dict[str, Any]], name: str | None =
         axis.set_xlabel("epoch of the run")
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=8, loc="upper right", title="run (dashed: rejected, dot: best epoch)",
+    axes[0][-1].legend(fontsize=8, loc="upper right", title="run (dashed: rejected, dot: best "
+                                                            "epoch)",
                        title_fontsize=8)
     figure.suptitle(f"{name or directory.name}: validation curves per phase and attempt")
     figure.tight_layout()

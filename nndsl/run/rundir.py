@@ -202,8 +202,9 @@ def shared_run_directory(name: str, requested: str | None) -> Path:
         return Path(inherited)
     if requested is not None:
         return Path(requested)
-    raise RunDirectoryError(f"process of rank {process_rank()} does not know the run directory rank 0 chose; "
-                            "with a launcher that starts every rank itself, give --run-dir")
+    raise RunDirectoryError(f"process of rank {process_rank()} does not know the run directory "
+                            f"rank 0 chose; with a launcher that starts every rank itself, give "
+                            f"--run-dir")
 
 
 def spec_text(resolved_value: Any) -> tuple[str, str]:

@@ -89,7 +89,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         state = {str(key).removeprefix("network."): value
                  for key, value in state["state_dict"].items()}
     if not isinstance(state, dict) or not all(
-            isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in state.items()):
+            isinstance(key, str) and isinstance(value, torch.Tensor)
+            for key, value in state.items()):
         raise UnreadableCheckpoint(path, "holds no state dict (parameter names to tensors)")
     return state
 

@@ -164,8 +164,7 @@ def _step(context: RunContext, progress: Progress, trial: Trial) -> Row:
         network = ClassifierSet(context.network, sets[1:])
         callbacks.append(RepeatTargets(len(sets)))
     run_context = dataclasses.replace(context, network=network, extra_callbacks=callbacks)
-    outcome: RunOutcome = train_run(run_context, run.label, run.trainable, phase.parameter_groups,
-                                    phase.optimizer, phase.stop, phase.keep_best)
+    outcome: RunOutcome = train_run(run_context, run, phase)
     if outcome.interrupted:
         raise Interrupted(run.label)
     accept, stop = phase.accept, phase.stop
@@ -235,15 +234,18 @@ def _check_checkpoints_exist(context: RunContext) -> None:
                for path in phase.search.classifier_from if not Path(path).is_file()]
     if missing:
         raise SpecError([Diagnostic("E414", f"checkpoint `{path}` does not exist", None,
-                                    "train the run it comes from first (its RUN_DIR/final_weights.pt)")
+                                    "train the run it comes from first (its "
+                                    "RUN_DIR/final_weights.pt)")
                          for path in missing])
 
 
-def _baseline(context: RunContext, progress: Progress, phase: PhasePlan, monitor: str) -> float | None:
+def _baseline(context: RunContext, progress: Progress, phase: PhasePlan,
+              monitor: str) -> float | None:
     """The network's validation score before a phase of trials, recorded once."""
     key = f"{phase.name}/baseline"
     if key not in progress.runs:
-        progress.runs[key] = {"score": validation_score(context, monitor), "row": None, "accepted": False}
+        progress.runs[key] = {"score": validation_score(context, monitor), "row": None,
+                              "accepted": False}
         progress.save()
     return progress.runs[key]["score"]
 
@@ -288,7 +290,8 @@ def _last_accepted_cut(context: RunContext, progress: Progress, index: int) -> s
     searches = [phase for phase in context.plan.phases[:index] if phase.search is not None]
     names = {phase.name for phase in searches}
     accepted = [record["row"]["cut"] for record in progress.runs.values()
-                if record.get("row") and record["row"]["phase"] in names and record["row"]["attempt"]
+                if record.get("row") and record["row"]["phase"] in names
+                and record["row"]["attempt"]
                 and record["accepted"]]
     assert searches and searches[-1].search is not None  # the plan stage demands a cut otherwise
     return accepted[-1] if accepted else searches[-1].search.cuts[0]
@@ -314,7 +317,8 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     return read_state_dict(path)
 
 
-def _classifier_states(context: RunContext, cut: CutPlan, paths: tuple[str, ...]) -> list[dict[str, torch.Tensor]]:
+def _classifier_states(context: RunContext, cut: CutPlan,
+                       paths: tuple[str, ...]) -> list[dict[str, torch.Tensor]]:
     """The entries above `cut` of each checkpoint (the plan stage checked that they fit)."""
     own = context.network.state_dict()
     prefixes = tuple(layer_prefix(layer) for layer in cut.classifier)
@@ -324,7 +328,7 @@ def _classifier_states(context: RunContext, cut: CutPlan, paths: tuple[str, ...]
         loaded = read_weights(path)
         unfit = [key for key in keys if key not in loaded or loaded[key].shape != own[key].shape]
         if unfit:
-            raise RuntimeError(f"checkpoint `{path}` changed since the spec was checked: `{unfit[0]}` "
-                               "does not fit this network")
+            raise RuntimeError(f"checkpoint `{path}` changed since the spec was checked: "
+                               f"`{unfit[0]}` does not fit this network")
         states.append({key: loaded[key].to(own[key].dtype) for key in keys})
     return states

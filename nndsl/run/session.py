@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from lightning.pytorch import Trainer
@@ -22,17 +22,19 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from nndsl.api import Valid
-from nndsl.backend.datamodule import ArrayDataModule
-from nndsl.backend.graph_module import GraphModule
 from nndsl.backend.lightning_module import NndslModule, RunSettings, TrainingModule
 from nndsl.backend.losses import CompiledLoss
+from nndsl.backend.networks import build_planned_network
 from nndsl.ir import Graph
-from nndsl.plan import ParameterGroup, PhasePlan, Plan, StopPlan
+from nndsl.plan import ParameterGroup, PhasePlan, Plan, RunPlan, StopPlan
 from nndsl.plan.phases import run_seed
 from nndsl.run.metrics_log import HistoryCSVLogger, KeepHistoryUntilResume
 from nndsl.run.safe_load import read_lightning_checkpoint
 from nndsl.spec import Spec
 from nndsl.spec.training import OptimizerSpec, SchedulerSpec
+
+if TYPE_CHECKING:
+    from nndsl.backend.networks import DataModule, Network
 
 
 #: Told each run before it starts: its phase, run label, cut (or None) and top-down attempt
@@ -49,8 +51,8 @@ class RunContext:
     """
 
     compiled: Valid
-    network: GraphModule
-    datamodule: ArrayDataModule
+    network: Network
+    datamodule: DataModule
     loss: CompiledLoss
     directory: Path
     fast_dev_run: bool = False
@@ -137,7 +139,8 @@ class _CheckpointOnInterrupt(Callback):
 
 
 def layer_seed(seed: int, label: str) -> int:
-    """A stable seed per run label (the plan's rule), for randomness that repeats exactly on resume."""
+    """A stable seed per run label (the plan's rule), for randomness that repeats exactly on
+    resume."""
     return run_seed(seed, label)
 
 
@@ -168,25 +171,28 @@ def trainer_for(context: RunContext, label: str, stop: StopPlan, callbacks: list
         logger = HistoryCSVLogger(context.directory / "logs", name=label)
         callbacks = [*callbacks, KeepHistoryUntilResume(logger)]
     return Trainer(
-        max_epochs=stop.max_epochs, min_epochs=min(context.spec.trainer.min_epochs, stop.max_epochs),
+        max_epochs=stop.max_epochs,
+        min_epochs=min(context.spec.trainer.min_epochs, stop.max_epochs),
         accelerator=spec.accelerator, devices=spec.devices, strategy=spec.strategy,
         num_nodes=spec.num_nodes,
         precision=spec.precision, gradient_clip_val=spec.gradient_clip_val,
         accumulate_grad_batches=spec.accumulate_grad_batches, deterministic=spec.deterministic,
         log_every_n_steps=spec.log_every_n_steps, limit_train_batches=spec.limit_train_batches,
-        callbacks=[*callbacks, *context.extra_callbacks, *([RichProgressBar(leave=False)] if context.progress_bar else [])],
+        callbacks=[*callbacks, *context.extra_callbacks,
+                   *([RichProgressBar(leave=False)] if context.progress_bar else [])],
         enable_progress_bar=context.progress_bar,
         logger=logger, enable_model_summary=False, num_sanity_val_steps=0,
         fast_dev_run=context.fast_dev_run, default_root_dir=context.directory,
     )
 
 
-def train_run(context: RunContext, label: str, trainable: tuple[str, ...], groups: tuple[ParameterGroup, ...],
-              optimizer: OptimizerSpec, stop: StopPlan, keep_best: bool) -> RunOutcome:
-    """Fit the network with `trainable` layers learning; resumes from `last.ckpt` if present."""
+def train_run(context: RunContext, run: RunPlan, phase: PhasePlan) -> RunOutcome:
+    """Fit the network with the run's trainable layers learning, by its phase's optimiser and
+    stopping rule; resumes from `last.ckpt` if present."""
+    label, optimizer, stop = run.label, phase.optimizer, phase.stop
     directory = context.directory / "checkpoints" / label
-    checkpoint = ModelCheckpoint(dirpath=directory, filename="best", monitor=stop.monitor, mode=stop.mode,
-                                 save_top_k=1, enable_version_counter=False)
+    checkpoint = ModelCheckpoint(dirpath=directory, filename="best", monitor=stop.monitor,
+                                 mode=stop.mode, save_top_k=1, enable_version_counter=False)
     # A second, unmonitored checkpoint keeps the latest epoch: Lightning's save_last only
     # refreshes when the monitored value improves, and resuming must continue from the last epoch.
     latest = ModelCheckpoint(dirpath=directory, filename="last", monitor=None, save_top_k=1,
@@ -196,25 +202,28 @@ def train_run(context: RunContext, label: str, trainable: tuple[str, ...], group
     if stop.patience is not None or stop.threshold is not None:
         # Without patience, early stopping still ends the run once the threshold is reached.
         callbacks.append(EarlyStopping(monitor=stop.monitor, mode=stop.mode,
-                                       patience=stop.patience if stop.patience is not None else stop.max_epochs + 1,
-                                       stopping_threshold=stop.threshold,
+                                       patience=stop.patience if stop.patience is not None
+                                       else stop.max_epochs + 1, stopping_threshold=stop.threshold,
                                        check_on_train_epoch_end=stop.monitor.startswith("train/")))
     if phase_scheduler(context, optimizer) is not None:
         from lightning.pytorch.callbacks import LearningRateMonitor
 
         callbacks.append(LearningRateMonitor())  # the rate per scheduler interval, in metrics.csv
-    module = build_module(context, trainable, groups, optimizer, stop.max_epochs)
+    module = build_module(context, run.trainable, phase.parameter_groups, optimizer,
+                          stop.max_epochs)
     trainer = trainer_for(context, label, stop, callbacks)
     last = directory / "last.ckpt"
     if last.exists():
-        read_lightning_checkpoint(last)  # a damaged or hostile file is a user error, before Lightning
+        # a damaged or hostile file is a user error, before Lightning
+        read_lightning_checkpoint(last)
     # Lightning loads `last.ckpt` again itself: weights-only too where its `fit` takes the option.
-    safe = {"weights_only": True} if "weights_only" in inspect.signature(trainer.fit).parameters else {}
+    takes_option = "weights_only" in inspect.signature(trainer.fit).parameters
+    safe = {"weights_only": True} if takes_option else {}
     deferring = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, interrupt.request) if deferring else None
     try:
-        trainer.fit(module, datamodule=context.datamodule, ckpt_path=str(last) if last.exists() else None,
-                    **safe)
+        trainer.fit(module, datamodule=context.datamodule,
+                    ckpt_path=str(last) if last.exists() else None, **safe)
     except SystemExit:
         if not interrupt.interrupted:
             raise
@@ -226,39 +235,39 @@ def train_run(context: RunContext, label: str, trainable: tuple[str, ...], group
     if interrupt.interrupted or trainer.interrupted:
         return RunOutcome(label, None, trainer.current_epoch, interrupted=True)
     score = checkpoint.best_model_score
-    if keep_best and checkpoint.best_model_path and Path(checkpoint.best_model_path).exists():
+    if phase.keep_best and checkpoint.best_model_path and Path(checkpoint.best_model_path).exists():
         module.load_state_dict(read_lightning_checkpoint(checkpoint.best_model_path)["state_dict"])
     return RunOutcome(label, None if score is None else float(score), trainer.current_epoch,
                       interrupted=False, interrupt_pending=interrupt.pending)
 
 
-def build_network(compiled: Valid, datamodule: ArrayDataModule) -> Any:
-    """The network the plan describes: one graph module, or an ensemble of them (seeded)."""
+def build_network(compiled: Valid, datamodule: DataModule) -> Network:
+    """The network the plan describes: one graph module, or an ensemble of them (seeded); a
+    bagging ensemble's members then train on their own bootstrap samples of `datamodule`."""
     plan = compiled.plan
-    if plan.ensemble is None:
-        return GraphModule(compiled.graph, plan.tempering, memory=plan.memory)
-    from nndsl.backend.ensemble.network import EnsembleNetwork
-
-    if plan.ensemble.method == "bagging":
+    if plan.ensemble is not None and plan.ensemble.method == "bagging":
         datamodule.use_bootstrap_samples(plan.ensemble.members, plan.seed)
-    return EnsembleNetwork(compiled.graph, plan.ensemble, plan.tempering)
+    return build_planned_network(compiled.graph, plan)
 
 
-def test_report(context: RunContext, module: Any) -> dict[str, Any]:
+def test_report(context: RunContext, module: TrainingModule) -> dict[str, Any]:
     """Extra test-time results: for ensembles, the class -> member assignment counts (sMCL)."""
     assignments = getattr(module, "test_assignments", None)
     ensemble = context.plan.ensemble
     if ensemble is None:
         return {}
     report: dict[str, Any] = {"ensemble": {"members": ensemble.members, "method": ensemble.method,
-                                           "seeds": list(ensemble.seeds), "vectorised": module.network.members.vectorised,
+                                           "seeds": list(ensemble.seeds),
+                                           "vectorised": module.network.members.vectorised,
                                            "path": module.network.members.path}}
     if assignments is not None:
         from nndsl.run.ensemble_report import write_assignment_picture
 
         report["ensemble"]["assignments"] = assignments.tolist()  # [classes, members]
-        write_assignment_picture(report["ensemble"]["assignments"], context.directory / "assignments.png",
-                                 f"{context.spec.name}: class → member ({ensemble.method}, M = {ensemble.members})")
+        write_assignment_picture(report["ensemble"]["assignments"],
+                                 context.directory / "assignments.png",
+                                 f"{context.spec.name}: class → member ({ensemble.method}, M = "
+                                 f"{ensemble.members})")
     return report
 
 
@@ -290,7 +299,8 @@ def evaluation_trainer(context: RunContext) -> Trainer:
     whole split itself: a distributed sampler would pad the split with repeated examples so the
     ranks get equal shares, which changes the metrics (Lightning's own advice for testing)."""
     return Trainer(accelerator=context.spec.trainer.accelerator, devices=1, logger=False,
-                   enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
+                   enable_progress_bar=False, enable_model_summary=False,
+                   enable_checkpointing=False)
 
 
 def validation_score(context: RunContext, monitor: str) -> float | None:
@@ -299,6 +309,7 @@ def validation_score(context: RunContext, monitor: str) -> float | None:
     if context.datamodule.splits.valid is None:
         return None
     module = build_module(context, (), (), context.spec.optimizer, 1)
-    results = evaluation_trainer(context).validate(module, datamodule=context.datamodule, verbose=False)
+    results = evaluation_trainer(context).validate(module, datamodule=context.datamodule,
+                                                   verbose=False)
     value = results[0].get(monitor) if results else None
     return None if value is None else float(value)

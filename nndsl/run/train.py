@@ -47,7 +47,8 @@ class TrainingDiverged(FloatingPointError):
         self.checkpoint = checkpoint
 
 
-def compile_run(spec_path: str | None, overrides: list[str], resume: str | None) -> tuple[Valid, Path | None]:
+def compile_run(spec_path: str | None, overrides: list[str],
+                resume: str | None) -> tuple[Valid, Path | None]:
     """Compile the spec, or the spec of the run directory being resumed (`nndsl.run.resume_check`:
     what is given must resolve to the run's own spec).
 
@@ -63,7 +64,8 @@ def compile_run(spec_path: str | None, overrides: list[str], resume: str | None)
     return compile_spec(spec_path, overrides).raise_for_errors(), None
 
 
-def open_run_directory(compiled: Valid, spec_path: str, overrides: list[str], run_dir: str | None) -> Path:
+def open_run_directory(compiled: Valid, spec_path: str, overrides: list[str],
+                       run_dir: str | None) -> Path:
     """Make the new run's directory and write what describes it (spec, plan, graph, versions)."""
     directory = _run_directory(compiled.spec.name, run_dir)
     digest = write_spec(directory, to_plain(compiled.resolved.root))
@@ -86,7 +88,8 @@ def _run_directory(name: str, requested: str | None) -> Path:
     """
     import torch.distributed as distributed
 
-    if not (distributed.is_available() and distributed.is_initialized() and distributed.get_world_size() > 1):
+    if not (distributed.is_available() and distributed.is_initialized()
+            and distributed.get_world_size() > 1):
         return shared_run_directory(name, requested)
     choice: list[Any] = [None]
     if distributed.get_rank() == 0:
@@ -125,15 +128,16 @@ def load_data(compiled: Valid) -> ArrayDataModule | StreamingDataModule:
 
 
 def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: str | None = None,
-          resume: str | None = None, fast_dev_run: bool = False, printer: PhasePrinter | None = None,
-          progress_bar: bool = True) -> RunResult:
+          resume: str | None = None, fast_dev_run: bool = False,
+          printer: PhasePrinter | None = None, progress_bar: bool = True) -> RunResult:
     """Train a spec (or resume a run directory, `spec_path` then optional); returns the summary."""
     import torch
     from lightning.pytorch import seed_everything
 
     from nndsl.backend.losses import CompiledLoss
     from nndsl.run.schedule import Interrupted, run_schedule
-    from nndsl.run.session import RunContext, build_module, build_network, evaluation_trainer, test_report
+    from nndsl.run.session import (RunContext, build_module, build_network, evaluation_trainer,
+                                   test_report)
 
     _quiet_lightning()
     if resume is not None and run_dir is not None:
@@ -188,7 +192,8 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
             from nndsl.run.init_weights import load_initial_weights
 
             load_initial_weights(network, plan.init)
-        loss = CompiledLoss(plan.loss, signature.target_kind, len(datamodule.splits.train), bool(plan.loss_terms))
+        loss = CompiledLoss(plan.loss, signature.target_kind, len(datamodule.splits.train),
+                            bool(plan.loss_terms))
         context = RunContext(compiled, network, datamodule, loss, directory, fast_dev_run,
                              printer=printer, progress_bar=progress_bar)
         try:
@@ -209,9 +214,10 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
         if datamodule.splits.test is not None and not fast_dev_run:
             module = build_module(context, (), (), spec.optimizer, 1)
             results = evaluation_trainer(context).test(module, datamodule=datamodule, verbose=False)
-            test_metrics = {key: float(value) for key, value in (results[0] if results else {}).items()}
-        summary = {"name": spec.name, "seed": spec.seed, "resumed": resuming, "phases": rows, "test": test_metrics,
-                   "parameters": compiled.graph.parameter_count}
+            test_metrics = {key: float(value)
+                            for key, value in (results[0] if results else {}).items()}
+        summary = {"name": spec.name, "seed": spec.seed, "resumed": resuming, "phases": rows,
+                   "test": test_metrics, "parameters": compiled.graph.parameter_count}
         if datamodule.splits.test is not None and not fast_dev_run:
             from nndsl.run.confusion import write_confusion_matrix
 
@@ -223,7 +229,8 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
 
 
 def _newest_checkpoint(directory: Path) -> Path | None:
-    saved = sorted((directory / "checkpoints").glob("**/last.ckpt"), key=lambda path: path.stat().st_mtime)
+    saved = sorted((directory / "checkpoints").glob("**/last.ckpt"),
+                   key=lambda path: path.stat().st_mtime)
     return saved[-1] if saved else None
 
 

@@ -107,16 +107,11 @@ def original_spec_path(directory: Path, recorded: str | None) -> Path:
                 directory / "spec.yaml")
 
 
-def build_trained_network(compiled: Valid) -> Any:
+def build_trained_network(compiled: Valid) -> torch.nn.Module:
     """The plan's network (one graph module, or the ensemble), untrained: weights come next."""
-    from nndsl.backend.graph_module import GraphModule
+    from nndsl.backend.networks import build_planned_network
 
-    plan = compiled.plan
-    if plan.ensemble is None:
-        return GraphModule(compiled.graph, plan.tempering, memory=plan.memory)
-    from nndsl.backend.ensemble.network import EnsembleNetwork
-
-    return EnsembleNetwork(compiled.graph, plan.ensemble, plan.tempering)
+    return build_planned_network(compiled.graph, compiled.plan)
 
 
 class Predictor(torch.nn.Module):

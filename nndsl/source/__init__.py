@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from nndsl.diagnostics import DiagnosticList, SpecError, Span
-from nndsl.source.document import Document, MappingNode, Node, ScalarNode, SequenceNode, locate, to_plain
+from nndsl.source.document import (Document, MappingNode, Node, ScalarNode, SequenceNode, locate,
+                                   to_plain)
 from nndsl.source.yaml_loader import parse_yaml
 
 __all__ = [
@@ -17,7 +18,8 @@ __all__ = [
 ]
 
 
-def read_text(path: Path, origin: str, diagnostics: DiagnosticList, used_at: Span | None = None) -> str | None:
+def read_text(path: Path, origin: str, diagnostics: DiagnosticList,
+              used_at: Span | None = None) -> str | None:
     """The text of `path`, or None with an E107 diagnostic (placed at `used_at` if given)."""
     try:
         return path.read_text(encoding="utf-8")
@@ -37,7 +39,8 @@ def read_text(path: Path, origin: str, diagnostics: DiagnosticList, used_at: Spa
         return None
 
 
-def parse_document(text: str, path: str, diagnostics: DiagnosticList, origin: str = "spec") -> Document | None:
+def parse_document(text: str, path: str, diagnostics: DiagnosticList,
+                   origin: str = "spec") -> Document | None:
     """Parse spec text; the top level must be a mapping (E103)."""
     root = parse_yaml(text, path, origin, diagnostics)
     if root is None:

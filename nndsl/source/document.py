@@ -65,7 +65,8 @@ def locate(node: Node, path: tuple[str | int, ...], key: bool = False) -> Span:
             if last and key:
                 return current.key_spans.get(part, current.entries[part].span)
             current = current.entries[part]
-        elif isinstance(current, SequenceNode) and isinstance(part, int) and 0 <= part < len(current.items):
+        elif (isinstance(current, SequenceNode) and isinstance(part, int)
+              and 0 <= part < len(current.items)):
             current = current.items[part]
         else:
             return span

@@ -113,8 +113,8 @@ def parse_yaml(text: str, file: str, origin: str, diagnostics: DiagnosticList) -
     forbidden = yaml.reader.Reader.NON_PRINTABLE.search(text)
     if forbidden is not None:
         line, column = _line_column(text, forbidden.start())
-        diagnostics.add("E101", f"YAML syntax error: character {ord(forbidden.group()):#06x} is not "
-                        "allowed in YAML text", _span_at(file, origin, line, column),
+        diagnostics.add("E101", f"YAML syntax error: character {ord(forbidden.group()):#06x} is "
+                        f"not allowed in YAML text", _span_at(file, origin, line, column),
                         "remove the control character")
         return None
     loader = _SpecLoader(text)
@@ -124,7 +124,8 @@ def parse_yaml(text: str, file: str, origin: str, diagnostics: DiagnosticList) -
             documents.append(loader.get_node())
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
-        span = _span_at(file, origin, *_within_text(text, mark.line + 1, mark.column + 1)) if mark else None
+        span = (_span_at(file, origin, *_within_text(text, mark.line + 1, mark.column + 1))
+                if mark else None)
         problem = error.problem or error.context or "invalid YAML"
         context = error.context_mark
         if error.problem and error.context and context is not None and context is not mark:
@@ -147,7 +148,8 @@ def parse_yaml(text: str, file: str, origin: str, diagnostics: DiagnosticList) -
     if len(documents) > 1:
         second = documents[1]
         diagnostics.add("E108", "the file holds more than one YAML document",
-                        _node_span(second, file, origin), "keep one document per spec file (remove `---`)")
+                        _node_span(second, file, origin), "keep one document per spec file (remove "
+                                                          "`---`)")
         return None
     if _expanded_size(documents[0], {}) > MAX_EXPANDED_NODES:
         diagnostics.add("E106", f"the document expands to more than {MAX_EXPANDED_NODES} values "
@@ -170,7 +172,8 @@ def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
     if isinstance(node, YamlSequence):
         size = 1 + sum(_expanded_size(item, sizes) for item in node.value)
     elif isinstance(node, YamlMapping):
-        size = 1 + sum(_expanded_size(key, sizes) + _expanded_size(value, sizes) for key, value in node.value)
+        size = 1 + sum(_expanded_size(key, sizes) + _expanded_size(value, sizes)
+                       for key, value in node.value)
     else:
         size = 1
     sizes[id(node)] = min(size, MAX_EXPANDED_NODES + 1)
@@ -199,10 +202,12 @@ class _Converter:
         assert isinstance(node, YamlMapping)
         own_keys = {id(key_node) for key_node, _ in node.value if key_node.tag != _MERGE_TAG}
         try:
-            self.loader.flatten_mapping(node)  # applies `<<:` merge keys: merged pairs first, own last
+            # applies `<<:` merge keys: merged pairs first, own last
+            self.loader.flatten_mapping(node)
         except yaml.constructor.ConstructorError as error:  # `<<: 3`: nothing to merge
             mark = error.problem_mark
-            where = _span_at(self.file, self.origin, mark.line + 1, mark.column + 1) if mark else span
+            where = (_span_at(self.file, self.origin, mark.line + 1, mark.column + 1) if mark
+                     else span)
             self.diagnostics.add("E303", "a merge key `<<` takes a mapping or a list of mappings "
                                  "(`<<: *anchor`)", where, "refer to an anchored mapping")
             node.value = [(key, value) for key, value in node.value if key.tag != _MERGE_TAG]
@@ -218,7 +223,8 @@ class _Converter:
             if own and key in written:
                 first = key_spans[key]
                 self.diagnostics.add("E102", f"duplicate key `{key}` (first at line {first.line})",
-                                     key_span, "remove one of the two; YAML would silently keep the last")
+                                     key_span, "remove one of the two; YAML would silently keep "
+                                               "the last")
                 continue
             # A written key overrides a merged one, and later merged pairs override earlier ones
             # (flatten_mapping orders them so), as YAML's merge-key rules say.
@@ -234,8 +240,8 @@ class _Converter:
         try:
             return self.loader.construct_object(node, deep=True)
         except (ValueError, KeyError, IndexError, TypeError, yaml.YAMLError):
-            self.diagnostics.add("E303", f"`{node.value}` is not a valid `{_tag_text(node.tag)}`", span,
-                                 "remove the tag, or write a value of that type")
+            self.diagnostics.add("E303", f"`{node.value}` is not a valid `{_tag_text(node.tag)}`",
+                                 span, "remove the tag, or write a value of that type")
             return _INVALID
 
     def _refuse_tag(self, tag: str, span: Span) -> None:

@@ -21,8 +21,10 @@ class EnsembleSpec(SpecModel):
     members: int = Field(ge=1, le=64, description="number of members M")
     method: Literal["independent", "bagging", "smcl"] = Field(
         "independent", description="independent seeds, bootstrap samples, or the sMCL oracle loss")
-    k: int = Field(1, ge=1, description="smcl: members receiving each example's gradient (k = M: classic ensemble)")
-    share: str | None = Field(None, description="a cut: members share the extractor below it (one trunk, M heads)")
+    k: int = Field(1, ge=1, description="smcl: members receiving each example's gradient (k = M: "
+                                        "classic ensemble)")
+    share: str | None = Field(None, description="a cut: members share the extractor below it (one "
+                                                "trunk, M heads)")
     combine: Literal["mean", "vote"] = Field(
         "mean", description="how the members' class predictions are combined for valid/accuracy "
                             "and test/accuracy: mean of probabilities, or majority vote")
@@ -64,12 +66,13 @@ class MemorySpec(SpecModel):
     budget: float | str = Field(description="bytes (`48 MiB`, `2GB`, 50000000) or a share of plain "
                                             "backpropagation's activation memory (`5%`)")
     policy: Literal["optimal", "hidden", "internal", "sqrt", "none"] = Field(
-        "optimal", description="optimal = BPTT-MSM for recurrent layers, size-aware checkpoint segments for "
-                               "chains; hidden = HSM; internal = ISM (chains: as optimal); sqrt = √T / √n "
-                               "equal segments; none = keep everything")
+        "optimal", description="optimal = BPTT-MSM for recurrent layers, size-aware checkpoint "
+                               "segments for chains; hidden = HSM; internal = ISM (chains: as "
+                               "optimal); sqrt = √T / √n equal segments; none = keep everything")
     sequence_length: int | None = Field(None, ge=1, le=1_000_000,
-                                        description="the length T to plan for when the input length varies "
-                                                    "(batches of other lengths are re-planned with the same memory)")
+                                        description="the length T to plan for when the input "
+                                                    "length varies (batches of other lengths are "
+                                                    "re-planned with the same memory)")
 
     @field_validator("budget", mode="before")
     @classmethod
@@ -100,12 +103,13 @@ def parse_budget(value: object) -> float | str:
     else:
         match = _BUDGET.match(str(value))
         if not match:
-            raise spec_error("budget", "budget `{value}` does not parse: write bytes such as `48 MiB` "
-                             "or a percentage such as `5%`", value=value)
+            raise spec_error("budget", "budget `{value}` does not parse: write bytes such as `48 "
+                             "MiB` or a percentage such as `5%`", value=value)
         number, unit = float(match.group(1)), (match.group(2) or "").lower()
     if unit == "%":
         if not 0 < number <= 100:
-            raise spec_error("budget", "a percentage budget lies in (0, 100], not {value}", value=value)
+            raise spec_error("budget", "a percentage budget lies in (0, 100], not {value}",
+                             value=value)
         return f"{number:g}%"
     size = number * _UNITS[unit]
     if size <= 0:

@@ -24,7 +24,8 @@ _CODES = {
     "extra_forbidden": "E301", "missing": "E302",
     "greater_than": "E304", "greater_than_equal": "E304", "less_than": "E304",
     "less_than_equal": "E304", "too_short": "E304", "too_long": "E304", "ensemble_k": "E410",
-    "literal_error": "E305", "enum": "E305", "union_tag_invalid": "E305", "union_tag_not_found": "E302",
+    "literal_error": "E305", "enum": "E305", "union_tag_invalid": "E305",
+    "union_tag_not_found": "E302",
     "unknown_layer": "E306", "budget": "E307", "version": "E308", "size_too_large": "E309",
     "unknown_source": "E310", "selector": "E311", "value_error": "E311", "simple_name": "E312",
     "ensemble_option": "E425", "batch_frames_and_size": "E348", "class_repeated": "E345",
@@ -33,7 +34,8 @@ _CODES = {
 _SKIPPED_LOC_PARTS = {"params", "options", "layer", "group"}
 
 
-def load_spec(root: MappingNode, diagnostics: DiagnosticList, context: dict[str, Any] | None = None) -> Spec | None:
+def load_spec(root: MappingNode, diagnostics: DiagnosticList,
+              context: dict[str, Any] | None = None) -> Spec | None:
     """Validate the resolved tree into a `Spec`; None (with diagnostics) when it is invalid."""
     plain = to_plain(root)
     try:
@@ -88,7 +90,8 @@ def _report(item: Any, root: MappingNode, plain: Any, diagnostics: DiagnosticLis
         parent = _path_text(loc[:-1], root, missing_key=False) or "the spec"
         diagnostics.add(code, f"unknown key `{key}` in {parent}",
                         _locate(root, loc, key=True),
-                        did_you_mean(key, allowed) or (f"allowed here: {', '.join(sorted(allowed))}" if allowed else None))
+                        did_you_mean(key, allowed)
+                        or (f"allowed here: {', '.join(sorted(allowed))}" if allowed else None))
         return
     if kind == "union_mismatch":
         choices = item["ctx"]["choices"]
@@ -110,7 +113,8 @@ def _report(item: Any, root: MappingNode, plain: Any, diagnostics: DiagnosticLis
         item = {**item, "input": context.get("tag")}
     if kind in ("literal_error", "enum", "union_tag_invalid"):
         expected = _expected(item)
-        hint = did_you_mean(str(item.get("input")), expected) or (f"choose one of: {', '.join(expected)}" if expected else None)
+        hint = did_you_mean(str(item.get("input")), expected) or (
+            f"choose one of: {', '.join(expected)}" if expected else None)
         message = f"`{path}` cannot be {item.get('input')!r}"
     elif kind == "simple_name":
         hint = item.get("ctx", {}).get("hint")
@@ -141,7 +145,8 @@ def _expected(item: Any) -> list[str]:
     if "expected_tags" in context:
         return [tag.strip(" '") for tag in str(context["expected_tags"]).split(",")]
     text = str(context.get("expected", ""))
-    return [part.strip(" '\"") for part in text.replace(" or ", ",").split(",") if part.strip(" '\"")]
+    return [part.strip(" '\"") for part in text.replace(" or ", ",").split(",")
+            if part.strip(" '\"")]
 
 
 def _walk(root: Node, loc: tuple[Any, ...]) -> list[tuple[Any, Node]]:
@@ -158,7 +163,8 @@ def _walk(root: Node, loc: tuple[Any, ...]) -> list[tuple[Any, Node]]:
             continue
         if isinstance(current, MappingNode) and isinstance(part, str) and part in current.entries:
             current = current.entries[part]
-        elif isinstance(current, SequenceNode) and isinstance(part, int) and 0 <= part < len(current.items):
+        elif (isinstance(current, SequenceNode) and isinstance(part, int)
+              and 0 <= part < len(current.items)):
             current = current.items[part]
         else:
             continue
@@ -197,7 +203,8 @@ def _path_text(loc: tuple[Any, ...], root: MappingNode, missing_key: bool = True
     parts = [part for part, _ in _walk(root, loc)]
     if missing_key and loc and (not parts or parts[-1] != loc[-1]) and isinstance(loc[-1], str) \
             and loc[-1] not in _SKIPPED_LOC_PARTS:
-        parts.append(loc[-1])  # a missing or unknown key is not in the tree, but belongs in the path
+        # a missing or unknown key is not in the tree, but belongs in the path
+        parts.append(loc[-1])
     text = ""
     for part in parts:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
@@ -228,7 +235,8 @@ def _allowed_keys(loc: tuple[Any, ...], plain: Any) -> set[str]:
             model = layer.Params if layer else None
             continue
         if part == "options" and isinstance(value, dict):
-            extra = {"source", "batch_size", "valid_fraction", "test_fraction", "seed", "num_workers"}
+            extra = {"source", "batch_size", "valid_fraction", "test_fraction", "seed",
+                     "num_workers"}
             model = _source_params(str(value.get("source")))
             continue
         if isinstance(model, type) and issubclass(model, BaseModel) and part in model.model_fields:

@@ -25,7 +25,8 @@ class LayerSpec(SpecModel):
 
     name: str = Field(description="unique name (default: the type and position, e.g. linear_3)")
     type: str = Field(description="layer type; `nndsl ls` lists them")
-    inputs: tuple[str, ...] | None = Field(None, description="input layer names (default: the previous layer)")
+    inputs: tuple[str, ...] | None = Field(None, description="input layer names (default: the "
+                                                             "previous layer)")
     params: LayerParams = Field(description="type-specific parameters, written flat beside `type`")
 
     @model_validator(mode="before")
@@ -44,7 +45,8 @@ class LayerSpec(SpecModel):
         registry = layer_registry(info)
         if value not in registry:
             hint = did_you_mean(value, registry.names()) or "`nndsl ls` lists the layer types"
-            raise spec_error("unknown_layer", "unknown layer type `{type}` ({hint})", type=value, hint=hint)
+            raise spec_error("unknown_layer", "unknown layer type `{type}` ({hint})", type=value,
+                             hint=hint)
         return value
 
     @field_validator("params", mode="before")
@@ -78,9 +80,11 @@ NetworkItem = Annotated[
 
 
 class InputSpec(SpecModel):
-    """The network input's shape for one example, without the batch axis; "T" marks a variable length."""
+    """The network input's shape for one example, without the batch axis; "T" marks a variable
+    length."""
 
-    shape: tuple[int | str, ...] = Field(min_length=1, max_length=4, description="e.g. [T, 40] or [64]")
+    shape: tuple[int | str, ...] = Field(min_length=1, max_length=4,
+                                         description="e.g. [T, 40] or [64]")
 
     @field_validator("shape")
     @classmethod

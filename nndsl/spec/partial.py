@@ -57,4 +57,5 @@ def partial_spec(root: MappingNode) -> PartialSpec | None:
         spec = Spec.model_validate(standing_in)
     except ValidationError:
         return None
-    return PartialSpec(spec, frozenset(plain) - faulty | (frozenset(Spec.model_fields) - set(plain)))
+    return PartialSpec(spec,
+                       frozenset(plain) - faulty | (frozenset(Spec.model_fields) - set(plain)))

@@ -23,14 +23,17 @@ class Spec(SpecModel):
     memory budget and trainer options."""
 
     nndsl: int = Field(description="language version; this nndsl reads version 1")
-    name: SimpleName = Field(description="experiment name (names the run directory): letters, digits, . _ -, "
-                             "at most 100 characters")
-    seed: int = Field(0, ge=0, le=2**32 - 1, description="seed for initialisation, shuffling and noise")
-    use: tuple[str, ...] = Field((), description="fragments: `std:blocks/...`, `std:presets/...` or paths")
+    name: SimpleName = Field(description="experiment name (names the run directory): letters, "
+                             "digits, . _ -, at most 100 characters")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seed for initialisation, shuffling and "
+                                                         "noise")
+    use: tuple[str, ...] = Field((), description="fragments: `std:blocks/...`, `std:presets/...` "
+                                                 "or paths")
     data: DataSpec = Field(description="the data source and its batching")
     network: NetworkSpec = Field(description="the network")
     loss: LossSpec = Field(description="the training loss")
-    metrics: tuple[MetricName, ...] = Field((), description="metrics logged for validation and test")
+    metrics: tuple[MetricName, ...] = Field((),
+                                            description="metrics logged for validation and test")
     optimizer: OptimizerSpec = Field(description="the optimiser (torch.optim, or delta_bar_delta)")
     cuts: Literal["units"] | dict[SimpleName, CutSpec] | None = Field(
         None, description="`units` (a cut after each top-level unit) or named cuts")
@@ -39,7 +42,8 @@ class Spec(SpecModel):
     tempering: TemperingSpec = Field(default_factory=TemperingSpec, description="per-layer rates")
     ensemble: EnsembleSpec | None = Field(None, description="train M members together")
     memory: MemorySpec | None = Field(None, description="activation-memory budget")
-    trainer: TrainerSpec = Field(default_factory=TrainerSpec, description="Lightning Trainer options")
+    trainer: TrainerSpec = Field(default_factory=TrainerSpec,
+                                 description="Lightning Trainer options")
     init_from: InitFrom | None = Field(None, description="weights loaded before the first phase",
                                        json_schema_extra=path_or_mapping)
 

@@ -7,7 +7,8 @@ layers by selectors.
 
 Phase kinds:
     joint               train every layer
-    train               explicit `train:` / `freeze:` / `reinit:` selectors (controls, custom phases)
+    train               explicit `train:` / `freeze:` / `reinit:` selectors (controls, custom
+                        phases)
     top_down            Algorithm 1: freeze the classifier above a cut, re-initialise and retrain
                         the extractor, move the cut down while validation improves
     retrain_classifier  freeze the extractor below a cut, continue (or re-initialise) the top;
@@ -42,26 +43,33 @@ from nndsl.spec.training import OptimizerSpec
 class CutSpec(SpecModel):
     """A named cut: after a top-level unit, or the set of extractor layers."""
 
-    after: str | None = Field(None, description="the top-level unit (layer or group) the cut follows")
-    extractor: tuple[Selector, ...] | None = Field(None, min_length=1, description="layers below the cut")
+    after: str | None = Field(None, description="the top-level unit (layer or group) the cut "
+                                                "follows")
+    extractor: tuple[Selector, ...] | None = Field(None, min_length=1,
+                                                   description="layers below the cut")
 
 
 class StopSpec(SpecModel):
     """When a phase (or each retraining in it) stops."""
 
     monitor: str = Field("valid/loss", description="metric watched, e.g. valid/loss, valid/cer")
-    patience: int | None = Field(None, ge=1, le=10_000, description="epochs without improvement before stopping")
-    mode: Literal["min", "max"] | None = Field(None, description="better is lower or higher (default from the metric)")
-    max_epochs: int | None = Field(None, ge=1, le=100_000, description="cap (default: trainer.max_epochs)")
-    threshold: float | None = Field(None, description="stop as soon as the metric reaches this value "
-                                                      "(at or below it for min, at or above for max)")
+    patience: int | None = Field(None, ge=1, le=10_000, description="epochs without improvement "
+                                                                    "before stopping")
+    mode: Literal["min", "max"] | None = Field(None, description="better is lower or higher "
+                                                                 "(default from the metric)")
+    max_epochs: int | None = Field(None, ge=1, le=100_000, description="cap (default: "
+                                                                       "trainer.max_epochs)")
+    threshold: float | None = Field(None, description="stop as soon as the metric reaches this "
+                                                      "value (at or below it for min, at or above "
+                                                      "for max)")
 
 
 class _Phase(SpecModel):
-    name: SimpleName | None = Field(None, description="phase name (default: kind and position); names "
-                                    "its checkpoint folder: letters, digits, . _ -")
+    name: SimpleName | None = Field(None, description="phase name (default: kind and position); "
+                                    "names its checkpoint folder: letters, digits, . _ -")
     stop: StopSpec = Field(default_factory=StopSpec, description="when to stop")
-    optimizer: OptimizerSpec | None = Field(None, description="optimiser for this phase (default: the spec's)")
+    optimizer: OptimizerSpec | None = Field(None, description="optimiser for this phase (default: "
+                                                              "the spec's)")
     tempering: TemperingSpec | None = Field(None, description="tempering rule for this phase")
     keep_best: bool = Field(True, description="end the phase with its best-validation weights")
     init_from: InitFrom | None = Field(None, description="weights loaded at the phase's start",
@@ -74,7 +82,8 @@ class JointPhase(SelectionFields, _Phase):
 
 class TrainPhase(SelectionFields, _Phase):
     phase: Literal["train"]
-    train: tuple[Selector, ...] = Field(default_factory=lambda: (Selector("all"),), description="layers that learn")
+    train: tuple[Selector, ...] = Field(default_factory=lambda: (Selector("all"),),
+                                        description="layers that learn")
     freeze: tuple[Selector, ...] = Field((), description="layers held fixed")
     reinit: tuple[Selector, ...] = Field((), description="layers re-initialised at the phase start")
 
@@ -83,19 +92,22 @@ class TopDownPhase(_Phase):
     phase: Literal["top_down"]
     first_cut: str | None = Field(None, description="the highest cut tried (default: the top cut)")
     last_cut: str | None = Field(None, description="the lowest cut tried (default: the bottom cut)")
-    search: Literal["greedy", "full"] = Field("greedy", description="greedy: the paper's experiments; full: Algorithm 1")
+    search: Literal["greedy", "full"] = Field(
+        "greedy", description="greedy: the paper's experiments; full: Algorithm 1")
     monitor: str = Field("valid/loss", description="validation metric deciding acceptance")
     mode: Literal["min", "max"] | None = Field(None, description="better is lower or higher")
     classifier_from: tuple[str, ...] = Field(
-        (), description="checkpoints (a run's final_weights.pt or a state.pt, relative to the spec file) whose "
-        "layers above the first cut replace the classifier of the first attempt; with several, the extractor "
-        "trains against all of them (mean loss) and the one scoring best on validation is kept")
+        (), description="checkpoints (a run's final_weights.pt or a state.pt, relative to the spec "
+        "file) whose layers above the first cut replace the classifier of the first attempt; with "
+        "several, the extractor trains against all of them (mean loss) and the one scoring best on "
+        "validation is kept")
 
 
 class RetrainClassifierPhase(_Phase):
     phase: Literal["retrain_classifier"]
-    cut: str | None = Field(None, description="the cut (default: the one an earlier top_down phase accepted "
-                            "last, decided at run time; its first cut when it accepted none)")
+    cut: str | None = Field(None, description="the cut (default: the one an earlier top_down phase "
+                            "accepted last, decided at run time; its first cut when it accepted "
+                            "none)")
     reinit: bool = Field(False, description="re-initialise the classifier instead of continuing it")
 
 

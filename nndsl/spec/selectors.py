@@ -52,10 +52,13 @@ class Selector(Record):
         return cls(prefix, argument)  # type: ignore[arg-type]
 
     def __str__(self) -> str:
-        return self.kind if self.kind == "all" else self.argument if self.kind == "name" else f"{self.kind}:{self.argument}"
+        if self.kind == "all":
+            return self.kind
+        return self.argument if self.kind == "name" else f"{self.kind}:{self.argument}"
 
     @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+    def __get_pydantic_core_schema__(cls, source: Any,
+                                     handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
         return core_schema.no_info_after_validator_function(
             cls.parse, core_schema.str_schema(),
             serialization=core_schema.to_string_ser_schema(),
@@ -63,4 +66,5 @@ class Selector(Record):
 
     @classmethod
     def __get_pydantic_json_schema__(cls, schema: Any, handler: Any) -> dict[str, Any]:
-        return {"type": "string", "description": "all | NAME-GLOB | type:TYPE | extractor:CUT | classifier:CUT"}
+        return {"type": "string", "description": "all | NAME-GLOB | type:TYPE | extractor:CUT | "
+                                                 "classifier:CUT"}

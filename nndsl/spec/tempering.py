@@ -30,13 +30,20 @@ class TemperingSpec(SpecModel):
 
     rule: Literal["none", "schraudolph", "layerwise_decay", "width", "manual"] = Field(
         "none", description="the rule deciding each layer's learning rate")
-    error_attenuation: bool = Field(False, description="schraudolph: scale backpropagated error by 1/(s·sqrt(fan-out))")
-    shunting: bool = Field(False, description="schraudolph: biases take the mean error, weights the centred error")
+    error_attenuation: bool = Field(False, description="schraudolph: scale backpropagated error by "
+                                                       "1/(s·sqrt(fan-out))")
+    shunting: bool = Field(False, description="schraudolph: biases take the mean error, weights "
+                                              "the centred error")
     global_lr: float | Literal["auto"] | None = Field(
         None, description="η; `auto` = the bound 1/sqrt(|T|) (default: optimizer.lr)")
-    decay: float = Field(0.8, gt=0, le=1, description="layerwise_decay: factor per unit from the top")
-    base_width: int = Field(256, ge=1, description="width: fan-in at which the rate is optimizer.lr")
-    input_power: float | None = Field(None, gt=0, description="schraudolph: ε bound for external inputs "
-                                                              "(default: from the data, e.g. one-hot + bias = 4)")
+    decay: float = Field(0.8, gt=0, le=1, description="layerwise_decay: factor per unit from the "
+                                                      "top")
+    base_width: int = Field(256, ge=1,
+                            description="width: fan-in at which the rate is optimizer.lr")
+    input_power: float | None = Field(None, gt=0, description="schraudolph: ε bound for external "
+                                                              "inputs (default: from the data, "
+                                                              "e.g. one-hot + bias = 4)")
     multipliers: tuple[MultiplierSpec, ...] = Field((), description="per-selector multipliers")
-    no_decay: tuple[Literal["bias", "norm"], ...] = Field((), description="parameters excluded from weight decay")
+    no_decay: tuple[Literal["bias", "norm"], ...] = Field((),
+                                                          description="parameters excluded from "
+                                                                      "weight decay")

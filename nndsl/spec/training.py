@@ -1,4 +1,5 @@
-"""Spec stage: `loss:`, `metrics:`, `optimizer:` (with its learning-rate scheduler) and `trainer:`."""
+"""Spec stage: `loss:`, `metrics:`, `optimizer:` (with its learning-rate scheduler) and
+`trainer:`."""
 
 from __future__ import annotations
 
@@ -23,11 +24,13 @@ class LossSpec(SpecModel):
     states_per_label: int = Field(1, ge=1, le=64, description="dtw_prediction: predictors (states) "
                                                                "per label, left to right")
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="cross-entropy label smoothing")
-    reduction: Literal["mean", "sum"] = Field("mean", description="average or sum the loss over the batch "
-                                                                  "(tempering's batch updates sum)")
+    reduction: Literal["mean", "sum"] = Field("mean", description="average or sum the loss over "
+                                                                  "the batch (tempering's batch "
+                                                                  "updates sum)")
     zero_error_radius: float = Field(0.0, ge=0, lt=0.5,
-                                     description="binary targets: no error within this distance of 0/1 "
-                                                 "(targets shifted to 1-r / r, as in tempering's Table 1)")
+                                     description="binary targets: no error within this distance of "
+                                                 "0/1 (targets shifted to 1-r / r, as in "
+                                                 "tempering's Table 1)")
 
 
 class SchedulerSpec(SpecModel):
@@ -102,19 +105,23 @@ class LBFGSSpec(_Optimizer):
 
     type: Literal["lbfgs"]
     lr: float = Field(1.0, gt=0, le=1e3, description="step scale (1 with a line search)")
-    max_iter: int = Field(20, ge=1, le=100_000, description="iterations per optimiser step (per batch)")
-    max_eval: int | None = Field(None, ge=1, description="loss evaluations per step (default 1.25 × max_iter)")
+    max_iter: int = Field(20, ge=1, le=100_000, description="iterations per optimiser step (per "
+                                                            "batch)")
+    max_eval: int | None = Field(None, ge=1, description="loss evaluations per step (default 1.25 "
+                                                         "× max_iter)")
     history_size: int = Field(100, ge=1, le=10_000, description="curvature pairs kept")
     line_search: Literal["strong_wolfe", "none"] = Field("strong_wolfe", description="line search")
-    tolerance_grad: float = Field(1e-7, ge=0, description="stop when the gradient's largest entry is below")
-    tolerance_change: float = Field(1e-9, ge=0, description="stop when the loss or step changes less")
+    tolerance_grad: float = Field(1e-7, ge=0, description="stop when the gradient's largest entry "
+                                                          "is below")
+    tolerance_change: float = Field(1e-9, ge=0, description="stop when the loss or step changes "
+                                                            "less")
 
     @model_validator(mode="after")
     def _no_weight_decay(self) -> LBFGSSpec:
         # torch's LBFGS has no weight decay; accepting the key and ignoring it would mislead.
         if self.weight_decay:
-            raise spec_error("value_error", "lbfgs has no weight_decay (torch.optim.LBFGS takes none); "
-                             "remove it or choose another optimizer")
+            raise spec_error("value_error", "lbfgs has no weight_decay (torch.optim.LBFGS takes "
+                             "none); remove it or choose another optimizer")
         return self
 
 
@@ -125,20 +132,26 @@ OptimizerSpec = Annotated[SGDSpec | AdadeltaSpec | AdamSpec | DeltaBarDeltaSpec 
 class TrainerSpec(SpecModel):
     """Options passed to Lightning's Trainer."""
 
-    max_epochs: int = Field(20, ge=1, le=100_000, description="epochs per phase unless the phase says otherwise")
+    max_epochs: int = Field(20, ge=1, le=100_000, description="epochs per phase unless the phase "
+                                                              "says otherwise")
     min_epochs: int = Field(1, ge=0, description="epochs before early stopping may stop")
-    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = Field("auto", description="hardware")
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = Field("auto",
+                                                                      description="hardware")
     devices: int | Literal["auto"] = Field("auto", description="number of devices or processes")
     num_nodes: int = Field(1, ge=1, le=100_000, description="machines, each running `devices` "
                            "processes (started by torchrun, SLURM or by hand: see the README)")
-    strategy: Literal["auto", "ddp", "ddp_spawn", "fsdp"] = Field("auto", description="Lightning strategy")
-    precision: Literal["32", "16-mixed", "bf16-mixed", "64"] = Field("32", description="numeric precision")
+    strategy: Literal["auto", "ddp", "ddp_spawn", "fsdp"] = Field("auto",
+                                                                  description="Lightning strategy")
+    precision: Literal["32", "16-mixed", "bf16-mixed", "64"] = Field(
+        "32", description="numeric precision")
     gradient_clip_val: float | None = Field(None, gt=0, description="clip gradient norm to this")
     accumulate_grad_batches: int = Field(1, ge=1, description="batches per optimiser step")
     deterministic: bool | Literal["warn"] = Field(
-        "warn", description="deterministic algorithms; `warn` (default) uses them where they exist and warns "
-                            "where not (CTC's CUDA backward has none), so CPU runs repeat exactly")
+        "warn", description="deterministic algorithms; `warn` (default) uses them where they exist "
+                            "and warns where not (CTC's CUDA backward has none), so CPU runs "
+                            "repeat exactly")
     log_every_n_steps: int = Field(10, ge=1, description="logging interval in steps")
     logger: Literal["csv", "tensorboard"] = Field("csv", description="metrics logger")
-    limit_train_batches: float | int | None = Field(None, gt=0, description="use part of the training set")
+    limit_train_batches: float | int | None = Field(None, gt=0,
+                                                    description="use part of the training set")
     scheduler: SchedulerSpec | None = Field(None, description="learning-rate scheduler")

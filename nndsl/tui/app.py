@@ -106,7 +106,8 @@ class NndslApp(App[int]):
             if not Path(self.spec_path).is_file():
                 # An editor saving by rename leaves a moment with no file: keep the last view.
                 self.query_one(StatusLine).update(
-                    Text(f"{self.spec_path}: file not found — waiting for it")  # literal, not markup
+                    # literal, not markup
+                    Text(f"{self.spec_path}: file not found — waiting for it")
                 )
                 return
             self.action_reload()

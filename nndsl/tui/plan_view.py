@@ -47,7 +47,8 @@ def step_groups(compiled: Compiled, step: PhaseStep) -> RenderableType:
             parameters = f"{sum(graph.node(name).parameter_count for name in layers):,}"
         else:  # the graph counts whole layers, not their weights or biases alone
             parameters = f"part of {group.parameters:,}"
-        table.add_row(Text(group.name), Text(shown), f"{group.lr:.4g}", f"{group.weight_decay:.3g}", parameters)
+        table.add_row(Text(group.name), Text(shown), f"{group.lr:.4g}", f"{group.weight_decay:.3g}",
+                      parameters)
     frozen = [
         name
         for name in graph.order

@@ -168,3 +168,37 @@ def test_in_memory_data_can_be_bucketed_too() -> None:
     sizes = sorted(batch["inputs"].shape[0] * batch["inputs"].shape[1]
                    for batch in module.train_dataloader())
     assert max(sizes) <= 14 and module.train_batches_per_epoch() == len(sizes)
+
+
+def test_both_data_modules_honour_bagging_and_a_resumed_shuffle_alike(tmp_path: Path) -> None:
+    """The run stage asks any data module for bagging and for a resumed shuffling state
+    (`nndsl.backend.training_loader`); a streamed source must answer as an in-memory one."""
+    write_kaldi(tmp_path / "data", classes=True)
+    source, eager = kaldi(tmp_path, lazy=False, classes=True)
+    _, lazy = kaldi(tmp_path, lazy=True, classes=True)
+
+    def modules():
+        return (ArrayDataModule(source.load(eager, tmp_path, 0), 4, 0.2, 0.0, seed=3),
+                StreamingDataModule(source.open(lazy, tmp_path, 0), 4, 0.2, 0.0, seed=3))
+
+    # A resumed shuffle: the next loader starts from the saved state, later ones from the seed.
+    fresh = batches(modules()[0].train_dataloader())
+    generator = torch.Generator().manual_seed(3)
+    torch.randperm(5, generator=generator)  # any state other than the seed's
+    for module in modules():
+        module.resume_shuffle(generator.get_state())
+        resumed = batches(module.train_dataloader())
+        assert [batch["targets"].tolist() for batch in resumed] != \
+            [batch["targets"].tolist() for batch in fresh]
+        assert_same(batches(module.train_dataloader()), fresh)
+    memory, streaming = modules()
+    memory.resume_shuffle(generator.get_state())
+    streaming.resume_shuffle(generator.get_state())
+    assert_same(batches(memory.train_dataloader()), batches(streaming.train_dataloader()))
+    # Bagging: each member's own bootstrap sample of the training split, the same in both, and
+    # a training loader over them (member-major batches: tests/backend/test_bagging.py).
+    for module in (memory, streaming):
+        module.use_bootstrap_samples(members=3, seed=5)
+    assert memory.bootstrap_indices is not None and memory.bootstrap_indices.shape[0] == 3
+    assert torch.equal(memory.bootstrap_indices, streaming.bootstrap_indices)
+    assert len(memory.train_dataloader()) == len(streaming.train_dataloader())

@@ -109,6 +109,11 @@ def test_saved_dataset_is_read_in_place(tmp_path: Path) -> None:
     store = arrow.open(params, tmp_path, 0)
     assert [example["targets"].item() for example in store.examples([2, 0])] == [1, 0]
     np.testing.assert_array_equal(store.example(1)["inputs"], [3.0, 4.0])
+    # Bagging over a lazy store: every member draws its own bootstrap sample.
+    module = StreamingDataModule(store, 2, 0.0, 0.0, seed=0)
+    module.use_bootstrap_samples(members=2, seed=0)
+    batch = next(iter(module.train_dataloader()))
+    assert batch["inputs"].shape == (2, 2, 2) and module.bootstrap_indices.shape == (2, 3)
 
 
 @pytest.mark.parametrize(("change", "code"), [
@@ -144,22 +149,25 @@ def test_npy_metadata_errors(tmp_path: Path) -> None:
     assert caught.value.code == "E495"
 
 
-def test_streaming_statistics_match_the_whole_data(tmp_path: Path) -> None:
-    from nndsl.data import statistics
+def test_streaming_counts_and_standardisation_match_the_whole_data(tmp_path: Path) -> None:
     from nndsl.data.statistics import streaming_statistics
 
     write_npy(tmp_path / "set")
     npy, params = source("npy_dir", path="set")
     store = npy.open(params, tmp_path, 0)
     rows = np.array([0, 3, 4, 7, 8, 11, 12, 20, 29])
-    statistics.CHUNK_EXAMPLES, chunk = 2, statistics.CHUNK_EXAMPLES  # several chunks merged
-    try:
-        result = streaming_statistics(store, rows, num_classes=5, moments=True)
-    finally:
-        statistics.CHUNK_EXAMPLES = chunk
+    result = streaming_statistics(store, rows, num_classes=5)
     frames, classes, _ = sequences()
     whole = np.concatenate([frames[row] for row in rows])
-    assert result["examples"] == 9 and result["frames"] == len(whole)
-    assert result["class_counts"] == np.bincount(classes[rows], minlength=5).tolist()
-    np.testing.assert_allclose(result["feature_mean"], whole.mean(axis=0), rtol=1e-6)
-    np.testing.assert_allclose(result["feature_std"], whole.std(axis=0), rtol=1e-6)
+    assert result == {"examples": 9, "frames": len(whole),
+                      "class_counts": np.bincount(classes[rows], minlength=5).tolist()}
+    # Standardisation: fitted on the training split in a streaming pass, as in memory.
+    memory = ArrayDataModule(npy.load(params, tmp_path, 0), 4, 0.2, 0.0, seed=1,
+                             standardize=True)
+    streaming = StreamingDataModule(store, 4, 0.2, 0.0, seed=1, standardize=True)
+    np.testing.assert_allclose(streaming.feature_statistics.mean,
+                               memory.feature_statistics.mean, rtol=1e-9)
+    np.testing.assert_allclose(streaming.feature_statistics.std,
+                               memory.feature_statistics.std, rtol=1e-9)
+    for left, right in zip(memory.train_dataloader(), streaming.train_dataloader()):
+        torch.testing.assert_close(left["inputs"], right["inputs"], rtol=1e-6, atol=1e-6)

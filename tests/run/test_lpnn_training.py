@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from nndsl.run import train
 
@@ -18,7 +17,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.slow
 def test_lpnn_trains_and_its_predictors_decode_words(tmp_path: Path):
-    torch.set_num_threads(1)
     overrides = ["data.sentences=100", "data.words=10", "data.successors=3", "data.batch_size=8",
                  "trainer.max_epochs=6", "seed=3", "data.seed=3"]
     result = train(str(ROOT / "specs" / "lpnn_phones.yaml"), overrides, run_dir=str(tmp_path / "run"),

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from nndsl.api import compile_spec
 from nndsl.run import train
@@ -31,7 +30,6 @@ def test_shipped_specs_print_matched_parameter_counts():
 
 @pytest.mark.slow
 def test_relative_density_net_trains_with_lbfgs(tmp_path: Path):
-    torch.set_num_threads(1)
     result = train(str(ROOT / "specs" / "rdn_speakers.yaml"), SMALL, run_dir=str(tmp_path / "run"),
                    progress_bar=False)
     assert result.summary["test"]["test/accuracy"] > 0.5  # 4 speakers: chance is 0.25

@@ -81,3 +81,18 @@ def test_full_search_goes_on_past_a_failure_after_an_acceptance(monkeypatch):
     made = _search(monkeypatch, "full", {"C4": False, "C3": True, "C2": False, "C1": True})
     assert made == [("top_down/1-C4", 100.0), ("top_down/2-C3", 100.0), ("top_down/3-C2", 8.0),
                     ("top_down/4-C1", 8.0)]
+
+
+def test_every_planned_phase_kind_has_a_runner():
+    """The run stage dispatches on the plan's phase kinds; a kind the plan can hand it without a
+    runner would stop a schedule half-way. gradual_unfreeze never reaches it: the plan expands it
+    into train phases."""
+    from typing import get_args
+
+    from nndsl.run.schedule import PHASE_RUNNERS
+    from nndsl.spec.schedule import PhaseSpec
+
+    union, _discriminator = get_args(PhaseSpec)
+    kinds = {get_args(kind.model_fields["phase"].annotation)[0] for kind in get_args(union)}
+    assert "top_down" in kinds and "gradual_unfreeze" in kinds
+    assert set(PHASE_RUNNERS) == kinds - {"gradual_unfreeze"}

@@ -1,6 +1,7 @@
 """Training on lazily read data: a Kaldi data directory read by ark offsets with length-bucketed
-batches trains end to end (with a loader worker process, which gets the store pickled), stores
-its streaming statistics, and a run interrupted in mid-epoch resumes to the uninterrupted run."""
+batches and standardised features trains end to end (with a loader worker process, which gets
+the store pickled), stores its streaming statistics, and a run interrupted in mid-epoch resumes
+to the uninterrupted run."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ nndsl: 1
 name: lazy-kaldi
 seed: 3
 data: {source: kaldi, feats: data/feats.scp, utt2label: data/utt2spk, lazy: true,
-       batch_frames: 120, valid_fraction: 0.2, test_fraction: 0.2, num_workers: 1}
+       batch_frames: 120, valid_fraction: 0.2, test_fraction: 0.2, num_workers: 1,
+       standardize: true}
 network:
   layers:
     - {name: rnn, type: lstm, hidden: 8, output: last}
@@ -64,6 +66,8 @@ def test_lazy_bucketed_training_runs_and_stores_its_statistics(reference):
     assert summary["test"]["test/accuracy"] > 0.5  # three separable speakers
     statistics = json.loads((reference / "run/data_statistics.json").read_text())
     assert statistics["examples"] == 36 and sum(statistics["class_counts"]) == 36
+    features = json.loads((reference / "run/feature_statistics.json").read_text())
+    assert features["shape"] == [5] and features["count"] == statistics["frames"]
 
 
 @pytest.mark.slow

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from nndsl.run import train
 
@@ -17,7 +16,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_word_accuracy_is_logged_and_equals_the_benchmarks(tmp_path: Path):
-    torch.set_num_threads(1)
     overrides = ["data.sentences=40", "data.words=8", "data.successors=3", "data.batch_size=8",
                  "trainer.max_epochs=2", "seed=2", "data.seed=2"]
     result = train(str(ROOT / "specs" / "lpnn_phones.yaml"), overrides,

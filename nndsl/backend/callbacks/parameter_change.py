@@ -63,7 +63,8 @@ class ParameterChange(Callback):
         self.epoch = trainer.current_epoch
         parameters = self._trainable(module)
         if not self.start:
-            self.start = {key: value.detach().to("cpu", copy=True) for key, value in parameters.items()}
+            self.start = {key: value.detach().to("cpu", copy=True)
+                          for key, value in parameters.items()}
         value = trainer.callback_metrics.get(self.monitor)
         score = None if value is None else float(value)
         if score is not None and not math.isnan(score):
@@ -85,8 +86,8 @@ class ParameterChange(Callback):
 
     def summary(self) -> dict[str, Any]:
         """What the run records: per-layer sums, and the epochs they span (1-based)."""
-        return {"parameter_change": dict(self.changes), "change_from_epoch": 1 if self.start else None,
-                "change_to_epoch": self.best_epoch}
+        return {"parameter_change": dict(self.changes),
+                "change_from_epoch": 1 if self.start else None, "change_to_epoch": self.best_epoch}
 
     def state_dict(self) -> dict[str, Any]:
         return {"start": self.start, "changes": self.changes, "best_epoch": self.best_epoch,

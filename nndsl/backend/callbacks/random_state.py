@@ -1,4 +1,5 @@
-"""Backend callback: the running state a checkpoint carries so that a resumed run is the uninterrupted one.
+"""Backend callback: the running state a checkpoint carries so that a resumed run is the
+uninterrupted one.
 
 In: a run on Lightning's Trainer (through callback hooks). Out: `RandomState`, a callback whose
 state, saved in every checkpoint (`last.ckpt`), holds

@@ -51,12 +51,14 @@ class BootstrapSamples(Dataset):
 
     def __getitem__(self, position: int) -> dict[str, torch.Tensor]:
         examples = [self.dataset[int(index)] for index in self.indices[:, position]]
-        return {key: torch.stack([torch.as_tensor(example[key]) for example in examples]) for key in examples[0]}
+        return {key: torch.stack([torch.as_tensor(example[key]) for example in examples])
+                for key in examples[0]}
 
 
 def collate_member_major(batch: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """Collates B `BootstrapSamples` items (fields [M, ...]) into fields [M, B, ...]."""
-    return {key: torch.stack([item[key] for item in batch]).transpose(0, 1) for key in batch[0]}  # [M, B, ...]
+    # [M, B, ...]
+    return {key: torch.stack([item[key] for item in batch]).transpose(0, 1) for key in batch[0]}
 
 
 def bootstrap_loader(samples: BootstrapSamples, batch_size: int, seed: int,

@@ -19,7 +19,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional
 
-from nndsl.backend.ensemble.losses import (assignment_counts, independent_loss, majority_vote, mean_probabilities,
+from nndsl.backend.ensemble.losses import (assignment_counts, independent_loss, majority_vote,
+                                           mean_probabilities,
                                            oracle_accuracy, oracle_loss, per_member_cross_entropy)
 from nndsl.backend.ensemble.network import EnsembleNetwork
 from nndsl.backend.lightning_module import RunSettings, TrainingModule
@@ -32,14 +33,16 @@ def per_member_losses(outputs: torch.Tensor, targets: torch.Tensor, loss: LossSp
     if loss.type in ("cross_entropy", "nll"):
         if loss.type == "nll":
             members = outputs.shape[0]
-            flat_targets = targets.expand(members, *targets.shape[-1:]) if targets.dim() == 1 else targets
+            flat_targets = (targets.expand(members, *targets.shape[-1:]) if targets.dim() == 1
+                            else targets)
             return -outputs.gather(-1, flat_targets.long().unsqueeze(-1)).squeeze(-1)
         return per_member_cross_entropy(outputs, targets.long())
     targets = targets.to(outputs.dtype).expand_as(outputs)
     if loss.type == "mse":
         elementwise = (outputs - targets) ** 2
     else:
-        elementwise = functional.binary_cross_entropy(outputs.clamp(1e-7, 1 - 1e-7), targets, reduction="none")
+        elementwise = functional.binary_cross_entropy(outputs.clamp(1e-7, 1 - 1e-7), targets,
+                                                      reduction="none")
     return elementwise.reshape(*elementwise.shape[:2], -1).mean(-1)
 
 
@@ -62,7 +65,8 @@ class EnsembleModule(TrainingModule):
         self.classifies = settings.target_kind == "class" and settings.num_classes is not None
         self.test_assignments: torch.Tensor | None = None
 
-    def _loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _loss(self, outputs: torch.Tensor,
+              targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         losses = per_member_losses(outputs, targets, self.loss)  # [M, B]
         if self.plan.method == "smcl":
             return oracle_loss(losses, k=self.plan.k)
@@ -85,15 +89,17 @@ class EnsembleModule(TrainingModule):
                  sync_dist=True)
         if not self.classifies:
             return
-        combined = majority_vote(outputs) if self.plan.combine == "vote" else mean_probabilities(outputs).argmax(-1)
-        self.log(f"{split}/accuracy", (combined == targets).float().mean(), on_epoch=True, prog_bar=True,
-                 batch_size=size, sync_dist=True)
-        self.log(f"{split}/oracle_accuracy", oracle_accuracy(outputs, targets), on_epoch=True, prog_bar=True,
-                 batch_size=size, sync_dist=True)
+        combined = (majority_vote(outputs) if self.plan.combine == "vote"
+                    else mean_probabilities(outputs).argmax(-1))
+        self.log(f"{split}/accuracy", (combined == targets).float().mean(), on_epoch=True,
+                 prog_bar=True, batch_size=size, sync_dist=True)
+        self.log(f"{split}/oracle_accuracy", oracle_accuracy(outputs, targets), on_epoch=True,
+                 prog_bar=True, batch_size=size, sync_dist=True)
         for member in range(outputs.shape[0]):
             accuracy = (outputs[member].argmax(-1) == targets).float().mean()
             self.log(f"{split}/member{member + 1}_accuracy", accuracy, on_epoch=True,
                      batch_size=size, sync_dist=True)
         if split == "test":
             counts = assignment_counts(assignment, targets, self.plan.members, self.num_classes)
-            self.test_assignments = counts if self.test_assignments is None else self.test_assignments + counts
+            self.test_assignments = (counts if self.test_assignments is None
+                                     else self.test_assignments + counts)

@@ -29,13 +29,16 @@ class EnsembleNetwork(nn.Module):
         source = INPUT
         if plan.shared_layers:
             source = next(name for name in reversed(plan.shared_layers)
-                          if any(target not in self.shared_layers for target in graph.successors(name)))
-            self.trunk = GraphModule(graph, tempering, layers=plan.shared_layers, output=source, tensor_only=True)
+                          if any(target not in self.shared_layers
+                                 for target in graph.successors(name)))
+            self.trunk = GraphModule(graph, tempering, layers=plan.shared_layers, output=source,
+                                     tensor_only=True)
         seeds = plan.seeds
 
         def member(index: int) -> nn.Module:
             torch.manual_seed(seeds[index])
-            return GraphModule(graph, tempering, layers=plan.member_layers, source=source, tensor_only=True)
+            return GraphModule(graph, tempering, layers=plan.member_layers, source=source,
+                               tensor_only=True)
 
         self.members = Ensemble(member, plan.members, shared=self.trunk, vectorise=plan.vectorised)
 

@@ -5,7 +5,8 @@ hyper-parameters, same parameter and buffer shapes). Out: `VectorisedMembers`, a
 parameters are the members' parameters stacked on a leading member dimension [M, ...], registered
 as real `nn.Parameter`s (so optimisers, `state_dict` and Lightning checkpoints see them), and whose
 forward maps inputs to stacked outputs [M, B, ...] with `torch.func.functional_call` under
-`torch.vmap` (or, for Linear/elementwise chains, batched matrix products: `nndsl.backend.ensemble.linear`).
+`torch.vmap` (or, for Linear/elementwise chains, batched matrix products:
+`nndsl.backend.ensemble.linear`).
 `vectorisation_obstacle` says why a set of members cannot be vectorised at all.
 """
 
@@ -92,8 +93,9 @@ class VectorisedMembers(nn.Module):
     The submodule `stacked` mirrors a member's module tree (so state_dict keys read
     `stacked.<member name>`) but every parameter and buffer in it carries a leading member dimension
     [M, ...]. Members that are `nn.Sequential` chains of Linear and elementwise modules run through
-    batched matrix products (`nndsl.backend.ensemble.linear`, path "batched-matmul"); all others run member 0's
-    forward code under `torch.vmap` with each member's slice swapped in (path "vmap").
+    batched matrix products (`nndsl.backend.ensemble.linear`, path "batched-matmul"); all others
+    run member 0's forward code under `torch.vmap` with each member's slice swapped in (path
+    "vmap").
 
     Attributes:
         members: the number of members M.

@@ -36,16 +36,18 @@ from nndsl.diagnostics import DiagnosticList, Span, StageContext
 from nndsl.ir import Graph, GraphNode
 from nndsl.plan.memory.block_chains import element_layers, expand, find_block_chains
 from nndsl.plan.plan import ChainMemoryPlan, MemoryPlan, RecurrentMemoryPlan, SegmentPlan
-from nndsl.plan.memory.recompute import plain_bptt_bytes, plan_recompute, smallest_feasible_units, units_for_budget
+from nndsl.plan.memory.recompute import (plain_bptt_bytes, plan_recompute, smallest_feasible_units,
+                                         units_for_budget)
 from nndsl.plan.memory.segment_search import fits, optimal_segments, smallest_peak
-from nndsl.plan.memory.segments import (ChainLayer, Segment, evaluate, plain_segments, segment_bytes,
-                                        sqrt_segments, step_cost)
+from nndsl.plan.memory.segments import (ChainLayer, Segment, evaluate, plain_segments,
+                                        segment_bytes, sqrt_segments, step_cost)
 from nndsl.records import Record
 from nndsl.spec import Spec
 
 FLOAT_BYTES = 4
 # Tensors of width H an internal state holds besides the step input (per example): LSTM: h, c in;
-# 4 gate activations, tanh(c'), c', h' out; GRU: h in, 3 gates, candidate, h' out; RNN: h in, h' out.
+# 4 gate activations, tanh(c'), c', h' out; GRU: h in, 3 gates, candidate, h' out; RNN: h in,
+# h' out.
 _INTERNAL_WIDTHS = {"lstm": 9, "gru": 6, "rnn": 2}
 _STATE_WIDTHS = {"lstm": 2, "gru": 1, "rnn": 1}
 
@@ -69,22 +71,25 @@ def plan_memory(spec: Spec, graph: Graph, context: StageContext) -> MemoryPlan |
         diagnostics.add("E604", "the input length varies, so the budget needs a length to plan for",
                         span, "add memory.sequence_length, e.g. 200")
         return None
-    length = memory.sequence_length or next((dim for dim in graph.input_shape if isinstance(dim, int)), None)
+    length = memory.sequence_length or next((dim for dim in graph.input_shape
+                                             if isinstance(dim, int)), None)
     batch = spec.data.batch_size
     recurrent = _recurrent_layers(graph, batch, int(length or 1), span, diagnostics)
     if recurrent is None:
         return None
-    # Chains of layers and whole blocks (a residual block is one element: nndsl.plan.memory.block_chains).
+    # Chains of layers and whole blocks (a residual block is one element:
+    # nndsl.plan.memory.block_chains).
     found = [(chain, element_layers(graph, chain, batch, memory.sequence_length))
              for chain in find_block_chains(graph)]
     found = [(chain, layers) for chain, layers in found
              if fits(layers, evaluate(layers, plain_segments(layers)).peak_bytes - 1)]
     chains = [layers for _, layers in found]
     if not recurrent and not chains:
-        diagnostics.add("E604", "the memory budget has nothing to act on: the network has no recurrent layer "
-                        "and no feed-forward chain that checkpoints can shrink", span,
-                        "budgets drive recompute policies of lstm/blstm/gru/rnn layers and checkpoint "
-                        "segments of chains of several layers; remove `memory:`")
+        diagnostics.add("E604", "the memory budget has nothing to act on: the network has no "
+                        "recurrent layer and no feed-forward chain that checkpoints can shrink",
+                        span,
+                        "budgets drive recompute policies of lstm/blstm/gru/rnn layers and "
+                        "checkpoint segments of chains of several layers; remove `memory:`")
         return None
     directions = {item.node.name: 2 if item.node.params.bidirectional else 1 for item in recurrent}
     recurrent_plain = sum(item.plain_bytes * directions[item.node.name] for item in recurrent)
@@ -104,10 +109,12 @@ def plan_memory(spec: Spec, graph: Graph, context: StageContext) -> MemoryPlan |
         planned = _plan_chain(layers, budget_of(plain), memory.policy)
         if isinstance(planned, int):
             names = f"{layers[0].name} … {layers[-1].name}"
-            diagnostics.add("E602", f"the budget leaves the chain `{names}` {int(budget_of(plain)):,} bytes; "
-                            f"its checkpoint segments ({_chain_policy(memory.policy)}) need at least "
-                            f"{planned:,}", budget_location,
-                            f"the smallest feasible budget is {smallest_budget_text(planned, plain)}")
+            diagnostics.add("E602", f"the budget leaves the chain `{names}` "
+                            f"{int(budget_of(plain)):,} bytes; its checkpoint segments "
+                            f"({_chain_policy(memory.policy)}) need at least {planned:,}",
+                            budget_location,
+                            f"the smallest feasible budget is "
+                            f"{smallest_budget_text(planned, plain)}")
             return None
         chain_plans.append(planned)
     recurrent_budget = recurrent_plain if memory.is_fraction else budget_of(recurrent_plain)
@@ -122,8 +129,9 @@ def plan_memory(spec: Spec, graph: Graph, context: StageContext) -> MemoryPlan |
             needed = (smallest + alpha) * item.hidden_bytes
             shown = smallest_budget_text(needed, plain) if memory.is_fraction \
                 else smallest_budget_text(needed * shares, recurrent_plain)
-            diagnostics.add("E602", f"the budget leaves layer `{node.name}` {max(units, 0)} hidden-state units; "
-                            f"policy `{memory.policy}` needs at least {smallest} there", budget_location,
+            diagnostics.add("E602", f"the budget leaves layer `{node.name}` {max(units, 0)} "
+                            f"hidden-state units; policy `{memory.policy}` needs at least "
+                            f"{smallest} there", budget_location,
                             f"the smallest feasible budget is {shown}")
             return None
         schedule = plan_recompute(int(length or 1), units, memory.policy, alpha)
@@ -152,15 +160,18 @@ def _recurrent_layers(graph: Graph, batch: int, length: int, span: Span | None,
     for node in (node for node in graph.nodes if node.recurrent):
         cell = "lstm" if node.type in ("lstm", "blstm") else node.type
         params = node.params
-        if params.layers > 1 or getattr(params, "projection", None) or getattr(params, "nonlinearity", "tanh") != "tanh":
-            diagnostics.add("E604", f"layer `{node.name}`: recompute policies run single-layer cells without "
-                            "projection (tanh for rnn)", node.span or span,
-                            "stack layers as separate entries (e.g. a block with repeat) and drop `projection`")
+        if (params.layers > 1 or getattr(params, "projection", None)
+                or getattr(params, "nonlinearity", "tanh") != "tanh"):
+            diagnostics.add("E604", f"layer `{node.name}`: recompute policies run single-layer "
+                            f"cells without projection (tanh for rnn)", node.span or span,
+                            "stack layers as separate entries (e.g. a block with repeat) and drop "
+                            "`projection`")
             return None
         input_size = int(node.input_shapes[0][-1])
         hidden_bytes = batch * params.hidden * _STATE_WIDTHS[cell] * FLOAT_BYTES
         internal_bytes = batch * (input_size + params.hidden * _INTERNAL_WIDTHS[cell]) * FLOAT_BYTES
-        layers.append(_Recurrent(node, cell, hidden_bytes, internal_bytes, plain_bptt_bytes(length, internal_bytes)))
+        layers.append(_Recurrent(node, cell, hidden_bytes, internal_bytes,
+                                 plain_bptt_bytes(length, internal_bytes)))
     return layers
 
 
@@ -187,16 +198,19 @@ def _plan_chain(layers: list[ChainLayer], budget: float, policy: str) -> ChainMe
     step = step_cost(layers)
     return ChainMemoryPlan(
         layers=tuple(layer.name for layer in layers), policy=chosen, budget_bytes=int(budget),
-        segments=tuple(_segment_plan(layers, segment, index > 0 and not segments[index - 1].checkpointed)
+        segments=tuple(_segment_plan(layers, segment,
+                                     index > 0 and not segments[index - 1].checkpointed)
                        for index, segment in enumerate(segments)),
-        predicted_peak_bytes=result.peak_bytes, plain_peak_bytes=evaluate(layers, plain_segments(layers)).peak_bytes,
+        predicted_peak_bytes=result.peak_bytes,
+        plain_peak_bytes=evaluate(layers, plain_segments(layers)).peak_bytes,
         smallest_peak_bytes=smallest, forward_flops=forward, recompute_flops=result.recompute_cost,
         predicted_time_ratio=1.0 + result.recompute_cost / step if step else 1.0)
 
 
 def _segment_plan(layers: list[ChainLayer], segment: Segment, after_plain: bool) -> SegmentPlan:
     stored, internal = segment_bytes(layers, segment, after_plain)
-    flops = sum(layer.forward_cost for layer in layers[segment.start:segment.stop]) if segment.checkpointed else 0.0
+    flops = sum(layer.forward_cost
+                for layer in layers[segment.start:segment.stop]) if segment.checkpointed else 0.0
     return SegmentPlan(layers=tuple(layer.name for layer in layers[segment.start:segment.stop]),
-                       checkpointed=segment.checkpointed, stored_bytes=stored, recompute_bytes=internal,
-                       recompute_flops=flops)
+                       checkpointed=segment.checkpointed, stored_bytes=stored,
+                       recompute_bytes=internal, recompute_flops=flops)

@@ -53,7 +53,8 @@ _SAVES_ARGUMENT = {"softplus", "gelu", "silu", "leaky_relu"}
 _WEIGHTED = {"linear", "lwta", "whitened_linear", "variational_dropout", "conv1d", "conv2d",
              "conv_transpose", "embedding"}
 # add and concat keep nothing either (their gradients only route or split the incoming one); they
-# join several inputs, so they appear in chains only inside a block (nndsl.plan.memory.block_chains).
+# join several inputs, so they appear in chains only inside a block
+# (nndsl.plan.memory.block_chains).
 _RESHAPES = {"flatten", "add_channel", "to_sequence", "slice", "add", "concat"}
 # Cost per element of elementwise work, in FLOP-equivalents: time per element relative to a
 # matrix product's time per FLOP, measured with one CPU thread (torch 2.x, x86): random numbers
@@ -89,7 +90,8 @@ def find_chains(graph: Graph) -> list[list[GraphNode]]:
     return chains
 
 
-def chain_layers(graph: Graph, chain: list[GraphNode], batch: int, length: int | None) -> list[ChainLayer]:
+def chain_layers(graph: Graph, chain: list[GraphNode], batch: int,
+                 length: int | None) -> list[ChainLayer]:
     """`ChainLayer` estimates for one chain at the planned batch size and sequence length."""
     return [_estimate(node, batch, length) for node in chain]
 
@@ -98,7 +100,8 @@ def _estimate(node: GraphNode, batch: int, length: int | None) -> ChainLayer:
     inputs = _elements(node.input_shapes[0], length) * batch
     outputs = _elements(node.output_shape, length) * batch
     kind, params = node.type, node.params
-    activation = str(getattr(params, "activation", "linear")) if kind != "activation" else params.function
+    activation = (str(getattr(params, "activation", "linear")) if kind != "activation"
+                  else params.function)
     record = LAYERS.get(kind)
     # A layer type may estimate itself (attention, pooling, ...: nndsl.layers); else the rules here.
     concrete_inputs = [_concrete(shape, length) for shape in node.input_shapes]
@@ -106,7 +109,8 @@ def _estimate(node: GraphNode, batch: int, length: int | None) -> ChainLayer:
     own = record.saved_estimate(params, concrete_inputs, concrete_output, batch) if record else None
     saves_input, saves_output, private = own or _saved(kind, params, activation, inputs, outputs,
                                                        node)
-    input_bytes = 0 if node.inputs[0] == INPUT else inputs * (8 if kind == "embedding" else FLOAT_BYTES)
+    input_bytes = 0 if node.inputs[0] == INPUT else inputs * (8 if kind == "embedding"
+                                                              else FLOAT_BYTES)
     cost = record.forward_cost(params, concrete_inputs, concrete_output, batch) if record else None
     return ChainLayer(
         name=node.name, input_bytes=input_bytes, output_bytes=outputs * FLOAT_BYTES,
@@ -118,7 +122,8 @@ def _estimate(node: GraphNode, batch: int, length: int | None) -> ChainLayer:
 
 def _saved(kind: str, params, activation: str, inputs: int, outputs: int,
            node: GraphNode) -> tuple[bool, bool, int]:
-    """(saves its input, saves its output, private bytes) for one layer; see the module docstring."""
+    """(saves its input, saves its output, private bytes) for one layer; see the module
+    docstring."""
     saves_output = activation in _SAVES_RESULT
     argument = outputs * FLOAT_BYTES if activation in _SAVES_ARGUMENT else 0
     if kind in ("linear", "conv1d", "conv2d", "conv_transpose"):
@@ -138,7 +143,8 @@ def _saved(kind: str, params, activation: str, inputs: int, outputs: int,
         positions = inputs // max(1, _last(node.input_shapes[0]))
         return True, False, 2 * positions * FLOAT_BYTES
     if kind == "batch_norm":
-        channels = int(node.input_shapes[0][0]) if len(node.input_shapes[0]) == 3 else _last(node.input_shapes[0])
+        shape = node.input_shapes[0]
+        channels = int(shape[0]) if len(shape) == 3 else _last(shape)
         return True, False, 2 * channels * FLOAT_BYTES  # the batch mean and inverse deviation
     if kind == "maxpool":
         return True, False, outputs * 8
@@ -160,14 +166,17 @@ def _variational(params, inputs: int, outputs: int, node: GraphNode, saves_outpu
         return True, saves_output, 3 * inputs * FLOAT_BYTES + 2 * rates * FLOAT_BYTES + argument
     # B: input², the standard deviation and noise, and the weight-sized θ² and α·θ².
     weights = node.parameter_count * FLOAT_BYTES
-    return True, saves_output, inputs * FLOAT_BYTES + 2 * outputs * FLOAT_BYTES + 2 * weights + argument
+    return (True, saves_output,
+            inputs * FLOAT_BYTES + 2 * outputs * FLOAT_BYTES + 2 * weights + argument)
 
 
 def _cost(node: GraphNode, kind: str, inputs: int, outputs: int) -> float:
     """Forward cost for the planned batch in FLOP-equivalents (see `_ELEMENT_COSTS`)."""
-    activation = _ELEMENT_COSTS.get(str(getattr(node.params, "activation", "linear")), 8.0) * outputs
+    activation = (_ELEMENT_COSTS.get(str(getattr(node.params, "activation", "linear")), 8.0)
+                  * outputs)
     if kind in _WEIGHTED and kind != "embedding":
-        channels = int(node.output_shape[0]) if kind.startswith("conv") else _last(node.output_shape)
+        channels = (int(node.output_shape[0]) if kind.startswith("conv")
+                    else _last(node.output_shape))
         positions = outputs // max(1, channels)
         noise = _ELEMENT_COSTS["noise"] * outputs if kind == "variational_dropout" else 0.0
         return 2.0 * node.parameter_count * positions + outputs + activation + noise
@@ -182,7 +191,8 @@ def _backward_cost(node: GraphNode, kind: str, outputs: int) -> float:
     """Backward cost in FLOP-equivalents: two matrix products per weighted layer (the input's and
     the weights' gradients) and a cheap elementwise product (with a saved mask or derivative)."""
     if kind in _WEIGHTED and kind != "embedding":
-        channels = int(node.output_shape[0]) if kind.startswith("conv") else _last(node.output_shape)
+        channels = (int(node.output_shape[0]) if kind.startswith("conv")
+                    else _last(node.output_shape))
         return 4.0 * node.parameter_count * (outputs // max(1, channels)) + 8.0 * outputs
     return 8.0 * outputs
 

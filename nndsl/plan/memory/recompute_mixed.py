@@ -10,9 +10,9 @@ C(t, m) = min(Q1, Q2) with Q1(y) = y + C(y, m) + C(t-y, m-1) (hidden push, 1 <= 
 Q2(y) = y + C(y-1, m) + C(t-y, m - (beta if y == 1 else alpha)) (internal push, 1 <= y <= t).
 
 How it is fast. Rows are built bottom-up over m, each in one pass over t by
-``nndsl.plan.memory.recompute_rows``: only splits that can be the smallest optimal one (ends, and kinks
-of the two rows combined whose slopes allow it) are evaluated, mostly as slices, a few per
-cell. Rows live in a module-level table per (alpha, beta) that grows as longer sequences or
+``nndsl.plan.memory.recompute_rows``: only splits that can be the smallest optimal one (ends,
+and kinks of the two rows combined whose slopes allow it) are evaluated, mostly as slices, a few
+per cell. Rows live in a module-level table per (alpha, beta) that grows as longer sequences or
 larger budgets are asked for, so planning several budgets or layers reuses it. Costs do not
 depend on which argmin is taken; the push an optimal policy makes first is then computed, only
 for the subproblems the schedule visits, with the full scan and the tie-breaking of

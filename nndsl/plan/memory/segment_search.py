@@ -29,8 +29,10 @@ EXACT_LAYERS = 64  # chains up to this long are planned exactly
 BUCKETS = 32  # longer ones: ranges of stored bytes, one state per range and position
 
 
-def optimal_segments(layers: Sequence[ChainLayer], budget_bytes: float) -> tuple[Segment, ...] | None:
-    """The segmentation of least recompute cost whose peak fits `budget_bytes` (None if none does)."""
+def optimal_segments(layers: Sequence[ChainLayer],
+                     budget_bytes: float) -> tuple[Segment, ...] | None:
+    """The segmentation of least recompute cost whose peak fits `budget_bytes` (None if none
+    does)."""
     return _search(layers, budget_bytes)
 
 
@@ -207,11 +209,12 @@ def _search(layers: Sequence[ChainLayer], budget: float) -> tuple[Segment, ...] 
                 if entry is None:
                     del groups[bucket]
                 else:
-                    candidates.append((entry[0], entry[1] + cost_below, entry[3], entry[4], position,
-                                       True))
+                    candidates.append((entry[0], entry[1] + cost_below, entry[3], entry[4],
+                                       position, True))
             entry = lowest.best(threshold)
             if entry is not None:
-                candidates.append((entry[0], entry[1] + cost_below, entry[3], entry[4], position, True))
+                candidates.append((entry[0], entry[1] + cost_below, entry[3], entry[4], position,
+                                   True))
             checkpointed_front = _front(candidates, quantum)
         if position < count and chain.checkpointable[position]:
             before, base = chain.cost_below[position], chain.base[position]

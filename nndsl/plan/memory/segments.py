@@ -80,10 +80,12 @@ def shares_boundary(layers: Sequence[ChainLayer], start: int) -> bool:
     That is the case when layer start-1 saves its output and layer `start` does not save its
     input (so the output is counted with layer start-1): one storage, counted once.
     """
-    return 0 < start < len(layers) and layers[start - 1].saves_output and not layers[start].saves_input
+    return (0 < start < len(layers) and layers[start - 1].saves_output
+            and not layers[start].saves_input)
 
 
-def segment_bytes(layers: Sequence[ChainLayer], segment: Segment, after_plain: bool = False) -> tuple[int, int]:
+def segment_bytes(layers: Sequence[ChainLayer], segment: Segment,
+                  after_plain: bool = False) -> tuple[int, int]:
     """(stored, internal) bytes of one segment (see the module docstring); `after_plain`: the
     segment before it runs plainly (its kept output may be this segment's boundary)."""
     owned = sum(owned_bytes(layers, index) for index in range(segment.start, segment.stop))
@@ -113,7 +115,8 @@ def evaluate(layers: Sequence[ChainLayer], segments: Sequence[Segment]) -> Evalu
 
 def step_cost(layers: Sequence[ChainLayer]) -> float:
     """A plain training step's cost: forward plus backward (twice the forward where unknown)."""
-    return sum(layer.forward_cost + (2 * layer.forward_cost if layer.backward_cost is None else layer.backward_cost)
+    return sum(layer.forward_cost + (2 * layer.forward_cost if layer.backward_cost is None
+                                     else layer.backward_cost)
                for layer in layers)
 
 
