@@ -32,7 +32,8 @@ def convolution_chain_obstacle(member: nn.Module) -> str | None:
         return f"member is a {type(member).__name__}, not an nn.Sequential"
     layers = list(member)
     flattens = [index for index, layer in enumerate(layers) if type(layer) is nn.Flatten]
-    if len(flattens) != 1 or (layers[flattens[0]].start_dim, layers[flattens[0]].end_dim) != (1, -1):
+    if len(flattens) != 1 or (
+            layers[flattens[0]].start_dim, layers[flattens[0]].end_dim) != (1, -1):
         return "member has no single Flatten() between its convolutions and its Linear layers"
     split = flattens[0]
     if not any(type(layer) is nn.Conv2d for layer in layers[:split]):
