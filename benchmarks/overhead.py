@@ -65,6 +65,7 @@ from nndsl.run.train import _quiet_lightning
 ROOT = Path(__file__).resolve().parents[1]
 BLSTM_SPEC = ROOT / "specs/topdown_blstm_ctc.yaml"
 MLP_DEPTH, MLP_WIDTH = 8, 256
+BLSTM_GOAL, MLP_GOAL = 1.05, 1.15  # median step time nndsl / hand-written loop
 MLP_SPEC = f"""
 nndsl: 1
 name: overhead-mlp
@@ -298,7 +299,7 @@ def compile_for(path: Path, device: torch.device, overrides: list[str], text: st
 
 
 def measure(name: str, side: NndslSide, hand: nn.Module, kind: str, batches: list[Batch], device: torch.device,
-            arguments: argparse.Namespace) -> tuple[float, float]:
+            arguments: argparse.Namespace, goal: float) -> tuple[float, float]:
     spec = side.compiled.spec
     clip = spec.trainer.gradient_clip_val
     optimizer = spec.optimizer
@@ -327,6 +328,8 @@ def measure(name: str, side: NndslSide, hand: nn.Module, kind: str, batches: lis
         if key in medians:
             print(f"    {key:<10} {medians[key] * 1e3:9.2f} ({statistics.mean(times[key]) * 1e3:9.2f})   "
                   f"ratio to hand {medians[key] / medians['hand']:6.3f}")
+    ratio = medians["nndsl"] / medians["hand"]
+    print(f"    goal: nndsl / hand <= {goal:.2f}: ratio {ratio:.3f}: {'met' if ratio <= goal else 'not met'}")
     print(flush=True)
     return medians["nndsl"], medians["hand"]
 
@@ -348,6 +351,54 @@ def check_same_model(side: NndslSide, hand: nn.Module, kind: str, batch: Batch) 
     hand.train()
     trainable = sum(parameter.numel() for parameter in side.network.parameters())
     assert trainable == sum(parameter.numel() for parameter in hand.parameters())
+
+
+#: The operators that do a step's real work: the recurrent kernel, packing, the layers, the loss
+#: and its reduction, the backward of each, gradient clipping and the optimiser's update.
+WORK_OPERATORS = ("aten::lstm", "aten::_pack_padded_sequence", "aten::_pad_packed_sequence",
+                  "aten::addmm", "aten::mm", "aten::tanh", "aten::relu", "aten::log_softmax",
+                  "aten::_log_softmax", "aten::ctc_loss", "aten::_ctc_loss", "aten::cross_entropy_loss",
+                  "aten::nll_loss_nd", "aten::mean", "aten::sum", "aten::div", "aten::linalg_vector_norm",
+                  "aten::_foreach_norm", "aten::clamp", "aten::addcmul_", "aten::addcdiv_",
+                  "aten::sqrt", "aten::_cudnn_rnn", "aten::threshold_backward",
+                  "aten::_ctc_loss_backward", "aten::tanh_backward")
+
+
+def work_counts(run_steps) -> dict[str, int]:
+    """How often each work operator ran during `run_steps()` (torch's profiler)."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    with torch_profile(activities=[ProfilerActivity.CPU]) as profiler:
+        run_steps()
+    return {event.key: event.count for event in profiler.key_averages() if event.key in WORK_OPERATORS}
+
+
+def check_same_work(name: str, side: NndslSide, hand: nn.Module, kind: str, batches: list[Batch],
+                    device: torch.device) -> bool:
+    """Both sides run the same work operators the same number of times over `batches` (the
+    nndsl side's trainer set-up and epoch end run outside its steps, but not outside the
+    profile: operators they share with a step are then counted apart, as a difference)."""
+    spec = side.compiled.spec
+    optimizer = spec.optimizer
+
+    def optimizer_factory(parameters):
+        if optimizer.type == "adadelta":
+            return torch.optim.Adadelta(parameters, lr=optimizer.lr, rho=optimizer.rho, eps=optimizer.eps)
+        return torch.optim.SGD(parameters, lr=optimizer.lr, momentum=optimizer.momentum)
+
+    hand_work = work_counts(lambda: hand_steps(hand, kind, batches, device, spec.trainer.gradient_clip_val,
+                                               optimizer_factory))
+    nndsl_work = work_counts(lambda: side.steps(batches, device, f"{name}-work"))
+    differences = {key: (hand_work.get(key, 0), nndsl_work.get(key, 0))
+                   for key in sorted(set(hand_work) | set(nndsl_work))
+                   if hand_work.get(key, 0) != nndsl_work.get(key, 0)}
+    same = not differences
+    print(f"{name}: work operators over {len(batches)} steps (hand / nndsl): "
+          + ("identical, " + ", ".join(f"{key} {count}" for key, count in sorted(hand_work.items()))
+             if same else "different: " + ", ".join(f"{key} {mine} / {theirs}"
+                                                    for key, (mine, theirs) in differences.items())))
+    return same
 
 
 def profile(name: str, side: NndslSide, batches: list[Batch], device: torch.device) -> None:
@@ -381,6 +432,8 @@ def main() -> None:
                              "threads wait on each other; torch's default with --device cuda)")
     parser.add_argument("--only", choices=("blstm", "mlp"), default=None)
     parser.add_argument("--profile", action="store_true", help="also print torch's profile of nndsl steps")
+    parser.add_argument("--check-work", action="store_true",
+                        help="first compare the work operators both sides run over two steps")
     parser.add_argument("--no-bare-lightning", dest="bare_lightning", action="store_false",
                         help="leave out the third side: the hand model in a minimal LightningModule")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
@@ -407,7 +460,10 @@ def main() -> None:
             batches = blstm_batches(arguments.warmup + arguments.steps, seed=0)
             check_same_model(side, hand, "ctc", batches[0])
             side.network.to(device)
-            measure("(a) 4 x BLSTMP-320 + CTC, 16x200x40", side, hand, "ctc", batches, device, arguments)
+            if arguments.check_work:
+                check_same_work("(a)", side, hand, "ctc", batches[:2], device)
+            measure("(a) 4 x BLSTMP-320 + CTC, 16x200x40", side, hand, "ctc", batches, device, arguments,
+                    BLSTM_GOAL)
             if arguments.profile:
                 profile("blstm", side, batches[: arguments.warmup + 2], device)
         if arguments.only in (None, "mlp"):
@@ -419,8 +475,10 @@ def main() -> None:
             batches = mlp_batches(compiled, mlp_arguments.warmup + steps)
             check_same_model(side, hand, "class", batches[0])
             side.network.to(device)
+            if arguments.check_work:
+                check_same_work("(b)", side, hand, "class", batches[:2], device)
             measure(f"(b) MLP 8 x relu {MLP_WIDTH} on digits, batch 64", side, hand, "class", batches, device,
-                    mlp_arguments)
+                    mlp_arguments, MLP_GOAL)
             if arguments.profile:
                 profile("mlp", side, batches[:20], device)
 

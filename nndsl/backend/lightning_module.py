@@ -142,6 +142,7 @@ class NndslModule(TrainingModule):
                 tuple(name for name in metric_names if split == "test" or name not in UNLOGGED),
                 settings.target_kind, settings.num_classes, self.blank, space_label, decoding)
             for split in ("valid", "test")})
+        self.on_train_epoch_start()
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None):
         return self.network(inputs, lengths)
@@ -150,6 +151,13 @@ class NndslModule(TrainingModule):
         output, lengths = self.network(batch["inputs"], batch.get("input_lengths"))
         loss, _ = self.compiled_loss(self.network, output, lengths, batch)
         batch_size = batch["inputs"].shape[0]
+        if split == "train":
+            # Summed here and logged once at the epoch's end (`on_train_epoch_end`): the same
+            # example-weighted mean Lightning would log, without its per-call bookkeeping, which
+            # cost as much as the forward pass of a small network every step.
+            self.train_loss_sum = self.train_loss_sum + loss.detach() * batch_size
+            self.train_examples += batch_size
+            return loss
         self.log(f"{split}/loss", loss, on_step=False, on_epoch=True, prog_bar=split != "test",
                  batch_size=batch_size, sync_dist=True)
         if split in self.metrics:
@@ -167,3 +175,24 @@ class NndslModule(TrainingModule):
 
     def evaluate(self, batch: dict[str, torch.Tensor], split: str) -> None:
         self._step(batch, split)
+
+    def on_train_epoch_start(self) -> None:
+        self.train_loss_sum: torch.Tensor | float = 0.0
+        self.train_examples = 0  # (a run resumed in mid-epoch starts from __init__'s zeros)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # A checkpoint inside an epoch (Ctrl-C) carries the epoch's running sum, so the resumed
+        # run logs the train/loss the uninterrupted one would (the same additions, in order).
+        checkpoint["train_loss_sum"] = {"sum": self.train_loss_sum, "examples": self.train_examples}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get("train_loss_sum")
+        if saved is not None:
+            self.train_loss_sum, self.train_examples = saved["sum"], saved["examples"]
+
+    def on_train_epoch_end(self) -> None:
+        """`train/loss`: the epoch's mean training loss per example (then averaged over
+        processes), logged before early stopping and checkpointing read it."""
+        if self.train_examples:
+            self.log("train/loss", self.train_loss_sum / self.train_examples, on_step=False,
+                     on_epoch=True, prog_bar=True, sync_dist=True)

@@ -13,6 +13,7 @@ from nndsl.check.adaptation import check_adaptation
 from nndsl.check.online import check_hardware, check_online, check_plants
 from nndsl.check.data_options import check_data_options
 from nndsl.check.scheduler import check_schedulers
+from nndsl.check.selection import check_selections, check_slots
 from nndsl.check.targets import check_input_shape, check_monitors, check_targets, logged_metrics
 from nndsl.data.registry import DataSignature
 from nndsl.diagnostics import StageContext
@@ -32,6 +33,7 @@ DATA_CHECKS = (
     (check_ensemble_options, frozenset({"ensemble", "data"})),
     (check_monitors, frozenset({"metrics", "ensemble", "schedule", "trainer", "data"})),
     (check_batching, frozenset({"ensemble", "data"})),
+    (check_selections, frozenset({"schedule", "data"})),
 )
 
 
@@ -44,12 +46,14 @@ def run_checks(spec: Spec, signature: DataSignature | None, context: StageContex
     check_plants(spec, context)
     check_online(spec, context)
     check_hardware(spec, context)
+    check_slots(spec, context)
     if signature is not None:
         check_input_shape(spec, signature, context)
         check_data_options(spec, signature, context)
         check_targets(spec, signature, context)
         check_adaptation(spec, signature, context)
         check_batching(spec, signature, context)
+        check_selections(spec, signature, context)
 
 
 def run_partial_checks(spec: Spec, clean: frozenset[str], signature: DataSignature | None,
@@ -62,6 +66,8 @@ def run_partial_checks(spec: Spec, clean: frozenset[str], signature: DataSignatu
         check_phases(spec, context)
     if {"optimizer", "trainer", "schedule"} <= clean:
         check_schedulers(spec, context)
+    if "schedule" in clean:
+        check_slots(spec, context)
     for check, sections in DATA_CHECKS if signature is not None else ():
         if sections <= clean:
             check(spec, signature, context)

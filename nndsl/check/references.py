@@ -12,7 +12,7 @@ from nndsl.diagnostics import DiagnosticList, Span, StageContext, did_you_mean
 from nndsl.records import Record
 from nndsl.spec import Spec
 from nndsl.spec.network import GroupSpec, LayerSpec
-from nndsl.spec.schedule import (AdaptPhase, GradualUnfreezePhase, JointPhase,
+from nndsl.spec.schedule import (AdaptPhase, EvaluatePhase, GradualUnfreezePhase, JointPhase,
                                  RetrainClassifierPhase, TopDownPhase, TrainPhase)
 
 
@@ -35,6 +35,7 @@ PHASE_REFERENCES: dict[type, PhaseReferences] = {
     AdaptPhase: PhaseReferences(selector_fields=("train", "freeze", "reinit")),
     # `by: cuts` without cuts is the plan stage's E469, which expands the phase into stages.
     GradualUnfreezePhase: PhaseReferences(),
+    EvaluatePhase: PhaseReferences(),  # its layer slots: nndsl.check.selection
 }
 
 

@@ -7,7 +7,7 @@ from nndsl.data.registry import DataSignature
 from nndsl.diagnostics import StageContext
 from nndsl.layers import format_shape
 from nndsl.spec import Spec
-from nndsl.spec.schedule import TopDownPhase
+from nndsl.spec.schedule import EvaluatePhase, TopDownPhase
 
 
 def logged_metrics(spec: Spec, target_kind: str | None = None) -> set[str]:
@@ -54,6 +54,8 @@ def check_monitors(spec: Spec, signature: DataSignature, context: StageContext) 
     logged = logged_metrics(spec, signature.target_kind)
     monitors: list[tuple[tuple, str]] = []
     for index, phase in enumerate(spec.schedule):
+        if isinstance(phase, EvaluatePhase):
+            continue  # it monitors nothing (and says so itself when it has no split, E473)
         monitors.append((("schedule", index, "stop", "monitor"), phase.stop.monitor))
         if isinstance(phase, TopDownPhase):
             monitors.append((("schedule", index, "monitor"), phase.monitor))

@@ -30,7 +30,7 @@ from nndsl.cli.show_training import (
 )
 from nndsl.ir import Graph, GraphNode, Unit
 from nndsl.layers import format_shape
-from nndsl.plan import Plan
+from nndsl.plan import PhasePlan, Plan
 from nndsl.plan.plan import ChainMemoryPlan
 from nndsl.records import replace
 
@@ -239,7 +239,12 @@ def _fan_in(node: GraphNode) -> str:
 
 def phase_table(plan: Plan) -> Table:
     table = Table(title="phases", title_justify="left")
-    for column in ("phase", "cut", "train", "frozen", "re-init", "stops on"):
+    # Class selections and layer slots get a column only in schedules that use them.
+    selecting = any(phase.classes is not None or phase.save or phase.restore
+                    for phase in plan.phases)
+    columns = ("phase", "cut", "train", "frozen", "re-init", "stops on",
+               *(("data, slots",) if selecting else ()))
+    for column in columns:
         table.add_column(column,
                          justify="right" if column in ("train", "frozen", "re-init") else "left")
     for phase in plan.phases:
@@ -255,10 +260,24 @@ def phase_table(plan: Plan) -> Table:
         stop = f"{phase.stop.monitor}{arrow}"
         stop += f" p{phase.stop.patience}" if phase.stop.patience else ""
         stop += f" ≤{phase.stop.max_epochs}ep"
+        if phase.kind == "evaluate":
+            stop = "scores valid, test"
         literal_row(table, phase.name, cut, f"{phase.trainable_parameters:,}",
-                    f"{phase.frozen_parameters:,}",
-                      f"{phase.reinitialised_parameters:,}", stop)
+                    f"{phase.frozen_parameters:,}", f"{phase.reinitialised_parameters:,}", stop,
+                    *((_selection_text(phase),) if selecting else ()))
     return table
+
+
+def _selection_text(phase: PhasePlan) -> str:
+    """A phase's classes (`5-9 → 0-4` when relabelled) and its restored and saved slots."""
+    parts = []
+    if phase.classes is not None:
+        listed = ",".join(str(item) for item in phase.classes)
+        renumbered = f" → 0-{len(phase.classes) - 1}" if phase.relabel else ""
+        parts.append(f"classes {listed}{renumbered}")
+    parts += [f"{item.slot} → {item.layer}" for item in phase.restore]
+    parts += [f"{item.layer} → {item.slot}" for item in phase.save]
+    return "; ".join(parts)
 
 
 def group_table(plan: Plan) -> Table:

@@ -52,6 +52,8 @@ def check_output(spec: Spec, signature: DataSignature, graph: Graph, context: St
     classes, width = signature.num_classes, shape[-1] if shape else None
     if classes is None or not isinstance(width, int) or width == classes:
         return
+    if _every_phase_selects_classes(spec):
+        return  # each phase's selection decides the width it needs (E629, plan stage)
     what = _WHAT.get(spec.loss.type, "classes")
     sizing = _width_source(graph, node.name)
     sizing_path = _layer_path(spec, sizing)
@@ -67,6 +69,13 @@ def check_output(spec: Spec, signature: DataSignature, graph: Graph, context: St
     diagnostics.add("E505", f"the output `{node.name}` has {width} features, but "
                     f"`{spec.data.source}` has {classes} {what}, so `{spec.loss.type}` needs "
                     f"{classes}", span, hint, severity="error" if fatal else "warning")
+
+
+def _every_phase_selects_classes(spec: Spec) -> bool:
+    """Every phase trains and scores on a class selection, the final test too (it uses the last
+    phase's), so no phase needs a score for every class of the data."""
+    return bool(spec.schedule) and all(getattr(phase, "classes", None) is not None
+                                       for phase in spec.schedule)
 
 
 def _width_source(graph: Graph, name: str) -> str:

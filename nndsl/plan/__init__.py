@@ -10,15 +10,17 @@ from nndsl.diagnostics import StageContext
 from nndsl.ir import Graph
 from nndsl.plan.phases import plan_phases
 from nndsl.plan.plan import (Acceptance, CutPlan, EnsemblePlan, InitPlan, LayerInit, LayerRate,
-                             MemoryPlan, ParameterGroup, PhasePlan, Plan, RecurrentMemoryPlan,
-                             RunPlan, StopPlan, TemperingPlan, TopDownSearch, UnfreezeStage)
+                             LayerSlot, MemoryPlan, ParameterGroup, PhasePlan, Plan,
+                             RecurrentMemoryPlan, RunPlan, StopPlan, TemperingPlan, TopDownSearch,
+                             UnfreezeStage)
 from nndsl.plan.rates import plan_rates
 from nndsl.plan.regions import plan_cuts
+from nndsl.plan.selection import plan_selections
 from nndsl.records import replace
 
 __all__ = ["Acceptance", "CutPlan", "EnsemblePlan", "InitPlan", "LayerInit", "LayerRate",
-           "MemoryPlan", "ParameterGroup", "PhasePlan", "Plan", "RecurrentMemoryPlan", "RunPlan",
-           "StopPlan", "TemperingPlan", "TopDownSearch", "UnfreezeStage", "make_plan"]
+           "LayerSlot", "MemoryPlan", "ParameterGroup", "PhasePlan", "Plan", "RecurrentMemoryPlan",
+           "RunPlan", "StopPlan", "TemperingPlan", "TopDownSearch", "UnfreezeStage", "make_plan"]
 
 
 _LOSS_TERM_LAYERS = {"variational_dropout": "kl"}
@@ -35,6 +37,7 @@ def make_plan(spec, graph: Graph, context: StageContext, input_kind: str | None 
         # From here on the schedule holds the stages as `train` phases.
         spec, context, stages = expand_gradual(spec, graph, cuts, context)
     phases = plan_phases(spec, graph, cuts, context)
+    phases = plan_selections(spec, graph, phases, context)
     groups, tempering = plan_rates(spec, spec.tempering, graph, by_name, spec.optimizer.lr, context)
     phases = tuple(_with_groups(spec, index, phase, graph, by_name, groups, context)
                    for index, phase in enumerate(phases))

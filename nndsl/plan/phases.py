@@ -24,7 +24,7 @@ from nndsl.plan.plan import Acceptance, CutPlan, PhasePlan, RunPlan, StopPlan, T
 from nndsl.plan.regions import select
 from nndsl.records import Record
 from nndsl.spec import Spec
-from nndsl.spec.schedule import (AdaptPhase, GradualUnfreezePhase, JointPhase,
+from nndsl.spec.schedule import (AdaptPhase, EvaluatePhase, GradualUnfreezePhase, JointPhase,
                                  RetrainClassifierPhase, StopSpec, TopDownPhase, TrainPhase)
 from nndsl.state_names import is_buffer, layer_prefix
 
@@ -79,6 +79,13 @@ def _plan_joint(schedule: _Schedule, index: int, phase: JointPhase, common: dict
     """Every layer trained, none re-initialised."""
     return _phase(trainable=schedule.layers.everything(), reinitialised=schedule.layers.span(0, 0),
                   **common)
+
+
+def _plan_evaluate(schedule: _Schedule, index: int, phase: EvaluatePhase, common: dict,
+                   earlier: tuple[PhasePlan, ...]) -> PhasePlan | None:
+    """No layer trained: the run stage scores the network (`nndsl.run.selection.evaluate`)."""
+    nothing = schedule.layers.span(0, 0)
+    return _phase(trainable=nothing, reinitialised=nothing, **common)
 
 
 def _plan_train(schedule: _Schedule, index: int, phase: TrainPhase, common: dict,
@@ -201,6 +208,7 @@ PLANNERS: dict[type, PhasePlanner] = {
     RetrainClassifierPhase: _plan_retrain_classifier,
     AdaptPhase: _plan_train,  # its selectors are a train phase's; the run stage adapts
     GradualUnfreezePhase: _plan_expanded,
+    EvaluatePhase: _plan_evaluate,
 }
 
 

@@ -70,6 +70,13 @@ class Acceptance(Record):
     mode: Literal["min", "max"]
 
 
+class LayerSlot(Record):
+    """A layer's weights copied to (`save`) or from (`restore`) a named slot of the run."""
+
+    layer: str
+    slot: str
+
+
 class PhasePlan(Record):
     """One phase: exact trainable, frozen and re-initialised layer sets and their parameter counts.
 
@@ -95,6 +102,10 @@ class PhasePlan(Record):
     parameter_groups: tuple[ParameterGroup, ...] = ()
     runs: tuple[RunPlan, ...] = ()
     accept: Acceptance | None = None
+    classes: tuple[int, ...] | None = None  # the examples' classes the phase uses (None: all)
+    relabel: bool = False  # selected classes renumbered 0, 1, ... in `classes` order
+    restore: tuple[LayerSlot, ...] = ()  # copied into layers before the phase's first run
+    save: tuple[LayerSlot, ...] = ()  # copied out of layers after the phase
     init: InitPlan | None = None  # weights loaded at the phase's start
     stage: UnfreezeStage | None = None  # the phase is a stage of a gradual_unfreeze phase
 

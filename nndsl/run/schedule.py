@@ -45,6 +45,7 @@ from nndsl.backend.classifier_set import ClassifierSet, RepeatTargets
 from nndsl.plan import CutPlan, PhasePlan, RunPlan
 from nndsl.run.rundir import is_primary_process, read_json, save_state, write_json
 from nndsl.run.safe_load import read_state_dict
+from nndsl.run.selection import LayerStore, evaluate, phase_context
 from nndsl.run.session import RunContext, RunOutcome, layer_seed, train_run, validation_score
 from nndsl.state_names import layer_prefix
 
@@ -110,15 +111,21 @@ def run_schedule(context: RunContext) -> list[Row]:
     _check_checkpoints_exist(context)
     progress = Progress.load(context.directory)
     rows: list[Row] = []
-    for index, phase in enumerate(context.plan.phases):
+    store = LayerStore(context.directory)
+    network_context = context
+    for index, phase in enumerate(network_context.plan.phases):
         if phase.init is not None:  # a finished run's recorded state replaces it on resume
             from nndsl.run.init_weights import load_initial_weights
 
-            load_initial_weights(context.network, phase.init)
+            load_initial_weights(network_context.network, phase.init)
         runner = PHASE_RUNNERS.get(phase.kind)
         if runner is None:
             raise NotImplementedError(f"the run stage has no runner for `{phase.kind}` phases")
-        rows.extend(runner(context, progress, phase, index))
+        # Slots and the class selection (`nndsl.run.selection`) frame whatever the phase runs.
+        store.restore(network_context.network, phase.restore)
+        rows.extend(runner(phase_context(network_context, phase), progress, phase, index))
+        store.save(network_context.network, phase.save)
+    context = network_context
     if not context.fast_dev_run and is_primary_process():
         from nndsl.run.report import write_curves
 
@@ -302,6 +309,7 @@ PHASE_RUNNERS: dict[str, Callable[[RunContext, Progress, PhasePlan, int], list[R
     "top_down": _top_down,
     "retrain_classifier": _retrain_classifier,
     "adapt": _single_run,  # `_step` hands its run an adaptation context (`nndsl.run.adaptation`)
+    "evaluate": lambda context, progress, phase, index: [evaluate(context, progress, phase)],
 }
 
 

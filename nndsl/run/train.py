@@ -206,6 +206,11 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
         except DataSourceError as error:  # a lazily read example (outside the checked sample)
             raise data_error(compiled, error) from None
         test_metrics: dict[str, float] = {}
+        # The final test uses the last phase's class selection (and numbering), if it has one.
+        from nndsl.run.selection import phase_context
+
+        context = phase_context(context, plan.phases[-1]) if plan.phases else context
+        datamodule = context.datamodule
         if datamodule.splits.test is not None and not fast_dev_run:
             module = build_module(context, (), (), spec.optimizer, 1)
             results = evaluation_trainer(context).test(module, datamodule=datamodule, verbose=False)

@@ -28,7 +28,8 @@ _CODES = {
     "union_tag_not_found": "E302",
     "unknown_layer": "E306", "budget": "E307", "version": "E308", "size_too_large": "E309",
     "unknown_source": "E310", "selector": "E311", "value_error": "E311", "simple_name": "E312",
-    "ensemble_option": "E425", "batch_frames_and_size": "E348",
+    "ensemble_option": "E425", "batch_frames_and_size": "E348", "class_repeated": "E345",
+    "slot_written_twice": "E346", "relabel_without_classes": "E347",
 }
 _SKIPPED_LOC_PARTS = {"params", "options", "layer", "group"}
 
@@ -131,6 +132,7 @@ def _report(item: Any, root: MappingNode, plain: Any, diagnostics: DiagnosticLis
         message, hint = message.split(" (hint: ", 1)
         message, hint = f"`{path}`: {message}", hint.removesuffix(")")
     else:
+        hint = (item.get("ctx") or {}).get("hint")  # a spec_error's own hint, if it gave one
         message = f"`{path}`: {message[0].lower() + message[1:]}" if path else message
         ranged = code == "E304" and kind not in ("too_short", "too_long")
         if kind.endswith(("_type", "_parsing")) or ranged:

@@ -18,6 +18,8 @@ Phase kinds:
     gradual_unfreeze    train the top unit (or the classifier above the top cut), then one more
                         unit (cut) per stage down to the whole network; expanded by the plan
                         stage (`nndsl.plan.gradual`) into `train` phases named NAME-1, NAME-2 ..
+    evaluate            train nothing: score the network on validation and test
+                        (`nndsl.spec.selection`: class subsets, saving and restoring layers)
 
 The paper's control "freeze the bottom layer, retrain the top" is a `train` phase:
 `{phase: train, freeze: [extractor:C1], reinit: [classifier:C1]}`.
@@ -34,6 +36,7 @@ from pydantic import Field, model_validator
 
 from nndsl.spec.base import SimpleName, SpecModel, spec_error
 from nndsl.spec.init_from import InitFrom, path_or_mapping
+from nndsl.spec.selection import EvaluatePhase, SelectionFields
 from nndsl.spec.selectors import Selector
 from nndsl.spec.tempering import TemperingSpec
 from nndsl.spec.training import OptimizerSpec
@@ -75,11 +78,11 @@ class _Phase(SpecModel):
                                        json_schema_extra=path_or_mapping)
 
 
-class JointPhase(_Phase):
+class JointPhase(SelectionFields, _Phase):
     phase: Literal["joint"]
 
 
-class TrainPhase(_Phase):
+class TrainPhase(SelectionFields, _Phase):
     phase: Literal["train"]
     train: tuple[Selector, ...] = Field(default_factory=lambda: (Selector("all"),),
                                         description="layers that learn")
@@ -162,4 +165,4 @@ class GradualUnfreezePhase(_Phase):
 
 PhaseSpec = Annotated[
     JointPhase | TrainPhase | TopDownPhase | RetrainClassifierPhase | GradualUnfreezePhase
-    | AdaptPhase, Field(discriminator="phase")]
+    | AdaptPhase | EvaluatePhase, Field(discriminator="phase")]

@@ -33,11 +33,23 @@ def conv_member(index: int) -> nn.Module:
     )
 
 
+def grouped_conv_member(index: int) -> nn.Module:
+    """Convolutions (one grouped, one strided), pooling, then a small Linear head."""
+    torch.manual_seed(300 + index)
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 6, 3, padding=1, groups=2),
+        nn.Tanh(), nn.Conv2d(6, 6, 2, stride=1, bias=False), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(6 * 2 * 2, 8), nn.ReLU(), nn.Linear(8, 3),
+    )
+
+
 # (factory, example input shape, constructor options, expected path)
 CASES = {
     "batched-matmul": (mlp_member, (9, 6), {}, "batched-matmul"),
     "vmap-linear": (mlp_member, (9, 6), {"batched_matmul": False}, "vmap"),
     "vmap-conv": (conv_member, (9, 1, 5, 5), {}, "vmap"),
+    "grouped-conv": (grouped_conv_member, (9, 1, 5, 5), {}, "grouped-conv"),
+    "vmap-grouped-conv": (grouped_conv_member, (9, 1, 5, 5), {"batched_matmul": False}, "vmap"),
 }
 
 

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state
 
+from nndsl.backend.ensemble.convolution import convolution_chain_obstacle, run_convolution_chain
 from nndsl.backend.ensemble.linear import linear_chain_obstacle, run_linear_chain
 
 # Module types whose kernels have no vmap batching rule (aten::lstm and friends), so vmapping them
@@ -98,18 +99,21 @@ class VectorisedMembers(nn.Module):
 
     Attributes:
         members: the number of members M.
-        path: "batched-matmul" or "vmap".
+        path: "batched-matmul", "grouped-conv" (`ensemble.convolution`) or "vmap".
 
     Args:
         members: freshly built members with identical structure (see `vectorisation_obstacle`).
-        batched_matmul: False keeps Linear chains on the generic vmap path.
+        batched_matmul: False keeps Linear and convolutional chains on the generic vmap path.
     """
 
     def __init__(self, members: Sequence[nn.Module], batched_matmul: bool = True) -> None:
         super().__init__()
         self.members = len(members)
-        use_batched_matmul = batched_matmul and linear_chain_obstacle(members[0]) is None
-        self.path = "batched-matmul" if use_batched_matmul else "vmap"
+        self.path = "vmap"
+        if batched_matmul and linear_chain_obstacle(members[0]) is None:
+            self.path = "batched-matmul"
+        elif batched_matmul and convolution_chain_obstacle(members[0]) is None:
+            self.path = "grouped-conv"
         parameters, buffers = stack_module_state(list(members))
         # The template lends its forward code to functional_call; every tensor it reads is swapped
         # for a member's slice, so it lives on the meta device and is kept out of the module tree
@@ -150,6 +154,8 @@ class VectorisedMembers(nn.Module):
             self._template.train(self.training)
         if self.path == "batched-matmul":
             return run_linear_chain(self.stacked, inputs, per_member)  # [M, B, ...]
+        if self.path == "grouped-conv":
+            return run_convolution_chain(self.stacked, inputs, per_member)  # [M, B, F]
         parameters = dict(self.stacked.named_parameters())  # name -> [M, ...]
         buffers = dict(self.stacked.named_buffers())  # name -> [M, ...]
         # Wrapping per call costs microseconds and keeps deepcopy/pickle of the module sound (a
