@@ -21,9 +21,8 @@ def test_records_are_immutable_values():
     span = Span("spec.yaml", 3, 5, 3, 9)
     with pytest.raises(AttributeError):
         span.line = 4  # type: ignore[misc]
-    assert span == Span("spec.yaml", 3, 5, 3, 9) and hash(span) == hash(
-        Span("spec.yaml", 3, 5, 3, 9)
-    )
+    assert (span == Span("spec.yaml", 3, 5, 3, 9)
+            and hash(span) == hash(Span("spec.yaml", 3, 5, 3, 9)))
     moved = replace(span, line=4, end_line=4)
     assert (moved.line, moved.end_line, span.line) == (4, 4, 3)
     assert [item.name for item in fields(span)][:3] == ["file", "line", "column"]
