@@ -17,7 +17,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
 from nndsl.api import Compiled
-from nndsl.cli.show import ensemble_text, memory_table, phase_table, tempering_table
+from nndsl.cli.show import ensemble_text, phase_table, tempering_table
+from nndsl.cli.show_memory import memory_table
 from nndsl.plan import Plan
 from nndsl.tui.panes import STATE_STYLES, PhaseBar
 from nndsl.tui.phase_steps import FROZEN, PhaseStep
