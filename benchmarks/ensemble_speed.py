@@ -113,10 +113,12 @@ def main() -> None:
     parser.add_argument("--steps-per-round", type=int, default=30)
     parser.add_argument("--skip-conv", action="store_true")
     parser.add_argument("--device", default="cpu", help="e.g. cuda (timings then synchronise)")
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds: checks that the script still runs")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny sizes, a few seconds: checks that the script still runs")
     options = parser.parse_args()
     if options.smoke:
-        options.members, options.batch, options.warmup, options.rounds, options.steps_per_round = 2, 16, 1, 1, 2
+        (options.members, options.batch, options.warmup, options.rounds,
+         options.steps_per_round) = 2, 16, 1, 1, 2
     torch.set_num_threads(options.threads)
     device = torch.device(options.device)
     generator = torch.Generator().manual_seed(0)

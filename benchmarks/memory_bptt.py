@@ -78,10 +78,12 @@ def main() -> None:
                         choices=["optimal", "hidden", "internal", "sqrt"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds: checks that the script still runs")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny sizes, a few seconds: checks that the script still runs")
     arguments = parser.parse_args()
     if arguments.smoke:
-        arguments.steps, arguments.batch, arguments.hidden, arguments.budgets, arguments.repeats = 20, 4, 16, "10,50", 1
+        (arguments.steps, arguments.batch, arguments.hidden, arguments.budgets,
+         arguments.repeats) = 20, 4, 16, "10,50", 1
     torch.set_num_threads(arguments.threads)
     torch.manual_seed(0)
     length, batch, hidden = arguments.steps, arguments.batch, arguments.hidden

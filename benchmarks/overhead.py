@@ -1,4 +1,4 @@
-"""Benchmark: per-step training time of nndsl (as `nndsl train` runs it) against a hand-written loop.
+"""Benchmark: per-step training time of nndsl (as `nndsl train` runs it) against a handwritten loop.
 
 Run: `python benchmarks/overhead.py [--steps 6] [--rounds 2] [--device cpu|cuda] [--only blstm|mlp]`
 
@@ -91,7 +91,8 @@ class HandBLSTMP(nn.Module):
     def __init__(self, features: int, hidden: int, layers: int, labels: int):
         super().__init__()
         sizes = [features] + [hidden] * (layers - 1)
-        self.blstms = nn.ModuleList(nn.LSTM(size, hidden, batch_first=True, bidirectional=True) for size in sizes)
+        self.blstms = nn.ModuleList(nn.LSTM(size, hidden, batch_first=True, bidirectional=True)
+                                    for size in sizes)
         self.projections = nn.ModuleList(nn.Linear(2 * hidden, hidden) for _ in sizes)
         self.out = nn.Linear(hidden, labels)
 
@@ -123,16 +124,17 @@ def copy_weights(source: nn.Module, target: nn.Module) -> None:
             to_module.load_state_dict(from_module.state_dict())
 
 
-def hand_loss(kind: str, output: torch.Tensor, batch: Batch, cpu_lengths: torch.Tensor | None) -> torch.Tensor:
+def hand_loss(kind: str, output: torch.Tensor, batch: Batch,
+              cpu_lengths: torch.Tensor | None) -> torch.Tensor:
     if kind == "ctc":
         log_probabilities = functional.log_softmax(output, dim=-1).transpose(0, 1)
-        return functional.ctc_loss(log_probabilities, batch["targets"], cpu_lengths, batch["target_lengths_cpu"],
-                                   blank=0, zero_infinity=True)
+        return functional.ctc_loss(log_probabilities, batch["targets"], cpu_lengths,
+                                   batch["target_lengths_cpu"], blank=0, zero_infinity=True)
     return functional.cross_entropy(output, batch["targets"])
 
 
-def hand_steps(model: nn.Module, kind: str, batches: list[Batch], device: torch.device, clip: float | None,
-               optimizer_factory: Any) -> list[float]:
+def hand_steps(model: nn.Module, kind: str, batches: list[Batch], device: torch.device,
+               clip: float | None, optimizer_factory: Any) -> list[float]:
     """One round of the hand-written loop; returns the start time of every step (and one past)."""
     optimizer = optimizer_factory(model.parameters())
     model.train()
@@ -172,7 +174,8 @@ class StepTimer(Callback):
         synchronise(self.device)
         self.starts.append(time.perf_counter())
 
-    def on_train_epoch_end(self, trainer, module) -> None:  # before checkpointing at the epoch's end
+    # before checkpointing at the epoch's end
+    def on_train_epoch_end(self, trainer, module) -> None:
         synchronise(self.device)
         self.starts.append(time.perf_counter())
 
@@ -188,13 +191,15 @@ class NndslSide:
         spec, plan, signature = compiled.spec, compiled.plan, compiled.signature
         torch.manual_seed(spec.seed)
         network = GraphModule(compiled.graph, plan.tempering)
-        loss = CompiledLoss(spec.loss, signature.target_kind, training_examples, bool(plan.loss_terms))
+        loss = CompiledLoss(spec.loss, signature.target_kind, training_examples,
+                            bool(plan.loss_terms))
         context = RunContext(compiled, network, None, loss, directory)  # no data module needed
         return cls(compiled, network, context)
 
     def module(self) -> Any:
         phase = self.compiled.plan.phases[0]
-        return build_module(self.context, phase.trainable, phase.parameter_groups, phase.optimizer, 1)
+        return build_module(self.context, phase.trainable, phase.parameter_groups,
+                            phase.optimizer, 1)
 
     def steps(self, batches: list[Batch], device: torch.device, label: str) -> list[float]:
         """One round: a Trainer as `nndsl train` makes it, one epoch over `batches`."""
@@ -228,8 +233,8 @@ class BareLightning(LightningModule):
         return self.optimizer_factory(self.model.parameters())
 
 
-def bare_lightning_steps(side: NndslSide, module: BareLightning, batches: list[Batch], device: torch.device,
-                         label: str) -> list[float]:
+def bare_lightning_steps(side: NndslSide, module: BareLightning, batches: list[Batch],
+                         device: torch.device, label: str) -> list[float]:
     """One round of the bare module on the same Trainer as the nndsl side."""
     timer = StepTimer(device)
     trainer = trainer_for(side.context, label, StopPlan("train/loss", "min", None, 1), [timer])
@@ -274,7 +279,8 @@ def blstm_batches(count: int, seed: int) -> list[Batch]:
         lengths = torch.randint(150, 201, (16,), generator=generator)
         lengths[0] = 200
         target_lengths = torch.randint(20, 41, (16,), generator=generator)
-        batches.append({"inputs": torch.randn(16, 200, 40, generator=generator), "input_lengths": lengths,
+        batches.append({"inputs": torch.randn(16, 200, 40, generator=generator),
+                        "input_lengths": lengths,
                         "targets": torch.randint(1, 21, (16, 40), generator=generator),
                         "target_lengths": target_lengths})
     return batches
@@ -292,21 +298,24 @@ def mlp_batches(compiled: Compiled, count: int) -> list[Batch]:
     return batches[:count]
 
 
-def compile_for(path: Path, device: torch.device, overrides: list[str], text: str | None = None) -> Compiled:
+def compile_for(path: Path, device: torch.device, overrides: list[str],
+                text: str | None = None) -> Compiled:
     accelerator = "gpu" if device.type == "cuda" else "cpu"
     overrides = [f"trainer.accelerator={accelerator}", "trainer.devices=1", *overrides]
     return compile_spec(path, overrides, text=text).raise_for_errors()
 
 
-def measure(name: str, side: NndslSide, hand: nn.Module, kind: str, batches: list[Batch], device: torch.device,
-            arguments: argparse.Namespace, goal: float) -> tuple[float, float]:
+def measure(name: str, side: NndslSide, hand: nn.Module, kind: str, batches: list[Batch],
+            device: torch.device, arguments: argparse.Namespace,
+            goal: float) -> tuple[float, float]:
     spec = side.compiled.spec
     clip = spec.trainer.gradient_clip_val
     optimizer = spec.optimizer
 
     def optimizer_factory(parameters):
         if optimizer.type == "adadelta":
-            return torch.optim.Adadelta(parameters, lr=optimizer.lr, rho=optimizer.rho, eps=optimizer.eps)
+            return torch.optim.Adadelta(parameters, lr=optimizer.lr, rho=optimizer.rho,
+                                        eps=optimizer.eps)
         return torch.optim.SGD(parameters, lr=optimizer.lr, momentum=optimizer.momentum)
 
     bare = BareLightning(copy.deepcopy(hand), kind, optimizer_factory)
@@ -316,20 +325,24 @@ def measure(name: str, side: NndslSide, hand: nn.Module, kind: str, batches: lis
     runs = {"hand": lambda index: hand_steps(hand, kind, batches, device, clip, optimizer_factory),
             "nndsl": lambda index: side.steps(batches, device, f"{name}-{index}")}
     if arguments.bare_lightning:
-        runs["lightning"] = lambda index: bare_lightning_steps(side, bare, batches, device, f"bare-{index}")
+        runs["lightning"] = lambda index: bare_lightning_steps(side, bare, batches, device,
+                                                               f"bare-{index}")
     order = list(runs)
     for round_index in range(arguments.rounds):
-        for key in order[round_index % len(order):] + order[: round_index % len(order)]:  # rotate who goes first
+        # rotate who goes first
+        for key in order[round_index % len(order):] + order[: round_index % len(order)]:
             times[key] += step_times(runs[key](round_index), arguments.warmup)
     set_deterministic(False)
     medians = {key: statistics.median(values) for key, values in times.items() if values}
     print(f"{name}: {len(times['hand'])} steps per side, median (mean) ms/step")
     for key in ("hand", "lightning", "nndsl"):
         if key in medians:
-            print(f"    {key:<10} {medians[key] * 1e3:9.2f} ({statistics.mean(times[key]) * 1e3:9.2f})   "
+            print(f"    {key:<10} {medians[key] * 1e3:9.2f} "
+                  f"({statistics.mean(times[key]) * 1e3:9.2f})   "
                   f"ratio to hand {medians[key] / medians['hand']:6.3f}")
     ratio = medians["nndsl"] / medians["hand"]
-    print(f"    goal: nndsl / hand <= {goal:.2f}: ratio {ratio:.3f}: {'met' if ratio <= goal else 'not met'}")
+    print(f"    goal: nndsl / hand <= {goal:.2f}: ratio {ratio:.3f}: "
+          f"{'met' if ratio <= goal else 'not met'}")
     print(flush=True)
     return medians["nndsl"], medians["hand"]
 
@@ -343,7 +356,8 @@ def check_same_model(side: NndslSide, hand: nn.Module, kind: str, batch: Batch) 
         output, lengths = side.network(batch["inputs"], batch.get("input_lengths"))
         nndsl_loss, _ = side.context.loss(side.network, output, lengths, batch)
         lengths = batch.get("input_lengths")
-        hand_output = hand(batch["inputs"], lengths) if lengths is not None else hand(batch["inputs"])
+        hand_output = (hand(batch["inputs"], lengths) if lengths is not None
+                       else hand(batch["inputs"]))
         batch = {**batch, "target_lengths_cpu": batch.get("target_lengths")}
         reference = hand_loss(kind, hand_output, batch, lengths)
     assert torch.allclose(nndsl_loss, reference, rtol=1e-4, atol=1e-5), (nndsl_loss, reference)
@@ -357,8 +371,9 @@ def check_same_model(side: NndslSide, hand: nn.Module, kind: str, batch: Batch) 
 #: and its reduction, the backward of each, gradient clipping and the optimiser's update.
 WORK_OPERATORS = ("aten::lstm", "aten::_pack_padded_sequence", "aten::_pad_packed_sequence",
                   "aten::addmm", "aten::mm", "aten::tanh", "aten::relu", "aten::log_softmax",
-                  "aten::_log_softmax", "aten::ctc_loss", "aten::_ctc_loss", "aten::cross_entropy_loss",
-                  "aten::nll_loss_nd", "aten::mean", "aten::sum", "aten::div", "aten::linalg_vector_norm",
+                  "aten::_log_softmax", "aten::ctc_loss", "aten::_ctc_loss",
+                  "aten::cross_entropy_loss", "aten::nll_loss_nd", "aten::mean", "aten::sum",
+                  "aten::div", "aten::linalg_vector_norm",
                   "aten::_foreach_norm", "aten::clamp", "aten::addcmul_", "aten::addcdiv_",
                   "aten::sqrt", "aten::_cudnn_rnn", "aten::threshold_backward",
                   "aten::_ctc_loss_backward", "aten::tanh_backward")
@@ -371,7 +386,8 @@ def work_counts(run_steps) -> dict[str, int]:
 
     with torch_profile(activities=[ProfilerActivity.CPU]) as profiler:
         run_steps()
-    return {event.key: event.count for event in profiler.key_averages() if event.key in WORK_OPERATORS}
+    return {event.key: event.count for event in profiler.key_averages()
+            if event.key in WORK_OPERATORS}
 
 
 def check_same_work(name: str, side: NndslSide, hand: nn.Module, kind: str, batches: list[Batch],
@@ -384,11 +400,12 @@ def check_same_work(name: str, side: NndslSide, hand: nn.Module, kind: str, batc
 
     def optimizer_factory(parameters):
         if optimizer.type == "adadelta":
-            return torch.optim.Adadelta(parameters, lr=optimizer.lr, rho=optimizer.rho, eps=optimizer.eps)
+            return torch.optim.Adadelta(parameters, lr=optimizer.lr, rho=optimizer.rho,
+                                        eps=optimizer.eps)
         return torch.optim.SGD(parameters, lr=optimizer.lr, momentum=optimizer.momentum)
 
-    hand_work = work_counts(lambda: hand_steps(hand, kind, batches, device, spec.trainer.gradient_clip_val,
-                                               optimizer_factory))
+    hand_work = work_counts(lambda: hand_steps(hand, kind, batches, device,
+                                               spec.trainer.gradient_clip_val, optimizer_factory))
     nndsl_work = work_counts(lambda: side.steps(batches, device, f"{name}-work"))
     differences = {key: (hand_work.get(key, 0), nndsl_work.get(key, 0))
                    for key in sorted(set(hand_work) | set(nndsl_work))
@@ -396,8 +413,8 @@ def check_same_work(name: str, side: NndslSide, hand: nn.Module, kind: str, batc
     same = not differences
     print(f"{name}: work operators over {len(batches)} steps (hand / nndsl): "
           + ("identical, " + ", ".join(f"{key} {count}" for key, count in sorted(hand_work.items()))
-             if same else "different: " + ", ".join(f"{key} {mine} / {theirs}"
-                                                    for key, (mine, theirs) in differences.items())))
+             if same else "different: " + ", ".join(
+                 f"{key} {mine} / {theirs}" for key, (mine, theirs) in differences.items())))
     return same
 
 
@@ -416,31 +433,38 @@ def profile(name: str, side: NndslSide, batches: list[Batch], device: torch.devi
     print(profiler.key_averages().table(sort_by=sort, row_limit=20))
     python_profile = cProfile.Profile()
     python_profile.runcall(side.steps, batches, device, f"{name}-cprofile")
-    print(f"{name}: Python profile of {len(batches)} nndsl steps, Trainer set-up included (top 30 by own time)")
+    print(f"{name}: Python profile of {len(batches)} nndsl steps, Trainer set-up included "
+          "(top 30 by own time)")
     pstats.Stats(python_profile).sort_stats("tottime").print_stats(30)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=6, help="timed steps per side per round")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed steps at the start of each round")
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="untimed steps at the start of each round")
     parser.add_argument("--rounds", type=int, default=2, help="alternations of the two sides")
-    parser.add_argument("--mlp-steps", type=int, default=None, help="timed MLP steps per round (default 30 x --steps)")
+    parser.add_argument("--mlp-steps", type=int, default=None,
+                        help="timed MLP steps per round (default 30 x --steps)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: 1 on the CPU, where other processes on a shared box make "
-                             "threads wait on each other; torch's default with --device cuda)")
+                        help="torch CPU threads (default: 1 on the CPU, where other processes "
+                             "on a shared box make threads wait on each other; torch's default "
+                             "with --device cuda)")
     parser.add_argument("--only", choices=("blstm", "mlp"), default=None)
-    parser.add_argument("--profile", action="store_true", help="also print torch's profile of nndsl steps")
+    parser.add_argument("--profile", action="store_true",
+                        help="also print torch's profile of nndsl steps")
     parser.add_argument("--check-work", action="store_true",
                         help="first compare the work operators both sides run over two steps")
     parser.add_argument("--no-bare-lightning", dest="bare_lightning", action="store_false",
-                        help="leave out the third side: the hand model in a minimal LightningModule")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
-                        help="spec override for both models, e.g. --set trainer.deterministic=false")
+                        help="leave out the third side: the hand model in a minimal "
+                             "LightningModule")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="PATH=VALUE", help="spec override for both models, "
+                                                   "e.g. --set trainer.deterministic=false")
     parser.add_argument("--smoke", action="store_true",
-                        help="the MLP only, a few steps: checks that the script still runs (a CPU step of "
-                             "the BLSTM model takes seconds)")
+                        help="the MLP only, a few steps: checks that the script still runs "
+                             "(a CPU step of the BLSTM model takes seconds)")
     arguments = parser.parse_args()
     if arguments.smoke:
         arguments.only, arguments.steps, arguments.mlp_steps, arguments.rounds = "mlp", 2, 3, 1
@@ -450,7 +474,8 @@ def main() -> None:
         torch.set_num_threads(threads)
     _quiet_lightning()
     print(f"device {device}, {torch.get_num_threads()} CPU threads, torch {torch.__version__}; "
-          f"{arguments.rounds} rounds x {arguments.steps} steps after {arguments.warmup} warm-up", flush=True)
+          f"{arguments.rounds} rounds x {arguments.steps} steps after {arguments.warmup} warm-up",
+          flush=True)
     with tempfile.TemporaryDirectory() as directory:
         if arguments.only in (None, "blstm"):
             compiled = compile_for(BLSTM_SPEC, device, arguments.overrides)
@@ -462,23 +487,25 @@ def main() -> None:
             side.network.to(device)
             if arguments.check_work:
                 check_same_work("(a)", side, hand, "ctc", batches[:2], device)
-            measure("(a) 4 x BLSTMP-320 + CTC, 16x200x40", side, hand, "ctc", batches, device, arguments,
-                    BLSTM_GOAL)
+            measure("(a) 4 x BLSTMP-320 + CTC, 16x200x40", side, hand, "ctc", batches, device,
+                    arguments, BLSTM_GOAL)
             if arguments.profile:
                 profile("blstm", side, batches[: arguments.warmup + 2], device)
         if arguments.only in (None, "mlp"):
-            compiled = compile_for(ROOT / "benchmarks/overhead-mlp.yaml", device, arguments.overrides, text=MLP_SPEC)
+            compiled = compile_for(ROOT / "benchmarks/overhead-mlp.yaml", device,
+                                   arguments.overrides, text=MLP_SPEC)
             side = NndslSide.build(compiled, Path(directory), training_examples=1797)
             hand = HandMLP(64, 10)
             steps = arguments.mlp_steps or 30 * arguments.steps
-            mlp_arguments = argparse.Namespace(**{**vars(arguments), "warmup": max(arguments.warmup, 5)})
+            mlp_arguments = argparse.Namespace(**{**vars(arguments),
+                                                  "warmup": max(arguments.warmup, 5)})
             batches = mlp_batches(compiled, mlp_arguments.warmup + steps)
             check_same_model(side, hand, "class", batches[0])
             side.network.to(device)
             if arguments.check_work:
                 check_same_work("(b)", side, hand, "class", batches[:2], device)
-            measure(f"(b) MLP 8 x relu {MLP_WIDTH} on digits, batch 64", side, hand, "class", batches, device,
-                    mlp_arguments, MLP_GOAL)
+            measure(f"(b) MLP 8 x relu {MLP_WIDTH} on digits, batch 64", side, hand, "class",
+                    batches, device, mlp_arguments, MLP_GOAL)
             if arguments.profile:
                 profile("mlp", side, batches[:20], device)
 

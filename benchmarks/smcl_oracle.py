@@ -24,7 +24,8 @@ def oracle_error(method: str, members: int, seed: int, epochs: int, directory: P
 
     overrides = [f"ensemble.method={method}", f"ensemble.members={members}", f"seed={seed}",
                  f"schedule.0.stop.max_epochs={epochs}", "trainer.logger=csv"]
-    result = train(str(SPEC), overrides, run_dir=str(directory / f"{method}-{members}-{seed}"), progress_bar=False)
+    result = train(str(SPEC), overrides, run_dir=str(directory / f"{method}-{members}-{seed}"),
+                   progress_bar=False)
     return 1.0 - result.summary["test"]["test/oracle_accuracy"]
 
 
@@ -33,11 +34,13 @@ def main() -> None:
     parser.add_argument("--members", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds: checks that the script still runs")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny sizes, a few seconds: checks that the script still runs")
     arguments = parser.parse_args()
     methods = METHODS
     if arguments.smoke:  # bagging left out: each training run costs seconds of Lightning set-up
-        arguments.members, arguments.seeds, arguments.epochs, methods = [2], 1, 1, ("smcl", "independent")
+        arguments.members, arguments.seeds, arguments.epochs, methods = ([2], 1, 1,
+                                                                         ("smcl", "independent"))
     import logging
 
     logging.disable(logging.WARNING)
@@ -53,13 +56,15 @@ def main() -> None:
                 means[members, method] = statistics.mean(errors)
                 cells.append(f"{100 * statistics.mean(errors):6.2f} ± {100 * spread:4.2f}")
             rows.append((members, cells))
-    print(f"\ntest oracle error (%) on digits, mean ± std over {arguments.seeds} seeds, {arguments.epochs} epochs max")
+    print(f"\ntest oracle error (%) on digits, mean ± std over {arguments.seeds} seeds, "
+          f"{arguments.epochs} epochs max")
     print(f"{'M':>3}  " + "  ".join(f"{method:>15}" for method in methods))
     for members, cells in rows:
         print(f"{members:>3}  " + "  ".join(f"{cell:>15}" for cell in cells))
     largest = max(arguments.members)
     independent = means[largest, "independent"]
-    ratio = f"{means[largest, 'smcl'] / independent:.2f}" if independent else "undefined (independent error 0)"
+    ratio = (f"{means[largest, 'smcl'] / independent:.2f}" if independent
+             else "undefined (independent error 0)")
     print(f"ratio of oracle errors sMCL / independent at M = {largest}: {ratio}")
 
 
