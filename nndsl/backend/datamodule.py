@@ -155,28 +155,6 @@ class ArrayDataModule(TrainingLoaderControl, LightningDataModule):
         self._datasets: dict[str, ArrayDataset | None] = {}
         self._hide_hooks_of_missing_splits()
 
-    def _hide_hooks_of_missing_splits(self) -> None:
-        # Lightning runs a validation or test loop only where the data module overrides the
-        # loader hook. Shadowing a missing split's hook with the base class's own makes this
-        # instance count as not overriding it, so Lightning skips the loop instead of iterating
-        # an empty loader.
-        if self.splits.valid is None:
-            self.val_dataloader = super().val_dataloader  # type: ignore[method-assign]
-        if self.splits.test is None:
-            self.test_dataloader = super().test_dataloader  # type: ignore[method-assign]
-
-    def __getstate__(self) -> dict[str, Any]:
-        # A pickled bound method would come back bound to this class's hook (spawned DDP
-        # processes unpickle the module), so the shadows are dropped and rebuilt instead.
-        state = self.__dict__.copy()
-        state.pop("val_dataloader", None)
-        state.pop("test_dataloader", None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._hide_hooks_of_missing_splits()
-
     def setup(self, stage: str | None = None) -> None:
         """Build the tensor datasets (once; every stage shares them)."""
         if not self._datasets:

@@ -231,23 +231,6 @@ class StreamingDataModule(TrainingLoaderControl, LightningDataModule):
                                              ("test", self.splits.test))}
         self._hide_hooks_of_missing_splits()
 
-    def _hide_hooks_of_missing_splits(self) -> None:
-        # As in `ArrayDataModule`: Lightning skips a loop whose hook is the base class's own.
-        if self.splits.valid is None:
-            self.val_dataloader = super().val_dataloader  # type: ignore[method-assign]
-        if self.splits.test is None:
-            self.test_dataloader = super().test_dataloader  # type: ignore[method-assign]
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state.pop("val_dataloader", None)
-        state.pop("test_dataloader", None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._hide_hooks_of_missing_splits()
-
     def current_epoch(self) -> int | None:
         """The attached trainer's epoch (restored from a checkpoint on resume), or None."""
         trainer = getattr(self, "trainer", None)
