@@ -22,6 +22,7 @@ so every feasible schedule keeps ``predicted_peak_units <= memory_units + alpha`
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import lru_cache
 
 from nndsl.plan.memory.recompute_costs import ConvexCosts
@@ -160,72 +161,77 @@ def _push_hidden(actions: list[RecomputeAction], start: int, position: int) -> N
 
 
 # The generators below walk the divide-and-conquer recursion with an explicit stack (the left
-# chain can be ~t deep). A task is (start, length, memory) or a closing action to emit later.
+# chain can be ~t deep). A task is (start, length, memory) or a closing action to emit later;
+# each policy's `expand` emits a task's first actions and returns the tasks it splits into, in
+# the order they are pushed (the last runs first).
+_Task = tuple[int, int, int] | RecomputeAction
 
-def _hidden_actions(costs: ConvexCosts, length: int, memory: int) -> list[RecomputeAction]:
+
+def _walk(length: int, memory: int,
+          expand: Callable[[list[RecomputeAction], int, int, int], list[_Task]],
+          ) -> list[RecomputeAction]:
     actions: list[RecomputeAction] = []
-    stack: list[tuple[int, int, int] | RecomputeAction] = [(0, length, memory)]
+    stack: list[_Task] = [(0, length, memory)]
     while stack:
         task = stack.pop()
         if isinstance(task, RecomputeAction):
             actions.append(task)
-            continue
-        start, size, slots = task
+        else:
+            stack += expand(actions, *task)
+    return actions
+
+
+def _split_at_hidden(actions: list[RecomputeAction], start: int, size: int, units: int,
+                     split: int) -> list[_Task]:
+    """Store the hidden state at `start + split` (one unit)."""
+    _push_hidden(actions, start, start + split)
+    # Right part first (fewer units), release its start, then the left part with all units.
+    return [(start, split, units),
+            RecomputeAction("free_hidden", start + split, start + split),
+            (start + split, size - split, units - 1)]
+
+
+def _split_at_internal(actions: list[RecomputeAction], start: int, size: int, units: int,
+                       split: int, cost: int) -> list[_Task]:
+    """Keep the internal state of step `start + split` (`cost` units) and backpropagate it."""
+    _run_then_keep(actions, start, start + split)
+    return [(start, split - 1, units),
+            RecomputeAction("backward", start + split - 1, start + split),
+            (start + split, size - split, units - cost)]
+
+
+def _hidden_actions(costs: ConvexCosts, length: int, memory: int) -> list[RecomputeAction]:
+    def expand(actions: list[RecomputeAction], start: int, size: int, slots: int) -> list[_Task]:
         if size == 1 or slots == 1:
             _quadratic(actions, start, size)
-            continue
-        split = costs.first_push(size, slots)
-        _push_hidden(actions, start, start + split)
-        # Right part first (fewer slots), release its start, then the left part with all slots.
-        stack += [(start, split, slots), RecomputeAction("free_hidden", start + split,
-                                                         start + split),
-                  (start + split, size - split, slots - 1)]
-    return actions
+            return []
+        return _split_at_hidden(actions, start, size, slots, costs.first_push(size, slots))
+
+    return _walk(length, memory, expand)
 
 
 def _internal_actions(costs: ConvexCosts, length: int, slots: int) -> list[RecomputeAction]:
-    actions: list[RecomputeAction] = []
-    stack: list[tuple[int, int, int] | RecomputeAction] = [(0, length, slots)]
-    while stack:
-        task = stack.pop()
-        if isinstance(task, RecomputeAction):
-            actions.append(task)
-            continue
-        start, size, available = task
+    def expand(actions: list[RecomputeAction], start: int, size: int,
+               available: int) -> list[_Task]:
         if size == 0:
-            continue
+            return []
         split = costs.first_push(size, available)
-        _run_then_keep(actions, start, start + split)
-        stack += [(start, split - 1, available),
-                  RecomputeAction("backward", start + split - 1, start + split),
-                  (start + split, size - split, available - 1)]
-    return actions
+        return _split_at_internal(actions, start, size, available, split, 1)
+
+    return _walk(length, slots, expand)
 
 
 def _mixed_actions(costs: MixedCosts, length: int, memory: int) -> list[RecomputeAction]:
-    actions: list[RecomputeAction] = []
-    stack: list[tuple[int, int, int] | RecomputeAction] = [(0, length, memory)]
-    while stack:
-        task = stack.pop()
-        if isinstance(task, RecomputeAction):
-            actions.append(task)
-            continue
-        start, size, units = task
+    def expand(actions: list[RecomputeAction], start: int, size: int, units: int) -> list[_Task]:
         if size == 0:
-            continue
+            return []
         kind, split = costs.first_push(size, units)
         if kind == "hidden":
-            _push_hidden(actions, start, start + split)
-            stack += [(start, split, units), RecomputeAction("free_hidden", start + split,
-                                                             start + split),
-                      (start + split, size - split, units - 1)]
-        else:
-            _run_then_keep(actions, start, start + split)
-            cost = costs.beta if split == 1 else costs.alpha
-            stack += [(start, split - 1, units),
-                      RecomputeAction("backward", start + split - 1, start + split),
-                      (start + split, size - split, units - cost)]
-    return actions
+            return _split_at_hidden(actions, start, size, units, split)
+        cost = costs.beta if split == 1 else costs.alpha
+        return _split_at_internal(actions, start, size, units, split, cost)
+
+    return _walk(length, memory, expand)
 
 
 def _sqrt_actions(length: int) -> list[RecomputeAction]:
