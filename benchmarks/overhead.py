@@ -43,6 +43,7 @@ import copy
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -305,18 +306,24 @@ def compile_for(path: Path, device: torch.device, overrides: list[str],
     return compile_spec(path, overrides, text=text).raise_for_errors()
 
 
+def hand_optimizer(optimizer: Any) -> Callable[[Any], torch.optim.Optimizer]:
+    """The hand loop's and bare Lightning's optimiser: the spec's (Adadelta or SGD), by hand."""
+
+    def optimizer_factory(parameters: Any) -> torch.optim.Optimizer:
+        if optimizer.type == "adadelta":
+            return torch.optim.Adadelta(parameters, lr=optimizer.lr, rho=optimizer.rho,
+                                        eps=optimizer.eps)
+        return torch.optim.SGD(parameters, lr=optimizer.lr, momentum=optimizer.momentum)
+
+    return optimizer_factory
+
+
 def measure(name: str, side: NndslSide, hand: nn.Module, kind: str, batches: list[Batch],
             device: torch.device, arguments: argparse.Namespace,
             goal: float) -> tuple[float, float]:
     spec = side.compiled.spec
     clip = spec.trainer.gradient_clip_val
-    optimizer = spec.optimizer
-
-    def optimizer_factory(parameters):
-        if optimizer.type == "adadelta":
-            return torch.optim.Adadelta(parameters, lr=optimizer.lr, rho=optimizer.rho,
-                                        eps=optimizer.eps)
-        return torch.optim.SGD(parameters, lr=optimizer.lr, momentum=optimizer.momentum)
+    optimizer_factory = hand_optimizer(spec.optimizer)
 
     bare = BareLightning(copy.deepcopy(hand), kind, optimizer_factory)
     hand.to(device)
@@ -396,13 +403,7 @@ def check_same_work(name: str, side: NndslSide, hand: nn.Module, kind: str, batc
     nndsl side's trainer set-up and epoch end run outside its steps, but not outside the
     profile: operators they share with a step are then counted apart, as a difference)."""
     spec = side.compiled.spec
-    optimizer = spec.optimizer
-
-    def optimizer_factory(parameters):
-        if optimizer.type == "adadelta":
-            return torch.optim.Adadelta(parameters, lr=optimizer.lr, rho=optimizer.rho,
-                                        eps=optimizer.eps)
-        return torch.optim.SGD(parameters, lr=optimizer.lr, momentum=optimizer.momentum)
+    optimizer_factory = hand_optimizer(spec.optimizer)
 
     hand_work = work_counts(lambda: hand_steps(hand, kind, batches, device,
                                                spec.trainer.gradient_clip_val, optimizer_factory))
