@@ -112,20 +112,18 @@ def run_schedule(context: RunContext) -> list[Row]:
     progress = Progress.load(context.directory)
     rows: list[Row] = []
     store = LayerStore(context.directory)
-    network_context = context
-    for index, phase in enumerate(network_context.plan.phases):
+    for index, phase in enumerate(context.plan.phases):
         if phase.init is not None:  # a finished run's recorded state replaces it on resume
             from nndsl.run.init_weights import load_initial_weights
 
-            load_initial_weights(network_context.network, phase.init)
+            load_initial_weights(context.network, phase.init)
         runner = PHASE_RUNNERS.get(phase.kind)
         if runner is None:
             raise NotImplementedError(f"the run stage has no runner for `{phase.kind}` phases")
         # Slots and the class selection (`nndsl.run.selection`) frame whatever the phase runs.
-        store.restore(network_context.network, phase.restore)
-        rows.extend(runner(phase_context(network_context, phase), progress, phase, index))
-        store.save(network_context.network, phase.save)
-    context = network_context
+        store.restore(context.network, phase.restore)
+        rows.extend(runner(phase_context(context, phase), progress, phase, index))
+        store.save(context.network, phase.save)
     if not context.fast_dev_run and is_primary_process():
         from nndsl.run.report import write_curves
 
