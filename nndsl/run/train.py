@@ -173,7 +173,7 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
         write_json(directory / "data.json", {
             "classes": list(classes) if classes else None,
             "features": list(features) if features else None})
-        statistics = getattr(datamodule, "feature_statistics", None)
+        statistics = datamodule.feature_statistics
         if statistics is not None:  # fitted on the training split only
             from nndsl.data.standardize import STATISTICS_FILE
 
