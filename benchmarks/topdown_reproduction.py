@@ -33,6 +33,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -57,10 +58,10 @@ TASKS = {
     "spoken": {"spec": "specs/topdown_spoken_words.yaml",
                "control": "specs/topdown_spoken_words_fix_bottom.yaml",
                "metric": "test/cer", "error": lambda value: value, "unit": "CER", "dropout": 0.2,
-               "patience": 4, "max_epochs": 60,
+               "patience": 4, "max_epochs": 60, "dropout_layer": 1,
                # Small batches: CTC's all-blank plateau lasts a number of updates, not epochs.
                "quick": ["data.utterances=400", "data.test_utterances=100", "data.batch_size=4",
-                         "trainer.max_epochs=30", "trainer.min_epochs=20",
+                         "trainer.max_epochs=25", "trainer.min_epochs=10",
                          "schedule.0.stop.patience=3",
                          "schedule.1.stop.patience=3"]},
 }
@@ -134,7 +135,8 @@ def seed_runs(task: str, seed: int, quick: bool, root: Path,
     budget (joint for the top-down run's total epochs, without early stopping; needs top-down)."""
     settings = TASKS[task]
     base = [f"seed={seed}", *(settings["quick"] if quick else [])]
-    dropout = [*base, f"network.layers.0.with.dropout={settings['dropout']}"]
+    layer = settings.get("dropout_layer", 0)  # the BLSTMP block's position in network.layers
+    dropout = [*base, f"network.layers.{layer}.with.dropout={settings['dropout']}"]
     # Finished runs are recorded beside their run directories, so an interrupted reproduction
     # (or one split over several processes, a seed each) continues where it stopped.
     record = root / f"{task}-seed{seed}{'-quick' if quick else ''}.json"
@@ -143,8 +145,10 @@ def seed_runs(task: str, seed: int, quick: bool, root: Path,
 
     def finished(name: str, values: dict[str, float]) -> None:
         results.update(values)
+        # Read again: another process may have recorded other runs of this seed meanwhile.
+        done.update(json.loads(record.read_text()) if record.is_file() else {})
         done[name] = values
-        temporary = record.with_suffix(".tmp")
+        temporary = record.with_suffix(f".{os.getpid()}.tmp")
         temporary.write_text(json.dumps(done, indent=1))
         temporary.replace(record)
 

@@ -1,7 +1,8 @@
 """Backend stage: recurrent layers (lstm, blstm, gru, rnn) over padded sequences.
 
 In: `[B, T, F]` and per-example lengths. Out: `[B, T, H·directions]` with padded steps zeroed
-(packed sequences, so padding never changes a state), or the last valid step `[B, H·directions]`
+(packed sequences, so padding never changes a state; on CPU the same values without packing,
+see recurrent_padded.py), or the last valid step `[B, H·directions]`
 for `output: last`.
 """
 
@@ -12,6 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from nndsl.backend.recurrent_padded import run_padded
 
 _CELLS = {"lstm": nn.LSTM, "blstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
@@ -64,11 +67,14 @@ class RecurrentLayer(nn.Module):
         if lengths is None:
             outputs, _ = self.recurrent(x)  # [B, T, H*D]
             return outputs[:, -1] if self.output == "last" else outputs
-        packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True,
-                                      enforce_sorted=False)
-        outputs, _ = self.recurrent(packed)
-        # [B, T, H*D]
-        outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=x.shape[1])
+        if x.device.type == "cpu":
+            outputs = run_padded(self.recurrent, x, lengths)  # [B, T, H*D]
+        else:
+            packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True,
+                                          enforce_sorted=False)
+            outputs, _ = self.recurrent(packed)
+            # [B, T, H*D]
+            outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=x.shape[1])
         if self.output == "last":
             last = (lengths.clamp(min=1) - 1).to(outputs.device)
             return outputs[torch.arange(outputs.shape[0], device=outputs.device), last]
