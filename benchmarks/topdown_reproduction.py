@@ -8,8 +8,9 @@ of epochs.
 Tasks:
   digits  specs/topdown_digits.yaml (+ _fix_bottom): 6-block tanh MLP on scikit-learn's digits
   speech  specs/topdown_speech_small.yaml (+ _fix_bottom): 3 x BLSTMP 64 CTC on synthetic speech
-  spoken  specs/topdown_spoken_words.yaml (+ _fix_bottom): the same on the espeak-ng spoken corpus,
-          tested on held-out voices (needs espeak-ng; not in the default --tasks)
+  spoken  specs/topdown_spoken_words.yaml (+ _fix_bottom): the same after a 4x time reduction on
+          the espeak-ng spoken corpus, tested on held-out voices (needs espeak-ng; not in the
+          default --tasks; --quick: 400 utterances, batch 4, at most 25 epochs per phase)
 Per seed, four runs through `nndsl.run.train` with `--set` overrides (`--runs` picks): the
 top-down spec (its joint phase's weights give "joint", the final network "top-down"), the same
 with dropout, the control, the longer joint run and the equal-budget joint run (after top-down).
