@@ -141,7 +141,7 @@ class ArrayDataModule(TrainingLoaderControl, LightningDataModule):
         shuffle: bool = True,
     ) -> None:
         super().__init__()
-        self.shuffle = shuffle
+        self.shuffle_training = shuffle
         self.batch_size = batch_size
         self.seed = seed
         self.num_workers = num_workers
@@ -164,9 +164,9 @@ class ArrayDataModule(TrainingLoaderControl, LightningDataModule):
                 "test": None if self.splits.test is None else ArrayDataset(self.splits.test),
             }
 
-    def _loader(self, split: str, shuffle: bool, resumable: bool = False) -> DataLoader:
-        if split == "train":  # resumable in mid-epoch, shuffled unless online (`self.shuffle`)
-            shuffle, resumable = shuffle and self.shuffle, True
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        # The training loader is resumable in mid-epoch, shuffled or (online) in stream order.
+        resumable = split == "train"
         self.setup()
         dataset = self._datasets[split]
         assert dataset is not None, f"no {split} split; the hook is shadowed in __init__"
