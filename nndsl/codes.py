@@ -121,6 +121,7 @@ CODES: dict[str, str] = {
     "E605": "ensemble members cannot share this cut",
     "E610": "optimizer cannot honour the planned parameter groups",
     "E611": "optimizer cannot accumulate gradients",
+    "E612": "bagging cannot batch examples of different lengths",
     "E627": "layer cannot be saved or restored (not in the network, no parameters, ensemble)",
     "E628": "restored slot does not fit the layer",
     "E629": "output too narrow for the selected classes",
