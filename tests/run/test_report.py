@@ -11,6 +11,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 from rich.console import Console
+from spec_texts import dense_spec
 
 from nndsl.backend.callbacks.parameter_change import ParameterChange
 from nndsl.cli import main
@@ -172,23 +173,9 @@ def test_report_command_prints_both_tables_and_draws_missing_curves(tmp_path, ca
     assert "no" in rejected
 
 
-SPEC = """
-nndsl: 1
-name: tiny-change
-seed: 3
-use: [std:blocks/dense]
-data: {source: digits, batch_size: 128, valid_fraction: 0.2, test_fraction: 0.2}
-network:
-  layers:
-    - {block: dense, repeat: 2, name: "h{index}", with: {units: 8, activation: tanh}}
-    - {name: out, type: linear, units: 10}
-loss: {type: cross_entropy}
-metrics: [accuracy]
-optimizer: {type: sgd, lr: 0.3, momentum: 0.9}
-schedule:
-  - {phase: joint, stop: {max_epochs: 4}}
-trainer: {max_epochs: 4, limit_train_batches: 3}
-"""
+SPEC = dense_spec("tiny-change", 3, lr=0.3, repeat=2, units=8, cuts=False,
+                  schedule=("{phase: joint, stop: {max_epochs: 4}}",),
+                  trainer="{max_epochs: 4, limit_train_batches: 3}")
 
 
 class _Recorder(Callback):
