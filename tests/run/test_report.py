@@ -229,3 +229,21 @@ def test_a_run_records_the_hand_computed_parameter_change_and_draws_curves(tmp_p
     progress = json.loads((result.directory / "progress.json").read_text())
     assert progress["runs"]["joint"]["row"]["parameter_change"]
     assert (result.directory / "curves.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_single_epoch_runs_report_what_they_changed(tmp_path):
+    """Measured from the end of epoch 1, a one-epoch run (an online or adapt run) showed 0."""
+    from nndsl.run import train
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(dense_spec("one-epoch", 3, lr=0.3, repeat=2, units=8, cuts=False, schedule=(
+        "{phase: joint, stop: {max_epochs: 1}}",
+        "{phase: train, name: again, train: [out], stop: {max_epochs: 1}}"),
+        trainer="{max_epochs: 1, limit_train_batches: 3}"))
+    rows = train(str(spec), run_dir=str(tmp_path / "run")).summary["phases"]
+    joint, again = rows
+    assert (joint["change_from_epoch"], joint["change_to_epoch"]) == (0, 1)
+    assert set(joint["parameter_change"]) == {"h1.linear", "h2.linear", "out"}
+    assert all(change > 0 for change in joint["parameter_change"].values())
+    assert list(again["parameter_change"]) == ["out"] and again["parameter_change"]["out"] > 0
