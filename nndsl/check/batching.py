@@ -13,6 +13,7 @@ receive the lengths that mask the padding of a single network's batches).
 
 from __future__ import annotations
 
+from nndsl.check.compatibility import LOSSES
 from nndsl.data.registry import DataSignature
 from nndsl.diagnostics import StageContext
 from nndsl.spec import Spec
@@ -47,8 +48,10 @@ def check_bagging_examples(spec: Spec, signature: DataSignature, context: StageC
     ensemble = spec.ensemble
     if ensemble is None or ensemble.method != "bagging":
         return
-    variable = [f"{what} {tuple(shape)}" for what, shape in (("inputs", signature.input_shape),
-                                                            ("targets", signature.target_shape))
+    shapes = [("inputs", signature.input_shape)]
+    if signature.target_kind in LOSSES[spec.loss.type].in_ensemble:  # else E408 says enough
+        shapes.append(("targets", signature.target_shape))
+    variable = [f"{what} {tuple(shape)}" for what, shape in shapes
                 if any(isinstance(axis, str) for axis in shape)]
     if variable:
         context.diagnostics.add(
