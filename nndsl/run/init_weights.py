@@ -6,7 +6,8 @@ through `nndsl.run.safe_load`, the one reader that runs no code from a checkpoin
 
 Nothing is decided here: the plan stage matched layers, sizes and names at validation. The checks
 below only catch a file that changed (or vanished) since then, reported as the diagnostics the
-plan stage uses (exit 2, no traceback).
+plan stage uses (exit 2, no traceback). A checkpoint in another key layout (`layout:
+"foreign"`) pairs each tensor with this layer's tensor of the same last name.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from torch import nn
 
 from nndsl.diagnostics import Diagnostic, SpecError
 from nndsl.plan import InitPlan, Plan
+from nndsl.plan.plan import LayerInit
 from nndsl.state_names import layer_prefix
 from nndsl.run.safe_load import UnreadableCheckpoint, read_state_dict
 
@@ -53,10 +55,8 @@ def load_initial_weights(network: nn.Module, init: InitPlan) -> int:
     own = network.state_dict()
     values: dict[str, torch.Tensor] = {}
     for layer in init.layers:
-        for tensor in layer.tensors:
-            source = layer_prefix(layer.source) + tensor
-            target = layer_prefix(layer.layer) + tensor
-            problem = _mismatch(state, own, source, target)
+        for source, target, problem in _pairs(init, layer, own):
+            problem = problem or _mismatch(state, own, source, target)
             if problem:
                 raise SpecError([Diagnostic(
                     "E466", f"init_from: `{init.file}` does not fit layer `{layer.layer}`: "
@@ -66,6 +66,28 @@ def load_initial_weights(network: nn.Module, init: InitPlan) -> int:
     with torch.no_grad():
         network.load_state_dict(values, strict=False)
     return sum(value.numel() for value in values.values())
+
+
+def _pairs(init: InitPlan, layer: LayerInit,
+           own: dict[str, torch.Tensor]) -> list[tuple[str, str, str | None]]:
+    """(checkpoint key, this network's key, a problem or None) for each tensor of `layer`.
+
+    nndsl's layout names tensors alike on both sides. Another layout's tensor (`weight` of a
+    plain `nn.Linear`) goes into this layer's one tensor with that last name (`0.weight`)."""
+    prefix = layer_prefix(layer.layer)
+    if init.layout == "nndsl":
+        return [(init.strip_prefix + layer_prefix(layer.source) + tensor, prefix + tensor, None)
+                for tensor in layer.tensors]
+    mine = [key[len(prefix):] for key in own if key.startswith(prefix)]
+    pairs: list[tuple[str, str, str | None]] = []
+    for tensor in layer.tensors:
+        source = f"{init.strip_prefix}{layer.source}.{tensor}"
+        matches = [name for name in mine if name == tensor or name.endswith("." + tensor)]
+        problem = None if len(matches) == 1 else (
+            f"this network's layer has no `{tensor}` tensor" if not matches else
+            f"`{tensor}` could go into any of {', '.join(matches)}")
+        pairs.append((source, prefix + (matches[0] if matches else tensor), problem))
+    return pairs
 
 
 def _mismatch(state: dict[str, torch.Tensor], own: dict[str, torch.Tensor], source: str,
