@@ -135,7 +135,10 @@ def activation_text(row: dict) -> str:
     if "activation_peak_bytes" not in row:
         return ""
     values = (row["activation_peak_bytes"], row["planned_peak_bytes"], row["plain_peak_bytes"])
-    return " / ".join(f"{value / 2**20:.2f}" for value in values)
+    text = " / ".join(f"{value / 2**20:.2f}" for value in values)
+    if "ensemble_peak_bytes" in row:  # an ensemble: one member's step, then the whole step's
+        text += f" per member; all members {row['ensemble_peak_bytes'] / 2**20:.2f}"
+    return text
 
 
 def print_report(run_dir: str, console: Console, errors: Console) -> int:
