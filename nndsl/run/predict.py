@@ -38,21 +38,29 @@ def predict(run: TrainedRun, examples: PredictionInputs,
                 batch = torch.from_numpy(examples.inputs[start : start + batch_size])
                 chunks.append(predictor(batch))
         return torch.cat(chunks, dim=1 if run.ensemble else 0), None
-    inputs, lengths = examples.inputs, examples.lengths
-    if run.feature_statistics is not None:
-        inputs = run.feature_statistics.apply(inputs, lengths)
-    outputs, output_lengths = [], []
+    # Sequences in order of length, so a batch pads little; outputs go back to file order.
+    rows, lengths = examples.inputs, examples.lengths
+    outputs: list[torch.Tensor] = [torch.empty(0)] * len(rows)
+    output_lengths = torch.zeros(len(rows), dtype=torch.long)
+    order = np.argsort(lengths, kind="stable")
     with torch.no_grad():
-        for start in range(0, len(inputs), batch_size):
-            batch_lengths = lengths[start : start + batch_size]
-            longest = int(batch_lengths.max())
-            batch = torch.from_numpy(np.ascontiguousarray(inputs[start : start + batch_size,
-                                                                 :longest]))
-            output, output_length = run.network(batch, torch.from_numpy(batch_lengths))
-            outputs.extend(output.unbind(0))
-            output_lengths.append(output_length if output_length is not None
-                                  else torch.from_numpy(batch_lengths))
-    return _stacked(outputs), torch.cat(output_lengths)
+        for start in range(0, len(order), batch_size):
+            chosen = order[start : start + batch_size]
+            batch_lengths = lengths[chosen]
+            batch = np.zeros((len(chosen), int(batch_lengths.max()), *rows[chosen[0]].shape[1:]),
+                             dtype=np.float32)
+            for position, row in enumerate(chosen):
+                batch[position, : lengths[row]] = rows[row]
+            if run.feature_statistics is not None:  # as training did; padding stays zero
+                batch = run.feature_statistics.apply(batch, batch_lengths)
+            output, output_length = run.network(torch.from_numpy(batch),
+                                                torch.from_numpy(batch_lengths))
+            if output_length is None:
+                output_length = torch.from_numpy(batch_lengths)
+            for position, row in enumerate(chosen):
+                outputs[row] = output[position]
+                output_lengths[row] = int(output_length[position])
+    return _stacked(outputs), output_lengths
 
 
 def _stacked(outputs: list[torch.Tensor]) -> torch.Tensor:

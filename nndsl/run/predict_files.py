@@ -26,16 +26,6 @@ def _option(options: Any, name: str, default: Any) -> Any:
     return getattr(options, name, default) if options is not None else default
 
 
-def _padded(rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Rows [frames, *frame] zero-padded into one [N, T, *frame] array, and their frames."""
-    lengths = np.array([len(row) for row in rows], dtype=np.int64)
-    padded = np.zeros((len(rows), max(int(lengths.max(initial=0)), 1), *rows[0].shape[1:]),
-                      dtype=np.float32)
-    for index, row in enumerate(rows):
-        padded[index, : len(row)] = row
-    return padded, lengths
-
-
 def read_npz(path: Path, options: Any, pipes: bool) -> PredictionInputs:
     """The archive's inputs (and input lengths, when it has them)."""
     key = _option(options, "inputs_key", "inputs")
@@ -117,10 +107,15 @@ def read_arrow(path: Path, options: Any, pipes: bool) -> PredictionInputs:
                                    f"{sorted(widths)[:4]} numbers")
     frames = values.reshape(-1, widths.pop() if widths else 0)
     rows = np.split(frames, np.cumsum(counts)[:-1])
-    inputs, lengths = _padded(rows)
     if lengths_name is not None and lengths_name in table.column_names:
         lengths = table.column(lengths_name).to_numpy().astype(np.int64)
-    return PredictionInputs(inputs, _valid_lengths(path, lengths, inputs), ())
+        bad = next((row for row, (frames_of, length) in enumerate(zip(rows, lengths))
+                    if not 1 <= length <= len(frames_of)), None)
+        if bad is not None or len(lengths) != len(rows):
+            raise PredictionInputError(f"`{path}`: column {lengths_name!r} does not fit the "
+                                       f"rows' frames (row {bad or 0})")
+        rows = [frames_of[:length] for frames_of, length in zip(rows, lengths)]
+    return PredictionInputs(rows, np.array([len(row) for row in rows], dtype=np.int64), ())
 
 
 def _arrow_table(path: Path) -> Any:
@@ -170,5 +165,5 @@ def read_kaldi(path: Path, options: Any, pipes: bool) -> PredictionInputs:
         which = odd or next(iter(specifiers))
         raise PredictionInputError(f"`{scp}`: utterance {which!r} is not a (frames, features) "
                                    "matrix of the same size as the others")
-    inputs, lengths = _padded(matrices)
-    return PredictionInputs(inputs, lengths, tuple(specifiers))
+    lengths = np.array([len(matrix) for matrix in matrices], dtype=np.int64)
+    return PredictionInputs(matrices, lengths, tuple(specifiers))

@@ -31,10 +31,12 @@ class PredictionInputError(Exception):
 
 @dataclass(frozen=True)
 class PredictionInputs:
-    """Examples for the network: `inputs` [N, *shape] or padded [N, T, *frame], `lengths` [N]
-    frames per sequence (None for fixed-shape inputs), `ids` one name per example."""
+    """Examples for the network: `inputs` [N, *shape] for fixed-shape examples, or for sequences
+    one [frames, *frame] array per example (padded files may give [N, T, *frame] with `lengths`
+    before checking), `lengths` [N] frames per sequence (None for fixed-shape inputs), `ids` one
+    name per example (empty: row numbers)."""
 
-    inputs: np.ndarray
+    inputs: np.ndarray | list[np.ndarray]
     lengths: np.ndarray | None
     ids: tuple[str, ...]
 
@@ -100,39 +102,49 @@ def _shape(signature: Any) -> str:
 
 
 def _checked(found: PredictionInputs, path: Path, kind: str, signature: Any) -> PredictionInputs:
-    """`found` with ids, fitting the network's input: same kind, same (frame) shape, finite."""
+    """`found` with ids, fitting the network's input: same kind, same (frame) shape, finite;
+    sequences as one unpadded array per example."""
     inputs, lengths = found.inputs, found.lengths
+    if len(inputs) == 0:
+        raise PredictionInputError(f"`{path}` holds no examples")
+    ids = found.ids or tuple(str(row) for row in range(len(inputs)))
     if signature.input_kind == "sequence":
-        if lengths is None and kind in ("npz", "npy_dir") and \
-                inputs.ndim == 1 + len(signature.input_shape):
+        if lengths is None and not isinstance(inputs, list) and kind in ("npz", "npy_dir") \
+                and inputs.ndim == 1 + len(signature.input_shape):
             lengths = np.full(len(inputs), inputs.shape[1], dtype=np.int64)  # all frames valid
         if lengths is None:
             raise PredictionInputError(f"`{path}` holds fixed-shape examples, but this run's "
                                        f"network takes sequences {_shape(signature)}")
+        rows = inputs if isinstance(inputs, list) else [
+            inputs[row, : int(length)] for row, length in enumerate(lengths)]
         frame = tuple(signature.input_shape[1:])
-        if inputs.shape[2:] != frame:
-            raise PredictionInputError(f"`{path}`: frames of shape {tuple(inputs.shape[2:])}, "
-                                       f"but the run's network takes frames of {frame}")
-    else:
-        if lengths is not None:
-            raise PredictionInputError(f"`{path}` holds variable-length sequences, but this "
-                                       f"run's network takes fixed-shape inputs "
-                                       f"{_shape(signature)}")
-        shape = tuple(signature.input_shape)
-        if inputs.ndim >= 2 and inputs.shape[1:] != shape and \
-                inputs[0].size == int(np.prod(shape)):
-            inputs = inputs.reshape(len(inputs), *shape)  # flat rows for an image-shaped input
-        if inputs.shape[1:] != shape:
-            raise PredictionInputError(f"`{path}`: examples of shape {tuple(inputs.shape[1:])}, "
-                                       f"but the run's network takes {shape}")
-    if len(inputs) == 0:
-        raise PredictionInputError(f"`{path}` holds no examples")
-    if not np.isfinite(inputs).all():
-        row = int(np.argwhere(~np.isfinite(inputs))[0][0])
-        name = found.ids[row] if found.ids else str(row)
+        for name, row in zip(ids, rows):
+            if row.shape[1:] != frame:
+                raise PredictionInputError(f"`{path}`: example {name} has frames of shape "
+                                           f"{tuple(row.shape[1:])}, but the run's network "
+                                           f"takes frames of {frame}")
+            _finite(row, path, name)
+        return PredictionInputs([row.astype(np.float32, copy=False) for row in rows],
+                                np.array([len(row) for row in rows], dtype=np.int64), ids)
+    if lengths is not None or isinstance(inputs, list):
+        raise PredictionInputError(f"`{path}` holds variable-length sequences, but this run's "
+                                   f"network takes fixed-shape inputs {_shape(signature)}")
+    shape = tuple(signature.input_shape)
+    if inputs.ndim >= 2 and inputs.shape[1:] != shape and inputs[0].size == int(np.prod(shape)):
+        inputs = inputs.reshape(len(inputs), *shape)  # flat rows for an image-shaped input
+    if inputs.shape[1:] != shape:
+        raise PredictionInputError(f"`{path}`: examples of shape {tuple(inputs.shape[1:])}, "
+                                   f"but the run's network takes {shape}")
+    bad = np.argwhere(~np.isfinite(inputs))
+    if len(bad):
+        raise PredictionInputError(f"`{path}`: example {ids[int(bad[0][0])]} holds NaN or "
+                                   "infinity")
+    return PredictionInputs(inputs.astype(np.float32, copy=False), None, ids)
+
+
+def _finite(example: np.ndarray, path: Path, name: str) -> None:
+    if not np.isfinite(example).all():
         raise PredictionInputError(f"`{path}`: example {name} holds NaN or infinity")
-    ids = found.ids or tuple(str(row) for row in range(len(inputs)))
-    return PredictionInputs(inputs.astype(np.float32, copy=False), lengths, ids)
 
 
 def _read_csv(path: Path, options: Any, trained_features: tuple[str, ...] | None) -> np.ndarray:

@@ -145,6 +145,24 @@ def test_kaldi_class_run_reproduces_its_test_accuracy(tmp_path, capsys):
     accuracy = np.mean([labels[name] == f"s{int(name[3:]) % 3}" for name in ids])
     assert accuracy == pytest.approx(test["test/accuracy"], abs=1e-6)
     assert table["classes"] == ["s0", "s1", "s2"]
+    # The same utterances as padded npz arrays with lengths, and as Parquet rows of frames:
+    # the same probabilities (padding is ignored; ids are row numbers there).
+    matrices = list(dict(kaldiio.load_scp(str(tmp_path / "data/feats.scp"))).values())
+    lengths = np.array([len(matrix) for matrix in matrices])
+    padded = np.zeros((len(matrices), 20, 4), dtype=np.float32)
+    for row, matrix in enumerate(matrices):
+        padded[row, : len(matrix)] = matrix
+    np.savez(tmp_path / "padded.npz", inputs=padded, input_lengths=lengths)
+    import pyarrow
+    from pyarrow import parquet
+
+    parquet.write_table(pyarrow.table({"inputs": [matrix.tolist() for matrix in matrices]}),
+                        tmp_path / "frames.parquet")
+    for data in ("padded.npz", "frames.parquet"):
+        assert main(["predict", str(run), str(tmp_path / data), "--out", str(out)]) == 0
+        other = json.loads(out.read_text())
+        assert other["ids"] == [str(row) for row in range(40)]
+        assert np.allclose(other["probabilities"], table["probabilities"], atol=1e-5)
     # Fixed-shape data for a sequence network, and frames of another size: exit 2, one line.
     np.savez(tmp_path / "flat.npz", inputs=np.zeros((3, 4), dtype=np.float32))
     with kaldiio.WriteHelper(f"ark,scp:{tmp_path}/wide.ark,{tmp_path}/wide.scp") as writer:
