@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 import torch
 from torch import nn
 
@@ -116,3 +117,24 @@ def test_hostile_checkpoint_is_refused_unread(tmp_path):
     assert diagnostic.code == "E335" and not marker.exists()
     assert main(["train", str(tmp_path / "spec.yaml"), "--run-dir", str(tmp_path / "run")]) == 2
     assert not marker.exists() and not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_training_starts_from_the_foreign_checkpoint(tmp_path):
+    """Through `nndsl train`: a phase that trains only `out` ends with the checkpoint's
+    `encoder.fc1` unchanged in `enc1`."""
+    torch.manual_seed(2)
+    module = Encoder()
+    torch.save({"state_dict": {f"model.{key}": value
+                               for key, value in module.state_dict().items()}},
+               tmp_path / "other.ckpt")
+    text = SPEC + ('init_from: {path: other.ckpt, strip_prefix: model., rename: '
+                   '{"encoder.fc*": "enc*", head: out}}\n'
+                   'trainer: {max_epochs: 1, limit_train_batches: 2}\n'
+                   'schedule:\n  - {phase: train, train: [out], stop: {max_epochs: 1}}\n')
+    (tmp_path / "spec.yaml").write_text(text)
+    assert main(["train", str(tmp_path / "spec.yaml"), "--run-dir", str(tmp_path / "run")]) == 0
+    final = torch.load(tmp_path / "run/final_weights.pt")
+    assert torch.equal(final["layers.enc1.0.weight"], module.encoder.fc1.weight)
+    assert torch.equal(final["layers.enc2.0.bias"], module.encoder.fc2.bias)
+    assert not torch.equal(final["layers.out.0.weight"], module.head.weight)  # trained
