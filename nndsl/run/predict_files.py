@@ -2,7 +2,8 @@
 
 In: a path, the run's `data:` options when it trained on the same kind (their key, column and
 file names; None: the source defaults) and whether Kaldi pipe entries may run. Out: a
-`PredictionInputs` of float32 examples (padded sequences with their lengths) and their ids.
+`PredictionInputs`: float32 examples — fixed-shape rows, padded sequences with their lengths
+(npz, `.npy`), or one array per sequence (Kaldi, Parquet) — and Kaldi's utterance ids.
 Only inputs are read: targets, transcripts and label files are neither needed nor looked at.
 
 The Kaldi reader uses the `kaldi` source's own table reader, path resolution and matrix reader

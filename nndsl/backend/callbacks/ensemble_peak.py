@@ -56,7 +56,9 @@ class EnsembleActivationPeak(Callback):
             return  # measured already (a resumed run keeps its figures)
         inputs = batch["inputs"]
         devices = [inputs.device] if inputs.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), torch.enable_grad():
+        # Under the trainer's precision (autocast), as the training step's forward runs.
+        precision = trainer.precision_plugin.forward_context()
+        with torch.random.fork_rng(devices=devices), torch.enable_grad(), precision:
             ensemble = self.network.members
             count = ensemble.members
             slices = [inputs[index] if self.bagged else inputs for index in range(count)]
