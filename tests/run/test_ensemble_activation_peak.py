@@ -61,3 +61,21 @@ def test_ensemble_peak_is_measured_per_member_and_whole(tmp_path, capsys, monkey
     unmeasured = torch.load(tmp_path / "plain/final_weights.pt")
     assert measured.keys() == unmeasured.keys()
     assert all(torch.equal(measured[key], unmeasured[key]) for key in measured)
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_to_the_same_peaks_and_weights(tmp_path, monkeypatch):
+    from interrupting import assert_same_run, interrupt_at
+
+    from nndsl.run import train
+    from nndsl.run.schedule import Interrupted
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.replace("max_epochs: 1", "max_epochs: 2"))
+    train(str(spec), run_dir=str(tmp_path / "whole"), progress_bar=False)
+    interrupt_at(monkeypatch, "joint", epoch=1, batch=1)
+    with pytest.raises(Interrupted):
+        train(str(spec), run_dir=str(tmp_path / "resumed"), progress_bar=False)
+    monkeypatch.undo()
+    train(None, resume=str(tmp_path / "resumed"), progress_bar=False)
+    assert_same_run(tmp_path / "resumed", tmp_path / "whole")  # summary rows: peaks included
