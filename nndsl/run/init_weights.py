@@ -13,6 +13,7 @@ plan stage uses (exit 2, no traceback). A checkpoint in another key layout (`lay
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -24,11 +25,13 @@ from nndsl.state_names import layer_prefix
 from nndsl.run.safe_load import UnreadableCheckpoint, read_state_dict
 
 
-def check_init_sources(plan: Plan) -> None:
-    """Every `init_from` file exists (validation only warns about one still to be trained).
+def check_init_sources(plan: Plan, compiled: Any = None) -> None:
+    """Every `init_from` file exists (validation only warns about one still to be trained), and
+    with the compiled spec, a checkpoint of another key layout pairs with the layers' tensors.
 
     Raises:
-        SpecError: E335 for each missing file, before the run directory is made.
+        SpecError: E335 for each missing file, E466 for tensors that do not pair, before the run
+            directory is made.
     """
     plans = [plan.init, *(phase.init for phase in plan.phases)]
     missing = [init for init in plans if init is not None
@@ -37,6 +40,41 @@ def check_init_sources(plan: Plan) -> None:
         raise SpecError([Diagnostic("E335", f"init_from: `{init.source}` does not exist", None,
                                     "train the run it comes from first "
                                     "(`nndsl train SPEC --run-dir DIR`)") for init in missing])
+    foreign = [init for init in plans if init is not None and init.layout == "foreign"]
+    if foreign and compiled is not None:
+        _check_pairs(foreign, compiled)
+
+
+def _check_pairs(inits: list[InitPlan], compiled: Any) -> None:
+    """Another layout's tensors pair with this network's by last name and shape, checked on a
+    network built on the meta device (no memory, no values) against the file's shapes (read
+    without its tensors): a mismatch is E466 before the run directory is made."""
+    from nndsl.plan.checkpoint_shapes import CheckpointRefused, checkpoint_shapes
+    from nndsl.run.trained import build_trained_network
+
+    try:
+        with torch.device("meta"):
+            own = build_trained_network(compiled).state_dict()
+    except Exception:  # noqa: BLE001 - a layer that cannot be built there: loading checks later
+        return
+    problems = []
+    for init in inits:
+        try:
+            shapes = checkpoint_shapes(Path(init.file))
+        except CheckpointRefused:
+            continue  # reported by the safe reader when loading (E335)
+        for layer in init.layers:
+            for source, target, problem in _pairs(init, layer, own):
+                if problem is None and source in shapes \
+                        and tuple(shapes[source]) != tuple(own[target].shape):
+                    problem = (f"`{source}` has shape {tuple(shapes[source])}, this network's "
+                               f"{tuple(own[target].shape)}")
+                if problem is not None:
+                    problems.append(Diagnostic(
+                        "E466", f"init_from: `{init.source}` does not fit layer `{layer.layer}`: "
+                        f"{problem}", None, _PAIRING_HINT))
+    if problems:
+        raise SpecError(problems)
 
 
 def load_initial_weights(network: nn.Module, init: InitPlan) -> int:
@@ -60,12 +98,18 @@ def load_initial_weights(network: nn.Module, init: InitPlan) -> int:
             if problem:
                 raise SpecError([Diagnostic(
                     "E466", f"init_from: `{init.file}` does not fit layer `{layer.layer}`: "
-                    f"{problem}", None, "check that the file has not changed since "
-                    "`nndsl validate`, and that the layers loaded have the same type")])
+                    f"{problem}", None, _PAIRING_HINT if init.layout == "foreign" else
+                    "check that the file has not changed since `nndsl validate`, and that the "
+                    "layers loaded have the same type")])
             values[target] = state[source].to(own[target].dtype)
     with torch.no_grad():
         network.load_state_dict(values, strict=False)
     return sum(value.numel() for value in values.values())
+
+
+_PAIRING_HINT = ("in another key layout each checkpoint tensor goes into the layer's one tensor "
+                 "of the same last name (`weight` into `0.weight`): map modules of the same kind "
+                 "with `rename:`, or leave the layer out of `select:`")
 
 
 def _pairs(init: InitPlan, layer: LayerInit,

@@ -138,3 +138,22 @@ def test_training_starts_from_the_foreign_checkpoint(tmp_path):
     assert torch.equal(final["layers.enc1.0.weight"], module.encoder.fc1.weight)
     assert torch.equal(final["layers.enc2.0.bias"], module.encoder.fc2.bias)
     assert not torch.equal(final["layers.out.0.weight"], module.head.weight)  # trained
+
+
+def test_tensors_that_do_not_pair_stop_training_before_the_run_directory(tmp_path, capsys):
+    """Sizes agree (validation passes) but the tensors do not pair by last name, or one is
+    transposed: `nndsl train` says so (E466, exit 2) before anything is written."""
+    torch.save({"0.gamma": torch.zeros(16, 64), "0.beta": torch.zeros(16),
+                "1.weight": torch.zeros(64, 16), "1.bias": torch.zeros(16)}, tmp_path / "odd.pt")
+    compiled = _compiled(tmp_path, 'init_from: {path: odd.pt, rename: {"0": enc1, "1": enc1}, '
+                         "select: [enc1]}\n")
+    assert [item.code for item in compiled.diagnostics] == ["E352"]  # one layer, two sources
+    for source in ("0", "1"):
+        (tmp_path / "spec.yaml").write_text(SPEC + f'init_from: {{path: odd.pt, rename: '
+                                            f'{{"{source}": enc1}}, select: [enc1]}}\n')
+        assert compile_spec(str(tmp_path / "spec.yaml")).ok
+        assert main(["train", str(tmp_path / "spec.yaml"), "--run-dir",
+                     str(tmp_path / "run")]) == 2
+        error = capsys.readouterr().err
+        assert "E466" in error and not (tmp_path / "run").exists()
+        assert ("no `gamma` tensor" if source == "0" else "shape (64, 16)") in error
