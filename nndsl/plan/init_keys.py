@@ -5,7 +5,8 @@ In: a checkpoint's tensor shapes by key (`nndsl.plan.checkpoint_shapes`, no torc
 names and shapes by layer key) with the layout they came in, and the map from this network's
 layers to the checkpoint layers they load; or diagnostics located at the key concerned.
 
-Layouts: nndsl's own (`layers.NAME.TENSOR`), or any other (`0.weight` from a plain
+Layouts (`layout:`, by default nndsl's where keys begin `layers.`): nndsl's own
+(`layers.NAME.TENSOR`), or any other (`0.weight` from a plain
 `nn.Sequential`, `encoder.fc1.weight` from a user's module), where a layer is a key's module
 path (everything before its last dot) and its tensors are the last names; `strip_prefix`
 first removes a prefix such as a Lightning module's attribute (`model.`), and keys without it
@@ -47,10 +48,15 @@ def held_layers(shapes: dict[str, tuple[int, ...]], init: InitFromSpec, span: Sp
         shapes = kept
     held: Held = {}
     for key, shape in shapes.items():
-        if key.startswith(_PREFIX) and "." in key[len(_PREFIX):]:
+        if init.layout != "other" and key.startswith(_PREFIX) and "." in key[len(_PREFIX):]:
             layer, tensor = key[len(_PREFIX):].split(".", 1)
             held.setdefault(layer, {})[tensor] = shape
-    if held:
+    if held or init.layout == "nndsl":
+        if not held:
+            diagnostics.add("E465", f"init_from: `{init.path}` holds no nndsl network: none of "
+                            f"its {len(shapes)} tensors is named `layers.NAME.…`", span,
+                            "remove `layout: nndsl` to read another key layout")
+            return None
         return held, "nndsl"
     for key, shape in shapes.items():  # another layout: a layer is a key's module path
         module, _, tensor = key.rpartition(".")

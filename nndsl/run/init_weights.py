@@ -40,15 +40,16 @@ def check_init_sources(plan: Plan, compiled: Any = None) -> None:
         raise SpecError([Diagnostic("E335", f"init_from: `{init.source}` does not exist", None,
                                     "train the run it comes from first "
                                     "(`nndsl train SPEC --run-dir DIR`)") for init in missing])
-    foreign = [init for init in plans if init is not None and init.layout == "foreign"]
-    if foreign and compiled is not None:
-        _check_pairs(foreign, compiled)
+    planned = [init for init in plans if init is not None]
+    if planned and compiled is not None:
+        _check_pairs(planned, compiled)
 
 
 def _check_pairs(inits: list[InitPlan], compiled: Any) -> None:
-    """Another layout's tensors pair with this network's by last name and shape, checked on a
-    network built on the meta device (no memory, no values) against the file's shapes (read
-    without its tensors): a mismatch is E466 before the run directory is made."""
+    """Each planned tensor pairs with one of this network's of the same shape (another layout's
+    by last name), checked on a network built on the meta device (no memory, no values) against
+    the file's shapes (read without its tensors): a mismatch is E466 before the run directory
+    is made."""
     from nndsl.plan.checkpoint_shapes import CheckpointRefused, checkpoint_shapes
     from nndsl.run.trained import build_trained_network
 
@@ -65,14 +66,18 @@ def _check_pairs(inits: list[InitPlan], compiled: Any) -> None:
             continue  # reported by the safe reader when loading (E335)
         for layer in init.layers:
             for source, target, problem in _pairs(init, layer, own):
-                if problem is None and source in shapes \
+                if problem is None and target not in own:
+                    problem = (f"this network's layer has no "
+                               f"`{target[len(layer_prefix(layer.layer)):]}` tensor")
+                elif problem is None and source in shapes \
                         and tuple(shapes[source]) != tuple(own[target].shape):
                     problem = (f"`{source}` has shape {tuple(shapes[source])}, this network's "
                                f"{tuple(own[target].shape)}")
                 if problem is not None:
                     problems.append(Diagnostic(
                         "E466", f"init_from: `{init.source}` does not fit layer `{layer.layer}`: "
-                        f"{problem}", None, _PAIRING_HINT))
+                        f"{problem}", None, _PAIRING_HINT if init.layout == "foreign" else
+                        _NNDSL_HINT))
     if problems:
         raise SpecError(problems)
 
@@ -110,6 +115,10 @@ def load_initial_weights(network: nn.Module, init: InitPlan) -> int:
 _PAIRING_HINT = ("in another key layout each checkpoint tensor goes into the layer's one tensor "
                  "of the same last name (`weight` into `0.weight`): map modules of the same kind "
                  "with `rename:`, or leave the layer out of `select:`")
+
+
+_NNDSL_HINT = ("the file was read in nndsl's key layout (`layers.NAME.…`); if it is another "
+               "module's whose attribute is called `layers`, say `layout: other`")
 
 
 def _pairs(init: InitPlan, layer: LayerInit,

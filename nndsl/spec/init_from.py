@@ -44,6 +44,10 @@ class InitFromSpec(SpecModel):
         "network's, e.g. {hidden: encoder}; a key may be a glob ({'encoder.fc*': 'enc*'}: each "
         "* a run of characters without a dot) or a regular expression ('re:blocks\\.(\\d+)': "
         "'block\\1')")
+    layout: Literal["auto", "nndsl", "other"] = Field(
+        "auto", description="the checkpoint's key layout: nndsl's (`layers.NAME.TENSOR`), other "
+        "(a module path, then a tensor name), or auto: nndsl's where keys begin `layers.` (say "
+        "`other` for a module whose own attribute is called `layers`)")
     strip_prefix: str | None = Field(
         None, min_length=1, description="removed from the front of every checkpoint key before "
         "matching (e.g. `model.` for a Lightning module's `self.model`); keys without it are not "

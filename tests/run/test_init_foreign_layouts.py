@@ -157,3 +157,26 @@ def test_tensors_that_do_not_pair_stop_training_before_the_run_directory(tmp_pat
         error = capsys.readouterr().err
         assert "E466" in error and not (tmp_path / "run").exists()
         assert ("no `gamma` tensor" if source == "0" else "shape (64, 16)") in error
+
+
+def test_a_module_whose_attribute_is_called_layers(tmp_path, capsys):
+    """`layers.0.weight` reads as nndsl's layout by default, which training then refuses with a
+    hint; `layout: other` reads it as a module path and loads it."""
+    module = nn.Module()
+    module.layers = nn.Sequential(nn.Linear(64, 16), nn.Tanh(), nn.Linear(16, 8))
+    torch.save(module.state_dict(), tmp_path / "layers.pt")
+    (tmp_path / "spec.yaml").write_text(
+        SPEC + 'init_from: {path: layers.pt, rename: {"0": enc1, "2": enc2}, '
+        "select: [enc1, enc2]}\n")
+    assert main(["train", str(tmp_path / "spec.yaml"), "--run-dir", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err
+    assert "E466" in error and "layout: other" in error and not (tmp_path / "run").exists()
+    compiled = _compiled(tmp_path, 'init_from: {path: layers.pt, layout: other, rename: '
+                         '{"layers.*": "enc*"}, select: [enc1, enc2]}\n')
+    assert compiled.ok is False  # layers.0 -> enc0: this network has no such layer
+    assert [item.code for item in compiled.diagnostics] == ["E336"]
+    compiled = _compiled(tmp_path, 'init_from: {path: layers.pt, layout: other, rename: '
+                         '{"layers.0": enc1, "layers.2": enc2}, select: [enc1, enc2]}\n')
+    network = build_trained_network(compiled.raise_for_errors())
+    load_initial_weights(network, compiled.plan.init)
+    assert torch.equal(network.state_dict()["layers.enc2.0.weight"], module.layers[2].weight)
