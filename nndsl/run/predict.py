@@ -122,7 +122,8 @@ def _rows(values: torch.Tensor, lengths: torch.Tensor | None) -> list[list[float
 def _transcripts(run: TrainedRun, outputs: torch.Tensor,
                  lengths: torch.Tensor | None) -> dict[str, Any]:
     """Best-path decoding of CTC outputs [N, T, labels]: each example's label names and its
-    transcript (the symbols joined, the space symbol as a space)."""
+    transcript (the symbols joined, the space symbol as a space; label numbers separated by
+    spaces for a run without a label map)."""
     from nndsl.backend.metrics import greedy_decode
 
     options = run.compiled.spec.data.options
@@ -130,6 +131,9 @@ def _transcripts(run: TrainedRun, outputs: torch.Tensor,
     blank = getattr(run.compiled.plan.loss, "blank", 0)
     sequences = [[_name(run, label) for label in labels]
                  for labels in greedy_decode(outputs, lengths, blank)]
+    if not run.class_names:  # no label map (numbered labels): the numbers, space-separated
+        return {"label_sequences": sequences,
+                "transcripts": [" ".join(names) for names in sequences]}
     return {"label_sequences": sequences,
             "transcripts": ["".join(" " if name == space else name for name in names)
                             for names in sequences]}

@@ -216,3 +216,39 @@ def test_ensemble_on_npy_folder_predicts_per_member(tmp_path, capsys):
         assert main(["predict", str(run), str(data)]) == 2
         error = capsys.readouterr().err
         assert words in error and "Traceback" not in error
+
+
+NPY_CTC_SPEC = CTC_SPEC.replace(
+    "data: {source: kaldi, feats: data/feats.scp, text: data/text, batch_size: 8,",
+    "data: {source: npy_dir, path: arrays, num_classes: 5, batch_size: 8,").replace(
+    "name: kaldi-ctc", "name: npy-ctc")
+
+
+@pytest.mark.slow
+def test_ctc_run_without_a_label_map_writes_label_numbers(tmp_path):
+    """A CTC run on a `.npy` folder has no vocabulary: transcripts are its label numbers, and
+    their error rate on the test split is the run's test CER (labels counted one by one)."""
+    generator = np.random.default_rng(3)
+    lengths = generator.integers(6, 15, size=40)
+    inputs = np.zeros((40, 14, 4), dtype=np.float32)
+    labels = np.zeros((40, 3), dtype=np.int64)
+    label_lengths = generator.integers(1, 4, size=40)
+    for row in range(40):
+        inputs[row, : lengths[row]] = generator.normal(size=(lengths[row], 4))
+        labels[row, : label_lengths[row]] = generator.integers(1, 5, size=label_lengths[row])
+    (tmp_path / "arrays").mkdir()
+    for name, array in (("inputs", inputs), ("input_lengths", lengths), ("targets", labels),
+                        ("target_lengths", label_lengths)):
+        np.save(tmp_path / "arrays" / f"{name}.npy", array)
+    run, test = _train(tmp_path, NPY_CTC_SPEC)
+    out = tmp_path / "p.json"
+    assert main(["predict", str(run), str(tmp_path / "arrays"), "--out", str(out)]) == 0
+    table = json.loads(out.read_text())
+    assert table["transcripts"] == [" ".join(names) for names in table["label_sequences"]]
+    datamodule = load_data(compile_spec(str(tmp_path / "spec.yaml"), []).raise_for_errors())
+    rows = datamodule.splits.test.indices if hasattr(datamodule.splits.test, "indices") else None
+    assert rows is not None  # npy_dir reads lazily
+    errors = sum(_errors([int(label) for label in table["label_sequences"][row]],
+                         labels[row, : label_lengths[row]].tolist()) for row in rows)
+    assert errors / sum(int(label_lengths[row]) for row in rows) == pytest.approx(
+        test["test/cer"], abs=1e-5)
