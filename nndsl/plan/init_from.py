@@ -28,6 +28,7 @@ from nndsl.records import replace
 from nndsl.spec import Spec
 from nndsl.spec.init_from import InitFromSpec
 
+
 def plan_initialisations(spec: Spec, graph: Graph, cuts: dict[str, CutPlan],
                          phases: tuple[PhasePlan, ...], context: StageContext,
                          ) -> tuple[InitPlan | None, tuple[PhasePlan, ...]]:
@@ -157,7 +158,7 @@ def _matched(graph: Graph, chosen: set[str], sources: dict[str, str],
                                 f"layer `{name}`{named}", span,
                                 did_you_mean(origin, [key.replace("__", ".") for key in held])
                                 or (f"the checkpoint is not in nndsl's key layout (its layers: "
-                                    f"{', '.join(sorted(held)[:6])}); map them with `rename:` "
+                                    f"{', '.join(sorted(key.replace('__', '.') for key in held)[:6])}); map them with `rename:` "
                                     "(globs and `re:` patterns allowed)" if foreign else
                                     "load fewer layers with `select:`, or map names with "
                                     "`rename:`"))
