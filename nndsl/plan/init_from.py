@@ -146,6 +146,7 @@ def _matched(graph: Graph, chosen: set[str], sources: dict[str, str],
     """Each chosen layer with the checkpoint layer it loads, in graph order; None after E465
     (a layer with parameters the checkpoint lacks) or E466 (another type or size)."""
     layers, fits = [], True
+    names = sorted(key.replace("__", ".") for key in held)  # as `rename:` writes them
     for name in (node for node in graph.order if node in chosen):
         origin = sources.get(name, name)
         tensors = held.get(module_key(origin))
@@ -156,9 +157,9 @@ def _matched(graph: Graph, chosen: set[str], sources: dict[str, str],
                 named = "" if origin == name else f" (renamed from `{origin}`)"
                 diagnostics.add("E465", f"init_from: the checkpoint has no layer `{origin}` for "
                                 f"layer `{name}`{named}", span,
-                                did_you_mean(origin, [key.replace("__", ".") for key in held])
+                                did_you_mean(origin, names)
                                 or (f"the checkpoint is not in nndsl's key layout (its layers: "
-                                    f"{', '.join(sorted(key.replace('__', '.') for key in held)[:6])}); map them with `rename:` "
+                                    f"{', '.join(names[:6])}); map them with `rename:` "
                                     "(globs and `re:` patterns allowed)" if foreign else
                                     "load fewer layers with `select:`, or map names with "
                                     "`rename:`"))
