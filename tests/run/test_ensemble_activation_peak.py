@@ -79,3 +79,22 @@ def test_interrupted_run_resumes_to_the_same_peaks_and_weights(tmp_path, monkeyp
     monkeypatch.undo()
     train(None, resume=str(tmp_path / "resumed"), progress_bar=False)
     assert_same_run(tmp_path / "resumed", tmp_path / "whole")  # summary rows: peaks included
+
+
+@pytest.mark.slow
+def test_a_peak_that_cannot_be_measured_says_so(tmp_path, capsys, monkeypatch):
+    """On a torch without the hook lookup the meter needs, the row says `not measured` and why,
+    beside the plan's figures, instead of leaving the column blank."""
+    from nndsl.backend.callbacks import activation_peak
+
+    monkeypatch.setattr(activation_peak, "counts_recomputation", lambda: False)
+    (tmp_path / "spec.yaml").write_text(SPEC.replace(
+        "ensemble: {members: 3, method: smcl, k: 1}\n", ""))
+    assert main(["train", str(tmp_path / "spec.yaml"), "--run-dir", str(tmp_path / "run")]) == 0
+    row = json.loads((tmp_path / "run/summary.json").read_text())["phases"][0]
+    assert "activation_peak_bytes" not in row and row["planned_peak_bytes"] > 0
+    assert row["activation_peak_measured"].startswith("not measured: this torch lacks")
+    capsys.readouterr()
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["report", str(tmp_path / "run")]) == 0
+    assert f"not measured / {row['planned_peak_bytes'] / 2**20:.2f}" in capsys.readouterr().out
