@@ -157,7 +157,7 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
     if plan.init is not None or any(phase.init is not None for phase in plan.phases):
         from nndsl.run.init_weights import check_init_sources
 
-        check_init_sources(plan)  # before the run directory is made
+        check_init_sources(plan, compiled)  # before the run directory is made
     seed_everything(spec.seed, workers=True, verbose=False)
     datamodule = load_data(compiled)
     if directory is None:
