@@ -97,6 +97,7 @@ def peek_arrow(params: Any, base_directory: Path) -> tuple[Any, int, Any]:
 
     try:
         readers = [parquet.ParquetFile(file) for file in files]
+        _check_same_columns(params, files, readers)
         count = sum(reader.metadata.num_rows for reader in readers)
         first = next(readers[0].iter_batches(batch_size=PEEK_ROWS), None)
         table = (arrow.Table.from_batches([first]) if first is not None
@@ -106,9 +107,28 @@ def peek_arrow(params: Any, base_directory: Path) -> tuple[Any, int, Any]:
             targets = arrow.concat_tables(
                 [reader.read(columns=[params.targets_column]) for reader in readers]
             ).column(0)
+    except DataSourceError:  # a column missing from one of the files
+        raise
     except Exception as error:  # noqa: BLE001 - pyarrow raises several types for a bad file
         raise _unreadable(files[0], error) from None
     return TableView(table), count, targets
+
+
+def _check_same_columns(params: Any, files: list[Path], readers: list[Any]) -> None:
+    """E493 for a Parquet file that lacks a named column the first file has (the first file's
+    own columns are checked with the data set's, with a "did you mean")."""
+    first = set(readers[0].schema_arrow.names)
+    for field in ("inputs_column", "targets_column", "input_lengths_column"):
+        name = getattr(params, field)
+        if name is None or name not in first:
+            continue
+        for file, reader in zip(files[1:], readers[1:]):
+            if name not in reader.schema_arrow.names:
+                raise DataSourceError(f"{file} has no column {name!r}, which {files[0].name} has "
+                                      f"(its columns: {', '.join(reader.schema_arrow.names)})",
+                                      field, "every Parquet file of a data set needs the same "
+                                      "columns; rewrite that file or leave it out of `path`",
+                                      code="E493")
 
 
 class TableView:

@@ -7,10 +7,11 @@ In: a directory holding `inputs.npy` and `targets.npy` (one row per example) and
 `DataSignature` from the `.npy` headers alone and, on `open`, an `NpyStore` whose examples are
 row slices of the memory maps. `load` reads the same arrays whole (the in-memory comparison).
 
-Checked from metadata before training: files present (E499), numeric dtypes and equal row counts
-(E494), lengths within the padded size (E496); labels of a bounded sample at validation and
-of every row when opened (targets are small: one number or one padded sequence per example),
-E495. numpy is imported inside functions.
+Checked from metadata before training: files present (E499) and complete (E516), numeric dtypes
+and equal row counts (E494), lengths within the padded size (E496); labels of a bounded sample at
+validation and of every row when opened (targets are small: one number or one padded sequence
+per example), E495. A file that changes while training reads it stops the run (E516). numpy is
+imported inside functions.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from nndsl.data.file_checks import FileStamps, check_npy_complete
 from nndsl.data.lazy_store import Example, ExampleStore, cut_example, directory_size
 from nndsl.data.registry import DataArrays, DataSignature, DataSourceError, data_source
 
@@ -52,6 +54,7 @@ class NpyDirectoryParams(BaseModel):
 def _open(file: Path) -> Any:
     import numpy as np
 
+    check_npy_complete(file, "path")
     try:
         return np.load(file, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:
@@ -177,6 +180,8 @@ class NpyStore(ExampleStore):
         self.input_lengths, self.target_lengths = input_lengths, target_lengths
         self.has_target_lengths = target_lengths is not None
         self.count = len(self._maps()["inputs_file"])
+        # The lengths are in memory; the maps read these two files batch by batch.
+        self.stamps = FileStamps([files["inputs_file"], files["targets_file"]], "path")
 
     def _maps(self) -> dict[str, Any]:
         maps = self.__dict__.get("_handles")
@@ -189,6 +194,7 @@ class NpyStore(ExampleStore):
     def examples(self, indices: Any) -> list[Example]:
         import numpy as np
 
+        self.stamps.check()  # before the maps: pages of a truncated file would crash the read
         maps = self._maps()
         rows = np.asarray(indices, dtype=np.int64)
         # Rows are read in file order, a few at a time, and their pages released after each

@@ -1,0 +1,165 @@
+"""What a user breaks in lazily read data files: a truncated `.npy` file or Kaldi ark, a Parquet
+file without a column the others have, a file rewritten while training reads it. Each is one
+clear error with exit status 2, no traceback, and no run directory where the problem is found
+before training (`nndsl.data.file_checks`, E516; E493 for the column)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from pyarrow import parquet
+
+from nndsl.api import compile_spec
+from nndsl.cli import main
+from nndsl.data.registry import DATA_SOURCES, DataSourceError
+
+SPEC = """
+nndsl: 1
+name: broken
+seed: 1
+data: {{{data}, batch_size: 8, valid_fraction: 0.2}}
+network:
+  layers:
+    - {{name: out, type: linear, units: 3}}{pool}
+loss: {{type: cross_entropy}}
+optimizer: {{type: sgd, lr: 0.1}}
+schedule:
+  - {{phase: joint, stop: {{max_epochs: 2}}}}
+trainer: {{max_epochs: 2}}
+"""
+NPY = "source: npy_dir, path: set"
+KALDI = "source: kaldi, feats: set/feats.scp, utt2label: set/utt2spk, lazy: true"
+
+
+def write_npy(folder: Path, rows: int = 64) -> None:
+    folder.mkdir()
+    generator = np.random.default_rng(0)
+    np.save(folder / "inputs.npy", generator.normal(size=(rows, 4)).astype(np.float32))
+    np.save(folder / "targets.npy", np.arange(rows) % 3)
+
+
+def write_kaldi(folder: Path, utterances: int = 300) -> None:
+    import kaldiio
+
+    folder.mkdir()
+    generator = np.random.default_rng(0)
+    labels, counts = [], []
+    with kaldiio.WriteHelper(f"ark,scp:{folder}/feats.ark,{folder}/feats.scp") as writer:
+        for index in range(utterances):
+            matrix = generator.normal(size=(int(generator.integers(3, 9)), 4))
+            writer(f"u{index:04d}", matrix.astype(np.float32))
+            labels.append(f"u{index:04d} c{index % 3}\n")
+            counts.append(f"u{index:04d} {len(matrix)}\n")
+    (folder / "utt2spk").write_text("".join(labels))
+    (folder / "utt2num_frames").write_text("".join(counts))
+
+
+def cut(file: Path, size: int) -> None:
+    """Drop the last `size` bytes of `file` (an interrupted write or copy)."""
+    data = file.read_bytes()
+    file.write_bytes(data[:-size])
+
+
+def train(tmp_path: Path, data: str, capsys) -> tuple[int, str]:
+    pool = "\n    - {name: pool, type: global_pool}" if "kaldi" in data else ""
+    (tmp_path / "spec.yaml").write_text(SPEC.format(data=data, pool=pool))
+    status = main(["train", str(tmp_path / "spec.yaml"), "--run-dir", str(tmp_path / "run")])
+    captured = capsys.readouterr()
+    return status, captured.out + captured.err
+
+
+def test_a_truncated_npy_file_is_found_by_validation(tmp_path, capsys):
+    write_npy(tmp_path / "set")
+    cut(tmp_path / "set" / "inputs.npy", 7)
+    (tmp_path / "spec.yaml").write_text(SPEC.format(data=NPY, pool=""))
+    diagnostics = compile_spec(tmp_path / "spec.yaml").diagnostics
+    assert [item.code for item in diagnostics] == ["E516"]
+    assert "inputs.npy is truncated" in diagnostics[0].message
+    assert "shape (64, 4)" in diagnostics[0].message
+    status, output = train(tmp_path, NPY, capsys)
+    assert status == 2 and "E516" in output and "Traceback" not in output
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("size", [10, 2000])  # inside the last utterance; several utterances
+def test_a_truncated_ark_is_found_before_the_run_directory_is_made(tmp_path, capsys, size):
+    write_kaldi(tmp_path / "set")
+    cut(tmp_path / "set" / "feats.ark", size)
+    status, output = train(tmp_path, KALDI, capsys)
+    assert status == 2 and "Traceback" not in output
+    assert "E516" in output and "feats.ark is truncated: utterance 'u0299'" in output
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_parquet_file_without_a_column_the_others_have_is_e493(tmp_path, capsys):
+    (tmp_path / "set").mkdir()
+    for part, name in enumerate(("label", "lbl")):
+        parquet.write_table(pa.table({"features": [[1.0, 2.0]] * 20, name: [0, 1] * 10}),
+                            tmp_path / "set" / f"part{part}.parquet")
+    data = "source: arrow, path: set, inputs_column: features, targets_column: label"
+    (tmp_path / "spec.yaml").write_text(SPEC.format(data=data, pool=""))
+    diagnostics = compile_spec(tmp_path / "spec.yaml").diagnostics
+    assert [item.code for item in diagnostics] == ["E493"]
+    assert "part1.parquet has no column 'label'" in diagnostics[0].message
+    status, output = train(tmp_path, data, capsys)
+    assert status == 2 and "E493" in output and not (tmp_path / "run").exists()
+
+
+def _rewrite(file: Path, grow: bool) -> None:
+    """Change `file` as a user might while a run reads it: append to it, or rewrite it in place
+    with the same size (its modification time moved on, as the next write would)."""
+    if grow:
+        with open(file, "ab") as stream:
+            stream.write(b"\0" * 16)
+    else:
+        file.write_bytes(file.read_bytes())
+        status = file.stat()
+        os.utime(file, ns=(status.st_atime_ns, status.st_mtime_ns + 1_000_000_000))
+
+
+@pytest.mark.parametrize("grow", [True, False])
+def test_every_lazy_store_notices_a_file_changed_after_it_was_opened(tmp_path, grow):
+    write_npy(tmp_path / "npy")
+    write_kaldi(tmp_path / "kaldi", utterances=12)
+    parquet.write_table(pa.table({"features": [[1.0, 2.0]] * 20, "label": [0, 1] * 10}),
+                        tmp_path / "set.parquet")
+    cases = [("npy_dir", {"path": "npy"}, tmp_path / "npy" / "targets.npy"),
+             ("kaldi", {"feats": "kaldi/feats.scp", "utt2label": "kaldi/utt2spk", "lazy": True},
+              tmp_path / "kaldi" / "feats.ark"),
+             ("arrow", {"path": "set.parquet", "inputs_column": "features",
+                        "targets_column": "label"}, tmp_path / "set.parquet")]
+    for name, keys, changed in cases:
+        registered = DATA_SOURCES.get(name)
+        store = registered.open(registered.Params.model_validate(keys), tmp_path, 0)
+        store.examples([0, 1])  # read as training reads
+        _rewrite(changed, grow)
+        with pytest.raises(DataSourceError) as caught:
+            store.examples([2])
+        assert caught.value.code == "E516", name
+        assert str(changed) in caught.value.message
+        assert ("changed size" if grow else "was rewritten") in caught.value.message
+
+
+def test_a_file_rewritten_during_training_stops_it_with_exit_2(tmp_path, capsys, monkeypatch):
+    from nndsl.data.lazy_npy import NpyStore
+
+    write_npy(tmp_path / "set")
+    reads = []
+    examples = NpyStore.examples
+
+    def reading(self, indices):
+        reads.append(len(indices))
+        if len(reads) == 3:  # a few batches into the first epoch
+            _rewrite(tmp_path / "set" / "inputs.npy", grow=False)
+        return examples(self, indices)
+
+    monkeypatch.setattr(NpyStore, "examples", reading)
+    status, output = train(tmp_path, NPY, capsys)
+    assert status == 2 and "Traceback" not in output
+    assert "E516" in output and "inputs.npy was rewritten" in output
+    assert not (tmp_path / "run" / "final_weights.pt").exists()
+    assert not (tmp_path / "run" / "summary.json").exists()
