@@ -113,3 +113,29 @@ def _stamp(file: str) -> tuple[int, int] | None:
     except OSError:
         return None
     return status.st_size, status.st_mtime_ns
+
+
+def check_matches_validation(signature: Any, store: Any) -> None:
+    """E516 when a lazy store, opened for training, disagrees with what validation read from the
+    same files moments before (a file replaced in between): the example count, an example's
+    input shape, labels beyond the validated classes. The network was built for the latter."""
+    import numpy as np
+
+    problems = []
+    if signature.example_count is not None and len(store) != signature.example_count:
+        problems.append(f"{signature.example_count} examples when validated, {len(store)} now")
+    expected = tuple(signature.input_shape)
+    shape = tuple(np.shape(store.example(0)["inputs"]))
+    if expected[:1] == ("T",):  # sequences: the frame shape
+        expected, shape = expected[1:], shape[1:]
+    if shape != expected:
+        problems.append(f"inputs of shape {expected} when validated, {shape} now")
+    targets = store.class_targets() if signature.num_classes is not None else None
+    if targets is not None and len(targets) and int(np.max(targets)) >= signature.num_classes:
+        problems.append(f"{signature.num_classes} classes when validated, label "
+                        f"{int(np.max(targets))} now")
+    if problems:
+        raise DataSourceError("the data changed between validation and training: "
+                              + "; ".join(problems), None, "leave data files alone while a run "
+                              "starts; train again once they are final",
+                              code=CHANGED_OR_TRUNCATED)

@@ -114,14 +114,20 @@ def data_error(compiled: Valid, error: DataSourceError) -> SpecError:
 def load_data(compiled: Valid) -> ArrayDataModule | StreamingDataModule:
     """The source's arrays in a Lightning data module; data problems become diagnostics (exit 2)."""
     from nndsl.backend.data_choice import open_data_module
+    from nndsl.data.file_checks import check_matches_validation
+    from nndsl.data.lazy_store import ArrayStore
     from nndsl.run.launch import single_process
 
     spec = compiled.spec
     base = Path(compiled.path).parent
     seed = spec.data.seed if spec.data.seed is not None else spec.seed
     try:
-        return open_data_module(DATA_SOURCES.get(spec.data.source), spec.data, base, seed,
-                                shared_statistics=not single_process(spec.trainer))
+        module = open_data_module(DATA_SOURCES.get(spec.data.source), spec.data, base, seed,
+                                  shared_statistics=not single_process(spec.trainer))
+        store = getattr(module, "store", None)
+        if store is not None and not isinstance(store, ArrayStore):  # read lazily from files
+            check_matches_validation(compiled.signature, store)
+        return module
     except DataSourceError as error:
         raise data_error(compiled, error) from None
     except OSError as error:  # a file the system refuses to read (permissions, a vanished disk)

@@ -163,3 +163,26 @@ def test_a_file_rewritten_during_training_stops_it_with_exit_2(tmp_path, capsys,
     assert "E516" in output and "inputs.npy was rewritten" in output
     assert not (tmp_path / "run" / "final_weights.pt").exists()
     assert not (tmp_path / "run" / "summary.json").exists()
+
+
+@pytest.mark.parametrize(("rows", "features", "label", "problem"), [
+    (64, 5, 2, "inputs of shape (4,) when validated, (5,) now"),
+    (80, 4, 2, "64 examples when validated, 80 now"),
+    (64, 4, 7, "3 classes when validated, label 7 now"),
+])
+def test_files_replaced_between_validation_and_training_are_e516(tmp_path, rows, features, label,
+                                                                 problem):
+    from nndsl.diagnostics import SpecError
+    from nndsl.run.train import load_data
+
+    write_npy(tmp_path / "set")
+    (tmp_path / "spec.yaml").write_text(SPEC.format(data=NPY, pool=""))
+    compiled = compile_spec(tmp_path / "spec.yaml").raise_for_errors()
+    generator = np.random.default_rng(1)  # replaced after validation, before training opens it
+    np.save(tmp_path / "set" / "inputs.npy",
+            generator.normal(size=(rows, features)).astype(np.float32))
+    np.save(tmp_path / "set" / "targets.npy", np.minimum(np.arange(rows) % 3 * 10, label))
+    with pytest.raises(SpecError) as caught:
+        load_data(compiled)
+    [diagnostic] = caught.value.diagnostics
+    assert diagnostic.code == "E516" and problem in diagnostic.message
