@@ -186,3 +186,27 @@ def test_files_replaced_between_validation_and_training_are_e516(tmp_path, rows,
         load_data(compiled)
     [diagnostic] = caught.value.diagnostics
     assert diagnostic.code == "E516" and problem in diagnostic.message
+
+
+def test_nan_in_a_memory_mapped_array_is_e350_not_a_diverged_training(tmp_path, capsys,
+                                                                       monkeypatch):
+    from nndsl.data.lazy_npy import NpyStore
+
+    write_npy(tmp_path / "set")
+    inputs = np.load(tmp_path / "set" / "inputs.npy")
+    inputs[:, 1] = np.nan  # every example: the sample read when the store opens finds it
+    np.save(tmp_path / "set" / "inputs.npy", inputs)
+    status, output = train(tmp_path, NPY, capsys)
+    assert status == 2 and "E350" in output and "holds nan at position (1,)" in output
+    assert "Traceback" not in output and not (tmp_path / "run").exists()
+    # One example outside any sample: the batch that reads it says so.
+    inputs[:, 1] = 0
+    inputs[37, 3] = np.inf
+    np.save(tmp_path / "set" / "inputs.npy", inputs)
+    monkeypatch.setattr(NpyStore, "check_sample", lambda self, seed: None)
+    registered = DATA_SOURCES.get("npy_dir")
+    store = registered.open(registered.Params.model_validate({"path": "set"}), tmp_path, 0)
+    assert len(store.examples([0, 36, 38])) == 3
+    with pytest.raises(DataSourceError) as caught:
+        store.examples([5, 37])
+    assert caught.value.code == "E350" and "example 37 holds inf" in caught.value.message
