@@ -63,13 +63,31 @@ def load_arrow(params: Any, base_directory: Path) -> Any:
     saved, files = locate(params, base_directory)
     datasets = _datasets()
     if saved is not None:
-        return datasets.load_from_disk(str(saved))
+        return _load_saved(datasets, saved)
     names = [str(file) for file in files]
     _convert_apart(names)
     try:
         return datasets.load_dataset("parquet", data_files=names, split="train")
     except Exception as error:  # noqa: BLE001 - pyarrow raises several types for a bad file
         raise _unreadable(files[0], error) from None
+
+
+def _load_saved(datasets: Any, saved: Path) -> Any:
+    """`load_from_disk`, E498 naming the folder when its files cannot be read."""
+    try:
+        return datasets.load_from_disk(str(saved))
+    except Exception as error:  # noqa: BLE001 - pyarrow and the library raise several types
+        raise DataSourceError(f"{saved}: cannot read the saved data set ({error})", "path",
+                              "its Arrow files are incomplete or damaged (an interrupted save or "
+                              "copy); save it again with save_to_disk", code="E498") from None
+
+
+def _parquet_file(parquet: Any, file: Path) -> Any:
+    """An open `ParquetFile`, E498 naming `file` when it cannot be read (a truncated file)."""
+    try:
+        return parquet.ParquetFile(file)
+    except Exception as error:  # noqa: BLE001 - pyarrow raises several types for a bad file
+        raise _unreadable(file, error) from None
 
 
 def _convert_apart(files: list[str]) -> None:
@@ -90,13 +108,13 @@ def peek_arrow(params: Any, base_directory: Path) -> tuple[Any, int, Any]:
     column when Parquet classes must be counted, else None)."""
     saved, files = locate(params, base_directory)
     if saved is not None:
-        dataset = _datasets().load_from_disk(str(saved))
+        dataset = _load_saved(_datasets(), saved)
         return dataset, len(dataset), None
     import pyarrow as arrow  # pyarrow alone: importing `datasets` would double validation time
     from pyarrow import parquet
 
     try:
-        readers = [parquet.ParquetFile(file) for file in files]
+        readers = [_parquet_file(parquet, file) for file in files]
         _check_same_columns(params, files, readers)
         count = sum(reader.metadata.num_rows for reader in readers)
         first = next(readers[0].iter_batches(batch_size=PEEK_ROWS), None)

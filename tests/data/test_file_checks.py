@@ -210,3 +210,22 @@ def test_nan_in_a_memory_mapped_array_is_e350_not_a_diverged_training(tmp_path, 
     with pytest.raises(DataSourceError) as caught:
         store.examples([5, 37])
     assert caught.value.code == "E350" and "example 37 holds inf" in caught.value.message
+
+
+def test_truncated_parquet_and_arrow_files_are_named(tmp_path):
+    import datasets
+
+    (tmp_path / "set").mkdir()
+    for part in range(2):
+        parquet.write_table(pa.table({"features": [[1.0, 2.0]] * 20, "label": [0, 1] * 10}),
+                            tmp_path / "set" / f"part{part}.parquet")
+    cut(tmp_path / "set" / "part1.parquet", 30)  # its footer, where the schema is
+    datasets.Dataset.from_dict({"features": [[1.0, 2.0]] * 500, "label": [0, 1] * 250}) \
+        .save_to_disk(str(tmp_path / "saved"))
+    cut(next((tmp_path / "saved").glob("*.arrow")), 3000)
+    for path, named in (("set", "part1.parquet: cannot read"),
+                        ("saved", "saved: cannot read the saved data set")):
+        data = f"source: arrow, path: {path}, inputs_column: features, targets_column: label"
+        (tmp_path / "spec.yaml").write_text(SPEC.format(data=data, pool=""))
+        [diagnostic] = compile_spec(tmp_path / "spec.yaml").diagnostics
+        assert diagnostic.code == "E498" and named in diagnostic.message
