@@ -1,6 +1,7 @@
 """`standardize: true` on lazily read data under DDP: the statistics are fitted once, by the
 processes together, each reading only its share of the training split, and every process ends
 with exactly (bit for bit) the statistics one process fits; `nndsl train` stores them once.
+Data loaded whole (`lazy: false`) is in every process anyway, and each fits the same statistics.
 
 The two processes are real: this file run as a script joins a gloo process group over the
 loopback interface (as Lightning's DDP processes do) and writes what its data module fitted.
@@ -111,6 +112,9 @@ def test_two_processes_fit_the_one_process_statistics_each_reading_its_share(tmp
     for rank in ranks:  # exactly, not approximately: the same arithmetic in the same order
         assert rank["clean"]["statistics"] == expected.to_dict()
         assert rank["clean"]["dataset"] == expected.to_dict()  # what the loaders apply
+        assert rank["whole"]["mean"] == pytest.approx(expected.mean, rel=1e-12, abs=1e-15)
+        assert rank["whole"]["std"] == pytest.approx(expected.std, rel=1e-12)
+    assert ranks[0]["whole"] == ranks[1]["whole"]
     # Rank r read batches r, r + 2, ... of 16 examples: half the split each, nothing twice.
     batches = [rows[start:start + 16].tolist() for start in range(0, len(rows), 16)]
     assert len(batches) > 2 * 16  # several exchanges of summaries, an odd batch out
@@ -186,6 +190,11 @@ def _rank_main(rank: int, port: str, spec: str, failing_row: int, output: str) -
     distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                                    world_size=2)
     result = {"clean": _fit_in_setup(spec, -1), "damaged": _fit_in_setup(spec, failing_row)}
+    # Loaded whole (`lazy: false`): each process holds every example and fits the same pass.
+    whole = Path(spec).with_name(f"whole{rank}.yaml")
+    whole.write_text(Path(spec).read_text().replace("standardize: true", "standardize: true, "
+                                                    "lazy: false"))
+    result["whole"] = _load(whole).feature_statistics.to_dict()
     Path(output).write_text(json.dumps(result))
     distributed.destroy_process_group()
 
