@@ -25,6 +25,7 @@ from typing import Any
 from nndsl.data.registry import DataSourceError
 
 CHANGED_OR_TRUNCATED = "E516"
+SMALLEST_MATRIX = 15  # bytes of a binary Kaldi matrix header ("\0B", "FM ", two sizes)
 
 
 def check_npy_complete(file: Path, field: str) -> None:
@@ -73,12 +74,18 @@ def check_ark_ends(store: Any, split_location: Any) -> None:
         except DataSourceError as error:
             if error.code != "E412":  # readable, but wrong: its own message says what
                 raise
-            raise DataSourceError(f"{ark} is truncated: utterance {store.example_ids[index]!r} "
-                                  f"starts at byte {offset} of the {size} the file holds and "
-                                  "cannot be read in full", "feats", "the ark was cut short (an "
-                                  "interrupted write or copy); write it again, e.g. with "
-                                  "copy-feats", code=CHANGED_OR_TRUNCATED) from None
+            raise truncated_ark(ark, offset, store.example_ids[index], size) from None
     store.close()
+
+
+def truncated_ark(ark: Path, offset: int, utterance: str, size: int | None = None) -> \
+        DataSourceError:
+    """E516 for an ark whose utterance at `offset` cannot be read in full."""
+    size = ark.stat().st_size if size is None else size
+    return DataSourceError(f"{ark} is truncated: utterance {utterance!r} starts at byte "
+                           f"{offset} of the {size} the file holds and cannot be read in full",
+                           "feats", "the ark was cut short (an interrupted write or copy); write "
+                           "it again, e.g. with copy-feats", code=CHANGED_OR_TRUNCATED)
 
 
 class FileStamps:

@@ -21,7 +21,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from nndsl.data.file_checks import FileStamps, check_ark_ends
+from nndsl.data.file_checks import SMALLEST_MATRIX, FileStamps, check_ark_ends, truncated_ark
 from nndsl.data.lazy_store import Example, ExampleStore, directory_size
 from nndsl.data.registry import DataSourceError
 
@@ -201,6 +201,10 @@ def frame_counts(scp: Path, utterances: tuple[str, ...], locations: tuple[str, .
                 shape = kaldiio.load_mat(location, fd_dict=handles).shape
             lengths[row] = shape[0]
     except (OSError, ValueError, AssertionError, struct.error) as error:
+        place = split_location(locations[row])
+        if place is not None and place[0].is_file() and \
+                place[1] + SMALLEST_MATRIX > place[0].stat().st_size:
+            raise truncated_ark(place[0], place[1], utterances[row]) from None
         raise DataSourceError(f"{scp}: cannot read the header of utterance "
                               f"{utterances[row]!r} ({error})", "feats",
                               "check that the ark file is complete and matches the scp") from None

@@ -85,13 +85,20 @@ def test_a_truncated_npy_file_is_found_by_validation(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("size", [10, 2000])  # inside the last utterance; several utterances
-def test_a_truncated_ark_is_found_before_the_run_directory_is_made(tmp_path, capsys, size):
+@pytest.mark.parametrize(("size", "counts", "utterance"), [
+    (10, True, "u0299"),  # inside the last utterance
+    (2000, True, "u0299"),  # several utterances
+    (2000, False, "u02"),  # frame counts from the headers: the first header past the end
+])
+def test_a_truncated_ark_is_found_before_the_run_directory_is_made(tmp_path, capsys, size,
+                                                                   counts, utterance):
     write_kaldi(tmp_path / "set")
+    if not counts:
+        (tmp_path / "set" / "utt2num_frames").unlink()
     cut(tmp_path / "set" / "feats.ark", size)
     status, output = train(tmp_path, KALDI, capsys)
     assert status == 2 and "Traceback" not in output
-    assert "E516" in output and "feats.ark is truncated: utterance 'u0299'" in output
+    assert "E516" in output and f"feats.ark is truncated: utterance '{utterance}" in output
     assert not (tmp_path / "run").exists()
 
 
