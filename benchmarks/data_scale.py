@@ -202,15 +202,17 @@ def data_bytes(folder: Path) -> int:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
-def read_results(path: Path | None) -> dict[tuple[str, float, str], dict]:
-    """Measurements recorded by an earlier, interrupted run: (format, size, mode) -> result."""
+def read_results(path: Path | None, batch_frames: int) -> dict[tuple[str, float, str], dict]:
+    """Measurements an earlier, interrupted run recorded with the same frame budget:
+    (format, size, mode) -> result."""
     if path is None or not path.exists():
         return {}
     recorded = {}
     for line in path.read_text().splitlines():
         if line.strip():
             entry = json.loads(line)
-            recorded[entry["format"], entry["size"], entry["mode"]] = entry
+            if entry.get("batch_frames") == batch_frames:
+                recorded[entry["format"], entry["size"], entry["mode"]] = entry
     return recorded
 
 
@@ -278,7 +280,7 @@ def main() -> None:
     sizes = [0.003] if arguments.smoke else arguments.sizes  # smoke: every path, once
     for number in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(number, stop_on_signal)
-    recorded = read_results(arguments.results)
+    recorded = read_results(arguments.results, arguments.batch_frames)
     root = Path(tempfile.mkdtemp(prefix="nndsl-data-scale-", dir=arguments.workdir))
     print(f"data_scale: sizes {sizes} GB, formats {arguments.formats}, batch_frames "
           f"{arguments.batch_frames}, num_workers 0 (one process reads and trains); data sets "
@@ -298,8 +300,9 @@ def main() -> None:
                         with arguments.results.open("a") as stream:
                             for mode, result in results.items():
                                 if result is not None:
-                                    stream.write(json.dumps({"format": name, "size": size,
-                                                             "mode": mode, **result}) + "\n")
+                                    stream.write(json.dumps({
+                                        "format": name, "size": size, "mode": mode,
+                                        "batch_frames": arguments.batch_frames, **result}) + "\n")
                 report(name, results["lazy"], results["memory"] if compare else None)
                 peaks.append(results["lazy"]["peak_rss_mb"])
             if len(sizes) > 1:
