@@ -116,6 +116,7 @@ CODES: dict[str, str] = {
     "E506": "graph is not connected to its output",
     "E507": "network is absurdly large",
     "E508": "sizes do not divide (attention heads, convolution groups, sine-cosine pairs)",
+    "E516": "data file truncated, or changed after it was checked",
     # plan: cuts, budgets, tempering
     "E601": "cut does not separate the graph",
     "E602": "memory budget is below the smallest feasible one",

@@ -15,8 +15,10 @@ from nndsl.data.registry import DataSourceError
 
 
 
-def open_data_module(source: Any, data: Any, base_directory: Path, seed: int) -> Any:
-    """The data module for `data` (a `DataSpec`).
+def open_data_module(source: Any, data: Any, base_directory: Path, seed: int,
+                     shared_statistics: bool = False) -> Any:
+    """The data module for `data` (a `DataSpec`); `shared_statistics` as `StreamingDataModule`
+    takes it (a lazy store's statistics fitted by the trainer's processes together).
 
     Raises:
         DataSourceError: a user error in the files, an empty split, an example over the frame
@@ -46,4 +48,5 @@ def open_data_module(source: Any, data: Any, base_directory: Path, seed: int) ->
 
         store = ArrayStore(source.load(data.options, base_directory, seed))
     return StreamingDataModule(store, data.batch_size, data.valid_fraction, data.test_fraction,
-                               seed, data.num_workers, batch_frames, data.standardize)
+                               seed, data.num_workers, batch_frames, data.standardize,
+                               shared_statistics)

@@ -24,6 +24,7 @@ loop.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -154,6 +155,12 @@ class ArrayDataModule(TrainingLoaderControl, LightningDataModule):
             self.feature_statistics, self.splits = standardize_splits(self.splits, batch_size)
         self._datasets: dict[str, ArrayDataset | None] = {}
         self._hide_hooks_of_missing_splits()
+
+    def when_statistics_fitted(self, listener: Callable[[FeatureStatistics], None]) -> None:
+        """Call `listener(statistics)` now if the inputs are standardised (they are fitted on
+        the arrays in memory when the module is made)."""
+        if self.feature_statistics is not None:
+            listener(self.feature_statistics)
 
     def setup(self, stage: str | None = None) -> None:
         """Build the tensor datasets (once; every stage shares them)."""

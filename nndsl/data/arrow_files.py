@@ -77,7 +77,7 @@ def load_arrow(params: Any, base_directory: Path) -> Any:
     saved, files = locate(params, base_directory)
     datasets = _datasets()
     if saved is not None:
-        return datasets.load_from_disk(str(saved))
+        return _load_saved(datasets, saved)
     names = [str(file) for file in files]
     cache = arrow_cache_directory()
     _convert_apart(names, cache)
@@ -85,6 +85,24 @@ def load_arrow(params: Any, base_directory: Path) -> Any:
         return datasets.load_dataset("parquet", data_files=names, split="train", cache_dir=cache)
     except Exception as error:  # noqa: BLE001 - pyarrow raises several types for a bad file
         raise _unreadable(files[0], error) from None
+
+
+def _load_saved(datasets: Any, saved: Path) -> Any:
+    """`load_from_disk`, E498 naming the folder when its files cannot be read."""
+    try:
+        return datasets.load_from_disk(str(saved))
+    except Exception as error:  # noqa: BLE001 - pyarrow and the library raise several types
+        raise DataSourceError(f"{saved}: cannot read the saved data set ({error})", "path",
+                              "its Arrow files are incomplete or damaged (an interrupted save or "
+                              "copy); save it again with save_to_disk", code="E498") from None
+
+
+def _parquet_file(parquet: Any, file: Path) -> Any:
+    """An open `ParquetFile`, E498 naming `file` when it cannot be read (a truncated file)."""
+    try:
+        return parquet.ParquetFile(file)
+    except Exception as error:  # noqa: BLE001 - pyarrow raises several types for a bad file
+        raise _unreadable(file, error) from None
 
 
 def _convert_apart(files: list[str], cache: str | None) -> None:
@@ -108,13 +126,14 @@ def peek_arrow(params: Any, base_directory: Path) -> tuple[Any, int, Any]:
     column when Parquet classes must be counted, else None)."""
     saved, files = locate(params, base_directory)
     if saved is not None:
-        dataset = _datasets().load_from_disk(str(saved))
+        dataset = _load_saved(_datasets(), saved)
         return dataset, len(dataset), None
     import pyarrow as arrow  # pyarrow alone: importing `datasets` would double validation time
     from pyarrow import parquet
 
     try:
-        readers = [parquet.ParquetFile(file) for file in files]
+        readers = [_parquet_file(parquet, file) for file in files]
+        _check_same_columns(params, files, readers)
         count = sum(reader.metadata.num_rows for reader in readers)
         first = next(readers[0].iter_batches(batch_size=PEEK_ROWS), None)
         table = (arrow.Table.from_batches([first]) if first is not None
@@ -124,9 +143,28 @@ def peek_arrow(params: Any, base_directory: Path) -> tuple[Any, int, Any]:
             targets = arrow.concat_tables(
                 [reader.read(columns=[params.targets_column]) for reader in readers]
             ).column(0)
+    except DataSourceError:  # a column missing from one of the files
+        raise
     except Exception as error:  # noqa: BLE001 - pyarrow raises several types for a bad file
         raise _unreadable(files[0], error) from None
     return TableView(table), count, targets
+
+
+def _check_same_columns(params: Any, files: list[Path], readers: list[Any]) -> None:
+    """E493 for a Parquet file that lacks a named column the first file has (the first file's
+    own columns are checked with the data set's, with a "did you mean")."""
+    first = set(readers[0].schema_arrow.names)
+    for field in ("inputs_column", "targets_column", "input_lengths_column"):
+        name = getattr(params, field)
+        if name is None or name not in first:
+            continue
+        for file, reader in zip(files[1:], readers[1:]):
+            if name not in reader.schema_arrow.names:
+                raise DataSourceError(f"{file} has no column {name!r}, which {files[0].name} has "
+                                      f"(its columns: {', '.join(reader.schema_arrow.names)})",
+                                      field, "every Parquet file of a data set needs the same "
+                                      "columns; rewrite that file or leave it out of `path`",
+                                      code="E493")
 
 
 class TableView:
