@@ -47,6 +47,16 @@ class AdaptationModule(NndslModule):
         return loss
 
 
+def _dataset(examples: Any, base: Any) -> Any:
+    """The split's examples as a dataset: arrays in memory, or a lazy store's rows read one at a
+    time (standardised as the base module's own loaders standardise them)."""
+    from nndsl.backend.streaming import StoreDataset, StoreView
+
+    if isinstance(examples, StoreView):
+        return StoreDataset(examples, base.feature_statistics)
+    return ArrayDataset(examples)
+
+
 class AdaptationData(LightningDataModule):
     """One split's examples in order, one per batch, as the training data; validation and test
     loaders are the base data module's own."""
@@ -74,7 +84,7 @@ class AdaptationData(LightningDataModule):
         if self._shuffle_state is not None:
             generator.set_state(self._shuffle_state)
             self._shuffle_state = None
-        return StatefulDataLoader(ArrayDataset(examples), batch_size=1, shuffle=False,
+        return StatefulDataLoader(_dataset(examples, self.base), batch_size=1, shuffle=False,
                                   collate_fn=pad_collate, generator=generator)
 
     def val_dataloader(self) -> Any:

@@ -192,6 +192,9 @@ class StreamingDataModule(TrainingLoaderControl, LightningDataModule):
         standardize: standardise inputs with statistics fitted on the training split in one
             pass over it, `batch_size` examples at a time (`nndsl.data.standardize`); they are
             kept as `feature_statistics`.
+        shuffle: shuffle the training split each epoch; False keeps stream order (online
+            training: with `batch_size` 1, one example read per update, resumable in mid-epoch
+            as the shuffled loader is).
 
     Raises:
         DataSourceError: an empty split, or an example longer than `batch_frames` (E492).
@@ -199,8 +202,10 @@ class StreamingDataModule(TrainingLoaderControl, LightningDataModule):
 
     def __init__(self, store: ExampleStore, batch_size: int, valid_fraction: float = 0.0,
                  test_fraction: float = 0.0, seed: int = 0, num_workers: int = 0,
-                 batch_frames: int | None = None, standardize: bool = False) -> None:
+                 batch_frames: int | None = None, standardize: bool = False,
+                 shuffle: bool = True) -> None:
         super().__init__()
+        self.shuffle = shuffle
         self.store, self.batch_size, self.seed = store, batch_size, seed
         self.num_workers, self.batch_frames = num_workers, batch_frames
         self.class_names = store.class_names
@@ -248,7 +253,12 @@ class StreamingDataModule(TrainingLoaderControl, LightningDataModule):
         dataset = self._datasets[split]
         assert dataset is not None, f"no {split} split; the hook is shadowed in __init__"
         generator = torch.Generator().manual_seed(self.seed)  # see ArrayDataModule._loader
-        loader_class = StatefulDataLoader if shuffle else DataLoader
+        # The training loader is resumable in mid-epoch, shuffled unless online (`self.shuffle`);
+        # in stream order it is a `StatefulDataLoader` over a sequential sampler, whose saved
+        # state is the position in the stream.
+        resumable = split == "train"
+        shuffle = shuffle and (not resumable or self.shuffle)
+        loader_class = StatefulDataLoader if shuffle or resumable else DataLoader
         common = {"collate_fn": pad_collate, "num_workers": self.num_workers,
                   "persistent_workers": self.num_workers > 0, "generator": generator}
         if self.batch_frames is not None:
@@ -256,8 +266,8 @@ class StreamingDataModule(TrainingLoaderControl, LightningDataModule):
                                                batches=self.batches[split], seed=self.seed,
                                                shuffle=shuffle, epoch_source=self.current_epoch)
             return loader_class(dataset, batch_sampler=batch_sampler, **common)
-        sampler = None if shuffle else DistributedSampler(dataset, num_replicas=1, rank=0,
-                                                          shuffle=False)
+        sampler = None if shuffle or resumable else DistributedSampler(
+            dataset, num_replicas=1, rank=0, shuffle=False)
         return loader_class(dataset, batch_size=self.batch_size, shuffle=shuffle,
                             sampler=sampler, **common)
 
