@@ -64,6 +64,6 @@ def training_text(spec: Spec) -> str:
             parts.append(f"fixed offsets σ = {hardware.offset:g}")
         if hardware.lr_grid is not None:
             parts.append("rates from {" + ", ".join(f"{rate:g}" for rate in hardware.lr_grid)
-                         + "}")
+                         + "} (each update at the one nearest its planned or scheduled rate)")
         lines.append("hardware (every linear layer): " + ("; ".join(parts) or "no limits"))
     return "\n".join(lines)
