@@ -12,9 +12,9 @@ from nndsl.layers import (attention, convolution_transposed, elementwise,  # noq
                           pooling)
 from nndsl.layers import sequence_models  # noqa: F401  (registers)
 from nndsl.layers import independent_components, plants, spectral  # noqa: F401  (registers)
-from nndsl.layers.registry import (LAYERS, LayerParams, LayerRegistry, LayerType, Shape,
-                                   ShapeProblem, layer_type)
+from nndsl.layers.registry import (LAYERS, LayerParams, LayerRegistry, LayerType, LossTerm,
+                                   Shape, ShapeProblem, layer_type)
 from nndsl.layers.shapes import format_shape
 
-__all__ = ["LAYERS", "LayerParams", "LayerRegistry", "LayerType", "Shape", "ShapeProblem",
-           "format_shape", "layer_type"]
+__all__ = ["LAYERS", "LayerParams", "LayerRegistry", "LayerType", "LossTerm", "Shape",
+           "ShapeProblem", "format_shape", "layer_type"]
