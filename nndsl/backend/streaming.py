@@ -197,6 +197,9 @@ class StreamingDataModule(TrainingLoaderControl, LightningDataModule):
         shared_statistics: fit them in `setup`, once the trainer has started its processes:
             under DDP the processes fit them together, each reading its share of the split
             (`nndsl.backend.shared_statistics`); False fits them here, in this process.
+        shuffle: shuffle the training split each epoch; False keeps stream order (online
+            training: with `batch_size` 1, one example read per update, resumable in mid-epoch
+            as the shuffled loader is).
 
     Raises:
         DataSourceError: an empty split, or an example longer than `batch_frames` (E492).
@@ -205,8 +208,9 @@ class StreamingDataModule(TrainingLoaderControl, LightningDataModule):
     def __init__(self, store: ExampleStore, batch_size: int, valid_fraction: float = 0.0,
                  test_fraction: float = 0.0, seed: int = 0, num_workers: int = 0,
                  batch_frames: int | None = None, standardize: bool = False,
-                 shared_statistics: bool = False) -> None:
+                 shared_statistics: bool = False, shuffle: bool = True) -> None:
         super().__init__()
+        self.shuffle = shuffle
         self.store, self.batch_size, self.seed = store, batch_size, seed
         self.num_workers, self.batch_frames = num_workers, batch_frames
         self.class_names = store.class_names
@@ -286,7 +290,12 @@ class StreamingDataModule(TrainingLoaderControl, LightningDataModule):
         dataset = self._datasets[split]
         assert dataset is not None, f"no {split} split; the hook is shadowed in __init__"
         generator = torch.Generator().manual_seed(self.seed)  # see ArrayDataModule._loader
-        loader_class = StatefulDataLoader if shuffle else DataLoader
+        # The training loader is resumable in mid-epoch, shuffled unless online (`self.shuffle`);
+        # in stream order it is a `StatefulDataLoader` over a sequential sampler, whose saved
+        # state is the position in the stream.
+        resumable = split == "train"
+        shuffle = shuffle and (not resumable or self.shuffle)
+        loader_class = StatefulDataLoader if shuffle or resumable else DataLoader
         common = {"collate_fn": pad_collate, "num_workers": self.num_workers,
                   "persistent_workers": self.num_workers > 0, "generator": generator}
         if self.batch_frames is not None:
@@ -294,8 +303,8 @@ class StreamingDataModule(TrainingLoaderControl, LightningDataModule):
                                                batches=self.batches[split], seed=self.seed,
                                                shuffle=shuffle, epoch_source=self.current_epoch)
             return loader_class(dataset, batch_sampler=batch_sampler, **common)
-        sampler = None if shuffle else DistributedSampler(dataset, num_replicas=1, rank=0,
-                                                          shuffle=False)
+        sampler = None if shuffle or resumable else DistributedSampler(
+            dataset, num_replicas=1, rank=0, shuffle=False)
         return loader_class(dataset, batch_size=self.batch_size, shuffle=shuffle,
                             sampler=sampler, **common)
 

@@ -7,9 +7,9 @@ entry-point group (loaded lazily on the first unknown name).
 
 from __future__ import annotations
 
-from nndsl.layers.registry import (LAYERS, LayerParams, LayerRegistry, LayerType, Shape,
-                                   ShapeProblem, layer_type)
+from nndsl.layers.registry import (LAYERS, LayerParams, LayerRegistry, LayerType, LossTerm,
+                                   Shape, ShapeProblem, layer_type)
 from nndsl.layers.shapes import format_shape
 
-__all__ = ["LAYERS", "LayerParams", "LayerRegistry", "LayerType", "Shape", "ShapeProblem",
-           "format_shape", "layer_type"]
+__all__ = ["LAYERS", "LayerParams", "LayerRegistry", "LayerType", "LossTerm", "Shape",
+           "ShapeProblem", "format_shape", "layer_type"]

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from nndsl.records import Record
 from nndsl.registry import Registry
 
 Dim = int | str  # a size, or a symbolic length such as "T" or "T/4"
@@ -27,6 +28,21 @@ class LayerParams(BaseModel):
     """Base of every layer type's parameter model: strict, immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+
+class LossTerm(Record):
+    """A term a layer type adds to the training loss (see `LayerType.loss_terms`).
+
+    Attributes:
+        name: the term's name, as `loss.terms` weighs it (`kl`, `independence`).
+        doc: what it is, in a few words, for `nndsl show`.
+        per_example: divided by the training-set size N, as a bound over the whole data set is
+            when the data term is a mean per example (variational dropout's KL).
+    """
+
+    name: str
+    doc: str
+    per_example: bool = False
 
 
 @dataclass(frozen=True)
@@ -45,7 +61,11 @@ class LayerType:
     attributes `doc` (one line for `nndsl ls`), `shape_rule` (the input-to-output shapes in
     words, for docs/reference.md), `Params`, `inputs` (min, max number of inputs; None =
     unbounded), `recurrent` (executes over time and accepts memory budgets), `plant` (a fixed
-    physical system between the network's output and the loss: never trained, marked in `show`).
+    physical system between the network's output and the loss: never trained, marked in `show`),
+    `loss_terms` (the terms it adds to the training loss, `LossTerm`s: the training module adds
+    each, times its weight from the spec's `loss.terms`, to the data term; the built module
+    returns their values for its latest forward pass from a `loss_terms()` method, a dict by
+    term name).
     """
 
     name: str = ""  # the registered name
@@ -55,6 +75,12 @@ class LayerType:
     inputs: ClassVar[tuple[int, int | None]] = (1, 1)
     recurrent: ClassVar[bool] = False
     plant: ClassVar[bool] = False
+    loss_terms: ClassVar[tuple[LossTerm, ...]] = ()
+
+    def declared_loss_terms(self, params: Any) -> tuple[LossTerm, ...]:
+        """The loss terms a layer with these parameters adds (those of `loss_terms` that its
+        parameters switch on; all of them unless a type says otherwise)."""
+        return self.loss_terms
 
     def output_shape(self, params: Any, input_shapes: list[Shape]) -> Shape:
         """The output shape; raise `ShapeProblem` when the inputs do not suit the layer."""

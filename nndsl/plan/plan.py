@@ -303,6 +303,17 @@ class EnsemblePlan(Record):
     memory_multiplier: float
 
 
+class LossTermPlan(Record):
+    """One loss term a layer adds: the training module adds `weight` × its value (÷ N, the
+    training-set size, when `per_example`) to the data term."""
+
+    layer: str
+    term: str
+    weight: float
+    per_example: bool
+    doc: str
+
+
 class Plan(Record):
     """Everything the backend needs, decided ahead of training."""
 
@@ -312,7 +323,7 @@ class Plan(Record):
     phases: tuple[PhasePlan, ...]
     parameter_groups: tuple[ParameterGroup, ...]
     loss: LossSpec
-    loss_terms: tuple[str, ...]
+    loss_terms: tuple[LossTermPlan, ...]
     tempering: TemperingPlan | None = None
     memory: MemoryPlan | None = None
     ensemble: EnsemblePlan | None = None

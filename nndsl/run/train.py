@@ -206,7 +206,7 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
 
             load_initial_weights(network, plan.init)
         loss = CompiledLoss(plan.loss, signature.target_kind, len(datamodule.splits.train),
-                            bool(plan.loss_terms))
+                            plan.loss_terms)
         context = RunContext(compiled, network, datamodule, loss, directory, fast_dev_run,
                              printer=printer, progress_bar=progress_bar)
         try:
