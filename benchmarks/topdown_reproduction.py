@@ -25,7 +25,9 @@ top-down attempt (Table 1's diagnostic: larger when the extractor trains below a
 
 With --keep, each finished run's test errors are recorded there (TASK-seedN.json) and not run
 again: rerun the same command to continue an interrupted reproduction, or run seeds in parallel
-processes and then all seeds together to print the combined table.
+processes and then all seeds together to print the combined table. One seed's runs can be split
+too (`--runs top-down budget` in one process, `--runs dropout control longer` in another): the
+record is merged, not overwritten, when a run finishes.
 """
 
 from __future__ import annotations
