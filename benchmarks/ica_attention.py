@@ -30,6 +30,7 @@ from torch.nn import functional
 from nndsl.api import compile_spec
 from nndsl.backend.adaptation import adaptation_loss
 from nndsl.backend.graph_module import GraphModule
+from nndsl.backend.loss_terms import add_layer_terms
 from nndsl.data.mixed_words import MixedWordsParams, utterances
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,8 +64,9 @@ def train_classifier(network: GraphModule, inputs: torch.Tensor, labels: torch.T
 
 
 def adapt(network: GraphModule, inputs: torch.Tensor, gamma: float, sweeps: int,
-          rate: float) -> GraphModule:
-    """A copy whose unmixing matrices learned from `inputs`, one utterance per update."""
+          rate: float, terms: tuple) -> GraphModule:
+    """A copy whose unmixing matrices learned from `inputs`, one utterance per update, with
+    the layers' loss terms `terms` (the plan's: the infomax term of `unmix`)."""
     adapted = copy.deepcopy(network)
     unmix = adapted.layer("unmix")
     unmix.gamma = gamma
@@ -73,7 +75,7 @@ def adapt(network: GraphModule, inputs: torch.Tensor, gamma: float, sweeps: int,
     for _ in range(sweeps):
         for index in range(len(inputs)):
             output, _ = adapted(inputs[index:index + 1])
-            loss = adaptation_loss(output)
+            loss = add_layer_terms(adapted, adaptation_loss(output), terms, len(inputs))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -122,6 +124,7 @@ def main() -> None:
           f"utterances: "
           f"{accuracy(network, train_inputs, train_labels):.1f}% on them")
     rows: dict[str, list[float]] = {"MLP": [], "ICA": [], "attention": []}
+    terms = compiled.plan.loss_terms  # the infomax term of `unmix`, weight 1
     print(f"\nrecognition rate (%) on {params.classes * params.test_per_class} test utterances; "
           f"{arguments.sweeps} sweeps, rate {rate:g}, γ = {gamma:g}; paper (F-16, test data) "
           "in brackets")
@@ -130,10 +133,10 @@ def main() -> None:
         inputs, labels = (torch.from_numpy(array) for array in
                           utterances(params, spec.seed, params.test_per_class, level, 1))
         rows["MLP"].append(accuracy(network, inputs, labels))
-        rows["ICA"].append(accuracy(adapt(network, inputs, 0.0, arguments.sweeps, rate),
+        rows["ICA"].append(accuracy(adapt(network, inputs, 0.0, arguments.sweeps, rate, terms),
                                     inputs, labels))
-        rows["attention"].append(accuracy(adapt(network, inputs, gamma, arguments.sweeps, rate),
-                                          inputs, labels))
+        rows["attention"].append(accuracy(adapt(network, inputs, gamma, arguments.sweeps, rate,
+                                                terms), inputs, labels))
         column = len(rows["MLP"]) - 1
         cells = [f"{rows[name][-1]:6.1f} [{PAPER[name][column]:5.1f}]" for name in rows]
         print(f"{'clean' if level is None else f'{level:g} dB':>6} {cells[0]:>14} {cells[1]:>14} "

@@ -193,7 +193,7 @@ class NndslSide:
         torch.manual_seed(spec.seed)
         network = GraphModule(compiled.graph, plan.tempering)
         loss = CompiledLoss(spec.loss, signature.target_kind, training_examples,
-                            bool(plan.loss_terms))
+                            plan.loss_terms)
         context = RunContext(compiled, network, None, loss, directory)  # no data module needed
         return cls(compiled, network, context)
 

@@ -103,7 +103,7 @@ def test_metrics(spec: str, overrides: list[str], state: Path) -> dict[str, floa
     network.load_state_dict(torch.load(state, map_location="cpu", weights_only=True))
     signature = compiled.signature
     loss = CompiledLoss(compiled.spec.loss, signature.target_kind, len(datamodule.splits.train),
-                        bool(compiled.plan.loss_terms))
+                        compiled.plan.loss_terms)
     context = RunContext(compiled, network, datamodule, loss, state.parent)
     module = build_module(context, (), (), compiled.spec.optimizer, 1)
     trainer = Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,

@@ -4,9 +4,9 @@ In: what `NndslModule` takes (network, loss, trainable layers, groups, optimiser
 split's examples. Out: a LightningModule whose training step never reads the labels: the output
 z is squashed to bipolar values y = tanh(z), the target t is +1 for the winning output and -1
 elsewhere (Bae & Lee's eq. 1), and the error ½Σ(t - y)² is backpropagated into the trainable
-layers, one example at a time. Layers add their own terms: an `ica` layer turns the error that
-reaches it into eq. (3)'s update together with its independence term; variational dropout adds
-its KL term as in training. Validation and test steps are the ordinary, labelled ones.
+layers, one example at a time. Layers add their loss terms as in training: an `ica` layer's
+independence term joins the error that reaches it in eq. (3)'s update; variational dropout adds
+its KL term. Validation and test steps are the ordinary, labelled ones.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 
 from nndsl.backend.datamodule import ArrayDataset, pad_collate
 from nndsl.backend.lightning_module import NndslModule
-from nndsl.backend.modules.variational_dropout import total_kl
 
 
 def own_decision_targets(outputs: torch.Tensor) -> torch.Tensor:
@@ -39,12 +38,20 @@ class AdaptationModule(NndslModule):
 
     def training_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         output, _ = self.network(batch["inputs"], batch.get("input_lengths"))
-        loss = adaptation_loss(output)
-        if self.compiled_loss.has_kl:
-            loss = loss + total_kl(self.network) / self.compiled_loss.training_examples
+        loss = self.compiled_loss.with_layer_terms(self.network, adaptation_loss(output))
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True,
                  batch_size=batch["inputs"].shape[0])
         return loss
+
+
+def _dataset(examples: Any, base: Any) -> Any:
+    """The split's examples as a dataset: arrays in memory, or a lazy store's rows read one at a
+    time (standardised as the base module's own loaders standardise them)."""
+    from nndsl.backend.streaming import StoreDataset, StoreView
+
+    if isinstance(examples, StoreView):
+        return StoreDataset(examples, base.feature_statistics)
+    return ArrayDataset(examples)
 
 
 class AdaptationData(LightningDataModule):
@@ -74,7 +81,7 @@ class AdaptationData(LightningDataModule):
         if self._shuffle_state is not None:
             generator.set_state(self._shuffle_state)
             self._shuffle_state = None
-        return StatefulDataLoader(ArrayDataset(examples), batch_size=1, shuffle=False,
+        return StatefulDataLoader(_dataset(examples, self.base), batch_size=1, shuffle=False,
                                   collate_fn=pad_collate, generator=generator)
 
     def val_dataloader(self) -> Any:

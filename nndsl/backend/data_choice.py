@@ -3,7 +3,8 @@
 In: the data source, the spec's `data:` section, the spec file's directory and the data seed.
 Out: a `StreamingDataModule` when the source opens its files lazily (its `open` returns a store)
 or the spec asks for length-bucketed batches (`batch_frames`, which in-memory data gets through
-an `ArrayStore`); else the `ArrayDataModule` every source has always had.
+an `ArrayStore`); else the `ArrayDataModule` every source has always had. Online training
+(`online: true`) gets either, its training loader in stream order.
 """
 
 from __future__ import annotations
@@ -11,12 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from nndsl.data.registry import DataSourceError
 
-
-
-def open_data_module(source: Any, data: Any, base_directory: Path, seed: int) -> Any:
-    """The data module for `data` (a `DataSpec`).
+def open_data_module(source: Any, data: Any, base_directory: Path, seed: int,
+                     shared_statistics: bool = False) -> Any:
+    """The data module for `data` (a `DataSpec`); `shared_statistics` as `StreamingDataModule`
+    takes it (a lazy store's statistics fitted by the trainer's processes together).
 
     Raises:
         DataSourceError: a user error in the files, an empty split, an example over the frame
@@ -27,12 +27,7 @@ def open_data_module(source: Any, data: Any, base_directory: Path, seed: int) ->
     if opener is not None:
         store = opener(data.options, base_directory, seed)
     batch_frames = getattr(data, "batch_frames", None)
-    online = getattr(data, "online", False)
-    if online and store is not None:
-        # The streamed module draws its own batch order; online training is built on arrays.
-        raise DataSourceError("online training reads one example at a time in stream order, "
-                              "from data loaded whole", "online",
-                              "load the data whole (`lazy: false`)", code="E485")
+    online = getattr(data, "online", False)  # stream order: neither module shuffles then
     if store is None and batch_frames is None:
         from nndsl.backend.datamodule import ArrayDataModule
 
@@ -46,4 +41,5 @@ def open_data_module(source: Any, data: Any, base_directory: Path, seed: int) ->
 
         store = ArrayStore(source.load(data.options, base_directory, seed))
     return StreamingDataModule(store, data.batch_size, data.valid_fraction, data.test_fraction,
-                               seed, data.num_workers, batch_frames, data.standardize)
+                               seed, data.num_workers, batch_frames, data.standardize,
+                               shared_statistics, shuffle=not online)

@@ -14,6 +14,10 @@ parameter-free ones (E487).
 - Clipping keeps the stored weights inside the range: before each forward pass and, through
   `HardwareClipping`, after each optimiser step, so a finished run's weights lie inside it.
 - Offsets are drawn once (seeded) and never learned: a multiplier's fixed error.
+- Learning rates: with `lr_grid`, every optimiser step uses in each parameter group the grid's
+  rate nearest (log scale) to the group's rate as the plan and scheduler set it
+  (`snap_rates_to_grid`). The spec's own rates are on the grid already (E484); what moves off
+  it are the rates derived from them: per-layer tempered rates and scheduled decays.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from lightning.pytorch import Callback
 from torch import nn
 from torch.nn import functional
 
-from nndsl.spec.hardware import HardwareSpec
+from nndsl.spec.hardware import HardwareSpec, nearest_rate
 
 
 def quantise(values: torch.Tensor, low: float, high: float, bits: int) -> torch.Tensor:
@@ -108,3 +112,23 @@ class HardwareClipping(Callback):
                            batch_index: int) -> None:
         for layer in constrained_layers(module):
             layer.clip_()
+
+
+def snap_rates_to_grid(optimizer: torch.optim.Optimizer, grid: tuple[float, ...]) -> None:
+    """Make every step of `optimizer` use, in each group, the grid's rate nearest the group's
+    rate (`nearest_rate`). The group's own rate is put back after the step, so a scheduler goes
+    on from the rates it set (a decaying rate steps down the grid as it passes each midpoint
+    instead of compounding the rounding), and a checkpoint keeps the scheduled rates."""
+    scheduled: list[float] = []
+
+    def before(optimizer: torch.optim.Optimizer, *arguments: Any) -> None:
+        scheduled[:] = [group["lr"] for group in optimizer.param_groups]
+        for group in optimizer.param_groups:
+            group["lr"] = nearest_rate(float(group["lr"]), grid)
+
+    def after(optimizer: torch.optim.Optimizer, *arguments: Any) -> None:
+        for group, rate in zip(optimizer.param_groups, scheduled):
+            group["lr"] = rate
+
+    optimizer.register_step_pre_hook(before)
+    optimizer.register_step_post_hook(after)

@@ -54,6 +54,8 @@ class RunSettings:
         max_epochs: the run's epoch limit (schedulers spanning the run need it).
         target_kind: what the targets are ("class", ...), for the metrics.
         num_classes: the class count when the targets are classes, else None.
+        lr_grid: the rates the device can set (`hardware.lr_grid`): every step uses the nearest
+            to each group's rate; None without.
     """
 
     trainable: tuple[str, ...]
@@ -63,6 +65,7 @@ class RunSettings:
     max_epochs: int
     target_kind: str
     num_classes: int | None
+    lr_grid: tuple[float, ...] | None = None
 
 
 class TrainingModule(LightningModule):
@@ -111,6 +114,10 @@ class TrainingModule(LightningModule):
         settings = self.settings
         optimizer = build_optimizer(settings.optimizer,
                                     parameter_groups(self.network, settings.groups, self.trainable))
+        if settings.lr_grid is not None:
+            from nndsl.backend.hardware import snap_rates_to_grid
+
+            snap_rates_to_grid(optimizer, settings.lr_grid)
         scheduler = build_scheduler(settings.scheduler, optimizer, settings.max_epochs,
                                     lambda: stepping_batches(self.trainer))
         if scheduler is None:

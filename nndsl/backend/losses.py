@@ -1,8 +1,9 @@
 """Backend stage: the compiled loss: the spec's loss on the network output, plus layer terms.
 
 In: the plan's loss settings, the data's target kind, the network output (and its lengths), the
-batch. Out: a scalar loss. Layers that add a loss term (variational dropout's KL, listed in the
-plan's `loss_terms`) contribute KL / N, N being the training-set size, as the paper's bound does.
+batch. Out: a scalar loss. Layers that add a loss term (the plan's `loss_terms`: variational
+dropout's KL, contributing KL / N with N the training-set size as the paper's bound does, and
+the `ica` layer's independence term) add it with its weight (`nndsl.backend.loss_terms`).
 """
 
 from __future__ import annotations
@@ -11,21 +12,34 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from nndsl.backend.modules.variational_dropout import total_kl
+from nndsl.backend.loss_terms import add_layer_terms
+from nndsl.plan import LossTermPlan
 from nndsl.spec.training import LossSpec
 
 PROBABILITY_FLOOR = 1e-7
 
 
 class CompiledLoss(nn.Module):
-    """The data term for one target kind, and the KL terms of the model's noisy layers."""
+    """The data term for one target kind, and the loss terms of the network's layers.
 
-    def __init__(self, loss: LossSpec, target_kind: str, training_examples: int, has_kl: bool):
+    Args:
+        loss: the spec's loss section.
+        target_kind: what the targets are.
+        training_examples: N, the training-set size (per-example terms are divided by it).
+        terms: the plan's `loss_terms`; () for none.
+    """
+
+    def __init__(self, loss: LossSpec, target_kind: str, training_examples: int,
+                 terms: tuple[LossTermPlan, ...] = ()):
         super().__init__()
         self.loss = loss
         self.target_kind = target_kind
         self.training_examples = max(1, training_examples)
-        self.has_kl = has_kl
+        self.terms = tuple(terms or ())  # (False, as older callers wrote it: none)
+
+    def with_layer_terms(self, model: nn.Module, data: torch.Tensor) -> torch.Tensor:
+        """`data` plus the layers' weighted loss terms (their values from the latest forward)."""
+        return add_layer_terms(model, data, self.terms, self.training_examples)
 
     def data_term(self, output: torch.Tensor, output_lengths: torch.Tensor | None,
                   batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -65,9 +79,7 @@ class CompiledLoss(nn.Module):
                 batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """(total loss, data term)."""
         data = self.data_term(output, output_lengths, batch)
-        if not self.has_kl:
-            return data, data
-        return data + total_kl(model) / self.training_examples, data
+        return self.with_layer_terms(model, data), data
 
 
 def binary_cross_entropy_with_radius(probabilities: torch.Tensor, targets: torch.Tensor,

@@ -5,13 +5,14 @@ Entry point: `run_checks(spec, signature, context)`.
 
 from __future__ import annotations
 
-from nndsl.check.batching import check_batching
+from nndsl.check.batching import check_bagging_examples, check_batching
 from nndsl.check.references import check_cuts, check_names, check_phases, cut_names, unit_names
 from nndsl.check.compatibility import (check_ensemble_options, check_loss, check_loss_options,
                                       check_metrics)
 from nndsl.check.adaptation import check_adaptation
 from nndsl.check.online import check_hardware, check_online, check_plants
 from nndsl.check.data_options import check_data_options
+from nndsl.check.loss_terms import check_loss_terms
 from nndsl.check.scheduler import check_schedulers
 from nndsl.check.selection import check_selections, check_slots
 from nndsl.check.targets import check_input_shape, check_monitors, check_targets, logged_metrics
@@ -33,6 +34,7 @@ DATA_CHECKS = (
     (check_ensemble_options, frozenset({"ensemble", "data"})),
     (check_monitors, frozenset({"metrics", "ensemble", "schedule", "trainer", "data"})),
     (check_batching, frozenset({"ensemble", "data"})),
+    (check_bagging_examples, frozenset({"ensemble", "data"})),
     (check_selections, frozenset({"schedule", "data"})),
 )
 
@@ -46,6 +48,7 @@ def run_checks(spec: Spec, signature: DataSignature | None, context: StageContex
     check_plants(spec, context)
     check_online(spec, context)
     check_hardware(spec, context)
+    check_loss_terms(spec, context)
     check_slots(spec, context)
     if signature is not None:
         check_input_shape(spec, signature, context)
@@ -53,6 +56,7 @@ def run_checks(spec: Spec, signature: DataSignature | None, context: StageContex
         check_targets(spec, signature, context)
         check_adaptation(spec, signature, context)
         check_batching(spec, signature, context)
+        check_bagging_examples(spec, signature, context)
         check_selections(spec, signature, context)
 
 
@@ -68,6 +72,8 @@ def run_partial_checks(spec: Spec, clean: frozenset[str], signature: DataSignatu
         check_schedulers(spec, context)
     if "schedule" in clean:
         check_slots(spec, context)
+    if {"network", "loss", "ensemble"} <= clean:
+        check_loss_terms(spec, context)
     for check, sections in DATA_CHECKS if signature is not None else ():
         if sections <= clean:
             check(spec, signature, context)

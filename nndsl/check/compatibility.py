@@ -121,7 +121,8 @@ def check_loss_options(spec: Spec, signature: DataSignature, context: StageConte
     fit = LOSSES[spec.loss.type]
     ensemble = spec.ensemble is not None
     used = fit.ensemble_options if ensemble else fit.options
-    for option in sorted(spec.loss.model_fields_set - {"type"} - set(used)):
+    # `terms` weighs the layers' terms, whatever the loss (`nndsl.check.loss_terms`).
+    for option in sorted(spec.loss.model_fields_set - {"type", "terms"} - set(used)):
         reason = (f"an ensemble's `{spec.loss.type}` scores each member without it" if ensemble
                   and option in fit.options else f"`{spec.loss.type}` does not use it")
         diagnostics.add("E425", f"`loss.{option}` would have no effect: {reason}",

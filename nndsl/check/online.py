@@ -18,6 +18,7 @@ from nndsl.check.references import layer_entries
 from nndsl.diagnostics import StageContext
 from nndsl.layers import LAYERS, LayerType
 from nndsl.spec import Spec
+from nndsl.spec.hardware import nearest_rate
 from nndsl.spec.network import GroupSpec
 from nndsl.spec.schedule import TrainPhase
 
@@ -114,6 +115,6 @@ def check_hardware(spec: Spec, context: StageContext) -> None:
     grid = ", ".join(f"{rate:g}" for rate in hardware.lr_grid)
     for path, rate in rates:
         if not any(abs(rate - level) <= RATE_TOLERANCE * level for level in hardware.lr_grid):
-            nearest = min(hardware.lr_grid, key=lambda level: abs(level - rate))
+            nearest = nearest_rate(rate, hardware.lr_grid)
             diagnostics.add("E484", f"learning rate {rate:g} is not on the device's grid ({grid})",
                             locate(path), f"the nearest rate the device can set is {nearest:g}")

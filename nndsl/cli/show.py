@@ -95,8 +95,9 @@ def render_show(console: Console, compiled: Compiled) -> None:
     if needs_training_text(spec):
         console.print(escape(training_text(spec)))
     if plan.loss_terms:
-        terms = " + ".join(f"{term} / N" for term in plan.loss_terms)
-        console.print(escape(f"loss: {spec.loss.type} + " + terms))
+        from nndsl.cli.show_devices import loss_terms_text
+
+        console.print(escape(loss_terms_text(spec, plan)))
 
 
 def _folds(units: tuple[Unit, ...], graph: Graph) -> list[list[Unit]]:

@@ -1,5 +1,5 @@
 """Command-line layer: the lines `nndsl show` prints for online training, `hardware:` (the
-device a network runs on) and adapt phases.
+device a network runs on), adapt phases and the loss terms of layers.
 
 In: the typed spec. Out: plain text (the caller escapes it for rich), one line per setting, so a
 reader sees at once how the "8-bit" or "analog" version differs from the float one, and what an
@@ -9,6 +9,7 @@ adapt phase learns from.
 from __future__ import annotations
 
 from nndsl.check.references import layer_entries
+from nndsl.plan import Plan
 from nndsl.spec import Spec
 from nndsl.spec.network import LayerSpec
 from nndsl.spec.schedule import AdaptPhase
@@ -16,6 +17,18 @@ from nndsl.spec.schedule import AdaptPhase
 
 def _range(values: tuple[float, float]) -> str:
     return f"[{values[0]:g}, {values[1]:g}]"
+
+
+def loss_terms_text(spec: Spec, plan: Plan) -> str:
+    """The loss as the training module sums it: the data term plus each layer term with its
+    weight (`loss.terms`), then what each term is."""
+    parts = [f"{term.weight:g} × {term.term}({term.layer})" + (" / N" if term.per_example else "")
+             for term in plan.loss_terms]
+    meanings = dict.fromkeys(f"{term.term}: {term.doc}" for term in plan.loss_terms)
+    return (f"loss: {spec.loss.type} + " + " + ".join(parts) + "\n"
+            + "loss terms of layers: " + "; ".join(meanings)
+            + " (weights: `loss.terms`" + ("; N: training examples)" if any(
+                term.per_example for term in plan.loss_terms) else ")"))
 
 
 def needs_training_text(spec: Spec) -> bool:
@@ -37,10 +50,10 @@ def training_text(spec: Spec) -> str:
     unmixing = [item for _, item in layer_entries(spec)
                 if isinstance(item, LayerSpec) and item.type == "ica"]
     if unmixing and any(isinstance(phase, AdaptPhase) for phase in spec.schedule):
-        lines.append("loss terms of layers: " + "; ".join(
-            f"{item.name} (ica) adds the infomax term [I - φ(u)uᴴ]W"
-            f"{'' if item.params.independence else ' (off)'} and weighs the error from above "
-            f"by γ = {item.params.gamma:g}" for item in unmixing))
+        lines.append("attention: " + "; ".join(
+            f"{item.name} (ica) weighs the error from above by γ = {item.params.gamma:g}"
+            + ("" if item.params.independence else " (its independence term off)")
+            for item in unmixing))
     if spec.data.online:
         lines.append("training: online — one update per example, in stream order (batch 1, "
                      "no shuffling)")
@@ -64,6 +77,6 @@ def training_text(spec: Spec) -> str:
             parts.append(f"fixed offsets σ = {hardware.offset:g}")
         if hardware.lr_grid is not None:
             parts.append("rates from {" + ", ".join(f"{rate:g}" for rate in hardware.lr_grid)
-                         + "}")
+                         + "} (each update at the one nearest its planned or scheduled rate)")
         lines.append("hardware (every linear layer): " + ("; ".join(parts) or "no limits"))
     return "\n".join(lines)

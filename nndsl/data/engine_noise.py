@@ -7,7 +7,10 @@ reference noise x, the target is the disturbance at the quiet zone
 
     d(n) = Σ_k h_k x(n-k) + v(n),
 
-so a network whose output (after its loudspeaker plant) equals d cancels the noise. The paper
+so a network whose output (after its loudspeaker plant) equals d cancels the noise. With
+`windows: W` an example is instead the delay lines of steps n-W+1 .. n, time-major [W, L], for a
+network that puts the loudspeaker's acoustic channel after itself as a plant (the data's channel
+is then the primary path alone). The paper
 recorded an engine room at 60 km/h; this stands in for it: engine harmonics whose fundamental
 wanders slowly inside 30-60 Hz, plus AR(2) broadband noise (two resonant poles), scaled to a
 fixed RMS. The channels of the paper are H1 = 0.894 + 0.447 z⁻¹ (the default) and
@@ -45,6 +48,11 @@ class EngineNoiseParams(BaseModel):
     measurement_noise: float = Field(0.0, ge=0, le=100, description="RMS of v(n) at the quiet "
                                                                     "zone's microphone")
     taps: int = Field(25, ge=1, le=4096, description="length L of the canceller's delay line")
+    windows: int = Field(1, ge=1, le=256, description="W > 1: each example is the delay lines "
+                                                      "of the last W steps, time-major [W, L] "
+                                                      "(oldest first), for a canceller whose "
+                                                      "output passes a channel plant "
+                                                      "(`fir_channel` with `keep: last`)")
 
 
 def engine_noise(samples: int, sample_rate: float, fundamental: tuple[float, float],
@@ -79,6 +87,16 @@ def filter_channel(signal: Any, taps: tuple[float, ...]) -> Any:
     return np.convolve(signal, np.asarray(taps, dtype=np.float64))[: len(signal)]
 
 
+def windows_of(rows: Any, count: int) -> Any:
+    """[N, count, ...]: for every n the rows n-count+1 .. n, oldest first (zeros before the
+    start)."""
+    import numpy as np
+
+    padded = np.concatenate([np.zeros((count - 1, *rows.shape[1:]), rows.dtype), rows])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, count, axis=0)
+    return np.ascontiguousarray(np.moveaxis(windows, -1, 1))
+
+
 def delay_line(signal: Any, length: int) -> Any:
     """Rows [x(n), x(n-1), ..., x(n-length+1)] for every n (zeros before the start)."""
     import numpy as np
@@ -97,12 +115,14 @@ class EngineNoise:
 
     def signature(self, params: EngineNoiseParams, base_directory: Path) -> DataSignature:
         taps = ", ".join(f"{tap:g}" for tap in params.channel)
+        shape = (params.taps,) if params.windows == 1 else (params.windows, params.taps)
         return DataSignature(
-            input_shape=(params.taps,), input_kind="dense", target_kind="regression",
+            input_shape=shape, input_kind="dense", target_kind="regression",
             example_count=params.samples, target_shape=(1,),
             description=f"engine noise stream: {params.samples} samples at "
-                        f"{params.sample_rate:g} Hz, {params.taps}-tap delay line, "
-                        f"channel H = [{taps}]")
+                        f"{params.sample_rate:g} Hz, {params.taps}-tap delay line"
+                        + (f" in windows of {params.windows} steps" if params.windows > 1
+                           else "") + f", channel H = [{taps}]")
 
     def load(self, params: EngineNoiseParams, base_directory: Path, seed: int) -> DataArrays:
         import numpy as np
@@ -114,5 +134,7 @@ class EngineNoise:
             generator = np.random.default_rng([seed, 19])
             disturbance = disturbance + params.measurement_noise * generator.standard_normal(
                 len(disturbance))
-        return DataArrays(inputs=delay_line(reference, params.taps).astype(np.float32),
-                          targets=disturbance.astype(np.float32).reshape(-1, 1))
+        inputs = delay_line(reference, params.taps).astype(np.float32)
+        if params.windows > 1:
+            inputs = windows_of(inputs, params.windows)
+        return DataArrays(inputs=inputs, targets=disturbance.astype(np.float32).reshape(-1, 1))

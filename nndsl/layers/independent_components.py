@@ -17,7 +17,8 @@ from typing import Any
 
 from pydantic import Field
 
-from nndsl.layers.registry import LayerParams, LayerType, Shape, ShapeProblem, layer_type
+from nndsl.layers.registry import (LayerParams, LayerType, LossTerm, Shape, ShapeProblem,
+                                   layer_type)
 from nndsl.layers.shapes import format_shape, is_symbolic
 
 MAX_CHANNELS = 256
@@ -30,8 +31,10 @@ class IcaParams(LayerParams):
     gamma: float = Field(1.0, ge=0, le=1e6, description="γ: weight of the error arriving from "
                                                         "above (top-down attention) against the "
                                                         "independence term")
-    independence: bool = Field(True, description="add the infomax term [I - φ(u)uᴴ]W to the "
-                                                 "update (off: W learns from the error alone)")
+    independence: bool = Field(True, description="add the loss term `independence`, the "
+                                                 "infomax direction [I - φ(u)uᴴ]W, weighted by "
+                                                 "`loss.terms` (off: W learns from the error "
+                                                 "alone)")
 
 
 def _channels(params: IcaParams, shape: Shape) -> int:
@@ -57,6 +60,12 @@ class IndependentComponents(LayerType):
     doc = "unmixing u = W x, natural-gradient infomax [I - φ(u)uᴴ]W plus γ·Δu xᴴ from above"
     shape_rule = "[..., C] → [..., C]; complex: [..., bins, C, 2] → [..., bins, C, 2]"
     Params = IcaParams
+    # The infomax direction is a natural gradient, not the gradient of a loss: the term is zero
+    # in value and has that direction, negated, as its gradient with respect to W.
+    loss_terms = (LossTerm("independence", "infomax direction [I - φ(u)uᴴ]W"),)
+
+    def declared_loss_terms(self, params: IcaParams) -> tuple[LossTerm, ...]:
+        return self.loss_terms if params.independence else ()
 
     def output_shape(self, params: IcaParams, input_shapes: list[Shape]) -> Shape:
         _channels(params, input_shapes[0])

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from nndsl.layers.dense import MAX_UNITS, Activation, _features
-from nndsl.layers.registry import LayerParams, LayerType, Shape, layer_type
+from nndsl.layers.registry import LayerParams, LayerType, LossTerm, Shape, layer_type
 
 
 class DropoutParams(LayerParams):
@@ -61,6 +61,7 @@ class VariationalDropout(LayerType):
     doc = "Gaussian dropout with learned rates and a KL term (variational dropout)"
     shape_rule = "[..., F] → [..., units] with units; unchanged without"
     Params = VariationalDropoutParams
+    loss_terms = (LossTerm("kl", "KL to the log-uniform prior", per_example=True),)
 
     def output_shape(self, params: VariationalDropoutParams, input_shapes: list[Shape]) -> Shape:
         features = _features(input_shapes[0], self.name)

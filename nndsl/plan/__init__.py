@@ -10,7 +10,7 @@ from nndsl.diagnostics import StageContext
 from nndsl.ir import Graph
 from nndsl.plan.phases import plan_phases
 from nndsl.plan.plan import (Acceptance, CutPlan, EnsemblePlan, InitPlan, LayerInit, LayerRate,
-                             LayerSlot, MemoryPlan, ParameterGroup, PhasePlan, Plan,
+                             LayerSlot, LossTermPlan, MemoryPlan, ParameterGroup, PhasePlan, Plan,
                              RecurrentMemoryPlan, RunPlan, StopPlan, TemperingPlan, TopDownSearch,
                              UnfreezeStage)
 from nndsl.plan.rates import plan_rates
@@ -19,11 +19,23 @@ from nndsl.plan.selection import plan_selections
 from nndsl.records import replace
 
 __all__ = ["Acceptance", "CutPlan", "EnsemblePlan", "InitPlan", "LayerInit", "LayerRate",
-           "LayerSlot", "MemoryPlan", "ParameterGroup", "PhasePlan", "Plan", "RecurrentMemoryPlan",
-           "RunPlan", "StopPlan", "TemperingPlan", "TopDownSearch", "UnfreezeStage", "make_plan"]
+           "LayerSlot", "LossTermPlan", "MemoryPlan", "ParameterGroup", "PhasePlan", "Plan",
+           "RecurrentMemoryPlan", "RunPlan", "StopPlan", "TemperingPlan", "TopDownSearch",
+           "UnfreezeStage", "make_plan"]
 
 
-_LOSS_TERM_LAYERS = {"variational_dropout": "kl"}
+def plan_loss_terms(spec, graph: Graph) -> tuple[LossTermPlan, ...]:
+    """The loss terms the graph's layers add, in graph order, weighted by `loss.terms` (a
+    `layer.term` key before a `term` key; 1 when neither is written)."""
+    from nndsl.layers import LAYERS
+
+    weights = spec.loss.terms
+    return tuple(
+        LossTermPlan(layer=node.name, term=term.name,
+                     weight=float(weights.get(f"{node.name}.{term.name}",
+                                              weights.get(term.name, 1.0))),
+                     per_example=term.per_example, doc=term.doc)
+        for node in graph.nodes for term in LAYERS.get(node.type).declared_loss_terms(node.params))
 
 
 def make_plan(spec, graph: Graph, context: StageContext, input_kind: str | None = None) -> Plan:
@@ -52,8 +64,7 @@ def make_plan(spec, graph: Graph, context: StageContext, input_kind: str | None 
         from nndsl.plan.optimizers import check_optimizers
 
         check_optimizers(spec, phases, context)
-    loss_terms = tuple(f"{_LOSS_TERM_LAYERS[node.type]}:{node.name}" for node in graph.nodes
-                       if node.type in _LOSS_TERM_LAYERS)
+    loss_terms = plan_loss_terms(spec, graph)
     ensemble = memory = None
     # The ensemble and memory planners are imported only by specs that use them (validate's
     # start-up time; the recompute planner is the larger part).

@@ -129,6 +129,10 @@ class InitPlan(Record):
     layers: tuple[LayerInit, ...]
     parameters: int
     checked: bool = True  # False: the file did not exist at validation; training checks again
+    # "nndsl": keys `layers.<source>.<tensor>`; "foreign": `<source>.<tensor>` (a module path and
+    # a tensor's last name, paired with this layer's tensor of that last name when loading).
+    layout: Literal["nndsl", "foreign"] = "nndsl"
+    strip_prefix: str = ""  # before every checkpoint key (keys without it are not read)
 
 
 class UnfreezeStage(Record):
@@ -299,6 +303,17 @@ class EnsemblePlan(Record):
     memory_multiplier: float
 
 
+class LossTermPlan(Record):
+    """One loss term a layer adds: the training module adds `weight` × its value (÷ N, the
+    training-set size, when `per_example`) to the data term."""
+
+    layer: str
+    term: str
+    weight: float
+    per_example: bool
+    doc: str
+
+
 class Plan(Record):
     """Everything the backend needs, decided ahead of training."""
 
@@ -308,7 +323,7 @@ class Plan(Record):
     phases: tuple[PhasePlan, ...]
     parameter_groups: tuple[ParameterGroup, ...]
     loss: LossSpec
-    loss_terms: tuple[str, ...]
+    loss_terms: tuple[LossTermPlan, ...]
     tempering: TemperingPlan | None = None
     memory: MemoryPlan | None = None
     ensemble: EnsemblePlan | None = None

@@ -296,8 +296,10 @@ def build_module(context: RunContext, trainable: tuple[str, ...],
                  groups: tuple[ParameterGroup, ...], optimizer: OptimizerSpec,
                  max_epochs: int) -> TrainingModule:
     """The Lightning module of one run: the ensemble's or the single network's."""
+    hardware = context.spec.hardware
     settings = RunSettings(trainable, groups, optimizer, phase_scheduler(context, optimizer),
-                           max_epochs, context.target_kind, context.num_classes)
+                           max_epochs, context.target_kind, context.num_classes,
+                           None if hardware is None else hardware.lr_grid)
     if context.plan.ensemble is not None:
         from nndsl.backend.ensemble.module import EnsembleModule
 

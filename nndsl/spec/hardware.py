@@ -9,6 +9,8 @@ rules (a bit count needs its range, rates on the grid) are checked in `nndsl.che
 
 from __future__ import annotations
 
+import math
+
 from pydantic import Field, field_validator
 
 from nndsl.spec.base import SpecModel, spec_error
@@ -47,7 +49,10 @@ class HardwareSpec(SpecModel):
                                       "sum, drawn once from the seed and never learned")
     lr_grid: tuple[float, ...] | None = Field(None, min_length=1, max_length=64,
                                               description="the learning rates the device can set; "
-                                                          "every rate in the spec must be one")
+                                                          "every rate in the spec must be one, and "
+                                                          "each update uses the grid's rate "
+                                                          "nearest (log scale) to the one derived "
+                                                          "from it (tempering, a scheduler)")
 
     @field_validator("weight_range", "input_range")
     @classmethod
@@ -60,3 +65,11 @@ class HardwareSpec(SpecModel):
         if value is not None and min(value) <= 0:
             raise spec_error("value_error", "learning rates on the grid must be positive")
         return value
+
+
+def nearest_rate(rate: float, grid: tuple[float, ...]) -> float:
+    """The rate on `grid` nearest to `rate` on a log scale (a device's rates are steps of a
+    ratio, so 0.005 lies nearer 0.01 than 0.001); a rate of 0 (no update) stays 0."""
+    if rate <= 0:
+        return 0.0
+    return min(grid, key=lambda level: (abs(math.log(level / rate)), level))

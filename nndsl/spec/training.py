@@ -31,6 +31,10 @@ class LossSpec(SpecModel):
                                      description="binary targets: no error within this distance of "
                                                  "0/1 (targets shifted to 1-r / r, as in "
                                                  "tempering's Table 1)")
+    terms: dict[str, Annotated[float, Field(ge=0, le=1e6)]] = Field(
+        default_factory=dict, description="weights of the loss terms layers add (`nndsl show` "
+                                          "lists them), by term (`kl`) or by layer and term "
+                                          "(`drop1.kl`, which wins); 1 for a term not named")
 
 
 class SchedulerSpec(SpecModel):

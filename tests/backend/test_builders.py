@@ -138,6 +138,10 @@ CASES = [
     Case("ica-complex-frames", "ica", {"complex": True}, ((4, 9, 2, 2),)),
     Case("log_mel", "log_mel", {"mels": 5}, ((4, 9, 2, 2),)),
     Case("fir_channel", "fir_channel", {"taps": [0.5, 0.25]}, (("T", 3),)),
+    Case("fir_channel-window-last", "fir_channel", {"taps": [0.5, 0.25], "keep": "last"},
+         ((4, 3),)),
+    Case("fir_channel-flat", "fir_channel", {"taps": [0.5, 0.25]}, ((5,),)),
+    Case("fir_channel-flat-last", "fir_channel", {"taps": [0.5, 0.25], "keep": "last"}, ((5,),)),
     Case("cubic_speaker", "cubic_speaker", {"a": 0.1}, ((3,),)),
 ]
 

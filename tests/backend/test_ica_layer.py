@@ -20,7 +20,8 @@ def _train(layer: IcaModule, mixtures: torch.Tensor, rate: float, batch: int) ->
     for start in range(0, len(mixtures), batch):
         outputs = layer(mixtures[start:start + batch])
         optimizer.zero_grad()
-        (outputs * 0).sum().backward()  # no error from above: pure infomax
+        # No error from above: pure infomax, the layer's declared term at weight 1.
+        ((outputs * 0).sum() + layer.loss_terms()["independence"]).backward()
         optimizer.step()
 
 
@@ -69,7 +70,7 @@ def test_with_independence_the_gradient_adds_minus_the_infomax_direction():
     layer = IcaModule(2, None, gamma=1.0, independence=True)
     inputs = torch.randn(7, 2)
     outputs = layer(inputs)
-    outputs.sum().backward()  # g = 1 everywhere
+    (outputs.sum() + layer.loss_terms()["independence"]).backward()  # g = 1 everywhere
     expected = (
         torch.ones(7, 2).T @ inputs - infomax_direction(torch.eye(2)[None], inputs[:, None])[0]
     )

@@ -196,7 +196,7 @@ def test_kl_term_is_added_as_kl_over_the_training_set_size(tmp_path: Path):
         if hasattr(module, "log_alpha"):
             with torch.no_grad():
                 module.log_alpha.uniform_(-3.0, -0.5)
-    loss = CompiledLoss(compiled.spec.loss, "class", 1000, bool(compiled.plan.loss_terms))
+    loss = CompiledLoss(compiled.spec.loss, "class", 1000, compiled.plan.loss_terms)
     generator = torch.Generator().manual_seed(4)
     batch = {"inputs": torch.randn(8, 64, generator=generator),
              "targets": torch.randint(0, 10, (8,))}

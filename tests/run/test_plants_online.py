@@ -88,6 +88,21 @@ def test_online_training_visits_the_stream_in_order(tmp_path, monkeypatch):
     assert seen == pytest.approx(stream)
 
 
+@pytest.mark.slow
+def test_a_canceller_learns_through_a_channel_plant_after_its_speaker(tmp_path):
+    # The secondary path in the network (time-major windows, `keep: last`), the primary in the
+    # data: the error after the channel reaches both runs of the MLP, and it cancels.
+    result = train(str(ROOT / "specs/anc_mlp_h2_two_paths.yaml"), overrides=["data.samples=600"],
+                   run_dir=str(tmp_path / "run"))
+    state = torch.load(result.directory / "final_weights.pt")
+    assert state["layers.path.taps"].tolist() == pytest.approx([0.894, 0.447])  # never trained
+    import csv
+
+    logged = next((result.directory / "logs").rglob("metrics.csv"))
+    scores = [float(row["valid/nrr"]) for row in csv.DictReader(logged.open()) if row["valid/nrr"]]
+    assert scores and scores[-1] < -3.0  # it cancels: below -3 dB after 540 samples
+
+
 class _InterruptMidStream(Callback):
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_index):
         if batch_index == 100:

@@ -82,6 +82,14 @@ class _LearnedRate(nn.Module):
         """The noise variances α actually used, of the shape of `log_alpha`."""
         return self.bounded_log_alpha().exp()
 
+    def kl_divergence(self) -> Tensor:
+        raise NotImplementedError
+
+    def loss_terms(self) -> dict[str, Tensor]:
+        """The layer's declared loss term (`nndsl.backend.loss_terms`): its KL, the same value
+        whatever the forward pass."""
+        return {"kl": self.kl_divergence()}
+
     def _kl_over(self, posterior_shape: tuple[int, ...]) -> Tensor:
         # One KL term per posterior variable; a shared α counts once for every variable it governs.
         per_alpha = log_uniform_kl(self.bounded_log_alpha(), max(1.0, self.max_alpha))
