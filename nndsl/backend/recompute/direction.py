@@ -180,9 +180,10 @@ class DirectionRun:
     def keep(self, step: int, outputs: torch.Tensor | None) -> None:
         previous = self.kept.get(step - 1)
         state_leaves: State | None = None
-        if (step in self.chained and previous is not None and self.register is not None
-                and self.register[1] is previous.detached_state):
-            state = previous.new_state  # the graph goes on from the previous kept core's
+        if step in self.chained and previous is not None:
+            # The graph goes on from the previous kept core's (its new state holds the values
+            # any other copy of the state at step - 1 holds: recomputation is deterministic).
+            state = previous.new_state
         else:
             state_leaves = tuple(part.detach().requires_grad_()
                                  for part in self.state_at(step - 1))
