@@ -14,6 +14,11 @@ set is deleted before the next is written (and everything at the end).
     python benchmarks/data_scale.py                      # 0.5 and 2 GB, every format
     python benchmarks/data_scale.py --sizes 0.5 2 8      # the issue's full sweep (8 GB: long)
     python benchmarks/data_scale.py --smoke              # tiny sets, seconds
+    python benchmarks/data_scale.py --sizes 0.5 2 8 --results sweep.jsonl   # resumable
+
+With `--results`, each measurement is appended to that file as it finishes and a rerun with the
+same file measures only what is missing; SIGTERM and SIGHUP delete the generated files as Ctrl-C
+does.
 
 Goals: resident memory flat from the smallest to the largest size (ratio <= 1.3) and under
 1.5 GB; lazy throughput >= 0.8 x in-memory.
@@ -26,6 +31,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -196,6 +202,63 @@ def data_bytes(folder: Path) -> int:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
+def read_results(path: Path | None, batch_frames: int) -> dict[tuple[str, float, str], dict]:
+    """Measurements an earlier, interrupted run recorded with the same frame budget:
+    (format, size, mode) -> result."""
+    if path is None or not path.exists():
+        return {}
+    recorded = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            entry = json.loads(line)
+            if entry.get("batch_frames") == batch_frames:
+                recorded[entry["format"], entry["size"], entry["mode"]] = entry
+    return recorded
+
+
+def measure_size(name: str, size: float, work: Path, compare: bool, arguments) -> dict:
+    """Write one data set, train on it lazily (and, with `compare`, in memory) and delete it;
+    returns {"lazy": result, "memory": result or None}, each with the size written."""
+    started = time.perf_counter()
+    data = WRITERS[name](work / "data", size * GB)
+    written = data_bytes(work / "data") / GB
+    try:
+        lazy = measure(data, True, work, arguments.batch_frames)
+        memory = None
+        if compare:
+            # Alternated and best of two each: the machine's load changes meanwhile.
+            memory = measure(data, False, work, arguments.batch_frames)
+            for _ in range(0 if arguments.smoke else 1):
+                again = measure(data, True, work, arguments.batch_frames)
+                lazy = max(lazy, again, key=lambda result: result["throughput"])
+                again = measure(data, False, work, arguments.batch_frames)
+                memory = max(memory, again, key=lambda result: result["throughput"])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    seconds = time.perf_counter() - started
+    return {mode: None if result is None else {**result, "written_gb": written,
+                                               "seconds": seconds}
+            for mode, result in (("lazy", lazy), ("memory", memory))}
+
+
+def report(name: str, lazy: dict, memory: dict | None) -> None:
+    print(f"{name:8s} {lazy['written_gb']:6.2f} GB on disk: lazy peak RSS "
+          f"{lazy['peak_rss_mb']:7.0f} MB, {lazy['throughput']:8.1f} examples/s "
+          f"({lazy['examples']} examples; written and measured in {lazy['seconds']:.0f} s)",
+          flush=True)
+    if memory is not None:
+        print(f"{name:8s} {memory['written_gb']:6.2f} GB in memory: peak RSS "
+              f"{memory['peak_rss_mb']:7.0f} MB, {memory['throughput']:8.1f} examples/s",
+              flush=True)
+        print(f"{name:8s} throughput ratio lazy / in memory: "
+              f"{lazy['throughput'] / memory['throughput']:.2f} (goal >= 0.8)", flush=True)
+
+
+def stop_on_signal(number: int, frame) -> None:
+    """SIGTERM / SIGHUP end the run like Ctrl-C: the `finally` clauses delete the data sets."""
+    raise SystemExit(f"data_scale: stopped by signal {number}; generated files deleted")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sets (seconds)")
@@ -206,47 +269,42 @@ def main() -> None:
     parser.add_argument("--workdir", default=None, help="where to write (default: a temp dir)")
     parser.add_argument("--no-memory", action="store_true", help="skip the in-memory runs (a "
                         "large smallest size would not fit in memory)")
+    parser.add_argument("--results", type=Path, default=None, help="a JSON-lines file: each "
+                        "measurement is appended as it finishes, and a rerun with the same file "
+                        "skips what it holds (an interrupted sweep continues where it stopped)")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.child:
         child(*arguments.child)
         return
     sizes = [0.003] if arguments.smoke else arguments.sizes  # smoke: every path, once
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, stop_on_signal)
+    recorded = read_results(arguments.results, arguments.batch_frames)
     root = Path(tempfile.mkdtemp(prefix="nndsl-data-scale-", dir=arguments.workdir))
     print(f"data_scale: sizes {sizes} GB, formats {arguments.formats}, batch_frames "
-          f"{arguments.batch_frames}, num_workers 0 (one process reads and trains)")
+          f"{arguments.batch_frames}, num_workers 0 (one process reads and trains); data sets "
+          f"written under {root}", flush=True)
     try:
         for name in arguments.formats:
             peaks = []
             for position, size in enumerate(sizes):
-                work = root / f"{name}-{size}"
-                started = time.perf_counter()
-                data = WRITERS[name](work / "data", size * GB)
-                written = data_bytes(work / "data")
-                lazy = measure(data, True, work, arguments.batch_frames)
-                memory = None
                 # --smoke compares once, for the first format: every path runs, briefly.
-                compare = not (arguments.smoke and name != arguments.formats[0])
-                if position == 0 and compare and not arguments.no_memory:
-                    # Alternated and best of two each: the machine's load changes meanwhile.
-                    memory = measure(data, False, work, arguments.batch_frames)
-                    for _ in range(0 if arguments.smoke else 1):
-                        again = measure(data, True, work, arguments.batch_frames)
-                        lazy = max(lazy, again, key=lambda result: result["throughput"])
-                        again = measure(data, False, work, arguments.batch_frames)
-                        memory = max(memory, again, key=lambda result: result["throughput"])
-                peaks.append(lazy["peak_rss_mb"])
-                print(f"{name:8s} {written / GB:6.2f} GB on disk: lazy peak RSS "
-                      f"{lazy['peak_rss_mb']:7.0f} MB, {lazy['throughput']:8.1f} examples/s "
-                      f"({lazy['examples']} examples; written and measured in "
-                      f"{time.perf_counter() - started:.0f} s)", flush=True)
-                if memory is not None:
-                    print(f"{name:8s} {written / GB:6.2f} GB in memory: peak RSS "
-                          f"{memory['peak_rss_mb']:7.0f} MB, {memory['throughput']:8.1f} "
-                          "examples/s", flush=True)
-                    print(f"{name:8s} throughput ratio lazy / in memory: "
-                          f"{lazy['throughput'] / memory['throughput']:.2f} (goal >= 0.8)")
-                shutil.rmtree(work, ignore_errors=True)
+                compare = (position == 0 and not arguments.no_memory
+                           and not (arguments.smoke and name != arguments.formats[0]))
+                results = {mode: recorded.get((name, size, mode)) for mode in ("lazy", "memory")}
+                if results["lazy"] is None or (compare and results["memory"] is None):
+                    results = measure_size(name, size, root / f"{name}-{size}", compare,
+                                           arguments)
+                    if arguments.results is not None:
+                        with arguments.results.open("a") as stream:
+                            for mode, result in results.items():
+                                if result is not None:
+                                    stream.write(json.dumps({
+                                        "format": name, "size": size, "mode": mode,
+                                        "batch_frames": arguments.batch_frames, **result}) + "\n")
+                report(name, results["lazy"], results["memory"] if compare else None)
+                peaks.append(results["lazy"]["peak_rss_mb"])
             if len(sizes) > 1:
                 print(f"{name:8s} peak RSS ratio {sizes[-1]} GB / {sizes[0]} GB: "
                       f"{peaks[-1] / peaks[0]:.2f} (goal <= 1.3); largest {max(peaks):.0f} MB "

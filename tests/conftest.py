@@ -10,6 +10,18 @@ from __future__ import annotations
 import pytest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def datasets_cache_in_tmp(tmp_path_factory):
+    """The Hugging Face `datasets` caches (Parquet conversions, lock files) under the session's
+    tmp folder: tests write nothing outside tmp. Set in the environment, before any test imports
+    the library (it reads them once), so that the processes tests start inherit it too."""
+    folder = tmp_path_factory.mktemp("huggingface")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_HOME", str(folder))
+        patch.setenv("HF_DATASETS_CACHE", str(folder / "datasets"))
+        yield folder
+
+
 def pytest_addoption(parser):
     parser.addoption("--update-goldens", action="store_true", default=False,
                      help="rewrite tests/golden/expected/*.json from the current compiler output")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,18 +30,24 @@ def test_front_end_commands_do_not_import_torch_or_lightning():
     assert "HEAVY []" in result.stdout
 
 
-def test_validate_of_a_valid_spec_imports_only_what_it_needs():
+@pytest.mark.parametrize("spec", [
+    "specs/quickstart.yaml",
+    pytest.param("specs/topdown_spoken_words.yaml", marks=pytest.mark.skipif(
+        shutil.which("espeak-ng") is None, reason="the spoken corpus needs espeak-ng")),
+])
+def test_validate_of_a_valid_spec_imports_only_what_it_needs(spec):
     """Start-up time: networkx (the graph's view is built on demand), rich (only diagnostics are
-    rendered with it), the planners and data sources a spec does not use, and the modules only
-    error messages, JSON output or checkpoint reading need stay unimported."""
+    rendered with it), the planners, data sources and layer types a spec does not use, and the
+    modules only error messages, JSON output or checkpoint reading need stay unimported."""
     probe = (
         "import sys\nfrom nndsl.cli import main\n"
-        "assert main(['validate', 'specs/quickstart.yaml']) == 0\n"
+        f"assert main(['validate', '{spec}']) == 0\n"
         "print('LOADED', sorted(name for name in sys.modules"
         " if name.split('.')[0] in ('networkx', 'rich')\n"
         "      or name in ('nndsl.plan.memory', 'nndsl.plan.ensemble', 'nndsl.data.files',"
         " 'nndsl.data.kaldi',\n"
-        "                  'nndsl.plan.checkpoint_shapes', 'difflib', 'json', 'pickle')))"
+        "                  'nndsl.plan.checkpoint_shapes', 'difflib', 'json', 'pickle',"
+        " 'nndsl.layers.convolution', 'nndsl.layers.attention')))"
     )
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
                             timeout=120)

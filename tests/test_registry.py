@@ -4,6 +4,8 @@ the protocol is refused, and a broken plugin is reported rather than raised."""
 
 from __future__ import annotations
 
+import ast
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -71,3 +73,25 @@ def test_a_broken_layer_plugin_is_reported_not_raised(tmp_path: Path, monkeypatc
         registry.get("ecko")
     assert caught.value.matches == ("echo",) and "failed to load" in str(caught.value)
     monkeypatch.delitem(sys.modules, "tiny_layers", raising=False)
+
+
+def test_the_built_in_layer_table_names_each_types_module():
+    """A lookup imports only the module `BUILTIN_LAYERS` names, so the table must name every
+    built-in type, each with the module that registers it."""
+    from nndsl.layers.registry import BUILTIN_LAYERS
+
+    LAYERS.names()  # imports every built-in module
+    built_in = {record.name: type(record).__module__ for record in LAYERS
+                if type(record).__module__.startswith("nndsl.layers.")}
+    assert built_in == BUILTIN_LAYERS
+
+
+def test_looking_up_a_layer_type_imports_its_module_alone():
+    probe = ("import sys\nfrom nndsl.layers import LAYERS\nLAYERS.get('lstm')\n"
+             "print(sorted(name for name in sys.modules if name.startswith('nndsl.layers.')))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            timeout=120)
+    loaded = set(ast.literal_eval(result.stdout.strip()))
+    # lstm's module and what it imports itself (the dense types' shared parameters), no other.
+    assert loaded == {"nndsl.layers.recurrent", "nndsl.layers.dense", "nndsl.layers.registry",
+                      "nndsl.layers.shapes"}, result.stderr

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 
-def open_data_module(source: Any, data: Any, base_directory: Path, seed: int) -> Any:
-    """The data module for `data` (a `DataSpec`).
+def open_data_module(source: Any, data: Any, base_directory: Path, seed: int,
+                     shared_statistics: bool = False) -> Any:
+    """The data module for `data` (a `DataSpec`); `shared_statistics` as `StreamingDataModule`
+    takes it (a lazy store's statistics fitted by the trainer's processes together).
 
     Raises:
         DataSourceError: a user error in the files, an empty split, an example over the frame
@@ -40,4 +42,4 @@ def open_data_module(source: Any, data: Any, base_directory: Path, seed: int) ->
         store = ArrayStore(source.load(data.options, base_directory, seed))
     return StreamingDataModule(store, data.batch_size, data.valid_fraction, data.test_fraction,
                                seed, data.num_workers, batch_frames, data.standardize,
-                               shuffle=not online)
+                               shared_statistics, shuffle=not online)

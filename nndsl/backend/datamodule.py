@@ -24,6 +24,7 @@ loop.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -141,7 +142,7 @@ class ArrayDataModule(TrainingLoaderControl, LightningDataModule):
         shuffle: bool = True,
     ) -> None:
         super().__init__()
-        self.shuffle = shuffle
+        self.shuffle_training = shuffle
         self.batch_size = batch_size
         self.seed = seed
         self.num_workers = num_workers
@@ -155,6 +156,12 @@ class ArrayDataModule(TrainingLoaderControl, LightningDataModule):
         self._datasets: dict[str, ArrayDataset | None] = {}
         self._hide_hooks_of_missing_splits()
 
+    def when_statistics_fitted(self, listener: Callable[[FeatureStatistics], None]) -> None:
+        """Call `listener(statistics)` now if the inputs are standardised (they are fitted on
+        the arrays in memory when the module is made)."""
+        if self.feature_statistics is not None:
+            listener(self.feature_statistics)
+
     def setup(self, stage: str | None = None) -> None:
         """Build the tensor datasets (once; every stage shares them)."""
         if not self._datasets:
@@ -164,9 +171,9 @@ class ArrayDataModule(TrainingLoaderControl, LightningDataModule):
                 "test": None if self.splits.test is None else ArrayDataset(self.splits.test),
             }
 
-    def _loader(self, split: str, shuffle: bool, resumable: bool = False) -> DataLoader:
-        if split == "train":  # resumable in mid-epoch, shuffled unless online (`self.shuffle`)
-            shuffle, resumable = shuffle and self.shuffle, True
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        # The training loader is resumable in mid-epoch, shuffled or (online) in stream order.
+        resumable = split == "train"
         self.setup()
         dataset = self._datasets[split]
         assert dataset is not None, f"no {split} split; the hook is shadowed in __init__"

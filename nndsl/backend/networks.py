@@ -31,4 +31,4 @@ def build_planned_network(graph: Graph, plan: Plan) -> Network:
         return GraphModule(graph, plan.tempering, memory=plan.memory)
     from nndsl.backend.ensemble.network import EnsembleNetwork
 
-    return EnsembleNetwork(graph, plan.ensemble, plan.tempering)
+    return EnsembleNetwork(graph, plan.ensemble, plan.tempering, plan.memory)

@@ -22,6 +22,7 @@ Worker processes (`num_workers`) each receive a pickled store and open the files
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -30,12 +31,13 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampl
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 from nndsl.backend.datamodule import pad_collate
+from nndsl.backend.shared_statistics import fit_shared_statistics
 from nndsl.backend.training_loader import TrainingLoaderControl
 from nndsl.data.bucketing import batches_per_epoch, bucket_batches, epoch_batches
 from nndsl.data.lazy_store import ExampleStore
 from nndsl.data.registry import DataSourceError
 from nndsl.data.splits import split_indices
-from nndsl.data.standardize import FeatureStatistics, fit_statistics, store_batches
+from nndsl.data.standardize import FeatureStatistics
 
 Batch = dict[str, torch.Tensor]
 
@@ -192,6 +194,9 @@ class StreamingDataModule(TrainingLoaderControl, LightningDataModule):
         standardize: standardise inputs with statistics fitted on the training split in one
             pass over it, `batch_size` examples at a time (`nndsl.data.standardize`); they are
             kept as `feature_statistics`.
+        shared_statistics: fit them in `setup`, once the trainer has started its processes:
+            under DDP the processes fit them together, each reading its share of the split
+            (`nndsl.backend.shared_statistics`); False fits them here, in this process.
         shuffle: shuffle the training split each epoch; False keeps stream order (online
             training: with `batch_size` 1, one example read per update, resumable in mid-epoch
             as the shuffled loader is).
@@ -203,7 +208,7 @@ class StreamingDataModule(TrainingLoaderControl, LightningDataModule):
     def __init__(self, store: ExampleStore, batch_size: int, valid_fraction: float = 0.0,
                  test_fraction: float = 0.0, seed: int = 0, num_workers: int = 0,
                  batch_frames: int | None = None, standardize: bool = False,
-                 shuffle: bool = True) -> None:
+                 shared_statistics: bool = False, shuffle: bool = True) -> None:
         super().__init__()
         self.shuffle = shuffle
         self.store, self.batch_size, self.seed = store, batch_size, seed
@@ -225,16 +230,48 @@ class StreamingDataModule(TrainingLoaderControl, LightningDataModule):
                     ids = (None if store.example_ids is None else
                            [store.example_ids[int(row)] for row in view.indices])
                     self.batches[name] = tuple(bucket_batches(lengths, batch_frames, ids))
-        self.feature_statistics: FeatureStatistics | None = None
-        if standardize:
-            self.feature_statistics = fit_statistics(
-                store_batches(store, self.splits.train.indices, batch_size))
-        self._datasets = {name: None if view is None else StoreDataset(view,
-                                                                      self.feature_statistics)
+        self.standardize = standardize
+        self._feature_statistics: FeatureStatistics | None = None
+        self._statistics_listeners: list[Callable[[FeatureStatistics], None]] = []
+        self._datasets = {name: None if view is None else StoreDataset(view)
                           for name, view in (("train", self.splits.train),
                                              ("valid", self.splits.valid),
                                              ("test", self.splits.test))}
+        if standardize and not shared_statistics:
+            self._fit_statistics()
         self._hide_hooks_of_missing_splits()
+
+    @property
+    def feature_statistics(self) -> FeatureStatistics | None:
+        """The training split's statistics with `standardize`, fitted on first use if `setup`
+        has not fitted them yet; None without `standardize`."""
+        if self.standardize and self._feature_statistics is None:
+            self._fit_statistics()
+        return self._feature_statistics
+
+    def when_statistics_fitted(self, listener: Callable[[FeatureStatistics], None]) -> None:
+        """Call `listener(statistics)` once they are fitted (now, if they are)."""
+        if self._feature_statistics is not None:
+            listener(self._feature_statistics)
+        else:
+            self._statistics_listeners.append(listener)
+
+    def setup(self, stage: str | None = None) -> None:
+        """Fit the statistics if not yet: called in every process once the trainer has started
+        them, so a process group fits them together."""
+        if self.standardize and self._feature_statistics is None:
+            self._fit_statistics()
+
+    def _fit_statistics(self) -> None:
+        statistics = fit_shared_statistics(self.store, self.splits.train.indices,
+                                           self.batch_size)
+        self._feature_statistics = statistics
+        for dataset in self._datasets.values():
+            if dataset is not None:
+                dataset.statistics = statistics
+        for listener in self._statistics_listeners:
+            listener(statistics)
+        self._statistics_listeners.clear()
 
     def current_epoch(self) -> int | None:
         """The attached trainer's epoch (restored from a checkpoint on resume), or None."""

@@ -2,7 +2,9 @@
 
 In: a data module that keeps its datasets in `_datasets` ("train", ...) and builds loaders with
 `_loader(split, shuffle)` (`ArrayDataModule`, `StreamingDataModule`). Out: the mixin
-`TrainingLoaderControl`, whose `train_dataloader` honours two explicit requests:
+`TrainingLoaderControl`, whose `train_dataloader` asks `_loader` for the training split shuffled
+or in stream order as the module's `shuffle_training` says (False for online training, where the
+examples arrive one at a time in their order), and honours two explicit requests:
   - `use_bootstrap_samples(members, seed)` (bagging): from then on the training loader yields
     member-major batches `{"inputs": [M, B, ...], "targets": [M, B, ...]}`, member m's rows drawn
     from its own bootstrap sample of the training split (`nndsl.backend.ensemble.data`);
@@ -27,6 +29,7 @@ class TrainingLoaderControl:
     bootstrap: BootstrapSamples | None = None  # bagging: each member's own sample
     _bootstrap_seed: int = 0
     _shuffle_state: torch.Tensor | None = None  # for the next training loader only
+    shuffle_training: bool = True  # False: the training split in stream order (online training)
     _datasets: dict[str, Any]
     batch_size: int
     num_workers: int
@@ -62,12 +65,13 @@ class TrainingLoaderControl:
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled each epoch by a generator seeded once with the data module's seed (or with
-        the bootstrap seed under bagging), or started from a resumed run's state."""
+        the bootstrap seed under bagging), or started from a resumed run's state; in stream order
+        where `shuffle_training` is False."""
         if self.bootstrap is not None:
             loader: DataLoader = bootstrap_loader(self.bootstrap, self.batch_size,
                                                   self._bootstrap_seed, self.num_workers)
         else:
-            loader = self._loader("train", shuffle=True)
+            loader = self._loader("train", shuffle=self.shuffle_training)
         if self._shuffle_state is not None:
             assert loader.generator is not None  # every training loader has its own
             loader.generator.set_state(self._shuffle_state)

@@ -5,7 +5,7 @@ Entry point: `run_checks(spec, signature, context)`.
 
 from __future__ import annotations
 
-from nndsl.check.batching import check_batching
+from nndsl.check.batching import check_bagging_examples, check_batching
 from nndsl.check.references import check_cuts, check_names, check_phases, cut_names, unit_names
 from nndsl.check.compatibility import (check_ensemble_options, check_loss, check_loss_options,
                                       check_metrics)
@@ -34,6 +34,7 @@ DATA_CHECKS = (
     (check_ensemble_options, frozenset({"ensemble", "data"})),
     (check_monitors, frozenset({"metrics", "ensemble", "schedule", "trainer", "data"})),
     (check_batching, frozenset({"ensemble", "data"})),
+    (check_bagging_examples, frozenset({"ensemble", "data"})),
     (check_selections, frozenset({"schedule", "data"})),
 )
 
@@ -55,6 +56,7 @@ def run_checks(spec: Spec, signature: DataSignature | None, context: StageContex
         check_targets(spec, signature, context)
         check_adaptation(spec, signature, context)
         check_batching(spec, signature, context)
+        check_bagging_examples(spec, signature, context)
         check_selections(spec, signature, context)
 
 

@@ -53,10 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="one batch of each phase, to smoke-test")
     report = commands.add_parser("report", help="print a finished run's report again")
     report.add_argument("run_dir", metavar="RUN_DIR")
-    predict = commands.add_parser("predict", help="a trained run's predictions for a csv/npz file")
+    predict = commands.add_parser("predict", help="a trained run's predictions for a data file")
     predict.add_argument("run_dir", metavar="RUN_DIR")
     predict.add_argument("data", metavar="DATA",
-                         help="a .csv or .npz file laid out as the run's data")
+                         help="examples laid out as the run's data: .csv, .npz, a .npy folder, "
+                         "Parquet/Arrow data, or Kaldi feats.scp (or its folder)")
     predict.add_argument("--out", default=None, metavar="FILE",
                          help="write CSV (or JSON for .json) here instead of standard output")
     export = commands.add_parser("export", help="a trained run's network as one file")

@@ -34,8 +34,11 @@ def init_table(init: InitPlan, when: str) -> Table:
     kind = {"run": "run directory", "lightning": "Lightning checkpoint",
             "state_dict": "state dict"}[init.format]
     # A Text title: the path is user text, not markup.
-    table = Table(title=Text(f"init_from {init.source} ({kind}: {init.file}), {when}"),
-                  title_justify="left")
+    layout = ("" if init.layout == "nndsl" else
+              ", another key layout: tensors paired by last name")
+    stripped = f", keys after `{init.strip_prefix}`" if init.strip_prefix else ""
+    table = Table(title=Text(f"init_from {init.source} ({kind}: {init.file}{stripped}{layout}), "
+                             f"{when}"), title_justify="left")
     for column in ("layer", "from", "tensors", "params"):
         table.add_column(column, justify="right" if column == "params" else "left")
     if not init.checked:

@@ -97,7 +97,7 @@ def render_report(console: Console, directory: Path, summary: dict) -> None:
     console.print(f"[bold]{name}[/bold] — run {where}", soft_wrap=True)
     table = Table(title="phases", title_justify="left")
     # Runs with a memory budget: the measured peak of saved activations beside the plan's.
-    measured = any("activation_peak_bytes" in row for row in summary["phases"])
+    measured = any("planned_peak_bytes" in row for row in summary["phases"])
     for column in ("phase", "cut", "attempt", "epochs", "monitor", "best", "accepted"):
         table.add_column(column)
     if measured:
@@ -132,10 +132,16 @@ def render_report(console: Console, directory: Path, summary: dict) -> None:
 
 def activation_text(row: dict) -> str:
     """`measured / planned / plain` MiB of a row with a memory budget's measurement, else ""."""
-    if "activation_peak_bytes" not in row:
+    if "planned_peak_bytes" not in row:
         return ""
+    if "activation_peak_bytes" not in row:  # a budget whose peak could not be measured
+        return (f"not measured / {row['planned_peak_bytes'] / 2**20:.2f} / "
+                f"{row['plain_peak_bytes'] / 2**20:.2f}")
     values = (row["activation_peak_bytes"], row["planned_peak_bytes"], row["plain_peak_bytes"])
-    return " / ".join(f"{value / 2**20:.2f}" for value in values)
+    text = " / ".join(f"{value / 2**20:.2f}" for value in values)
+    if "ensemble_peak_bytes" in row:  # an ensemble: one member's step, then the whole step's
+        text += f" per member; all members {row['ensemble_peak_bytes'] / 2**20:.2f}"
+    return text
 
 
 def print_report(run_dir: str, console: Console, errors: Console) -> int:

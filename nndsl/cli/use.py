@@ -30,13 +30,8 @@ def _open(run_dir: str, errors: Any) -> Any:
 
 
 def run_predict(arguments: argparse.Namespace, console: Any, errors: Any) -> int:
-    from nndsl.run.predict import (
-        PredictionInputError,
-        predict,
-        prediction_table,
-        read_inputs,
-        table_text,
-    )
+    from nndsl.run.predict import predict, prediction_table, table_text
+    from nndsl.run.predict_inputs import PredictionInputError, read_inputs
 
     run = _open(arguments.run_dir, errors)
     if run is None:
@@ -47,8 +42,9 @@ def run_predict(arguments: argparse.Namespace, console: Any, errors: Any) -> int
         errors.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
         return EXIT_USER_ERROR
     out = Path(arguments.out) if arguments.out else None
+    outputs, output_lengths = predict(run, inputs)
     text = table_text(
-        prediction_table(run, predict(run, inputs)),
+        prediction_table(run, outputs, output_lengths, inputs.ids),
         as_json=out is not None and out.suffix == ".json",
     )
     if out is None:

@@ -3,11 +3,16 @@ library, local files only (`HF_DATASETS_OFFLINE=1` is set before the library is 
 
 In: the source's `path` (a `save_to_disk` folder, a Parquet file, a folder of them or a glob)
 relative to the spec file's directory. Out: `load_arrow`, the whole data set memory-mapped,
-for training (Parquet is converted once into the library's Arrow cache, `HF_DATASETS_CACHE`, in
-a separate process so that the conversion's memory stays out of the trainer's); `peek_arrow`,
+for training (Parquet is converted once into an Arrow cache, in a separate process so that the
+conversion's memory stays out of the trainer's); `peek_arrow`,
 for validation: a saved data set as is, but of Parquet files only their metadata (the row
 count), their first rows and, when the classes must be counted, the target column, so
 validating never converts a large Parquet data set.
+
+Where the conversion is cached: nndsl's cache folder, `$XDG_CACHE_HOME/nndsl/arrow` or
+`~/.cache/nndsl/arrow` (`arrow_cache_directory`), beside the `spoken_words` corpus; a user who
+sets `HF_DATASETS_CACHE` gets the library's own cache there instead. Deleting the folder costs
+only a conversion at the next training run.
 """
 
 from __future__ import annotations
@@ -30,6 +35,15 @@ def _datasets() -> Any:
                               "pip install datasets") from None
     datasets.disable_progress_bars()
     return datasets
+
+
+def arrow_cache_directory() -> str | None:
+    """The folder Parquet conversions are cached in, or None to leave it to `datasets` (the
+    user set `HF_DATASETS_CACHE`)."""
+    if os.environ.get("HF_DATASETS_CACHE"):
+        return None
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return str(cache / "nndsl" / "arrow")
 
 
 def locate(params: Any, base_directory: Path) -> tuple[Path | None, list[Path]]:
@@ -63,26 +77,48 @@ def load_arrow(params: Any, base_directory: Path) -> Any:
     saved, files = locate(params, base_directory)
     datasets = _datasets()
     if saved is not None:
-        return datasets.load_from_disk(str(saved))
+        return _load_saved(datasets, saved)
     names = [str(file) for file in files]
-    _convert_apart(names)
+    cache = arrow_cache_directory()
+    _convert_apart(names, cache)
     try:
-        return datasets.load_dataset("parquet", data_files=names, split="train")
+        return datasets.load_dataset("parquet", data_files=names, split="train", cache_dir=cache)
     except Exception as error:  # noqa: BLE001 - pyarrow raises several types for a bad file
         raise _unreadable(files[0], error) from None
 
 
-def _convert_apart(files: list[str]) -> None:
-    """Let a separate process convert the Parquet files into the library's Arrow cache (a no-op
-    when it is built): the conversion's memory grows with the files, and it would otherwise
-    stay in the training process's peak. A failure here is reported by the load that follows."""
+def _load_saved(datasets: Any, saved: Path) -> Any:
+    """`load_from_disk`, E498 naming the folder when its files cannot be read."""
+    try:
+        return datasets.load_from_disk(str(saved))
+    except Exception as error:  # noqa: BLE001 - pyarrow and the library raise several types
+        raise DataSourceError(f"{saved}: cannot read the saved data set ({error})", "path",
+                              "its Arrow files are incomplete or damaged (an interrupted save or "
+                              "copy); save it again with save_to_disk", code="E498") from None
+
+
+def _parquet_file(parquet: Any, file: Path) -> Any:
+    """An open `ParquetFile`, E498 naming `file` when it cannot be read (a truncated file)."""
+    try:
+        return parquet.ParquetFile(file)
+    except Exception as error:  # noqa: BLE001 - pyarrow raises several types for a bad file
+        raise _unreadable(file, error) from None
+
+
+def _convert_apart(files: list[str], cache: str | None) -> None:
+    """Let a separate process convert the Parquet files into the Arrow cache `cache` (None: the
+    library's; a no-op when it is built): the conversion's memory grows with the files, and it
+    would otherwise stay in the training process's peak. A failure here is reported by the load
+    that follows."""
     import subprocess
     import sys
 
     script = ("import os, sys; os.environ['HF_DATASETS_OFFLINE'] = '1'; import datasets; "
               "datasets.disable_progress_bars(); "
-              "datasets.load_dataset('parquet', data_files=sys.argv[1:], split='train')")
-    subprocess.run([sys.executable, "-c", script, *files], capture_output=True, check=False)
+              "datasets.load_dataset('parquet', data_files=sys.argv[2:], split='train', "
+              "cache_dir=sys.argv[1] or None)")
+    subprocess.run([sys.executable, "-c", script, cache or "", *files], capture_output=True,
+                   check=False)
 
 
 def peek_arrow(params: Any, base_directory: Path) -> tuple[Any, int, Any]:
@@ -90,13 +126,14 @@ def peek_arrow(params: Any, base_directory: Path) -> tuple[Any, int, Any]:
     column when Parquet classes must be counted, else None)."""
     saved, files = locate(params, base_directory)
     if saved is not None:
-        dataset = _datasets().load_from_disk(str(saved))
+        dataset = _load_saved(_datasets(), saved)
         return dataset, len(dataset), None
     import pyarrow as arrow  # pyarrow alone: importing `datasets` would double validation time
     from pyarrow import parquet
 
     try:
-        readers = [parquet.ParquetFile(file) for file in files]
+        readers = [_parquet_file(parquet, file) for file in files]
+        _check_same_columns(params, files, readers)
         count = sum(reader.metadata.num_rows for reader in readers)
         first = next(readers[0].iter_batches(batch_size=PEEK_ROWS), None)
         table = (arrow.Table.from_batches([first]) if first is not None
@@ -106,9 +143,28 @@ def peek_arrow(params: Any, base_directory: Path) -> tuple[Any, int, Any]:
             targets = arrow.concat_tables(
                 [reader.read(columns=[params.targets_column]) for reader in readers]
             ).column(0)
+    except DataSourceError:  # a column missing from one of the files
+        raise
     except Exception as error:  # noqa: BLE001 - pyarrow raises several types for a bad file
         raise _unreadable(files[0], error) from None
     return TableView(table), count, targets
+
+
+def _check_same_columns(params: Any, files: list[Path], readers: list[Any]) -> None:
+    """E493 for a Parquet file that lacks a named column the first file has (the first file's
+    own columns are checked with the data set's, with a "did you mean")."""
+    first = set(readers[0].schema_arrow.names)
+    for field in ("inputs_column", "targets_column", "input_lengths_column"):
+        name = getattr(params, field)
+        if name is None or name not in first:
+            continue
+        for file, reader in zip(files[1:], readers[1:]):
+            if name not in reader.schema_arrow.names:
+                raise DataSourceError(f"{file} has no column {name!r}, which {files[0].name} has "
+                                      f"(its columns: {', '.join(reader.schema_arrow.names)})",
+                                      field, "every Parquet file of a data set needs the same "
+                                      "columns; rewrite that file or leave it out of `path`",
+                                      code="E493")
 
 
 class TableView:

@@ -22,7 +22,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from nndsl.data.arrow_files import load_arrow, peek_arrow
+from nndsl.data.arrow_files import load_arrow, locate, peek_arrow
+from nndsl.data.file_checks import FileStamps
 from nndsl.data.lazy_store import Example, ExampleStore, cut_example
 from nndsl.data.registry import DataArrays, DataSignature, DataSourceError, data_source
 
@@ -191,6 +192,9 @@ class ArrowStore(ExampleStore):
         self.columns = (params.inputs_column, params.targets_column)
         self.count, self.input_lengths = len(dataset), input_lengths
         self.has_target_lengths = layout.task == "label_sequence"
+        # The Arrow files read, and the Parquet files a worker process would convert again.
+        self.stamps = FileStamps([file["filename"] for file in dataset.cache_files]
+                                 + locate(params, base_directory)[1], "path")
 
     @property
     def dataset(self) -> Any:
@@ -249,6 +253,7 @@ class ArrowStore(ExampleStore):
     def examples(self, indices: Any) -> list[Example]:
         import numpy as np
 
+        self.stamps.check()
         rows = np.asarray(indices, dtype=np.int64)
         taken = self._take(rows)
         values, counts = flat_rows(taken.column(0))

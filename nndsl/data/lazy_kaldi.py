@@ -9,7 +9,9 @@ matrix's header: a seek and 15 bytes per utterance, not its features (`matrix_sh
 Before training, a bounded sample of utterances (the first and a seeded draw, `SAMPLE_SIZE` in
 all) is read in full: feature size, finite values, and frame counts that match the lengths.
 Every utterance read later is checked the same way, so a damaged utterance outside the sample
-stops training with the same message rather than training on it.
+stops training with the same message rather than training on it. Each ark's last utterance is
+read in full too (a truncated ark is E516), and an ark that changes while training reads it stops
+the run (E516, `nndsl.data.file_checks`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from nndsl.data.file_checks import SMALLEST_MATRIX, FileStamps, check_ark_ends, truncated_ark
 from nndsl.data.lazy_store import Example, ExampleStore, directory_size
 from nndsl.data.registry import DataSourceError
 
@@ -108,6 +111,7 @@ class KaldiStore(ExampleStore):
         self.count, self.input_lengths = len(utterances), lengths
         self.example_ids, self.class_names = utterances, class_names
         self.feature_dim, self.has_target_lengths = feature_dim, sequence_targets
+        self.stamps = FileStamps({_ark(location) for location in locations}, "feats")
 
     def read_matrix(self, index: int) -> Any:
         """Utterance `index`'s features, checked against its length and the feature size."""
@@ -139,8 +143,10 @@ class KaldiStore(ExampleStore):
     def examples(self, indices: Any) -> list[Example]:
         import numpy as np
 
+        indices = [int(index) for index in indices]
+        self.stamps.check({_ark(self.locations[index]) for index in indices})
         examples = []
-        for index in (int(index) for index in indices):
+        for index in indices:
             matrix = self.read_matrix(index)
             example: Example = {"inputs": matrix, "input_lengths": np.int64(len(matrix))}
             if self.has_target_lengths:
@@ -195,6 +201,10 @@ def frame_counts(scp: Path, utterances: tuple[str, ...], locations: tuple[str, .
                 shape = kaldiio.load_mat(location, fd_dict=handles).shape
             lengths[row] = shape[0]
     except (OSError, ValueError, AssertionError, struct.error) as error:
+        place = split_location(locations[row])
+        if place is not None and place[0].is_file() and \
+                place[1] + SMALLEST_MATRIX > place[0].stat().st_size:
+            raise truncated_ark(place[0], place[1], utterances[row]) from None
         raise DataSourceError(f"{scp}: cannot read the header of utterance "
                               f"{utterances[row]!r} ({error})", "feats",
                               "check that the ark file is complete and matches the scp") from None
@@ -236,5 +246,11 @@ def open_store(listing: Any, locations: tuple[str, ...], feature_dim: int,
         check_alignable(listing.scp, listing.utterances, lengths, listing.labels)
     store = KaldiStore(listing.scp, listing.utterances, locations, lengths, listing.labels,
                        listing.class_names, feature_dim, sequence_targets)
+    check_ark_ends(store, split_location)
     store.check_sample(seed)
     return store
+
+
+def _ark(location: str) -> str:
+    """The ark file of a resolved scp entry (`ark:offset`, possibly with a slice)."""
+    return location.rpartition(":")[0]

@@ -7,10 +7,12 @@ In: a directory holding `inputs.npy` and `targets.npy` (one row per example) and
 `DataSignature` from the `.npy` headers alone and, on `open`, an `NpyStore` whose examples are
 row slices of the memory maps. `load` reads the same arrays whole (the in-memory comparison).
 
-Checked from metadata before training: files present (E499), numeric dtypes and equal row counts
-(E494), lengths within the padded size (E496); labels of a bounded sample at validation and
-of every row when opened (targets are small: one number or one padded sequence per example),
-E495. numpy is imported inside functions.
+Checked from metadata before training: files present (E499) and complete (E516), numeric dtypes
+and equal row counts (E494), lengths within the padded size (E496); labels of a bounded sample at
+validation and of every row when opened (targets are small: one number or one padded sequence
+per example), E495. NaN or infinity (E350) in a sample of examples when the store opens, and in
+every batch read later; a file that changes while training reads it stops the run (E516). numpy
+is imported inside functions.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from nndsl.data.file_checks import FileStamps, check_npy_complete
 from nndsl.data.lazy_store import Example, ExampleStore, cut_example, directory_size
 from nndsl.data.registry import DataArrays, DataSignature, DataSourceError, data_source
 
 SAMPLE_ROWS = 4096  # labels checked at validation; the whole column when training starts
 ROWS_PER_RELEASE = 8  # rows read through the memory map between two releases of its pages
 CHUNK_ROWS = 1 << 16  # rows per read when scanning a column (bounded memory)
+SAMPLE_EXAMPLES = 32  # examples read in full when the store opens (NaN or infinity: E350)
 
 
 class NpyDirectoryParams(BaseModel):
@@ -52,6 +56,7 @@ class NpyDirectoryParams(BaseModel):
 def _open(file: Path) -> Any:
     import numpy as np
 
+    check_npy_complete(file, "path")
     try:
         return np.load(file, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:
@@ -177,6 +182,8 @@ class NpyStore(ExampleStore):
         self.input_lengths, self.target_lengths = input_lengths, target_lengths
         self.has_target_lengths = target_lengths is not None
         self.count = len(self._maps()["inputs_file"])
+        # The lengths are in memory; the maps read these two files batch by batch.
+        self.stamps = FileStamps([files["inputs_file"], files["targets_file"]], "path")
 
     def _maps(self) -> dict[str, Any]:
         maps = self.__dict__.get("_handles")
@@ -189,6 +196,7 @@ class NpyStore(ExampleStore):
     def examples(self, indices: Any) -> list[Example]:
         import numpy as np
 
+        self.stamps.check()  # before the maps: pages of a truncated file would crash the read
         maps = self._maps()
         rows = np.asarray(indices, dtype=np.int64)
         # Rows are read in file order, a few at a time, and their pages released after each
@@ -205,10 +213,34 @@ class NpyStore(ExampleStore):
         targets_in_order = np.empty_like(targets)
         targets_in_order[order] = targets
         release_pages(maps.values())
+        self._check_finite(inputs, rows, "inputs_file")
+        if not self.integer_targets:
+            self._check_finite(targets_in_order, rows, "targets_file")
         return [cut_example(inputs[position], targets_in_order[position],
                             None if self.input_lengths is None else self.input_lengths[row],
                             None if self.target_lengths is None else self.target_lengths[row])
                 for position, row in enumerate(rows)]
+
+    def _check_finite(self, values: Any, rows: Any, field: str) -> None:
+        """E350 naming the first example (and place) holding NaN or infinity."""
+        import numpy as np
+
+        if np.isfinite(values).all():
+            return
+        place = tuple(int(axis[0]) for axis in np.nonzero(~np.isfinite(values)))
+        where = f" at position {place[1:]}" if place[1:] else ""
+        raise DataSourceError(f"{self.files[field]}: example {int(rows[place[0]])} holds "
+                              f"{values[place]}{where}", "path",
+                              "clean the data or drop the example", code="E350")
+
+    def check_sample(self, seed: int) -> None:
+        """Read the first example and a seeded draw (`SAMPLE_EXAMPLES` in all), as batches are
+        read, so damaged data is found before training starts (every later read is checked)."""
+        import numpy as np
+
+        drawn = np.random.default_rng([seed, 3]).choice(
+            self.count, min(SAMPLE_EXAMPLES, self.count), replace=False)
+        self.examples(sorted({0, *(int(row) for row in drawn)}))
 
     def class_targets(self) -> Any:
         import numpy as np
@@ -267,8 +299,13 @@ class NpyDirectory:
 
     def open(self, params: NpyDirectoryParams, base_directory: Path,
              seed: int) -> NpyStore | None:
-        """The memory-mapped store, every label checked first; None with `lazy: false`."""
-        return self._store(params, base_directory) if params.lazy else None
+        """The memory-mapped store, every label and a sample of examples checked first; None
+        with `lazy: false`."""
+        if not params.lazy:
+            return None
+        store = self._store(params, base_directory)
+        store.check_sample(seed)
+        return store
 
     def _store(self, params: NpyDirectoryParams, base_directory: Path) -> NpyStore:
         layout = NpyLayout(params, base_directory)

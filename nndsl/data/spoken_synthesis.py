@@ -13,6 +13,7 @@ imported inside functions: validation never generates anything.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -56,19 +57,7 @@ def check_voices(voices: tuple[str, ...], field: str, synthesiser: str = SYNTHES
     Raises:
         DataSourceError: E412 at `field`, naming the unknown voice; E475 without espeak-ng.
     """
-    executable = synthesiser_path(synthesiser)
-    listing = subprocess.run([executable, "--voices"], capture_output=True, text=True).stdout
-    languages = set()
-    for line in listing.splitlines()[1:]:
-        columns = line.split()
-        if len(columns) >= 5:
-            # Codes ("en-gb"), file names ("gmw/en" -> "en") and the "(en 2)" aliases all select.
-            languages.update({columns[1].lower(), columns[4].rsplit("/", 1)[-1].lower()})
-            languages.update(alias.strip("(").lower() for alias in columns[5::2])
-    listing = subprocess.run([executable, "--voices=variant"], capture_output=True,
-                             text=True).stdout
-    variants = {line.split()[4].removeprefix("!v/") for line in listing.splitlines()[1:]
-                if len(line.split()) >= 5}
+    languages, variants = installed_voices(synthesiser_path(synthesiser))
     for voice in voices:
         language, _, variant = voice.partition("+")
         if language.lower() not in languages or (variant and variant not in variants):
@@ -77,6 +66,30 @@ def check_voices(voices: tuple[str, ...], field: str, synthesiser: str = SYNTHES
             raise DataSourceError(f"espeak-ng has no voice {voice!r} (unknown {unknown})", field,
                                   "list them with `espeak-ng --voices` (languages) and `espeak-ng "
                                   "--voices=variant`; write LANGUAGE+VARIANT, e.g. en+m3")
+
+
+@functools.lru_cache(maxsize=None)
+def installed_voices(executable: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The language names and voice variants `executable` (espeak-ng) lists.
+
+    Asked once per process and executable, both listings at once: `nndsl validate` waits for
+    them (the training and test voices are checked against the same listings), and each
+    espeak-ng start took 10-30 ms on a 2-core machine, against a 0.3 s budget for the command.
+    """
+    listings = [subprocess.Popen([executable, option], stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, text=True)
+                for option in ("--voices", "--voices=variant")]
+    language_listing, variant_listing = (process.communicate()[0] for process in listings)
+    languages: set[str] = set()
+    for line in language_listing.splitlines()[1:]:
+        columns = line.split()
+        if len(columns) >= 5:
+            # Codes ("en-gb"), file names ("gmw/en" -> "en") and the "(en 2)" aliases all select.
+            languages.update({columns[1].lower(), columns[4].rsplit("/", 1)[-1].lower()})
+            languages.update(alias.strip("(").lower() for alias in columns[5::2])
+    variants = {line.split()[4].removeprefix("!v/") for line in variant_listing.splitlines()[1:]
+                if len(line.split()) >= 5}
+    return frozenset(languages), frozenset(variants)
 
 
 def phonemes(words: tuple[str, ...], synthesiser: str = SYNTHESISER,

@@ -21,7 +21,6 @@ checks that espeak-ng is installed (E475 with how to install it otherwise) and n
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import random
 import zipfile
@@ -139,6 +138,8 @@ def utterance_plan(params: SpokenWordsParams) -> list[dict[str, Any]]:
 
 def cache_file(params: SpokenWordsParams, base_directory: Path) -> Path:
     """Where the corpus for these parameters is (or will be) stored."""
+    import json  # here: validation never names the file, and json is not otherwise loaded
+
     # Only what changes the audio and features names the file; labels are derived at load.
     unused = {"cache_dir", "labels", "normalise", "synthesiser"}
     content = params.model_dump(exclude=unused, mode="json")

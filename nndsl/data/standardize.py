@@ -82,6 +82,23 @@ class FeatureStatistics(Record):
                    tuple(float(value) for value in data["std"]))
 
 
+BatchSummary = tuple[tuple[int, ...], int, Any, Any]
+"""One batch as `RunningStatistics` needs it: (feature shape, rows, mean, sum of squared
+deviations from that mean); mean and sum are None for an empty batch."""
+
+
+def summarize(rows: Any) -> BatchSummary:
+    """A batch `[rows, *shape]` reduced to its `BatchSummary` (float64)."""
+    import numpy as np
+
+    batch = np.asarray(rows, dtype=np.float64)
+    shape = tuple(batch.shape[1:])
+    if len(batch) == 0:
+        return shape, 0, None, None
+    batch_mean = batch.mean(axis=0)
+    return shape, len(batch), batch_mean, ((batch - batch_mean) ** 2).sum(axis=0)
+
+
 class RunningStatistics:
     """Each feature's count, mean and sum of squared deviations, updated batch by batch."""
 
@@ -97,20 +114,26 @@ class RunningStatistics:
         Raises:
             ValueError: the batch's feature shape differs from the earlier batches'.
         """
+        self.merge(summarize(rows))
+
+    def merge(self, summary: BatchSummary) -> None:
+        """Add a batch by its `summarize` result: the same arithmetic as `update`, so batches
+        summarised in other processes and merged in their order give the same bits.
+
+        Raises:
+            ValueError: the batch's feature shape differs from the earlier batches'.
+        """
         import numpy as np
 
-        batch = np.asarray(rows, dtype=np.float64)
+        shape, added, batch_mean, batch_squares = summary
         if self.shape is None:
-            self.shape = tuple(batch.shape[1:])
+            self.shape = shape
             self._mean = np.zeros(self.shape)
             self._squares = np.zeros(self.shape)
-        if tuple(batch.shape[1:]) != self.shape:
-            raise ValueError(f"batch of feature shape {batch.shape[1:]}, earlier {self.shape}")
-        added = len(batch)
+        if shape != self.shape:
+            raise ValueError(f"batch of feature shape {shape}, earlier {self.shape}")
         if added == 0:
             return
-        batch_mean = batch.mean(axis=0)
-        batch_squares = ((batch - batch_mean) ** 2).sum(axis=0)
         total = self.count + added
         delta = batch_mean - self._mean
         self._mean = self._mean + delta * (added / total)
@@ -167,14 +190,20 @@ def array_batches(inputs: Any, batch_size: int, lengths: Any = None) -> Iterable
 
 def store_batches(store: Any, rows: Any, batch_size: int) -> Iterable[Any]:
     """The examples at `rows` of an `ExampleStore` (`nndsl.data.lazy_store`) as feature batches,
-    read `batch_size` examples at a time: a sequence gives its frames (the store cuts them to
-    their length), a fixed-size example one row. Memory holds one batch, whatever the data."""
+    read `batch_size` examples at a time (`store_rows`). Memory holds one batch, whatever the
+    data."""
+    for start in range(0, len(rows), batch_size):
+        yield store_rows(store, rows[start : start + batch_size])
+
+
+def store_rows(store: Any, rows: Any) -> Any:
+    """The feature rows of the examples at `rows`, read in one store call: a sequence gives its
+    frames (the store cuts them to their length), a fixed-size example one row."""
     import numpy as np
 
-    for start in range(0, len(rows), batch_size):
-        examples = store.examples(rows[start : start + batch_size])
-        yield np.concatenate([np.asarray(example["inputs"]) if "input_lengths" in example
-                              else np.asarray(example["inputs"])[None] for example in examples])
+    examples = store.examples(rows)
+    return np.concatenate([np.asarray(example["inputs"]) if "input_lengths" in example
+                           else np.asarray(example["inputs"])[None] for example in examples])
 
 
 def standardize_splits(splits: DataSplits, batch_size: int) -> tuple[FeatureStatistics,

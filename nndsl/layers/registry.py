@@ -114,16 +114,44 @@ class LayerType:
         raise NotImplementedError(f"layer type `{self.name}` has no builder")
 
 
+# Built-in layer types by name and the module that registers each: a lookup imports only that
+# module, so validating a spec pays for the types it uses (`nndsl validate` start-up time); a
+# test checks that the table names every built-in type's module.
+BUILTIN_LAYERS = {
+    **dict.fromkeys(("activation", "batch_norm", "embedding", "layer_norm", "linear", "lwta",
+                     "whitened_linear"), "nndsl.layers.dense"),
+    **dict.fromkeys(("blstm", "gru", "lstm", "rnn"), "nndsl.layers.recurrent"),
+    **dict.fromkeys(("dropout", "gaussian_dropout", "variational_dropout"),
+                    "nndsl.layers.regularizers"),
+    **dict.fromkeys(("add", "concat", "slice"), "nndsl.layers.structural"),
+    **dict.fromkeys(("add_channel", "conv1d", "conv2d", "flatten", "maxpool", "to_sequence"),
+                    "nndsl.layers.convolution"),
+    "conv_transpose": "nndsl.layers.convolution_transposed",
+    **dict.fromkeys(("avgpool", "global_pool", "rms_norm"), "nndsl.layers.pooling"),
+    **dict.fromkeys(("cross_attention", "positional_encoding", "self_attention"),
+                    "nndsl.layers.attention"),
+    **dict.fromkeys(("glu", "scale", "transpose"), "nndsl.layers.elementwise"),
+    **dict.fromkeys(("hmm_likelihood", "pairwise_relative", "predictor_bank"),
+                    "nndsl.layers.sequence_models"),
+    "ica": "nndsl.layers.independent_components",
+    **dict.fromkeys(("cubic_speaker", "fir_channel"), "nndsl.layers.plants"),
+    "log_mel": "nndsl.layers.spectral",
+}
+BUILTIN_MODULES = tuple(dict.fromkeys(BUILTIN_LAYERS.values()))
+
+
 class LayerRegistry(Registry[LayerType]):
     """Layer types by name, with the lookup rules of every nndsl registry (`nndsl.registry`):
-    the built-in types register when `nndsl.layers` is imported (on first lookup at the latest),
-    plugins through the `nndsl.layers` entry-point group, loaded on the first unknown name.
+    a built-in type registers when its module is imported (on the first lookup of one of its
+    names, or of all of them when every name is asked for), plugins through the `nndsl.layers`
+    entry-point group, loaded on the first unknown name.
     """
 
     def __init__(self, entry_point_group: str | None = "nndsl.layers") -> None:
         super().__init__("layer type",
                          protocol=("Params", "output_shape", "parameter_count", "build"),
-                         builtin_modules=("nndsl.layers",), entry_point_group=entry_point_group)
+                         builtin_modules=BUILTIN_MODULES, builtin_names=BUILTIN_LAYERS,
+                         entry_point_group=entry_point_group)
 
 
 LAYERS = LayerRegistry()

@@ -61,6 +61,8 @@ def plan_ensemble(spec: Spec, graph: Graph, cuts: dict[str, CutPlan], phases: tu
         reason = "vectorisation turned off in the spec"
     elif recurrent:
         reason = f"recurrent layer `{recurrent[0]}` cannot be vectorised with torch.func.vmap"
+    elif spec.memory is not None:
+        reason = "the memory budget's checkpointing cannot run under torch.func.vmap"
     shared_parameters = sum(graph.node(name).parameter_count for name in shared)
     member_parameters = sum(graph.node(name).parameter_count for name in members)
     total = max(1, graph.parameter_count)

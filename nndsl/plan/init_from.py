@@ -5,7 +5,8 @@ time and, per loaded layer, the checkpoint layer it comes from and its tensor na
 diagnostics: a source that is not a readable checkpoint or finished run (E335), a `rename:`
 naming no layer (E336), `init_from` with an ensemble (E337), a selected layer the checkpoint
 lacks (E465), one whose size or type differs (E466), checkpoint layers left over when loading
-`all` (E467), a phase that re-initialises the layers it loads (E468).
+`all` (E467), a phase that re-initialises the layers it loads (E468), and those of key layouts
+and rename patterns (E351-E353, `nndsl.plan.init_keys`).
 
 The checkpoint is read by `nndsl.plan.checkpoint_shapes` (the pickle only, no code run, no tensor
 data read); the run stage loads the tensors through `nndsl.run.safe_load`.
@@ -18,15 +19,14 @@ from pathlib import Path
 
 from nndsl.diagnostics import DiagnosticList, Span, StageContext, did_you_mean
 from nndsl.ir import Graph
+from nndsl.plan.init_keys import Held, Layout, held_layers, renamed
 from nndsl.plan.phases import _default_name
-from nndsl.state_names import LAYERS, is_buffer, module_key
+from nndsl.state_names import is_buffer, module_key
 from nndsl.plan.plan import CutPlan, InitPlan, LayerInit, PhasePlan
 from nndsl.plan.regions import select
 from nndsl.records import replace
 from nndsl.spec import Spec
 from nndsl.spec.init_from import InitFromSpec
-
-_PREFIX = f"{LAYERS}."
 
 
 def plan_initialisations(spec: Spec, graph: Graph, cuts: dict[str, CutPlan],
@@ -81,12 +81,14 @@ def plan_init(init: InitFromSpec, path: tuple[str | int, ...], graph: Graph,
                         "train the run it comes from first (`nndsl train SPEC --run-dir DIR`); "
                         "training checks again", severity="warning")
         return InitPlan(init.path, str(file), file_format, (), 0, checked=False)
-    held = _held_layers(init, file, where, diagnostics)
+    found_layers = _held_layers(init, file, path, where, context)
+    held, layout = found_layers or ({}, "nndsl")
     chosen = _selected(init, path, graph, cuts, context)
-    sources = _renamed(init, path, graph, held or {}, context)
-    if held is None or chosen is None or sources is None:
+    sources = renamed(init, path, graph, held, context) if found_layers else {}
+    if found_layers is None or chosen is None or sources is None:
         return None
-    layers = _matched(graph, chosen, sources, held, source_types, span, diagnostics)
+    layers = _matched(graph, chosen, sources, held, source_types, span, diagnostics,
+                      layout == "foreign")
     used = {module_key(sources.get(name, name)) for name in chosen}
     unused = sorted(key.replace("__", ".") for key in set(held) - used)
     if any(selector.kind == "all" for selector in init.select) and unused:
@@ -99,33 +101,25 @@ def plan_init(init: InitFromSpec, path: tuple[str | int, ...], graph: Graph,
     if layers is None:
         return None
     return InitPlan(init.path, str(file), file_format, layers,
-                    sum(layer.parameters for layer in layers))
+                    sum(layer.parameters for layer in layers), layout=layout,
+                    strip_prefix=init.strip_prefix or "")
 
 
-def _held_layers(init: InitFromSpec, file: Path, span: Span | None,
-                 diagnostics: DiagnosticList) -> dict[str, dict[str, tuple[int, ...]]] | None:
-    """The checkpoint's tensor shapes by layer key and tensor name, read without torch; E335 for
-    a file nndsl cannot read, E465 for one without an nndsl network."""
+def _held_layers(init: InitFromSpec, file: Path, path: tuple[str | int, ...], span: Span | None,
+                 context: StageContext) -> tuple[Held, Layout] | None:
+    """The checkpoint's tensor shapes by layer key and tensor name, read without torch, and its
+    key layout (`nndsl.plan.init_keys`); E335 for a file nndsl cannot read."""
     from nndsl.plan.checkpoint_shapes import CheckpointRefused, checkpoint_shapes
 
     try:
         shapes = checkpoint_shapes(file)
     except CheckpointRefused as refusal:
-        diagnostics.add("E335", f"init_from: `{file}` is not a checkpoint nndsl can read: "
-                        f"{refusal}", span, "give a run directory, a Lightning .ckpt or a state "
-                        "dict saved by torch.save")
+        context.diagnostics.add("E335", f"init_from: `{file}` is not a checkpoint nndsl can "
+                                f"read: {refusal}", span, "give a run directory, a Lightning "
+                                ".ckpt or a state dict saved by torch.save")
         return None
-    held: dict[str, dict[str, tuple[int, ...]]] = {}
-    for key, shape in shapes.items():
-        if key.startswith(_PREFIX) and "." in key[len(_PREFIX):]:
-            layer, tensor = key[len(_PREFIX):].split(".", 1)
-            held.setdefault(layer, {})[tensor] = shape
-    if not held:
-        diagnostics.add("E465", f"init_from: `{init.path}` holds no nndsl network: none of its "
-                        f"{len(shapes)} tensors is named `layers.NAME.…`", span,
-                        "give a checkpoint written by nndsl (a run directory, its .ckpt or .pt)")
-        return None
-    return held
+    return held_layers(shapes, init, span, context.locate((*path, "strip_prefix")),
+                       context.diagnostics)
 
 
 def _selected(init: InitFromSpec, path: tuple[str | int, ...], graph: Graph,
@@ -147,10 +141,12 @@ def _selected(init: InitFromSpec, path: tuple[str | int, ...], graph: Graph,
 
 def _matched(graph: Graph, chosen: set[str], sources: dict[str, str],
              held: dict[str, dict[str, tuple[int, ...]]], source_types: dict[str, str],
-             span: Span | None, diagnostics: DiagnosticList) -> tuple[LayerInit, ...] | None:
+             span: Span | None, diagnostics: DiagnosticList,
+             foreign: bool = False) -> tuple[LayerInit, ...] | None:
     """Each chosen layer with the checkpoint layer it loads, in graph order; None after E465
     (a layer with parameters the checkpoint lacks) or E466 (another type or size)."""
     layers, fits = [], True
+    names = sorted(key.replace("__", ".") for key in held)  # as `rename:` writes them
     for name in (node for node in graph.order if node in chosen):
         origin = sources.get(name, name)
         tensors = held.get(module_key(origin))
@@ -161,8 +157,12 @@ def _matched(graph: Graph, chosen: set[str], sources: dict[str, str],
                 named = "" if origin == name else f" (renamed from `{origin}`)"
                 diagnostics.add("E465", f"init_from: the checkpoint has no layer `{origin}` for "
                                 f"layer `{name}`{named}", span,
-                                did_you_mean(origin, [key.replace("__", ".") for key in held])
-                                or "load fewer layers with `select:`, or map names with `rename:`")
+                                did_you_mean(origin, names)
+                                or (f"the checkpoint is not in nndsl's key layout (its layers: "
+                                    f"{', '.join(names[:6])}); map them with `rename:` "
+                                    "(globs and `re:` patterns allowed)" if foreign else
+                                    "load fewer layers with `select:`, or map names with "
+                                    "`rename:`"))
             continue
         count, kind = _count(tensors), source_types.get(origin)
         if kind is not None and kind != graph.node(name).type:
@@ -241,37 +241,6 @@ def _best_checkpoint(directory: Path) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
-
-
-def _renamed(init: InitFromSpec, path: tuple[str | int, ...], graph: Graph,
-             held: dict[str, dict[str, tuple[int, ...]]],
-             context: StageContext) -> dict[str, str] | None:
-    """This network's layer -> the checkpoint layer it loads from, for renamed layers.
-
-    A name maps a layer of that name or a group's layers (`old.x` -> `new.x`); E336 when either
-    side names nothing.
-    """
-    locate, diagnostics = context.locate, context.diagnostics
-    checkpoint_names = [key.replace("__", ".") for key in held]
-    mapping: dict[str, str] = {}
-    ok = True
-    for old, new in init.rename.items():
-        span = locate((*path, "rename", old))
-        if not any(name == old or name.startswith(old + ".") for name in checkpoint_names):
-            ok = False
-            diagnostics.add("E336", f"init_from rename: the checkpoint has no layer or group "
-                            f"`{old}`", span, did_you_mean(old, checkpoint_names)
-                            or f"its layers: {', '.join(sorted(checkpoint_names)[:8])}")
-            continue
-        targets = [name for name in graph.order if name == new or name.startswith(new + ".")]
-        if not targets:
-            ok = False
-            diagnostics.add("E336", f"init_from rename: this network has no layer or group "
-                            f"`{new}`", span, did_you_mean(new, list(graph.order)))
-            continue
-        for name in targets:
-            mapping[name] = old + name[len(new):]
-    return mapping if ok else None
 
 
 def _count(tensors: dict[str, tuple[int, ...]], with_buffers: bool = False) -> int:

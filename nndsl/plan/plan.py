@@ -129,6 +129,10 @@ class InitPlan(Record):
     layers: tuple[LayerInit, ...]
     parameters: int
     checked: bool = True  # False: the file did not exist at validation; training checks again
+    # "nndsl": keys `layers.<source>.<tensor>`; "foreign": `<source>.<tensor>` (a module path and
+    # a tensor's last name, paired with this layer's tensor of that last name when loading).
+    layout: Literal["nndsl", "foreign"] = "nndsl"
+    strip_prefix: str = ""  # before every checkpoint key (keys without it are not read)
 
 
 class UnfreezeStage(Record):

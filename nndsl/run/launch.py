@@ -66,3 +66,19 @@ def _check_nodes(launcher: str, nodes: int, environment_class: Any) -> None:
     if launched is not None and launched != nodes:
         raise LaunchError(f"{launcher} started processes on {launched} node(s), but "
                           f"trainer.num_nodes is {nodes} ({HINT})")
+
+
+def single_process(trainer: Any) -> bool:
+    """Whether the trainer surely runs in this process alone. Otherwise a lazily read data set's
+    statistics are fitted once the trainer has started its processes, by all of them together
+    (`nndsl.backend.shared_statistics`); in one process, while the data is opened, so a data
+    error comes before any run directory is made."""
+    if trainer.num_nodes != 1 or os.environ.get("WORLD_SIZE", "1").strip() not in ("", "1"):
+        return False
+    if trainer.devices == "auto":
+        if trainer.accelerator == "cpu":
+            return True  # Lightning's CPU accelerator counts one device
+        import torch
+
+        return torch.cuda.device_count() <= 1
+    return trainer.devices == 1

@@ -1,11 +1,11 @@
-"""Run stage: `nndsl predict` — a trained run's predictions for a file of inputs.
+"""Run stage: `nndsl predict` — a trained run's predictions for the examples of a data file.
 
-In: a run directory and a `.csv` or `.npz` file of fixed-shape inputs laid out as the run's data
-(CSV: the run's feature columns, by name, or every column but its target; npz: the run's
-`inputs_key`, default `inputs`); a target column or array, if present, is ignored. Out: one row per
-example — the predicted label (by name where the run recorded class names), each class's
-probability and, for an ensemble, each member's predicted label — written as CSV, or as JSON
-(with every member's probabilities) when the output file ends in `.json`.
+In: a trained run and `PredictionInputs` (`nndsl.run.predict_inputs`: fixed-shape examples, or
+padded sequences with their lengths, each with an id). Out: one entry per example id — the
+predicted label (by name where the run recorded class names), each class's probability and, for
+an ensemble, each member's label and probabilities; for CTC runs the best-path label sequence
+and transcript through the run's stored label map; for regression the values — written as CSV,
+or as JSON (with every member's probabilities) when the output file ends in `.json`.
 """
 
 from __future__ import annotations
@@ -13,107 +13,78 @@ from __future__ import annotations
 import csv
 import io
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from nndsl.backend.ensemble.losses import majority_vote, mean_probabilities
+from nndsl.run.predict_inputs import PredictionInputs
 from nndsl.run.trained import Predictor, TrainedRun
 
 
-class PredictionInputError(Exception):
-    """A user error about the input file (format, columns, shape); one line, exit 2."""
+def predict(run: TrainedRun, examples: PredictionInputs,
+            batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The network's outputs for every example: [N, ...], or an ensemble's members' [M, N, ...];
+    and for sequences the output lengths [N] (None for fixed-shape inputs).
 
-
-def read_inputs(run: TrainedRun, path: Path) -> np.ndarray:
-    """The file's inputs as float32 [examples, *input_shape]."""
-    signature, spec = run.compiled.signature, run.compiled.spec
-    assert signature is not None and spec is not None
-    if signature.input_kind != "dense":
-        raise PredictionInputError(
-            f"predict reads fixed-shape inputs; this run's inputs are {signature.input_kind}"
-        )
-    if not path.is_file():
-        raise PredictionInputError(f"`{path}` does not exist")
-    options = spec.data.options
-    if path.suffix == ".npz":
-        key = getattr(options, "inputs_key", "inputs")
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                if key not in archive.files:
-                    raise PredictionInputError(
-                        f"`{path}` has no array {key!r} (it has: "
-                        f"{', '.join(archive.files) or 'none'})"
-                    )
-                inputs = np.asarray(archive[key], dtype=np.float32)
-        except (ValueError, OSError, EOFError) as error:
-            raise PredictionInputError(f"`{path}` is not a readable npz file: {error}") from None
-    elif path.suffix == ".csv":
-        inputs = _read_csv(path, options, run.feature_names)
-    else:
-        raise PredictionInputError(f"`{path}`: predict reads .csv or .npz files")
-    shape = tuple(signature.input_shape)
-    if inputs.ndim >= 1 and inputs.shape[1:] != shape and inputs[0].size == int(np.prod(shape)):
-        inputs = inputs.reshape(len(inputs), *shape)  # flat rows for an image-shaped input
-    if inputs.shape[1:] != shape:
-        raise PredictionInputError(
-            f"`{path}`: examples of shape {tuple(inputs.shape[1:])}, but the run's "
-            f"network takes {shape}"
-        )
-    if not np.isfinite(inputs).all():
-        row = int(np.argwhere(~np.isfinite(inputs))[0][0])
-        raise PredictionInputError(f"`{path}`: example {row} holds NaN or infinity")
-    return inputs
-
-
-def _read_csv(path: Path, options: Any, trained_features: tuple[str, ...] | None) -> np.ndarray:
-    """The run's feature columns by name (in the training order), else every column in order."""
-    delimiter = getattr(options, "delimiter", ",")
-    rows = list(csv.reader(path.open(encoding="utf-8", newline=""), delimiter=delimiter))
-    if not rows:
-        raise PredictionInputError(f"`{path}` is empty")
-    header, body = [name.strip() for name in rows[0]], [row for row in rows[1:] if row]
-    target = getattr(options, "target", None)
-    features = list(
-        trained_features
-        or getattr(options, "features", None)
-        or [name for name in header if name != target]
-    )
-    missing = [name for name in features if name not in header]
-    if missing:
-        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        raise PredictionInputError(
-            f"`{path}` lacks the run's feature column(s) {', '.join(missing[:5])}{more}"
-        )
-    columns = [header.index(name) for name in features]
-    values = []
-    for line, row in enumerate(body, start=2):
-        try:
-            values.append([float(row[column]) for column in columns])
-        except (ValueError, IndexError):
-            raise PredictionInputError(
-                f"`{path}`, line {line}: a feature is missing or not a number"
-            ) from None
-    return np.asarray(values, dtype=np.float32).reshape(len(values), len(columns))
-
-
-def predict(run: TrainedRun, inputs: np.ndarray, batch_size: int = 256) -> torch.Tensor:
-    """The network's outputs for every example: [N, ...], or an ensemble's members' [M, N, ...]."""
-    predictor = Predictor(run.network, run.ensemble, run.feature_statistics).eval()
-    chunks = []
+    Sequences are standardised as training did (their padding stays zero), then run through the
+    network with their lengths, a batch padded to its own longest example."""
+    if examples.lengths is None:
+        predictor = Predictor(run.network, run.ensemble, run.feature_statistics).eval()
+        chunks = []
+        with torch.no_grad():
+            for start in range(0, len(examples), batch_size):
+                batch = torch.from_numpy(examples.inputs[start : start + batch_size])
+                chunks.append(predictor(batch))
+        return torch.cat(chunks, dim=1 if run.ensemble else 0), None
+    # Sequences in order of length, so a batch pads little; outputs go back to file order.
+    rows, lengths = examples.inputs, examples.lengths
+    outputs: list[torch.Tensor] = [torch.empty(0)] * len(rows)
+    output_lengths = torch.zeros(len(rows), dtype=torch.long)
+    order = np.argsort(lengths, kind="stable")
     with torch.no_grad():
-        for start in range(0, len(inputs), batch_size):
-            chunks.append(predictor(torch.from_numpy(inputs[start : start + batch_size])))
-    return torch.cat(chunks, dim=1 if run.ensemble else 0)
+        for start in range(0, len(order), batch_size):
+            chosen = order[start : start + batch_size]
+            batch_lengths = lengths[chosen]
+            batch = np.zeros((len(chosen), int(batch_lengths.max()), *rows[chosen[0]].shape[1:]),
+                             dtype=np.float32)
+            for position, row in enumerate(chosen):
+                batch[position, : lengths[row]] = rows[row]
+            if run.feature_statistics is not None:  # as training did; padding stays zero
+                batch = run.feature_statistics.apply(batch, batch_lengths)
+            output, output_length = run.network(torch.from_numpy(batch),
+                                                torch.from_numpy(batch_lengths))
+            if output_length is None:
+                output_length = torch.from_numpy(batch_lengths)
+            for position, row in enumerate(chosen):
+                outputs[row] = output[position]
+                output_lengths[row] = int(output_length[position])
+    return _stacked(outputs), output_lengths
 
 
-def prediction_table(run: TrainedRun, outputs: torch.Tensor) -> dict[str, Any]:
-    """Plain data: labels, probabilities, member labels (classes), or values (regression)."""
+def _stacked(outputs: list[torch.Tensor]) -> torch.Tensor:
+    """Per-example outputs stacked; outputs over time zero-padded to the longest."""
+    longest = max(output.shape[0] if output.dim() > 1 else 0 for output in outputs)
+    if all(output.dim() <= 1 for output in outputs):
+        return torch.stack(outputs)
+    return torch.stack([torch.nn.functional.pad(output, (0, 0) * (output.dim() - 1)
+                                                + (0, longest - output.shape[0]))
+                        for output in outputs])
+
+
+def prediction_table(run: TrainedRun, outputs: torch.Tensor,
+                     output_lengths: torch.Tensor | None = None,
+                     ids: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Plain data, one entry per example id: labels, probabilities, member labels (classes),
+    transcripts and label sequences (CTC, best path through the stored label map), or values."""
     kind = run.target_kind
-    table: dict[str, Any] = {"target_kind": kind}
-    if kind == "class":
+    count = outputs.shape[1] if run.ensemble else outputs.shape[0]
+    table: dict[str, Any] = {"target_kind": kind,
+                             "ids": list(ids) if ids else [str(row) for row in range(count)]}
+    if kind == "label_sequence":
+        table.update(_transcripts(run, outputs, output_lengths))
+    elif kind == "class":
         if run.ensemble:
             members = outputs
             probabilities = mean_probabilities(members)
@@ -135,12 +106,37 @@ def prediction_table(run: TrainedRun, outputs: torch.Tensor) -> dict[str, Any]:
         table["probabilities"] = probabilities.tolist()
     else:
         values = outputs.mean(0) if run.ensemble else outputs
-        table["values"] = values.reshape(len(values), -1).tolist()
+        table["values"] = _rows(values, output_lengths)
         if run.ensemble:
-            table["member_values"] = outputs.reshape(
-                outputs.shape[0], outputs.shape[1], -1
-            ).tolist()
+            table["member_values"] = [_rows(member, output_lengths) for member in outputs]
     return table
+
+
+def _rows(values: torch.Tensor, lengths: torch.Tensor | None) -> list[list[float]]:
+    """Each example's values as one flat row (an output over time cut to its valid frames)."""
+    if lengths is None or values.dim() < 3:
+        return values.reshape(len(values), -1).tolist()
+    return [value[: int(length)].reshape(-1).tolist() for value, length in zip(values, lengths)]
+
+
+def _transcripts(run: TrainedRun, outputs: torch.Tensor,
+                 lengths: torch.Tensor | None) -> dict[str, Any]:
+    """Best-path decoding of CTC outputs [N, T, labels]: each example's label names and its
+    transcript (the symbols joined, the space symbol as a space; label numbers separated by
+    spaces for a run without a label map)."""
+    from nndsl.backend.metrics import greedy_decode
+
+    options = run.compiled.spec.data.options
+    space = getattr(options, "space_symbol", "<space>")
+    blank = getattr(run.compiled.plan.loss, "blank", 0)
+    sequences = [[_name(run, label) for label in labels]
+                 for labels in greedy_decode(outputs, lengths, blank)]
+    if not run.class_names:  # no label map (numbered labels): the numbers, space-separated
+        return {"label_sequences": sequences,
+                "transcripts": [" ".join(names) for names in sequences]}
+    return {"label_sequences": sequences,
+            "transcripts": ["".join(" " if name == space else name for name in names)
+                            for names in sequences]}
 
 
 def _name(run: TrainedRun, index: int) -> str:
@@ -149,12 +145,17 @@ def _name(run: TrainedRun, index: int) -> str:
 
 
 def table_text(table: dict[str, Any], as_json: bool) -> str:
-    """The predictions as JSON, or as CSV (one row per example; JSON keeps member probabilities)."""
+    """The predictions as JSON, or as CSV (one row per example id; JSON keeps member
+    probabilities and CTC label sequences)."""
     if as_json:
         return json.dumps(table, indent=1) + "\n"
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    if table["target_kind"] == "class":
+    ids = table["ids"]
+    if table["target_kind"] == "label_sequence":
+        writer.writerow(["example", "transcript"])
+        writer.writerows(zip(ids, table["transcripts"]))
+    elif table["target_kind"] == "class":
         members = table.get("member_labels", [])
         writer.writerow(
             [
@@ -167,17 +168,17 @@ def table_text(table: dict[str, Any], as_json: bool) -> str:
         for row, (label, probabilities) in enumerate(zip(table["labels"], table["probabilities"])):
             writer.writerow(
                 [
-                    row,
+                    ids[row],
                     label,
                     *(f"{value:.6g}" for value in probabilities),
                     *(member[row] for member in members),
                 ]
             )
     else:
-        width = len(table["values"][0]) if table["values"] else 1
+        width = max((len(values) for values in table["values"]), default=1)
         writer.writerow(
             ["example", *(f"value{index}" if width > 1 else "value" for index in range(width))]
         )
         for row, values in enumerate(table["values"]):
-            writer.writerow([row, *(f"{value:.6g}" for value in values)])
+            writer.writerow([ids[row], *(f"{value:.6g}" for value in values)])
     return buffer.getvalue()

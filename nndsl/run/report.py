@@ -3,8 +3,9 @@
 In: a run directory — the summary rows (each run's `parameter_change`), `graph.json` (units and
 layer order) and Lightning's CSV logs `logs/<run>/metrics.csv` (plus `metrics.<n>.csv`, which
 runs resumed by earlier versions kept from before the resume). Out: a rich table of Σ|Δθ| from
-epoch 1 to the best epoch per top-level unit and run (the right half of the top-down paper's
-Table 1, top unit first), and `RUN_DIR/curves.png`:
+the start of each run (epoch 0; run directories of earlier versions: the end of epoch 1) to its
+best epoch per top-level unit and run (the right half of the top-down paper's Table 1, top unit
+first), and `RUN_DIR/curves.png`:
 validation loss and validation error per run across phases and attempts (its Figures 1 and 2).
 Imports neither torch nor, until it draws, matplotlib (Agg backend, no display needed).
 """
@@ -136,8 +137,8 @@ def change_table(summary: dict[str, Any], graph: dict[str, Any] | None) -> Table
     else:  # no graph dump: one column per layer, in the order the rows name them
         layers = list(dict.fromkeys(layer for row in rows for layer in row["parameter_change"]))
         units = [(layer, [layer]) for layer in reversed(layers)]
-    table = Table(title="Σ|Δθ| per unit, from the end of epoch 1 to the best-validation epoch",
-                  title_justify="left")
+    table = Table(title="Σ|Δθ| per unit, from the start of the run (epoch 0) to the "
+                  "best-validation epoch", title_justify="left")
     table.add_column("run")
     table.add_column("epochs")
     for name, _ in units:
@@ -148,7 +149,9 @@ def change_table(summary: dict[str, Any], graph: dict[str, Any] | None) -> Table
         for _, layers in units:
             values = [changes[layer] for layer in layers if layer in changes]
             cells.append(_number(sum(values)) if values else "–")
-        span = f"1→{row['change_to_epoch']}" if row.get("change_to_epoch") else ""
+        # Rows written before the start was epoch 0 measured from the end of epoch 1.
+        start = row.get("change_from_epoch", 1)
+        span = f"{start}→{row['change_to_epoch']}" if row.get("change_to_epoch") else ""
         table.add_row(Text(str(row["run"])), span, *cells)
     return table
 

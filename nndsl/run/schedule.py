@@ -2,7 +2,7 @@
 
 In: the run context (network, data, plan). Out: the phase table rows, one per run (a phase, or
 one top-down attempt), each with its score, whether it was accepted and Σ|Δθ| per layer from
-epoch 1 to its best epoch; `progress.json` after every run; `curves.png` at the end.
+the run's start to its best epoch; `progress.json` after every run; `curves.png` at the end.
 
 Every run is one of the plan's `RunPlan`s, executed as written: its label, the layers it
 re-initialises (with its seed), trains and freezes, and its phase's acceptance rule all come from

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -113,18 +114,33 @@ def data_error(compiled: Valid, error: DataSourceError) -> SpecError:
 def load_data(compiled: Valid) -> ArrayDataModule | StreamingDataModule:
     """The source's arrays in a Lightning data module; data problems become diagnostics (exit 2)."""
     from nndsl.backend.data_choice import open_data_module
+    from nndsl.data.file_checks import check_matches_validation
+    from nndsl.data.lazy_store import ArrayStore
+    from nndsl.run.launch import single_process
 
     spec = compiled.spec
     base = Path(compiled.path).parent
     seed = spec.data.seed if spec.data.seed is not None else spec.seed
     try:
-        return open_data_module(DATA_SOURCES.get(spec.data.source), spec.data, base, seed)
+        module = open_data_module(DATA_SOURCES.get(spec.data.source), spec.data, base, seed,
+                                  shared_statistics=not single_process(spec.trainer))
+        store = getattr(module, "store", None)
+        if store is not None and not isinstance(store, ArrayStore):  # read lazily from files
+            check_matches_validation(compiled.signature, store)
+        return module
     except DataSourceError as error:
         raise data_error(compiled, error) from None
     except OSError as error:  # a file the system refuses to read (permissions, a vanished disk)
         raise SpecError([Diagnostic("E412", f"data: {error.strerror or error}: {error.filename}",
                                     locate(compiled.resolved.root, ("data",)),
                                     "check the file paths under `data:`")]) from None
+
+
+def write_statistics(directory: Path, statistics: Any) -> None:
+    """The fitted `FeatureStatistics`, for `nndsl predict` and `export` (rank 0 writes)."""
+    from nndsl.data.standardize import STATISTICS_FILE
+
+    write_json(directory / STATISTICS_FILE, statistics.to_dict())
 
 
 def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: str | None = None,
@@ -157,7 +173,7 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
     if plan.init is not None or any(phase.init is not None for phase in plan.phases):
         from nndsl.run.init_weights import check_init_sources
 
-        check_init_sources(plan)  # before the run directory is made
+        check_init_sources(plan, compiled)  # before the run directory is made
     seed_everything(spec.seed, workers=True, verbose=False)
     datamodule = load_data(compiled)
     if directory is None:
@@ -173,11 +189,8 @@ def train(spec_path: str | None, overrides: list[str] | None = None, run_dir: st
         write_json(directory / "data.json", {
             "classes": list(classes) if classes else None,
             "features": list(features) if features else None})
-        statistics = datamodule.feature_statistics
-        if statistics is not None:  # fitted on the training split only
-            from nndsl.data.standardize import STATISTICS_FILE
-
-            write_json(directory / STATISTICS_FILE, statistics.to_dict())
+        # Fitted on the training split only; under DDP once the processes have started.
+        datamodule.when_statistics_fitted(partial(write_statistics, directory))
     store = getattr(datamodule, "store", None)  # a streamed data set: statistics in one pass
     if store is not None and is_primary_process():
         from nndsl.data.statistics import streaming_statistics

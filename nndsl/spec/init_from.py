@@ -5,10 +5,15 @@
       path: runs/digits-base/checkpoints/main/best.ckpt   # a Lightning checkpoint
       select: [extractor:C2]                    # only these layers (the phase selectors)
       rename: {hidden: encoder}                 # the checkpoint's layer (or group) -> this one's
+    init_from:                                  # another key layout: a plain torch module's
+      path: torch_mlp.pt                        # state dict (0.weight, encoder.fc1.weight, ...)
+      strip_prefix: model.                      # e.g. a Lightning module's `self.model`
+      rename: {"0": hidden, "encoder.fc*": "enc*", "re:head\\.(\\w+)": "out_\\1"}
 
 A source is a run directory (`weights: final` reads its `final_weights.pt`, `weights: best` the
 `best.ckpt` of its last run), a Lightning checkpoint (`.ckpt`) or a plain state dict written by
-`torch.save`. Which tensors go into which layer is decided at validation, without torch, by
+`torch.save`, in nndsl's key layout (`layers.NAME.…`) or any other (`nndsl.plan.init_keys`).
+Which tensors go into which layer is decided at validation, without torch, by
 `nndsl.plan.init_from`, and recorded in the plan.
 """
 
@@ -36,7 +41,17 @@ class InitFromSpec(SpecModel):
         "classifier:CUT)")
     rename: dict[str, str] = Field(
         default_factory=dict, description="the checkpoint's layer or group names mapped to this "
-        "network's, e.g. {hidden: encoder}")
+        "network's, e.g. {hidden: encoder}; a key may be a glob ({'encoder.fc*': 'enc*'}: each "
+        "* a run of characters without a dot) or a regular expression ('re:blocks\\.(\\d+)': "
+        "'block\\1')")
+    layout: Literal["auto", "nndsl", "other"] = Field(
+        "auto", description="the checkpoint's key layout: nndsl's (`layers.NAME.TENSOR`), other "
+        "(a module path, then a tensor name), or auto: nndsl's where keys begin `layers.` (say "
+        "`other` for a module whose own attribute is called `layers`)")
+    strip_prefix: str | None = Field(
+        None, min_length=1, description="removed from the front of every checkpoint key before "
+        "matching (e.g. `model.` for a Lightning module's `self.model`); keys without it are not "
+        "loaded")
 
 
 def _written_out(value: Any) -> Any:

@@ -15,8 +15,11 @@ import pytest
 import torch
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.model_helpers import is_overridden
+from torch.utils.data import DataLoader
+from torchdata.stateful_dataloader import StatefulDataLoader
 
 from nndsl.backend.datamodule import ArrayDataModule, pad_collate
+from nndsl.backend.training_loader import TrainingLoaderControl
 from nndsl.data.registry import DataArrays, DataSourceError
 
 
@@ -93,6 +96,33 @@ def test_training_shuffle_is_seeded_and_changes_between_epochs() -> None:
     first, again, other = _epoch_orders(7), _epoch_orders(7), _epoch_orders(8)
     assert first == again and first != other
     assert first[0] != first[1] and sorted(first[0]) == list(range(20))
+
+
+def test_online_training_keeps_stream_order_and_stays_resumable() -> None:
+    arrays = DataArrays(np.arange(20, dtype=np.float32)[:, None], np.arange(20))
+    module = ArrayDataModule(arrays, batch_size=5, seed=7, shuffle=False)
+    loader = module.train_dataloader()
+    assert module.shuffle_training is False and isinstance(loader, StatefulDataLoader)
+    orders = [[int(t) for batch in loader for t in batch["targets"]] for _ in range(2)]
+    assert orders[0] == orders[1] == sorted(orders[0])
+
+
+def test_the_training_loader_base_asks_for_the_order_the_module_names() -> None:
+    """`train_dataloader` passes the module's `shuffle_training` on; it does not ask for a
+    shuffled loader and leave the data module to override it."""
+
+    class Recording(TrainingLoaderControl):
+        def __init__(self, shuffle_training: bool) -> None:
+            self.shuffle_training, self.asked = shuffle_training, []
+
+        def _loader(self, split: str, shuffle: bool):
+            self.asked.append((split, shuffle))
+            return DataLoader(range(3), generator=torch.Generator())
+
+    for shuffle_training in (True, False):
+        module = Recording(shuffle_training)
+        module.train_dataloader()
+        assert module.asked == [("train", shuffle_training)]
 
 
 def test_an_empty_split_is_reported_before_training() -> None:

@@ -10,25 +10,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from spec_texts import dense_spec
 
 from nndsl.api import compile_spec
 from nndsl.diagnostics import SpecError
 from nndsl.plan import LayerInit
 
-SPEC = """
-nndsl: 1
-name: target
-seed: 1
-use: [std:blocks/dense]
-data: {source: digits}
-network:
-  layers:
-    - {block: dense, repeat: 2, name: "enc{index}", with: {units: 8, activation: tanh}}
-    - {name: head, type: linear, units: 10}
-loss: {type: cross_entropy}
-optimizer: {type: sgd, lr: 0.1}
-cuts: units
-"""
+SPEC = dense_spec("target", 1, lr=0.1, repeat=2, unit_names="enc{index}", units=8, head="head",
+                  batch_size=None, held_out=None, momentum=None, metrics=False)
 
 
 def _source_state(first: str = "hidden1.linear", units: int = 8) -> dict[str, torch.Tensor]:
@@ -85,7 +74,8 @@ def test_all_layers_demand_a_full_match(tmp_path):
     assert not compiled.ok
     assert set(_codes(compiled)) == {"E465", "E467"}
     missing = next(item for item in compiled.diagnostics if item.code == "E465")
-    assert "enc1.linear" in missing.message and missing.span.line == 14
+    init_line = len(SPEC.splitlines()) + 1  # `_compile` appends the section
+    assert "enc1.linear" in missing.message and missing.span.line == init_line
 
 
 def test_size_and_type_mismatches_are_refused(tmp_path):

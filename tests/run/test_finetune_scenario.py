@@ -12,49 +12,21 @@ import numpy as np
 import pytest
 import torch
 from interrupting import assert_same_run  # tests/run is on sys.path, as for the other resume tests
+from spec_texts import dense_spec
 
 from nndsl.cli import main
 from nndsl.run import train
 from nndsl.run.safe_load import read_state_dict
 
-BASE = """
-nndsl: 1
-name: base
-seed: 3
-use: [std:blocks/dense]
-data: {source: digits, batch_size: 64, valid_fraction: 0.15, test_fraction: 0.15}
-network:
-  layers:
-    - {block: dense, repeat: 2, name: "hidden{index}", with: {units: 32, activation: tanh}}
-    - {name: out, type: linear, units: 10}
-loss: {type: cross_entropy}
-metrics: [accuracy]
-optimizer: {type: sgd, lr: 0.1, momentum: 0.9}
-trainer: {max_epochs: 2}
-"""
-FINETUNE = """
-nndsl: 1
-name: finetune
-seed: 5
-use: [std:blocks/dense]
-data: {source: digits, batch_size: 64, valid_fraction: 0.15, test_fraction: 0.15}
-network:
-  layers:
-    - {block: dense, repeat: 2, name: "hidden{index}", with: {units: 32, activation: tanh}}
-    - {name: out, type: linear, units: 10}
-loss: {type: cross_entropy}
-metrics: [accuracy]
-optimizer:
-  type: sgd
-  lr: 0.1
-  momentum: 0.9
-  scheduler: {type: cosine, warmup: 4, interval: step}
-cuts: units
-init_from: {path: runs/base, select: [extractor:C2]}
-schedule:
-  - {phase: gradual_unfreeze, name: thaw, epochs: [1, 1, 2], lr_multipliers: [1, 0.5, 0.25]}
-trainer: {max_epochs: 2, log_every_n_steps: 1}
-"""
+FINETUNED_NETWORK = {"repeat": 2, "unit_names": "hidden{index}", "units": 32, "batch_size": 64,
+                     "held_out": 0.15}
+BASE = dense_spec("base", 3, lr=0.1, cuts=False, trainer="{max_epochs: 2}", **FINETUNED_NETWORK)
+FINETUNE = dense_spec(
+    "finetune", 5, lr=0.1, scheduler="{type: cosine, warmup: 4, interval: step}",
+    schedule=("{phase: gradual_unfreeze, name: thaw, epochs: [1, 1, 2], "
+              "lr_multipliers: [1, 0.5, 0.25]}",),
+    trainer="{max_epochs: 2, log_every_n_steps: 1}",
+    extra="init_from: {path: runs/base, select: [extractor:C2]}\n", **FINETUNED_NETWORK)
 EXTRACTOR = [f"layers.hidden{unit}__linear.0.{tensor}" for unit in (1, 2)
              for tensor in ("weight", "bias")]
 

@@ -6,28 +6,17 @@ from __future__ import annotations
 
 import pytest
 import torch
+from spec_texts import dense_spec
 
 from nndsl.api import compile_spec
 from nndsl.diagnostics import SpecError
 from nndsl.run.init_weights import load_initial_weights
 from nndsl.run.trained import build_trained_network
 
-SOURCE = """
-nndsl: 1
-name: source
-seed: 1
-use: [std:blocks/dense]
-data: {source: digits}
-network:
-  layers:
-    - {block: dense, repeat: 2, name: "hidden{index}", with: {units: 16, activation: tanh}}
-    - {name: out, type: linear, units: 10}
-loss: {type: cross_entropy}
-optimizer: {type: sgd, lr: 0.1}
-cuts: units
-"""
-TARGET = SOURCE.replace('"hidden{index}"', '"enc{index}"').replace("name: source",
-                                                                      "name: target")
+DIGITS_NETWORK = {"repeat": 2, "batch_size": None, "held_out": None, "momentum": None,
+                  "metrics": False}
+SOURCE = dense_spec("source", 1, lr=0.1, unit_names="hidden{index}", **DIGITS_NETWORK)
+TARGET = dense_spec("target", 1, lr=0.1, unit_names="enc{index}", **DIGITS_NETWORK)
 
 
 def _network(tmp_path, text: str, name: str):

@@ -17,30 +17,16 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 from interrupting import assert_same_run, interrupt_at, positions
+from spec_texts import dense_spec
 
 from nndsl.cli import main
 from nndsl.run import train
 from nndsl.run.schedule import Interrupted
 
-PLAIN = """
-nndsl: 1
-name: mid-epoch
-seed: 5
-use: [std:blocks/dense]
-data: {source: digits, batch_size: 32, valid_fraction: 0.2, test_fraction: 0.2}
-network:
-  layers:
-    - {block: dense, repeat: 2, name: "h{index}", with: {units: 16, activation: tanh, dropout: 0.2}}
-    - {name: noise, type: gaussian_dropout, p: 0.2}
-    - {name: out, type: linear, units: 10}
-loss: {type: cross_entropy}
-metrics: [accuracy]
-optimizer: {type: sgd, lr: 0.1, momentum: 0.9}
-cuts: units
-schedule:
-  - {phase: joint, stop: {max_epochs: 3}}
-trainer: {max_epochs: 3, limit_train_batches: 5}
-"""
+PLAIN = dense_spec("mid-epoch", 5, lr=0.1, repeat=2, dropout=0.2, batch_size=32,
+                   extra_layers=("{name: noise, type: gaussian_dropout, p: 0.2}",),
+                   schedule=("{phase: joint, stop: {max_epochs: 3}}",),
+                   trainer="{max_epochs: 3, limit_train_batches: 5}")
 TOP_DOWN = PLAIN.replace("name: mid-epoch", "name: mid-epoch-top-down").replace(
     "  - {phase: joint, stop: {max_epochs: 3}}",
     "  - {phase: joint, stop: {max_epochs: 2}}\n"

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
+from spec_texts import dense_spec
 
 from nndsl.api import compile_spec
 from nndsl.backend.graph_module import GraphModule
@@ -24,28 +25,12 @@ from nndsl.state_names import module_key
 
 pytestmark = pytest.mark.slow
 
-SPEC = """
-nndsl: 1
-name: plan-execution
-seed: 3
-use: [std:blocks/dense]
-data: {source: digits, batch_size: 128, valid_fraction: 0.2, test_fraction: 0.2}
-network:
-  layers:
-    - {block: dense, repeat: 3, name: "h{index}", with: {units: 16, activation: tanh}}
-    - {name: out, type: linear, units: 10}
-loss: {type: cross_entropy}
-metrics: [accuracy]
-optimizer: {type: sgd, lr: 0.5, momentum: 0.9}
-cuts: units
-schedule:
-  - {phase: joint, stop: {max_epochs: 1}}
-  - {phase: top_down, search: full, monitor: valid/loss, stop: {max_epochs: 2}}
-  - {phase: retrain_classifier, reinit: true, stop: {max_epochs: 1}}
-  - {phase: train, name: fix_bottom, freeze: [extractor:C1], reinit: [classifier:C2],
-     stop: {max_epochs: 1}}
-trainer: {max_epochs: 2, limit_train_batches: 3}
-"""
+SPEC = dense_spec("plan-execution", 3, lr=0.5, schedule=(
+    "{phase: joint, stop: {max_epochs: 1}}",
+    "{phase: top_down, search: full, monitor: valid/loss, stop: {max_epochs: 2}}",
+    "{phase: retrain_classifier, reinit: true, stop: {max_epochs: 1}}",
+    "{phase: train, name: fix_bottom, freeze: [extractor:C1], reinit: [classifier:C2], "
+    "stop: {max_epochs: 1}}"), trainer="{max_epochs: 2, limit_train_batches: 3}")
 
 State = dict[str, torch.Tensor]
 

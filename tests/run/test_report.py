@@ -11,6 +11,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 from rich.console import Console
+from spec_texts import dense_spec
 
 from nndsl.backend.callbacks.parameter_change import ParameterChange
 from nndsl.cli import main
@@ -39,7 +40,11 @@ def _epoch(callback, network, epoch, loss):
     callback.on_train_epoch_end(trainer, SimpleNamespace(network=network))  # counted once per epoch
 
 
-def test_parameter_change_is_the_sum_of_absolute_changes_from_epoch_1_to_the_best_epoch():
+def _start(callback, network):
+    callback.on_train_start(SimpleNamespace(current_epoch=0), SimpleNamespace(network=network))
+
+
+def test_parameter_change_is_the_sum_of_absolute_changes_from_the_start_to_the_best_epoch():
     network = _Network()
     network.parts["high"].requires_grad_(False)  # frozen: not reported
     callback = ParameterChange("valid/loss", "min")
@@ -47,8 +52,12 @@ def test_parameter_change_is_the_sum_of_absolute_changes_from_epoch_1_to_the_bes
     with torch.no_grad():
         low.weight.copy_(torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
         low.bias.copy_(torch.tensor([0.5, -0.5]))
-    _epoch(callback, network, 0, loss=1.0)  # θ_1
-    assert callback.summary() == {"parameter_change": {"low": 0.0}, "change_from_epoch": 1,
+    _start(callback, network)  # θ_0
+    with torch.no_grad():
+        low.bias.copy_(torch.tensor([0.5, 0.25]))  # |Δ| = 0.75 in the first epoch
+    _epoch(callback, network, 0, loss=1.0)
+    # A one-epoch run reports its change (measured from the end of epoch 1 it would be 0).
+    assert callback.summary() == {"parameter_change": {"low": 0.75}, "change_from_epoch": 0,
                                   "change_to_epoch": 1}
     with torch.no_grad():
         low.weight.copy_(torch.tensor([[1.5, 2.0], [2.0, 4.0]]))  # |Δ| = 0.5 + 1
@@ -57,15 +66,16 @@ def test_parameter_change_is_the_sum_of_absolute_changes_from_epoch_1_to_the_bes
     with torch.no_grad():
         low.weight.add_(10.0)
     _epoch(callback, network, 2, loss=0.7)  # worse: the best stays epoch 2
-    assert callback.summary() == {"parameter_change": {"low": 2.0}, "change_from_epoch": 1,
+    assert callback.summary() == {"parameter_change": {"low": 2.0}, "change_from_epoch": 0,
                                   "change_to_epoch": 2}
     restored = ParameterChange("valid/loss", "min")
     restored.load_state_dict(callback.state_dict())
     with torch.no_grad():
-        low.weight.copy_(torch.tensor([[0.0, 2.0], [3.0, 4.0]]))  # |Δ| = 1 from θ_1
+        low.weight.copy_(torch.tensor([[0.0, 2.0], [3.0, 4.0]]))  # |Δ| = 1 from θ_0
         low.bias.copy_(torch.tensor([0.5, -0.5]))
+    _start(restored, network)  # a resumed run keeps the restored θ_0
     _epoch(restored, network, 3, loss=0.1)
-    assert restored.summary() == {"parameter_change": {"low": 1.0}, "change_from_epoch": 1,
+    assert restored.summary() == {"parameter_change": {"low": 1.0}, "change_from_epoch": 0,
                                   "change_to_epoch": 4}
 
 
@@ -87,7 +97,8 @@ SUMMARY = {
          "parameter_change": {"h1.linear": 1.5, "h2.linear": 20.25, "out": 300.0}},
         {"phase": "top_down", "run": "top_down/1-C2", "cut": "C2", "attempt": 1, "epochs": 2,
          "monitor": "valid/loss", "best": 0.7, "baseline": 0.8, "accepted": True,
-         "change_to_epoch": 2, "parameter_change": {"h1.linear": 4.0, "h2.linear": 5.0}},
+         "change_from_epoch": 0, "change_to_epoch": 2,
+         "parameter_change": {"h1.linear": 4.0, "h2.linear": 5.0}},
         {"phase": "top_down", "run": "top_down/2-C1", "cut": "C1", "attempt": 2, "epochs": 2,
          "monitor": "valid/loss", "best": 0.9, "baseline": 0.7, "accepted": False,
          "change_to_epoch": 1, "parameter_change": {"h1.linear": 0.0}},
@@ -142,7 +153,9 @@ def test_change_table_sums_units_top_first_and_marks_frozen_units():
     header = next(line for line in text.splitlines() if "run" in line and "epochs" in line)
     assert header.index("out") < header.index("h2") < header.index("h1")
     joint = next(line for line in text.splitlines() if line.startswith("│ joint"))
-    assert "300.0" in joint and "20.2" in joint and "1.5" in joint and "1→3" in joint
+    assert "300.0" in joint and "20.2" in joint and "1.5" in joint and "1→3" in joint  # older row
+    attempt = next(line for line in text.splitlines() if "top_down/1-C2" in line)
+    assert "0→2" in attempt
     attempt = next(line for line in text.splitlines() if "top_down/1-C2" in line)
     assert "–" in attempt and "5" in attempt and "4" in attempt
 
@@ -160,29 +173,20 @@ def test_report_command_prints_both_tables_and_draws_missing_curves(tmp_path, ca
     assert "no" in rejected
 
 
-SPEC = """
-nndsl: 1
-name: tiny-change
-seed: 3
-use: [std:blocks/dense]
-data: {source: digits, batch_size: 128, valid_fraction: 0.2, test_fraction: 0.2}
-network:
-  layers:
-    - {block: dense, repeat: 2, name: "h{index}", with: {units: 8, activation: tanh}}
-    - {name: out, type: linear, units: 10}
-loss: {type: cross_entropy}
-metrics: [accuracy]
-optimizer: {type: sgd, lr: 0.3, momentum: 0.9}
-schedule:
-  - {phase: joint, stop: {max_epochs: 4}}
-trainer: {max_epochs: 4, limit_train_batches: 3}
-"""
+SPEC = dense_spec("tiny-change", 3, lr=0.3, repeat=2, units=8, cuts=False,
+                  schedule=("{phase: joint, stop: {max_epochs: 4}}",),
+                  trainer="{max_epochs: 4, limit_train_batches: 3}")
 
 
 class _Recorder(Callback):
     def __init__(self):
+        self.start: dict[str, torch.Tensor] = {}
         self.snapshots: list[dict[str, torch.Tensor]] = []
         self.losses: list[float] = []
+
+    def on_train_start(self, trainer, module):
+        self.start = {key: value.detach().clone()
+                      for key, value in module.network.state_dict().items()}
 
     def on_train_epoch_end(self, trainer, module):
         self.snapshots.append(
@@ -209,14 +213,14 @@ def test_a_run_records_the_hand_computed_parameter_change_and_draws_curves(tmp_p
     result = train(str(spec), run_dir=str(tmp_path / "run"))
     row = result.summary["phases"][0]
     best = min(range(len(recorder.losses)), key=lambda epoch: recorder.losses[epoch])
-    first, chosen = recorder.snapshots[0], recorder.snapshots[best]
+    first, chosen = recorder.start, recorder.snapshots[best]
     expected = {}
     for layer, prefix in (("h1.linear", "layers.h1__linear."), ("h2.linear", "layers.h2__linear."),
                           ("out", "layers.out.")):
         expected[layer] = sum(
             float((chosen[key] - first[key]).abs().sum()) for key in first if key.startswith(prefix)
         )
-    assert row["change_to_epoch"] == best + 1
+    assert (row["change_from_epoch"], row["change_to_epoch"]) == (0, best + 1)
     assert row["parameter_change"] == pytest.approx(expected, rel=1e-6)
     assert expected["out"] > 0
     # The best epoch's weights are the ones the run kept.
@@ -225,3 +229,21 @@ def test_a_run_records_the_hand_computed_parameter_change_and_draws_curves(tmp_p
     progress = json.loads((result.directory / "progress.json").read_text())
     assert progress["runs"]["joint"]["row"]["parameter_change"]
     assert (result.directory / "curves.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_single_epoch_runs_report_what_they_changed(tmp_path):
+    """Measured from the end of epoch 1, a one-epoch run (an online or adapt run) showed 0."""
+    from nndsl.run import train
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(dense_spec("one-epoch", 3, lr=0.3, repeat=2, units=8, cuts=False, schedule=(
+        "{phase: joint, stop: {max_epochs: 1}}",
+        "{phase: train, name: again, train: [out], stop: {max_epochs: 1}}"),
+        trainer="{max_epochs: 1, limit_train_batches: 3}"))
+    rows = train(str(spec), run_dir=str(tmp_path / "run")).summary["phases"]
+    joint, again = rows
+    assert (joint["change_from_epoch"], joint["change_to_epoch"]) == (0, 1)
+    assert set(joint["parameter_change"]) == {"h1.linear", "h2.linear", "out"}
+    assert all(change > 0 for change in joint["parameter_change"].values())
+    assert list(again["parameter_change"]) == ["out"] and again["parameter_change"]["out"] > 0

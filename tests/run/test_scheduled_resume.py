@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from interrupting import assert_same_run, interrupt_at, positions
+from spec_texts import dense_spec
 
 from nndsl.run import train
 from nndsl.run.schedule import Interrupted
@@ -21,27 +22,10 @@ from nndsl.run.schedule import Interrupted
 SPECS = Path(__file__).resolve().parents[2] / "specs"
 
 # Digits in batches of 128: 9 training batches per epoch, every one of them trained.
-PLAIN = """
-nndsl: 1
-name: scheduled-resume
-seed: 7
-use: [std:blocks/dense]
-data: {source: digits, batch_size: 128, valid_fraction: 0.2, test_fraction: 0.2}
-network:
-  layers:
-    - {block: dense, repeat: 2, name: "h{index}", with: {units: 16, activation: tanh, dropout: 0.2}}
-    - {name: out, type: linear, units: 10}
-loss: {type: cross_entropy}
-metrics: [accuracy]
-optimizer:
-  type: sgd
-  lr: 0.1
-  momentum: 0.9
-  scheduler: {type: cosine, warmup: 4, interval: step}
-schedule:
-  - {phase: joint, stop: {max_epochs: 2}}
-trainer: {max_epochs: 2, log_every_n_steps: 1}
-"""
+PLAIN = dense_spec("scheduled-resume", 7, lr=0.1, repeat=2, dropout=0.2, cuts=False,
+                   scheduler="{type: cosine, warmup: 4, interval: step}",
+                   schedule=("{phase: joint, stop: {max_epochs: 2}}",),
+                   trainer="{max_epochs: 2, log_every_n_steps: 1}")
 PLAIN_BATCHES = 9
 
 # Memory-mapped .npy files read lazily (the streaming data module), in batches of 6: 6 per epoch.

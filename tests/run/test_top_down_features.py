@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from spec_texts import dense_spec
 
 from nndsl.api import compile_spec
 from nndsl.backend.classifier_set import ClassifierSet, RepeatTargets
@@ -16,22 +17,8 @@ from nndsl.backend.graph_module import GraphModule
 from nndsl.plan.checkpoint_shapes import CheckpointRefused, checkpoint_shapes
 from nndsl.run import train
 
-HEAD = """
-nndsl: 1
-name: features
-seed: 4
-use: [std:blocks/dense]
-data: {source: digits, batch_size: 128, valid_fraction: 0.2, test_fraction: 0.2}
-network:
-  layers:
-    - {block: dense, repeat: 3, name: "h{index}", with: {units: 16, activation: tanh}}
-    - {name: out, type: linear, units: 10}
-loss: {type: cross_entropy}
-metrics: [accuracy]
-optimizer: {type: sgd, lr: 0.1, momentum: 0.9}
-cuts: units
-trainer: {max_epochs: 2, limit_train_batches: 3}
-"""
+TRAINER = "{max_epochs: 2, limit_train_batches: 3}"
+HEAD = dense_spec("features", 4, lr=0.1, trainer=TRAINER)
 
 
 def _spec(tmp_path: Path, schedule: str, head: str = HEAD) -> Path:
@@ -205,7 +192,8 @@ def _diagnostics(spec: Path):
 
 
 def test_a_classifier_checkpoint_of_the_wrong_shape_is_e414_at_its_entry(tmp_path):
-    wrong = _checkpoint(tmp_path, "wide.pt", seed=1, head=HEAD.replace("units: 16", "units: 32"))
+    wide = dense_spec("features", 4, lr=0.1, units=32, trainer=TRAINER)
+    wrong = _checkpoint(tmp_path, "wide.pt", seed=1, head=wide)
     spec = _spec(
         tmp_path,
         f"  - {{phase: joint}}\n  - {{phase: top_down, classifier_from: [{wrong.name}]}}\n",

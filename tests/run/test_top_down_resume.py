@@ -15,30 +15,16 @@ from pathlib import Path
 
 import pytest
 from lightning.pytorch.callbacks import Callback
+from spec_texts import dense_spec
 
 from nndsl.run import train
 from nndsl.run.schedule import Interrupted
 
-SPEC = """
-nndsl: 1
-name: resume-top-down
-seed: 11
-use: [std:blocks/dense]
-data: {source: digits, batch_size: 64, valid_fraction: 0.2, test_fraction: 0.2}
-network:
-  layers:
-    - {block: dense, repeat: 3, name: "h{index}", with: {units: 16, activation: tanh, dropout: 0.1}}
-    - {name: out, type: linear, units: 10}
-loss: {type: cross_entropy}
-metrics: [accuracy]
-optimizer: {type: sgd, lr: 0.1, momentum: 0.9}
-cuts: units
-schedule:
-  - {phase: joint, stop: {max_epochs: 2}}
-  - {phase: top_down, search: greedy, monitor: valid/loss, stop: {max_epochs: 2}}
-  - {phase: retrain_classifier, stop: {max_epochs: 2}}
-trainer: {max_epochs: 2, limit_train_batches: 3}
-"""
+SPEC = dense_spec("resume-top-down", 11, lr=0.1, dropout=0.1, batch_size=64, schedule=(
+    "{phase: joint, stop: {max_epochs: 2}}",
+    "{phase: top_down, search: greedy, monitor: valid/loss, stop: {max_epochs: 2}}",
+    "{phase: retrain_classifier, stop: {max_epochs: 2}}"),
+    trainer="{max_epochs: 2, limit_train_batches: 3}")
 
 
 class _InterruptAfter(Callback):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
+from spec_texts import dense_spec
 
 from nndsl.cli import main
 from nndsl.run import train
@@ -17,25 +18,10 @@ from nndsl.run.schedule import Interrupted
 
 ROOT = Path(__file__).resolve().parents[2]
 
-TOP_DOWN_SPEC = """
-nndsl: 1
-name: tiny-top-down
-seed: 5
-use: [std:blocks/dense]
-data: {source: digits, batch_size: 128, valid_fraction: 0.2, test_fraction: 0.2}
-network:
-  layers:
-    - {block: dense, repeat: 3, name: "h{index}", with: {units: 16, activation: tanh}}
-    - {name: out, type: linear, units: 10}
-loss: {type: cross_entropy}
-metrics: [accuracy]
-optimizer: {type: sgd, lr: 0.05, momentum: 0.9}
-cuts: units
-schedule:
-  - {phase: joint, stop: {max_epochs: 3}}
-  - {phase: top_down, search: greedy, monitor: valid/loss, stop: {max_epochs: 2}}
-trainer: {max_epochs: 3, limit_train_batches: 3}
-"""
+TOP_DOWN_SPEC = dense_spec("tiny-top-down", 5, lr=0.05, schedule=(
+    "{phase: joint, stop: {max_epochs: 3}}",
+    "{phase: top_down, search: greedy, monitor: valid/loss, stop: {max_epochs: 2}}"),
+    trainer="{max_epochs: 3, limit_train_batches: 3}")
 
 
 @pytest.fixture()

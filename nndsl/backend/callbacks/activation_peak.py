@@ -12,11 +12,11 @@ checkpointed segments save while they are recomputed during backward, by
 `nndsl.backend.saved_tensor_meter.SavedTensorMeter`; parameters, buffers and the input batch are
 not activations and are left out. Recurrent layers under a recompute schedule keep their states
 outside autograd and count them themselves (`RecomputeStatistics.peak_stored_bytes`); their
-peaks are added. Ensembles are not measured: torch.func's vectorised members refuse saved-tensor
-hooks; nor is anything on a torch without the private hook lookup the meter needs to count
-recomputation. The peak so far is part of the callback's checkpoint state, so a resumed run
-keeps it. A training step that runs the network several times (a classifier set's retraining)
-is measured over its first pass.
+peaks are added. Ensembles are measured by a separate pass (torch.func's vectorised members
+refuse saved-tensor hooks): `nndsl.backend.callbacks.ensemble_peak`. Nothing is measured on a
+torch without the private hook lookup the meter needs to count recomputation. The peak so far
+is part of the callback's checkpoint state, so a resumed run keeps it. A training step that
+runs the network several times (a classifier set's retraining) is measured over its first pass.
 """
 
 from __future__ import annotations
@@ -115,16 +115,38 @@ class ActivationPeak(Callback):
         self.peak_bytes = int(state_dict.get("peak_bytes", 0))
 
 
-def activation_peak(context: Any) -> ActivationPeak | None:
+def activation_peak(context: Any) -> Callback | None:
     """The meter for a run context (`nndsl.run.session.RunContext`): None without a memory
-    budget, for ensembles, or on a torch whose hooks the meter cannot reach inside checkpoint
-    recomputation (`counts_recomputation`)."""
+    budget; for ensembles, their measuring pass (`nndsl.backend.callbacks.ensemble_peak`); on a
+    torch whose hooks the meter cannot reach inside checkpoint recomputation
+    (`counts_recomputation`), a `NotMeasured` row saying so beside the plan's figures."""
     plan = context.plan
-    if plan.memory is None or plan.ensemble is not None or not counts_recomputation():
+    if plan.memory is None:
         return None
     from nndsl.plan.memory.network_peak import network_peak
 
     memory_spec = context.spec.memory
     planned = network_peak(plan.memory, context.graph, context.spec.data.batch_size,
                            memory_spec.sequence_length if memory_spec is not None else None)
+    if not counts_recomputation():
+        return NotMeasured(planned, "this torch lacks the saved-tensor hook lookup the meter "
+                           "needs to count what recomputation saves")
+    if plan.ensemble is not None:
+        from nndsl.backend.callbacks.ensemble_peak import EnsembleActivationPeak
+
+        return EnsembleActivationPeak(context.network, planned,
+                                      bagged=plan.ensemble.method == "bagging")
     return ActivationPeak(context.network, planned)
+
+
+class NotMeasured(Callback):
+    """A budgeted run whose peak cannot be measured honestly: the row says why, beside the
+    plan's figures, rather than leaving the measurement out."""
+
+    def __init__(self, planned: NetworkPeak, reason: str) -> None:
+        self.planned, self.reason = planned, reason
+
+    def summary(self) -> dict[str, Any]:
+        return {"activation_peak_measured": f"not measured: {self.reason}",
+                "planned_peak_bytes": self.planned.predicted_bytes,
+                "plain_peak_bytes": self.planned.plain_bytes}

@@ -1,15 +1,18 @@
-"""Backend stage: Σ|Δθ| per layer from the end of epoch 1 to the best-validation epoch.
+"""Backend stage: Σ|Δθ| per layer from the start of a run to its best-validation epoch.
 
 The top-down training paper's diagnostic (Table 1, right half): for each layer, the sum over its
-parameters of |θ_best − θ_1|, θ_1 being the values after the first training epoch and θ_best those
-at the epoch with the best monitored validation score. Small sums in the bottom layers of a jointly
-trained network are the paper's evidence that they are under-trained.
+parameters of |θ_best − θ_0|, θ_best being the values at the epoch with the best monitored
+validation score. The paper measures from θ_1, the values after the first epoch; here θ_0 is the
+values the run starts training from (after any re-initialisation the phase plans), so that a
+single-epoch run (online training, an adapt phase) reports what it changed rather than 0, and the
+first epoch's change counts for every run alike.
 
 In: a Lightning run whose module holds the network as `module.network` (`order` and
 `layer_parameters(name)`, as `GraphModule` and `EnsembleNetwork` have), the monitored metric and
 its mode. Out: `changes` (layer -> Σ|Δθ|, only layers whose parameters require gradients),
-`best_epoch` (1-based) and `best_score`. The snapshot and the sums are part of the callback's
-checkpoint state, so a resumed run goes on counting from the same θ_1.
+`best_epoch` (1-based) and `best_score`; `summary()` gives the span as epochs 0 (the start)
+to `best_epoch`. The snapshot and the sums are part of the callback's checkpoint state, so a
+resumed run goes on counting from the same θ_0.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from lightning.pytorch import Callback
 
 
 class ParameterChange(Callback):
-    """Snapshot every trainable layer after epoch 1; at each new best, Σ|θ − θ_1| per layer.
+    """Snapshot every trainable layer as training starts; at each new best, Σ|θ − θ_0| per
+    layer.
 
     Args:
         monitor: the metric that decides the best epoch (the run's checkpoint monitor).
@@ -32,7 +36,7 @@ class ParameterChange(Callback):
     def __init__(self, monitor: str, mode: str) -> None:
         self.monitor = monitor
         self.mode = mode
-        self.start: dict[str, torch.Tensor] = {}  # "layer\tposition" -> values after epoch 1
+        self.start: dict[str, torch.Tensor] = {}  # "layer\tposition" -> values at the start
         self.changes: dict[str, float] = {}
         self.best_epoch: int | None = None
         self.best_score: float | None = None
@@ -49,6 +53,12 @@ class ParameterChange(Callback):
                 for position, (_, parameter) in enumerate(network.layer_parameters(layer))
                 if parameter.requires_grad}
 
+    def on_train_start(self, trainer: Any, module: Any) -> None:
+        # Before the first step; a resumed run keeps the snapshot its checkpoint restored.
+        if not self.start:
+            self.start = {key: value.detach().to("cpu", copy=True)
+                          for key, value in self._trainable(module).items()}
+
     def on_validation_end(self, trainer: Any, module: Any) -> None:
         # At the epoch's end, before Lightning's checkpoint callbacks (which it runs last) save:
         # a checkpoint written now, or at an interruption later in the epoch, holds this update.
@@ -62,9 +72,6 @@ class ParameterChange(Callback):
     def _update(self, trainer: Any, module: Any) -> None:
         self.epoch = trainer.current_epoch
         parameters = self._trainable(module)
-        if not self.start:
-            self.start = {key: value.detach().to("cpu", copy=True)
-                          for key, value in parameters.items()}
         value = trainer.callback_metrics.get(self.monitor)
         score = None if value is None else float(value)
         if score is not None and not math.isnan(score):
@@ -87,7 +94,7 @@ class ParameterChange(Callback):
     def summary(self) -> dict[str, Any]:
         """What the run records: per-layer sums, and the epochs they span (1-based)."""
         return {"parameter_change": dict(self.changes),
-                "change_from_epoch": 1 if self.start else None, "change_to_epoch": self.best_epoch}
+                "change_from_epoch": 0 if self.start else None, "change_to_epoch": self.best_epoch}
 
     def state_dict(self) -> dict[str, Any]:
         return {"start": self.start, "changes": self.changes, "best_epoch": self.best_epoch,

@@ -14,14 +14,15 @@ from torch import nn
 from nndsl.backend.ensemble.members import Ensemble
 from nndsl.backend.graph_module import GraphModule
 from nndsl.ir import INPUT, Graph
-from nndsl.plan import EnsemblePlan, TemperingPlan
+from nndsl.plan import EnsemblePlan, MemoryPlan, TemperingPlan
 from nndsl.state_names import layer_prefix
 
 
 class EnsembleNetwork(nn.Module):
     """A shared trunk (the extractor below `share`, if any) and M member networks."""
 
-    def __init__(self, graph: Graph, plan: EnsemblePlan, tempering: TemperingPlan | None = None):
+    def __init__(self, graph: Graph, plan: EnsemblePlan, tempering: TemperingPlan | None = None,
+                 memory: MemoryPlan | None = None):  # a budget's checkpoints, in every part
         super().__init__()
         self.order = list(graph.order)
         self.shared_layers = set(plan.shared_layers)
@@ -32,13 +33,13 @@ class EnsembleNetwork(nn.Module):
                           if any(target not in self.shared_layers
                                  for target in graph.successors(name)))
             self.trunk = GraphModule(graph, tempering, layers=plan.shared_layers, output=source,
-                                     tensor_only=True)
+                                     tensor_only=True, memory=memory)
         seeds = plan.seeds
 
         def member(index: int) -> nn.Module:
             torch.manual_seed(seeds[index])
             return GraphModule(graph, tempering, layers=plan.member_layers, source=source,
-                               tensor_only=True)
+                               tensor_only=True, memory=memory)
 
         self.members = Ensemble(member, plan.members, shared=self.trunk, vectorise=plan.vectorised)
 
