@@ -49,6 +49,7 @@ CODES: dict[str, str] = {
     "E340": "loss.terms names a term no layer adds",
     "E341": "loss.terms weighs a term its layer switches off",
     "E342": "layer loss terms in an ensemble",
+    "E343": "learning-rate grid with an optimiser that sets its own step sizes",
     "E335": "init_from source is not a readable checkpoint or finished run",
     "E336": "init_from rename names no layer",
     "E337": "init_from cannot load into this network",

@@ -210,7 +210,7 @@ class StreamingDataModule(TrainingLoaderControl, LightningDataModule):
                  batch_frames: int | None = None, standardize: bool = False,
                  shared_statistics: bool = False, shuffle: bool = True) -> None:
         super().__init__()
-        self.shuffle = shuffle
+        self.shuffle_training = shuffle
         self.store, self.batch_size, self.seed = store, batch_size, seed
         self.num_workers, self.batch_frames = num_workers, batch_frames
         self.class_names = store.class_names
@@ -290,11 +290,10 @@ class StreamingDataModule(TrainingLoaderControl, LightningDataModule):
         dataset = self._datasets[split]
         assert dataset is not None, f"no {split} split; the hook is shadowed in __init__"
         generator = torch.Generator().manual_seed(self.seed)  # see ArrayDataModule._loader
-        # The training loader is resumable in mid-epoch, shuffled unless online (`self.shuffle`);
-        # in stream order it is a `StatefulDataLoader` over a sequential sampler, whose saved
-        # state is the position in the stream.
+        # The training loader is resumable in mid-epoch, shuffled or (online) in stream order: a
+        # `StatefulDataLoader` over a sequential sampler then, whose saved state is the position
+        # in the stream.
         resumable = split == "train"
-        shuffle = shuffle and (not resumable or self.shuffle)
         loader_class = StatefulDataLoader if shuffle or resumable else DataLoader
         common = {"collate_fn": pad_collate, "num_workers": self.num_workers,
                   "persistent_workers": self.num_workers > 0, "generator": generator}

@@ -2,7 +2,8 @@
 
 In: the typed spec. Out: diagnostics appended to the list:
 
-    E340  a key of `loss.terms` names no term a layer of the network adds (`kl`, `drop1.kl`)
+    E340  `loss.terms` names no term a layer of the network adds (`{kl: w}`), or no layer
+          that adds the term (`{drop1: {kl: w}}`)
     E341  a key weighs a term that its layer's own parameters switch off (`ica` with
           `independence: false`)
     E342  layer loss terms in an ensemble, whose members' losses are formed per member without
@@ -34,25 +35,38 @@ def check_loss_terms(spec: Spec, context: StageContext) -> None:
                 for term in LAYERS.get(layer.type).declared_loss_terms(layer.params)}
     possible = {(layer.name, term.name): layer for layer in layers
                 for term in LAYERS.get(layer.type).loss_terms}
-    names = {term for _, term in declared} | {f"{layer}.{term}" for layer, term in declared}
-    for key in spec.loss.terms:
-        layer_name, _, term = key.rpartition(".")
-        matches = [pair for pair in possible if pair[1] == term
-                   and (not layer_name or pair[0] == layer_name)]
-        if any(pair in declared for pair in matches):
-            continue
-        path = ("loss", "terms", key)
-        if matches:
-            owner = possible[matches[0]]
-            diagnostics.add("E341", f"`{key}` weighs the `{term}` term, which `{owner.name}` "
-                            f"({owner.type}) does not add with its parameters",
-                            locate(path), f"switch the term on in `{owner.name}` (e.g. ica's "
-                            "`independence: true`), or remove the weight")
-            continue
-        listed = ", ".join(f"`{name}`" for name in sorted(names)) or "none"
-        diagnostics.add("E340", f"`{key}` names no loss term a layer adds (terms: {listed})",
-                        locate(path), did_you_mean(key, names)
-                        or "`nndsl show` lists the loss terms of the network's layers")
+    names = [layer.name for layer in layers]
+    for key, value in spec.loss.terms.items():
+        named = [(key, term, ("loss", "terms", key, term)) for term in value] \
+            if isinstance(value, dict) else [(None, key, ("loss", "terms", key))]
+        for layer_name, term, path in named:
+            matches = [pair for pair in possible if pair[1] == term
+                       and (layer_name is None or pair[0] == layer_name)]
+            if any(pair in declared for pair in matches):
+                continue
+            written = f"`{term}`" if layer_name is None else f"`{term}` of `{layer_name}`"
+            if layer_name is not None and layer_name not in names:
+                diagnostics.add("E340", f"`loss.terms` weighs {written}, but the network has no "
+                                f"layer `{layer_name}`", locate(("loss", "terms", layer_name)),
+                                did_you_mean(layer_name, names) or "name a layer of the network")
+                break
+            if matches:
+                owner = possible[matches[0]]
+                diagnostics.add("E341", f"`loss.terms` weighs {written}, a term "
+                                f"`{owner.name}` ({owner.type}) does not add with its parameters",
+                                locate(path), f"switch the term on in `{owner.name}` (e.g. ica's "
+                                "`independence: true`), or remove the weight")
+                continue
+            choices = sorted({name for _, name in declared} if layer_name is None else
+                             {name for layer, name in declared if layer == layer_name})
+            listed = ", ".join(f"`{name}`" for name in choices) or "none"
+            where = "a layer adds" if layer_name is None else f"`{layer_name}` adds"
+            hint = did_you_mean(term, choices) or "`nndsl show` lists the loss terms of the layers"
+            if layer_name is None and term in names:
+                hint = f"weigh one layer's term as `{term}: {{term: weight}}`"
+            diagnostics.add("E340", f"`loss.terms` weighs {written}, but no loss term of that "
+                            f"name {where} (terms: {listed})",
+                            locate(path), hint)
     if declared and spec.ensemble is not None:
         layer_name, term = sorted(declared)[0]
         path = next(path for path, item in layer_entries(spec)

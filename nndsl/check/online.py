@@ -10,6 +10,8 @@ In: the typed spec. Out: diagnostics appended to the list:
     E486  online training that accumulates gradients or resamples examples (bagging)
     E487  hardware limits where they cannot apply: an ensemble, shunted tempering, or a layer
           with weights other than a `linear` layer's (they would stay unconstrained)
+    E343  `hardware.lr_grid` with an optimiser that sets its own step sizes (delta_bar_delta's
+          per-weight gains, lbfgs's line search): its rates would leave the grid
 """
 
 from __future__ import annotations
@@ -109,6 +111,17 @@ def check_hardware(spec: Spec, context: StageContext) -> None:
                             locate(("hardware", bits)), f"add `{span}: [low, high]`")
     if hardware.lr_grid is None:
         return
+    optimizers = [(("optimizer", "type"), spec.optimizer)]
+    optimizers += [(("schedule", index, "optimizer", "type"), phase.optimizer)
+                   for index, phase in enumerate(spec.schedule) if phase.optimizer is not None]
+    for path, optimizer in optimizers:
+        if optimizer.type == "delta_bar_delta" or (
+                optimizer.type == "lbfgs" and optimizer.line_search != "none"):
+            what = ("adapts a gain per weight" if optimizer.type == "delta_bar_delta"
+                    else "chooses each step's size by its line search")
+            diagnostics.add("E343", f"`{optimizer.type}` {what}, so its rates would leave the "
+                            "device's `lr_grid`", locate(path),
+                            "use sgd (the device's own rule), or leave `lr_grid` out")
     rates = [(("optimizer", "lr"), spec.optimizer.lr)]
     rates += [(("schedule", index, "optimizer", "lr"), phase.optimizer.lr)
               for index, phase in enumerate(spec.schedule) if phase.optimizer is not None]

@@ -6,8 +6,9 @@ E516 naming the file and saying what is wrong:
 - `check_npy_complete`: a `.npy` file holding fewer bytes than its header's shape and dtype
   need (an interrupted write or copy); checked before the file is memory-mapped, where numpy
   would only say "mmap length is greater than file size".
-- `check_ark_ends`: each Kaldi ark's last utterance (by offset) read in full: a truncated ark
-  loses its tail, so this finds it while the data is opened, not after hours of training.
+- `check_last_utterances` (validation) and `check_ark_ends` (when training opens the data):
+  each Kaldi ark's last utterance (by offset) read in full: a truncated ark loses its tail, so
+  this finds it before training, not after hours of it.
 - `FileStamps`: each file's size and modification time, taken when a store opens the data and
   compared before every batch is read: a file rewritten or truncated under a running training
   stops it with this error instead of training on other data than was checked, or crashing
@@ -62,12 +63,7 @@ def check_ark_ends(store: Any, split_location: Any) -> None:
             a frame count or feature size that disagrees (E496) or non-finite features (E350)
             as `read_matrix` raises them.
     """
-    last: dict[Path, tuple[int, int]] = {}  # ark -> (offset, utterance index)
-    for index, location in enumerate(store.locations):
-        place = split_location(location)
-        if place is not None and place[1] >= last.get(place[0], (-1, 0))[0]:
-            last[place[0]] = (place[1], index)
-    for ark, (offset, index) in last.items():
+    for ark, (offset, index) in last_per_ark(store.locations, split_location).items():
         size = ark.stat().st_size if ark.is_file() else 0
         try:
             store.read_matrix(index)
@@ -76,6 +72,36 @@ def check_ark_ends(store: Any, split_location: Any) -> None:
                 raise
             raise truncated_ark(ark, offset, store.example_ids[index], size) from None
     store.close()
+
+
+def check_last_utterances(locations: tuple[str, ...], utterances: tuple[str, ...]) -> None:
+    """Validation's look for a truncated ark: each existing ark's last utterance (by offset)
+    read with kaldiio (no feature checks: `check_ark_ends` makes those when training opens it).
+
+    Raises:
+        DataSourceError: E516 when one cannot be read.
+    """
+    import kaldiio
+
+    from nndsl.data.lazy_kaldi import split_location  # that module imports this one
+
+    for ark, (offset, index) in last_per_ark(locations, split_location).items():
+        if not ark.is_file():
+            continue  # a missing file is reported where the files are read
+        try:
+            kaldiio.load_mat(locations[index])
+        except Exception:  # noqa: BLE001 - kaldiio raises several types for a short file
+            raise truncated_ark(ark, offset, utterances[index]) from None
+
+
+def last_per_ark(locations: tuple[str, ...], split_location: Any) -> dict[Path, tuple[int, int]]:
+    """Each ark file's largest offset and the index of the utterance there."""
+    last: dict[Path, tuple[int, int]] = {}
+    for index, location in enumerate(locations):
+        place = split_location(location)
+        if place is not None and place[1] >= last.get(place[0], (-1, 0))[0]:
+            last[place[0]] = (place[1], index)
+    return last
 
 
 def truncated_ark(ark: Path, offset: int, utterance: str, size: int | None = None) -> \

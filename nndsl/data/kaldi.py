@@ -32,6 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from nndsl.data.file_checks import check_last_utterances
 from nndsl.data.files import existing_file, read_utf8
 from nndsl.data.kaldi_labels import read_class_labels
 from nndsl.data.registry import DataArrays, DataSignature, DataSourceError, data_source
@@ -277,6 +278,9 @@ class KaldiFeatures:
                                   "reading needs each utterance's ark file and offset", "lazy",
                                   "write the features to an ark file (copy-feats), or load the "
                                   "data whole with `lazy: false`", code=PIPE_UNDER_LAZY)
+        if params.lazy:  # a truncated ark's last utterance cannot be read (E516)
+            check_last_utterances(tuple(_resolve_specifier(item, listing.scp, base_directory)
+                                        for item in listing.specifiers), listing.utterances)
         feature_dim = params.feature_dim
         if feature_dim is None:
             # Validation runs no command: the size comes from the first entry that is a file.

@@ -25,15 +25,21 @@ __all__ = ["Acceptance", "CutPlan", "EnsemblePlan", "InitPlan", "LayerInit", "La
 
 
 def plan_loss_terms(spec, graph: Graph) -> tuple[LossTermPlan, ...]:
-    """The loss terms the graph's layers add, in graph order, weighted by `loss.terms` (a
-    `layer.term` key before a `term` key; 1 when neither is written)."""
+    """The loss terms the graph's layers add, in graph order, weighted by `loss.terms` (the
+    layer's own `{layer: {term: w}}` before `{term: w}`; 1 when neither is written)."""
     from nndsl.layers import LAYERS
 
     weights = spec.loss.terms
+
+    def weight(layer: str, term: str) -> float:
+        own = weights.get(layer)
+        if isinstance(own, dict) and term in own:
+            return float(own[term])
+        every = weights.get(term)
+        return float(every) if isinstance(every, (int, float)) else 1.0
+
     return tuple(
-        LossTermPlan(layer=node.name, term=term.name,
-                     weight=float(weights.get(f"{node.name}.{term.name}",
-                                              weights.get(term.name, 1.0))),
+        LossTermPlan(layer=node.name, term=term.name, weight=weight(node.name, term.name),
                      per_example=term.per_example, doc=term.doc)
         for node in graph.nodes for term in LAYERS.get(node.type).declared_loss_terms(node.params))
 

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from nndsl.spec.base import SpecModel, spec_error
 
+TermWeight = Annotated[float, Field(ge=0, le=1e6)]
 LossType = Literal["cross_entropy", "nll", "mse", "binary_cross_entropy", "ctc", "dtw_prediction"]
 MetricName = Literal["accuracy", "cer", "wer", "perplexity", "mse", "oracle_accuracy", "f1_macro",
                      "f1_micro", "top2_accuracy", "top3_accuracy", "top5_accuracy",
@@ -31,10 +32,11 @@ class LossSpec(SpecModel):
                                      description="binary targets: no error within this distance of "
                                                  "0/1 (targets shifted to 1-r / r, as in "
                                                  "tempering's Table 1)")
-    terms: dict[str, Annotated[float, Field(ge=0, le=1e6)]] = Field(
+    terms: dict[str, TermWeight | dict[str, TermWeight]] = Field(
         default_factory=dict, description="weights of the loss terms layers add (`nndsl show` "
-                                          "lists them), by term (`kl`) or by layer and term "
-                                          "(`drop1.kl`, which wins); 1 for a term not named")
+                                          "lists them): `{kl: 0.5}` for every layer's term, "
+                                          "`{drop1: {kl: 2}}` for one layer's (which wins); 1 "
+                                          "for a term not named")
 
 
 class SchedulerSpec(SpecModel):

@@ -160,9 +160,9 @@ def test_kl_term_trains_as_the_built_in_kl_did(tmp_path):
 
 
 def test_kl_weights_by_term_and_by_layer(tmp_path):
+    weighted = "loss: {type: cross_entropy, terms: {kl: 0.5, drop2: {kl: 0}}}"
     compiled, network = _variational(
-        tmp_path, VARIATIONAL.replace("loss: {type: cross_entropy}",
-                                      "loss: {type: cross_entropy, terms: {kl: 0.5, drop2.kl: 0}}"))
+        tmp_path, VARIATIONAL.replace("loss: {type: cross_entropy}", weighted))
     assert [term.weight for term in compiled.plan.loss_terms] == [0.5, 0.0]
     data = torch.tensor(1.0)
     total = CompiledLoss(compiled.spec.loss, "class", 10, compiled.plan.loss_terms

@@ -44,7 +44,7 @@ network:
     - {name: drop1, type: variational_dropout, units: 16, activation: relu}
     - {name: drop2, type: variational_dropout}
     - {name: out, type: linear, units: 10}
-loss: {type: cross_entropy, terms: {kl: 0.5, drop2.kl: 2}}
+loss: {type: cross_entropy, terms: {kl: 0.5, drop2: {kl: 2}}}
 optimizer: {type: adam, lr: 0.01}
 """)
     monkeypatch.setenv("COLUMNS", "200")

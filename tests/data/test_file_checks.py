@@ -100,6 +100,8 @@ def test_a_truncated_ark_is_found_before_the_run_directory_is_made(tmp_path, cap
     assert status == 2 and "Traceback" not in output
     assert "E516" in output and f"feats.ark is truncated: utterance '{utterance}" in output
     assert not (tmp_path / "run").exists()
+    # `nndsl validate` finds it too: each ark's last utterance is read.
+    assert [item.code for item in compile_spec(tmp_path / "spec.yaml").diagnostics] == ["E516"]
 
 
 def test_a_parquet_file_without_a_column_the_others_have_is_e493(tmp_path, capsys):

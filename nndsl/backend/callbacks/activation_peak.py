@@ -46,7 +46,7 @@ class ActivationPeak(Callback):
         self._inside = False
         self._recurrent: list[Any] = []
         self._handles: list[Any] = []
-        self._checkpoint_context: Any = None
+        self._checkpoint_context: list[tuple[torch.nn.Module, Any]] = []
 
     def on_fit_start(self, trainer: Any, module: Any) -> None:
         self._handles = [self.network.register_forward_pre_hook(self._start),
@@ -73,9 +73,11 @@ class ActivationPeak(Callback):
                            if hasattr(layer, "reset_statistics")]
         for layer in self._recurrent:
             layer.reset_statistics()
-        if hasattr(network, "checkpoint_context"):  # count what recomputation saves
-            self._checkpoint_context = network.checkpoint_context
-            network.checkpoint_context = self._meter.recompute_context
+        # Count what recomputation saves, in every part that checkpoints (an ensemble's members).
+        self._checkpoint_context = [(part, part.checkpoint_context) for part in network.modules()
+                                    if hasattr(part, "checkpoint_context")]
+        for part, _ in self._checkpoint_context:
+            part.checkpoint_context = self._meter.recompute_context
         self._meter.__enter__()
         self._inside = True
 
@@ -96,9 +98,9 @@ class ActivationPeak(Callback):
         if self._inside:
             meter.__exit__(None, None, None)
             self._inside = False
-        if self._checkpoint_context is not None:
-            self.network.checkpoint_context = self._checkpoint_context
-            self._checkpoint_context = None
+        for part, context in self._checkpoint_context:
+            part.checkpoint_context = context
+        self._checkpoint_context = []
         recurrent = sum(layer.statistics.peak_stored_bytes for layer in self._recurrent)
         self.peak_bytes = max(self.peak_bytes, meter.peak_bytes + recurrent)
 

@@ -4,21 +4,23 @@ In: the ensemble being trained (`nndsl.backend.ensemble.network.EnsembleNetwork`
 `NetworkPeak` for one network. Out: `summary()`, the row fields `activation_peak_bytes` (the
 largest one member's step keeps: the shared trunk, if any, and that member), beside the plan's
 `planned_peak_bytes` and `plain_peak_bytes` for one network; `ensemble_peak_bytes` (the whole
-ensemble's step: the trunk and every member alive together until backward, as one vectorised
-step keeps them); and `activation_peak_measured`, which says how.
+ensemble's step: the trunk and every member alive together until backward); and
+`activation_peak_measured`, which says how.
 
-Why a measuring pass: vectorised members run under torch.func's vmap, which refuses the
-saved-tensor hooks `SavedTensorMeter` counts with (a memory budget's checkpointing cannot run
-under vmap either, so budgeted ensembles are planned looped; the pass measures both forms
-alike and gives per-member figures). So at the first training batch of each run
-(phase attempt) the callback runs the members one at a time, outside vmap — plain copies of each
-member (and of the trunk) with the same weights, in training mode, on that batch (each member's
-own slice under bagging) — forward and backward under the meter, checkpoint recomputation
-counted as for single networks; then once more with all members before one backward. The copies
-keep the training network's parameters, gradients, batch-norm statistics and random state
-untouched (the random state is forked). This is what the members' forward code saves in its
-looped form; vmap's batched kernels save the same tensors stacked on a member axis, which this
-pass does not observe directly.
+The whole ensemble's peak: a memory budget's checkpointing cannot run under torch.func's vmap,
+so budgeted ensembles are planned looped, and their training steps are measured as a single
+network's are (`ActivationPeak`: every step, the largest kept, recomputation in each member
+counted). Vectorised members under vmap refuse the meter's saved-tensor hooks; for them a pass
+gives it (below).
+
+Each member's peak, and the pass: at the first training batch of each run (phase attempt) the
+callback runs plain copies of each member (and of the trunk) with the same weights, in training
+mode and under the trainer's precision, on that batch (each member's own slice under bagging):
+forward and backward under the meter, one member at a time; for vmapped members then once more
+with all members before one backward. The copies leave the training network's parameters,
+gradients, batch-norm statistics and random state untouched (the random state is forked). A
+pass measures the members' forward code in its looped form: vmap's batched kernels keep the
+same tensors stacked on a member axis, which it does not observe directly.
 """
 
 from __future__ import annotations
@@ -27,17 +29,22 @@ import copy
 from typing import Any
 
 import torch
-from lightning.pytorch import Callback
 
+from nndsl.backend.callbacks.activation_peak import ActivationPeak
 from nndsl.backend.saved_tensor_meter import SavedTensorMeter
 from nndsl.plan.memory.network_peak import NetworkPeak
 
-MEASURED = ("a separate pass on the run's first training batch: copies of the trunk and members "
-            "(same weights), each member alone, then all before one backward")
+STEPS = ("whole ensemble: every training step under the meter, the largest kept; per member: a "
+         "separate pass on copies (same weights) at the run's first training batch")
+PASSES = ("a separate pass on the run's first training batch: copies of the trunk and members "
+          "(same weights), each member alone, then all before one backward (vmap refuses the "
+          "meter's hooks)")
 
 
-class EnsembleActivationPeak(Callback):
-    """Measure an ensemble's saved-activation peaks with a looped pass at the run's first batch.
+class EnsembleActivationPeak(ActivationPeak):
+    """An ensemble's saved-activation peaks: the whole step's from the training steps where the
+    members run outside vmap (looped, as a memory budget plans them), else from a pass; each
+    member's from a pass at the run's first training batch.
 
     Args:
         network: the `EnsembleNetwork` being trained.
@@ -46,13 +53,19 @@ class EnsembleActivationPeak(Callback):
     """
 
     def __init__(self, network: torch.nn.Module, planned: NetworkPeak, bagged: bool) -> None:
-        self.network, self.planned, self.bagged = network, planned, bagged
+        super().__init__(network, planned)
+        self.bagged = bagged
+        self.steps = network.members.path != "vmap"  # torch.func refuses the meter's hooks
         self.member_bytes = 0
-        self.ensemble_bytes = 0
+        self.pass_bytes = 0  # the whole ensemble, by the pass (vmapped members only)
+
+    def on_fit_start(self, trainer: Any, module: Any) -> None:
+        if self.steps:
+            super().on_fit_start(trainer, module)
 
     def on_train_batch_start(self, trainer: Any, module: Any, batch: Any,
                              batch_index: int) -> None:
-        if self.ensemble_bytes or not isinstance(batch, dict) or "inputs" not in batch:
+        if self.member_bytes or not isinstance(batch, dict) or "inputs" not in batch:
             return  # measured already (a resumed run keeps its figures)
         inputs = batch["inputs"]
         devices = [inputs.device] if inputs.device.type == "cuda" else []
@@ -64,7 +77,8 @@ class EnsembleActivationPeak(Callback):
             slices = [inputs[index] if self.bagged else inputs for index in range(count)]
             self.member_bytes = max(self._measure(ensemble, [index], slices)
                                     for index in range(count))
-            self.ensemble_bytes = self._measure(ensemble, list(range(count)), slices)
+            if not self.steps:
+                self.pass_bytes = self._measure(ensemble, list(range(count)), slices)
 
     def _measure(self, ensemble: Any, indices: list[int], slices: list[torch.Tensor]) -> int:
         """Bytes saved at the peak of one forward and backward of these members (and trunk)."""
@@ -103,12 +117,14 @@ class EnsembleActivationPeak(Callback):
         return {"activation_peak_bytes": self.member_bytes,
                 "planned_peak_bytes": self.planned.predicted_bytes,
                 "plain_peak_bytes": self.planned.plain_bytes,
-                "ensemble_peak_bytes": self.ensemble_bytes,
-                "activation_peak_measured": MEASURED}
+                "ensemble_peak_bytes": self.peak_bytes if self.steps else self.pass_bytes,
+                "activation_peak_measured": STEPS if self.steps else PASSES}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"member_bytes": self.member_bytes, "ensemble_bytes": self.ensemble_bytes}
+        return {**super().state_dict(), "member_bytes": self.member_bytes,
+                "pass_bytes": self.pass_bytes}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
         self.member_bytes = int(state_dict.get("member_bytes", 0))
-        self.ensemble_bytes = int(state_dict.get("ensemble_bytes", 0))
+        self.pass_bytes = int(state_dict.get("pass_bytes", 0))

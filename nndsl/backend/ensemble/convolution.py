@@ -1,8 +1,8 @@
 """Backend stage: grouped-convolution fast path for ensembles of small convolutional members.
 
-In: the stacked member (a copy of member 0 whose parameters carry a leading member dimension
-[M, ...], see `VectorisedMembers`) and images [B, C, H, W] shared by all members or [M, B, C, H, W]
-per member. Out: stacked outputs [M, B, F].
+In: the stacked member's chain of modules (a copy of member 0 whose parameters carry a leading
+member dimension [M, ...], see `VectorisedMembers` and `ensemble.chain`) and images [B, C, H, W]
+shared by all members or [M, B, C, H, W] per member. Out: stacked outputs [M, B, F].
 
 The members' feature maps travel side by side as the channels of one image, [B, M * C, H, W]:
 each member's convolution becomes one group of a single grouped convolution (the first layer,
@@ -15,6 +15,7 @@ the sums each member computes are the same. Tested to agree with the vmap path.
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 from torch.nn import functional
 
@@ -24,13 +25,12 @@ from nndsl.backend.ensemble.linear import ELEMENTWISE_MODULE_TYPES
 _PER_CHANNEL = frozenset({nn.MaxPool2d, nn.AvgPool2d, *ELEMENTWISE_MODULE_TYPES})
 
 
-def convolution_chain_obstacle(member: nn.Module) -> str | None:
-    """Why a member cannot take the grouped-convolution path, or None when it can: an
-    `nn.Sequential` of 2-d convolutions (zero padding) and per-channel modules, one
-    `Flatten()`, then Linear and elementwise modules."""
-    if type(member) is not nn.Sequential:
-        return f"member is a {type(member).__name__}, not an nn.Sequential"
-    layers = list(member)
+def convolution_chain_obstacle(layers: list[nn.Module] | None) -> str | None:
+    """Why a member cannot take the grouped-convolution path, or None when it can: a chain
+    (`ensemble.chain.chain_layers`; None when the member is none) of 2-d convolutions (zero
+    padding) and per-channel modules, one `Flatten()`, then Linear and elementwise modules."""
+    if layers is None:
+        return "member is not a plain chain of layers"
     flattens = [index for index, layer in enumerate(layers) if type(layer) is nn.Flatten]
     if len(flattens) != 1 or (
             layers[flattens[0]].start_dim, layers[flattens[0]].end_dim) != (1, -1):
@@ -50,25 +50,29 @@ def convolution_chain_obstacle(member: nn.Module) -> str | None:
     return None
 
 
-def run_convolution_chain(stacked: nn.Sequential, inputs: Tensor, per_member: bool) -> Tensor:
+def run_convolution_chain(layers: list[nn.Module], inputs: Tensor, per_member: bool) -> Tensor:
     """Runs every member of a stacked convolutional chain (see the module docstring).
 
     Args:
-        stacked: member 0's structure holding stacked parameters (convolution weights
-            [M, out, in / groups, kh, kw], biases [M, out], Linear weights [M, out, in]).
+        layers: the chain of the stacked member (member 0's structure holding stacked parameters:
+            convolution weights [M, out, in / groups, kh, kw], biases [M, out], Linear weights
+            [M, out, in]).
         inputs: [B, C, H, W] for all members, or [M, B, C, H, W] when `per_member`.
         per_member: whether `inputs` carries the leading member dimension.
 
     Returns:
         Stacked outputs [M, B, F].
     """
-    members = next(stacked.parameters()).shape[0]
+    members = next(parameter for layer in layers for parameter in layer.parameters()).shape[0]
     shared = not per_member
     if per_member:  # [M, B, C, H, W] -> the members' channels side by side, [B, M * C, H, W]
         hidden = inputs.transpose(0, 1).reshape(inputs.shape[1], -1, *inputs.shape[3:])
     else:
         hidden = inputs
-    layers = list(stacked)
+    # Channels-last memory: torch's CPU kernels for grouped convolutions on small images run
+    # their backward pass markedly faster in it (measured 16.6 -> 12.3 ms for M = 8 members of
+    # a 3x3 8 -> 16 convolution on 8x8 images); values are the same, only the layout differs.
+    hidden = hidden.contiguous(memory_format=torch.channels_last)
     previous_was_convolution = False
     for index, layer in enumerate(layers):
         if type(layer) is nn.Conv2d:

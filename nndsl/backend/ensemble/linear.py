@@ -1,10 +1,11 @@
-"""Backend stage: batched-matmul fast path for ensembles of Linear/elementwise Sequential members.
+"""Backend stage: batched-matmul fast path for ensembles of Linear/elementwise chains.
 
-In: the stacked member (a copy of member 0 whose parameters carry a leading member dimension
-[M, ...], see `VectorisedMembers`) and inputs [B, ..., F] or [M, B, ..., F]. Out: stacked outputs
-[M, B, ..., F'] computed layer by layer with `torch.baddbmm`, skipping `torch.vmap` and
-`functional_call` (per-call dispatch overhead, and batched layouts that make the elementwise
-backward kernels slow). The generic vmap path stays the reference; both are tested to agree.
+In: the stacked member's chain of modules (a copy of member 0 whose parameters carry a leading
+member dimension [M, ...], see `VectorisedMembers` and `ensemble.chain`) and inputs [B, ..., F] or
+[M, B, ..., F]. Out: stacked outputs [M, B, ..., F'] computed layer by layer with `torch.baddbmm`,
+skipping `torch.vmap` and `functional_call` (per-call dispatch overhead, and batched layouts that
+make the elementwise backward kernels slow). The generic vmap path stays the reference; both are
+tested to agree.
 """
 
 from __future__ import annotations
@@ -23,27 +24,27 @@ ELEMENTWISE_MODULE_TYPES: frozenset[type[nn.Module]] = frozenset(
 )
 
 
-def linear_chain_obstacle(member: nn.Module) -> str | None:
+def linear_chain_obstacle(layers: list[nn.Module] | None) -> str | None:
     """Says why a member cannot take the batched-matmul path, or None when it can.
 
     Args:
-        member: one ensemble member.
+        layers: one member's modules in order (`ensemble.chain.chain_layers`), None when the
+            member is not a plain chain.
 
     Returns:
-        A reason, or None when the member is an `nn.Sequential` of `nn.Linear` and elementwise
-        modules.
+        A reason, or None when the chain holds only `nn.Linear` and elementwise modules.
     """
-    if type(member) is not nn.Sequential:
-        return f"member is a {type(member).__name__}, not an nn.Sequential"
-    for name, layer in member.named_children():
+    if layers is None:
+        return "member is not a plain chain of layers"
+    for layer in layers:
         if type(layer) is not nn.Linear and type(layer) not in ELEMENTWISE_MODULE_TYPES:
-            return f"layer '{name}' ({type(layer).__name__}) is neither Linear nor elementwise"
-    if not any(type(layer) is nn.Linear for layer in member):
+            return f"{type(layer).__name__} is neither Linear nor elementwise"
+    if not any(type(layer) is nn.Linear for layer in layers):
         return "member has no Linear layer"
     return None
 
 
-def run_linear_chain(stacked: nn.Sequential, inputs: Tensor, per_member: bool) -> Tensor:
+def run_linear_chain(layers: list[nn.Module], inputs: Tensor, per_member: bool) -> Tensor:
     """Runs every member of a stacked Linear/elementwise chain with batched matrix products.
 
     Activations travel feature-major, [M, F, N] with N = examples, so that every product is
@@ -53,15 +54,15 @@ def run_linear_chain(stacked: nn.Sequential, inputs: Tensor, per_member: bool) -
     gradient comes out in the weight's own contiguous layout.
 
     Args:
-        stacked: member 0's structure holding stacked parameters (weights [M, out, in], biases
-            [M, out]).
+        layers: the chain of the stacked member (member 0's structure holding stacked parameters:
+            weights [M, out, in], biases [M, out]).
         inputs: [B, ..., in] for all members, or [M, B, ..., in] when `per_member`.
         per_member: whether `inputs` carries the leading member dimension.
 
     Returns:
         Stacked outputs [M, B, ..., out].
     """
-    members = _member_count(stacked)
+    members = _member_count(layers)
     features = inputs.shape[-1]
     example_shape = inputs.shape[1:-1] if per_member else inputs.shape[:-1]  # (B, ...)
     if per_member:
@@ -71,7 +72,7 @@ def run_linear_chain(stacked: nn.Sequential, inputs: Tensor, per_member: bool) -
         # [in, N] product for the shared first layer was slower than this batched one.
         hidden = inputs.reshape(-1, features).t().expand(members, features, -1)  # [M, F, N]
     previous_was_linear = False
-    for layer in stacked:
+    for layer in layers:
         if type(layer) is nn.Linear:
             weight = layer.weight  # [M, out, in]
             if layer.bias is None:
@@ -90,6 +91,6 @@ def run_linear_chain(stacked: nn.Sequential, inputs: Tensor, per_member: bool) -
     return hidden.transpose(1, 2).reshape(members, *example_shape, -1)  # [M, B, ..., out]
 
 
-def _member_count(stacked: nn.Sequential) -> int:
+def _member_count(layers: list[nn.Module]) -> int:
     """M, read from the first stacked parameter."""
-    return next(stacked.parameters()).shape[0]
+    return next(parameter for layer in layers for parameter in layer.parameters()).shape[0]

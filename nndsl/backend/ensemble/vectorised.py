@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state
 
+from nndsl.backend.ensemble.chain import chain_layers
 from nndsl.backend.ensemble.convolution import convolution_chain_obstacle, run_convolution_chain
 from nndsl.backend.ensemble.linear import linear_chain_obstacle, run_linear_chain
 
@@ -92,8 +93,10 @@ class VectorisedMembers(nn.Module):
 
     The submodule `stacked` mirrors a member's module tree (so state_dict keys read
     `stacked.<member name>`) but every parameter and buffer in it carries a leading member dimension
-    [M, ...]. Members that are `nn.Sequential` chains of Linear and elementwise modules run through
-    batched matrix products (`nndsl.backend.ensemble.linear`, path "batched-matmul"); all others
+    [M, ...]. Members that are chains (`ensemble.chain`: the graph modules `nndsl train` builds, or
+    `nn.Sequential`s) of Linear and elementwise modules run through batched matrix products
+    (`nndsl.backend.ensemble.linear`, path "batched-matmul"), chains of 2-d convolutions, pooling
+    and then Linear layers through grouped convolutions (path "grouped-conv"); all others
     run member 0's forward code under `torch.vmap` with each member's slice swapped in (path
     "vmap").
 
@@ -110,9 +113,10 @@ class VectorisedMembers(nn.Module):
         super().__init__()
         self.members = len(members)
         self.path = "vmap"
-        if batched_matmul and linear_chain_obstacle(members[0]) is None:
+        chain = chain_layers(members[0])
+        if batched_matmul and linear_chain_obstacle(chain) is None:
             self.path = "batched-matmul"
-        elif batched_matmul and convolution_chain_obstacle(members[0]) is None:
+        elif batched_matmul and convolution_chain_obstacle(chain) is None:
             self.path = "grouped-conv"
         parameters, buffers = stack_module_state(list(members))
         # The template lends its forward code to functional_call; every tensor it reads is swapped
@@ -125,6 +129,9 @@ class VectorisedMembers(nn.Module):
             _assign(self.stacked, name, nn.Parameter(value.detach(), requires_grad), True)
         for name, value in buffers.items():
             _assign(self.stacked, name, value, False)
+        # The fast paths run the stacked member's modules in order; the list refers to modules of
+        # `stacked` itself, so deepcopy (memo) and .to() (tensors swapped inside) keep it valid.
+        self._chain = chain_layers(self.stacked) if self.path != "vmap" else None
 
     def _call_member(
         self, parameters: dict[str, Tensor], buffers: dict[str, Tensor], inputs: Tensor
@@ -153,9 +160,9 @@ class VectorisedMembers(nn.Module):
             # (dropout off for the rest of the run) and a resumed run would differ.
             self._template.train(self.training)
         if self.path == "batched-matmul":
-            return run_linear_chain(self.stacked, inputs, per_member)  # [M, B, ...]
+            return run_linear_chain(self._chain, inputs, per_member)  # [M, B, ...]
         if self.path == "grouped-conv":
-            return run_convolution_chain(self.stacked, inputs, per_member)  # [M, B, F]
+            return run_convolution_chain(self._chain, inputs, per_member)  # [M, B, F]
         parameters = dict(self.stacked.named_parameters())  # name -> [M, ...]
         buffers = dict(self.stacked.named_buffers())  # name -> [M, ...]
         # Wrapping per call costs microseconds and keeps deepcopy/pickle of the module sound (a

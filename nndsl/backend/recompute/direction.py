@@ -72,13 +72,27 @@ class RecomputeStatistics:
 
 @dataclass
 class KeptCore:
-    """One step's autograd graph (an internal state) and the leaves it starts from."""
+    """One step's autograd graph (an internal state) and where it starts: leaves of its own, or
+    (``state_leaves`` None) the previous kept core's graph, chained on (see ``chained_steps``)."""
 
-    state_leaves: State
+    state_leaves: State | None
     input_leaf: torch.Tensor | None
     output: torch.Tensor
     new_state: State
     detached_state: State
+
+
+def chained_steps(actions: tuple[RecomputeAction, ...]) -> frozenset[int]:
+    """The steps k whose backward action is directly followed by step k - 1's.
+
+    Step k's kept graph may then be built on step k - 1's (when that core is kept at the time)
+    instead of on leaves of its own: both are back-propagated by one ``autograd.backward`` call
+    over the run of steps, with exactly the gradients and memory of step-by-step calls, but
+    without a Python round trip and an engine start per step.
+    """
+    return frozenset(
+        action.stop for action, following in zip(actions, actions[1:])
+        if action.kind == following.kind == "backward" and following.stop == action.stop - 1)
 
 
 class DirectionRun:
@@ -94,6 +108,8 @@ class DirectionRun:
         self.hidden: dict[int, State] = {}
         self.kept: dict[int, KeptCore] = {}
         self.register: tuple[int, State] | None = None
+        self.chained = _chained_steps_of(schedule)
+        self.done: set[int] = set()  # steps back-propagated with a later step's run
         self.generator = torch.Generator(device=inputs.device) if seed is not None else None
         # Statistics are keyed by id, not by the run, so they never keep its tensors alive.
         self.key = id(self)
@@ -149,7 +165,10 @@ class DirectionRun:
         elif action.kind == "keep":
             self.keep(action.stop, outputs)
         elif action.kind == "backward":
-            self.backward_step(action.stop)
+            if action.stop in self.done:
+                self.done.discard(action.stop)
+            else:
+                self.backward_run(action.stop)
         elif action.kind == "save_hidden":
             self.hidden[action.start] = self.state_at(action.start)
             self.statistics.hold((self.key, "hidden", action.start),
@@ -159,7 +178,16 @@ class DirectionRun:
             del self.hidden[action.start]
 
     def keep(self, step: int, outputs: torch.Tensor | None) -> None:
-        state_leaves = tuple(part.detach().requires_grad_() for part in self.state_at(step - 1))
+        previous = self.kept.get(step - 1)
+        state_leaves: State | None = None
+        if step in self.chained and previous is not None:
+            # The graph goes on from the previous kept core's (its new state holds the values
+            # any other copy of the state at step - 1 holds: recomputation is deterministic).
+            state = previous.new_state
+        else:
+            state_leaves = tuple(part.detach().requires_grad_()
+                                 for part in self.state_at(step - 1))
+            state = state_leaves
         x = self.inputs[:, self.time_of(step)]
         input_leaf = x.detach().requires_grad_() if self.inputs_need_grad else None
         saved: list[torch.Tensor] = []
@@ -170,34 +198,49 @@ class DirectionRun:
 
         with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             output, new_state = self.step(step, x if input_leaf is None else input_leaf,
-                                          state_leaves, self.leaf_parameters)
+                                          state, self.leaf_parameters)
         detached = tuple(part.detach() for part in new_state)
         self.kept[step] = KeptCore(state_leaves, input_leaf, output, new_state, detached)
-        self.statistics.hold((self.key, "kept", step), saved + [output, *new_state, *state_leaves])
+        # A chained core's input state is the previous core's output: the same storages (counted
+        # once), exactly as the detached leaves of an unchained core share them.
+        self.statistics.hold((self.key, "kept", step), saved + [output, *new_state, *state])
         self.register = (step, detached)
         if outputs is not None:
             outputs[:, self.time_of(step)] = output.detach()
 
-    def backward_step(self, step: int) -> None:
-        core = self.kept.pop(step)
-        time = self.time_of(step)
-        gradient_output = self.gradient_outputs[:, time]
-        tensors, gradients = list(core.new_state), list(self.gradient)
-        if core.output is core.new_state[0]:
-            gradients[0] = gradients[0] + gradient_output  # the output is the hidden state
-        else:
-            tensors.append(core.output)
-            gradients.append(gradient_output)
-        targets = list(core.state_leaves) + self.gradient_parameters
-        if core.input_leaf is not None:
-            targets.append(core.input_leaf)
+    def backward_run(self, step: int) -> None:
+        """Back-propagates step ``step`` and the kept cores it is chained down to, in one call.
+
+        Step ``step``'s new state receives the gradient carried from the step after it; every
+        step's output receives its gradient from the outputs; the run ends at the core whose
+        state leaves collect the gradient carried on to the step before.
+        """
+        run = [self.kept.pop(step)]
+        while run[-1].state_leaves is None:  # chained: its backward action comes right after
+            step -= 1
+            run.append(self.kept.pop(step))
+            self.done.add(step)
+        first_step = step  # the run covers first_step .. first_step + len(run) - 1
+        tensors, gradients = list(run[0].new_state), list(self.gradient)
+        targets = list(run[-1].state_leaves) + self.gradient_parameters
+        for offset, core in enumerate(reversed(run)):
+            time = self.time_of(first_step + offset)
+            gradient_output = self.gradient_outputs[:, time]
+            if core is run[0] and core.output is core.new_state[0]:
+                gradients[0] = gradients[0] + gradient_output  # the output is the hidden state
+            else:
+                tensors.append(core.output)
+                gradients.append(gradient_output)
+            if core.input_leaf is not None:
+                targets.append(core.input_leaf)
         with torch.enable_grad():
             torch.autograd.backward(tensors, gradients, inputs=targets)
         self.gradient = tuple(leaf.grad if leaf.grad is not None else torch.zeros_like(leaf)
-                              for leaf in core.state_leaves)
-        if core.input_leaf is not None and core.input_leaf.grad is not None:
-            self.input_gradient[:, time] = core.input_leaf.grad
-        self.statistics.release((self.key, "kept", step))
+                              for leaf in run[-1].state_leaves)
+        for offset, core in enumerate(reversed(run)):
+            if core.input_leaf is not None and core.input_leaf.grad is not None:
+                self.input_gradient[:, self.time_of(first_step + offset)] = core.input_leaf.grad
+            self.statistics.release((self.key, "kept", first_step + offset))
 
     # -- the two passes -----------------------------------------------------------------------
     def prepare(self, initial_state: State, parameters: list[torch.Tensor | None]) -> None:
@@ -242,3 +285,18 @@ class DirectionRun:
             for leaf in self.leaf_parameters]
         self.register = None
         return self.input_gradient, self.gradient, parameter_gradients
+
+
+_CHAINED_CACHE: dict[int, tuple[RecomputeSchedule, frozenset[int]]] = {}
+
+
+def _chained_steps_of(schedule: RecomputeSchedule) -> frozenset[int]:
+    """``chained_steps`` of a schedule, worked out once per schedule object (a training run calls
+    the layer with the same schedule at every batch; keyed by identity, the schedule held with
+    its result so the identity cannot be reused)."""
+    cached = _CHAINED_CACHE.get(id(schedule))
+    if cached is None or cached[0] is not schedule:
+        if len(_CHAINED_CACHE) > 64:
+            _CHAINED_CACHE.clear()
+        cached = _CHAINED_CACHE[id(schedule)] = (schedule, chained_steps(schedule.actions))
+    return cached[1]
