@@ -252,7 +252,7 @@ def report(task: str, results: list[dict[str, float]]) -> None:
     changes = [(result["joint Σ|Δθ| bottom"], result["top-down Σ|Δθ| bottom"]) for result in results
                if result.get("top-down Σ|Δθ| bottom") is not None]
     if changes:
-        print(f"  bottom layer Σ|Δθ| (epoch 1 -> best): "
+        print(f"  bottom layer Σ|Δθ| (start of the run -> best epoch): "
               f"joint {describe([a for a, _ in changes], False)}, "
               f"first top-down attempt {describe([b for _, b in changes], False)} "
               "(paper, Table 1: larger below a frozen classifier)")
