@@ -30,6 +30,9 @@ def memory_table(plan: Plan, caption: str | None = None) -> RenderableType:
     assert memory is not None
     title = (f"memory: budget {memory.budget_bytes / 2**20:.2f} MiB, policy {memory.policy} "
              f"({memory.note})")
+    if plan.ensemble is not None:  # planned for one network; a step holds every member's
+        title += (f"; per member: each of the {plan.ensemble.members} members is planned to "
+                  "this budget, and a training step keeps all of theirs")
     parts: list[RenderableType] = []
     if memory.recurrent:
         table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")

@@ -28,3 +28,12 @@ def test_show_json_carries_the_segments(capsys):
     assert [segment["layers"] for segment in chain["segments"]] == [
         ["wide1", "drop1", "narrow1"], ["wide2", "drop2", "narrow2"], ["wide3", "narrow3", "out"]]
     assert chain["predicted_peak_bytes"] <= chain["budget_bytes"] < chain["plain_peak_bytes"]
+
+
+def test_show_says_an_ensembles_budget_applies_per_member(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "120")
+    assert main(["show", str(SPEC), "--set", "ensemble={members: 3, method: smcl, k: 1}"]) == 0
+    memory = " ".join(capsys.readouterr().out.split("memory: budget")[1].split())
+    assert "per member: each of the 3 members is planned to this budget" in memory
+    assert main(["show", str(SPEC)]) == 0
+    assert "per member" not in capsys.readouterr().out
