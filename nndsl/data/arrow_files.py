@@ -26,7 +26,9 @@ from nndsl.data.registry import DataSourceError
 PEEK_ROWS = 256
 
 
-def _datasets() -> Any:
+def datasets_library() -> Any:
+    """The `datasets` module, offline and without progress bars (a DataSourceError when it is
+    not installed)."""
     os.environ["HF_DATASETS_OFFLINE"] = "1"  # before the import: the library reads it once
     try:
         import datasets
@@ -46,16 +48,17 @@ def arrow_cache_directory() -> str | None:
     return str(cache / "nndsl" / "arrow")
 
 
-def locate(params: Any, base_directory: Path) -> tuple[Path | None, list[Path]]:
-    """(a save_to_disk folder, or None) and the Parquet files; E498 when there is neither."""
-    location = base_directory / Path(params.path).expanduser()
+def locate(path: str, base_directory: Path) -> tuple[Path | None, list[Path]]:
+    """(a save_to_disk folder, or None) and the Parquet files at `path` (a folder, a file or a
+    glob, relative to `base_directory`); E498 when there is neither."""
+    location = base_directory / Path(path).expanduser()
     if (location / "dataset_info.json").is_file() or (location / "state.json").is_file():
         return location, []
     files = (sorted(location.glob("*.parquet")) if location.is_dir() else
              [location] if location.is_file() else sorted(location.parent.glob(location.name)))
     files = [file for file in files if file.suffix == ".parquet"]
     if not files:
-        raise DataSourceError(f"{params.path!r} is neither a folder written by save_to_disk nor "
+        raise DataSourceError(f"{path!r} is neither a folder written by save_to_disk nor "
                               f"Parquet files (looked at {location.resolve()})", "path",
                               "give a save_to_disk folder, a .parquet file, a folder of them or "
                               "a glob such as data/*.parquet", code="E498")
@@ -74,8 +77,8 @@ def load_arrow(params: Any, base_directory: Path) -> Any:
         DataSourceError: the library is missing (E412), or the path holds neither a saved data
             set nor readable Parquet files (E498).
     """
-    saved, files = locate(params, base_directory)
-    datasets = _datasets()
+    saved, files = locate(params.path, base_directory)
+    datasets = datasets_library()
     if saved is not None:
         return _load_saved(datasets, saved)
     names = [str(file) for file in files]
@@ -124,9 +127,9 @@ def _convert_apart(files: list[str], cache: str | None) -> None:
 def peek_arrow(params: Any, base_directory: Path) -> tuple[Any, int, Any]:
     """(a data set of the first rows or the whole saved set, the row count, the whole target
     column when Parquet classes must be counted, else None)."""
-    saved, files = locate(params, base_directory)
+    saved, files = locate(params.path, base_directory)
     if saved is not None:
-        dataset = _load_saved(_datasets(), saved)
+        dataset = _load_saved(datasets_library(), saved)
         return dataset, len(dataset), None
     import pyarrow as arrow  # pyarrow alone: importing `datasets` would double validation time
     from pyarrow import parquet

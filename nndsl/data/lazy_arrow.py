@@ -194,7 +194,7 @@ class ArrowStore(ExampleStore):
         self.has_target_lengths = layout.task == "label_sequence"
         # The Arrow files read, and the Parquet files a worker process would convert again.
         self.stamps = FileStamps([file["filename"] for file in dataset.cache_files]
-                                 + locate(params, base_directory)[1], "path")
+                                 + locate(params.path, base_directory)[1], "path")
 
     @property
     def dataset(self) -> Any:
@@ -345,10 +345,9 @@ class ArrowData:
 
     def size_on_disk(self, params: ArrowParams, base_directory: Path) -> int:
         """Bytes of the saved data set's folder or of the Parquet files."""
-        from nndsl.data.arrow_files import locate
         from nndsl.data.lazy_store import directory_size
 
-        saved, files = locate(params, base_directory)
+        saved, files = locate(params.path, base_directory)
         return directory_size(saved.rglob("*") if saved is not None else files)
 
     def open(self, params: ArrowParams, base_directory: Path, seed: int) -> ArrowStore | None:

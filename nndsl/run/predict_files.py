@@ -121,12 +121,12 @@ def read_arrow(path: Path, options: Any, pipes: bool) -> PredictionInputs:
 
 def _arrow_table(path: Path) -> Any:
     """A `save_to_disk` folder through `datasets`, Parquet file(s) through pyarrow."""
-    from nndsl.data.arrow_files import _datasets, locate
+    from nndsl.data.arrow_files import datasets_library, locate
 
     try:
-        saved, files = locate(type("Where", (), {"path": str(path)})(), Path.cwd())
+        saved, files = locate(str(path), Path.cwd())
         if saved is not None:
-            return _datasets().load_from_disk(str(saved)).data.table
+            return datasets_library().load_from_disk(str(saved)).data.table
         from pyarrow import concat_tables, parquet
 
         return concat_tables([parquet.read_table(file) for file in files])
