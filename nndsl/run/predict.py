@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 from nndsl.backend.ensemble.losses import majority_vote, mean_probabilities
 from nndsl.run.predict_inputs import PredictionInputs
@@ -47,10 +48,8 @@ def predict(run: TrainedRun, examples: PredictionInputs,
         for start in range(0, len(order), batch_size):
             chosen = order[start : start + batch_size]
             batch_lengths = lengths[chosen]
-            batch = np.zeros((len(chosen), int(batch_lengths.max()), *rows[chosen[0]].shape[1:]),
-                             dtype=np.float32)
-            for position, row in enumerate(chosen):
-                batch[position, : lengths[row]] = rows[row]
+            batch = pad_sequence([torch.from_numpy(rows[row]) for row in chosen],
+                                 batch_first=True).numpy()
             if run.feature_statistics is not None:  # as training did; padding stays zero
                 batch = run.feature_statistics.apply(batch, batch_lengths)
             output, output_length = run.network(torch.from_numpy(batch),
@@ -65,12 +64,9 @@ def predict(run: TrainedRun, examples: PredictionInputs,
 
 def _stacked(outputs: list[torch.Tensor]) -> torch.Tensor:
     """Per-example outputs stacked; outputs over time zero-padded to the longest."""
-    longest = max(output.shape[0] if output.dim() > 1 else 0 for output in outputs)
     if all(output.dim() <= 1 for output in outputs):
         return torch.stack(outputs)
-    return torch.stack([torch.nn.functional.pad(output, (0, 0) * (output.dim() - 1)
-                                                + (0, longest - output.shape[0]))
-                        for output in outputs])
+    return pad_sequence(outputs, batch_first=True)
 
 
 def prediction_table(run: TrainedRun, outputs: torch.Tensor,
