@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional
 
-from nndsl.backend.ensemble.linear import ELEMENTWISE_MODULE_TYPES
+from nndsl.backend.ensemble.linear import ELEMENTWISE_MODULE_TYPES, member_count
 
 #: Modules acting on each channel of an image separately: pooling, and the elementwise ones.
 _PER_CHANNEL = frozenset({nn.MaxPool2d, nn.AvgPool2d, *ELEMENTWISE_MODULE_TYPES})
@@ -63,7 +63,7 @@ def run_convolution_chain(layers: list[nn.Module], inputs: Tensor, per_member: b
     Returns:
         Stacked outputs [M, B, F].
     """
-    members = next(parameter for layer in layers for parameter in layer.parameters()).shape[0]
+    members = member_count(layers)
     shared = not per_member
     if per_member:  # [M, B, C, H, W] -> the members' channels side by side, [B, M * C, H, W]
         hidden = inputs.transpose(0, 1).reshape(inputs.shape[1], -1, *inputs.shape[3:])

@@ -62,7 +62,7 @@ def run_linear_chain(layers: list[nn.Module], inputs: Tensor, per_member: bool) 
     Returns:
         Stacked outputs [M, B, ..., out].
     """
-    members = _member_count(layers)
+    members = member_count(layers)
     features = inputs.shape[-1]
     example_shape = inputs.shape[1:-1] if per_member else inputs.shape[:-1]  # (B, ...)
     if per_member:
@@ -91,6 +91,6 @@ def run_linear_chain(layers: list[nn.Module], inputs: Tensor, per_member: bool) 
     return hidden.transpose(1, 2).reshape(members, *example_shape, -1)  # [M, B, ..., out]
 
 
-def _member_count(layers: list[nn.Module]) -> int:
+def member_count(layers: list[nn.Module]) -> int:
     """M, read from the first stacked parameter."""
     return next(parameter for layer in layers for parameter in layer.parameters()).shape[0]
