@@ -183,15 +183,15 @@ class ArrayDataModule(TrainingLoaderControl, LightningDataModule):
         # differs from the uninterrupted one's).
         generator = torch.Generator().manual_seed(self.seed)
         # Only the training loader is resumed in mid-epoch; evaluation loaders start afresh.
-        loader_class = StatefulDataLoader if shuffle or resumable else DataLoader
+        loader_class = StatefulDataLoader if resumable else DataLoader
         # An evaluation loader's sampler is a one-replica `DistributedSampler`: every index once,
         # in order. Lightning keeps a distributed sampler it is given, so under DDP every process
         # evaluates the whole split instead of a share padded with repeated examples (an odd split
         # would count one example twice); the processes' values are then equal, and the metrics
         # early stopping and checkpointing read are the exact whole-split ones in every process.
         # Every process runs the same number of batches, so DDP's collectives stay in step.
-        sampler = None if shuffle or resumable else DistributedSampler(dataset, num_replicas=1,
-                                                                       rank=0, shuffle=False)
+        sampler = None if resumable else DistributedSampler(dataset, num_replicas=1, rank=0,
+                                                         shuffle=False)
         return loader_class(
             dataset,
             batch_size=self.batch_size,

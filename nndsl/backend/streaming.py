@@ -294,7 +294,7 @@ class StreamingDataModule(TrainingLoaderControl, LightningDataModule):
         # `StatefulDataLoader` over a sequential sampler then, whose saved state is the position
         # in the stream.
         resumable = split == "train"
-        loader_class = StatefulDataLoader if shuffle or resumable else DataLoader
+        loader_class = StatefulDataLoader if resumable else DataLoader
         common = {"collate_fn": pad_collate, "num_workers": self.num_workers,
                   "persistent_workers": self.num_workers > 0, "generator": generator}
         if self.batch_frames is not None:
@@ -302,7 +302,7 @@ class StreamingDataModule(TrainingLoaderControl, LightningDataModule):
                                                batches=self.batches[split], seed=self.seed,
                                                shuffle=shuffle, epoch_source=self.current_epoch)
             return loader_class(dataset, batch_sampler=batch_sampler, **common)
-        sampler = None if shuffle or resumable else DistributedSampler(
+        sampler = None if resumable else DistributedSampler(
             dataset, num_replicas=1, rank=0, shuffle=False)
         return loader_class(dataset, batch_size=self.batch_size, shuffle=shuffle,
                             sampler=sampler, **common)
