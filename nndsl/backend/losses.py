@@ -35,7 +35,7 @@ class CompiledLoss(nn.Module):
         self.loss = loss
         self.target_kind = target_kind
         self.training_examples = max(1, training_examples)
-        self.terms = tuple(terms or ())  # (False, as older callers wrote it: none)
+        self.terms = tuple(terms)
 
     def with_layer_terms(self, model: nn.Module, data: torch.Tensor) -> torch.Tensor:
         """`data` plus the layers' weighted loss terms (their values from the latest forward)."""

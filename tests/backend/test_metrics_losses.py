@@ -21,9 +21,8 @@ from nndsl.backend.metrics import build_metrics, greedy_decode, label_string, up
 from nndsl.spec.training import LossSpec
 
 
-def _loss(kind: str, target_kind: str, examples: int = 100, has_kl: bool = False,
-          **options) -> CompiledLoss:
-    return CompiledLoss(LossSpec(type=kind, **options), target_kind, examples, has_kl)
+def _loss(kind: str, target_kind: str, examples: int = 100, **options) -> CompiledLoss:
+    return CompiledLoss(LossSpec(type=kind, **options), target_kind, examples)
 
 
 def _data(loss: CompiledLoss, output, batch, lengths=None) -> torch.Tensor:

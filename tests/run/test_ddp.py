@@ -103,8 +103,7 @@ def _one_process_test_metrics(directory: Path) -> dict[str, float]:
     network.load_state_dict(torch.load(directory / "final_weights.pt", map_location="cpu",
                                        weights_only=True))
     signature = compiled.signature
-    loss = CompiledLoss(compiled.spec.loss, signature.target_kind, len(datamodule.splits.train),
-                        False)
+    loss = CompiledLoss(compiled.spec.loss, signature.target_kind, len(datamodule.splits.train))
     context = RunContext(compiled, network, datamodule, loss, directory)
     trainer = Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
                       enable_model_summary=False, enable_checkpointing=False)

@@ -117,8 +117,7 @@ def _one_process_validation(directory: Path, weights: Path) -> dict[str, float]:
     network = build_network(compiled, datamodule)
     network.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     signature = compiled.signature
-    loss = CompiledLoss(compiled.spec.loss, signature.target_kind, len(datamodule.splits.train),
-                        False)
+    loss = CompiledLoss(compiled.spec.loss, signature.target_kind, len(datamodule.splits.train))
     context = RunContext(compiled, network, datamodule, loss, directory)
     with contextlib.redirect_stdout(io.StringIO()):
         results = evaluation_trainer(context).validate(
