@@ -223,11 +223,11 @@ class NpyStore(ExampleStore):
 
     def _check_finite(self, values: Any, rows: Any, field: str) -> None:
         """E350 naming the first example (and place) holding NaN or infinity."""
-        import numpy as np
+        from nndsl.data.files import first_non_finite
 
-        if np.isfinite(values).all():
+        place = first_non_finite(values)
+        if place is None:
             return
-        place = tuple(int(axis[0]) for axis in np.nonzero(~np.isfinite(values)))
         where = f" at position {place[1:]}" if place[1:] else ""
         raise DataSourceError(f"{self.files[field]}: example {int(rows[place[0]])} holds "
                               f"{values[place]}{where}", "path",
