@@ -10,7 +10,7 @@ In: the typed spec. Out: diagnostics appended to the list:
           them (they would be left out)
 
 What each layer type adds is its registry record's `declared_loss_terms`; the plan turns the
-same records and weights into `LossTermPlan`s (`nndsl.plan.loss_terms`).
+same records and weights into `LossTermPlan`s (`nndsl.plan.plan_loss_terms`).
 """
 
 from __future__ import annotations

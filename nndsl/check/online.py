@@ -111,8 +111,9 @@ def check_hardware(spec: Spec, context: StageContext) -> None:
                             locate(("hardware", bits)), f"add `{span}: [low, high]`")
     if hardware.lr_grid is None:
         return
-    optimizers = [(("optimizer", "type"), spec.optimizer)]
-    optimizers += [(("schedule", index, "optimizer", "type"), phase.optimizer)
+    # The spec's optimizer and each phase's own, by where they are written.
+    optimizers = [(("optimizer",), spec.optimizer)]
+    optimizers += [(("schedule", index, "optimizer"), phase.optimizer)
                    for index, phase in enumerate(spec.schedule) if phase.optimizer is not None]
     for path, optimizer in optimizers:
         if optimizer.type == "delta_bar_delta" or (
@@ -120,11 +121,9 @@ def check_hardware(spec: Spec, context: StageContext) -> None:
             what = ("adapts a gain per weight" if optimizer.type == "delta_bar_delta"
                     else "chooses each step's size by its line search")
             diagnostics.add("E343", f"`{optimizer.type}` {what}, so its rates would leave the "
-                            "device's `lr_grid`", locate(path),
+                            "device's `lr_grid`", locate((*path, "type")),
                             "use sgd (the device's own rule), or leave `lr_grid` out")
-    rates = [(("optimizer", "lr"), spec.optimizer.lr)]
-    rates += [(("schedule", index, "optimizer", "lr"), phase.optimizer.lr)
-              for index, phase in enumerate(spec.schedule) if phase.optimizer is not None]
+    rates = [((*path, "lr"), optimizer.lr) for path, optimizer in optimizers]
     grid = ", ".join(f"{rate:g}" for rate in hardware.lr_grid)
     for path, rate in rates:
         if not any(abs(rate - level) <= RATE_TOLERANCE * level for level in hardware.lr_grid):
