@@ -69,10 +69,7 @@ class ActivationPeak(Callback):
         inputs = [value for value in arguments if isinstance(value, torch.Tensor)]
         self._meter = SavedTensorMeter(exclude=[*network.parameters(), *network.buffers(),
                                                 *inputs])
-        self._recurrent = [layer for layer in network.modules()
-                           if hasattr(layer, "reset_statistics")]
-        for layer in self._recurrent:
-            layer.reset_statistics()
+        self._recurrent = reset_recurrent_layers([network])
         # Count what recomputation saves, in every part that checkpoints (an ensemble's members).
         self._checkpoint_context = [(part, part.checkpoint_context) for part in network.modules()
                                     if hasattr(part, "checkpoint_context")]
@@ -101,8 +98,8 @@ class ActivationPeak(Callback):
         for part, context in self._checkpoint_context:
             part.checkpoint_context = context
         self._checkpoint_context = []
-        recurrent = sum(layer.statistics.peak_stored_bytes for layer in self._recurrent)
-        self.peak_bytes = max(self.peak_bytes, meter.peak_bytes + recurrent)
+        self.peak_bytes = max(self.peak_bytes,
+                              meter.peak_bytes + recurrent_stored_bytes(self._recurrent))
 
     def summary(self) -> dict[str, int]:
         """The row fields: measured peak, planned peak, plain backpropagation's peak (bytes)."""
@@ -115,6 +112,21 @@ class ActivationPeak(Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.peak_bytes = int(state_dict.get("peak_bytes", 0))
+
+
+def reset_recurrent_layers(modules: list[torch.nn.Module]) -> list[torch.nn.Module]:
+    """The layers inside `modules` that count their own saved state (recurrent layers, which the
+    saved-tensor meter cannot see), their statistics reset for a new measurement."""
+    layers = [layer for module in modules for layer in module.modules()
+              if hasattr(layer, "reset_statistics")]
+    for layer in layers:
+        layer.reset_statistics()
+    return layers
+
+
+def recurrent_stored_bytes(layers: list[torch.nn.Module]) -> int:
+    """The bytes `reset_recurrent_layers`' layers kept at their peaks since the reset."""
+    return sum(layer.statistics.peak_stored_bytes for layer in layers)
 
 
 def activation_peak(context: Any) -> Callback | None:

@@ -30,7 +30,8 @@ from typing import Any
 
 import torch
 
-from nndsl.backend.callbacks.activation_peak import ActivationPeak
+from nndsl.backend.callbacks.activation_peak import (ActivationPeak, recurrent_stored_bytes,
+                                                     reset_recurrent_layers)
 from nndsl.backend.saved_tensor_meter import SavedTensorMeter
 from nndsl.plan.memory.network_peak import NetworkPeak
 
@@ -88,9 +89,7 @@ class EnsembleActivationPeak(ActivationPeak):
         modules = [module for module in (trunk, *members) if module is not None]
         for module in modules:
             module.train(self.network.training)
-            for layer in module.modules():
-                if hasattr(layer, "reset_statistics"):  # recurrent layers count their own
-                    layer.reset_statistics()
+        recurrent = reset_recurrent_layers(modules)
         excluded = [tensor for module in modules
                     for tensor in (*module.parameters(), *module.buffers())]
         meter = SavedTensorMeter(exclude=[*excluded, *slices])
@@ -108,9 +107,7 @@ class EnsembleActivationPeak(ActivationPeak):
         total = sum(output.float().sum() for output in outputs)
         if isinstance(total, torch.Tensor) and total.requires_grad:
             total.backward()  # into the copies' gradients only
-        recurrent = sum(layer.statistics.peak_stored_bytes for module in modules
-                        for layer in module.modules() if hasattr(layer, "reset_statistics"))
-        return meter.peak_bytes + recurrent
+        return meter.peak_bytes + recurrent_stored_bytes(recurrent)
 
     def summary(self) -> dict[str, Any]:
         """The row fields: per-member and whole-ensemble peaks beside the plan's, and how."""
